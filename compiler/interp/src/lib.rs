@@ -1,0 +1,1 @@
+//! The reference interpreter: runs graph IR on host tensors with NumPy semantics.

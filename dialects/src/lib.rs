@@ -1,0 +1,19 @@
+//! Tessera IR: the core (values, operations, regions, functions), types and attributes,
+//! the `graph` and `tile` dialects declared once, their text form and the verifier.
+
+pub mod attr;
+pub mod dialect;
+pub mod dtype;
+pub mod graph;
+pub mod ir;
+pub mod sym;
+pub mod tile;
+pub mod types;
+
+pub use attr::{Attr, AttrKind, Attrs};
+pub use dtype::DType;
+pub use graph::GraphOp;
+pub use ir::{Func, FuncKind, Loc, Module, Op, Operation, Region, Span, Value, ValueData};
+pub use sym::SymExpr;
+pub use tile::TileOp;
+pub use types::{BufferType, MemSpace, TensorType, TileType, Type};

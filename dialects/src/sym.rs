@@ -1,0 +1,372 @@
+//! Symbolic sizes: integer expressions over size names, kept in a canonical form.
+//!
+//! A [`SymExpr`] is a polynomial with integer coefficients whose atoms are size names
+//! (`B`, `S`) or floor divisions that could not be simplified (`(H - 1) / 2`). Every
+//! constructor normalises, so two sizes are equal exactly when their canonical forms
+//! are equal (DSL.md §7: "two sizes are equal when their expressions simplify to the same").
+//! Distinct names are never assumed equal, or equal to 1.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A canonical symbolic size expression.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SymExpr {
+    /// Monomial -> coefficient; never holds a zero coefficient. The constant term is the
+    /// empty monomial.
+    terms: BTreeMap<Monomial, i64>,
+}
+
+/// A product of atoms, sorted, with repetition for powers.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+struct Monomial(Vec<Atom>);
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+enum Atom {
+    Name(String),
+    /// `floor(num / den)` that does not simplify.
+    FloorDiv(Box<SymExpr>, Box<SymExpr>),
+}
+
+/// Errors of symbolic arithmetic and evaluation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SymError {
+    #[error("division by zero in size expression")]
+    DivisionByZero,
+    #[error("size expression overflows")]
+    Overflow,
+    #[error("size `{0}` is not bound")]
+    Unbound(String),
+}
+
+impl SymExpr {
+    /// The constant `c`.
+    pub fn lit(c: i64) -> SymExpr {
+        let mut terms = BTreeMap::new();
+        if c != 0 {
+            terms.insert(Monomial(Vec::new()), c);
+        }
+        SymExpr { terms }
+    }
+
+    /// The size name `n`.
+    pub fn name(n: &str) -> SymExpr {
+        let mut terms = BTreeMap::new();
+        terms.insert(Monomial(vec![Atom::Name(n.to_string())]), 1);
+        SymExpr { terms }
+    }
+
+    fn atom(a: Atom) -> SymExpr {
+        let mut terms = BTreeMap::new();
+        terms.insert(Monomial(vec![a]), 1);
+        SymExpr { terms }
+    }
+
+    /// The value, when the expression is a constant.
+    pub fn as_const(&self) -> Option<i64> {
+        match self.terms.len() {
+            0 => Some(0),
+            1 => {
+                let (m, c) = self.terms.iter().next()?;
+                m.0.is_empty().then_some(*c)
+            }
+            _ => None,
+        }
+    }
+
+    /// The single name, when the expression is exactly one name.
+    pub fn as_name(&self) -> Option<&str> {
+        if self.terms.len() != 1 {
+            return None;
+        }
+        let (m, c) = self.terms.iter().next()?;
+        match (m.0.as_slice(), c) {
+            ([Atom::Name(n)], 1) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Every name the expression mentions, sorted and without repetition.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = std::collections::BTreeSet::new();
+        self.collect_names(&mut out);
+        out.into_iter().collect()
+    }
+
+    fn collect_names(&self, out: &mut std::collections::BTreeSet<String>) {
+        for m in self.terms.keys() {
+            for a in &m.0 {
+                match a {
+                    Atom::Name(n) => {
+                        out.insert(n.clone());
+                    }
+                    Atom::FloorDiv(n, d) => {
+                        n.collect_names(out);
+                        d.collect_names(out);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn add(&self, other: &SymExpr) -> SymExpr {
+        let mut terms = self.terms.clone();
+        for (m, c) in &other.terms {
+            let e = terms.entry(m.clone()).or_insert(0);
+            *e = e.wrapping_add(*c);
+            if *e == 0 {
+                terms.remove(m);
+            }
+        }
+        SymExpr { terms }
+    }
+
+    pub fn neg(&self) -> SymExpr {
+        SymExpr {
+            terms: self
+                .terms
+                .iter()
+                .map(|(m, c)| (m.clone(), c.wrapping_neg()))
+                .collect(),
+        }
+    }
+
+    pub fn sub(&self, other: &SymExpr) -> SymExpr {
+        self.add(&other.neg())
+    }
+
+    pub fn mul(&self, other: &SymExpr) -> SymExpr {
+        let mut terms: BTreeMap<Monomial, i64> = BTreeMap::new();
+        for (ma, ca) in &self.terms {
+            for (mb, cb) in &other.terms {
+                let mut atoms = ma.0.clone();
+                atoms.extend(mb.0.iter().cloned());
+                atoms.sort();
+                let m = Monomial(atoms);
+                let e = terms.entry(m.clone()).or_insert(0);
+                *e = e.wrapping_add(ca.wrapping_mul(*cb));
+                if *e == 0 {
+                    terms.remove(&m);
+                }
+            }
+        }
+        SymExpr { terms }
+    }
+
+    /// Floor division. Simplifies `(c*X + Y) / c` to `X + Y / c` and divides constants.
+    pub fn floor_div(&self, den: &SymExpr) -> Result<SymExpr, SymError> {
+        if let Some(d) = den.as_const() {
+            if d == 0 {
+                return Err(SymError::DivisionByZero);
+            }
+            if d == 1 {
+                return Ok(self.clone());
+            }
+            let mut exact = BTreeMap::new();
+            let mut rest = BTreeMap::new();
+            for (m, c) in &self.terms {
+                if c % d == 0 {
+                    exact.insert(m.clone(), c / d);
+                } else {
+                    rest.insert(m.clone(), *c);
+                }
+            }
+            let exact = SymExpr { terms: exact };
+            let rest = SymExpr { terms: rest };
+            let rest_div = match rest.as_const() {
+                Some(r) => SymExpr::lit(r.div_euclid(d) - i64::from(d < 0 && r.rem_euclid(d) != 0)),
+                None => SymExpr::atom(Atom::FloorDiv(Box::new(rest), Box::new(den.clone()))),
+            };
+            return Ok(exact.add(&rest_div));
+        }
+        if self == den {
+            // Sizes are positive, so X / X is 1.
+            return Ok(SymExpr::lit(1));
+        }
+        Ok(SymExpr::atom(Atom::FloorDiv(
+            Box::new(self.clone()),
+            Box::new(den.clone()),
+        )))
+    }
+
+    /// Evaluates the expression with the given name bindings.
+    pub fn eval(&self, bind: &dyn Fn(&str) -> Option<i64>) -> Result<i64, SymError> {
+        let mut total: i64 = 0;
+        for (m, c) in &self.terms {
+            let mut v: i64 = *c;
+            for a in &m.0 {
+                let x = match a {
+                    Atom::Name(n) => bind(n).ok_or_else(|| SymError::Unbound(n.clone()))?,
+                    Atom::FloorDiv(n, d) => {
+                        let n = n.eval(bind)?;
+                        let d = d.eval(bind)?;
+                        if d == 0 {
+                            return Err(SymError::DivisionByZero);
+                        }
+                        n.checked_div_euclid(d).ok_or(SymError::Overflow)?
+                            - i64::from(d < 0 && n.rem_euclid(d) != 0)
+                    }
+                };
+                v = v.checked_mul(x).ok_or(SymError::Overflow)?;
+            }
+            total = total.checked_add(v).ok_or(SymError::Overflow)?;
+        }
+        Ok(total)
+    }
+
+    /// Evaluates with bindings from a map.
+    pub fn eval_map(&self, bind: &BTreeMap<String, i64>) -> Result<i64, SymError> {
+        self.eval(&|n| bind.get(n).copied())
+    }
+
+    /// Replaces names by expressions (used when a called function's sizes bind to the caller's).
+    pub fn substitute(&self, f: &dyn Fn(&str) -> Option<SymExpr>) -> Result<SymExpr, SymError> {
+        let mut out = SymExpr::lit(0);
+        for (m, c) in &self.terms {
+            let mut term = SymExpr::lit(*c);
+            for a in &m.0 {
+                let x = match a {
+                    Atom::Name(n) => f(n).unwrap_or_else(|| SymExpr::name(n)),
+                    Atom::FloorDiv(n, d) => n.substitute(f)?.floor_div(&d.substitute(f)?)?,
+                };
+                term = term.mul(&x);
+            }
+            out = out.add(&term);
+        }
+        Ok(out)
+    }
+
+    fn is_sum(&self) -> bool {
+        self.terms.len() > 1 || self.terms.values().any(|c| *c < 0)
+    }
+}
+
+impl From<i64> for SymExpr {
+    fn from(c: i64) -> Self {
+        SymExpr::lit(c)
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Atom::Name(n) => f.write_str(n),
+            Atom::FloorDiv(n, d) => {
+                if n.is_sum() || n.terms.len() == 1 && n.as_const().is_none() && n.as_name().is_none() {
+                    write!(f, "({n})")?;
+                } else {
+                    write!(f, "{n}")?;
+                }
+                f.write_str(" / ")?;
+                if d.as_const().is_some() || d.as_name().is_some() {
+                    write!(f, "{d}")
+                } else {
+                    write!(f, "({d})")
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for SymExpr {
+    /// Prints non-constant terms in canonical order, then the constant: `B*S + 1`, `H - 1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.terms.is_empty() {
+            return f.write_str("0");
+        }
+        let mut ordered: Vec<(&Monomial, &i64)> =
+            self.terms.iter().filter(|(m, _)| !m.0.is_empty()).collect();
+        if let Some(c) = self.terms.get(&Monomial(Vec::new())) {
+            ordered.push((self.terms.keys().next().expect("non-empty"), c));
+        }
+        for (i, (m, c)) in ordered.iter().enumerate() {
+            let c = **c;
+            let (neg, mag) = if c < 0 { (true, c.unsigned_abs()) } else { (false, c as u64) };
+            if i == 0 {
+                if neg {
+                    f.write_str("-")?;
+                }
+            } else {
+                f.write_str(if neg { " - " } else { " + " })?;
+            }
+            if m.0.is_empty() {
+                write!(f, "{mag}")?;
+                continue;
+            }
+            if mag != 1 {
+                write!(f, "{mag}*")?;
+            }
+            for (j, a) in m.0.iter().enumerate() {
+                if j > 0 {
+                    f.write_str("*")?;
+                }
+                // A floor division inside a product needs parentheses to parse back.
+                if matches!(a, Atom::FloorDiv(..)) && (m.0.len() > 1 || mag != 1) {
+                    write!(f, "({a})")?;
+                } else {
+                    write!(f, "{a}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SymExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SymExpr({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> SymExpr {
+        SymExpr::name(s)
+    }
+    fn c(v: i64) -> SymExpr {
+        SymExpr::lit(v)
+    }
+
+    #[test]
+    fn canonical_equality() {
+        // B*S + 1 == 1 + S*B
+        assert_eq!(n("B").mul(&n("S")).add(&c(1)), c(1).add(&n("S").mul(&n("B"))));
+        // (H + 2 - 3) / 1 + 1 == H
+        let h = n("H");
+        let conv = h.add(&c(2)).sub(&c(3)).floor_div(&c(1)).unwrap().add(&c(1));
+        assert_eq!(conv, h);
+        assert_ne!(n("B"), n("S"));
+        assert_ne!(n("B"), c(1));
+    }
+
+    #[test]
+    fn floor_div_simplifies_divisible_terms() {
+        // (4*B + 2) / 2 == 2*B + 1
+        let e = c(4).mul(&n("B")).add(&c(2)).floor_div(&c(2)).unwrap();
+        assert_eq!(e, c(2).mul(&n("B")).add(&c(1)));
+        // (H - 1) / 2 stays symbolic and prints with parentheses.
+        let e = n("H").sub(&c(1)).floor_div(&c(2)).unwrap().add(&c(1));
+        assert_eq!(e.to_string(), "(H - 1) / 2 + 1");
+        assert_eq!(e.eval(&|_| Some(7)).unwrap(), 4);
+        assert_eq!(c(-7).floor_div(&c(2)).unwrap(), c(-4));
+        assert!(n("H").floor_div(&c(0)).is_err());
+    }
+
+    #[test]
+    fn printing() {
+        assert_eq!(n("B").mul(&n("S")).to_string(), "B*S");
+        assert_eq!(n("B").sub(&c(1)).to_string(), "B - 1");
+        assert_eq!(c(2).mul(&n("B")).neg().to_string(), "-2*B");
+        assert_eq!(c(0).to_string(), "0");
+        assert_eq!(c(-3).to_string(), "-3");
+    }
+
+    #[test]
+    fn eval_reports_unbound_and_overflow() {
+        assert_eq!(n("B").eval(&|_| None), Err(SymError::Unbound("B".into())));
+        let big = n("B").mul(&n("B"));
+        assert_eq!(big.eval(&|_| Some(i64::MAX)), Err(SymError::Overflow));
+    }
+}

@@ -1,0 +1,1 @@
+//! Tessera: the library facade over the compiler pipeline.
