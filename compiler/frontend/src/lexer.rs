@@ -1,0 +1,1 @@
+//! The `.tsr` lexer (logos).

@@ -1,0 +1,1 @@
+//! Lowering of checked AST to graph IR.
