@@ -1,5 +1,7 @@
 //! Host tensors of every DSL dtype, exact dtype conversions, and tensor file I/O.
 
+pub mod convert;
 mod tensor;
 
-pub use tensor::{Data, Tensor, TensorError};
+pub use convert::{cast, round_to};
+pub use tensor::{element_count, Data, Tensor, TensorError};
