@@ -1,1 +1,144 @@
 //! Tessera: the library facade over the compiler pipeline.
+//!
+//! ```text
+//! .tsr --parse, check, lower (tessera-frontend)--> graph IR --passes (tessera-passes)--> graph IR
+//!      --interpret (tessera-interp)--> tensors
+//! ```
+//! [`Program`] holds a checked source file; its methods select the entry function, run the
+//! default pass pipeline and run the reference interpreter. Errors are [`Error`]s that
+//! render with the source line underlined.
+
+pub mod error;
+pub mod inputs;
+
+pub use error::Error;
+pub use tessera_dialects as ir;
+pub use tessera_frontend::Diagnostic;
+pub use tessera_tensor::Tensor;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use tessera_dialects::{Module, Span};
+use tessera_frontend::ast;
+
+/// A checked `.tsr` program.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub file: String,
+    pub src: String,
+    pub ast: ast::Program,
+    /// The graph IR as lowered, before any pass.
+    pub module: Module,
+}
+
+/// Reads a file, as a user error when it cannot be read.
+pub fn read_file(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))
+}
+
+impl Program {
+    /// Parses, checks and lowers a source text.
+    pub fn from_source(file: &str, src: &str) -> Result<Program, Error> {
+        let source_error = |diags| Error::Source {
+            file: file.to_string(),
+            src: src.to_string(),
+            diags,
+        };
+        let ast = tessera_frontend::parser::parse(src).map_err(source_error)?;
+        let module = tessera_frontend::check::check_and_lower(&ast).map_err(source_error)?;
+        Ok(Program {
+            file: file.to_string(),
+            src: src.to_string(),
+            ast,
+            module,
+        })
+    }
+
+    /// Reads and compiles a `.tsr` file.
+    pub fn load(path: &Path) -> Result<Program, Error> {
+        let src = read_file(path)?;
+        Program::from_source(&path.display().to_string(), &src)
+    }
+
+    /// The function `--fn` names; by default the only function, else `main`.
+    pub fn entry(&self, name: Option<&str>) -> Result<String, Error> {
+        let names: Vec<&str> = self.module.funcs.iter().map(|f| f.name.as_str()).collect();
+        match name {
+            Some(n) if names.contains(&n) => Ok(n.to_string()),
+            Some(n) => Err(Error::msg(format!(
+                "no function `{n}` in {}; its functions are: {}",
+                self.file,
+                names.join(", ")
+            ))),
+            None if names.len() == 1 => Ok(names[0].to_string()),
+            None if names.contains(&"main") => Ok("main".to_string()),
+            None => Err(Error::msg(format!(
+                "{} has several functions and none is `main`; choose one with --fn: {}",
+                self.file,
+                names.join(", ")
+            ))),
+        }
+    }
+
+    /// The graph IR after the default pipeline (inline, canonicalize, cse, dce).
+    pub fn optimized(&self) -> Result<Module, Error> {
+        let mut m = self.module.clone();
+        tessera_passes::PassManager::default_pipeline()
+            .run(&mut m)
+            .map_err(|e| Error::msg(e.to_string()))?;
+        Ok(m)
+    }
+
+    /// The span of parameter `index` of `func` (name and type), for input errors.
+    pub fn param_span(&self, func: &str, index: usize) -> Option<Span> {
+        let f = self.ast.funcs.iter().find(|f| f.name.name == func)?;
+        let p = f.params.get(index)?;
+        Some(p.name.span.join(p.ty.span))
+    }
+
+    /// An input error rendered against the parameter's declaration.
+    pub fn input_error(&self, func: &str, e: inputs::InputError) -> Error {
+        let span = e.param.and_then(|i| self.param_span(func, i));
+        match span {
+            Some(span) => Error::Source {
+                file: self.file.clone(),
+                src: self.src.clone(),
+                diags: vec![Diagnostic::error(e.message).primary(span, "parameter declared here")],
+            },
+            None => Error::msg(e.message),
+        }
+    }
+
+    /// Orders named tensors as the parameters of `func` and checks them.
+    pub fn bind(&self, func: &str, inputs: BTreeMap<String, Tensor>, weights: BTreeMap<String, Tensor>) -> Result<Vec<Tensor>, Error> {
+        let f = self.func(func)?;
+        let ordered = inputs::collect(f, inputs, weights).map_err(|e| self.input_error(func, e))?;
+        inputs::bind_sizes(f, &ordered).map_err(|e| self.input_error(func, e))?;
+        Ok(ordered)
+    }
+
+    fn func(&self, name: &str) -> Result<&tessera_dialects::Func, Error> {
+        self.module
+            .func(name)
+            .ok_or_else(|| Error::msg(format!("no function `{name}`")))
+    }
+
+    /// Runs `func` in the reference interpreter on the lowered graph IR.
+    pub fn run_interp(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let f = self.func(func)?;
+        inputs::bind_sizes(f, &inputs).map_err(|e| self.input_error(func, e))?;
+        tessera_interp::run_func(&self.module, func, inputs).map_err(|e| self.runtime_error(e))
+    }
+
+    /// A runtime error rendered at the operation that raised it.
+    fn runtime_error(&self, e: tessera_interp::InterpError) -> Error {
+        match e.loc.0 {
+            Some(span) => Error::Source {
+                file: self.file.clone(),
+                src: self.src.clone(),
+                diags: vec![Diagnostic::error(e.message.clone()).primary(span, "while computing this")],
+            },
+            None => Error::msg(e.message.clone()),
+        }
+    }
+}

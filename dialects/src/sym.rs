@@ -189,6 +189,31 @@ impl SymExpr {
         )))
     }
 
+    /// Exact division by a single monomial (`c*X*Y`), when it divides every term:
+    /// `(B*S*256) / (B*S) == 256`. `None` when it does not divide exactly.
+    pub fn exact_div(&self, den: &SymExpr) -> Option<SymExpr> {
+        if den.terms.len() != 1 {
+            return None;
+        }
+        let (dm, dc) = den.terms.iter().next()?;
+        if *dc == 0 {
+            return None;
+        }
+        let mut terms = BTreeMap::new();
+        for (m, c) in &self.terms {
+            if c % dc != 0 {
+                return None;
+            }
+            let mut atoms = m.0.clone();
+            for a in &dm.0 {
+                let pos = atoms.iter().position(|x| x == a)?;
+                atoms.remove(pos);
+            }
+            terms.insert(Monomial(atoms), c / dc);
+        }
+        Some(SymExpr { terms })
+    }
+
     /// Evaluates the expression with the given name bindings.
     pub fn eval(&self, bind: &dyn Fn(&str) -> Option<i64>) -> Result<i64, SymError> {
         let mut total: i64 = 0;
@@ -352,6 +377,15 @@ mod tests {
         assert_eq!(e.eval(&|_| Some(7)).unwrap(), 4);
         assert_eq!(c(-7).floor_div(&c(2)).unwrap(), c(-4));
         assert!(n("H").floor_div(&c(0)).is_err());
+    }
+
+    #[test]
+    fn exact_division_by_monomials() {
+        let bs = n("B").mul(&n("S"));
+        assert_eq!(bs.mul(&c(256)).exact_div(&bs), Some(c(256)));
+        assert_eq!(bs.exact_div(&c(2)), None);
+        assert_eq!(c(12).exact_div(&c(4)), Some(c(3)));
+        assert_eq!(n("B").exact_div(&n("S")), None);
     }
 
     #[test]

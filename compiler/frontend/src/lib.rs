@@ -4,11 +4,13 @@
 //! checks types and symbolic shapes; `lower` builds graph IR. [`compile`] runs them all.
 
 pub mod ast;
+mod builtins;
 pub mod check;
 pub mod diag;
 pub mod lexer;
 pub mod lower;
 pub mod parser;
+mod sizes;
 
 pub use diag::Diagnostic;
 

@@ -1,0 +1,180 @@
+//! The command line of DSL.md §6, declared with clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "tessera", version, about = "Tessera: a tensor compiler with its own IR")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a function of a program on inputs and write its results.
+    Run(RunArgs),
+    /// Print an IR level of a program.
+    Dump(DumpArgs),
+    /// Read graph IR (.tir) or a program (.tsr), run passes and print the result.
+    Opt(OptArgs),
+    /// Write deterministic random inputs and weights for a function's parameters.
+    Gen(GenArgs),
+    /// Time a function: compile once, then run it repeatedly.
+    Bench(BenchArgs),
+}
+
+/// `NAME=PATH`.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+fn parse_binding(s: &str) -> Result<Binding, String> {
+    match s.split_once('=') {
+        Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok(Binding {
+            name: n.to_string(),
+            path: PathBuf::from(p),
+        }),
+        _ => Err(format!("expected NAME=PATH, got `{s}`")),
+    }
+}
+
+/// `B=32,S=128`.
+fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (n, v) = part.split_once('=').ok_or_else(|| format!("expected NAME=SIZE, got `{part}`"))?;
+        let v: i64 = v.trim().parse().map_err(|_| format!("`{v}` is not a size"))?;
+        if v < 1 {
+            return Err(format!("size {n}={v} must be at least 1"));
+        }
+        out.push((n.trim().to_string(), v));
+    }
+    Ok(out)
+}
+
+/// Where a program runs. The native back ends come with their own issues.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The reference interpreter (the numerical oracle).
+    #[default]
+    Interp,
+}
+
+/// Numerical precision of contractions; lowering comes with the e-graph optimiser.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+}
+
+#[derive(Args, Debug)]
+pub struct SourceArgs {
+    /// The program.
+    pub file: PathBuf,
+    /// The function to use (default: the only one, else `main`).
+    #[arg(long = "fn", value_name = "NAME")]
+    pub func: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InputArgs {
+    /// Bind a parameter to a .npy file.
+    #[arg(long = "input", value_name = "NAME=PATH.npy", value_parser = parse_binding)]
+    pub inputs: Vec<Binding>,
+    /// Bind parameters by tensor name from a .safetensors file.
+    #[arg(long, value_name = "PATH.safetensors")]
+    pub weights: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub io: InputArgs,
+    /// Write the single result to this .npy file.
+    #[arg(long, value_name = "PATH.npy", conflicts_with = "output_dir")]
+    pub output: Option<PathBuf>,
+    /// Write results as out0.npy, out1.npy, ... in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub backend: Backend,
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: Precision,
+}
+
+/// The IR levels `dump` can print.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrLevel {
+    /// The syntax tree.
+    Ast,
+    /// Graph IR as lowered from the source.
+    Graph,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[arg(long, value_enum)]
+    pub ir: IrLevel,
+}
+
+#[derive(Args, Debug)]
+pub struct OptArgs {
+    /// Graph IR text (.tir), or a program (.tsr) lowered first.
+    pub file: PathBuf,
+    /// Comma-separated pass names (default: inline,canonicalize,cse,dce).
+    #[arg(long, value_delimiter = ',')]
+    pub passes: Option<Vec<String>>,
+    /// Print the IR after every pass.
+    #[arg(long)]
+    pub print_ir_after_all: bool,
+    /// Verify the IR after every pass.
+    #[arg(long)]
+    pub verify_each: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Sizes of the symbolic names, e.g. `B=4,S=16`.
+    #[arg(long, value_parser = parse_shapes)]
+    pub shapes: Vec<Vec<(String, i64)>>,
+    /// Seed of the pseudo-random values.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write these parameters to .npy files; all others go to --weights.
+    #[arg(long = "inputs", value_name = "NAME=PATH.npy", value_parser = parse_binding)]
+    pub inputs: Vec<Binding>,
+    /// The .safetensors file for the remaining parameters.
+    #[arg(long, value_name = "PATH.safetensors")]
+    pub weights: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub io: InputArgs,
+    /// Sizes of symbolic names for parameters given random data, e.g. `B=32`.
+    #[arg(long, value_parser = parse_shapes)]
+    pub shapes: Vec<Vec<(String, i64)>>,
+    #[arg(long, value_enum, default_value_t)]
+    pub backend: Backend,
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: Precision,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iters: u64,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,51 @@
+//! `tessera bench`: compile once, then time the compiled function alone.
+
+use crate::cli::args::BenchArgs;
+use crate::cli::data::{concrete_shape, load_named, random_param, shapes_map};
+use std::time::Instant;
+use tessera::{Error, Program};
+
+pub fn bench(a: BenchArgs) -> Result<(), Error> {
+    let t0 = Instant::now();
+    let prog = Program::load(&a.source.file)?;
+    let func = prog.entry(a.source.func.as_deref())?;
+    let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let (mut inputs, weights) = load_named(&prog, &func, &a.io)?;
+    let f = prog.module.func(&func).ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+    let sizes = shapes_map(&a.shapes);
+    for (i, (name, ty)) in tessera::inputs::params(f).iter().enumerate() {
+        if !inputs.contains_key(name) && !weights.contains_key(name) {
+            let shape = concrete_shape(name, ty, &sizes)?;
+            inputs.insert(name.clone(), random_param(ty, shape, 0, i));
+        }
+    }
+    let ordered = prog.bind(&func, inputs, weights)?;
+    for _ in 0..a.warmup {
+        prog.run_interp(&func, ordered.clone())?;
+    }
+    let mut times = Vec::new();
+    for _ in 0..a.iters {
+        let args = ordered.clone();
+        let t = Instant::now();
+        prog.run_interp(&func, args)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let (min, max) = (times[0], times[times.len() - 1]);
+    let median = if times.len() % 2 == 1 {
+        times[times.len() / 2]
+    } else {
+        (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0
+    };
+    if a.json {
+        println!(
+            "{{\"compile_ms\": {compile_ms:.3}, \"run_ms\": {{\"min\": {min:.3}, \"median\": {median:.3}, \"max\": {max:.3}}}, \"iters\": {}, \"backend\": \"interp\"}}",
+            a.iters
+        );
+    } else {
+        println!("{}: {func} on interp", prog.file);
+        println!("compile: {compile_ms:.3} ms");
+        println!("run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms", a.iters);
+    }
+    Ok(())
+}

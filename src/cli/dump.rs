@@ -1,0 +1,29 @@
+//! `tessera dump`: print an IR level of a program.
+
+use crate::cli::args::{DumpArgs, IrLevel};
+use tessera::{Error, Program};
+
+pub fn dump(a: DumpArgs) -> Result<(), Error> {
+    let prog = Program::load(&a.source.file)?;
+    let selected = match &a.source.func {
+        Some(name) => Some(prog.entry(Some(name))?),
+        None => None,
+    };
+    match a.ir {
+        IrLevel::Ast => {
+            for f in &prog.ast.funcs {
+                if selected.as_ref().is_none_or(|n| *n == f.name.name) {
+                    println!("{f:#?}");
+                }
+            }
+        }
+        IrLevel::Graph => match &selected {
+            Some(name) => {
+                let f = prog.module.func(name).ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
+                print!("{}", tessera_dialects::print::print_func(f));
+            }
+            None => print!("{}", tessera_dialects::print::print_module(&prog.module)),
+        },
+    }
+    Ok(())
+}

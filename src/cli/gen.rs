@@ -1,0 +1,45 @@
+//! `tessera gen`: deterministic random values for every parameter of a function, so
+//! that examples run out of the box (`--inputs` names go to .npy, the rest to --weights).
+
+use crate::cli::args::GenArgs;
+use crate::cli::data::{concrete_shape, random_param, shapes_map, write_npy};
+use tessera::{Error, Program, Tensor};
+
+pub fn gen(a: GenArgs) -> Result<(), Error> {
+    let prog = Program::load(&a.source.file)?;
+    let func = prog.entry(a.source.func.as_deref())?;
+    let f = prog.module.func(&func).ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+    let params = tessera::inputs::params(f);
+    let sizes = shapes_map(&a.shapes);
+    for b in &a.inputs {
+        if !params.iter().any(|(n, _)| *n == b.name) {
+            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::msg(format!("`{func}` has no parameter `{}`; its parameters are {}", b.name, names.join(", "))));
+        }
+    }
+    let mut weights: Vec<(String, Tensor)> = Vec::new();
+    let mut files = Vec::new();
+    for (i, (name, ty)) in params.iter().enumerate() {
+        let shape = concrete_shape(name, ty, &sizes)?;
+        let t = random_param(ty, shape, a.seed, i);
+        match a.inputs.iter().find(|b| b.name == *name) {
+            Some(b) => files.push((b.path.clone(), t)),
+            None => weights.push((name.clone(), t)),
+        }
+    }
+    if !weights.is_empty() {
+        let Some(path) = &a.weights else {
+            let names: Vec<&str> = weights.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::msg(format!(
+                "parameters {} are not named by --inputs: give a --weights file for them",
+                names.join(", ")
+            )));
+        };
+        tessera_tensor::safetensors_io::write_safetensors_file(path, &weights)
+            .map_err(|e| Error::msg(format!("cannot write `{}`: {e}", path.display())))?;
+    }
+    for (path, t) in &files {
+        write_npy(path, t)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! `tessera run`: bind inputs, run, write or print the results.
+
+use crate::cli::args::RunArgs;
+use crate::cli::data::{load_named, write_npy};
+use tessera::{Error, Program};
+
+pub fn run(a: RunArgs) -> Result<(), Error> {
+    let prog = Program::load(&a.source.file)?;
+    let func = prog.entry(a.source.func.as_deref())?;
+    let (inputs, weights) = load_named(&prog, &func, &a.io)?;
+    let ordered = prog.bind(&func, inputs, weights)?;
+    let results = prog.run_interp(&func, ordered)?;
+    if let Some(path) = &a.output {
+        if results.len() != 1 {
+            return Err(Error::msg(format!(
+                "`{func}` has {} results: use --output-dir instead of --output",
+                results.len()
+            )));
+        }
+        return write_npy(path, &results[0]);
+    }
+    if let Some(dir) = &a.output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::msg(format!("cannot create `{}`: {e}", dir.display())))?;
+        for (i, t) in results.iter().enumerate() {
+            write_npy(&dir.join(format!("out{i}.npy")), t)?;
+        }
+        return Ok(());
+    }
+    for (i, t) in results.iter().enumerate() {
+        if results.len() > 1 {
+            println!("result {i}:");
+        }
+        println!("{}", tessera_tensor::format::describe(t));
+        println!("{}", tessera_tensor::format::format_tensor(t, 6));
+    }
+    Ok(())
+}

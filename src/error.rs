@@ -1,0 +1,40 @@
+//! The user-facing error of the library facade: diagnostics against a source file, or a
+//! plain message. The CLI renders it and exits with status 1.
+
+use tessera_frontend::diag::render;
+use tessera_frontend::Diagnostic;
+
+/// An error a user can act on.
+#[derive(Debug, Clone)]
+pub enum Error {
+    /// Diagnostics with spans in a source file (`.tsr` or `.tir`).
+    Source {
+        file: String,
+        src: String,
+        diags: Vec<Diagnostic>,
+    },
+    /// An error with no source location (a file that cannot be read, ...).
+    Message(String),
+}
+
+impl Error {
+    pub fn msg(m: impl Into<String>) -> Error {
+        Error::Message(m.into())
+    }
+
+    /// The text printed on stderr: `error: ...`, the location, the line underlined.
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            Error::Source { file, src, diags } => render(diags, file, src, color),
+            Error::Message(m) => format!("error: {m}\n"),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl std::error::Error for Error {}
