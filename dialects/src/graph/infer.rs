@@ -409,8 +409,8 @@ impl<'a> Cx<'a> {
                 format!("operand dtypes differ: {} vs {}", a.dtype, b.dtype),
             )
             .with_hint(format!(
-                "convert one operand with `as`, e.g. `... as {}`",
-                a.dtype
+                "convert one operand with `as`, e.g. `... as {}` or `... as {}`",
+                a.dtype, b.dtype
             )))
     }
 }

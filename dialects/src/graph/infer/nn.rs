@@ -99,7 +99,7 @@ pub(crate) fn conv2d(cx: &Cx) -> Result<TensorType, InferError> {
         } else {
             format!(
                 "the input has {c} channels but the weight {w} expects {i} per group \
-                 x {groups} groups = {expected}"
+                 times {groups} groups = {expected}"
             )
         };
         let e = cx.err_at(1, msg).with_hint(

@@ -175,7 +175,7 @@ pub(crate) fn slice(cx: &Cx) -> Result<TensorType, InferError> {
         let out_of_bounds = || {
             cx.err_at(
                 0,
-                format!("slice {s}:{e} is out of bounds for axis {axis} of {x} (size {d})"),
+                format!("{s}:{e} is out of bounds for axis {axis} of {x} (size {d})"),
             )
         };
         if s.as_const().is_some_and(|c| c < 0) || e.as_const().is_some_and(|c| c < 0) {
@@ -188,7 +188,7 @@ pub(crate) fn slice(cx: &Cx) -> Result<TensorType, InferError> {
         }
         if len.as_const().is_some_and(|c| c < 1) {
             return Err(cx
-                .err_at(0, format!("slice {s}:{e} of axis {axis} is empty"))
+                .err_at(0, format!("{s}:{e} of axis {axis} is empty"))
                 .with_hint("slices must not be empty: the end must be past the start"));
         }
         shape.push(len);
