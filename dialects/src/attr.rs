@@ -61,7 +61,10 @@ impl AttrKind {
                 | (AttrKind::Ints, Attr::Ints(_))
                 | (AttrKind::Sizes, Attr::Sizes(_))
                 | (AttrKind::Symbol, Attr::Symbol(_))
-                | (AttrKind::Scalar, Attr::Int(_) | Attr::Float(_) | Attr::Bool(_))
+                | (
+                    AttrKind::Scalar,
+                    Attr::Int(_) | Attr::Float(_) | Attr::Bool(_)
+                )
         )
     }
 }

@@ -277,7 +277,9 @@ impl fmt::Display for Atom {
         match self {
             Atom::Name(n) => f.write_str(n),
             Atom::FloorDiv(n, d) => {
-                if n.is_sum() || n.terms.len() == 1 && n.as_const().is_none() && n.as_name().is_none() {
+                if n.is_sum()
+                    || n.terms.len() == 1 && n.as_const().is_none() && n.as_name().is_none()
+                {
                     write!(f, "({n})")?;
                 } else {
                     write!(f, "{n}")?;
@@ -306,7 +308,11 @@ impl fmt::Display for SymExpr {
         }
         for (i, (m, c)) in ordered.iter().enumerate() {
             let c = **c;
-            let (neg, mag) = if c < 0 { (true, c.unsigned_abs()) } else { (false, c as u64) };
+            let (neg, mag) = if c < 0 {
+                (true, c.unsigned_abs())
+            } else {
+                (false, c as u64)
+            };
             if i == 0 {
                 if neg {
                     f.write_str("-")?;
@@ -357,7 +363,10 @@ mod tests {
     #[test]
     fn canonical_equality() {
         // B*S + 1 == 1 + S*B
-        assert_eq!(n("B").mul(&n("S")).add(&c(1)), c(1).add(&n("S").mul(&n("B"))));
+        assert_eq!(
+            n("B").mul(&n("S")).add(&c(1)),
+            c(1).add(&n("S").mul(&n("B")))
+        );
         // (H + 2 - 3) / 1 + 1 == H
         let h = n("H");
         let conv = h.add(&c(2)).sub(&c(3)).floor_div(&c(1)).unwrap().add(&c(1));

@@ -1,14 +1,144 @@
 //! The `tile` dialect: kernels over tiles (grid, loops, loads and stores, dot/map/reduce).
 //!
-//! First form: the operations are printable, parsable and verifiable; nothing lowers into
-//! them yet.
+//! A `tile.kernel` is a [`crate::Func`] of kind [`crate::FuncKind::Kernel`] whose
+//! parameters are buffers (and 0-d scalars); it has no results and writes its outputs with
+//! `tile.store`. Each point of its grid (`grid`, one symbolic size per axis) runs the body
+//! once; `tile.program_id` reads the point's coordinates. Loads and stores address buffers
+//! in tile coordinates: index `i` along an axis of tile size `t` covers elements
+//! `i*t .. (i+1)*t`, and elements past the buffer's edge are masked (read as `pad`, never
+//! written). First form: printable, parsable and verifiable; nothing lowers into it yet.
 
+use crate::attr::AttrKind;
 use crate::declare_dialect;
-use crate::dialect::{Operands, Results};
+use crate::dialect::{AttrDef, Operands, Presence, Results};
+
+/// The attributes a `tile.kernel` may carry: its grid, and the schedule the tuner chooses.
+pub const KERNEL_ATTRS: &[AttrDef] = &[
+    AttrDef {
+        name: "grid",
+        kind: AttrKind::Sizes,
+        presence: Presence::Req,
+        doc: "the number of grid points along each axis, e.g. `sizes[(M + 63) / 64, (N + 127) / 128]`",
+    },
+    AttrDef {
+        name: "parallel",
+        kind: AttrKind::Ints,
+        presence: Presence::Opt,
+        doc: "the grid axes that run in parallel",
+    },
+    AttrDef {
+        name: "order",
+        kind: AttrKind::Ints,
+        presence: Presence::Opt,
+        doc: "the order in which grid axes are walked, outermost first",
+    },
+    AttrDef {
+        name: "vector",
+        kind: AttrKind::Int,
+        presence: Presence::Opt,
+        doc: "vector width of the innermost tile loops",
+    },
+    AttrDef {
+        name: "unroll",
+        kind: AttrKind::Int,
+        presence: Presence::Opt,
+        doc: "unroll factor of `tile.for` loops",
+    },
+];
 
 declare_dialect! {
     dialect "tile", enum TileOp;
 
+    ProgramId = "program_id" {
+        operands: Operands::Fixed(&[]), results: Results::Fixed(1),
+        attrs: [("axis", Int, Req, "the grid axis")],
+        traits: [Pure],
+        summary: "the coordinate of the current grid point along a grid axis",
+        example: "%i = tile.program_id {axis = 0} : () -> index",
+    },
+    For = "for" {
+        operands: Operands::Variadic { name: "inits", min: 0 }, results: Results::Variadic,
+        attrs: [
+            ("bounds", Sizes, Req, "`[lower, upper]`: the loop runs from lower to upper - 1, step 1"),
+            ("place", Str, Opt, "where the loop-carried values live: registers, scratch or global"),
+        ],
+        traits: [HasRegions],
+        summary: "a sequential loop; its region takes the index and the iteration values and yields the next ones",
+        example: "%r = tile.for %z {bounds = sizes[0, (K + 255) / 256]} : (tile<64x128xf32>) -> tile<64x128xf32> (%k: index, %c: tile<64x128xf32>) {\n  tile.yield %c : tile<64x128xf32>\n}",
+    },
+    Load = "load" {
+        operands: Operands::Variadic { name: "buffer, indices", min: 1 }, results: Results::Fixed(1),
+        attrs: [
+            ("pad", Scalar, Opt, "the value read past the buffer's edge (default 0)"),
+            ("place", Str, Opt, "where the tile lives: registers, scratch or global"),
+        ],
+        traits: [],
+        summary: "reads the tile at tile coordinates (one index per buffer axis), masked at the edges",
+        example: "%t = tile.load %a, %i, %k : (buf<f32[M, K]>, index, index) -> tile<64x256xf32>",
+    },
+    Store = "store" {
+        operands: Operands::Variadic { name: "value, buffer, indices", min: 2 }, results: Results::Fixed(0),
+        attrs: [],
+        traits: [],
+        summary: "writes a tile at tile coordinates; elements past the buffer's edge are not written",
+        example: "tile.store %t, %out, %i, %j : (tile<64x128xf32>, buf<f32[M, N]>, index, index) -> ()",
+    },
+    Zeros = "zeros" {
+        operands: Operands::Fixed(&[]), results: Results::Fixed(1),
+        attrs: [("place", Str, Opt, "where the tile lives: registers, scratch or global")],
+        traits: [Pure],
+        summary: "a tile of zeros",
+        example: "%z = tile.zeros : () -> tile<64x128xf32>",
+    },
+    Splat = "splat" {
+        operands: Operands::Fixed(&[]), results: Results::Fixed(1),
+        attrs: [
+            ("value", Scalar, Req, "the value of every element"),
+            ("place", Str, Opt, "where the tile lives: registers, scratch or global"),
+        ],
+        traits: [Pure],
+        summary: "a tile with every element equal to a constant",
+        example: "%s = tile.splat {value = 0.5} : () -> tile<64xf32>",
+    },
+    Dot = "dot" {
+        operands: Operands::Fixed(&["lhs", "rhs", "acc"]), results: Results::Fixed(1),
+        attrs: [("place", Str, Opt, "where the result lives: registers, scratch or global")],
+        traits: [Pure],
+        summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype",
+        example: "%d = tile.dot %a, %b, %c : (tile<64x256xf32>, tile<256x128xf32>, tile<64x128xf32>) -> tile<64x128xf32>",
+    },
+    Map = "map" {
+        operands: Operands::Variadic { name: "tiles", min: 1 }, results: Results::Fixed(1),
+        attrs: [("place", Str, Opt, "where the result lives: registers, scratch or global")],
+        traits: [Pure, Elementwise, HasRegions],
+        summary: "applies its region, a scalar function of one element of each operand (0-d tensors, graph ops), to tiles of one shape",
+        example: "%r = tile.map %a, %b : (tile<64xf32>, tile<64xf32>) -> tile<64xf32> (%x: f32, %y: f32) {\n  %s = graph.add %x, %y : (f32, f32) -> f32\n  tile.yield %s : f32\n}",
+    },
+    Reduce = "reduce" {
+        operands: Operands::Fixed(&["x"]), results: Results::Fixed(1),
+        attrs: [
+            ("axis", Int, Req, "the axis removed"),
+            ("kind", Str, Req, "sum, max or min"),
+            ("place", Str, Opt, "where the result lives: registers, scratch or global"),
+        ],
+        traits: [Pure, Reduction],
+        summary: "reduces a tile along one axis, which disappears from the shape",
+        example: "%s = tile.reduce %t {axis = 1, kind = \"sum\"} : (tile<64x128xf32>) -> tile<64xf32>",
+    },
+    Broadcast = "broadcast" {
+        operands: Operands::Fixed(&["x"]), results: Results::Fixed(1),
+        attrs: [("place", Str, Opt, "where the result lives: registers, scratch or global")],
+        traits: [Pure],
+        summary: "NumPy broadcasting of a tile to a larger shape",
+        example: "%b = tile.broadcast %t : (tile<128xf32>) -> tile<64x128xf32>",
+    },
+    Cast = "cast" {
+        operands: Operands::Fixed(&["x"]), results: Results::Fixed(1),
+        attrs: [("dtype", DType, Req, "the target element type")],
+        traits: [Pure, Elementwise],
+        summary: "converts the elements of a tile, as `graph.cast`",
+        example: "%h = tile.cast %t {dtype = bf16} : (tile<64x128xf32>) -> tile<64x128xbf16>",
+    },
     Yield = "yield" {
         operands: Operands::Variadic { name: "values", min: 0 }, results: Results::Fixed(0),
         attrs: [], traits: [Terminator],

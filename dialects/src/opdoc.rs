@@ -1,0 +1,1 @@
+//! The op reference (`docs/ops.md`), generated from the dialect declarations.

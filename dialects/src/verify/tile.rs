@@ -1,0 +1,307 @@
+//! Types and shapes of `tile` operations, checked where it is cheap.
+
+use super::ops::join;
+use super::Checker;
+use crate::dtype::DType;
+use crate::ir::{FuncKind, Operation, Region, Value};
+use crate::tile::TileOp;
+use crate::types::{BufferType, MemSpace, TensorType, TileType, Type};
+
+impl Checker<'_> {
+    pub(super) fn check_tile_op(&self, t: TileOp, op: &Operation) -> Vec<String> {
+        let mut m = Vec::new();
+        if self.f.kind != FuncKind::Kernel {
+            return vec!["tile operations may only appear in a `tile.kernel`".into()];
+        }
+        if let Some(p) = op.attrs.str("place") {
+            if MemSpace::from_name(p).is_none() {
+                m.push(format!(
+                    "`place` must be registers, scratch or global, found \"{p}\""
+                ));
+            }
+        }
+        let res = op.results.first().and_then(|r| self.ty(*r));
+        match t {
+            TileOp::ProgramId => {
+                if res != Some(&Type::Index) {
+                    m.push("the result must be an `index`".into());
+                }
+                let rank = self.f.attrs.sizes("grid").map_or(0, |g| g.len());
+                match op.attrs.int("axis") {
+                    Some(a) if a >= 0 && (a as usize) < rank => {}
+                    Some(a) => m.push(format!("axis {a} is not an axis of the {rank}-D grid")),
+                    None => {}
+                }
+            }
+            TileOp::For => self.check_for(op, &mut m),
+            TileOp::Load => {
+                let buf = self.buffer(op.operands[0], &mut m);
+                self.check_indices(&op.operands[1..], buf, &mut m);
+                if let (Some(b), Some(r)) = (buf, res) {
+                    match r {
+                        Type::Tile(tt)
+                            if tt.dtype == b.elem.dtype && tt.shape.len() == b.elem.rank() => {}
+                        _ => m.push(format!(
+                            "the result must be a rank-{} tile of {}, found `{r}`",
+                            b.elem.rank(),
+                            b.elem.dtype
+                        )),
+                    }
+                }
+            }
+            TileOp::Store => {
+                let tile = self.tile(op.operands[0], &mut m);
+                let buf = self.buffer(op.operands[1], &mut m);
+                self.check_indices(&op.operands[2..], buf, &mut m);
+                if let (Some(tt), Some(b)) = (tile, buf) {
+                    if tt.dtype != b.elem.dtype || tt.shape.len() != b.elem.rank() {
+                        m.push(format!("cannot store `{tt}` into `{b}`"));
+                    }
+                }
+            }
+            TileOp::Zeros | TileOp::Splat => {
+                if !matches!(res, Some(Type::Tile(_))) {
+                    m.push("the result must be a tile".into());
+                }
+            }
+            TileOp::Dot => {
+                let ts: Vec<Option<&TileType>> =
+                    op.operands.iter().map(|v| self.tile(*v, &mut m)).collect();
+                if let [Some(a), Some(b), Some(c)] = ts[..] {
+                    let ok = a.shape.len() == 2
+                        && b.shape.len() == 2
+                        && c.shape.len() == 2
+                        && a.shape[1] == b.shape[0]
+                        && a.shape[0] == c.shape[0]
+                        && b.shape[1] == c.shape[1];
+                    if !ok {
+                        m.push(format!(
+                            "shapes do not fit (MxK, KxN, MxN): `{a}`, `{b}`, `{c}`"
+                        ));
+                    }
+                    if a.dtype != b.dtype {
+                        m.push(format!("lhs and rhs dtypes differ: `{a}`, `{b}`"));
+                    }
+                    if res != Some(&Type::Tile(c.clone())) {
+                        m.push(format!("the result must have the accumulator's type `{c}`"));
+                    }
+                }
+            }
+            TileOp::Map => self.check_map(op, &mut m),
+            TileOp::Reduce => {
+                if let Some(x) = self.tile(op.operands[0], &mut m) {
+                    let axis = op.attrs.int("axis").unwrap_or(-1);
+                    if axis < 0 || axis as usize >= x.shape.len() {
+                        m.push(format!("axis {axis} is not an axis of `{x}`"));
+                    } else {
+                        let mut shape = x.shape.clone();
+                        shape.remove(axis as usize);
+                        let want = Type::Tile(TileType {
+                            dtype: x.dtype,
+                            shape,
+                        });
+                        if res != Some(&want) {
+                            m.push(format!("the result must be `{want}`"));
+                        }
+                    }
+                }
+                match op.attrs.str("kind") {
+                    Some("sum" | "max" | "min") | None => {}
+                    Some(k) => m.push(format!("`kind` must be sum, max or min, found \"{k}\"")),
+                }
+            }
+            TileOp::Broadcast => {
+                let x = self.tile(op.operands[0], &mut m);
+                let r = self.tile(op.results[0], &mut m);
+                if let (Some(x), Some(r)) = (x, r) {
+                    let fits = x.dtype == r.dtype
+                        && x.shape.len() <= r.shape.len()
+                        && x.shape
+                            .iter()
+                            .rev()
+                            .zip(r.shape.iter().rev())
+                            .all(|(a, b)| a == b || *a == 1);
+                    if !fits {
+                        m.push(format!("`{x}` does not broadcast to `{r}`"));
+                    }
+                }
+            }
+            TileOp::Cast => {
+                let x = self.tile(op.operands[0], &mut m);
+                let r = self.tile(op.results[0], &mut m);
+                if let (Some(x), Some(r), Some(d)) = (x, r, op.attrs.dtype("dtype")) {
+                    if x.shape != r.shape || r.dtype != d {
+                        m.push(format!(
+                            "the result must be `{}`",
+                            TileType {
+                                dtype: d,
+                                shape: x.shape.clone()
+                            }
+                        ));
+                    }
+                }
+            }
+            TileOp::Yield => {}
+        }
+        m
+    }
+
+    fn check_for(&self, op: &Operation, m: &mut Vec<String>) {
+        if op.attrs.sizes("bounds").is_some_and(|b| b.len() != 2) {
+            m.push("`bounds` must be `sizes[lower, upper]`".into());
+        }
+        if op.results.len() != op.operands.len() {
+            m.push(format!(
+                "{} initial value(s) but {} result(s)",
+                op.operands.len(),
+                op.results.len()
+            ));
+            return;
+        }
+        let Some(r) = self.single_region(op, m) else {
+            return;
+        };
+        let inits = self.types(&op.operands);
+        let results = self.types(&op.results);
+        if inits != results {
+            m.push(format!(
+                "result types ({}) differ from the initial values' ({})",
+                join(&results),
+                join(&inits)
+            ));
+        }
+        let args = self.types(&r.args);
+        let mut want = vec![Type::Index];
+        want.extend(inits.iter().cloned());
+        if args != want {
+            m.push(format!(
+                "the region's arguments must be ({}), found ({})",
+                join(&want),
+                join(&args)
+            ));
+        }
+        self.check_yield(r, &results, m);
+    }
+
+    fn check_map(&self, op: &Operation, m: &mut Vec<String>) {
+        let tiles: Vec<Option<&TileType>> = op.operands.iter().map(|v| self.tile(*v, m)).collect();
+        let Some(tiles) = tiles.into_iter().collect::<Option<Vec<_>>>() else {
+            return;
+        };
+        let Some(first) = tiles.first() else { return };
+        if tiles.iter().any(|t| t.shape != first.shape) {
+            m.push("all operands must have one shape (use `tile.broadcast`)".into());
+            return;
+        }
+        let Some(r) = self.single_region(op, m) else {
+            return;
+        };
+        let want: Vec<Type> = tiles
+            .iter()
+            .map(|t| Type::Tensor(TensorType::scalar(t.dtype)))
+            .collect();
+        let args = self.types(&r.args);
+        if args != want {
+            m.push(format!(
+                "the region's arguments must be the operands' element types ({}), found ({})",
+                join(&want),
+                join(&args)
+            ));
+        }
+        let yielded = r
+            .ops
+            .last()
+            .map(|y| self.types(&y.operands))
+            .unwrap_or_default();
+        let dtype: Option<DType> = match yielded.as_slice() {
+            [Type::Tensor(t)] if t.rank() == 0 => Some(t.dtype),
+            _ => {
+                m.push("the region must yield one 0-d tensor".into());
+                None
+            }
+        };
+        if let Some(d) = dtype {
+            let want = Type::Tile(TileType {
+                dtype: d,
+                shape: first.shape.clone(),
+            });
+            if op.results.first().and_then(|v| self.ty(*v)) != Some(&want) {
+                m.push(format!("the result must be `{want}`"));
+            }
+        }
+    }
+
+    fn single_region<'o>(&self, op: &'o Operation, m: &mut Vec<String>) -> Option<&'o Region> {
+        if op.regions.len() != 1 {
+            m.push(format!(
+                "takes exactly one region, found {}",
+                op.regions.len()
+            ));
+            return None;
+        }
+        op.regions.first()
+    }
+
+    fn check_yield(&self, r: &Region, want: &[Type], m: &mut Vec<String>) {
+        if let Some(y) = r.ops.last() {
+            let got = self.types(&y.operands);
+            if got != want {
+                m.push(format!(
+                    "the region yields ({}), but the results are ({})",
+                    join(&got),
+                    join(want)
+                ));
+            }
+        }
+    }
+
+    fn types(&self, vs: &[Value]) -> Vec<Type> {
+        vs.iter().filter_map(|v| self.ty(*v).cloned()).collect()
+    }
+
+    fn tile(&self, v: Value, m: &mut Vec<String>) -> Option<&TileType> {
+        match self.ty(v) {
+            Some(Type::Tile(t)) => Some(t),
+            Some(t) => {
+                m.push(format!(
+                    "`{}` has type `{t}`, expected a tile",
+                    self.vname(v)
+                ));
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn buffer(&self, v: Value, m: &mut Vec<String>) -> Option<&BufferType> {
+        match self.ty(v) {
+            Some(Type::Buffer(b)) => Some(b),
+            Some(t) => {
+                m.push(format!(
+                    "`{}` has type `{t}`, expected a buffer",
+                    self.vname(v)
+                ));
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// One `index` per buffer axis.
+    fn check_indices(&self, idx: &[Value], buf: Option<&BufferType>, m: &mut Vec<String>) {
+        for v in idx {
+            if self.ty(*v) != Some(&Type::Index) {
+                m.push(format!("`{}` is not an `index`", self.vname(*v)));
+            }
+        }
+        if let Some(b) = buf {
+            if b.elem.rank() != idx.len() {
+                m.push(format!(
+                    "`{b}` needs {} index(es), found {}",
+                    b.elem.rank(),
+                    idx.len()
+                ));
+            }
+        }
+    }
+}
