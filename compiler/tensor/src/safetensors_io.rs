@@ -1,0 +1,218 @@
+//! `.safetensors` files (weights), read and written with the `safetensors` crate.
+//!
+//! Dtypes: `F32`, `F16`, `BF16`, `F8_E4M3`, `F8_E5M2`, `I8`, `I32` and `BOOL` map to the
+//! Tessera dtypes of the same meaning; any other dtype is an error naming the tensor.
+
+use crate::npy::write_atomic;
+use crate::raw;
+use crate::tensor::Tensor;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::path::Path;
+use tessera_dialects::DType;
+
+/// Errors reading or writing `.safetensors` data; the messages are meant for users.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SafetensorsError {
+    #[error("corrupt .safetensors file: {0}")]
+    Corrupt(String),
+    #[error("tensor `{name}` holds {dtype}; Tessera dtypes are F32, F16, BF16, F8_E4M3, F8_E5M2, I8, I32 and BOOL")]
+    UnsupportedDtype { name: String, dtype: String },
+    #[error("cannot write .safetensors data: {0}")]
+    Write(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The safetensors dtype of a Tessera dtype.
+pub fn to_st_dtype(d: DType) -> Dtype {
+    match d {
+        DType::F32 => Dtype::F32,
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
+        DType::F8E4M3 => Dtype::F8_E4M3,
+        DType::F8E5M2 => Dtype::F8_E5M2,
+        DType::I8 => Dtype::I8,
+        DType::I32 => Dtype::I32,
+        DType::Bool => Dtype::BOOL,
+    }
+}
+
+/// The Tessera dtype of a safetensors dtype, if there is one.
+pub fn from_st_dtype(d: Dtype) -> Option<DType> {
+    Some(match d {
+        Dtype::F32 => DType::F32,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        Dtype::F8_E4M3 => DType::F8E4M3,
+        Dtype::F8_E5M2 => DType::F8E5M2,
+        Dtype::I8 => DType::I8,
+        Dtype::I32 => DType::I32,
+        Dtype::BOOL => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// Reads every tensor of a `.safetensors` buffer, sorted by name.
+pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, SafetensorsError> {
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| SafetensorsError::Corrupt(e.to_string()))?;
+    let mut out = Vec::with_capacity(st.len());
+    for (name, view) in st.tensors() {
+        let dtype =
+            from_st_dtype(view.dtype()).ok_or_else(|| SafetensorsError::UnsupportedDtype {
+                name: name.clone(),
+                dtype: view.dtype().to_string(),
+            })?;
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        let need =
+            crate::tensor::element_count(&shape).and_then(|n| n.checked_mul(dtype.size_bytes()));
+        if need != Some(data.len()) {
+            return Err(SafetensorsError::Corrupt(format!(
+                "tensor `{name}` of shape {shape:?} has {} data bytes",
+                data.len()
+            )));
+        }
+        let t = Tensor::new(dtype, shape, raw::from_le_bytes(dtype, data))
+            .map_err(|e| SafetensorsError::Corrupt(format!("tensor `{name}`: {e}")))?;
+        out.push((name, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Serializes tensors to `.safetensors` bytes. Names must be distinct.
+pub fn write_safetensors(tensors: &[(String, Tensor)]) -> Result<Vec<u8>, SafetensorsError> {
+    let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(SafetensorsError::Write(format!(
+            "two tensors are named `{}`",
+            w[0]
+        )));
+    }
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, t)| raw::to_le_bytes(t)).collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, t), b) in tensors.iter().zip(&bytes) {
+        let v = TensorView::new(to_st_dtype(t.dtype()), t.shape().to_vec(), b)
+            .map_err(|e| SafetensorsError::Write(format!("tensor `{name}`: {e}")))?;
+        views.push((name.as_str(), v));
+    }
+    safetensors::tensor::serialize(views, None).map_err(|e| SafetensorsError::Write(e.to_string()))
+}
+
+/// Reads a `.safetensors` file; I/O errors name the path.
+pub fn read_safetensors_file(
+    path: impl AsRef<Path>,
+) -> Result<Vec<(String, Tensor)>, SafetensorsError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path)
+        .map_err(|e| SafetensorsError::Io(format!("cannot read {}: {e}", path.display())))?;
+    read_safetensors(&bytes).map_err(|e| match e {
+        SafetensorsError::Corrupt(m) => {
+            SafetensorsError::Corrupt(format!("{m} (in {})", path.display()))
+        }
+        other => other,
+    })
+}
+
+/// Writes a `.safetensors` file atomically (temporary file in the same directory, then a
+/// rename), so no partial output file is ever left.
+pub fn write_safetensors_file(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Tensor)],
+) -> Result<(), SafetensorsError> {
+    let bytes = write_safetensors(tensors)?;
+    write_atomic(path.as_ref(), &bytes).map_err(SafetensorsError::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(dtype: DType, shape: &[usize], k: f32) -> Tensor {
+        let n = shape.iter().product::<usize>();
+        let vals: Vec<f32> = (0..n).map(|i| (i as f32 - 2.0) * k).collect();
+        Tensor::from_f32(dtype, shape.to_vec(), vals).unwrap()
+    }
+
+    fn all_dtypes() -> Vec<(String, Tensor)> {
+        DType::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| (format!("t{i}_{d}"), sample(d, &[2, 3], 1.5)))
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_every_dtype() {
+        let mut tensors = all_dtypes();
+        tensors.push(("scalar".into(), sample(DType::F32, &[], 1.0)));
+        tensors.push(("empty".into(), sample(DType::I32, &[0, 4], 1.0)));
+        tensors.push((
+            "specials".into(),
+            Tensor::from_f32(DType::F8E5M2, vec![3], vec![f32::INFINITY, -0.0, 57344.0]).unwrap(),
+        ));
+        let bytes = write_safetensors(&tensors).unwrap();
+        let back = read_safetensors(&bytes).unwrap();
+        let mut want = tensors.clone();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn file_round_trip_and_errors() {
+        let dir = std::env::temp_dir().join(format!("tessera-st-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let tensors = all_dtypes();
+        write_safetensors_file(&path, &tensors).unwrap();
+        assert_eq!(read_safetensors_file(&path).unwrap().len(), tensors.len());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let e = read_safetensors_file(dir.join("absent.safetensors")).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let dup = vec![
+            ("a".to_string(), sample(DType::F32, &[1], 1.0)),
+            ("a".to_string(), sample(DType::F32, &[1], 1.0)),
+        ];
+        assert!(write_safetensors(&dup).is_err());
+    }
+
+    #[test]
+    fn unsupported_dtype_is_named() {
+        let data = [0u8; 16];
+        let v = TensorView::new(Dtype::F64, vec![2], &data).unwrap();
+        let bytes = safetensors::tensor::serialize([("w", v)], None).unwrap();
+        let e = read_safetensors(&bytes).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tensor `w` holds F64; Tessera dtypes are F32, F16, BF16, F8_E4M3, F8_E5M2, I8, I32 and BOOL"
+        );
+        assert!(matches!(
+            read_safetensors(b"garbage"),
+            Err(SafetensorsError::Corrupt(_))
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn corrupt_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = read_safetensors(&bytes);
+        }
+
+        #[test]
+        fn truncated_and_mutated_never_panic(cut in 0usize..400, pos in 0usize..400, byte in any::<u8>()) {
+            let bytes = write_safetensors(&all_dtypes()).unwrap();
+            let cut = cut.min(bytes.len());
+            let _ = read_safetensors(&bytes[..cut]);
+            let mut bad = bytes.clone();
+            let p = pos % bad.len();
+            bad[p] = byte;
+            let _ = read_safetensors(&bad);
+        }
+    }
+}
