@@ -3,16 +3,13 @@
 use super::ops::join;
 use super::Checker;
 use crate::dtype::DType;
-use crate::ir::{FuncKind, Operation, Region, Value};
+use crate::ir::{Operation, Region, Value};
 use crate::tile::TileOp;
 use crate::types::{BufferType, MemSpace, TensorType, TileType, Type};
 
 impl Checker<'_> {
     pub(super) fn check_tile_op(&self, t: TileOp, op: &Operation) -> Vec<String> {
         let mut m = Vec::new();
-        if self.f.kind != FuncKind::Kernel {
-            return vec!["tile operations may only appear in a `tile.kernel`".into()];
-        }
         if let Some(p) = op.attrs.str("place") {
             if MemSpace::from_name(p).is_none() {
                 m.push(format!(
@@ -26,11 +23,11 @@ impl Checker<'_> {
                 if res != Some(&Type::Index) {
                     m.push("the result must be an `index`".into());
                 }
-                let rank = self.f.attrs.sizes("grid").map_or(0, |g| g.len());
-                match op.attrs.int("axis") {
-                    Some(a) if a >= 0 && (a as usize) < rank => {}
-                    Some(a) => m.push(format!("axis {a} is not an axis of the {rank}-D grid")),
-                    None => {}
+                // Without a grid, the kernel's own error says so.
+                if let (Some(g), Some(a)) = (self.f.attrs.sizes("grid"), op.attrs.int("axis")) {
+                    if a < 0 || a as usize >= g.len() {
+                        m.push(format!("axis {a} is not an axis of the {}-D grid", g.len()));
+                    }
                 }
             }
             TileOp::For => self.check_for(op, &mut m),
@@ -243,7 +240,7 @@ impl Checker<'_> {
     }
 
     fn check_yield(&self, r: &Region, want: &[Type], m: &mut Vec<String>) {
-        if let Some(y) = r.ops.last() {
+        if let Some(y) = terminator(r) {
             let got = self.types(&y.operands);
             if got != want {
                 m.push(format!(
@@ -304,4 +301,11 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The region's terminator; a missing one is reported by the structural checks.
+fn terminator(r: &Region) -> Option<&Operation> {
+    r.ops
+        .last()
+        .filter(|o| o.op.def().has_trait(crate::dialect::Trait::Terminator))
 }
