@@ -51,7 +51,9 @@ pub fn element_count(shape: &[usize]) -> Option<usize> {
 
 impl Tensor {
     /// Builds a tensor; `data` must match the dtype's storage class and hold one value per element.
-    /// Values are not rounded: use [`Tensor::from_f32`] for that.
+    /// To keep the invariant, values are normalised with `as` semantics: floats are rounded to
+    /// the dtype (a no-op for values already representable, and for `f32`), `i8` saturates and
+    /// `bool` becomes 0 or 1.
     pub fn new(dtype: DType, shape: Vec<usize>, data: Data) -> Result<Tensor, TensorError> {
         let expected = element_count(&shape).ok_or(TensorError::TooLarge {
             shape: shape.clone(),
@@ -70,6 +72,24 @@ impl Tensor {
                 actual,
             });
         }
+        let data = match data {
+            Data::Float(mut v) => {
+                if dtype != DType::F32 {
+                    for x in v.iter_mut() {
+                        *x = convert::round_to(dtype, *x);
+                    }
+                }
+                Data::Float(v)
+            }
+            Data::Int(mut v) => {
+                if dtype != DType::I32 {
+                    for x in v.iter_mut() {
+                        *x = convert::int_to_int(dtype, i64::from(*x));
+                    }
+                }
+                Data::Int(v)
+            }
+        };
         Ok(Tensor { dtype, shape, data })
     }
 
@@ -319,6 +339,23 @@ mod tests {
         assert!(matches!(
             Tensor::from_f32(DType::F32, vec![usize::MAX, 3], vec![]),
             Err(TensorError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn new_keeps_the_invariant() {
+        let t = Tensor::new(DType::F16, vec![2], Data::Float(vec![1e6, 0.1])).unwrap();
+        assert_eq!(
+            t.floats().unwrap(),
+            &[65504.0, convert::round_to(DType::F16, 0.1)]
+        );
+        let t = Tensor::new(DType::Bool, vec![2], Data::Int(vec![5, 0])).unwrap();
+        assert_eq!(t.ints().unwrap(), &[1, 0]);
+        let t = Tensor::new(DType::I8, vec![1], Data::Int(vec![-999])).unwrap();
+        assert_eq!(t.ints().unwrap(), &[-128]);
+        assert!(matches!(
+            Tensor::new(DType::I8, vec![1], Data::Float(vec![1.0])),
+            Err(TensorError::StorageKind { .. })
         ));
     }
 
