@@ -65,7 +65,7 @@ declare_dialect! {
     Mul = "mul" { operands: LR, results: ONE, attrs: [], traits: [Pure, Elementwise, Broadcast],
         summary: "lhs * rhs", example: "%2 = graph.mul %0, %1 : (f32[4], f32[4]) -> f32[4]" },
     Div = "div" { operands: LR, results: ONE, attrs: [], traits: [Pure, Elementwise, Broadcast],
-        summary: "lhs / rhs (integers: truncating division, 0 when dividing by 0)",
+        summary: "lhs / rhs (integers: floor division like np.floor_divide, 0 when dividing by 0)",
         example: "%2 = graph.div %0, %1 : (f32[4], f32[4]) -> f32[4]" },
     Max = "max" { operands: LR, results: ONE, attrs: [], traits: [Pure, Elementwise, Broadcast],
         summary: "elementwise maximum (NaN wins)", example: "%2 = graph.max %0, %1 : (f32[4], f32) -> f32[4]" },

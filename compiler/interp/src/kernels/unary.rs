@@ -1,0 +1,117 @@
+//! Elementwise unary functions. Floats: computed in `f32` (`neg abs relu recip sqrt`) or in
+//! `f64` rounded once (`exp log rsqrt tanh sigmoid gelu gelu_tanh silu erf`), then rounded
+//! to the dtype. Integers (`neg abs relu` only): wrapping, `i8` wraps to `i8`.
+
+use super::out::{elems, from_f32, from_i32, Elems};
+use super::KResult;
+use tessera_dialects::DType;
+use tessera_tensor::Tensor;
+
+/// An elementwise unary function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Recip,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Erf,
+}
+
+impl UnaryOp {
+    /// Whether the function is defined on integers.
+    pub fn accepts_int(self) -> bool {
+        matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu)
+    }
+}
+
+/// The function on one `f32` value (before rounding to a narrower dtype).
+pub fn apply_f32(op: UnaryOp, x: f32) -> f32 {
+    let d = x as f64;
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Exp => d.exp() as f32,
+        UnaryOp::Log => d.ln() as f32,
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Rsqrt => (1.0 / d.sqrt()) as f32,
+        UnaryOp::Recip => 1.0 / x,
+        UnaryOp::Tanh => d.tanh() as f32,
+        UnaryOp::Sigmoid => sigmoid(d) as f32,
+        UnaryOp::Relu => {
+            if x.is_nan() || x > 0.0 {
+                x
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Gelu => (0.5 * d * (1.0 + libm::erf(d / std::f64::consts::SQRT_2))) as f32,
+        UnaryOp::GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            (0.5 * d * (1.0 + (k * (d + 0.044715 * d * d * d)).tanh())) as f32
+        }
+        UnaryOp::Silu => (d * sigmoid(d)) as f32,
+        UnaryOp::Erf => libm::erf(d) as f32,
+    }
+}
+
+/// `1 / (1 + e^-x)`, without overflow for large negative `x`.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The function on one integer (wrapping), for `neg`, `abs` and `relu`.
+pub fn apply_i32(op: UnaryOp, x: i32) -> Option<i32> {
+    match op {
+        UnaryOp::Neg => Some(x.wrapping_neg()),
+        UnaryOp::Abs => Some(x.wrapping_abs()),
+        UnaryOp::Relu => Some(x.max(0)),
+        _ => None,
+    }
+}
+
+/// Applies `op` to every element of `x`; the result has `x`'s dtype and shape.
+pub fn unary(op: UnaryOp, x: &Tensor) -> KResult<Tensor> {
+    let dtype = x.dtype();
+    let shape = x.shape().to_vec();
+    match elems(x) {
+        Elems::Float(v) => from_f32(dtype, shape, v.iter().map(|&a| apply_f32(op, a)).collect()),
+        Elems::Int(v) => {
+            if dtype == DType::Bool || !op.accepts_int() {
+                let need = if op.accepts_int() { "numeric" } else { "float" };
+                return Err(format!("the operand must be {need}, got {dtype}"));
+            }
+            let r = v.iter().map(|&a| apply_i32(op, a).unwrap_or(0)).collect();
+            from_i32(dtype, shape, r)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_functions() {
+        assert_eq!(apply_f32(UnaryOp::Relu, -2.0), 0.0);
+        assert!(apply_f32(UnaryOp::Relu, f32::NAN).is_nan());
+        assert_eq!(apply_f32(UnaryOp::Sigmoid, 0.0), 0.5);
+        assert_eq!(apply_f32(UnaryOp::Sigmoid, -1000.0), 0.0);
+        assert_eq!(apply_f32(UnaryOp::Sigmoid, 1000.0), 1.0);
+        assert_eq!(apply_f32(UnaryOp::Gelu, 0.0), 0.0);
+        assert_eq!(apply_i32(UnaryOp::Abs, i32::MIN), Some(i32::MIN));
+    }
+}
