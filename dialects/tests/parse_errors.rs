@@ -151,7 +151,7 @@ fn huge_size_expressions_are_rejected() {
     let factor = "(a + b + c + d + e + f + g + h)";
     let src = format!(
         "graph.func @f(%x: f32[{}]) {{\n}}\n",
-        vec![factor; 12].join("*")
+        [factor; 12].join("*")
     );
     let e = parse_module(&src).expect_err("too large");
     assert!(e.message.contains("size expression too large"), "{e}");

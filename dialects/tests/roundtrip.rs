@@ -173,10 +173,8 @@ fn attribute_values_round_trip() {
     for v in values {
         // `graph.call` accepts no attribute but `callee`; build through the API and compare
         // the printed text, which the parser must reproduce.
-        let src = format!(
-            "tile.kernel @k() attributes {{grid = sizes[1]}} {{\n  %0 = tile.splat {{value = 1}} : () -> tile<4xf32>\n}}\n"
-        );
-        let mut m = parse_module(&src).expect("parses");
+        let src = "tile.kernel @k() attributes {grid = sizes[1]} {\n  %0 = tile.splat {value = 1} : () -> tile<4xf32>\n}\n";
+        let mut m = parse_module(src).expect("parses");
         m.funcs[0].body.ops[0].attrs = Attrs::new().with("v", v.clone());
         let text = print_module(&m);
         // Undeclared attributes are rejected by the parser, so check the value text alone.
