@@ -21,7 +21,10 @@ pub fn params(func: &Func) -> Vec<(String, TensorType)> {
         .map(|(i, v)| {
             let d = &func.values[v.index()];
             let name = d.name.clone().unwrap_or_else(|| format!("arg{i}"));
-            let ty = d.ty.as_tensor().cloned().unwrap_or_else(|| TensorType::scalar(tessera_dialects::DType::F32));
+            let ty =
+                d.ty.as_tensor()
+                    .cloned()
+                    .unwrap_or_else(|| TensorType::scalar(tessera_dialects::DType::F32));
             (name, ty)
         })
         .collect()
@@ -33,7 +36,12 @@ pub fn bind_sizes(func: &Func, inputs: &[Tensor]) -> Result<BTreeMap<String, i64
     if inputs.len() != ps.len() {
         return Err(InputError {
             param: None,
-            message: format!("`{}` takes {} inputs, {} were given", func.name, ps.len(), inputs.len()),
+            message: format!(
+                "`{}` takes {} inputs, {} were given",
+                func.name,
+                ps.len(),
+                inputs.len()
+            ),
         });
     }
     let mut bound: BTreeMap<String, (i64, usize)> = BTreeMap::new();
@@ -41,13 +49,20 @@ pub fn bind_sizes(func: &Func, inputs: &[Tensor]) -> Result<BTreeMap<String, i64
         if t.dtype() != ty.dtype {
             return Err(InputError {
                 param: Some(i),
-                message: format!("input `{name}` has dtype {} but the parameter is declared {ty}", t.dtype()),
+                message: format!(
+                    "input `{name}` has dtype {} but the parameter is declared {ty}",
+                    t.dtype()
+                ),
             });
         }
         if t.rank() != ty.rank() {
             return Err(InputError {
                 param: Some(i),
-                message: format!("input `{name}` has shape {:?} (rank {}) but the parameter is declared {ty}", t.shape(), t.rank()),
+                message: format!(
+                    "input `{name}` has shape {:?} (rank {}) but the parameter is declared {ty}",
+                    t.shape(),
+                    t.rank()
+                ),
             });
         }
         for (d, &n) in ty.shape.iter().zip(t.shape()) {
@@ -97,7 +112,11 @@ pub fn bind_sizes(func: &Func, inputs: &[Tensor]) -> Result<BTreeMap<String, i64
 }
 
 /// Orders named tensors as the function's parameters; `inputs` wins over `weights`.
-pub fn collect(func: &Func, mut inputs: BTreeMap<String, Tensor>, mut weights: BTreeMap<String, Tensor>) -> Result<Vec<Tensor>, InputError> {
+pub fn collect(
+    func: &Func,
+    mut inputs: BTreeMap<String, Tensor>,
+    mut weights: BTreeMap<String, Tensor>,
+) -> Result<Vec<Tensor>, InputError> {
     let ps = params(func);
     let mut out = Vec::new();
     for (i, (name, ty)) in ps.iter().enumerate() {
@@ -117,7 +136,11 @@ pub fn collect(func: &Func, mut inputs: BTreeMap<String, Tensor>, mut weights: B
         let names: Vec<&str> = ps.iter().map(|(n, _)| n.as_str()).collect();
         return Err(InputError {
             param: None,
-            message: format!("`{}` has no parameter `{extra}`; its parameters are {}", func.name, names.join(", ")),
+            message: format!(
+                "`{}` has no parameter `{extra}`; its parameters are {}",
+                func.name,
+                names.join(", ")
+            ),
         });
     }
     Ok(out)

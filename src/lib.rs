@@ -33,7 +33,8 @@ pub struct Program {
 
 /// Reads a file, as a user error when it cannot be read.
 pub fn read_file(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))
 }
 
 impl Program {
@@ -110,7 +111,12 @@ impl Program {
     }
 
     /// Orders named tensors as the parameters of `func` and checks them.
-    pub fn bind(&self, func: &str, inputs: BTreeMap<String, Tensor>, weights: BTreeMap<String, Tensor>) -> Result<Vec<Tensor>, Error> {
+    pub fn bind(
+        &self,
+        func: &str,
+        inputs: BTreeMap<String, Tensor>,
+        weights: BTreeMap<String, Tensor>,
+    ) -> Result<Vec<Tensor>, Error> {
         let f = self.func(func)?;
         let ordered = inputs::collect(f, inputs, weights).map_err(|e| self.input_error(func, e))?;
         inputs::bind_sizes(f, &ordered).map_err(|e| self.input_error(func, e))?;
@@ -136,7 +142,9 @@ impl Program {
             Some(span) => Error::Source {
                 file: self.file.clone(),
                 src: self.src.clone(),
-                diags: vec![Diagnostic::error(e.message.clone()).primary(span, "while computing this")],
+                diags: vec![
+                    Diagnostic::error(e.message.clone()).primary(span, "while computing this")
+                ],
             },
             None => Error::msg(e.message.clone()),
         }

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "tessera", version, about = "Tessera: a tensor compiler with its own IR")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a tensor compiler with its own IR"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -45,8 +49,13 @@ fn parse_binding(s: &str) -> Result<Binding, String> {
 fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {
-        let (n, v) = part.split_once('=').ok_or_else(|| format!("expected NAME=SIZE, got `{part}`"))?;
-        let v: i64 = v.trim().parse().map_err(|_| format!("`{v}` is not a size"))?;
+        let (n, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=SIZE, got `{part}`"))?;
+        let v: i64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{v}` is not a size"))?;
         if v < 1 {
             return Err(format!("size {n}={v} must be at least 1"));
         }

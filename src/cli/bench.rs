@@ -11,12 +11,15 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     let func = prog.entry(a.source.func.as_deref())?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let (mut inputs, weights) = load_named(&prog, &func, &a.io)?;
-    let f = prog.module.func(&func).ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+    let f = prog
+        .module
+        .func(&func)
+        .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
     let sizes = shapes_map(&a.shapes);
     for (i, (name, ty)) in tessera::inputs::params(f).iter().enumerate() {
         if !inputs.contains_key(name) && !weights.contains_key(name) {
             let shape = concrete_shape(name, ty, &sizes)?;
-            inputs.insert(name.clone(), random_param(ty, shape, 0, i));
+            inputs.insert(name.clone(), random_param(ty, shape, 0, i)?);
         }
     }
     let ordered = prog.bind(&func, inputs, weights)?;
@@ -45,7 +48,10 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     } else {
         println!("{}: {func} on interp", prog.file);
         println!("compile: {compile_ms:.3} ms");
-        println!("run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms", a.iters);
+        println!(
+            "run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms",
+            a.iters
+        );
     }
     Ok(())
 }

@@ -7,8 +7,15 @@ use tessera::{Error, Program, Tensor};
 use tessera_dialects::TensorType;
 
 /// Reads `--input` and `--weights` for `func`; each input is read as its parameter's dtype.
-pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, Tensor>), Error> {
-    let f = prog.module.func(func).ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+pub fn load_named(
+    prog: &Program,
+    func: &str,
+    io: &InputArgs,
+) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, Tensor>), Error> {
+    let f = prog
+        .module
+        .func(func)
+        .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
     let params = tessera::inputs::params(f);
     let mut inputs = BTreeMap::new();
     for Binding { name, path } in &io.inputs {
@@ -35,7 +42,8 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(BTreeMa
     }
     let mut weights = BTreeMap::new();
     if let Some(path) = &io.weights {
-        let bytes = std::fs::read(path).map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
         let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
             .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
         weights.extend(tensors);
@@ -45,11 +53,16 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(BTreeMa
 
 /// Writes one tensor as .npy, atomically (no partial file on failure).
 pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
-    tessera_tensor::npy::write_npy_file(path, t).map_err(|e| Error::msg(format!("cannot write `{}`: {e}", path.display())))
+    tessera_tensor::npy::write_npy_file(path, t)
+        .map_err(|e| Error::msg(format!("cannot write `{}`: {e}", path.display())))
 }
 
 /// The concrete shape of a parameter type under `sizes`.
-pub fn concrete_shape(name: &str, ty: &TensorType, sizes: &BTreeMap<String, i64>) -> Result<Vec<usize>, Error> {
+pub fn concrete_shape(
+    name: &str,
+    ty: &TensorType,
+    sizes: &BTreeMap<String, i64>,
+) -> Result<Vec<usize>, Error> {
     ty.shape
         .iter()
         .map(|d| {
@@ -67,8 +80,15 @@ pub fn concrete_shape(name: &str, ty: &TensorType, sizes: &BTreeMap<String, i64>
 /// Deterministic random data for a parameter: normal floats scaled by 1/sqrt(fan-in)
 /// (rank 4: O·H·W of OIHW weights; rank 2-3: the second-to-last size; else 1), small
 /// uniform integers, fair booleans. Each parameter has its own stream from `seed`.
-pub fn random_param(ty: &TensorType, shape: Vec<usize>, seed: u64, index: usize) -> Tensor {
-    let stream = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index as u64 + 1);
+pub fn random_param(
+    ty: &TensorType,
+    shape: Vec<usize>,
+    seed: u64,
+    index: usize,
+) -> Result<Tensor, Error> {
+    let stream = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(index as u64 + 1);
     let fan_in = match shape.len() {
         4 => shape[1..].iter().product::<usize>(),
         2 | 3 => shape[shape.len() - 2],
@@ -76,13 +96,14 @@ pub fn random_param(ty: &TensorType, shape: Vec<usize>, seed: u64, index: usize)
     }
     .max(1);
     let d = ty.dtype;
-    if d.is_float() {
+    let t = if d.is_float() {
         tessera_tensor::random::normal(d, &shape, 0.0, 1.0 / (fan_in as f32).sqrt(), stream)
     } else if d.is_int() {
         tessera_tensor::random::uniform(d, &shape, -8.0, 8.0, stream)
     } else {
         tessera_tensor::random::uniform(d, &shape, 0.0, 1.0, stream)
-    }
+    };
+    t.map_err(|e| Error::msg(format!("cannot make random data of type {ty}: {e}")))
 }
 
 /// Merges `--shapes` occurrences.

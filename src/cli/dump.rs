@@ -19,7 +19,10 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
         }
         IrLevel::Graph => match &selected {
             Some(name) => {
-                let f = prog.module.func(name).ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
+                let f = prog
+                    .module
+                    .func(name)
+                    .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
                 print!("{}", tessera_dialects::print::print_func(f));
             }
             None => print!("{}", tessera_dialects::print::print_module(&prog.module)),

@@ -8,20 +8,27 @@ use tessera::{Error, Program, Tensor};
 pub fn gen(a: GenArgs) -> Result<(), Error> {
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;
-    let f = prog.module.func(&func).ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+    let f = prog
+        .module
+        .func(&func)
+        .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
     let params = tessera::inputs::params(f);
     let sizes = shapes_map(&a.shapes);
     for b in &a.inputs {
         if !params.iter().any(|(n, _)| *n == b.name) {
             let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::msg(format!("`{func}` has no parameter `{}`; its parameters are {}", b.name, names.join(", "))));
+            return Err(Error::msg(format!(
+                "`{func}` has no parameter `{}`; its parameters are {}",
+                b.name,
+                names.join(", ")
+            )));
         }
     }
     let mut weights: Vec<(String, Tensor)> = Vec::new();
     let mut files = Vec::new();
     for (i, (name, ty)) in params.iter().enumerate() {
         let shape = concrete_shape(name, ty, &sizes)?;
-        let t = random_param(ty, shape, a.seed, i);
+        let t = random_param(ty, shape, a.seed, i)?;
         match a.inputs.iter().find(|b| b.name == *name) {
             Some(b) => files.push((b.path.clone(), t)),
             None => weights.push((name.clone(), t)),

@@ -15,8 +15,15 @@ pub fn opt(a: OptArgs) -> Result<(), Error> {
     };
     verify(&file, &src, &module, "the input")?;
     let names: Vec<String> = match &a.passes {
-        Some(p) => p.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-        None => tessera_passes::registry::DEFAULT_PIPELINE.iter().map(|s| s.to_string()).collect(),
+        Some(p) => p
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => tessera_passes::registry::DEFAULT_PIPELINE
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut pm = PassManager::new(&names).map_err(|e| Error::msg(e.to_string()))?;
@@ -41,7 +48,9 @@ fn parse_tir(file: &str, src: &str) -> Result<Module, Error> {
 }
 
 fn verify(file: &str, src: &str, m: &Module, what: &str) -> Result<(), Error> {
-    let Err(errs) = tessera_dialects::verify::verify_module(m) else { return Ok(()) };
+    let Err(errs) = tessera_dialects::verify::verify_module(m) else {
+        return Ok(());
+    };
     let diags = errs
         .iter()
         .map(|e| {

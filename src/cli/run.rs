@@ -20,7 +20,8 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
         return write_npy(path, &results[0]);
     }
     if let Some(dir) = &a.output_dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::msg(format!("cannot create `{}`: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::msg(format!("cannot create `{}`: {e}", dir.display())))?;
         for (i, t) in results.iter().enumerate() {
             write_npy(&dir.join(format!("out{i}.npy")), t)?;
         }
@@ -31,7 +32,7 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
             println!("result {i}:");
         }
         println!("{}", tessera_tensor::format::describe(t));
-        println!("{}", tessera_tensor::format::format_tensor(t, 6));
+        println!("{}", tessera_tensor::format::format_tensor(t, usize::MAX));
     }
     Ok(())
 }

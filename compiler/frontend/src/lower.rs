@@ -7,7 +7,10 @@ use crate::diag::Diagnostic;
 use crate::sizes::{expr_to_sym, type_to_tensor};
 use std::collections::{BTreeMap, BTreeSet};
 use tessera_dialects::graph::infer::infer;
-use tessera_dialects::{Attr, Attrs, DType, Func, FuncKind, GraphOp, Op, Operation, Span, SymExpr, TensorType, Type, Value};
+use tessera_dialects::{
+    Attr, Attrs, DType, Func, FuncKind, GraphOp, Op, Operation, Span, SymExpr, TensorType, Type,
+    Value,
+};
 
 /// A literal that has not met a tensor yet (NumPy "weak" scalar).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,7 +98,8 @@ impl<'a> FnLowerer<'a> {
                 .func
                 .add_param(Type::Tensor(ty.clone()), Some(p.name.name.clone()));
             self.used_names.insert(p.name.name.clone());
-            self.scopes.push((p.name.name.clone(), Binding::Val(Val::Tensor(v))));
+            self.scopes
+                .push((p.name.name.clone(), Binding::Val(Val::Tensor(v))));
         }
         self.func.result_types = sig.results.iter().cloned().map(Type::Tensor).collect();
         for stmt in &decl.body {
@@ -156,9 +160,11 @@ impl<'a> FnLowerer<'a> {
                     }
                     Ok(_) => {
                         let _ = self.err::<()>(
-                            Diagnostic::error("a tuple pattern needs a call of a function with several results")
-                                .primary(s.value.span, "this gives one value")
-                                .secondary(*span, "tuple pattern"),
+                            Diagnostic::error(
+                                "a tuple pattern needs a call of a function with several results",
+                            )
+                            .primary(s.value.span, "this gives one value")
+                            .secondary(*span, "tuple pattern"),
                         );
                         None
                     }
@@ -166,7 +172,8 @@ impl<'a> FnLowerer<'a> {
                 };
                 if s.ty.is_some() {
                     let _ = self.err::<()>(
-                        Diagnostic::error("a tuple pattern cannot have a type annotation").primary(s.span, "here"),
+                        Diagnostic::error("a tuple pattern cannot have a type annotation")
+                            .primary(s.span, "here"),
                     );
                 }
                 for (i, id) in ids.iter().enumerate() {
@@ -209,10 +216,12 @@ impl<'a> FnLowerer<'a> {
         };
         if got != want {
             return self.err(
-                Diagnostic::error(format!("type mismatch: the value has type {got}, the annotation says {want}"))
-                    .primary(s.value.span, format!("this is {got}"))
-                    .secondary(ann.span, "annotation")
-                    .hint("an annotation is checked, never converts; use `as` to convert the dtype"),
+                Diagnostic::error(format!(
+                    "type mismatch: the value has type {got}, the annotation says {want}"
+                ))
+                .primary(s.value.span, format!("this is {got}"))
+                .secondary(ann.span, "annotation")
+                .hint("an annotation is checked, never converts; use `as` to convert the dtype"),
             );
         }
         Ok(())
@@ -255,13 +264,15 @@ impl<'a> FnLowerer<'a> {
         for (item, want) in items.iter().zip(&sig.results) {
             let v = match self.expr(item) {
                 Ok(Val::Tensor(v)) => v,
-                Ok(Val::Lit(l)) if want.rank() == 0 => match self.materialize(l, want.dtype, item.span) {
-                    Ok(v) => v,
-                    Err(_) => {
-                        failed = true;
-                        continue;
+                Ok(Val::Lit(l)) if want.rank() == 0 => {
+                    match self.materialize(l, want.dtype, item.span) {
+                        Ok(v) => v,
+                        Err(_) => {
+                            failed = true;
+                            continue;
+                        }
                     }
-                },
+                }
                 Ok(Val::Lit(l)) => {
                     let _ = self.err::<()>(
                         Diagnostic::error(format!("{} cannot be returned as {want}", l.describe()))
@@ -273,8 +284,10 @@ impl<'a> FnLowerer<'a> {
                 }
                 Ok(Val::Multi(_)) => {
                     let _ = self.err::<()>(
-                        Diagnostic::error("a call with several results cannot be returned directly")
-                            .primary(item.span, "bind its results with `let (a, b) = ...` first"),
+                        Diagnostic::error(
+                            "a call with several results cannot be returned directly",
+                        )
+                        .primary(item.span, "bind its results with `let (a, b) = ...` first"),
                     );
                     failed = true;
                     continue;
@@ -287,9 +300,11 @@ impl<'a> FnLowerer<'a> {
             let got = self.ty(v);
             if &got != want {
                 let _ = self.err::<()>(
-                    Diagnostic::error(format!("result type mismatch: returned {got}, declared {want}"))
-                        .primary(item.span, format!("this is {got}"))
-                        .secondary(sig.ret_span, "declared here"),
+                    Diagnostic::error(format!(
+                        "result type mismatch: returned {got}, declared {want}"
+                    ))
+                    .primary(item.span, format!("this is {got}"))
+                    .secondary(sig.ret_span, "declared here"),
                 );
                 failed = true;
                 continue;
@@ -311,7 +326,11 @@ impl<'a> FnLowerer<'a> {
     }
 
     fn lookup(&self, name: &str) -> Option<&Binding> {
-        self.scopes.iter().rev().find(|(n, _)| n == name).map(|(_, b)| b)
+        self.scopes
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b)
     }
 
     /// Lowers an expression.
@@ -425,7 +444,7 @@ impl<'a> FnLowerer<'a> {
             };
             return self.err(
                 Diagnostic::error(format!("{} cannot be used as {d}", l.describe()))
-                    .primary(span, format!("this literal meets a {d} tensor"))
+                    .primary(span, format!("this literal meets a tensor of dtype {d}"))
                     .hint(hint),
             );
         }
@@ -435,7 +454,9 @@ impl<'a> FnLowerer<'a> {
             (Lit::Float(v), _) => Attr::Float(v),
             (Lit::Bool(b), _) => Attr::Bool(b),
         };
-        let attrs = Attrs::new().with("value", value).with("dtype", Attr::DType(d));
+        let attrs = Attrs::new()
+            .with("value", value)
+            .with("dtype", Attr::DType(d));
         match self.emit1(GraphOp::Constant, Vec::new(), attrs, span, &[])? {
             Val::Tensor(v) => Ok(v),
             _ => Err(Reported),
@@ -482,7 +503,12 @@ impl<'a> FnLowerer<'a> {
     /// An elementwise operation on tensors and weak literals: literals fold when all
     /// operands are literals, else take the dtype of the tensors they meet; tensor
     /// operands must share one dtype (`select`'s condition excepted).
-    pub(crate) fn elementwise(&mut self, op: GraphOp, args: Vec<(Val, Span)>, span: Span) -> R<Val> {
+    pub(crate) fn elementwise(
+        &mut self,
+        op: GraphOp,
+        args: Vec<(Val, Span)>,
+        span: Span,
+    ) -> R<Val> {
         for (v, s) in &args {
             if let Val::Multi(_) = v {
                 return self.multi_error(*s);
@@ -490,7 +516,8 @@ impl<'a> FnLowerer<'a> {
         }
         let skip_first = op == GraphOp::Select;
         if args.iter().all(|(v, _)| matches!(v, Val::Lit(_))) {
-            if let Some(folded) = fold(op, &args.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>()) {
+            if let Some(folded) = fold(op, &args.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>())
+            {
                 return match folded {
                     Ok(l) => Ok(Val::Lit(l)),
                     Err(m) => self.err(Diagnostic::error(m).primary(span, "in this expression")),
@@ -547,8 +574,12 @@ impl<'a> FnLowerer<'a> {
         let ty = self.ty(t);
         if items.len() > ty.rank() {
             return self.err(
-                Diagnostic::error(format!("too many indices: {} for a tensor of rank {}", items.len(), ty.rank()))
-                    .primary(span, format!("the tensor is {ty}")),
+                Diagnostic::error(format!(
+                    "too many indices: {} for a tensor of rank {}",
+                    items.len(),
+                    ty.rank()
+                ))
+                .primary(span, format!("the tensor is {ty}")),
             );
         }
         let mut start = Vec::new();
@@ -568,7 +599,11 @@ impl<'a> FnLowerer<'a> {
                     end.push(i.add(&SymExpr::lit(1)));
                     start.push(i);
                 }
-                IndexItem::Range { start: s, end: en, span: rspan } => {
+                IndexItem::Range {
+                    start: s,
+                    end: en,
+                    span: rspan,
+                } => {
                     let a = match s {
                         Some(e) => {
                             let a = self.bound(e, dim)?;
@@ -601,7 +636,9 @@ impl<'a> FnLowerer<'a> {
                 }
             }
         }
-        let attrs = Attrs::new().with("start", Attr::Sizes(start)).with("end", Attr::Sizes(end));
+        let attrs = Attrs::new()
+            .with("start", Attr::Sizes(start))
+            .with("end", Attr::Sizes(end));
         let sliced = match self.emit1(GraphOp::Slice, vec![t], attrs, span, &[base.span])? {
             Val::Tensor(v) => v,
             _ => return Err(Reported),
@@ -627,23 +664,39 @@ impl<'a> FnLowerer<'a> {
 
     fn check_in_range(&mut self, i: &SymExpr, dim: &SymExpr, span: Span, is_end: bool) -> R<()> {
         if let (Some(i), Some(d)) = (i.as_const(), dim.as_const()) {
-            let ok = if is_end { (0..=d).contains(&i) } else { (0..d).contains(&i) };
+            let ok = if is_end {
+                (0..=d).contains(&i)
+            } else {
+                (0..d).contains(&i)
+            };
             if !ok {
                 return self.err(
-                    Diagnostic::error(format!("index {i} is out of range for a dimension of size {d}"))
-                        .primary(span, "out of range"),
+                    Diagnostic::error(format!(
+                        "index {i} is out of range for a dimension of size {d}"
+                    ))
+                    .primary(span, "out of range"),
                 );
             }
         } else if let Some(c) = i.as_const() {
             if c < 0 {
-                return self.err(Diagnostic::error(format!("index {c} is out of range")).primary(span, "out of range"));
+                return self.err(
+                    Diagnostic::error(format!("index {c} is out of range"))
+                        .primary(span, "out of range"),
+                );
             }
         }
         Ok(())
     }
 
     /// Emits an operation with one result, inferring its type; errors point at the operand at fault.
-    pub(crate) fn emit1(&mut self, op: GraphOp, operands: Vec<Value>, attrs: Attrs, span: Span, arg_spans: &[Span]) -> R<Val> {
+    pub(crate) fn emit1(
+        &mut self,
+        op: GraphOp,
+        operands: Vec<Value>,
+        attrs: Attrs,
+        span: Span,
+        arg_spans: &[Span],
+    ) -> R<Val> {
         let tys: Vec<TensorType> = operands.iter().map(|v| self.ty(*v)).collect();
         match infer(op, &attrs, &tys) {
             Ok(mut results) if results.len() == 1 => {
@@ -661,16 +714,18 @@ impl<'a> FnLowerer<'a> {
                 results.len()
             ))),
             Err(e) => {
-                let at = e.operand.and_then(|i| arg_spans.get(i).copied());
+                let at = e.operand.and_then(|i| arg_spans.get(i).copied().map(|s| (i, s)));
                 let mut d = Diagnostic::error(e.message.clone());
-                d = match at {
-                    Some(s) if s != span => d.primary(s, "this operand").secondary(span, "in this operation"),
-                    _ => d.primary(span, "here"),
-                };
-                for (i, (t, s)) in tys.iter().zip(arg_spans).enumerate() {
-                    if Some(i) != e.operand && *s != span && tys.len() > 1 {
-                        d = d.secondary(*s, format!("this is {t}"));
+                match at {
+                    Some((i, s)) => {
+                        d = d.primary(s, format!("this is {}", tys[i]));
+                        for (j, (t, s2)) in tys.iter().zip(arg_spans).enumerate() {
+                            if j != i && *s2 != s {
+                                d = d.secondary(*s2, format!("this is {t}"));
+                            }
+                        }
                     }
+                    None => d = d.primary(span, "here"),
                 }
                 if let Some(h) = e.hint {
                     d = d.hint(h);
@@ -681,7 +736,13 @@ impl<'a> FnLowerer<'a> {
     }
 
     /// Emits a `graph.call` of a user function; its sizes bind to the caller's.
-    pub(crate) fn emit_call(&mut self, callee: &str, sig: &Signature, args: Vec<(Value, Span)>, span: Span) -> R<Val> {
+    pub(crate) fn emit_call(
+        &mut self,
+        callee: &str,
+        sig: &Signature,
+        args: Vec<(Value, Span)>,
+        span: Span,
+    ) -> R<Val> {
         let mut bind: BTreeMap<String, SymExpr> = BTreeMap::new();
         // First pass: parameters whose dimension is a plain name bind it.
         for ((v, _), pty) in args.iter().zip(&sig.params) {
@@ -700,7 +761,12 @@ impl<'a> FnLowerer<'a> {
                 Ok(t) => t,
                 Err(m) => return self.err(Diagnostic::error(m).primary(*s, "argument")),
             };
-            let unbound: Vec<String> = want.shape.iter().flat_map(|d| d.names()).filter(|n| !bind.contains_key(n) && !self.sizes.contains(n)).collect();
+            let unbound: Vec<String> = want
+                .shape
+                .iter()
+                .flat_map(|d| d.names())
+                .filter(|n| !bind.contains_key(n) && !self.sizes.contains(n))
+                .collect();
             if aty != want || !unbound.is_empty() {
                 return self.err(
                     Diagnostic::error(format!(
@@ -713,7 +779,9 @@ impl<'a> FnLowerer<'a> {
                     .hint(if aty.dtype != want.dtype {
                         "convert with `as`".to_string()
                     } else {
-                        format!("with the sizes bound by the other arguments the parameter is {want}")
+                        format!(
+                            "with the sizes bound by the other arguments the parameter is {want}"
+                        )
                     }),
                 );
             }
@@ -728,10 +796,10 @@ impl<'a> FnLowerer<'a> {
         }
         let operands = args.iter().map(|(v, _)| *v).collect();
         let attrs = Attrs::new().with("callee", Attr::Symbol(callee.to_string()));
-        self.func
-            .body
-            .ops
-            .push(Operation::new(Op::Graph(GraphOp::Call), operands, results.clone(), attrs).at(Some(span)));
+        self.func.body.ops.push(
+            Operation::new(Op::Graph(GraphOp::Call), operands, results.clone(), attrs)
+                .at(Some(span)),
+        );
         if results.len() == 1 {
             Ok(Val::Tensor(results[0]))
         } else {
@@ -743,7 +811,10 @@ impl<'a> FnLowerer<'a> {
 fn substitute(t: &TensorType, bind: &BTreeMap<String, SymExpr>) -> Result<TensorType, String> {
     let mut shape = Vec::new();
     for d in &t.shape {
-        shape.push(d.substitute(&|n| bind.get(n).cloned()).map_err(|e| e.to_string())?);
+        shape.push(
+            d.substitute(&|n| bind.get(n).cloned())
+                .map_err(|e| e.to_string())?,
+        );
     }
     Ok(TensorType::new(t.dtype, shape))
 }
@@ -778,7 +849,10 @@ fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
         return match op {
             G::Eq => Some(Ok(Lit::Bool(x == y))),
             G::Ne => Some(Ok(Lit::Bool(x != y))),
-            _ => Some(Err(format!("`{}` is not defined on bool literals", op.name()))),
+            _ => Some(Err(format!(
+                "`{}` is not defined on bool literals",
+                op.name()
+            ))),
         };
     }
     if matches!(a, Lit::Bool(_)) || matches!(b, Lit::Bool(_)) {
@@ -803,14 +877,23 @@ fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
                 if y == 0 {
                     return Some(Err("integer division by zero".into()));
                 }
-                x.checked_div_euclid(y).map(|q| if y < 0 && x.rem_euclid(y) != 0 { q - 1 } else { q })
+                x.checked_div_euclid(y).map(|q| {
+                    if y < 0 && x.rem_euclid(y) != 0 {
+                        q - 1
+                    } else {
+                        q
+                    }
+                })
             }
             G::Max => Some(x.max(y)),
             G::Min => Some(x.min(y)),
             G::Pow => return Some(Ok(Lit::Float((x as f64).powf(y as f64)))),
             _ => return None,
         };
-        return Some(r.map(Lit::Int).ok_or_else(|| "integer literal arithmetic overflows".to_string()));
+        return Some(
+            r.map(Lit::Int)
+                .ok_or_else(|| "integer literal arithmetic overflows".to_string()),
+        );
     }
     let (x, y) = (a.as_f64(), b.as_f64());
     let r = match op {
@@ -827,11 +910,15 @@ fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
 }
 
 /// The candidate closest to `name` by edit distance, if close enough to suggest.
-pub(crate) fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+pub(crate) fn closest<'n>(
+    name: &str,
+    candidates: impl Iterator<Item = &'n str>,
+) -> Option<&'n str> {
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = edit_distance(name, c);
-        if d <= (name.len() / 3).max(1) && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
+        if d <= (name.len() / 3).max(1) && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc))
+        {
             best = Some((d, c));
         }
     }

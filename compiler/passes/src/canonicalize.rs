@@ -2,7 +2,9 @@
 //! data in [`PATTERNS`], with the identity it relies on.
 
 use crate::rewrite::replace_uses;
-use tessera_dialects::{Attr, Attrs, DType, Func, GraphOp, Module, Op, Operation, TensorType, Value};
+use tessera_dialects::{
+    Attr, Attrs, DType, Func, GraphOp, Module, Op, Operation, TensorType, Value,
+};
 
 /// What a pattern does to the operation it matched.
 pub enum Rewrite {
@@ -22,17 +24,61 @@ pub struct Pattern {
 
 /// The patterns, in the order they are tried.
 pub const PATTERNS: &[Pattern] = &[
-    Pattern { name: "cast-same-dtype", identity: "x as T == x when x: T", apply: cast_same },
-    Pattern { name: "reshape-same-shape", identity: "reshape(x, shape(x)) == x", apply: reshape_same },
-    Pattern { name: "reshape-reshape", identity: "reshape(reshape(x, s1), s2) == reshape(x, s2)", apply: reshape_reshape },
-    Pattern { name: "broadcast-same-shape", identity: "broadcast_to(x, shape(x)) == x", apply: broadcast_same },
-    Pattern { name: "transpose-identity", identity: "transpose(x, [0, 1, ..]) == x", apply: transpose_identity },
-    Pattern { name: "transpose-transpose", identity: "transpose(transpose(x, p), q) == transpose(x, p∘q)", apply: transpose_transpose },
-    Pattern { name: "slice-full", identity: "x[0:d0, 0:d1, ..] == x", apply: slice_full },
-    Pattern { name: "neg-neg", identity: "-(-x) == x", apply: neg_neg },
-    Pattern { name: "mul-one", identity: "x * 1 == x (exact in IEEE arithmetic, NaN included)", apply: mul_one },
-    Pattern { name: "div-one", identity: "x / 1 == x", apply: div_one },
-    Pattern { name: "fold-scalar-arith", identity: "c1 op c2 == c3, computed in the dtype's own arithmetic (f32 or wrapping i32)", apply: fold_scalar },
+    Pattern {
+        name: "cast-same-dtype",
+        identity: "x as T == x when x: T",
+        apply: cast_same,
+    },
+    Pattern {
+        name: "reshape-same-shape",
+        identity: "reshape(x, shape(x)) == x",
+        apply: reshape_same,
+    },
+    Pattern {
+        name: "reshape-reshape",
+        identity: "reshape(reshape(x, s1), s2) == reshape(x, s2)",
+        apply: reshape_reshape,
+    },
+    Pattern {
+        name: "broadcast-same-shape",
+        identity: "broadcast_to(x, shape(x)) == x",
+        apply: broadcast_same,
+    },
+    Pattern {
+        name: "transpose-identity",
+        identity: "transpose(x, [0, 1, ..]) == x",
+        apply: transpose_identity,
+    },
+    Pattern {
+        name: "transpose-transpose",
+        identity: "transpose(transpose(x, p), q) == transpose(x, p∘q)",
+        apply: transpose_transpose,
+    },
+    Pattern {
+        name: "slice-full",
+        identity: "x[0:d0, 0:d1, ..] == x",
+        apply: slice_full,
+    },
+    Pattern {
+        name: "neg-neg",
+        identity: "-(-x) == x",
+        apply: neg_neg,
+    },
+    Pattern {
+        name: "mul-one",
+        identity: "x * 1 == x (exact in IEEE arithmetic, NaN included)",
+        apply: mul_one,
+    },
+    Pattern {
+        name: "div-one",
+        identity: "x / 1 == x",
+        apply: div_one,
+    },
+    Pattern {
+        name: "fold-scalar-arith",
+        identity: "c1 op c2 == c3, computed in the dtype's own arithmetic (f32 or wrapping i32)",
+        apply: fold_scalar,
+    },
 ];
 
 /// Applies the patterns to a fixpoint; returns how often each fired (by name, in table order).
@@ -46,7 +92,9 @@ pub fn run(module: &mut Module) -> Vec<(&'static str, usize)> {
             for i in 0..func.body.ops.len() {
                 for (k, p) in PATTERNS.iter().enumerate() {
                     let op = &func.body.ops[i];
-                    let Some(rw) = (p.apply)(func, op) else { continue };
+                    let Some(rw) = (p.apply)(func, op) else {
+                        continue;
+                    };
                     match rw {
                         Rewrite::Forward(v) => {
                             let r = op.results[0];
@@ -103,19 +151,27 @@ fn forward_if_same_type(f: &Func, op: &Operation) -> Option<Rewrite> {
 }
 
 fn cast_same(f: &Func, op: &Operation) -> Option<Rewrite> {
-    (graph(op)? == GraphOp::Cast).then(|| forward_if_same_type(f, op)).flatten()
+    (graph(op)? == GraphOp::Cast)
+        .then(|| forward_if_same_type(f, op))
+        .flatten()
 }
 
 fn reshape_same(f: &Func, op: &Operation) -> Option<Rewrite> {
-    (graph(op)? == GraphOp::Reshape).then(|| forward_if_same_type(f, op)).flatten()
+    (graph(op)? == GraphOp::Reshape)
+        .then(|| forward_if_same_type(f, op))
+        .flatten()
 }
 
 fn broadcast_same(f: &Func, op: &Operation) -> Option<Rewrite> {
-    (graph(op)? == GraphOp::BroadcastTo).then(|| forward_if_same_type(f, op)).flatten()
+    (graph(op)? == GraphOp::BroadcastTo)
+        .then(|| forward_if_same_type(f, op))
+        .flatten()
 }
 
 fn slice_full(f: &Func, op: &Operation) -> Option<Rewrite> {
-    (graph(op)? == GraphOp::Slice).then(|| forward_if_same_type(f, op)).flatten()
+    (graph(op)? == GraphOp::Slice)
+        .then(|| forward_if_same_type(f, op))
+        .flatten()
 }
 
 fn reshape_reshape(f: &Func, op: &Operation) -> Option<Rewrite> {
@@ -155,7 +211,11 @@ fn transpose_transpose(f: &Func, op: &Operation) -> Option<Rewrite> {
     // result axis i = inner axis outer_p[i] = x axis inner_p[outer_p[i]]
     let composed: Option<Vec<i64>> = outer_p
         .iter()
-        .map(|&o| usize::try_from(o).ok().and_then(|o| inner_p.get(o).copied()))
+        .map(|&o| {
+            usize::try_from(o)
+                .ok()
+                .and_then(|o| inner_p.get(o).copied())
+        })
         .collect();
     let mut new = op.clone();
     new.operands = vec![*inner.operands.first()?];
@@ -216,7 +276,9 @@ fn div_one(f: &Func, op: &Operation) -> Option<Rewrite> {
 /// Folds `c1 op c2` on scalar f32 or i32 constants, exactly as the interpreter computes it.
 fn fold_scalar(f: &Func, op: &Operation) -> Option<Rewrite> {
     let g = graph(op)?;
-    if !matches!(g, GraphOp::Add | GraphOp::Sub | GraphOp::Mul | GraphOp::Div) || op.operands.len() != 2 {
+    if !matches!(g, GraphOp::Add | GraphOp::Sub | GraphOp::Mul | GraphOp::Div)
+        || op.operands.len() != 2
+    {
         return None;
     }
     let (da, a) = constant_value(f, op.operands[0])?;
@@ -253,7 +315,9 @@ fn fold_scalar(f: &Func, op: &Operation) -> Option<Rewrite> {
         Op::Graph(GraphOp::Constant),
         Vec::new(),
         op.results.clone(),
-        Attrs::new().with("value", value).with("dtype", Attr::DType(da)),
+        Attrs::new()
+            .with("value", value)
+            .with("dtype", Attr::DType(da)),
     );
     new.loc = op.loc;
     Some(Rewrite::Replace(new))

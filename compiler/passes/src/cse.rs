@@ -17,7 +17,10 @@ fn same(func: &Func, a: &Operation, b: &Operation) -> bool {
         && a.regions.is_empty()
         && b.regions.is_empty()
         && a.results.len() == b.results.len()
-        && a.results.iter().zip(&b.results).all(|(x, y)| func.ty(*x) == func.ty(*y))
+        && a.results
+            .iter()
+            .zip(&b.results)
+            .all(|(x, y)| func.ty(*x) == func.ty(*y))
 }
 
 fn run_func(func: &mut Func) -> usize {
@@ -25,7 +28,8 @@ fn run_func(func: &mut Func) -> usize {
     let mut i = 0;
     while i < func.body.ops.len() {
         let op = &func.body.ops[i];
-        let candidate = op.op.def().has_trait(Trait::Pure) && op.regions.is_empty() && !op.results.is_empty();
+        let candidate =
+            op.op.def().has_trait(Trait::Pure) && op.regions.is_empty() && !op.results.is_empty();
         let earlier = if candidate {
             (0..i).find(|&j| same(func, &func.body.ops[j], op))
         } else {

@@ -15,7 +15,10 @@ pub fn run(module: &mut Module) -> usize {
                 let def = op.op.def();
                 let dead = def.has_trait(Trait::Pure)
                     && !def.has_trait(Trait::Terminator)
-                    && op.results.iter().all(|r| counts.get(r.index()).copied().unwrap_or(0) == 0);
+                    && op
+                        .results
+                        .iter()
+                        .all(|r| counts.get(r.index()).copied().unwrap_or(0) == 0);
                 !dead
             });
             let n = before - func.body.ops.len();

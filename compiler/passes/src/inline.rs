@@ -2,7 +2,9 @@
 //! callee's size names bound to the caller's sizes (types and size attributes rewritten).
 
 use std::collections::BTreeMap;
-use tessera_dialects::{Attr, Func, GraphOp, Module, Op, Operation, SymExpr, TensorType, Type, Value};
+use tessera_dialects::{
+    Attr, Func, GraphOp, Module, Op, Operation, SymExpr, TensorType, Type, Value,
+};
 
 /// Why inlining failed (a malformed module: the verifier reports the details).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,9 +76,17 @@ fn inline_once(module: &Module, func: &mut Func) -> Result<usize, InlineError> {
 }
 
 /// Copies the callee's body after `out`; returns the values standing for the call's results.
-fn inline_call(func: &mut Func, call: &Operation, callee: &Func, out: &mut Vec<Operation>) -> Result<Vec<Value>, InlineError> {
+fn inline_call(
+    func: &mut Func,
+    call: &Operation,
+    callee: &Func,
+    out: &mut Vec<Operation>,
+) -> Result<Vec<Value>, InlineError> {
     if call.operands.len() != callee.params.len() {
-        return Err(InlineError(format!("`{}` called with the wrong number of arguments", callee.name)));
+        return Err(InlineError(format!(
+            "`{}` called with the wrong number of arguments",
+            callee.name
+        )));
     }
     // Bind the callee's size names from the argument types.
     let mut sizes: BTreeMap<String, SymExpr> = BTreeMap::new();
@@ -90,19 +100,25 @@ fn inline_call(func: &mut Func, call: &Operation, callee: &Func, out: &mut Vec<O
         }
     }
     let subst = |e: &SymExpr| -> Result<SymExpr, InlineError> {
-        e.substitute(&|n| sizes.get(n).cloned()).map_err(|e| InlineError(e.to_string()))
+        e.substitute(&|n| sizes.get(n).cloned())
+            .map_err(|e| InlineError(e.to_string()))
     };
     let mut map: BTreeMap<Value, Value> = BTreeMap::new();
     for (arg, param) in call.operands.iter().zip(&callee.params) {
         map.insert(*param, *arg);
     }
     let lookup = |map: &BTreeMap<Value, Value>, v: &Value| {
-        map.get(v).copied().ok_or_else(|| InlineError(format!("use of an undefined value in `{}`", callee.name)))
+        map.get(v)
+            .copied()
+            .ok_or_else(|| InlineError(format!("use of an undefined value in `{}`", callee.name)))
     };
     for op in &callee.body.ops {
         if op.op == Op::Graph(GraphOp::Return) {
             if op.operands.len() != call.results.len() {
-                return Err(InlineError(format!("`{}` returns the wrong number of results", callee.name)));
+                return Err(InlineError(format!(
+                    "`{}` returns the wrong number of results",
+                    callee.name
+                )));
             }
             return op.operands.iter().map(|v| lookup(&map, v)).collect();
         }

@@ -44,7 +44,8 @@ impl PassManager {
 
     /// The default pipeline.
     pub fn default_pipeline() -> PassManager {
-        PassManager::new(crate::registry::DEFAULT_PIPELINE).expect("the default pipeline names known passes")
+        PassManager::new(crate::registry::DEFAULT_PIPELINE)
+            .expect("the default pipeline names known passes")
     }
 
     /// Runs the passes. With `print_after_all`, the IR after each pass is appended to the
@@ -63,7 +64,10 @@ impl PassManager {
                 }
             }
             if self.print_after_all {
-                log.push_str(&format!("// -----// IR Dump After {} ({summary}) //----- //\n", p.name));
+                log.push_str(&format!(
+                    "// -----// IR Dump After {} ({summary}) //----- //\n",
+                    p.name
+                ));
                 log.push_str(&print_module(module));
                 log.push('\n');
             }
