@@ -26,9 +26,28 @@ const UNARY: &[(&str, GraphOp)] = &[
 
 /// Every built-in name, for suggestions.
 const OTHERS: &[&str] = &[
-    "max", "min", "pow", "where", "einsum", "matmul", "sum", "mean", "argmax", "softmax", "log_softmax",
-    "layernorm", "rmsnorm", "reshape", "transpose", "broadcast_to", "concat", "conv2d", "maxpool2d",
-    "avgpool2d", "quantize", "dequantize",
+    "max",
+    "min",
+    "pow",
+    "where",
+    "einsum",
+    "matmul",
+    "sum",
+    "mean",
+    "argmax",
+    "softmax",
+    "log_softmax",
+    "layernorm",
+    "rmsnorm",
+    "reshape",
+    "transpose",
+    "broadcast_to",
+    "concat",
+    "conv2d",
+    "maxpool2d",
+    "avgpool2d",
+    "quantize",
+    "dequantize",
 ];
 
 /// The arguments of one call.
@@ -41,14 +60,28 @@ struct Args<'e> {
 
 impl<'e> Args<'e> {
     fn named(&self, key: &str) -> Option<&'e Expr> {
-        self.named.iter().find(|(k, _)| k.name == key).map(|(_, e)| e)
+        self.named
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, e)| e)
     }
 }
 
 impl FnLowerer<'_> {
     /// Lowers `callee(args..., named: ...)`.
-    pub(crate) fn call(&mut self, callee: &Ident, pos: &[Expr], named: &[(Ident, Expr)], span: Span) -> R<Val> {
-        let a = Args { callee, pos, named, span };
+    pub(crate) fn call(
+        &mut self,
+        callee: &Ident,
+        pos: &[Expr],
+        named: &[(Ident, Expr)],
+        span: Span,
+    ) -> R<Val> {
+        let a = Args {
+            callee,
+            pos,
+            named,
+            span,
+        };
         let name = callee.name.as_str();
         if let Some(sig) = self.sigs.get(name) {
             return self.user_call(&a, sig);
@@ -61,7 +94,11 @@ impl FnLowerer<'_> {
         match name {
             "max" | "min" if pos.len() == 2 => {
                 self.expect(&a, 2, 2, &[])?;
-                let op = if name == "max" { GraphOp::Max } else { GraphOp::Min };
+                let op = if name == "max" {
+                    GraphOp::Max
+                } else {
+                    GraphOp::Min
+                };
                 self.binary_call(op, &a)
             }
             "pow" => {
@@ -80,7 +117,13 @@ impl FnLowerer<'_> {
                 self.expect(&a, 2, 2, &[])?;
                 let x = self.tensor(&pos[0], None)?;
                 let y = self.tensor(&pos[1], None)?;
-                self.emit1(GraphOp::MatMul, vec![x, y], Attrs::new(), span, &[pos[0].span, pos[1].span])
+                self.emit1(
+                    GraphOp::MatMul,
+                    vec![x, y],
+                    Attrs::new(),
+                    span,
+                    &[pos[0].span, pos[1].span],
+                )
             }
             "einsum" => self.einsum(&a),
             "sum" | "mean" | "max" | "min" => {
@@ -95,7 +138,9 @@ impl FnLowerer<'_> {
                 let rank = self.ty(x).rank();
                 let axes = self.axes(a.named("axis"), rank, span)?;
                 let keepdims = self.bool_arg(a.named("keepdims"), false)?;
-                let attrs = Attrs::new().with("axes", Attr::Ints(axes)).with("keepdims", Attr::Bool(keepdims));
+                let attrs = Attrs::new()
+                    .with("axes", Attr::Ints(axes))
+                    .with("keepdims", Attr::Bool(keepdims));
                 self.emit1(op, vec![x], attrs, span, &[pos[0].span])
             }
             "argmax" => {
@@ -111,15 +156,27 @@ impl FnLowerer<'_> {
                 };
                 let axis = self.axis(ax, rank)?;
                 let keepdims = self.bool_arg(a.named("keepdims"), false)?;
-                let attrs = Attrs::new().with("axis", Attr::Int(axis)).with("keepdims", Attr::Bool(keepdims));
+                let attrs = Attrs::new()
+                    .with("axis", Attr::Int(axis))
+                    .with("keepdims", Attr::Bool(keepdims));
                 self.emit1(GraphOp::Argmax, vec![x], attrs, span, &[pos[0].span])
             }
             "softmax" | "log_softmax" => {
                 self.expect(&a, 1, 1, &["axis"])?;
                 let x = self.tensor(&pos[0], None)?;
                 let axis = self.axis_or(a.named("axis"), -1, self.ty(x).rank())?;
-                let op = if name == "softmax" { GraphOp::Softmax } else { GraphOp::LogSoftmax };
-                self.emit1(op, vec![x], Attrs::new().with("axis", Attr::Int(axis)), span, &[pos[0].span])
+                let op = if name == "softmax" {
+                    GraphOp::Softmax
+                } else {
+                    GraphOp::LogSoftmax
+                };
+                self.emit1(
+                    op,
+                    vec![x],
+                    Attrs::new().with("axis", Attr::Int(axis)),
+                    span,
+                    &[pos[0].span],
+                )
             }
             "layernorm" | "rmsnorm" => {
                 let n = if name == "layernorm" { 3 } else { 2 };
@@ -128,13 +185,23 @@ impl FnLowerer<'_> {
                 let mut operands = vec![x];
                 for e in &pos[1..] {
                     let v = self.expr(e)?;
-                    operands.push(self.require_tensor(v, e.span, &format!("`{name}`'s gamma and beta"))?);
+                    operands.push(self.require_tensor(
+                        v,
+                        e.span,
+                        &format!("`{name}`'s gamma and beta"),
+                    )?);
                 }
                 let axis = self.axis_or(a.named("axis"), -1, self.ty(x).rank())?;
                 let default_eps = if name == "layernorm" { 1e-5 } else { 1e-6 };
                 let eps = self.float_arg(a.named("eps"), default_eps)?;
-                let op = if name == "layernorm" { GraphOp::LayerNorm } else { GraphOp::RmsNorm };
-                let attrs = Attrs::new().with("axis", Attr::Int(axis)).with("eps", Attr::Float(eps));
+                let op = if name == "layernorm" {
+                    GraphOp::LayerNorm
+                } else {
+                    GraphOp::RmsNorm
+                };
+                let attrs = Attrs::new()
+                    .with("axis", Attr::Int(axis))
+                    .with("eps", Attr::Float(eps));
                 let spans: Vec<Span> = pos.iter().map(|e| e.span).collect();
                 self.emit1(op, operands, attrs, span, &spans)
             }
@@ -144,14 +211,29 @@ impl FnLowerer<'_> {
                 let x = self.tensor(&pos[0], None)?;
                 let rank = self.ty(x).rank() as i64;
                 let perm = self.int_list(&pos[1])?;
-                let perm: Vec<i64> = perm.into_iter().map(|p| if p < 0 { p + rank } else { p }).collect();
-                self.emit1(GraphOp::Transpose, vec![x], Attrs::new().with("perm", Attr::Ints(perm)), span, &[pos[0].span, pos[1].span])
+                let perm: Vec<i64> = perm
+                    .into_iter()
+                    .map(|p| if p < 0 { p + rank } else { p })
+                    .collect();
+                self.emit1(
+                    GraphOp::Transpose,
+                    vec![x],
+                    Attrs::new().with("perm", Attr::Ints(perm)),
+                    span,
+                    &[pos[0].span, pos[1].span],
+                )
             }
             "broadcast_to" => {
                 self.expect(&a, 2, 2, &[])?;
                 let x = self.tensor(&pos[0], None)?;
                 let shape = self.size_list(&pos[1])?;
-                self.emit1(GraphOp::BroadcastTo, vec![x], Attrs::new().with("shape", Attr::Sizes(shape)), span, &[pos[0].span])
+                self.emit1(
+                    GraphOp::BroadcastTo,
+                    vec![x],
+                    Attrs::new().with("shape", Attr::Sizes(shape)),
+                    span,
+                    &[pos[0].span],
+                )
             }
             "concat" => {
                 self.expect(&a, 1, 1, &["axis"])?;
@@ -162,7 +244,10 @@ impl FnLowerer<'_> {
                     );
                 };
                 if items.is_empty() {
-                    return self.err(Diagnostic::error("`concat` needs at least one tensor").primary(pos[0].span, "empty list"));
+                    return self.err(
+                        Diagnostic::error("`concat` needs at least one tensor")
+                            .primary(pos[0].span, "empty list"),
+                    );
                 }
                 let mut operands = Vec::new();
                 let mut spans = Vec::new();
@@ -173,7 +258,13 @@ impl FnLowerer<'_> {
                 }
                 let rank = self.ty(operands[0]).rank();
                 let axis = self.axis_or(a.named("axis"), 0, rank)?;
-                self.emit1(GraphOp::Concat, operands, Attrs::new().with("axis", Attr::Int(axis)), span, &spans)
+                self.emit1(
+                    GraphOp::Concat,
+                    operands,
+                    Attrs::new().with("axis", Attr::Int(axis)),
+                    span,
+                    &spans,
+                )
             }
             "conv2d" => {
                 self.expect(&a, 2, 2, &["stride", "padding", "dilation", "groups"])?;
@@ -191,7 +282,13 @@ impl FnLowerer<'_> {
                     .with("padding", Attr::Ints(padding))
                     .with("dilation", Attr::Ints(dilation))
                     .with("groups", Attr::Int(groups));
-                self.emit1(GraphOp::Conv2d, vec![x, w], attrs, span, &[pos[0].span, pos[1].span])
+                self.emit1(
+                    GraphOp::Conv2d,
+                    vec![x, w],
+                    attrs,
+                    span,
+                    &[pos[0].span, pos[1].span],
+                )
             }
             "maxpool2d" | "avgpool2d" => {
                 self.expect(&a, 1, 1, &["kernel", "stride", "padding"])?;
@@ -199,7 +296,11 @@ impl FnLowerer<'_> {
                 let kernel = self.pair_arg(a.named("kernel"), [2, 2])?;
                 let stride = self.pair_arg(a.named("stride"), [kernel[0], kernel[1]])?;
                 let padding = self.pair_arg(a.named("padding"), [0, 0])?;
-                let op = if name == "maxpool2d" { GraphOp::MaxPool2d } else { GraphOp::AvgPool2d };
+                let op = if name == "maxpool2d" {
+                    GraphOp::MaxPool2d
+                } else {
+                    GraphOp::AvgPool2d
+                };
                 let attrs = Attrs::new()
                     .with("kernel", Attr::Ints(kernel))
                     .with("stride", Attr::Ints(stride))
@@ -208,9 +309,14 @@ impl FnLowerer<'_> {
             }
             "quantize" | "dequantize" => self.quant(&a, name == "quantize"),
             _ => {
-                let mut d = Diagnostic::error(format!("unknown function `{name}`")).primary(callee.span, "not a built-in or a function of this file");
+                let mut d = Diagnostic::error(format!("unknown function `{name}`"))
+                    .primary(callee.span, "not a built-in or a function of this file");
                 let user: Vec<&str> = self.sigs.keys().map(String::as_str).collect();
-                let all = UNARY.iter().map(|(n, _)| *n).chain(OTHERS.iter().copied()).chain(user);
+                let all = UNARY
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(OTHERS.iter().copied())
+                    .chain(user);
                 if let Some(s) = closest(name, all) {
                     d = d.hint(format!("did you mean `{s}`?"));
                 }
@@ -223,7 +329,11 @@ impl FnLowerer<'_> {
     fn expect(&mut self, a: &Args, min: usize, max: usize, allowed: &[&str]) -> R<()> {
         let name = &a.callee.name;
         if a.pos.len() < min || a.pos.len() > max {
-            let want = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+            let want = if min == max {
+                format!("{min}")
+            } else {
+                format!("{min} to {max}")
+            };
             return self.err(
                 Diagnostic::error(format!(
                     "`{name}` takes {want} positional argument(s) but {} were given",
@@ -233,22 +343,41 @@ impl FnLowerer<'_> {
                 .hint(if allowed.is_empty() {
                     String::from("see the built-in functions in docs/language.md")
                 } else {
-                    format!("options are passed by name: {}", allowed.iter().map(|n| format!("`{n}:`")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "options are passed by name: {}",
+                        allowed
+                            .iter()
+                            .map(|n| format!("`{n}:`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 }),
             );
         }
         for (i, (k, _)) in a.named.iter().enumerate() {
             if !allowed.contains(&k.name.as_str()) {
-                let mut d = Diagnostic::error(format!("`{name}` has no argument named `{}`", k.name)).primary(k.span, "unknown argument");
+                let mut d =
+                    Diagnostic::error(format!("`{name}` has no argument named `{}`", k.name))
+                        .primary(k.span, "unknown argument");
                 d = if allowed.is_empty() {
                     d.hint(format!("`{name}` takes no named arguments"))
                 } else {
-                    d.hint(format!("its named arguments are {}", allowed.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")))
+                    d.hint(format!(
+                        "its named arguments are {}",
+                        allowed
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
                 };
                 return self.err(d);
             }
             if a.named[..i].iter().any(|(p, _)| p.name == k.name) {
-                return self.err(Diagnostic::error(format!("argument `{}` given twice", k.name)).primary(k.span, "again here"));
+                return self.err(
+                    Diagnostic::error(format!("argument `{}` given twice", k.name))
+                        .primary(k.span, "again here"),
+                );
             }
         }
         Ok(())
@@ -264,8 +393,10 @@ impl FnLowerer<'_> {
         let name = &a.callee.name;
         if let Some((k, _)) = a.named.first() {
             return self.err(
-                Diagnostic::error(format!("`{name}` is a function of this file: it takes positional arguments only"))
-                    .primary(k.span, "named argument"),
+                Diagnostic::error(format!(
+                    "`{name}` is a function of this file: it takes positional arguments only"
+                ))
+                .primary(k.span, "named argument"),
             );
         }
         if a.pos.len() != sig.params.len() {
@@ -297,7 +428,10 @@ impl FnLowerer<'_> {
         }
         self.expect(a, a.pos.len(), a.pos.len(), &[])?;
         let ExprKind::Str(spec) = &a.pos[0].kind else {
-            return self.err(Diagnostic::error("the first argument of `einsum` is its equation string").primary(a.pos[0].span, "expected a string"));
+            return self.err(
+                Diagnostic::error("the first argument of `einsum` is its equation string")
+                    .primary(a.pos[0].span, "expected a string"),
+            );
         };
         let mut operands = Vec::new();
         let mut spans = Vec::new();
@@ -312,7 +446,11 @@ impl FnLowerer<'_> {
             // Point at the equation too: most einsum errors are in it.
             if let Some(d) = self.diags.last_mut() {
                 if d.labels.iter().all(|l| l.span != a.pos[0].span) {
-                    d.labels.push(crate::diag::Label { span: a.pos[0].span, message: "equation".into(), primary: false });
+                    d.labels.push(crate::diag::Label {
+                        span: a.pos[0].span,
+                        message: "equation".into(),
+                        primary: false,
+                    });
                 }
             }
         }
@@ -324,7 +462,10 @@ impl FnLowerer<'_> {
         let x = self.tensor(&a.pos[0], None)?;
         let ty = self.ty(x);
         let ExprKind::List(items) = &a.pos[1].kind else {
-            return self.err(Diagnostic::error("`reshape` takes a list of sizes").primary(a.pos[1].span, "expected `[D, ...]`"));
+            return self.err(
+                Diagnostic::error("`reshape` takes a list of sizes")
+                    .primary(a.pos[1].span, "expected `[D, ...]`"),
+            );
         };
         let mut dims = Vec::new();
         let mut infer_at = None;
@@ -335,11 +476,17 @@ impl FnLowerer<'_> {
             };
             match d.as_const() {
                 Some(-1) if infer_at.is_some() => {
-                    return self.err(Diagnostic::error("only one `-1` is allowed in a shape").primary(e.span, "second `-1`"));
+                    return self.err(
+                        Diagnostic::error("only one `-1` is allowed in a shape")
+                            .primary(e.span, "second `-1`"),
+                    );
                 }
                 Some(-1) => infer_at = Some(i),
                 Some(c) if c < 1 => {
-                    return self.err(Diagnostic::error(format!("size {c} is not positive")).primary(e.span, "sizes must be at least 1 (or one -1)"));
+                    return self.err(
+                        Diagnostic::error(format!("size {c} is not positive"))
+                            .primary(e.span, "sizes must be at least 1 (or one -1)"),
+                    );
                 }
                 _ => {}
             }
@@ -347,49 +494,84 @@ impl FnLowerer<'_> {
         }
         if let Some(i) = infer_at {
             let total = ty.shape.iter().fold(SymExpr::lit(1), |acc, d| acc.mul(d));
-            let known = dims.iter().enumerate().filter(|(j, _)| *j != i).fold(SymExpr::lit(1), |acc, (_, d)| acc.mul(d));
+            let known = dims
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .fold(SymExpr::lit(1), |acc, (_, d)| acc.mul(d));
             match total.exact_div(&known) {
                 Some(q) if q.as_const().is_none_or(|c| c >= 1) => dims[i] = q,
                 _ => {
                     return self.err(
-                        Diagnostic::error(format!("cannot infer `-1`: {total} elements do not divide into {known}"))
-                            .primary(items[i].span, "here")
-                            .secondary(a.pos[0].span, format!("this is {ty}")),
+                        Diagnostic::error(format!(
+                            "cannot infer `-1`: {total} elements do not divide into {known}"
+                        ))
+                        .primary(items[i].span, "here")
+                        .secondary(a.pos[0].span, format!("this is {ty}")),
                     );
                 }
             }
         }
         let spans = [a.pos[0].span];
-        self.emit1(GraphOp::Reshape, vec![x], Attrs::new().with("shape", Attr::Sizes(dims)), a.span, &spans)
+        self.emit1(
+            GraphOp::Reshape,
+            vec![x],
+            Attrs::new().with("shape", Attr::Sizes(dims)),
+            a.span,
+            &spans,
+        )
     }
 
     fn quant(&mut self, a: &Args, quantize: bool) -> R<Val> {
-        let allowed: &[&str] = if quantize { &["dtype", "scale", "axis"] } else { &["scale", "axis"] };
+        let allowed: &[&str] = if quantize {
+            &["dtype", "scale", "axis"]
+        } else {
+            &["scale", "axis"]
+        };
         self.expect(a, 1, 1, allowed)?;
         let fname = if quantize { "quantize" } else { "dequantize" };
         let x = self.tensor(&a.pos[0], None)?;
         let Some(se) = a.named("scale") else {
-            return self.err(Diagnostic::error(format!("`{fname}` needs `scale`")).primary(a.span, "missing `scale:`"));
+            return self.err(
+                Diagnostic::error(format!("`{fname}` needs `scale`"))
+                    .primary(a.span, "missing `scale:`"),
+            );
         };
         let scale = self.tensor(se, Some(DType::F32))?;
         let mut attrs = Attrs::new();
         if quantize {
             let dtype = match a.named("dtype") {
                 None => DType::I8,
-                Some(Expr { kind: ExprKind::DType(d), .. }) => *d,
-                Some(e) => return self.err(Diagnostic::error("`dtype` must be a dtype").primary(e.span, "expected `i8`, `f8e4m3` or `f8e5m2`")),
+                Some(Expr {
+                    kind: ExprKind::DType(d),
+                    ..
+                }) => *d,
+                Some(e) => {
+                    return self.err(
+                        Diagnostic::error("`dtype` must be a dtype")
+                            .primary(e.span, "expected `i8`, `f8e4m3` or `f8e5m2`"),
+                    )
+                }
             };
             attrs.set("dtype", Attr::DType(dtype));
         }
         match a.named("axis") {
-            None | Some(Expr { kind: ExprKind::None, .. }) => {}
+            None
+            | Some(Expr {
+                kind: ExprKind::None,
+                ..
+            }) => {}
             Some(e) => {
                 let rank = self.ty(x).rank();
                 let axis = self.axis(e, rank)?;
                 attrs.set("axis", Attr::Int(axis));
             }
         }
-        let op = if quantize { GraphOp::Quantize } else { GraphOp::Dequantize };
+        let op = if quantize {
+            GraphOp::Quantize
+        } else {
+            GraphOp::Dequantize
+        };
         self.emit1(op, vec![x, scale], attrs, a.span, &[a.pos[0].span, se.span])
     }
 
@@ -404,27 +586,38 @@ impl FnLowerer<'_> {
 
     fn int_list(&mut self, e: &Expr) -> R<Vec<i64>> {
         let ExprKind::List(items) = &e.kind else {
-            return self.err(Diagnostic::error("expected a list of integers").primary(e.span, "expected `[...]`"));
+            return self.err(
+                Diagnostic::error("expected a list of integers")
+                    .primary(e.span, "expected `[...]`"),
+            );
         };
         items.iter().map(|i| self.int_arg(i)).collect()
     }
 
     /// `[a, b]`, or one integer meaning `[n, n]`.
     fn pair_arg(&mut self, e: Option<&Expr>, default: [i64; 2]) -> R<Vec<i64>> {
-        let Some(e) = e else { return Ok(default.to_vec()) };
+        let Some(e) = e else {
+            return Ok(default.to_vec());
+        };
         if let Some(v) = expr_to_int(e) {
             return Ok(vec![v, v]);
         }
         let v = self.int_list(e)?;
         if v.len() != 2 {
-            return self.err(Diagnostic::error(format!("expected two integers, got {}", v.len())).primary(e.span, "expected `[h, w]`"));
+            return self.err(
+                Diagnostic::error(format!("expected two integers, got {}", v.len()))
+                    .primary(e.span, "expected `[h, w]`"),
+            );
         }
         Ok(v)
     }
 
     fn size_list(&mut self, e: &Expr) -> R<Vec<SymExpr>> {
         let ExprKind::List(items) = &e.kind else {
-            return self.err(Diagnostic::error("expected a list of sizes").primary(e.span, "expected `[D, ...]`"));
+            return self.err(
+                Diagnostic::error("expected a list of sizes")
+                    .primary(e.span, "expected `[D, ...]`"),
+            );
         };
         let mut out = Vec::new();
         for i in items {
@@ -439,8 +632,13 @@ impl FnLowerer<'_> {
     fn bool_arg(&mut self, e: Option<&Expr>, default: bool) -> R<bool> {
         match e {
             None => Ok(default),
-            Some(Expr { kind: ExprKind::Bool(b), .. }) => Ok(*b),
-            Some(e) => self.err(Diagnostic::error("expected `true` or `false`").primary(e.span, "here")),
+            Some(Expr {
+                kind: ExprKind::Bool(b),
+                ..
+            }) => Ok(*b),
+            Some(e) => {
+                self.err(Diagnostic::error("expected `true` or `false`").primary(e.span, "here"))
+            }
         }
     }
 
@@ -459,8 +657,10 @@ impl FnLowerer<'_> {
         let r = rank as i64;
         if v < -r || v >= r {
             return self.err(
-                Diagnostic::error(format!("axis {v} is out of range for a tensor of rank {rank}"))
-                    .primary(e.span, format!("expected {} to {}", -r, r - 1)),
+                Diagnostic::error(format!(
+                    "axis {v} is out of range for a tensor of rank {rank}"
+                ))
+                .primary(e.span, format!("expected {} to {}", -r, r - 1)),
             );
         }
         Ok(if v < 0 { v + r } else { v })
@@ -470,13 +670,19 @@ impl FnLowerer<'_> {
         match e {
             Some(e) => self.axis(e, rank),
             None if rank == 0 => Ok(0),
-            None => Ok(if default < 0 { default + rank as i64 } else { default }),
+            None => Ok(if default < 0 {
+                default + rank as i64
+            } else {
+                default
+            }),
         }
     }
 
     /// `axis: INT`, `axis: [INT, ...]` or absent (all axes); sorted and distinct.
     fn axes(&mut self, e: Option<&Expr>, rank: usize, _span: Span) -> R<Vec<i64>> {
-        let Some(e) = e else { return Ok((0..rank as i64).collect()) };
+        let Some(e) = e else {
+            return Ok((0..rank as i64).collect());
+        };
         let items: Vec<&Expr> = match &e.kind {
             ExprKind::List(items) => items.iter().collect(),
             _ => vec![e],
@@ -485,7 +691,10 @@ impl FnLowerer<'_> {
         for i in items {
             let a = self.axis(i, rank)?;
             if out.contains(&a) {
-                return self.err(Diagnostic::error(format!("axis {a} is listed twice")).primary(i.span, "repeated axis"));
+                return self.err(
+                    Diagnostic::error(format!("axis {a} is listed twice"))
+                        .primary(i.span, "repeated axis"),
+                );
             }
             out.push(a);
         }

@@ -43,7 +43,10 @@ pub fn check_and_lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
         }
     }
     if program.funcs.is_empty() {
-        diags.push(Diagnostic::error("the program has no functions").hint("write `fn main(x: f32[4]) -> f32[4] { x }`"));
+        diags.push(
+            Diagnostic::error("the program has no functions")
+                .hint("write `fn main(x: f32[4]) -> f32[4] { x }`"),
+        );
     }
     if let Some(d) = find_recursion(program, &decls) {
         diags.push(d);
@@ -93,8 +96,11 @@ fn signature(f: &FnDecl) -> Result<Signature, Vec<Diagnostic>> {
     for p in &f.params {
         if size_names.contains(&p.name.name) {
             diags.push(
-                Diagnostic::error(format!("`{}` is both a parameter and a size name", p.name.name))
-                    .primary(p.name.span, "parameter"),
+                Diagnostic::error(format!(
+                    "`{}` is both a parameter and a size name",
+                    p.name.name
+                ))
+                .primary(p.name.span, "parameter"),
             );
         }
     }
@@ -161,9 +167,12 @@ fn find_recursion(program: &Program, decls: &BTreeMap<String, &FnDecl>) -> Optio
                         let mut cycle: Vec<&str> = path[from..].to_vec();
                         cycle.push(callee);
                         return Some(
-                            Diagnostic::error(format!("recursion is not allowed: {}", cycle.join(" -> ")))
-                                .primary(*span, format!("`{node}` calls `{callee}` here"))
-                                .hint("a program is a static dataflow graph; calls are inlined"),
+                            Diagnostic::error(format!(
+                                "recursion is not allowed: {}",
+                                cycle.join(" -> ")
+                            ))
+                            .primary(*span, format!("`{node}` calls `{callee}` here"))
+                            .hint("a program is a static dataflow graph; calls are inlined"),
                         );
                     }
                     Some(C::White) => {
@@ -185,7 +194,11 @@ fn find_recursion(program: &Program, decls: &BTreeMap<String, &FnDecl>) -> Optio
 
 fn collect_calls(e: &Expr, out: &mut Vec<(String, Span)>) {
     match &e.kind {
-        ExprKind::Call { callee, args, named } => {
+        ExprKind::Call {
+            callee,
+            args,
+            named,
+        } => {
             out.push((callee.name.clone(), callee.span));
             for a in args {
                 collect_calls(a, out);

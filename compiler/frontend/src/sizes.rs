@@ -43,7 +43,10 @@ fn combine(a: &SymExpr, op: DimOp, b: &SymExpr) -> Result<SymExpr, String> {
 }
 
 /// Converts a type written in the source, checking every constant size is at least 1.
-pub fn type_to_tensor(t: &TypeExpr, allowed: Option<&BTreeSet<String>>) -> Result<TensorType, Diagnostic> {
+pub fn type_to_tensor(
+    t: &TypeExpr,
+    allowed: Option<&BTreeSet<String>>,
+) -> Result<TensorType, Diagnostic> {
     let mut shape = Vec::new();
     for d in t.dims.iter().flatten() {
         let s = dim_to_sym(d, allowed)?;
