@@ -76,7 +76,7 @@ fn constants() {
     );
     assert_eq!(
         fl(&constant(&Attr::Float(0.1), DType::BF16).unwrap()),
-        vec![0.10009765625]
+        vec![205.0 / 2048.0]
     );
     assert_eq!(fl(&constant(&Attr::Int(3), DType::F16).unwrap()), vec![3.0]);
     assert_eq!(

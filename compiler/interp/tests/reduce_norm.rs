@@ -122,11 +122,11 @@ fn layernorm_and_rmsnorm_by_formula() {
         let mean = row.iter().map(|&v| v as f64).sum::<f64>() / 4.0;
         let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / 4.0;
         let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / 4.0;
-        for k in 0..4 {
+        for (k, &xk) in row.iter().enumerate() {
             let gk = fl(&g)[k] as f64;
-            want_ln
-                .push(((row[k] as f64 - mean) / (var + eps).sqrt() * gk + fl(&b)[k] as f64) as f32);
-            want_rms.push((row[k] as f64 / (ms + eps).sqrt() * gk) as f32);
+            let bk = fl(&b)[k] as f64;
+            want_ln.push(((xk as f64 - mean) / (var + eps).sqrt() * gk + bk) as f32);
+            want_rms.push((xk as f64 / (ms + eps).sqrt() * gk) as f32);
         }
     }
     assert_close(&fl(&layernorm(&x, &g, &b, 1, eps).unwrap()), &want_ln, 1e-6);
