@@ -458,7 +458,7 @@ fn unexpected(
     if let Some(open) = unclosed(tokens, at, found_tok) {
         secondary.push(open);
     }
-    if items == ["`;`"] {
+    if items == ["`;`"] && secondary.is_empty() {
         if let (Some((pl, _, pr)), Some((span, _))) = (prev, found) {
             if span.start as usize > *pr {
                 secondary.push((Span::new(*pl, *pr), "`;` expected after this".to_string()));
