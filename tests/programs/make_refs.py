@@ -216,7 +216,7 @@ RUNTIME = []
 
 
 def save_npy(path, arr, as_u1=False):
-    arr = np.asarray(arr)
+    arr = np.asarray(arr).copy(order="C")
     d = dname(arr)
     if d in ("f8e4m3", "f8e5m2"):
         arr = arr.view(np.uint8) if as_u1 else arr.view(np.uint8).view("V1")
@@ -226,7 +226,7 @@ def save_npy(path, arr, as_u1=False):
 def save_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr).copy(order="C")
         b = arr.view(np.uint8).tobytes() if arr.dtype.itemsize == 1 else arr.tobytes()
         header[name] = {"dtype": ST_DTYPE[dname(arr)], "shape": list(arr.shape),
                         "data_offsets": [off, off + len(b)]}
