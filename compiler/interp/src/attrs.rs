@@ -1,10 +1,8 @@
 //! Checked attribute access for the evaluator: a missing or mistyped attribute is an
 //! error message, never a panic; size lists are evaluated with the bound sizes.
 
-use std::collections::BTreeMap;
+use crate::bind::Bound;
 use tessera_dialects::{Attr, Attrs, DType};
-
-pub(crate) type Sizes = BTreeMap<String, i64>;
 
 fn missing(name: &str) -> String {
     format!("missing attribute `{name}`")
@@ -92,13 +90,14 @@ pub(crate) fn pair(a: &Attrs, name: &str) -> Result<[i64; 2], String> {
 }
 
 /// A size list evaluated with the bound sizes; an integer list is accepted as constants.
-pub(crate) fn sizes(a: &Attrs, name: &str, bound: &Sizes) -> Result<Vec<i64>, String> {
+pub(crate) fn sizes(a: &Attrs, name: &str, bound: &Bound) -> Result<Vec<i64>, String> {
     match a.get(name) {
         Some(Attr::Sizes(v)) => v
             .iter()
             .map(|e| {
-                e.eval_map(bound)
-                    .map_err(|err| format!("attribute `{name}`: size `{e}`: {err}"))
+                bound
+                    .eval(e)
+                    .map_err(|err| format!("attribute `{name}`: {err}"))
             })
             .collect(),
         Some(Attr::Ints(v)) => Ok(v.clone()),

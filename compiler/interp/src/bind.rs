@@ -2,12 +2,46 @@
 //! input's dtype and rank, binds every size name from the first dimension that names it
 //! alone, checks constants and repeated names, then evaluates (or, for one unknown name
 //! in a linear expression such as `2*B + 1`, solves) expression dimensions.
+//!
+//! Names that only occur together (`f32[B*S, 4]` with no other `B` or `S`) cannot be told
+//! apart. They get two witness assignments (`B = 1, S = 25` and `B = 25, S = 1`); a size
+//! expression evaluates only when both witnesses agree (`B*S`, `B*S + 2`), so a result
+//! never depends on an arbitrary split.
 
-use crate::attrs::Sizes;
 use crate::error::InterpError;
 use std::collections::BTreeMap;
 use tessera_dialects::{Func, SymExpr, TensorType};
 use tessera_tensor::Tensor;
+
+type Map = BTreeMap<String, i64>;
+
+/// The sizes bound for one function invocation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Bound {
+    main: Map,
+    /// A second witness when some names are only known through products.
+    alt: Option<Map>,
+}
+
+impl Bound {
+    /// Evaluates a size expression; it must not depend on how undetermined names split.
+    pub(crate) fn eval(&self, e: &SymExpr) -> Result<i64, String> {
+        let v = e
+            .eval_map(&self.main)
+            .map_err(|err| format!("size `{e}`: {err}"))?;
+        if let Some(alt) = &self.alt {
+            let w = e
+                .eval_map(alt)
+                .map_err(|err| format!("size `{e}`: {err}"))?;
+            if v != w {
+                return Err(format!(
+                    "size `{e}` depends on sizes that the inputs do not determine separately"
+                ));
+            }
+        }
+        Ok(v)
+    }
+}
 
 /// The name of parameter `i` (`%x` prints as `x`; an unnamed one as `#i`).
 pub(crate) fn param_name(func: &Func, i: usize) -> String {
@@ -25,14 +59,8 @@ fn param_type(func: &Func, i: usize) -> Option<&TensorType> {
 }
 
 /// Evaluates a declared shape with the bound sizes.
-pub(crate) fn eval_shape(shape: &[SymExpr], bound: &Sizes) -> Result<Vec<i64>, String> {
-    shape
-        .iter()
-        .map(|e| {
-            e.eval_map(bound)
-                .map_err(|err| format!("size `{e}`: {err}"))
-        })
-        .collect()
+pub(crate) fn eval_shape(shape: &[SymExpr], bound: &Bound) -> Result<Vec<i64>, String> {
+    shape.iter().map(|e| bound.eval(e)).collect()
 }
 
 fn show(shape: &[usize]) -> String {
@@ -41,7 +69,7 @@ fn show(shape: &[usize]) -> String {
 }
 
 /// Solves `e(name) == target` for the one unbound `name` when `e` is linear in it.
-fn solve(e: &SymExpr, name: &str, target: i64, bound: &Sizes) -> Option<i64> {
+fn solve(e: &SymExpr, name: &str, target: i64, bound: &Map) -> Option<i64> {
     let at = |v: i64| {
         let mut b = bound.clone();
         b.insert(name.to_string(), v);
@@ -60,8 +88,88 @@ fn solve(e: &SymExpr, name: &str, target: i64, bound: &Sizes) -> Option<i64> {
     (at(v)? == target).then_some(v)
 }
 
+/// An expression dimension still to check: parameter, axis, expression, actual size.
+#[derive(Clone)]
+struct Pending {
+    param: String,
+    dim: usize,
+    expr: SymExpr,
+    actual: i64,
+}
+
+/// Checks fully bound expressions and solves those with one unknown name, until no more
+/// progress; returns the ones left (each with two or more unknown names, or unsolvable).
+fn resolve(
+    mut pending: Vec<Pending>,
+    bound: &mut Map,
+    loc: tessera_dialects::Loc,
+) -> Result<Vec<Pending>, InterpError> {
+    loop {
+        let mut progress = false;
+        let mut rest = Vec::new();
+        for p in pending {
+            let unbound: Vec<String> = p
+                .expr
+                .names()
+                .into_iter()
+                .filter(|n| !bound.contains_key(n))
+                .collect();
+            if unbound.is_empty() {
+                let v = p.expr.eval_map(bound).map_err(|err| {
+                    InterpError::input(format!("size `{}`: {err}", p.expr), loc, &p.param)
+                })?;
+                if v != p.actual {
+                    let names: Vec<String> = p
+                        .expr
+                        .names()
+                        .iter()
+                        .map(|n| format!("{n} = {}", bound.get(n).copied().unwrap_or(0)))
+                        .collect();
+                    return Err(InterpError::input(
+                        format!(
+                            "parameter `{}`: dimension {} is {}, but `{}` is {v} (with {})",
+                            p.param,
+                            p.dim,
+                            p.actual,
+                            p.expr,
+                            names.join(", ")
+                        ),
+                        loc,
+                        &p.param,
+                    ));
+                }
+            } else if unbound.len() == 1 {
+                match solve(&p.expr, &unbound[0], p.actual, bound) {
+                    Some(v) => {
+                        bound.insert(unbound[0].clone(), v);
+                        progress = true;
+                    }
+                    None => rest.push(p),
+                }
+            } else {
+                rest.push(p);
+            }
+        }
+        pending = rest;
+        if pending.is_empty() || !progress {
+            return Ok(pending);
+        }
+    }
+}
+
+fn undetermined(p: &Pending, loc: tessera_dialects::Loc) -> InterpError {
+    InterpError::input(
+        format!(
+            "parameter `{}`: dimension {} is {}, which `{}` cannot equal for any sizes",
+            p.param, p.dim, p.actual, p.expr
+        ),
+        loc,
+        &p.param,
+    )
+}
+
 /// Checks `inputs` against `func`'s parameters and returns the bound sizes.
-pub(crate) fn bind_inputs(func: &Func, inputs: &[Tensor]) -> Result<Sizes, InterpError> {
+pub(crate) fn bind_inputs(func: &Func, inputs: &[Tensor]) -> Result<Bound, InterpError> {
     let loc = func.loc;
     if inputs.len() != func.params.len() {
         return Err(InterpError::new(
@@ -75,9 +183,9 @@ pub(crate) fn bind_inputs(func: &Func, inputs: &[Tensor]) -> Result<Sizes, Inter
             loc,
         ));
     }
-    let mut bound: Sizes = BTreeMap::new();
+    let mut bound: Map = BTreeMap::new();
     let mut origin: BTreeMap<String, (String, usize)> = BTreeMap::new();
-    let mut pending: Vec<(String, usize, SymExpr, usize)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     for (i, t) in inputs.iter().enumerate() {
         let pname = param_name(func, i);
         let err = |m: String| InterpError::input(m, loc, &pname);
@@ -123,69 +231,49 @@ pub(crate) fn bind_inputs(func: &Func, inputs: &[Tensor]) -> Result<Sizes, Inter
                     }
                 }
             } else {
-                pending.push((pname.clone(), d, e.clone(), actual));
+                pending.push(Pending {
+                    param: pname.clone(),
+                    dim: d,
+                    expr: e.clone(),
+                    actual: actual_i,
+                });
             }
         }
     }
-    // Expression dimensions: evaluate, or solve for a single unknown name; repeat while
-    // solving binds new names.
-    loop {
-        let mut progress = false;
-        let mut rest = Vec::new();
-        for (pname, d, e, actual) in pending {
-            let unbound: Vec<String> = e
-                .names()
-                .into_iter()
-                .filter(|n| !bound.contains_key(n))
-                .collect();
-            if unbound.is_empty() {
-                let v = e
-                    .eval_map(&bound)
-                    .map_err(|err| InterpError::input(format!("size `{e}`: {err}"), loc, &pname))?;
-                if v != actual as i64 {
-                    let names: Vec<String> = e
-                        .names()
-                        .iter()
-                        .map(|n| format!("{n} = {}", bound.get(n).copied().unwrap_or(0)))
-                        .collect();
-                    return Err(InterpError::input(
-                        format!(
-                            "parameter `{pname}`: dimension {d} is {actual}, but `{e}` is {v} \
-                             (with {})",
-                            names.join(", ")
-                        ),
-                        loc,
-                        &pname,
-                    ));
-                }
-            } else if unbound.len() == 1 {
-                match solve(&e, &unbound[0], actual as i64, &bound) {
-                    Some(v) => {
-                        bound.insert(unbound[0].clone(), v);
-                        origin.insert(unbound[0].clone(), (pname.clone(), d));
-                        progress = true;
-                    }
-                    None => rest.push((pname, d, e, actual)),
-                }
-            } else {
-                rest.push((pname, d, e, actual));
+    let pending = resolve(pending, &mut bound, loc)?;
+    if pending.is_empty() {
+        return Ok(Bound {
+            main: bound,
+            alt: None,
+        });
+    }
+    // Names known only through products: two witnesses, each setting all but one of them
+    // to 1 (the first name left free, then the last).
+    let mut names: Vec<String> = pending
+        .iter()
+        .flat_map(|p| p.expr.names())
+        .filter(|n| !bound.contains_key(n))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.len() < 2 {
+        return Err(undetermined(&pending[0], loc));
+    }
+    let mut witnesses = Vec::with_capacity(2);
+    for free in [0, names.len() - 1] {
+        let mut w = bound.clone();
+        for (j, n) in names.iter().enumerate() {
+            if j != free {
+                w.insert(n.clone(), 1);
             }
         }
-        pending = rest;
-        if pending.is_empty() {
-            break;
+        let left = resolve(pending.clone(), &mut w, loc)?;
+        if let Some(p) = left.first() {
+            return Err(undetermined(p, loc));
         }
-        if !progress {
-            let (pname, d, e, actual) = &pending[0];
-            return Err(InterpError::input(
-                format!(
-                    "parameter `{pname}`: cannot determine the sizes of `{e}` from dimension \
-                     {d} = {actual}"
-                ),
-                loc,
-                pname,
-            ));
-        }
+        witnesses.push(w);
     }
-    Ok(bound)
+    let alt = witnesses.pop();
+    let main = witnesses.pop().unwrap_or_default();
+    Ok(Bound { main, alt })
 }

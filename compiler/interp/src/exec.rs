@@ -2,8 +2,8 @@
 //! operation to its kernel, checking every result against its declared type, and running
 //! `graph.call` recursively with a depth limit.
 
-use crate::attrs::{self, Sizes};
-use crate::bind::{bind_inputs, eval_shape};
+use crate::attrs;
+use crate::bind::{bind_inputs, eval_shape, Bound};
 use crate::error::InterpError;
 use crate::kernels::binary::{self, BinaryOp, CompareOp};
 use crate::kernels::reduce::ReduceOp;
@@ -113,7 +113,7 @@ fn run(
 struct Cx<'a> {
     module: &'a Module,
     func: &'a Func,
-    sizes: Sizes,
+    sizes: Bound,
     depth: usize,
 }
 

@@ -189,3 +189,10 @@ proptest! {
         prop_assert_eq!(fl(&ab_t), fl(&r));
     }
 }
+
+#[test]
+fn einsum_refuses_astronomical_label_spaces() {
+    let v = f32t(&[4096], &[0.0; 4096]);
+    let e = einsum("a,b,c,d->", &[&v, &v, &v, &v]).unwrap_err();
+    assert!(e.contains("2^34"), "{e}");
+}

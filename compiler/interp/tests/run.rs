@@ -260,3 +260,43 @@ graph.func @mlp(%x: f32[B, 784], %w1: f32[784, 1024], %b1: f32[1024], %w2: f32[1
         assert!((s - 1.0).abs() < 1e-5 && row.iter().all(|v| *v >= 0.0));
     }
 }
+
+#[test]
+fn names_known_only_through_products() {
+    // B and S only occur as B*S: sizes built from B*S work, a split of it is refused.
+    let ok = r#"
+graph.func @f(%a: f32[B*S, 2], %b: f32[2, 2]) -> (f32[B*S + 2, 2]) {
+  %0 = graph.concat %a, %b {axis = 0} : (f32[B*S, 2], f32[2, 2]) -> f32[B*S + 2, 2]
+  graph.return %0 : f32[B*S + 2, 2]
+}
+"#;
+    let out = run(
+        ok,
+        "f",
+        vec![f32t(&[6, 2], &[1.0; 12]), f32t(&[2, 2], &[0.0; 4])],
+    )
+    .unwrap();
+    assert_eq!(out[0].shape(), &[8, 2]);
+    let split = r#"
+graph.func @g(%a: f32[B*S, 2]) -> (f32[B, S, 2]) {
+  %0 = graph.reshape %a {shape = sizes[B, S, 2]} : (f32[B*S, 2]) -> f32[B, S, 2]
+  graph.return %0 : f32[B, S, 2]
+}
+"#;
+    let e = run(split, "g", vec![f32t(&[6, 2], &[1.0; 12])]).unwrap_err();
+    assert!(e.message.contains("do not determine"), "{e}");
+    // With S bound elsewhere, the split is known.
+    let bound = r#"
+graph.func @h(%a: f32[B*S, 2], %s: f32[S]) -> (f32[B, S, 2]) {
+  %0 = graph.reshape %a {shape = sizes[B, S, 2]} : (f32[B*S, 2]) -> f32[B, S, 2]
+  graph.return %0 : f32[B, S, 2]
+}
+"#;
+    let out = run(
+        bound,
+        "h",
+        vec![f32t(&[6, 2], &[1.0; 12]), f32t(&[3], &[0.0; 3])],
+    )
+    .unwrap();
+    assert_eq!(out[0].shape(), &[2, 3, 2]);
+}

@@ -11,6 +11,16 @@ use super::KResult;
 use tessera_dialects::DType;
 use tessera_tensor::Tensor;
 
+/// The most products one einsum may sum (the full label space); more is refused rather
+/// than left to run for hours.
+pub const MAX_TERMS: usize = 1 << 34;
+
+fn too_much(spec: &str) -> String {
+    format!(
+        "einsum `{spec}` would need more than 2^34 products; the reference interpreter refuses it"
+    )
+}
+
 /// A parsed equation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EinsumSpec {
@@ -119,7 +129,10 @@ pub fn einsum(spec: &str, operands: &[&Tensor]) -> KResult<Tensor> {
     let out_shape = sizes[..no].to_vec();
     let n_out = numel(&out_shape)?;
     let sum_dims = &sizes[no..];
-    let n_sum: usize = sum_dims.iter().product();
+    let n_sum = numel(sum_dims).map_err(|_| too_much(spec))?;
+    if n_out.saturating_mul(n_sum) > MAX_TERMS {
+        return Err(too_much(spec));
+    }
     let mut outer = Walker::new(
         &out_shape,
         lstrides.iter().map(|s| s[..no].to_vec()).collect(),
