@@ -771,6 +771,74 @@ def build_cases():
     X = f64(x)
     case("comments_layout", "comments_layout.tsr", dict(x=x), R([X * X + 1 - X]))
 
+    # -- further edge cases ------------------------------------------------------
+    q = np.array([100, -100, 64, -128, 5], np.int8)
+    p = np.array([100, -100, 127, -1, -6], np.int8)
+    w8 = lambda v: ((np.asarray(v, np.int64) + 128) % 256 - 128).astype(np.int8)
+    Q, P_ = q.astype(np.int64), p.astype(np.int64)
+    case("i8_wrap", "i8_wrap.tsr", dict(q=q, p=p), [w8(Q * 2), w8(Q + P_), w8(P_ - Q)],
+         note="Decision: i8 arithmetic wraps")
+
+    i = np.array([-5, 0, 7, -2 ** 31, 2 ** 31 - 1], np.int32)
+    q = np.array([-5, 0, 7, -128, 127], np.int8)
+    case("int_unary", "int_unary.tsr", dict(i=i, q=q),
+         [wrap(-i.astype(np.int64)), wrap(np.abs(i.astype(np.int64))), w8(np.abs(q.astype(np.int64))),
+          w8(-q.astype(np.int64))], note="abs(MIN) wraps to MIN as in NumPy")
+
+    r = rng_for("lowp_reductions")
+    h = np.ones(4096, np.float16)
+    b = np.ones((2, 1000), np.float32)
+    b[1] *= 0.5
+    b = convert(b, "bf16")
+    sm = randn(r, 2, 6, dtype="bf16")
+    n = randn(r, 3, 8, dtype="f16")
+    g, beta = randn(r, 8, dtype="f16"), randn(r, 8, dtype="f16")
+    case("lowp_reductions", "lowp_reductions.tsr", dict(h=h, b=b, s=sm, n=n, g=g, beta=beta),
+         R([f64(h).sum(), f64(h).mean()], "f16") + R([f64(b).sum(1), softmax(f64(sm))], "bf16") +
+         R([layernorm(f64(n), f64(g), f64(beta))], "f16"),
+         note="an f16 sum of 4096 ones is 4096 (f32 accumulation)")
+
+    x = np.array([300.0, -300.0, 2.0], np.float16)
+    b = convert(np.array([3e38, -1e38, 1.0], np.float32), "bf16")
+    m = convert(np.array([512.0, -1024.0, 2.0], np.float32), "f8e5m2")
+    ieee = lambda v, d: np.asarray(v, np.float64).astype(np.float32).astype(NP[d])
+    case("f16_overflow", "f16_overflow.tsr", dict(x=x, b=b, m=m),
+         [ieee(f64(x) ** 2, "f16"), ieee(f64(b) * 10, "bf16"), ieee(f64(m) ** 2, "f8e5m2"), ieee(120000.0, "f16")],
+         exact=True, note="NumPy semantics: arithmetic overflow in f16/bf16/f8e5m2 gives inf (not saturation)")
+
+    x = np.array([1.0, -2.0, 3.5], np.float32)
+    case("identity_results", "identity_results.tsr", dict(x=x, unused=np.zeros(2, np.float32)),
+         [x, x, -x], exact=True)
+
+    c = np.array([True, False, False, True])
+    x = np.array([1.0, -2.0, 3.5, 0.25], np.float32)
+    case("literal_only", "literal_only.tsr", dict(c=c, x=x),
+         [np.where(c, 1, 0).astype(np.int32)] + R([f64(x) * 0.5, np.where(c, f64(x), 1.5), f64(x) + 6]),
+         note="where(c, 1, 0): literals meeting no tensor are i32")
+
+    r = rng_for("einsum_more")
+    a, b, c, x = randn(r, 3, 4), randn(r, 4, 5), randn(r, 5, 4), randn(r, 2, 3, 4)
+    A, B, C, X = map(f64, (a, b, c, x))
+    case("einsum_more", "einsum_more.tsr", dict(a=a, b=b, c=c, x=x),
+         R([(A @ B).sum(1), A @ C.T, X.transpose(0, 2, 1), np.einsum("bij,ij->j", X, A)]))
+
+    x = np.array([[1.0], [-1000.0], [50.0]], np.float32)
+    case("softmax_size1", "softmax_size1.tsr", dict(x=x), R([np.ones((3, 1)), np.zeros((3, 1))]))
+
+    r = rng_for("fp8_matmul")
+    a = convert(r.standard_normal((4, 16)), "f8e4m3")
+    b = convert(r.standard_normal((16, 3)), "f8e4m3")
+    case("fp8_matmul", "fp8_matmul.tsr", dict(a=a, b=b), R([f64(a) @ f64(b)], "f8e4m3") + R([f64(a) @ f64(b)]))
+
+    r = rng_for("conv2d_bf16")
+    x, w = randn(r, 1, 2, 5, 5, dtype="bf16"), randn(r, 2, 2, 3, 3, dtype="bf16")
+    h = randn(r, 1, 2, 4, 4, dtype="f16")
+    case("conv2d_bf16", "conv2d_bf16.tsr", dict(x=x, w=w, h=h),
+         R([conv2d(f64(x), f64(w))], "bf16") + R([pool2d(f64(h), "max"), pool2d(f64(h), "avg")], "f16"))
+
+    x = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]], np.float32)
+    case("scalar_output", "scalar_output.tsr", dict(x=x), R([(f64(x) ** 2).mean()]))
+
     # -- runtime bind baseline (the error cases below vary it) ------------------
     r = rng_for("runtime_bind")
     al, be, ga = randn(r, 2, 4), randn(r, 2, 4), randn(r, 4)
