@@ -30,7 +30,11 @@ fn programs_dir() -> PathBuf {
 
 /// A fresh, empty scratch directory for one case.
 fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tessera-conformance-{}-{}", std::process::id(), tag));
+    let d = std::env::temp_dir().join(format!(
+        "tessera-conformance-{}-{}",
+        std::process::id(),
+        tag
+    ));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).expect("create scratch dir");
     d
@@ -75,7 +79,10 @@ fn read_npy(path: &Path) -> Result<Npy, String> {
         if bytes.len() < 12 {
             return Err("truncated header".into());
         }
-        (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
     };
     if bytes.len() < start + hlen {
         return Err(format!("{}: truncated header", path.display()));
@@ -88,21 +95,31 @@ fn read_npy(path: &Path) -> Result<Npy, String> {
     if fortran.trim() != "False" {
         return Err(format!("fortran_order is {fortran:?}"));
     }
-    let shape_s = dict_value(&header, "shape").ok_or_else(|| format!("no shape in header {header:?}"))?;
+    let shape_s =
+        dict_value(&header, "shape").ok_or_else(|| format!("no shape in header {header:?}"))?;
     let inner = shape_s.trim().trim_start_matches('(').trim_end_matches(')');
     let mut shape = Vec::new();
     for p in inner.split(',') {
         let p = p.trim();
         if !p.is_empty() {
-            shape.push(p.parse::<usize>().map_err(|e| format!("bad shape {shape_s:?}: {e}"))?);
+            shape.push(
+                p.parse::<usize>()
+                    .map_err(|e| format!("bad shape {shape_s:?}: {e}"))?,
+            );
         }
     }
-    Ok(Npy { descr, shape, data: bytes[start + hlen..].to_vec() })
+    Ok(Npy {
+        descr,
+        shape,
+        data: bytes[start + hlen..].to_vec(),
+    })
 }
 
 /// The text of a key's value in a Python dict literal (`'shape': (2, 3), ...`).
 fn dict_value(header: &str, key: &str) -> Option<String> {
-    let k = header.find(&format!("'{key}'")).or_else(|| header.find(&format!("\"{key}\"")))?;
+    let k = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))?;
     let rest = &header[k + key.len() + 2..];
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     let end = if rest.starts_with('(') {
@@ -190,7 +207,13 @@ fn decode(npy: &Npy, dtype: &str) -> Result<Values, String> {
     let n: usize = npy.shape.iter().product();
     let isz = item_size(dtype);
     if npy.data.len() != n * isz {
-        return Err(format!("data has {} bytes, expected {} ({} x {})", npy.data.len(), n * isz, n, isz));
+        return Err(format!(
+            "data has {} bytes, expected {} ({} x {})",
+            npy.data.len(),
+            n * isz,
+            n,
+            isz
+        ));
     }
     let mut v = Vec::with_capacity(n);
     let mut bits = Vec::with_capacity(n);
@@ -200,7 +223,11 @@ fn decode(npy: &Npy, dtype: &str) -> Result<Values, String> {
         let (x, b, o) = match dtype {
             "f32" => {
                 let u = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                (f32::from_bits(u) as f64, u as u64, sign_mag_ordinal(u as u64, 1 << 31))
+                (
+                    f32::from_bits(u) as f64,
+                    u as u64,
+                    sign_mag_ordinal(u as u64, 1 << 31),
+                )
             }
             "f16" => {
                 let u = u16::from_le_bytes([c[0], c[1]]);
@@ -208,10 +235,22 @@ fn decode(npy: &Npy, dtype: &str) -> Result<Values, String> {
             }
             "bf16" => {
                 let u = u16::from_le_bytes([c[0], c[1]]);
-                (f32::from_bits((u as u32) << 16) as f64, u as u64, sign_mag_ordinal(u as u64, 1 << 15))
+                (
+                    f32::from_bits((u as u32) << 16) as f64,
+                    u as u64,
+                    sign_mag_ordinal(u as u64, 1 << 15),
+                )
             }
-            "f8e4m3" => (e4m3_to_f64(c[0]), c[0] as u64, sign_mag_ordinal(c[0] as u64, 0x80)),
-            "f8e5m2" => (e5m2_to_f64(c[0]), c[0] as u64, sign_mag_ordinal(c[0] as u64, 0x80)),
+            "f8e4m3" => (
+                e4m3_to_f64(c[0]),
+                c[0] as u64,
+                sign_mag_ordinal(c[0] as u64, 0x80),
+            ),
+            "f8e5m2" => (
+                e5m2_to_f64(c[0]),
+                c[0] as u64,
+                sign_mag_ordinal(c[0] as u64, 0x80),
+            ),
             "i8" => (c[0] as i8 as f64, c[0] as u64, 0),
             "i32" => {
                 let x = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -230,7 +269,11 @@ fn decode(npy: &Npy, dtype: &str) -> Result<Values, String> {
         ord.push(o);
     }
     let is_float = matches!(dtype, "f32" | "f16" | "bf16" | "f8e4m3" | "f8e5m2");
-    Ok(Values { v, ord: if is_float { Some(ord) } else { None }, bits })
+    Ok(Values {
+        v,
+        ord: if is_float { Some(ord) } else { None },
+        bits,
+    })
 }
 
 fn load_values(path: &Path, dtype: &str) -> Result<(Vec<usize>, Values), String> {
@@ -260,11 +303,36 @@ struct Tol {
 
 fn default_tol(dtype: &str) -> Tol {
     match dtype {
-        "f32" => Tol { rtol: 1e-4, atol: 1e-5, ulps: 0, exact: false },
-        "f16" => Tol { rtol: 1e-3, atol: 1e-3, ulps: 1, exact: false },
-        "bf16" => Tol { rtol: 1e-2, atol: 1e-2, ulps: 1, exact: false },
-        "f8e4m3" | "f8e5m2" => Tol { rtol: 0.0, atol: 0.0, ulps: 1, exact: false },
-        _ => Tol { rtol: 0.0, atol: 0.0, ulps: 0, exact: true },
+        "f32" => Tol {
+            rtol: 1e-4,
+            atol: 1e-5,
+            ulps: 0,
+            exact: false,
+        },
+        "f16" => Tol {
+            rtol: 1e-3,
+            atol: 1e-3,
+            ulps: 1,
+            exact: false,
+        },
+        "bf16" => Tol {
+            rtol: 1e-2,
+            atol: 1e-2,
+            ulps: 1,
+            exact: false,
+        },
+        "f8e4m3" | "f8e5m2" => Tol {
+            rtol: 0.0,
+            atol: 0.0,
+            ulps: 1,
+            exact: false,
+        },
+        _ => Tol {
+            rtol: 0.0,
+            atol: 0.0,
+            ulps: 0,
+            exact: true,
+        },
     }
 }
 
@@ -329,12 +397,16 @@ fn unravel(mut i: usize, shape: &[usize]) -> String {
             i /= shape[d];
         }
     }
-    idx.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    idx.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn manifest() -> Value {
     let p = programs_dir().join("cases.json");
-    let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+    let text =
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
     serde_json::from_str(&text).expect("cases.json is not valid JSON")
 }
 
@@ -365,7 +437,9 @@ fn run_case(case: &Value) -> Vec<String> {
         let od = dir.join("outdir");
         args.push("--output-dir".into());
         args.push(od.display().to_string());
-        (0..outputs.len()).map(|i| od.join(format!("out{i}.npy"))).collect()
+        (0..outputs.len())
+            .map(|i| od.join(format!("out{i}.npy")))
+            .collect()
     } else {
         let p = dir.join("out.npy");
         args.push("--output".into());
@@ -378,14 +452,22 @@ fn run_case(case: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let out = run_tessera(&args, &programs_dir());
     if out.status.code() != Some(0) {
-        problems.push(format!("`tessera {}` failed: {}", args.join(" "), show(&out)));
+        problems.push(format!(
+            "`tessera {}` failed: {}",
+            args.join(" "),
+            show(&out)
+        ));
         let _ = fs::remove_dir_all(&dir);
         return problems;
     }
     for (i, exp) in outputs.iter().enumerate() {
         let dtype = s(&exp["dtype"]);
-        let want_shape: Vec<usize> =
-            exp["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let want_shape: Vec<usize> = exp["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
         let (gshape, got) = match load_values(&out_paths[i], &dtype) {
             Ok(x) => x,
             Err(e) => {
@@ -394,7 +476,9 @@ fn run_case(case: &Value) -> Vec<String> {
             }
         };
         if gshape != want_shape {
-            problems.push(format!("result {i}: shape {gshape:?}, expected {want_shape:?}"));
+            problems.push(format!(
+                "result {i}: shape {gshape:?}, expected {want_shape:?}"
+            ));
             continue;
         }
         let (_, want) = load_values(&programs_dir().join(s(&exp["file"])), &dtype)
@@ -428,7 +512,10 @@ fn run_case(case: &Value) -> Vec<String> {
 fn corpus_cases() {
     let m = manifest();
     let cases = m["cases"].as_array().expect("cases array");
-    assert!(cases.len() >= 45, "the corpus should have at least 45 cases");
+    assert!(
+        cases.len() >= 45,
+        "the corpus should have at least 45 cases"
+    );
     let mut failures = Vec::new();
     for case in cases {
         let problems = run_case(case);
@@ -437,7 +524,10 @@ fn corpus_cases() {
                 "FAIL {} ({}{}): {}\n    {}",
                 s(&case["name"]),
                 s(&case["program"]),
-                case["fn"].as_str().map(|f| format!(" --fn {f}")).unwrap_or_default(),
+                case["fn"]
+                    .as_str()
+                    .map(|f| format!(" --fn {f}"))
+                    .unwrap_or_default(),
                 case["note"].as_str().unwrap_or(""),
                 problems.join("\n    ")
             ));
@@ -446,7 +536,12 @@ fn corpus_cases() {
     for f in &failures {
         eprintln!("{f}\n");
     }
-    assert!(failures.is_empty(), "{} of {} corpus cases failed (details above)", failures.len(), cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus cases failed (details above)",
+        failures.len(),
+        cases.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -455,10 +550,22 @@ fn corpus_cases() {
 
 /// Parses `// expect: a|b @ L:C|L:C`.
 fn parse_expect(first_line: &str) -> Option<(Vec<String>, Vec<String>)> {
-    let rest = first_line.trim().strip_prefix("//")?.trim().strip_prefix("expect:")?;
+    let rest = first_line
+        .trim()
+        .strip_prefix("//")?
+        .trim()
+        .strip_prefix("expect:")?;
     let (msgs, locs) = rest.rsplit_once(" @ ")?;
-    let msgs = msgs.split('|').map(|m| m.trim().to_lowercase()).filter(|m| !m.is_empty()).collect();
-    let locs = locs.split('|').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let msgs = msgs
+        .split('|')
+        .map(|m| m.trim().to_lowercase())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let locs = locs
+        .split('|')
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     Some((msgs, locs))
 }
 
@@ -509,9 +616,14 @@ fn compile_errors() {
         if !msgs.iter().any(|m| lower.contains(m.as_str())) {
             problems.push(format!("message contains none of {msgs:?}"));
         }
-        let loc_ok = locs.iter().any(|l| stderr.contains(&format!("{fname}:{l}")));
+        let loc_ok = locs
+            .iter()
+            .any(|l| stderr.contains(&format!("{fname}:{l}")));
         if !loc_ok {
-            problems.push(format!("no location {fname}:{{{}}} on stderr", locs.join(" or ")));
+            problems.push(format!(
+                "no location {fname}:{{{}}} on stderr",
+                locs.join(" or ")
+            ));
         }
         if let Some(p) = no_panic(&stderr) {
             problems.push(p);
@@ -521,13 +633,22 @@ fn compile_errors() {
         }
         let _ = fs::remove_dir_all(&scratch_dir);
         if !problems.is_empty() {
-            failures.push(format!("FAIL errors/{fname}: {}\n{}", problems.join("; "), stderr.trim_end()));
+            failures.push(format!(
+                "FAIL errors/{fname}: {}\n{}",
+                problems.join("; "),
+                stderr.trim_end()
+            ));
         }
     }
     for f in &failures {
         eprintln!("{f}\n");
     }
-    assert!(failures.is_empty(), "{} of {} error programs failed (details above)", failures.len(), files.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} error programs failed (details above)",
+        failures.len(),
+        files.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -537,7 +658,9 @@ fn compile_errors() {
 #[test]
 fn runtime_and_cli_errors() {
     let m = manifest();
-    let cases = m["runtime_errors"].as_array().expect("runtime_errors array");
+    let cases = m["runtime_errors"]
+        .as_array()
+        .expect("runtime_errors array");
     assert!(!cases.is_empty());
     let mut failures = Vec::new();
     for c in cases {
@@ -547,15 +670,27 @@ fn runtime_and_cli_errors() {
         let mut args: Vec<String> = c["args"].as_array().unwrap().iter().map(s).collect();
         args.push("--output".into());
         args.push(out_file.display().to_string());
-        let statuses: Vec<i32> = c["status"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32).collect();
-        let wanted: Vec<String> = c["stderr_any"].as_array().unwrap().iter().map(|x| s(x).to_lowercase()).collect();
+        let statuses: Vec<i32> = c["status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap() as i32)
+            .collect();
+        let wanted: Vec<String> = c["stderr_any"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| s(x).to_lowercase())
+            .collect();
         let out = run_tessera(&args, &programs_dir());
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         let lower = stderr.to_lowercase();
         let mut problems = Vec::new();
         match out.status.code() {
             Some(code) if statuses.contains(&code) => {}
-            other => problems.push(format!("exit status {other:?}, expected one of {statuses:?}")),
+            other => problems.push(format!(
+                "exit status {other:?}, expected one of {statuses:?}"
+            )),
         }
         if !lower.contains("error") {
             problems.push("no `error` on stderr".into());
@@ -582,7 +717,12 @@ fn runtime_and_cli_errors() {
     for f in &failures {
         eprintln!("{f}\n");
     }
-    assert!(failures.is_empty(), "{} of {} runtime/CLI error cases failed (details above)", failures.len(), cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} runtime/CLI error cases failed (details above)",
+        failures.len(),
+        cases.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -617,7 +757,12 @@ fn gen_and_run(
         "--weights".into(),
         weights.display().to_string(),
     ];
-    let mut run = vec!["run".to_string(), format!("examples/{file}"), "--weights".into(), weights.display().to_string()];
+    let mut run = vec![
+        "run".to_string(),
+        format!("examples/{file}"),
+        "--weights".into(),
+        weights.display().to_string(),
+    ];
     let mut input_paths = Vec::new();
     for i in inputs {
         let p = dir.join(format!("{i}.npy"));
@@ -629,15 +774,33 @@ fn gen_and_run(
     }
     let out = run_tessera(&gen, &root());
     if out.status.code() != Some(0) {
-        return Err(format!("`tessera {}` failed: {}", gen.join(" "), show(&out)));
+        return Err(format!(
+            "`tessera {}` failed: {}",
+            gen.join(" "),
+            show(&out)
+        ));
     }
     let od = dir.join("out");
-    run.extend(["--output-dir".into(), od.display().to_string(), "--backend".into(), "interp".into()]);
+    run.extend([
+        "--output-dir".into(),
+        od.display().to_string(),
+        "--backend".into(),
+        "interp".into(),
+    ]);
     let out = run_tessera(&run, &root());
     if out.status.code() != Some(0) {
-        return Err(format!("`tessera {}` failed: {}", run.join(" "), show(&out)));
+        return Err(format!(
+            "`tessera {}` failed: {}",
+            run.join(" "),
+            show(&out)
+        ));
     }
-    Ok((input_paths, (0..n_results).map(|i| od.join(format!("out{i}.npy"))).collect()))
+    Ok((
+        input_paths,
+        (0..n_results)
+            .map(|i| od.join(format!("out{i}.npy")))
+            .collect(),
+    ))
 }
 
 fn check_example(file: &str) -> Result<(), String> {
@@ -701,12 +864,19 @@ fn check_example_in(file: &str, dir: &Path) -> Result<(), String> {
             let (_, beta) = f32_file(&ins[2])?;
             all_finite(&y, file)?;
             for (r, row) in rows(&y, 32).iter().enumerate() {
-                let z: Vec<f64> = row.iter().enumerate().filter(|(j, _)| g[*j].abs() > 1e-3).map(|(j, v)| (v - beta[j]) / g[j]).collect();
+                let z: Vec<f64> = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| g[*j].abs() > 1e-3)
+                    .map(|(j, v)| (v - beta[j]) / g[j])
+                    .collect();
                 let n = z.len() as f64;
                 let mean = z.iter().sum::<f64>() / n;
                 let var = z.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
                 if z.len() == 32 && (mean.abs() > 1e-3 || (var - 1.0).abs() > 1e-2) {
-                    return Err(format!("{file}: row {r} is not normalised (mean {mean}, var {var})"));
+                    return Err(format!(
+                        "{file}: row {r} is not normalised (mean {mean}, var {var})"
+                    ));
                 }
             }
             Ok(())
@@ -722,7 +892,10 @@ fn check_example_in(file: &str, dir: &Path) -> Result<(), String> {
             let scale = r.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-6);
             for i in 0..y.len() {
                 if (y[i] - r[i]).abs() > 1e-3 * scale + 1e-5 {
-                    return Err(format!("{file}: integer path {} differs from dequantize path {} at {i}", y[i], r[i]));
+                    return Err(format!(
+                        "{file}: integer path {} differs from dequantize path {} at {i}",
+                        y[i], r[i]
+                    ));
                 }
             }
             Ok(())
@@ -739,7 +912,9 @@ fn check_example_in(file: &str, dir: &Path) -> Result<(), String> {
                 let v = row.iter().map(|x| x * x).sum::<f64>() / 8.0;
                 let want = var[r] / (var[r] + 1e-5);
                 if mean.abs() > 1e-4 || (v - want).abs() > 1e-3 || var[r] < 0.0 {
-                    return Err(format!("{file}: row {r}: mean {mean}, second moment {v}, expected {want}"));
+                    return Err(format!(
+                        "{file}: row {r}: mean {mean}, second moment {v}, expected {want}"
+                    ));
                 }
             }
             Ok(())
@@ -750,7 +925,9 @@ fn check_example_in(file: &str, dir: &Path) -> Result<(), String> {
             expect_shape(&shape, &[2, 64], file)?;
             all_finite(&v, file)
         }
-        other => Err(format!("no check written for examples/{other}: add one to tests/conformance.rs")),
+        other => Err(format!(
+            "no check written for examples/{other}: add one to tests/conformance.rs"
+        )),
     }
 }
 
@@ -762,12 +939,17 @@ fn examples_gen_and_run() {
         .filter(|n| n.ends_with(".tsr"))
         .collect();
     files.sort();
-    assert!(files.len() >= 6, "expected at least 6 examples, found {files:?}");
+    assert!(
+        files.len() >= 6,
+        "expected at least 6 examples, found {files:?}"
+    );
     let mut failures = Vec::new();
     for f in &files {
         let text = fs::read_to_string(root().join("examples").join(f)).unwrap();
         if !text.starts_with("//") || !text.contains("tessera run") {
-            failures.push(format!("examples/{f}: must start with a comment saying what it is and how to run it"));
+            failures.push(format!(
+                "examples/{f}: must start with a comment saying what it is and how to run it"
+            ));
         }
         if let Err(e) = check_example(f) {
             failures.push(format!("FAIL examples/{f}: {e}"));
@@ -776,7 +958,11 @@ fn examples_gen_and_run() {
     for f in &failures {
         eprintln!("{f}\n");
     }
-    assert!(failures.is_empty(), "{} example problems (details above)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} example problems (details above)",
+        failures.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -791,9 +977,18 @@ fn corpus_covers_the_language() {
     for c in m["cases"].as_array().unwrap() {
         let p = s(&c["program"]);
         let path = programs_dir().join(&p);
-        assert!(path.exists(), "case {} names a missing program {p}", s(&c["name"]));
+        assert!(
+            path.exists(),
+            "case {} names a missing program {p}",
+            s(&c["name"])
+        );
         for (_, f) in c["inputs"].as_object().unwrap() {
-            assert!(programs_dir().join(s(f)).exists(), "case {}: missing input {}", s(&c["name"]), s(f));
+            assert!(
+                programs_dir().join(s(f)).exists(),
+                "case {}: missing input {}",
+                s(&c["name"]),
+                s(f)
+            );
         }
         if used.insert(p) {
             text.push_str(&fs::read_to_string(path).unwrap());
@@ -803,37 +998,99 @@ fn corpus_covers_the_language() {
     for e in fs::read_dir(programs_dir()).unwrap() {
         let n = e.unwrap().file_name().to_string_lossy().to_string();
         if n.ends_with(".tsr") {
-            assert!(used.contains(&n), "tests/programs/{n} is not used by any case of cases.json");
+            assert!(
+                used.contains(&n),
+                "tests/programs/{n} is not used by any case of cases.json"
+            );
         }
     }
     // Strip comments before looking for constructs.
-    let code: String = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let code: String = text
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
     let builtins = [
-        "neg", "abs", "exp", "log", "sqrt", "rsqrt", "recip", "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu",
-        "erf", "max", "min", "pow", "where", "einsum", "matmul", "sum", "mean", "argmax", "softmax", "log_softmax",
-        "layernorm", "rmsnorm", "reshape", "transpose", "broadcast_to", "concat", "conv2d", "maxpool2d", "avgpool2d",
-        "quantize", "dequantize",
+        "neg",
+        "abs",
+        "exp",
+        "log",
+        "sqrt",
+        "rsqrt",
+        "recip",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "gelu",
+        "gelu_tanh",
+        "silu",
+        "erf",
+        "max",
+        "min",
+        "pow",
+        "where",
+        "einsum",
+        "matmul",
+        "sum",
+        "mean",
+        "argmax",
+        "softmax",
+        "log_softmax",
+        "layernorm",
+        "rmsnorm",
+        "reshape",
+        "transpose",
+        "broadcast_to",
+        "concat",
+        "conv2d",
+        "maxpool2d",
+        "avgpool2d",
+        "quantize",
+        "dequantize",
     ];
     let mut missing = Vec::new();
     for b in builtins {
         let found = code.match_indices(&format!("{b}(")).any(|(i, _)| {
-            i == 0 || !code[..i].chars().last().map(|c| c.is_alphanumeric() || c == '_').unwrap_or(false)
+            i == 0
+                || !code[..i]
+                    .chars()
+                    .last()
+                    .map(|c| c.is_alphanumeric() || c == '_')
+                    .unwrap_or(false)
         });
         if !found {
             missing.push(b.to_string());
         }
     }
-    for op in [" + ", " - ", " * ", " / ", " @ ", " < ", " <= ", " > ", " >= ", " == ", " != ", " as ", "-x", ":"] {
+    for op in [
+        " + ", " - ", " * ", " / ", " @ ", " < ", " <= ", " > ", " >= ", " == ", " != ", " as ",
+        "-x", ":",
+    ] {
         if !code.contains(op) {
             missing.push(format!("operator {op:?}"));
         }
     }
-    for d in ["f32", "f16", "bf16", "f8e4m3", "f8e5m2", "i8", "i32", "bool"] {
+    for d in [
+        "f32", "f16", "bf16", "f8e4m3", "f8e5m2", "i8", "i32", "bool",
+    ] {
         if !code.contains(&format!("{d}[")) || !code.contains(&format!("as {d}")) {
-            missing.push(format!("dtype {d} (as a parameter type and an `as` target)"));
+            missing.push(format!(
+                "dtype {d} (as a parameter type and an `as` target)"
+            ));
         }
     }
-    for named in ["axis:", "keepdims:", "eps:", "stride:", "padding:", "dilation:", "groups:", "kernel:", "dtype:", "scale:"] {
+    for named in [
+        "axis:",
+        "keepdims:",
+        "eps:",
+        "stride:",
+        "padding:",
+        "dilation:",
+        "groups:",
+        "kernel:",
+        "dtype:",
+        "scale:",
+    ] {
         if !code.contains(named) {
             missing.push(format!("named argument {named}"));
         }
