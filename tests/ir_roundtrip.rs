@@ -16,8 +16,14 @@ use tessera_tensor::Tensor;
 fn programs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
-    for dir in ["examples", "tests/programs", "compiler/frontend/tests/ui/parse", "compiler/frontend/tests/ui/check"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+    for dir in [
+        "examples",
+        "tests/programs",
+        "compiler/frontend/tests/ui/check/ok",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "tsr") {
@@ -35,7 +41,13 @@ fn random_inputs(m: &Module, func: &str, size: i64) -> Vec<Tensor> {
     let sizes: BTreeMap<String, i64> = f
         .params
         .iter()
-        .flat_map(|p| f.tensor_ty(*p).expect("tensor").shape.iter().flat_map(|d| d.names()))
+        .flat_map(|p| {
+            f.tensor_ty(*p)
+                .expect("tensor")
+                .shape
+                .iter()
+                .flat_map(|d| d.names())
+        })
         .map(|n| (n, size))
         .collect();
     f.params
@@ -43,8 +55,13 @@ fn random_inputs(m: &Module, func: &str, size: i64) -> Vec<Tensor> {
         .enumerate()
         .map(|(i, p)| {
             let ty = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = ty.shape.iter().map(|d| d.eval_map(&sizes).expect("bound") as usize).collect();
-            tessera_tensor::random::uniform(ty.dtype, &shape, -2.0, 2.0, 11 + i as u64).expect("random")
+            let shape: Vec<usize> = ty
+                .shape
+                .iter()
+                .map(|d| d.eval_map(&sizes).expect("bound") as usize)
+                .collect();
+            tessera_tensor::random::uniform(ty.dtype, &shape, -2.0, 2.0, 11 + i as u64)
+                .expect("random")
         })
         .collect()
 }
@@ -54,14 +71,20 @@ fn same_values(a: &[Tensor], b: &[Tensor]) -> bool {
         && a.iter().zip(b).all(|(x, y)| {
             x.dtype() == y.dtype()
                 && x.shape() == y.shape()
-                && x.to_f64_vec().iter().zip(y.to_f64_vec()).all(|(p, q)| p == &q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= 1e-5 * (1.0 + q.abs()))
+                && x.to_f64_vec().iter().zip(y.to_f64_vec()).all(|(p, q)| {
+                    p == &q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= 1e-5 * (1.0 + q.abs())
+                })
         })
 }
 
 #[test]
 fn every_program_round_trips_verifies_and_optimises() {
     let files = programs();
-    assert!(files.len() >= 50, "expected the examples and the corpus, found {}", files.len());
+    assert!(
+        files.len() >= 50,
+        "expected the examples and the corpus, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     let mut checked = 0;
     let (mut ran, mut both_failed) = (0, Vec::new());
@@ -87,8 +110,13 @@ fn every_program_round_trips_verifies_and_optimises() {
         let text = print_module(lowered);
         match parse_module(&text) {
             Ok(back) if back == renumber(lowered) && print_module(&back) == text => {}
-            Ok(_) => failures.push(format!("{name}: the IR does not parse back to itself:\n{text}")),
-            Err(e) => failures.push(format!("{name}: the printed IR does not parse: {} at {:?}\n{text}", e.message, e.span)),
+            Ok(_) => failures.push(format!(
+                "{name}: the IR does not parse back to itself:\n{text}"
+            )),
+            Err(e) => failures.push(format!(
+                "{name}: the printed IR does not parse: {} at {:?}\n{text}",
+                e.message, e.span
+            )),
         }
         let opt = match prog.optimized() {
             Ok(m) => m,
@@ -104,7 +132,11 @@ fn every_program_round_trips_verifies_and_optimises() {
         if parse_module(&opt_text).map(|m| print_module(&m)) != Ok(opt_text.clone()) {
             failures.push(format!("{name}: the optimised IR does not round-trip"));
         }
-        if opt.funcs.iter().any(|f| f.body.ops.iter().any(|o| o.op.full_name() == "graph.call")) {
+        if opt
+            .funcs
+            .iter()
+            .any(|f| f.body.ops.iter().any(|o| o.op.full_name() == "graph.call"))
+        {
             failures.push(format!("{name}: calls remain after inlining"));
         }
         for f in &lowered.funcs {
@@ -116,11 +148,22 @@ fn every_program_round_trips_verifies_and_optimises() {
                 // Random data can make a program fail at run time (e.g. a slice past a
                 // small size); then both must fail alike.
                 (Err(e), Err(_)) => both_failed.push(format!("{name}: {}", e.message)),
-                (w, g) => failures.push(format!("{name}: @{} differs after optimisation: {w:?} vs {g:?}", f.name)),
+                (w, g) => failures.push(format!(
+                    "{name}: @{} differs after optimisation: {w:?} vs {g:?}",
+                    f.name
+                )),
             }
         }
     }
     assert!(checked >= 50, "only {checked} programs compiled");
-    assert!(both_failed.len() * 10 <= ran, "too many programs fail on random inputs of size 3: {both_failed:#?}");
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        both_failed.len() * 10 <= ran,
+        "too many programs fail on random inputs of size 3: {both_failed:#?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -714,7 +714,9 @@ impl<'a> FnLowerer<'a> {
                 results.len()
             ))),
             Err(e) => {
-                let at = e.operand.and_then(|i| arg_spans.get(i).copied().map(|s| (i, s)));
+                let at = e
+                    .operand
+                    .and_then(|i| arg_spans.get(i).copied().map(|s| (i, s)));
                 let mut d = Diagnostic::error(e.message.clone());
                 match at {
                     Some((i, s)) => {
@@ -917,7 +919,8 @@ pub(crate) fn closest<'n>(
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = edit_distance(name, c);
-        if d <= (name.len() / 3).max(1) && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc))
+        if d <= (name.len().div_ceil(3)).max(1)
+            && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc))
         {
             best = Some((d, c));
         }
