@@ -31,9 +31,29 @@ fn readme_quickstart_runs_the_mlp() {
     let x = dir.path().join("x.npy");
     let w = dir.path().join("mlp.safetensors");
     let y = dir.path().join("y.npy");
-    let g = tessera(&["gen", "examples/mlp.tsr", "--shapes", "B=4", "--inputs", &format!("x={}", p(&x)), "--weights", p(&w)]);
+    let g = tessera(&[
+        "gen",
+        "examples/mlp.tsr",
+        "--shapes",
+        "B=4",
+        "--inputs",
+        &format!("x={}", p(&x)),
+        "--weights",
+        p(&w),
+    ]);
     assert!(g.status.success(), "{}", stderr(&g));
-    let r = tessera(&["run", "examples/mlp.tsr", "--input", &format!("x={}", p(&x)), "--weights", p(&w), "--output", p(&y), "--backend", "interp"]);
+    let r = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        &format!("x={}", p(&x)),
+        "--weights",
+        p(&w),
+        "--output",
+        p(&y),
+        "--backend",
+        "interp",
+    ]);
     assert!(r.status.success(), "{}", stderr(&r));
     let t = tessera_tensor::npy::read_npy_file(&y, None).expect("result written");
     assert_eq!(t.shape(), &[4, 10]);
@@ -42,7 +62,14 @@ fn readme_quickstart_runs_the_mlp() {
         assert!((s - 1.0).abs() < 1e-5, "softmax rows sum to 1, got {s}");
     }
     // Without --output the result is printed.
-    let r = tessera(&["run", "examples/mlp.tsr", "--input", &format!("x={}", p(&x)), "--weights", p(&w)]);
+    let r = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        &format!("x={}", p(&x)),
+        "--weights",
+        p(&w),
+    ]);
     assert!(r.status.success());
     assert!(stdout(&r).starts_with("f32[4, 10]\n[["), "{}", stdout(&r));
 }
@@ -55,7 +82,14 @@ fn bad_command_lines_exit_with_2() {
         vec!["run", "examples/mlp.tsr", "--backend", "tpu"],
         vec!["run", "examples/mlp.tsr", "--input", "x"],
         vec!["dump", "examples/mlp.tsr", "--ir", "bytecode"],
-        vec!["run", "examples/mlp.tsr", "--output", "a.npy", "--output-dir", "d"],
+        vec![
+            "run",
+            "examples/mlp.tsr",
+            "--output",
+            "a.npy",
+            "--output-dir",
+            "d",
+        ],
         vec!["bench", "examples/mlp.tsr", "--iters", "0"],
     ] {
         let o = tessera(&args);
@@ -67,7 +101,11 @@ fn bad_command_lines_exit_with_2() {
 fn source_errors_exit_with_1_and_show_the_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let f = dir.path().join("bad.tsr");
-    std::fs::write(&f, "fn main(x: f32[B, 784], w: f32[785, 10]) -> f32[B, 10] {\n    x @ w\n}\n").expect("write");
+    std::fs::write(
+        &f,
+        "fn main(x: f32[B, 784], w: f32[785, 10]) -> f32[B, 10] {\n    x @ w\n}\n",
+    )
+    .expect("write");
     let out = dir.path().join("y.npy");
     let o = tessera(&["run", p(&f), "--output", p(&out)]);
     assert_eq!(o.status.code(), Some(1));
@@ -85,33 +123,92 @@ fn input_errors_name_the_parameter_and_write_nothing() {
     let x = dir.path().join("x.npy");
     let w = dir.path().join("w.safetensors");
     let out = dir.path().join("y.npy");
-    let g = tessera(&["gen", "examples/mlp.tsr", "--shapes", "B=2", "--inputs", &format!("x={}", p(&x)), "--weights", p(&w)]);
+    let g = tessera(&[
+        "gen",
+        "examples/mlp.tsr",
+        "--shapes",
+        "B=2",
+        "--inputs",
+        &format!("x={}", p(&x)),
+        "--weights",
+        p(&w),
+    ]);
     assert!(g.status.success(), "{}", stderr(&g));
     // A missing parameter: no weights.
-    let o = tessera(&["run", "examples/mlp.tsr", "--input", &format!("x={}", p(&x)), "--output", p(&out)]);
+    let o = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        &format!("x={}", p(&x)),
+        "--output",
+        p(&out),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("`w1`"), "{}", stderr(&o));
     assert!(stderr(&o).contains("mlp.tsr:"), "{}", stderr(&o));
     // A missing file.
-    let o = tessera(&["run", "examples/mlp.tsr", "--input", "x=/nonexistent/x.npy", "--weights", p(&w), "--output", p(&out)]);
+    let o = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        "x=/nonexistent/x.npy",
+        "--weights",
+        p(&w),
+        "--output",
+        p(&out),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("`x`"), "{}", stderr(&o));
     // A corrupt file.
     let bad = dir.path().join("bad.npy");
     std::fs::write(&bad, b"\x93NUMPY garbage").expect("write");
-    let o = tessera(&["run", "examples/mlp.tsr", "--input", &format!("x={}", p(&bad)), "--weights", p(&w), "--output", p(&out)]);
+    let o = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        &format!("x={}", p(&bad)),
+        "--weights",
+        p(&w),
+        "--output",
+        p(&out),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     // Weights that contradict the input's batch size are fine (B only comes from x), but
     // an input of the wrong shape is not.
     let x3 = dir.path().join("x3.npy");
-    let g = tessera(&["gen", "examples/layernorm_gelu.tsr", "--shapes", "N=2,D=7", "--inputs", &format!("x={}", p(&x3)), "--weights", p(&dir.path().join("lg.safetensors"))]);
+    let g = tessera(&[
+        "gen",
+        "examples/layernorm_gelu.tsr",
+        "--shapes",
+        "N=2,D=7",
+        "--inputs",
+        &format!("x={}", p(&x3)),
+        "--weights",
+        p(&dir.path().join("lg.safetensors")),
+    ]);
     assert!(g.status.success(), "{}", stderr(&g));
-    let o = tessera(&["run", "examples/mlp.tsr", "--input", &format!("x={}", p(&x3)), "--weights", p(&w), "--output", p(&out)]);
+    let o = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        &format!("x={}", p(&x3)),
+        "--weights",
+        p(&w),
+        "--output",
+        p(&out),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("784"), "{}", stderr(&o));
     assert!(!out.exists(), "no output after an error");
     // An unknown input name.
-    let o = tessera(&["run", "examples/mlp.tsr", "--input", &format!("q={}", p(&x)), "--weights", p(&w)]);
+    let o = tessera(&[
+        "run",
+        "examples/mlp.tsr",
+        "--input",
+        &format!("q={}", p(&x)),
+        "--weights",
+        p(&w),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no parameter `q`"), "{}", stderr(&o));
 }
@@ -120,22 +217,43 @@ fn input_errors_name_the_parameter_and_write_nothing() {
 fn several_results_go_to_an_output_dir() {
     let dir = tempfile::tempdir().expect("temp dir");
     let f = dir.path().join("two.tsr");
-    std::fs::write(&f, "fn main(x: f32[3]) -> (f32[3], f32) {\n    (x * 2, sum(x))\n}\n").expect("write");
+    std::fs::write(
+        &f,
+        "fn main(x: f32[3]) -> (f32[3], f32) {\n    (x * 2, sum(x))\n}\n",
+    )
+    .expect("write");
     let x = dir.path().join("x.npy");
     let g = tessera(&["gen", p(&f), "--inputs", &format!("x={}", p(&x))]);
     assert!(g.status.success(), "{}", stderr(&g));
     let single = dir.path().join("y.npy");
-    let o = tessera(&["run", p(&f), "--input", &format!("x={}", p(&x)), "--output", p(&single)]);
+    let o = tessera(&[
+        "run",
+        p(&f),
+        "--input",
+        &format!("x={}", p(&x)),
+        "--output",
+        p(&single),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!single.exists());
     let out = dir.path().join("out");
-    let o = tessera(&["run", p(&f), "--input", &format!("x={}", p(&x)), "--output-dir", p(&out)]);
+    let o = tessera(&[
+        "run",
+        p(&f),
+        "--input",
+        &format!("x={}", p(&x)),
+        "--output-dir",
+        p(&out),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let x = tessera_tensor::npy::read_npy_file(dir.path().join("x.npy"), None).expect("x");
     let y0 = tessera_tensor::npy::read_npy_file(out.join("out0.npy"), None).expect("out0");
     let y1 = tessera_tensor::npy::read_npy_file(out.join("out1.npy"), None).expect("out1");
     let xs = x.to_f64_vec();
-    assert_eq!(y0.to_f64_vec(), xs.iter().map(|v| v * 2.0).collect::<Vec<_>>());
+    assert_eq!(
+        y0.to_f64_vec(),
+        xs.iter().map(|v| v * 2.0).collect::<Vec<_>>()
+    );
     assert_eq!(y1.shape(), &[] as &[usize]);
     assert!((y1.to_f64_vec()[0] - xs.iter().sum::<f64>()).abs() < 1e-5);
 }
@@ -144,7 +262,11 @@ fn several_results_go_to_an_output_dir() {
 fn fn_selection_follows_the_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
     let f = dir.path().join("two.tsr");
-    std::fs::write(&f, "fn a(x: f32[3]) -> f32[3] { x }\nfn b(x: f32[3]) -> f32[3] { -x }\n").expect("write");
+    std::fs::write(
+        &f,
+        "fn a(x: f32[3]) -> f32[3] { x }\nfn b(x: f32[3]) -> f32[3] { -x }\n",
+    )
+    .expect("write");
     let o = tessera(&["dump", p(&f), "--ir", "graph", "--fn", "c"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("a, b"), "{}", stderr(&o));
@@ -172,7 +294,11 @@ fn dump_output_feeds_opt() {
     }
     let o = tessera(&["opt", p(&tir), "--passes", "canonicalize,nosuchpass"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown pass `nosuchpass`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown pass `nosuchpass`"),
+        "{}",
+        stderr(&o)
+    );
     let o = tessera(&["dump", "examples/mlp.tsr", "--ir", "ast"]);
     assert!(o.status.success());
     assert!(stdout(&o).contains("FnDecl"), "{}", stdout(&o));
@@ -195,7 +321,19 @@ fn opt_reports_bad_ir_with_its_location() {
 
 #[test]
 fn bench_prints_json() {
-    let o = tessera(&["bench", "examples/layernorm_gelu.tsr", "--shapes", "N=8,D=16", "--warmup", "1", "--iters", "3", "--json", "--backend", "interp"]);
+    let o = tessera(&[
+        "bench",
+        "examples/layernorm_gelu.tsr",
+        "--shapes",
+        "N=8,D=16",
+        "--warmup",
+        "1",
+        "--iters",
+        "3",
+        "--json",
+        "--backend",
+        "interp",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
     assert!(v["compile_ms"].as_f64().is_some());
