@@ -34,7 +34,8 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
             None => weights.push((name.clone(), t)),
         }
     }
-    if !weights.is_empty() {
+    // With --weights, the file is written even when empty, so a later `run --weights` works.
+    if !weights.is_empty() || a.weights.is_some() {
         let Some(path) = &a.weights else {
             let names: Vec<&str> = weights.iter().map(|(n, _)| n.as_str()).collect();
             return Err(Error::msg(format!(

@@ -247,6 +247,23 @@ pub fn round_to(dtype: DType, x: f32) -> f32 {
     }
 }
 
+/// Rounds the result of arithmetic to a float dtype, IEEE style: round to nearest even,
+/// and a value beyond the largest finite one becomes infinite (`f16`, `bf16`, `f8e5m2`) or
+/// NaN (`f8e4m3`, which has no infinities), as NumPy with ml_dtypes does. Conversions with
+/// `as` saturate instead: see [`round_to`]. Integer dtypes behave as in [`round_to`].
+pub fn round_arith(dtype: DType, x: f32) -> f32 {
+    match dtype {
+        DType::F16 => half::f16::from_f32(x).to_f32(),
+        DType::BF16 => half::bf16::from_f32(x).to_f32(),
+        // Halfway between the largest finite value and the next power of two rounds up
+        // (to even), so it overflows.
+        DType::F8E5M2 if x.is_finite() && x.abs() >= 61440.0 => f32::INFINITY.copysign(x),
+        // Above the midpoint of 448 and 480 (a NaN code), ties going to 448 (even).
+        DType::F8E4M3 if x.is_infinite() || x.abs() > 464.0 => f32::NAN,
+        _ => round_to(dtype, x),
+    }
+}
+
 /// Rounds an integer to a float dtype in one step (no double rounding through `f32`).
 /// Integer dtypes saturate; `bool` is "not zero". The result is an `f32` holding the
 /// dtype's value (for `i32`, the `i32` value rounded to `f32`; use [`int_to_int`] to keep it

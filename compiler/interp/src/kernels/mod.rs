@@ -6,7 +6,8 @@
 //! - Float inputs of any float dtype are read as `f32` values; each result is computed in
 //!   `f32` (`+ - * /`, comparisons, `max`/`min`) or in `f64` rounded once to `f32`
 //!   (transcendentals, `pow`, `rsqrt`), then rounded to the result dtype with
-//!   [`tessera_tensor::convert::round_to`].
+//!   [`tessera_tensor::convert::round_arith`] (IEEE: overflow gives inf, or NaN for
+//!   f8e4m3; only `cast` and `quantize` saturate).
 //! - Accumulations (sums, means, contractions, convolutions, normalisation statistics,
 //!   softmax denominators, average pooling) run in `f64` and are rounded once at the end:
 //!   more accurate than NumPy's `f32` pairwise sums.

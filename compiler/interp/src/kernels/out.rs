@@ -4,7 +4,7 @@
 use super::walk::numel;
 use super::KResult;
 use tessera_dialects::DType;
-use tessera_tensor::convert::round_to;
+use tessera_tensor::convert::round_arith;
 use tessera_tensor::{Data, Tensor};
 
 /// A tensor's elements by storage class.
@@ -35,14 +35,15 @@ pub fn tensor(dtype: DType, shape: Vec<usize>, data: Data) -> KResult<Tensor> {
     Tensor::new(dtype, shape, data).map_err(|e| format!("internal error: {e}"))
 }
 
-/// A float tensor from values computed in `f32`, each rounded to `dtype` once.
+/// A float tensor from values computed in `f32`, each rounded to `dtype` once, IEEE style
+/// (overflow gives inf, or NaN for f8e4m3; only `as` conversions saturate).
 pub fn from_f32(dtype: DType, shape: Vec<usize>, mut v: Vec<f32>) -> KResult<Tensor> {
     if !dtype.is_float() {
         return Err(format!("internal error: {dtype} is not a float dtype"));
     }
     if dtype != DType::F32 {
         for x in v.iter_mut() {
-            *x = round_to(dtype, *x);
+            *x = round_arith(dtype, *x);
         }
     }
     tensor(dtype, shape, Data::Float(v))
