@@ -350,3 +350,95 @@ fn never_panics_on_garbage() {
         let _ = parse_expr(src);
     }
 }
+
+mod robustness {
+    use proptest::prelude::*;
+    use tessera_frontend::diag::render;
+    use tessera_frontend::parser::parse;
+
+    const PIECES: &[&str] = &[
+        "fn",
+        "let",
+        "as",
+        "f32",
+        "i8",
+        "bool",
+        "x",
+        "f",
+        "B",
+        "axis",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        ";",
+        "->",
+        "=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "@",
+        "<",
+        "<=",
+        "==",
+        "!=",
+        "1",
+        "0.5",
+        "1e-5",
+        "2.",
+        "\"ij->j\"",
+        "\"",
+        "\\",
+        "none",
+        "true",
+        " ",
+        "\n",
+        "//",
+        "é",
+        "$",
+    ];
+
+    proptest! {
+        /// Token soup never makes the parser or the renderer panic.
+        #[test]
+        fn token_soup(idx in proptest::collection::vec(0..PIECES.len(), 0..60)) {
+            let src: String = idx.iter().map(|&i| PIECES[i]).collect::<Vec<_>>().join(" ");
+            if let Err(d) = parse(&src) {
+                prop_assert!(!d.is_empty());
+                let _ = render(&d, "soup.tsr", &src, false);
+                let _ = render(&d, "soup.tsr", &src, true);
+            }
+        }
+
+        /// Neither do arbitrary strings.
+        #[test]
+        fn any_string(src in "\\PC{0,80}") {
+            if let Err(d) = parse(&src) {
+                let _ = render(&d, "any.tsr", &src, false);
+            }
+        }
+    }
+
+    #[test]
+    fn render_clamps_bad_spans() {
+        use tessera_dialects::Span;
+        use tessera_frontend::Diagnostic;
+        let src = "é\nab";
+        let d = Diagnostic::error("m")
+            .primary(Span::new(1, 99), "inside a char, past the end")
+            .secondary(Span::new(5, 2), "reversed")
+            .hint("h");
+        let out = render(&[d], "f.tsr", src, false);
+        assert!(out.starts_with("error: m"), "{out}");
+        assert!(out.contains("= hint: h"), "{out}");
+        assert_eq!(tessera_frontend::diag::line_col(src, 0), (1, 1));
+        assert_eq!(tessera_frontend::diag::line_col(src, 2), (1, 2));
+        assert_eq!(tessera_frontend::diag::line_col(src, 4), (2, 2));
+        assert_eq!(tessera_frontend::diag::line_col(src, 1000), (2, 3));
+    }
+}
