@@ -6,12 +6,15 @@ use std::path::Path;
 use tessera::{Error, Program, Tensor};
 use tessera_dialects::TensorType;
 
+/// Tensors by parameter name.
+pub type Named = BTreeMap<String, Tensor>;
+
 /// Reads `--input` and `--weights` for `func`; each input is read as its parameter's dtype.
 pub fn load_named(
     prog: &Program,
     func: &str,
     io: &InputArgs,
-) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, Tensor>), Error> {
+) -> Result<(Named, Named), Error> {
     let f = prog
         .module
         .func(func)

@@ -140,7 +140,7 @@ fn operand_ty<'f>(f: &'f Func, op: &Operation, i: usize) -> Option<&'f TensorTyp
 }
 
 /// The operation defining `v`, if it is an operation result of the body.
-fn def_of<'f>(f: &'f Func, v: Value) -> Option<&'f Operation> {
+fn def_of(f: &Func, v: Value) -> Option<&Operation> {
     f.body.ops.iter().find(|o| o.results.contains(&v))
 }
 
