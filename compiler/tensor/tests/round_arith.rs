@@ -31,7 +31,11 @@ fn in_range_values_round_like_conversions() {
             }
         }
         if x.abs() <= 448.0 {
-            assert_eq!(round_arith(DType::F8E4M3, x), round_to(DType::F8E4M3, x), "{x}");
+            assert_eq!(
+                round_arith(DType::F8E4M3, x),
+                round_to(DType::F8E4M3, x),
+                "{x}"
+            );
         }
         x += 0.37;
     }
