@@ -10,11 +10,7 @@ use tessera_dialects::TensorType;
 pub type Named = BTreeMap<String, Tensor>;
 
 /// Reads `--input` and `--weights` for `func`; each input is read as its parameter's dtype.
-pub fn load_named(
-    prog: &Program,
-    func: &str,
-    io: &InputArgs,
-) -> Result<(Named, Named), Error> {
+pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, Named), Error> {
     let f = prog
         .module
         .func(func)
