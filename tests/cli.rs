@@ -301,7 +301,16 @@ fn dump_output_feeds_opt() {
     );
     let o = tessera(&["dump", "examples/mlp.tsr", "--ir", "ast"]);
     assert!(o.status.success());
-    assert!(stdout(&o).contains("FnDecl"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("(fn mlp\n  (params (x f32[B, 784])"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("(let h1 (call relu (+ (@ x w1) b1)))"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -11,9 +11,14 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
     };
     match a.ir {
         IrLevel::Ast => {
+            let mut first = true;
             for f in &prog.ast.funcs {
                 if selected.as_ref().is_none_or(|n| *n == f.name.name) {
-                    println!("{f:#?}");
+                    if !first {
+                        println!();
+                    }
+                    first = false;
+                    print!("{}", tessera_frontend::ast_print::print_fn(f));
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! checks types and symbolic shapes; `lower` builds graph IR. [`compile`] runs them all.
 
 pub mod ast;
+pub mod ast_print;
 mod builtins;
 pub mod check;
 pub mod diag;
