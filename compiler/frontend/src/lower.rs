@@ -846,6 +846,9 @@ fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
         };
         return Some(Ok(if c { a } else { b }));
     }
+    if let [a] = lits[..] {
+        return fold_unary(op, a);
+    }
     let [a, b] = lits[..] else { return None };
     if let (Lit::Bool(x), Lit::Bool(y)) = (a, b) {
         return match op {
@@ -906,6 +909,61 @@ fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
         G::Max => x.max(y),
         G::Min => x.min(y),
         G::Pow => x.powf(y),
+        _ => return None,
+    };
+    Some(Ok(Lit::Float(r)))
+}
+
+/// Folds an elementwise function of one literal, in `f64` (the literal is still weak: it
+/// is rounded into a dtype only when it meets a tensor).
+fn fold_unary(op: GraphOp, a: Lit) -> Option<Result<Lit, String>> {
+    use GraphOp as G;
+    if let Lit::Bool(_) = a {
+        return Some(Err(format!(
+            "`{}` is not defined on bool literals",
+            op.name()
+        )));
+    }
+    if let Lit::Int(v) = a {
+        match op {
+            G::Neg => {
+                return Some(
+                    v.checked_neg()
+                        .map(Lit::Int)
+                        .ok_or_else(|| "integer literal overflows".to_string()),
+                )
+            }
+            G::Abs => {
+                return Some(
+                    v.checked_abs()
+                        .map(Lit::Int)
+                        .ok_or_else(|| "integer literal overflows".to_string()),
+                )
+            }
+            G::Relu => return Some(Ok(Lit::Int(v.max(0)))),
+            _ => {}
+        }
+    }
+    let x = a.as_f64();
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let r = match op {
+        G::Neg => -x,
+        G::Abs => x.abs(),
+        G::Exp => x.exp(),
+        G::Log => x.ln(),
+        G::Sqrt => x.sqrt(),
+        G::Rsqrt => 1.0 / x.sqrt(),
+        G::Recip => 1.0 / x,
+        G::Tanh => x.tanh(),
+        G::Sigmoid => sigmoid(x),
+        G::Relu => x.max(0.0),
+        G::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+        G::GeluTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+        }
+        G::Silu => x * sigmoid(x),
+        G::Erf => libm::erf(x),
         _ => return None,
     };
     Some(Ok(Lit::Float(r)))
