@@ -96,7 +96,7 @@ impl OpDef {
 
 /// Declares a dialect's operations: an enum with `def()`, `name()`, `from_name()` and `ALL`.
 ///
-/// ```ignore
+/// ```text
 /// declare_dialect! {
 ///     dialect "graph", enum GraphOp;
 ///     Add = "add" {
