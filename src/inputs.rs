@@ -1,5 +1,5 @@
-//! Binding a function's parameters to tensors: dtypes, ranks and symbolic sizes checked,
-//! with errors that name the parameter.
+//! Binding a function's parameters to tensors by name, with errors that name the parameter.
+//! Dtypes, ranks and symbolic sizes are checked by the back end that runs the function.
 
 use std::collections::BTreeMap;
 use tessera_dialects::{Func, TensorType};
@@ -28,87 +28,6 @@ pub fn params(func: &Func) -> Vec<(String, TensorType)> {
             (name, ty)
         })
         .collect()
-}
-
-/// Checks `inputs` against the parameters and returns the bound size names.
-pub fn bind_sizes(func: &Func, inputs: &[Tensor]) -> Result<BTreeMap<String, i64>, InputError> {
-    let ps = params(func);
-    if inputs.len() != ps.len() {
-        return Err(InputError {
-            param: None,
-            message: format!(
-                "`{}` takes {} inputs, {} were given",
-                func.name,
-                ps.len(),
-                inputs.len()
-            ),
-        });
-    }
-    let mut bound: BTreeMap<String, (i64, usize)> = BTreeMap::new();
-    for (i, ((name, ty), t)) in ps.iter().zip(inputs).enumerate() {
-        if t.dtype() != ty.dtype {
-            return Err(InputError {
-                param: Some(i),
-                message: format!(
-                    "input `{name}` has dtype {} but the parameter is declared {ty}",
-                    t.dtype()
-                ),
-            });
-        }
-        if t.rank() != ty.rank() {
-            return Err(InputError {
-                param: Some(i),
-                message: format!(
-                    "input `{name}` has shape {:?} (rank {}) but the parameter is declared {ty}",
-                    t.shape(),
-                    t.rank()
-                ),
-            });
-        }
-        for (d, &n) in ty.shape.iter().zip(t.shape()) {
-            let Some(sym) = d.as_name() else { continue };
-            let n = n as i64;
-            match bound.get(sym) {
-                Some(&(prev, j)) if prev != n => {
-                    return Err(InputError {
-                        param: Some(i),
-                        message: format!(
-                            "size `{sym}` is {n} in input `{name}` but {prev} in input `{}`",
-                            ps[j].0
-                        ),
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    bound.insert(sym.to_string(), (n, i));
-                }
-            }
-        }
-    }
-    let sizes: BTreeMap<String, i64> = bound.into_iter().map(|(k, (v, _))| (k, v)).collect();
-    for (i, ((name, ty), t)) in ps.iter().zip(inputs).enumerate() {
-        for (d, &n) in ty.shape.iter().zip(t.shape()) {
-            let want = d.eval_map(&sizes).map_err(|e| InputError {
-                param: Some(i),
-                message: format!("input `{name}`: {e}"),
-            })?;
-            if want != n as i64 {
-                let how = if d.as_const().is_some() {
-                    String::new()
-                } else {
-                    format!(" ({d} = {want})")
-                };
-                return Err(InputError {
-                    param: Some(i),
-                    message: format!(
-                        "input `{name}` has shape {:?} but the parameter is declared {ty}{how}",
-                        t.shape()
-                    ),
-                });
-            }
-        }
-    }
-    Ok(sizes)
 }
 
 /// Orders named tensors as the function's parameters; `inputs` wins over `weights`.

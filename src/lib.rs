@@ -110,7 +110,7 @@ impl Program {
         }
     }
 
-    /// Orders named tensors as the parameters of `func` and checks them.
+    /// Orders named tensors as the parameters of `func`.
     pub fn bind(
         &self,
         func: &str,
@@ -118,9 +118,7 @@ impl Program {
         weights: BTreeMap<String, Tensor>,
     ) -> Result<Vec<Tensor>, Error> {
         let f = self.func(func)?;
-        let ordered = inputs::collect(f, inputs, weights).map_err(|e| self.input_error(func, e))?;
-        inputs::bind_sizes(f, &ordered).map_err(|e| self.input_error(func, e))?;
-        Ok(ordered)
+        inputs::collect(f, inputs, weights).map_err(|e| self.input_error(func, e))
     }
 
     fn func(&self, name: &str) -> Result<&tessera_dialects::Func, Error> {
@@ -131,13 +129,28 @@ impl Program {
 
     /// Runs `func` in the reference interpreter on the lowered graph IR.
     pub fn run_interp(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
-        let f = self.func(func)?;
-        inputs::bind_sizes(f, &inputs).map_err(|e| self.input_error(func, e))?;
-        tessera_interp::run_func(&self.module, func, inputs).map_err(|e| self.runtime_error(e))
+        tessera_interp::run_func(&self.module, func, inputs)
+            .map_err(|e| self.runtime_error(func, e))
     }
 
-    /// A runtime error rendered at the operation that raised it.
-    fn runtime_error(&self, e: tessera_interp::InterpError) -> Error {
+    /// A runtime error rendered at the parameter it concerns, else at the operation that
+    /// raised it.
+    fn runtime_error(&self, func: &str, e: tessera_interp::InterpError) -> Error {
+        if let Some(param) = &e.param {
+            let index = self
+                .module
+                .func(func)
+                .and_then(|f| inputs::params(f).iter().position(|(n, _)| n == param));
+            if index.is_some() {
+                return self.input_error(
+                    func,
+                    inputs::InputError {
+                        param: index,
+                        message: e.message.clone(),
+                    },
+                );
+            }
+        }
         match e.loc.0 {
             Some(span) => Error::Source {
                 file: self.file.clone(),
