@@ -1,0 +1,32 @@
+//! The Tessera runtime: what compiled code needs at run time, and nothing of the compiler.
+//!
+//! - [`dtype`]: the dtype codes of the C ABI,
+//! - [`buffer`]: the tensor descriptor [`TsrTensor`], safe views over it, and a
+//!   64-byte-aligned owned buffer,
+//! - [`arena`]: one 64-byte-aligned allocation for the intermediates of a call,
+//! - [`pool`]: the persistent thread pool that runs a kernel's grid,
+//! - [`error`]: error codes and the thread-local last-error message,
+//! - [`capi`]: the `extern "C"` entry points declared in `include/tessera_runtime.h`.
+//!
+//! Architecture invariant: this crate depends on no other Tessera crate (not even
+//! `tessera-dialects`, whose dtypes it mirrors with its own codes) and on no external crate.
+
+pub mod arena;
+pub mod buffer;
+pub mod capi;
+pub mod check;
+pub mod dtype;
+pub mod error;
+pub mod pool;
+
+pub use arena::Arena;
+pub use buffer::{
+    AlignedBuf, Element, HostTensor, TensorMut, TensorRef, TsrTensor, ALIGN, MAX_RANK,
+};
+pub use dtype::DType;
+pub use error::{Error, ErrorCode, Result};
+pub use pool::ThreadPool;
+
+/// The version of the C ABI described by `include/tessera_runtime.h`; bumped on every
+/// incompatible change. Generated code checks it with `tsr_abi_version()`.
+pub const ABI_VERSION: u32 = 1;
