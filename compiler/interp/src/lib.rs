@@ -6,12 +6,17 @@
 //! body in order and checks every result against its declared type. The kernels are public
 //! in [`kernels`]; their module documentation states the numerics (`f64` accumulation,
 //! one rounding per result, wrapping integers, floor division).
+//!
+//! [`run_kernel`] runs a `tile.kernel` on host buffers with the same numerics; its
+//! semantics (binding, scratch buffers, masking, `tile.dot` rounding) are in [`tile`].
 
 mod attrs;
 mod bind;
 mod error;
 mod exec;
 pub mod kernels;
+pub mod tile;
 
 pub use error::InterpError;
 pub use exec::{run_func, MAX_CALL_DEPTH};
+pub use tile::run_kernel;
