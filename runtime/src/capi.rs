@@ -1,7 +1,8 @@
 //! The C entry points, declared in `include/tessera_runtime.h`.
 //!
-//! Rules for every function here: it never unwinds into C (the body runs under
-//! `catch_unwind`, and a caught panic becomes [`ErrorCode::Internal`]); it never
+//! Rules for every function here: it never unwinds into C (every body runs under
+//! `catch_unwind`, and a caught panic becomes [`ErrorCode::Internal`] or the documented
+//! failure value); it never
 //! dereferences a null pointer (null is an error code, or a no-op for `free`); fallible
 //! functions return an `int32_t` error code (0 is `TSR_OK`) and set the thread's last error
 //! message, which `tsr_last_error()` returns.
@@ -57,14 +58,14 @@ pub extern "C" fn tsr_version() -> *const c_char {
             Ok(v) => v,
             Err(_) => c"unknown",
         };
-    VERSION.as_ptr()
+    guard_value(|_| c"unknown".as_ptr(), || Ok(VERSION.as_ptr()))
 }
 
 /// `uint32_t tsr_abi_version(void)`: [`crate::ABI_VERSION`]; generated code compares it
 /// with `TSR_ABI_VERSION` from the header it was built against.
 #[no_mangle]
 pub extern "C" fn tsr_abi_version() -> u32 {
-    crate::ABI_VERSION
+    guard_value(|_| 0, || Ok(crate::ABI_VERSION))
 }
 
 /// `const char *tsr_last_error(void)`: this thread's last error message (`""` if none),
@@ -78,6 +79,10 @@ pub extern "C" fn tsr_last_error() -> *const c_char {
 /// `"UNKNOWN"`; a static string.
 #[no_mangle]
 pub extern "C" fn tsr_error_name(code: i32) -> *const c_char {
+    guard_value(|_| c"UNKNOWN".as_ptr(), || Ok(error_name(code).as_ptr()))
+}
+
+fn error_name(code: i32) -> &'static CStr {
     let name: &'static CStr = match ErrorCode::from_code(code) {
         Some(ErrorCode::Ok) => c"OK",
         Some(ErrorCode::BadArgument) => c"BAD_ARGUMENT",
@@ -88,7 +93,7 @@ pub extern "C" fn tsr_error_name(code: i32) -> *const c_char {
         Some(ErrorCode::TaskPanicked) => c"TASK_PANICKED",
         None => c"UNKNOWN",
     };
-    name.as_ptr()
+    name
 }
 
 /// `int32_t tsr_set_error(int32_t code, const char *message)`: for generated code that
@@ -133,12 +138,17 @@ pub extern "C" fn tsr_arena_new(size: u64) -> *mut TsrArena {
 /// `arena` must be null or come from `tsr_arena_new` and not have been freed.
 #[no_mangle]
 pub unsafe extern "C" fn tsr_arena_free(arena: *mut TsrArena) {
-    if !arena.is_null() {
-        // SAFETY: by the contract, `arena` is a live pointer from Box::into_raw in
-        // `tsr_arena_new`; ownership returns to the Box, which is dropped. Dropping an
-        // Arena only frees memory and cannot panic.
-        drop(unsafe { Box::from_raw(arena) });
-    }
+    guard_value(
+        |_| (),
+        || {
+            if !arena.is_null() {
+                // SAFETY: by the contract, `arena` is a live pointer from Box::into_raw in
+                // `tsr_arena_new`; ownership returns to the Box, which is dropped.
+                drop(unsafe { Box::from_raw(arena) });
+            }
+            Ok(())
+        },
+    )
 }
 
 /// `int32_t tsr_arena_reserve(TsrArena *arena, uint64_t size)`: grows the arena to at least
@@ -165,11 +175,16 @@ pub unsafe extern "C" fn tsr_arena_reserve(arena: *mut TsrArena, size: u64) -> i
 /// `arena` must be null or a live arena.
 #[no_mangle]
 pub unsafe extern "C" fn tsr_arena_data(arena: *mut TsrArena) -> *mut c_void {
-    // SAFETY: null or live by the contract; `as_mut` handles null.
-    match unsafe { arena.as_mut() } {
-        Some(a) => a.0.base_ptr() as *mut c_void,
-        None => std::ptr::null_mut(),
-    }
+    guard_value(
+        |_| std::ptr::null_mut(),
+        || {
+            // SAFETY: null or live by the contract; `as_mut` handles null.
+            Ok(match unsafe { arena.as_mut() } {
+                Some(a) => a.0.base_ptr() as *mut c_void,
+                None => std::ptr::null_mut(),
+            })
+        },
+    )
 }
 
 /// `uint64_t tsr_arena_size(const TsrArena *arena)`: the size in bytes (0 for null).
@@ -178,8 +193,13 @@ pub unsafe extern "C" fn tsr_arena_data(arena: *mut TsrArena) -> *mut c_void {
 /// `arena` must be null or a live arena.
 #[no_mangle]
 pub unsafe extern "C" fn tsr_arena_size(arena: *const TsrArena) -> u64 {
-    // SAFETY: null or live by the contract; `as_ref` handles null.
-    unsafe { arena.as_ref() }.map_or(0, |a| a.0.size() as u64)
+    guard_value(
+        |_| 0,
+        || {
+            // SAFETY: null or live by the contract; `as_ref` handles null.
+            Ok(unsafe { arena.as_ref() }.map_or(0, |a| a.0.size() as u64))
+        },
+    )
 }
 
 /// `int32_t tsr_set_num_threads(uint32_t n)`: the number of threads grids run on from now
