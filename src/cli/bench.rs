@@ -1,7 +1,7 @@
 //! `tessera bench`: compile once, then time the compiled function alone.
 
 use crate::cli::args::BenchArgs;
-use crate::cli::data::{concrete_shape, load_named, random_param, shapes_map};
+use crate::cli::data::{check_shape_names, concrete_shape, load_named, random_param, shapes_map};
 use std::time::Instant;
 use tessera::{Error, Program};
 
@@ -16,7 +16,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         .func(&func)
         .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
     let sizes = shapes_map(&a.shapes);
-    for (i, (name, ty)) in tessera::inputs::params(f).iter().enumerate() {
+    let params = tessera::inputs::params(f);
+    check_shape_names(&func, &params, &sizes)?;
+    for (i, (name, ty)) in params.iter().enumerate() {
         if !inputs.contains_key(name) && !weights.contains_key(name) {
             let shape = concrete_shape(name, ty, &sizes)?;
             inputs.insert(name.clone(), random_param(ty, shape, 0, i)?);

@@ -52,9 +52,11 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, 
 
 /// Writes one tensor as .npy, atomically (no partial file on failure).
 pub fn write_npy(path: &Path, t: &Tensor) -> Result<(), Error> {
-    tessera_tensor::npy::write_npy_file(path, t)
-        .map_err(|e| Error::msg(format!("cannot write `{}`: {e}", path.display())))
+    tessera_tensor::npy::write_npy_file(path, t).map_err(|e| Error::msg(e.to_string()))
 }
+
+/// The most elements a generated tensor may have (the interpreter's limit too).
+const MAX_ELEMENTS: u128 = 1 << 31;
 
 /// The concrete shape of a parameter type under `sizes`.
 pub fn concrete_shape(
@@ -62,18 +64,48 @@ pub fn concrete_shape(
     ty: &TensorType,
     sizes: &BTreeMap<String, i64>,
 ) -> Result<Vec<usize>, Error> {
-    ty.shape
+    let shape: Vec<usize> = ty
+        .shape
         .iter()
         .map(|d| {
             let v = d.eval_map(sizes).map_err(|e| {
-                Error::msg(format!("parameter `{name}` ({ty}): {e}; give its sizes with --shapes, e.g. --shapes {}=4", d.names().first().map(String::as_str).unwrap_or("B")))
+                let hint = d.names().first().cloned().unwrap_or_else(|| "B".to_string());
+                Error::msg(format!("parameter `{name}` ({ty}): {e}; give its sizes with --shapes, e.g. --shapes {hint}=4"))
             })?;
             usize::try_from(v)
                 .ok()
                 .filter(|v| *v >= 1)
                 .ok_or_else(|| Error::msg(format!("parameter `{name}`: size {d} = {v} is not positive")))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let count = shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128));
+    match count {
+        Some(n) if n <= MAX_ELEMENTS => Ok(shape),
+        _ => Err(Error::msg(format!(
+            "parameter `{name}` ({ty}) would have shape {shape:?}, more than 2^31 elements"
+        ))),
+    }
+}
+
+/// Rejects `--shapes` names that no parameter of the function uses (a likely typo).
+pub fn check_shape_names(
+    func: &str,
+    params: &[(String, TensorType)],
+    sizes: &BTreeMap<String, i64>,
+) -> Result<(), Error> {
+    let used: std::collections::BTreeSet<String> = params
+        .iter()
+        .flat_map(|(_, t)| t.shape.iter().flat_map(|d| d.names()))
+        .collect();
+    match sizes.keys().find(|k| !used.contains(*k)) {
+        Some(k) => Err(Error::msg(format!(
+            "--shapes names `{k}`, which no parameter of `{func}` uses; its sizes are: {}",
+            used.into_iter().collect::<Vec<_>>().join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Deterministic random data for a parameter: normal floats scaled by 1/sqrt(fan-in)

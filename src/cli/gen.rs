@@ -2,7 +2,7 @@
 //! that examples run out of the box (`--inputs` names go to .npy, the rest to --weights).
 
 use crate::cli::args::GenArgs;
-use crate::cli::data::{concrete_shape, random_param, shapes_map, write_npy};
+use crate::cli::data::{check_shape_names, concrete_shape, random_param, shapes_map, write_npy};
 use tessera::{Error, Program, Tensor};
 
 pub fn gen(a: GenArgs) -> Result<(), Error> {
@@ -14,6 +14,7 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
         .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
     let params = tessera::inputs::params(f);
     let sizes = shapes_map(&a.shapes);
+    check_shape_names(&func, &params, &sizes)?;
     for b in &a.inputs {
         if !params.iter().any(|(n, _)| *n == b.name) {
             let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
@@ -44,7 +45,7 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
             )));
         };
         tessera_tensor::safetensors_io::write_safetensors_file(path, &weights)
-            .map_err(|e| Error::msg(format!("cannot write `{}`: {e}", path.display())))?;
+            .map_err(|e| Error::msg(e.to_string()))?;
     }
     for (path, t) in &files {
         write_npy(path, t)?;

@@ -24,15 +24,16 @@ fn quantize_i8_ties_to_even_and_saturates() {
 }
 
 #[test]
-fn quantize_fp8_saturates_even_infinities() {
+fn quantize_fp8_saturates_like_as() {
     let x = f32t(&[5], &[500.0, -1e9, f32::INFINITY, 17.0, f32::NAN]);
     let q = fl(&quantize(&x, &scalar(1.0), DType::F8E4M3, None).unwrap());
     // E4M3 near 16 has spacing 2: 17 is a tie between 16 and 18, even mantissa is 16.
     assert_eq!(&q[..4], &[448.0, -448.0, 448.0, 16.0]);
     assert!(q[4].is_nan());
     let q = fl(&quantize(&x, &scalar(1.0), DType::F8E5M2, None).unwrap());
-    // E5M2 near 16 has spacing 4: 17 rounds to 16.
-    assert_eq!(&q[..4], &[512.0, -57344.0, 57344.0, 16.0]);
+    // E5M2 near 16 has spacing 4: 17 rounds to 16. As with `as`, a finite value beyond the
+    // range saturates and an infinity stays infinite (E5M2 has infinities; E4M3 has none).
+    assert_eq!(&q[..4], &[512.0, -57344.0, f32::INFINITY, 16.0]);
     assert!(quantize(&x, &scalar(1.0), DType::F16, None).is_err());
 }
 
@@ -90,4 +91,28 @@ fn constants() {
     assert!(constant(&Attr::Int(300), DType::I8).is_err());
     assert!(constant(&Attr::Float(0.5), DType::I32).is_err());
     assert!(constant(&Attr::Str("x".into()), DType::F32).is_err());
+}
+
+#[test]
+fn literals_overflow_like_numpy_weak_scalars() {
+    let f16_big = fl(&constant(&Attr::Float(70000.0), DType::F16).unwrap());
+    assert_eq!(f16_big, vec![f32::INFINITY]);
+    let f16_tie = fl(&constant(&Attr::Float(65520.0), DType::F16).unwrap());
+    assert_eq!(f16_tie, vec![f32::INFINITY]);
+    let f16_int = fl(&constant(&Attr::Int(100000), DType::F16).unwrap());
+    assert_eq!(f16_int, vec![f32::INFINITY]);
+    assert!(fl(&constant(&Attr::Float(1000.0), DType::F8E4M3).unwrap())[0].is_nan());
+    assert_eq!(
+        fl(&constant(&Attr::Int(-100000), DType::F8E5M2).unwrap()),
+        vec![f32::NEG_INFINITY]
+    );
+    // In range, one rounding to nearest even.
+    assert_eq!(
+        fl(&constant(&Attr::Float(65519.0), DType::F16).unwrap()),
+        vec![65504.0]
+    );
+    assert_eq!(
+        fl(&constant(&Attr::Int(16_842_753), DType::BF16).unwrap()),
+        vec![16_908_288.0]
+    );
 }

@@ -2,8 +2,10 @@
 //!
 //! `quantize(x, scale)` is `x / scale` computed in `f32`, rounded to the nearest value of
 //! the target (`i8`, `f8e4m3`, `f8e5m2`) with ties to even, then saturated: to
-//! `[-128, 127]` for `i8` (NaN becomes 0), and to ± the largest finite value for the FP8
-//! formats (infinities included; NaN stays NaN). `dequantize(q, scale)` is `q * scale`
+//! `[-128, 127]` for `i8` (NaN becomes 0), and as `as` does for the FP8 formats (finite
+//! values to ± the largest finite value; infinities stay infinite in f8e5m2 and saturate
+//! in f8e4m3; NaN stays NaN). Literals (`graph.constant`) convert like NumPy weak scalars:
+//! beyond a float format's range they are infinite (NaN in f8e4m3). `dequantize(q, scale)` is `q * scale`
 //! computed and returned in `f32`. A scale is a scalar, or a 1-D tensor along `axis`
 //! (per channel).
 
@@ -11,15 +13,23 @@ use super::out::{floats, from_f32, tensor};
 use super::walk::axis;
 use super::KResult;
 use tessera_dialects::{Attr, DType};
-use tessera_tensor::convert::{cast as convert_cast, f32_to_int, round_to};
+use tessera_tensor::convert::{cast as convert_cast, f32_to_int, round_arith, round_to};
 use tessera_tensor::{Data, Tensor};
 
 /// A 0-d tensor holding the literal `value` with `dtype` (integers and booleans exact).
 pub fn constant(value: &Attr, dtype: DType) -> KResult<Tensor> {
     let data = match (value, dtype) {
-        (Attr::Float(v), d) if d.is_float() => Data::Float(vec![round_to(d, *v as f32)]),
+        // A literal converts like a NumPy weak scalar: beyond the range it is infinite (NaN
+        // in f8e4m3), unlike `as`, which saturates.
+        (Attr::Float(v), d) if d.is_float() => Data::Float(vec![round_arith(d, *v as f32)]),
         (Attr::Int(v), d) if d.is_float() => {
-            Data::Float(vec![tessera_tensor::convert::int_to_float(d, *v)])
+            // One rounding from the integer; only f16 and the FP8 formats can overflow from
+            // an i64, and there every integer below 2^24 is exact in f32 first.
+            let x = match d {
+                DType::F16 | DType::F8E4M3 | DType::F8E5M2 => round_arith(d, *v as f32),
+                _ => tessera_tensor::convert::int_to_float(d, *v),
+            };
+            Data::Float(vec![x])
         }
         (Attr::Int(v), DType::I8) => Data::Int(vec![i8::try_from(*v)
             .map_err(|_| format!("the value {v} does not fit in i8"))?
@@ -36,15 +46,6 @@ pub fn constant(value: &Attr, dtype: DType) -> KResult<Tensor> {
 /// `x as dtype` (DSL §7).
 pub fn cast(x: &Tensor, dtype: DType) -> KResult<Tensor> {
     Ok(convert_cast(x, dtype))
-}
-
-/// The largest finite value of an FP8 format.
-fn fp8_max(dtype: DType) -> Option<f32> {
-    match dtype {
-        DType::F8E4M3 => Some(448.0),
-        DType::F8E5M2 => Some(57344.0),
-        _ => None,
-    }
 }
 
 /// The scale of each element: `scale[(i / inner) % n]` for a per-channel scale.
@@ -104,14 +105,13 @@ pub fn quantize(x: &Tensor, scale: &Tensor, dtype: DType, ax: Option<i64>) -> KR
             shape,
             Data::Int(q.into_iter().map(|e| f32_to_int(DType::I8, e)).collect()),
         ),
-        DType::F8E4M3 | DType::F8E5M2 => {
-            let m = fp8_max(dtype).unwrap_or(f32::MAX);
-            from_f32(
-                dtype,
-                shape,
-                q.into_iter().map(|e| e.clamp(-m, m)).collect(),
-            )
-        }
+        // The saturation of `as` (DSL.md §7): finite values beyond the range become ± the
+        // largest finite value; infinities stay infinite in f8e5m2 and saturate in f8e4m3.
+        DType::F8E4M3 | DType::F8E5M2 => tensor(
+            dtype,
+            shape,
+            Data::Float(q.into_iter().map(|e| round_to(dtype, e)).collect()),
+        ),
         d => Err(format!("quantize targets i8, f8e4m3 or f8e5m2, not {d}")),
     }
 }
