@@ -127,15 +127,25 @@ impl Program {
             .ok_or_else(|| Error::msg(format!("no function `{name}`")))
     }
 
-    /// Runs `func` in the reference interpreter on the lowered graph IR.
+    /// Compiles `func` for the reference interpreter: the graph IR after the default
+    /// pipeline (calls inlined, so a call tree costs its size once, not per call path).
+    pub fn executable(&self, func: &str) -> Result<Executable<'_>, Error> {
+        self.func(func)?;
+        Ok(Executable {
+            program: self,
+            module: self.optimized()?,
+            func: func.to_string(),
+        })
+    }
+
+    /// Compiles and runs `func` once in the reference interpreter.
     pub fn run_interp(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
-        tessera_interp::run_func(&self.module, func, inputs)
-            .map_err(|e| self.runtime_error(func, e))
+        self.executable(func)?.run(inputs)
     }
 
     /// A runtime error rendered at the parameter it concerns, else at the operation that
     /// raised it.
-    fn runtime_error(&self, func: &str, e: tessera_interp::InterpError) -> Error {
+    pub fn runtime_error(&self, func: &str, e: tessera_interp::InterpError) -> Error {
         if let Some(param) = &e.param {
             let index = self
                 .module
@@ -161,5 +171,26 @@ impl Program {
             },
             None => Error::msg(e.message.clone()),
         }
+    }
+}
+
+/// A function compiled for the reference interpreter, ready to run many times.
+#[derive(Debug, Clone)]
+pub struct Executable<'p> {
+    program: &'p Program,
+    module: Module,
+    func: String,
+}
+
+impl Executable<'_> {
+    /// The graph IR that runs.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Runs the function; input problems are reported at the parameter's declaration.
+    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        tessera_interp::run_func(&self.module, &self.func, inputs)
+            .map_err(|e| self.program.runtime_error(&self.func, e))
     }
 }

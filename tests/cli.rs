@@ -351,3 +351,57 @@ fn bench_prints_json() {
         assert!(v["run_ms"][k].as_f64().is_some_and(|t| t >= 0.0), "{v}");
     }
 }
+
+#[test]
+fn empty_slices_and_zero_sizes_are_errors_at_run_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = dir.path().join("tail.tsr");
+    std::fs::write(
+        &f,
+        "fn main(x: f32[B, 6]) -> f32[B - 1, 6] {\n    x[1:]\n}\n",
+    )
+    .expect("write");
+    let x = dir.path().join("x.npy");
+    let out = dir.path().join("y.npy");
+    // B = 1 makes the slice empty.
+    let g = tessera(&[
+        "gen",
+        p(&f),
+        "--shapes",
+        "B=1",
+        "--inputs",
+        &format!("x={}", p(&x)),
+    ]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    let o = tessera(&[
+        "run",
+        p(&f),
+        "--input",
+        &format!("x={}", p(&x)),
+        "--output",
+        p(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("tail.tsr:2:5"), "{}", stderr(&o));
+    assert!(!out.exists());
+    // An input with a zero size.
+    let zero = tessera_tensor::Tensor::new(
+        tessera_dialects::DType::F32,
+        vec![0, 6],
+        tessera_tensor::Data::Float(vec![]),
+    )
+    .expect("empty tensor");
+    tessera_tensor::npy::write_npy_file(&x, &zero).expect("write");
+    let o = tessera(&[
+        "run",
+        p(&f),
+        "--input",
+        &format!("x={}", p(&x)),
+        "--output",
+        p(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("at least 1"), "{}", stderr(&o));
+    assert!(!out.exists());
+}

@@ -9,6 +9,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     let t0 = Instant::now();
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;
+    let exe = prog.executable(&func)?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let (mut inputs, weights) = load_named(&prog, &func, &a.io)?;
     let f = prog
@@ -26,13 +27,13 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     }
     let ordered = prog.bind(&func, inputs, weights)?;
     for _ in 0..a.warmup {
-        prog.run_interp(&func, ordered.clone())?;
+        exe.run(ordered.clone())?;
     }
     let mut times = Vec::new();
     for _ in 0..a.iters {
         let args = ordered.clone();
         let t = Instant::now();
-        prog.run_interp(&func, args)?;
+        exe.run(args)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);

@@ -164,6 +164,7 @@ impl FnLowerer<'_> {
             "softmax" | "log_softmax" => {
                 self.expect(&a, 1, 1, &["axis"])?;
                 let x = self.tensor(&pos[0], None)?;
+                self.require_axes(x, name, pos[0].span)?;
                 let axis = self.axis_or(a.named("axis"), -1, self.ty(x).rank())?;
                 let op = if name == "softmax" {
                     GraphOp::Softmax
@@ -182,6 +183,7 @@ impl FnLowerer<'_> {
                 let n = if name == "layernorm" { 3 } else { 2 };
                 self.expect(&a, n, n, &["axis", "eps"])?;
                 let x = self.tensor(&pos[0], None)?;
+                self.require_axes(x, name, pos[0].span)?;
                 let mut operands = vec![x];
                 for e in &pos[1..] {
                     let v = self.expr(e)?;
@@ -445,7 +447,10 @@ impl FnLowerer<'_> {
         if r.is_err() {
             // Point at the equation too: most einsum errors are in it.
             if let Some(d) = self.diags.last_mut() {
-                if d.labels.iter().all(|l| l.span != a.pos[0].span) {
+                let covered = d.labels.iter().any(|l| {
+                    l.span.start <= a.pos[0].span.start && a.pos[0].span.end <= l.span.end
+                });
+                if !covered {
                     d.labels.push(crate::diag::Label {
                         span: a.pos[0].span,
                         message: "equation".into(),
@@ -577,6 +582,17 @@ impl FnLowerer<'_> {
 
     // ---- argument helpers ----
 
+    /// Normalisations work along an axis: a 0-d operand has none.
+    fn require_axes(&mut self, x: tessera_dialects::Value, name: &str, span: Span) -> R<()> {
+        if self.ty(x).rank() > 0 {
+            return Ok(());
+        }
+        self.err(
+            Diagnostic::error(format!("`{name}` needs a tensor with at least one axis"))
+                .primary(span, "this is a 0-d tensor"),
+        )
+    }
+
     fn int_arg(&mut self, e: &Expr) -> R<i64> {
         match expr_to_int(e) {
             Some(v) => Ok(v),
@@ -669,7 +685,7 @@ impl FnLowerer<'_> {
     fn axis_or(&mut self, e: Option<&Expr>, default: i64, rank: usize) -> R<i64> {
         match e {
             Some(e) => self.axis(e, rank),
-            None if rank == 0 => Ok(0),
+            None if rank == 0 => Ok(default),
             None => Ok(if default < 0 {
                 default + rank as i64
             } else {

@@ -656,10 +656,17 @@ impl<'a> FnLowerer<'a> {
             Ok(s) => s,
             Err(d) => return self.err(d),
         };
-        Ok(match s.as_const() {
-            Some(c) if c < 0 => dim.add(&s),
-            _ => s,
-        })
+        match (s.as_const(), dim.as_const()) {
+            // Report the index as written, not as wrapped.
+            (Some(c), Some(d)) if c < -d => self.err(
+                Diagnostic::error(format!(
+                    "index {c} is out of range for a dimension of size {d}"
+                ))
+                .primary(e.span, format!("expected {} to {}", -d, d - 1)),
+            ),
+            (Some(c), _) if c < 0 => Ok(dim.add(&s)),
+            _ => Ok(s),
+        }
     }
 
     fn check_in_range(&mut self, i: &SymExpr, dim: &SymExpr, span: Span, is_end: bool) -> R<()> {

@@ -209,6 +209,12 @@ pub(crate) fn bind_inputs(func: &Func, inputs: &[Tensor]) -> Result<Bound, Inter
         for (d, (e, &actual)) in ty.shape.iter().zip(t.shape()).enumerate() {
             let actual_i = i64::try_from(actual)
                 .map_err(|_| err(format!("parameter `{pname}`: size {actual} is too large")))?;
+            // Sizes are positive (as in types and slices): an empty input is an error.
+            if actual_i == 0 {
+                return Err(err(format!(
+                    "parameter `{pname}` expects {ty}: dimension {d} is 0; sizes must be at least 1"
+                )));
+            }
             if let Some(c) = e.as_const() {
                 if c != actual_i {
                     return Err(err(format!(

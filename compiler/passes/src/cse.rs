@@ -23,7 +23,8 @@ fn same(func: &Func, a: &Operation, b: &Operation) -> bool {
             .all(|(x, y)| func.ty(*x) == func.ty(*y))
 }
 
-fn run_func(func: &mut Func) -> usize {
+/// Runs CSE on one function; returns how many operations were replaced.
+pub fn run_func(func: &mut Func) -> usize {
     let mut replaced = 0;
     let mut i = 0;
     while i < func.body.ops.len() {

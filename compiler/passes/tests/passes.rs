@@ -150,3 +150,45 @@ fn passes_ir_in_ir_out() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// A call tree that doubles at every level inlines in linear time and size, and a long
+/// chain of calls has no depth limit.
+#[test]
+fn inlining_is_linear_and_unbounded_in_depth() {
+    let levels = 60;
+    let mut src = String::from("graph.func @main(%x: f32[4]) -> (f32[4]) {\n  %0 = graph.call %x {callee = @g0} : (f32[4]) -> f32[4]\n  graph.return %0 : f32[4]\n}\n");
+    for i in 0..levels {
+        src.push_str(&format!(
+            "graph.func @g{i}(%x: f32[4]) -> (f32[4]) {{\n  %0 = graph.call %x {{callee = @g{n}}} : (f32[4]) -> f32[4]\n  %1 = graph.call %x {{callee = @g{n}}} : (f32[4]) -> f32[4]\n  %2 = graph.add %0, %1 : (f32[4], f32[4]) -> f32[4]\n  graph.return %2 : f32[4]\n}}\n",
+            n = i + 1
+        ));
+    }
+    src.push_str(&format!("graph.func @g{levels}(%x: f32[4]) -> (f32[4]) {{\n  %0 = graph.exp %x : (f32[4]) -> f32[4]\n  graph.return %0 : f32[4]\n}}\n"));
+    let mut m = parse_module(&src).expect("parses");
+    let mut pm = PassManager::new(&["inline"]).expect("known pass");
+    pm.verify_each = true;
+    pm.run(&mut m).expect("inlines");
+    let main = m.func("main").expect("main");
+    // One exp and one add per level, plus the return.
+    assert_eq!(main.body.ops.len(), levels + 2, "{}", print_module(&m));
+    let x = Tensor::new(
+        tessera_dialects::DType::F32,
+        vec![4],
+        tessera_tensor::Data::Float(vec![0.0, 0.5, -1.0, 1e-3]),
+    )
+    .expect("tensor");
+    let y = tessera_interp::run_func(&m, "main", vec![x.clone()]).expect("runs");
+    let e: Vec<f64> = x
+        .to_f64_vec()
+        .iter()
+        .map(|v| (*v as f32).exp() as f64)
+        .collect();
+    let scale = 2f64.powi(levels as i32);
+    for (got, want) in y[0].to_f64_vec().iter().zip(e) {
+        assert!(
+            (got - want * scale).abs() <= 1e-6 * want * scale,
+            "{got} vs {}",
+            want * scale
+        );
+    }
+}

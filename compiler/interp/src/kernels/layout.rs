@@ -177,6 +177,12 @@ pub fn slice(x: &Tensor, start: &[i64], end: &[i64]) -> KResult<Tensor> {
                 start[i], end[i]
             ));
         }
+        if s == e {
+            return Err(format!(
+                "slice {}:{} of axis {i} (size {d}) is empty; slices must not be empty",
+                start[i], end[i]
+            ));
+        }
         dims.push((e - s) as usize);
         base += s as usize * own[i];
     }
