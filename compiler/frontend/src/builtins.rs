@@ -2,8 +2,9 @@
 
 use crate::ast::{Expr, ExprKind, Ident};
 use crate::diag::Diagnostic;
-use crate::lower::{closest, FnLowerer, Reported, Val, R};
+use crate::lower::{FnLowerer, Reported, Val, R};
 use crate::sizes::{expr_to_int, expr_to_sym};
+use crate::suggest::closest;
 use tessera_dialects::{Attr, Attrs, DType, GraphOp, Span, SymExpr};
 
 /// Elementwise functions of one tensor.

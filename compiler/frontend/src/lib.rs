@@ -6,12 +6,16 @@
 pub mod ast;
 pub mod ast_print;
 mod builtins;
+mod calls;
 pub mod check;
 pub mod diag;
 pub mod lexer;
+mod literals;
 pub mod lower;
 pub mod parser;
 mod sizes;
+mod slicing;
+mod suggest;
 
 pub use diag::Diagnostic;
 
