@@ -1,0 +1,37 @@
+//! The errors of the CPU back end: unsupported IR, malformed IR, Cranelift failures and
+//! run-time argument checks. Library code returns them; it never panics.
+
+use thiserror::Error;
+
+/// An error of compiling or running a kernel on the CPU.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CodegenError {
+    /// Valid tile IR outside the subset this back end compiles (see the crate docs).
+    #[error("unsupported in the CPU back end: {0}")]
+    Unsupported(String),
+    /// IR that breaks the tile dialect's rules (the verifier should have caught it).
+    #[error("invalid tile IR: {0}")]
+    Invalid(String),
+    /// Cranelift rejected the generated function or could not be set up.
+    #[error("cranelift: {0}")]
+    Cranelift(String),
+    /// The arguments of a run do not match the kernel's signature; nothing ran.
+    #[error("bad kernel arguments: {0}")]
+    Argument(String),
+    /// The runtime (thread pool) failed.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = CodegenError> = std::result::Result<T, E>;
+
+/// Shorthand for an [`CodegenError::Unsupported`] error.
+pub(crate) fn unsupported<T>(what: impl Into<String>) -> Result<T> {
+    Err(CodegenError::Unsupported(what.into()))
+}
+
+/// Shorthand for an [`CodegenError::Invalid`] error.
+pub(crate) fn invalid<T>(what: impl Into<String>) -> Result<T> {
+    Err(CodegenError::Invalid(what.into()))
+}

@@ -1,0 +1,42 @@
+//! Tessera's CPU back end (first form, JIT only): compiles one `tile.kernel` with
+//! Cranelift into native code and runs its grid on the runtime's thread pool.
+//!
+//! ```text
+//! let backend = JitBackend::new()?;                    // host ISA, has_fma, opt_level=speed
+//! let kernel = backend.compile(&module, "scale_shift")?;
+//! kernel.run_tensors(&mut buffers, &sizes)?;            // checks, then parallel_for
+//! println!("{}", clif_text(&kernel));                   // the Cranelift IR
+//! ```
+//!
+//! The native ABI is documented in [`abi`]; the safety argument of running it in [`run`].
+//!
+//! # Supported subset
+//!
+//! | op | supported | vectorised (`f32x4`) |
+//! | --- | --- | --- |
+//! | `tile.program_id` | any grid rank | - |
+//! | `tile.for` | tile iteration values (any number) | - |
+//! | `tile.load`/`tile.store` | rank >= 1 buffers of every dtype, masked edges, `pad`, negative indices, scratch buffers | 16-byte copies of each row's inside part |
+//! | `tile.zeros`/`tile.splat` | every dtype | 16-byte fills |
+//! | `tile.map` | `f32`, `i32`, `i8`, `bool` elements: `add sub mul max min neg abs relu`, comparisons, `select`, `constant`, `cast`; on `f32` also `div sqrt recip pow exp log rsqrt tanh sigmoid gelu gelu_tanh silu erf` (helpers) | all-`f32` maps of `add sub mul div max min neg abs relu sqrt recip constant`, with a scalar tail; `mul`+`add` fused to `fma` |
+//! | `tile.reduce` | `f32`: sum, max, min over any axis | when the kept inner size or the reduced last axis is a multiple of 4 |
+//! | `tile.dot` | `f32 x f32 -> f32` (fma, f32 accumulation), `i8 x i8 -> i32`, `i32 x i32 -> i32` (wrapping) | `f32` when `N % 4 == 0`, up to 4 accumulators |
+//! | `tile.broadcast` | every dtype, NumPy rules | row copies/fills |
+//! | `tile.cast` | every pair of dtypes (`f32 <-> i32` inline, others through a helper) | - |
+//!
+//! Anything else (integer `div`, maps on `bf16`/`f16`/`f8` tiles, reductions on
+//! non-`f32` tiles, symbolic scratch shapes, 0-d buffers, non-tile `tile.for` values) is a
+//! [`CodegenError::Unsupported`] at compile time, never wrong code. Reading scratch memory
+//! not written in the same grid point gives unspecified values (the interpreter shows NaN).
+
+pub mod abi;
+mod error;
+mod helpers;
+mod jit;
+mod lower;
+pub mod run;
+pub mod tile_layout;
+
+pub use abi::{KernelFn, ParamKind, Signature};
+pub use error::{CodegenError, Result};
+pub use jit::{clif_text, CompiledKernel, JitBackend};

@@ -1,0 +1,469 @@
+//! `tile.map` and the scalar graph operations of its region (and of 0-d values in a kernel
+//! body).
+//!
+//! A map's operands and result have one static shape and are dense, so the map is one
+//! loop over all elements. When every operand, the result and every region operation is
+//! `f32` arithmetic with an inline vector form (`add sub mul div max min neg abs relu sqrt
+//! recip`, constants, 0-d `f32` values from outside), the loop runs on `f32x4` and a
+//! scalar loop does the last `n % 4` elements. `mul` feeding only an `add`/`sub` is fused
+//! into `fma` on both paths. Everything else runs the scalar loop; transcendental
+//! functions call the helpers of [`crate::helpers`].
+
+use super::{frame_flags, single_result, Lowerer, Val};
+use crate::error::{invalid, unsupported, Result};
+use crate::helpers::{dtype_code, CAST, POW, UNARY};
+use crate::lower::memory::const_bits;
+use crate::tile_layout::value_type;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
+use std::collections::BTreeMap;
+use tessera_dialects::{DType, GraphOp, Op, Operation, Region, Type, Value};
+
+/// Graph ops with an inline `f32x4` form.
+const VECTOR_OPS: &[GraphOp] = &[
+    GraphOp::Constant,
+    GraphOp::Add,
+    GraphOp::Sub,
+    GraphOp::Mul,
+    GraphOp::Div,
+    GraphOp::Max,
+    GraphOp::Min,
+    GraphOp::Neg,
+    GraphOp::Abs,
+    GraphOp::Relu,
+    GraphOp::Sqrt,
+    GraphOp::Recip,
+];
+
+/// The element values of a region being lowered: IR value -> SSA value.
+struct Locals {
+    vals: BTreeMap<Value, ClValue>,
+    /// Products used once, by an `add`/`sub`: their factors (for `fma`).
+    fusable: BTreeMap<Value, (ClValue, ClValue)>,
+    lanes: bool,
+}
+
+impl Lowerer<'_, '_> {
+    /// The dtype of a 0-d element value.
+    fn elem_dtype(&self, v: Value) -> Result<DType> {
+        match self.ty(v)? {
+            Type::Tensor(t) if t.rank() == 0 => Ok(t.dtype),
+            other => invalid(format!(
+                "%{} must be a 0-d element value, found `{other}`",
+                v.0
+            )),
+        }
+    }
+
+    /// A graph op in a kernel body, on 0-d values.
+    pub(super) fn scalar_graph_op(&mut self, op: &Operation) -> Result<()> {
+        let mut loc = Locals {
+            vals: BTreeMap::new(),
+            fusable: BTreeMap::new(),
+            lanes: false,
+        };
+        let v = self.elem_op(op, &mut loc, &BTreeMap::new())?;
+        let r = single_result(op)?;
+        let d = self.elem_dtype(r)?;
+        self.set(r, Val::Scalar(v, d))
+    }
+
+    /// `tile.map`.
+    pub(super) fn map(&mut self, op: &Operation) -> Result<()> {
+        let region = match op.regions.as_slice() {
+            [r] => r,
+            _ => return invalid("tile.map takes exactly one region"),
+        };
+        let srcs = op
+            .operands
+            .iter()
+            .map(|v| self.tile(*v))
+            .collect::<Result<Vec<_>>>()?;
+        let out = self.result_slot(op)?;
+        if region.args.len() != srcs.len() {
+            return invalid("tile.map: operands and region arguments differ in number");
+        }
+        for s in &srcs {
+            if s.shape != out.shape {
+                return invalid(format!(
+                    "tile.map: all operands must have the result's shape {:?}, got {:?} (use tile.broadcast)",
+                    out.shape, s.shape
+                ));
+            }
+        }
+        for s in srcs.iter().chain(std::iter::once(&out)) {
+            if value_type(s.dtype).is_none() {
+                return unsupported(format!("tile.map on {} tiles", s.dtype));
+            }
+        }
+        let uses = use_counts(region);
+        let vector = self.vectorisable(
+            region,
+            &srcs.iter().map(|s| s.dtype).collect::<Vec<_>>(),
+            out.dtype,
+        )?;
+        let n = out.len() as i64;
+        let nv = if vector { n / 4 * 4 } else { 0 };
+        if nv > 0 {
+            self.for_const(0, nv, 4, |l, i| {
+                l.map_point(region, &srcs, &out, i, true, &uses)
+            })?;
+        }
+        if nv < n {
+            self.for_const(nv, n, 1, |l, i| {
+                l.map_point(region, &srcs, &out, i, false, &uses)
+            })?;
+        }
+        self.set(single_result(op)?, Val::Tile(out))
+    }
+
+    /// Whether the map can run on `f32x4`.
+    fn vectorisable(&self, region: &Region, srcs: &[DType], out: DType) -> Result<bool> {
+        if out != DType::F32 || srcs.iter().any(|d| *d != DType::F32) {
+            return Ok(false);
+        }
+        for op in &region.ops {
+            match op.op {
+                Op::Graph(g) if VECTOR_OPS.contains(&g) => {
+                    for v in op.operands.iter().chain(&op.results) {
+                        if self.elem_dtype(*v)? != DType::F32 {
+                            return Ok(false);
+                        }
+                    }
+                }
+                Op::Graph(_) => return Ok(false),
+                Op::Tile(_) => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Computes the map at element `i` (4 elements when `lanes`).
+    fn map_point(
+        &mut self,
+        region: &Region,
+        srcs: &[crate::tile_layout::TileSlot],
+        out: &crate::tile_layout::TileSlot,
+        i: ClValue,
+        lanes: bool,
+        uses: &BTreeMap<Value, usize>,
+    ) -> Result<()> {
+        let mut loc = Locals {
+            vals: BTreeMap::new(),
+            fusable: BTreeMap::new(),
+            lanes,
+        };
+        for (a, s) in region.args.iter().zip(srcs) {
+            let ty = if lanes {
+                types::F32X4
+            } else {
+                value_type(s.dtype).unwrap_or(types::F32)
+            };
+            let addr = self.elem_addr(s, i);
+            let v = self.b.ins().load(ty, frame_flags(), addr, 0);
+            loc.vals.insert(*a, v);
+        }
+        for (k, op) in region.ops.iter().enumerate() {
+            if op.op == Op::Tile(tessera_dialects::TileOp::Yield) {
+                if k + 1 != region.ops.len() || op.operands.len() != 1 {
+                    return invalid(
+                        "tile.map: the region must end with tile.yield of one element value",
+                    );
+                }
+                let v = self.elem_value(op.operands[0], &loc)?;
+                let d = self.elem_dtype(op.operands[0])?;
+                if d != out.dtype {
+                    return invalid(format!(
+                        "tile.map: the region yields {d} for a {} tile",
+                        out.dtype
+                    ));
+                }
+                let addr = self.elem_addr(out, i);
+                self.b.ins().store(frame_flags(), v, addr, 0);
+                return Ok(());
+            }
+            if matches!(op.op, Op::Tile(_)) {
+                return invalid(
+                    "a tile.map region may hold graph operations and its tile.yield only",
+                );
+            }
+            let v = self.elem_op(op, &mut loc, uses)?;
+            let r = single_result(op)?;
+            loc.vals.insert(r, v);
+        }
+        invalid("tile.map: the region must end with tile.yield")
+    }
+
+    /// The SSA value of element value `v`: a region value, or a 0-d value from outside
+    /// (splat when lowering lanes).
+    fn elem_value(&mut self, v: Value, loc: &Locals) -> Result<ClValue> {
+        if let Some(x) = loc.vals.get(&v) {
+            return Ok(*x);
+        }
+        match self.get(v)? {
+            Val::Scalar(x, d) => {
+                let (x, d) = (*x, *d);
+                if loc.lanes && d != DType::F32 {
+                    return invalid(format!("%{} is {d}, used in an f32x4 map", v.0));
+                }
+                Ok(if loc.lanes {
+                    self.b.ins().splat(types::F32X4, x)
+                } else {
+                    x
+                })
+            }
+            _ => invalid(format!("%{} must be an element value", v.0)),
+        }
+    }
+
+    fn fconst(&mut self, x: f32, lanes: bool) -> ClValue {
+        let c = self.b.ins().f32const(x);
+        if lanes {
+            self.b.ins().splat(types::F32X4, c)
+        } else {
+            c
+        }
+    }
+
+    /// Lowers one graph op on element values.
+    fn elem_op(
+        &mut self,
+        op: &Operation,
+        loc: &mut Locals,
+        uses: &BTreeMap<Value, usize>,
+    ) -> Result<ClValue> {
+        let g = match op.op {
+            Op::Graph(g) => g,
+            Op::Tile(_) => return invalid("expected a graph operation"),
+        };
+        let r = single_result(op)?;
+        let rd = self.elem_dtype(r)?;
+        let name = g.def().name;
+        let Some(rty) = value_type(rd) else {
+            return unsupported(format!("graph.{name} on {rd} elements"));
+        };
+        let args = op
+            .operands
+            .iter()
+            .map(|v| self.elem_value(*v, loc))
+            .collect::<Result<Vec<_>>>()?;
+        let ad = match op.operands.first() {
+            Some(v) => self.elem_dtype(*v)?,
+            None => rd,
+        };
+        let arity = |n: usize| -> Result<()> {
+            if args.len() == n {
+                Ok(())
+            } else {
+                invalid(format!(
+                    "graph.{name} expects {n} operand(s), got {}",
+                    args.len()
+                ))
+            }
+        };
+        let lanes = loc.lanes;
+        let float = ad == DType::F32;
+        let int = matches!(ad, DType::I32 | DType::I8);
+        use GraphOp as G;
+        let v = match g {
+            G::Constant => {
+                arity(0)?;
+                let Some(value) = op.attrs.get("value") else {
+                    return invalid("graph.constant: missing attribute `value`");
+                };
+                let bits = const_bits(value, rd)?;
+                match rd {
+                    DType::F32 => self.fconst(f32::from_bits(bits), lanes),
+                    _ => self.b.ins().iconst(rty, i64::from(bits as i32)),
+                }
+            }
+            G::Add | G::Sub | G::Mul | G::Div | G::Max | G::Min if float => {
+                arity(2)?;
+                let (a, b) = (args[0], args[1]);
+                // a*b + c and c + a*b, a*b - c: one fma when the product has no other use.
+                let fused = |v: &Value| loc.fusable.get(v).copied();
+                let ops = (&op.operands[0], &op.operands[1]);
+                match g {
+                    G::Add if fused(ops.0).is_some() => {
+                        let (x, y) = fused(ops.0).unwrap_or((a, a));
+                        self.b.ins().fma(x, y, b)
+                    }
+                    G::Add if fused(ops.1).is_some() => {
+                        let (x, y) = fused(ops.1).unwrap_or((b, b));
+                        self.b.ins().fma(x, y, a)
+                    }
+                    G::Sub if fused(ops.0).is_some() => {
+                        let (x, y) = fused(ops.0).unwrap_or((a, a));
+                        let nb = self.b.ins().fneg(b);
+                        self.b.ins().fma(x, y, nb)
+                    }
+                    G::Add => self.b.ins().fadd(a, b),
+                    G::Sub => self.b.ins().fsub(a, b),
+                    G::Mul => {
+                        let m = self.b.ins().fmul(a, b);
+                        let only_use_is_add = uses.get(&r) == Some(&1);
+                        if only_use_is_add {
+                            loc.fusable.insert(r, (a, b));
+                        }
+                        m
+                    }
+                    G::Div => self.b.ins().fdiv(a, b),
+                    G::Max => self.b.ins().fmax(a, b),
+                    _ => self.b.ins().fmin(a, b),
+                }
+            }
+            G::Add | G::Sub | G::Mul | G::Max | G::Min if int => {
+                arity(2)?;
+                let (a, b) = (args[0], args[1]);
+                match g {
+                    G::Add => self.b.ins().iadd(a, b),
+                    G::Sub => self.b.ins().isub(a, b),
+                    G::Mul => self.b.ins().imul(a, b),
+                    G::Max => self.b.ins().smax(a, b),
+                    _ => self.b.ins().smin(a, b),
+                }
+            }
+            G::Neg | G::Abs | G::Relu | G::Sqrt | G::Recip if float => {
+                arity(1)?;
+                let x = args[0];
+                match g {
+                    G::Neg => self.b.ins().fneg(x),
+                    G::Abs => self.b.ins().fabs(x),
+                    G::Sqrt => self.b.ins().sqrt(x),
+                    G::Recip => {
+                        let one = self.fconst(1.0, lanes);
+                        self.b.ins().fdiv(one, x)
+                    }
+                    // fmax propagates NaN and gives +0 for -0, as the interpreter's relu.
+                    _ => {
+                        let z = self.fconst(0.0, lanes);
+                        self.b.ins().fmax(x, z)
+                    }
+                }
+            }
+            G::Neg | G::Abs | G::Relu if int => {
+                arity(1)?;
+                let x = args[0];
+                match g {
+                    G::Neg => self.b.ins().ineg(x),
+                    G::Abs => self.b.ins().iabs(x),
+                    _ => {
+                        let z = self.b.ins().iconst(rty, 0);
+                        self.b.ins().smax(x, z)
+                    }
+                }
+            }
+            G::Lt | G::Le | G::Gt | G::Ge | G::Eq | G::Ne if (float || int) && !lanes => {
+                arity(2)?;
+                let (a, b) = (args[0], args[1]);
+                if float {
+                    let cc = match g {
+                        G::Lt => FloatCC::LessThan,
+                        G::Le => FloatCC::LessThanOrEqual,
+                        G::Gt => FloatCC::GreaterThan,
+                        G::Ge => FloatCC::GreaterThanOrEqual,
+                        G::Eq => FloatCC::Equal,
+                        _ => FloatCC::NotEqual,
+                    };
+                    self.b.ins().fcmp(cc, a, b)
+                } else {
+                    let cc = match g {
+                        G::Lt => IntCC::SignedLessThan,
+                        G::Le => IntCC::SignedLessThanOrEqual,
+                        G::Gt => IntCC::SignedGreaterThan,
+                        G::Ge => IntCC::SignedGreaterThanOrEqual,
+                        G::Eq => IntCC::Equal,
+                        _ => IntCC::NotEqual,
+                    };
+                    self.b.ins().icmp(cc, a, b)
+                }
+            }
+            G::Select if !lanes => {
+                arity(3)?;
+                if ad != DType::Bool {
+                    return invalid("graph.select: the condition must be bool");
+                }
+                self.b.ins().select(args[0], args[1], args[2])
+            }
+            G::Pow if float && !lanes => {
+                arity(2)?;
+                let f = self.helper(POW, &[types::F32, types::F32], types::F32)?;
+                let call = self.b.ins().call(f, &[args[0], args[1]]);
+                self.b.inst_results(call)[0]
+            }
+            G::Cast if !lanes => {
+                arity(1)?;
+                self.elem_cast(args[0], ad, rd)?
+            }
+            _ if float && !lanes && UNARY.iter().any(|(n, _, _)| *n == name) => {
+                arity(1)?;
+                let sym = UNARY
+                    .iter()
+                    .find(|(n, _, _)| *n == name)
+                    .map(|(_, s, _)| *s)
+                    .unwrap_or("");
+                let f = self.helper(sym, &[types::F32], types::F32)?;
+                let call = self.b.ins().call(f, &[args[0]]);
+                self.b.inst_results(call)[0]
+            }
+            _ => return unsupported(format!("graph.{name} on {ad} elements")),
+        };
+        Ok(v)
+    }
+
+    /// `graph.cast` of one element value (value types only).
+    fn elem_cast(&mut self, x: ClValue, from: DType, to: DType) -> Result<ClValue> {
+        let Some(tty) = value_type(to) else {
+            return unsupported(format!("graph.cast to {to} elements"));
+        };
+        let bits = match from {
+            DType::F32 => {
+                self.b
+                    .ins()
+                    .bitcast(types::I32, cranelift_codegen::ir::MemFlagsData::new(), x)
+            }
+            DType::I32 => x,
+            _ => self.b.ins().uextend(types::I32, x),
+        };
+        let f = self.helper(CAST, &[types::I32, types::I32, types::I32], types::I32)?;
+        let (a, b) = (
+            self.b.ins().iconst(types::I32, i64::from(dtype_code(from))),
+            self.b.ins().iconst(types::I32, i64::from(dtype_code(to))),
+        );
+        let call = self.b.ins().call(f, &[bits, a, b]);
+        let out = self.b.inst_results(call)[0];
+        Ok(match tty {
+            types::F32 => {
+                self.b
+                    .ins()
+                    .bitcast(types::F32, cranelift_codegen::ir::MemFlagsData::new(), out)
+            }
+            types::I32 => out,
+            t => self.b.ins().ireduce(t, out),
+        })
+    }
+}
+
+/// How often each value of a region is used (to find fusable products).
+fn use_counts(region: &Region) -> BTreeMap<Value, usize> {
+    let mut out = BTreeMap::new();
+    for op in &region.ops {
+        for v in &op.operands {
+            *out.entry(*v).or_insert(0) += 1;
+        }
+    }
+    // A product used by anything but an add/sub (first operand for sub) is not fusable.
+    for op in &region.ops {
+        let ok = |i: usize| match op.op {
+            Op::Graph(GraphOp::Add) => true,
+            Op::Graph(GraphOp::Sub) => i == 0,
+            _ => false,
+        };
+        for (i, v) in op.operands.iter().enumerate() {
+            if !ok(i) {
+                out.insert(*v, usize::MAX);
+            }
+        }
+    }
+    out
+}

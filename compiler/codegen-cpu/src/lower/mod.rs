@@ -1,0 +1,527 @@
+//! Lowering one `tile.kernel` to a Cranelift function with the ABI of [`crate::abi`].
+//!
+//! The function loads the size table and the buffer pointers once, then walks its grid
+//! range; each grid point runs the kernel body. Index values (`program_id`, loop indices)
+//! are `i64` SSA values, 0-d element values are scalar SSA values, and every tile value
+//! has its own slot in the frame ([`crate::tile_layout`]). Submodules lower one op family
+//! each: [`memory`] (load, store, zeros, splat and the copy/fill loops), [`map`] (map
+//! regions and scalar graph ops), [`reduce`], [`dot`], [`shape`] (broadcast, cast).
+
+mod dot;
+mod map;
+mod memory;
+mod reduce;
+mod shape;
+
+use crate::abi::{grid_exprs, param_kinds, sizes_attr, ParamKind, SizeTable};
+use crate::error::{invalid, unsupported, CodegenError, Result};
+use crate::tile_layout::{value_type, Frame, TileSlot};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, Type as ClType,
+    Value as ClValue,
+};
+use cranelift_frontend::FunctionBuilder;
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module as _};
+use std::collections::BTreeMap;
+use tessera_dialects::{DType, Func, Op, Operation, TileOp, Type, Value};
+
+/// The run-time value of one IR value.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    /// A grid or loop index (`i64`).
+    Index(ClValue),
+    /// A 0-d element value.
+    Scalar(ClValue, DType),
+    /// A tile in the frame.
+    Tile(TileSlot),
+    /// A buffer: base pointer, dims and strides in elements (`i64`).
+    Buf(BufVal),
+}
+
+/// A buffer as the body sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct BufVal {
+    pub base: ClValue,
+    pub dtype: DType,
+    pub dims: Vec<ClValue>,
+    pub strides: Vec<ClValue>,
+    /// Whether the buffer is in the frame (aligned, trusted) rather than caller memory.
+    pub private: bool,
+}
+
+/// The state of lowering one kernel.
+pub(crate) struct Lowerer<'a, 'm> {
+    pub b: FunctionBuilder<'a>,
+    module: &'m mut JITModule,
+    pub func: &'m Func,
+    env: Vec<Option<Val>>,
+    pub frame: Frame,
+    pub frame_ptr: ClValue,
+    pid: Vec<ClValue>,
+    sizes: Vec<ClValue>,
+    table: &'m SizeTable,
+    helpers: BTreeMap<&'static str, FuncRef>,
+    pub ptr_ty: ClType,
+}
+
+/// Memory flags for caller buffers (no alignment promise) and for the frame.
+pub(crate) fn buf_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+pub(crate) fn frame_flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Builds the ABI signature of a kernel.
+pub(crate) fn kernel_signature(module: &JITModule) -> Signature {
+    let ptr = module.target_config().pointer_type();
+    let mut sig = module.make_signature();
+    for t in [ptr, ptr, ptr, types::I64, types::I64] {
+        sig.params.push(AbiParam::new(t));
+    }
+    sig
+}
+
+/// Lowers `func` into the builder's function; returns the frame size in bytes.
+pub(crate) fn lower_kernel(
+    b: FunctionBuilder<'_>,
+    module: &mut JITModule,
+    func: &Func,
+    table: &SizeTable,
+) -> Result<u64> {
+    let ptr_ty = module.target_config().pointer_type();
+    let mut l = Lowerer {
+        b,
+        module,
+        func,
+        env: vec![None; func.values.len()],
+        frame: Frame::default(),
+        frame_ptr: ClValue::from_u32(0),
+        pid: Vec::new(),
+        sizes: Vec::new(),
+        table,
+        helpers: BTreeMap::new(),
+        ptr_ty,
+    };
+    let entry = l.b.create_block();
+    l.b.append_block_params_for_function_params(entry);
+    l.b.switch_to_block(entry);
+    let [bufs, sizes, frame, first, last] = match l.b.block_params(entry) {
+        &[a, s, f, x, y] => [a, s, f, x, y],
+        _ => return invalid("internal error: kernel signature"),
+    };
+    l.frame_ptr = frame;
+    for i in 0..table.exprs.len() {
+        let v =
+            l.b.ins()
+                .load(types::I64, frame_flags(), sizes, (8 * i) as i32);
+        l.sizes.push(v);
+    }
+    l.bind_params(bufs)?;
+    let grid = grid_exprs(func)?
+        .iter()
+        .map(|e| Ok(l.sizes[table.index(e)?]))
+        .collect::<Result<Vec<_>>>()?;
+    let body = &func.body.ops;
+    l.for_loop(first, last, 1, |l, p| {
+        let mut rest = p;
+        let mut pid = vec![rest; grid.len()];
+        for (a, &g) in grid.iter().enumerate().rev() {
+            pid[a] = l.b.ins().urem(rest, g);
+            rest = l.b.ins().udiv(rest, g);
+        }
+        l.pid = pid;
+        match l.block(body)? {
+            Some(v) if !v.is_empty() => invalid("the kernel body may not yield values"),
+            _ => Ok(()),
+        }
+    })?;
+    l.b.ins().return_(&[]);
+    l.b.seal_all_blocks();
+    let size = l.frame.size();
+    let fc = l.module.isa().frontend_config();
+    l.b.finalize(fc);
+    Ok(size)
+}
+
+impl Lowerer<'_, '_> {
+    /// Binds every parameter: buffer pointers and dims, scratch slots, scalar values.
+    fn bind_params(&mut self, bufs: ClValue) -> Result<()> {
+        let kinds = param_kinds(self.func, self.table)?;
+        for (i, (p, kind)) in self.func.params.iter().zip(kinds).enumerate() {
+            let val = match kind {
+                ParamKind::Global { dtype, dims } => {
+                    let base = self
+                        .b
+                        .ins()
+                        .load(self.ptr_ty, frame_flags(), bufs, (8 * i) as i32);
+                    let dims: Vec<ClValue> = dims.iter().map(|&d| self.sizes[d]).collect();
+                    let strides = self.strides(&dims);
+                    Val::Buf(BufVal {
+                        base,
+                        dtype,
+                        dims,
+                        strides,
+                        private: false,
+                    })
+                }
+                ParamKind::Private { dtype, shape } => {
+                    let slot = self.frame.alloc(dtype, &shape)?;
+                    let base = self.slot_addr(&slot);
+                    let dims: Vec<ClValue> = shape.iter().map(|&d| self.iconst(d as i64)).collect();
+                    let strides = self.strides(&dims);
+                    Val::Buf(BufVal {
+                        base,
+                        dtype,
+                        dims,
+                        strides,
+                        private: true,
+                    })
+                }
+                ParamKind::Scalar { dtype } => {
+                    let Some(ty) = value_type(dtype) else {
+                        return unsupported(format!("0-d parameters of dtype {dtype}"));
+                    };
+                    let ptr = self
+                        .b
+                        .ins()
+                        .load(self.ptr_ty, frame_flags(), bufs, (8 * i) as i32);
+                    Val::Scalar(self.b.ins().load(ty, buf_flags(), ptr, 0), dtype)
+                }
+            };
+            self.set(*p, val)?;
+        }
+        Ok(())
+    }
+
+    /// Row-major strides of `dims`.
+    fn strides(&mut self, dims: &[ClValue]) -> Vec<ClValue> {
+        let mut s = vec![self.iconst(1); dims.len()];
+        for a in (0..dims.len().saturating_sub(1)).rev() {
+            s[a] = self.b.ins().imul(s[a + 1], dims[a + 1]);
+        }
+        s
+    }
+
+    pub fn iconst(&mut self, c: i64) -> ClValue {
+        self.b.ins().iconst(types::I64, c)
+    }
+
+    /// `v + c` on `i64`.
+    pub fn add_c(&mut self, v: ClValue, c: i64) -> ClValue {
+        let k = self.iconst(c);
+        self.b.ins().iadd(v, k)
+    }
+
+    /// `v * c` on `i64`.
+    pub fn mul_c(&mut self, v: ClValue, c: i64) -> ClValue {
+        let k = self.iconst(c);
+        self.b.ins().imul(v, k)
+    }
+
+    /// The address of a slot's first element.
+    pub fn slot_addr(&mut self, slot: &TileSlot) -> ClValue {
+        let fp = self.frame_ptr;
+        self.add_c(fp, i64::from(slot.offset))
+    }
+
+    /// The address of element `i` (an `i64` value) of a slot.
+    pub fn elem_addr(&mut self, slot: &TileSlot, i: ClValue) -> ClValue {
+        let base = self.slot_addr(slot);
+        let off = self.mul_c(i, i64::from(slot.esz()));
+        self.b.ins().iadd(base, off)
+    }
+
+    /// Emits `for (i = start; i + step <= end; i += step) { carried = body(i, carried) }`
+    /// and returns the carried values at exit.
+    pub fn for_carry(
+        &mut self,
+        start: ClValue,
+        end: ClValue,
+        step: i64,
+        init: Vec<ClValue>,
+        body: impl FnOnce(&mut Self, ClValue, Vec<ClValue>) -> Result<Vec<ClValue>>,
+    ) -> Result<(ClValue, Vec<ClValue>)> {
+        let header = self.b.create_block();
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(exit, types::I64);
+        for &v in &init {
+            let ty = self.b.func.dfg.value_type(v);
+            self.b.append_block_param(header, ty);
+            self.b.append_block_param(exit, ty);
+        }
+        let args: Vec<BlockArg> = std::iter::once(start)
+            .chain(init.iter().copied())
+            .map(BlockArg::Value)
+            .collect();
+        self.b.ins().jump(header, &args);
+        self.b.switch_to_block(header);
+        let hp = self.b.block_params(header).to_vec();
+        let i = hp[0];
+        let next = self.add_c(i, step);
+        let go = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, end);
+        let hargs: Vec<BlockArg> = hp.iter().copied().map(BlockArg::Value).collect();
+        self.b.ins().brif(go, inner, &[], exit, &hargs);
+        self.b.switch_to_block(inner);
+        let out = body(self, i, hp[1..].to_vec())?;
+        if out.len() != init.len() {
+            return invalid("internal error: loop carries changed");
+        }
+        let back: Vec<BlockArg> = std::iter::once(next)
+            .chain(out)
+            .map(BlockArg::Value)
+            .collect();
+        self.b.ins().jump(header, &back);
+        self.b.switch_to_block(exit);
+        let ep = self.b.block_params(exit).to_vec();
+        Ok((ep[0], ep[1..].to_vec()))
+    }
+
+    /// A loop without carried values; returns the first index not run.
+    pub fn for_loop(
+        &mut self,
+        start: ClValue,
+        end: ClValue,
+        step: i64,
+        body: impl FnOnce(&mut Self, ClValue) -> Result<()>,
+    ) -> Result<ClValue> {
+        let (i, _) = self.for_carry(start, end, step, Vec::new(), |l, i, c| {
+            body(l, i)?;
+            Ok(c)
+        })?;
+        Ok(i)
+    }
+
+    /// A loop over constant bounds.
+    pub fn for_const(
+        &mut self,
+        start: i64,
+        end: i64,
+        step: i64,
+        body: impl FnOnce(&mut Self, ClValue) -> Result<()>,
+    ) -> Result<()> {
+        let (s, e) = (self.iconst(start), self.iconst(end));
+        self.for_loop(s, e, step, body).map(|_| ())
+    }
+
+    /// A helper function's reference in this function, declared on first use.
+    pub fn helper(
+        &mut self,
+        name: &'static str,
+        params: &[ClType],
+        ret: ClType,
+    ) -> Result<FuncRef> {
+        if let Some(f) = self.helpers.get(name) {
+            return Ok(*f);
+        }
+        let mut sig = self.module.make_signature();
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.push(AbiParam::new(ret));
+        let id = self
+            .module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(|e| CodegenError::Cranelift(e.to_string()))?;
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        self.helpers.insert(name, f);
+        Ok(f)
+    }
+
+    pub fn get(&self, v: Value) -> Result<&Val> {
+        match self.env.get(v.index()) {
+            Some(Some(x)) => Ok(x),
+            _ => invalid(format!("value %{} is used before it is defined", v.0)),
+        }
+    }
+
+    pub fn set(&mut self, v: Value, x: Val) -> Result<()> {
+        match self.env.get_mut(v.index()) {
+            Some(slot) => {
+                *slot = Some(x);
+                Ok(())
+            }
+            None => invalid(format!("value %{} is not in the value table", v.0)),
+        }
+    }
+
+    pub fn ty(&self, v: Value) -> Result<&Type> {
+        match self.func.values.get(v.index()) {
+            Some(d) => Ok(&d.ty),
+            None => invalid(format!("value %{} is not in the value table", v.0)),
+        }
+    }
+
+    pub fn index(&self, v: Value) -> Result<ClValue> {
+        match self.get(v)? {
+            Val::Index(i) => Ok(*i),
+            _ => invalid(format!("%{} must be an index", v.0)),
+        }
+    }
+
+    pub fn tile(&self, v: Value) -> Result<TileSlot> {
+        match self.get(v)? {
+            Val::Tile(t) => Ok(t.clone()),
+            _ => invalid(format!("%{} must be a tile", v.0)),
+        }
+    }
+
+    pub fn buffer(&self, v: Value) -> Result<BufVal> {
+        match self.get(v)? {
+            Val::Buf(b) => Ok(b.clone()),
+            _ => invalid(format!("%{} must be a buffer", v.0)),
+        }
+    }
+
+    /// A fresh slot for the single tile result of `op`.
+    pub fn result_slot(&mut self, op: &Operation) -> Result<TileSlot> {
+        let r = single_result(op)?;
+        match self.ty(r)?.clone() {
+            Type::Tile(t) => self.frame.alloc_tile(&t),
+            other => invalid(format!(
+                "the result of {} must be a tile, found `{other}`",
+                op.op.full_name()
+            )),
+        }
+    }
+
+    /// Lowers a block; returns the operands of its `tile.yield`, if it ends with one.
+    pub fn block(&mut self, ops: &[Operation]) -> Result<Option<Vec<Value>>> {
+        for (i, op) in ops.iter().enumerate() {
+            if op.op == Op::Tile(TileOp::Yield) {
+                if i + 1 != ops.len() {
+                    return invalid("tile.yield must be the last operation of its region");
+                }
+                return Ok(Some(op.operands.clone()));
+            }
+            self.op(op)?;
+        }
+        Ok(None)
+    }
+
+    fn op(&mut self, op: &Operation) -> Result<()> {
+        match op.op {
+            Op::Graph(_) => self.scalar_graph_op(op),
+            Op::Tile(t) => match t {
+                TileOp::ProgramId => {
+                    let axis = op.attrs.int("axis").unwrap_or(-1);
+                    let p = usize::try_from(axis)
+                        .ok()
+                        .and_then(|a| self.pid.get(a).copied());
+                    match p {
+                        Some(p) => self.set(single_result(op)?, Val::Index(p)),
+                        None => invalid(format!(
+                            "tile.program_id: axis {axis} is not an axis of the {}-D grid",
+                            self.pid.len()
+                        )),
+                    }
+                }
+                TileOp::For => self.for_op(op),
+                TileOp::Load => self.load(op),
+                TileOp::Store => self.store(op),
+                TileOp::Zeros | TileOp::Splat => self.splat(op),
+                TileOp::Map => self.map(op),
+                TileOp::Reduce => self.reduce(op),
+                TileOp::Dot => self.dot(op),
+                TileOp::Broadcast => self.broadcast(op),
+                TileOp::Cast => self.cast(op),
+                TileOp::Yield => invalid("tile.yield must end a tile.for or tile.map region"),
+            },
+        }
+    }
+
+    /// `tile.for`: iteration values live in their own slots, copied in before the loop and
+    /// from the yielded values at the end of each iteration.
+    fn for_op(&mut self, op: &Operation) -> Result<()> {
+        let bounds = sizes_attr(op.attrs.get("bounds"), "bounds")?;
+        let [lo, hi] = match bounds.as_slice() {
+            [lo, hi] => [self.table.index(lo)?, self.table.index(hi)?],
+            _ => return invalid("tile.for: `bounds` must be `sizes[lower, upper]`"),
+        };
+        let (lo, hi) = (self.sizes[lo], self.sizes[hi]);
+        let region = match op.regions.as_slice() {
+            [r] => r,
+            _ => return invalid("tile.for takes exactly one region"),
+        };
+        let Some((&k, iter_args)) = region.args.split_first() else {
+            return invalid("tile.for: the region must take the loop index");
+        };
+        if iter_args.len() != op.operands.len() || op.results.len() != op.operands.len() {
+            return invalid("tile.for: initial values, iteration arguments and results must agree");
+        }
+        let mut slots = Vec::new();
+        for (&a, &init) in iter_args.iter().zip(&op.operands) {
+            let src = match self.get(init)? {
+                Val::Tile(t) => t.clone(),
+                _ => {
+                    return unsupported(format!(
+                        "tile.for carrying `{}` values (only tiles)",
+                        self.ty(a)?
+                    ))
+                }
+            };
+            let slot = self.frame.alloc(src.dtype, &src.shape)?;
+            self.copy_slot(&slot, &src)?;
+            self.set(a, Val::Tile(slot.clone()))?;
+            slots.push(slot);
+        }
+        self.for_loop(lo, hi, 1, |l, i| {
+            l.set(k, Val::Index(i))?;
+            let Some(yielded) = l.block(&region.ops)? else {
+                return invalid("tile.for: the region must end with tile.yield");
+            };
+            if yielded.len() != slots.len() {
+                return invalid("tile.for: the region yields the wrong number of values");
+            }
+            let srcs = yielded
+                .iter()
+                .map(|v| l.tile(*v))
+                .collect::<Result<Vec<_>>>()?;
+            // A yielded value that is another iteration argument's slot would be clobbered
+            // by a direct copy: go through temporaries then.
+            let crossed = srcs
+                .iter()
+                .enumerate()
+                .any(|(i, s)| slots.iter().enumerate().any(|(j, d)| i != j && d == s));
+            if crossed {
+                let mut tmps = Vec::new();
+                for s in &srcs {
+                    let t = l.frame.alloc(s.dtype, &s.shape)?;
+                    l.copy_slot(&t, s)?;
+                    tmps.push(t);
+                }
+                for (d, t) in slots.iter().zip(&tmps) {
+                    l.copy_slot(d, t)?;
+                }
+            } else {
+                for (d, s) in slots.iter().zip(&srcs) {
+                    if d != s {
+                        if d.dtype != s.dtype || d.shape != s.shape {
+                            return invalid("tile.for: a yielded tile's type differs from its iteration argument");
+                        }
+                        l.copy_slot(d, s)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        for (r, s) in op.results.iter().zip(slots) {
+            self.set(*r, Val::Tile(s))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn single_result(op: &Operation) -> Result<Value> {
+    match op.results.as_slice() {
+        [r] => Ok(*r),
+        rs => invalid(format!(
+            "{} must have one result, found {}",
+            op.op.full_name(),
+            rs.len()
+        )),
+    }
+}

@@ -1,0 +1,149 @@
+//! `tile.reduce` (sum, max, min) on `f32` tiles. With the tile seen as
+//! `outer x len x inner` around the reduced axis: when `inner` is a multiple of 4 the
+//! reduction runs on `f32x4` columns; when the reduced axis is the last one and `len` is a
+//! multiple of 4 it keeps four partial results in one `f32x4` and combines the lanes at the
+//! end; otherwise it is scalar and sequential. Sums therefore associate differently from
+//! the interpreter's (which sums in `f64`): equal within `len * eps * sum |x|`.
+
+use super::{frame_flags, single_result, Lowerer, Val};
+use crate::error::{invalid, unsupported, Result};
+use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
+use tessera_dialects::{DType, Operation};
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Sum,
+    Max,
+    Min,
+}
+
+impl Lowerer<'_, '_> {
+    fn combine(&mut self, k: Kind, a: ClValue, b: ClValue) -> ClValue {
+        match k {
+            Kind::Sum => self.b.ins().fadd(a, b),
+            Kind::Max => self.b.ins().fmax(a, b),
+            Kind::Min => self.b.ins().fmin(a, b),
+        }
+    }
+
+    pub(super) fn reduce(&mut self, op: &Operation) -> Result<()> {
+        let x = match op.operands.as_slice() {
+            [x] => self.tile(*x)?,
+            _ => return invalid("tile.reduce expects one operand"),
+        };
+        let out = self.result_slot(op)?;
+        if x.dtype != DType::F32 || out.dtype != DType::F32 {
+            return unsupported(format!("tile.reduce on {} tiles", x.dtype));
+        }
+        let axis = op.attrs.int("axis").unwrap_or(-1);
+        let Some(axis) = usize::try_from(axis).ok().filter(|a| *a < x.shape.len()) else {
+            return invalid(format!(
+                "tile.reduce: axis {axis} is not an axis of a rank-{} tile",
+                x.shape.len()
+            ));
+        };
+        let kind = match op.attrs.str("kind") {
+            Some("sum") => Kind::Sum,
+            Some("max") => Kind::Max,
+            Some("min") => Kind::Min,
+            k => {
+                return invalid(format!(
+                    "tile.reduce: `kind` must be sum, max or min, got {k:?}"
+                ))
+            }
+        };
+        let mut want = x.shape.clone();
+        want.remove(axis);
+        if want != out.shape {
+            return invalid(format!(
+                "tile.reduce: result shape {:?}, expected {want:?}",
+                out.shape
+            ));
+        }
+        let outer: i64 = x.shape[..axis].iter().product::<usize>() as i64;
+        let len = x.shape[axis] as i64;
+        let inner: i64 = x.shape[axis + 1..].iter().product::<usize>() as i64;
+        if len == 0 {
+            let id = match kind {
+                Kind::Sum => 0f32,
+                Kind::Max => f32::NEG_INFINITY,
+                Kind::Min => f32::INFINITY,
+            };
+            let bits = self.bits_const(id.to_bits(), DType::F32);
+            let dst = self.slot_addr(&out);
+            let n = self.iconst(out.len() as i64);
+            self.fill_elems(dst, n, 4, bits, frame_flags())?;
+            return self.set(single_result(op)?, Val::Tile(out));
+        }
+        let (xs, os) = (x.clone(), out.clone());
+        // Element (o, k, i) of x and (o, i) of out.
+        let at_x = |l: &mut Self, o: ClValue, k: ClValue, i: ClValue| {
+            let a = l.mul_c(o, len * inner);
+            let b = l.mul_c(k, inner);
+            let e = l.b.ins().iadd(a, b);
+            let e = l.b.ins().iadd(e, i);
+            l.elem_addr(&xs, e)
+        };
+        let at_out = |l: &mut Self, o: ClValue, i: ClValue| {
+            let a = l.mul_c(o, inner);
+            let e = l.b.ins().iadd(a, i);
+            l.elem_addr(&os, e)
+        };
+        if inner % 4 == 0 {
+            self.for_const(0, outer, 1, |l, o| {
+                l.for_const(0, inner, 4, |l, i| {
+                    let zero = l.iconst(0);
+                    let a0 = at_x(l, o, zero, i);
+                    let init = l.b.ins().load(types::F32X4, frame_flags(), a0, 0);
+                    let (one, end) = (l.iconst(1), l.iconst(len));
+                    let (_, acc) = l.for_carry(one, end, 1, vec![init], |l, k, acc| {
+                        let a = at_x(l, o, k, i);
+                        let v = l.b.ins().load(types::F32X4, frame_flags(), a, 0);
+                        Ok(vec![l.combine(kind, acc[0], v)])
+                    })?;
+                    let d = at_out(l, o, i);
+                    l.b.ins().store(frame_flags(), acc[0], d, 0);
+                    Ok(())
+                })
+            })?;
+        } else if inner == 1 && len % 4 == 0 {
+            self.for_const(0, outer, 1, |l, o| {
+                let zero = l.iconst(0);
+                let a0 = at_x(l, o, zero, zero);
+                let init = l.b.ins().load(types::F32X4, frame_flags(), a0, 0);
+                let (four, end) = (l.iconst(4), l.iconst(len));
+                let (_, acc) = l.for_carry(four, end, 4, vec![init], |l, k, acc| {
+                    let a = at_x(l, o, k, zero);
+                    let v = l.b.ins().load(types::F32X4, frame_flags(), a, 0);
+                    Ok(vec![l.combine(kind, acc[0], v)])
+                })?;
+                let lane = |l: &mut Self, j: u8| l.b.ins().extractlane(acc[0], j);
+                let (x0, x1, x2, x3) = (lane(l, 0), lane(l, 1), lane(l, 2), lane(l, 3));
+                let p = l.combine(kind, x0, x1);
+                let q = l.combine(kind, x2, x3);
+                let r = l.combine(kind, p, q);
+                let d = at_out(l, o, zero);
+                l.b.ins().store(frame_flags(), r, d, 0);
+                Ok(())
+            })?;
+        } else {
+            self.for_const(0, outer, 1, |l, o| {
+                l.for_const(0, inner, 1, |l, i| {
+                    let zero = l.iconst(0);
+                    let a0 = at_x(l, o, zero, i);
+                    let init = l.b.ins().load(types::F32, frame_flags(), a0, 0);
+                    let (one, end) = (l.iconst(1), l.iconst(len));
+                    let (_, acc) = l.for_carry(one, end, 1, vec![init], |l, k, acc| {
+                        let a = at_x(l, o, k, i);
+                        let v = l.b.ins().load(types::F32, frame_flags(), a, 0);
+                        Ok(vec![l.combine(kind, acc[0], v)])
+                    })?;
+                    let d = at_out(l, o, i);
+                    l.b.ins().store(frame_flags(), acc[0], d, 0);
+                    Ok(())
+                })
+            })?;
+        }
+        self.set(single_result(op)?, Val::Tile(out))
+    }
+}

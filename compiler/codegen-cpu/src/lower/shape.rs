@@ -1,0 +1,139 @@
+//! `tile.broadcast` (NumPy rules, by rows: a row is copied when the last axis is kept and
+//! filled from one element when it is broadcast) and `tile.cast` (`f32 -> i32` and
+//! `i32 -> f32` inline, every other pair of dtypes through the `tsr_cast_bits` helper).
+
+use super::{frame_flags, single_result, Lowerer, Val};
+use crate::error::{invalid, Result};
+use crate::helpers::{dtype_code, CAST};
+use crate::tile_layout::storage_type;
+use cranelift_codegen::ir::{types, InstBuilder};
+use tessera_dialects::{DType, Operation};
+
+impl Lowerer<'_, '_> {
+    pub(super) fn broadcast(&mut self, op: &Operation) -> Result<()> {
+        let x = match op.operands.as_slice() {
+            [x] => self.tile(*x)?,
+            _ => return invalid("tile.broadcast expects one operand"),
+        };
+        let out = self.result_slot(op)?;
+        if x.dtype != out.dtype {
+            return invalid("tile.broadcast keeps the dtype");
+        }
+        let ro = out.shape.len();
+        if x.shape.len() > ro {
+            return invalid(format!(
+                "tile.broadcast: cannot broadcast {:?} to {:?}",
+                x.shape, out.shape
+            ));
+        }
+        // The input's dims aligned to the right, 1 where missing.
+        let mut ind = vec![1usize; ro - x.shape.len()];
+        ind.extend(&x.shape);
+        for (i, o) in ind.iter().zip(&out.shape) {
+            if i != o && *i != 1 {
+                return invalid(format!(
+                    "tile.broadcast: cannot broadcast {:?} to {:?}",
+                    x.shape, out.shape
+                ));
+            }
+        }
+        let esz = x.esz();
+        if ro == 0 {
+            self.copy_slot(&out, &x)?;
+            return self.set(single_result(op)?, Val::Tile(out));
+        }
+        let mut istr = vec![1i64; ro];
+        for a in (0..ro.saturating_sub(1)).rev() {
+            istr[a] = istr[a + 1] * ind[a + 1] as i64;
+        }
+        let last = out.shape[ro - 1] as i64;
+        let keep_last = ind[ro - 1] != 1 || last == 1;
+        let nrows: i64 = out.shape[..ro - 1].iter().product::<usize>() as i64;
+        let (xs, os, oshape) = (x.clone(), out.clone(), out.shape.clone());
+        self.for_const(0, nrows, 1, |l, row| {
+            let mut rest = row;
+            let mut off = l.iconst(0);
+            for a in (0..ro - 1).rev() {
+                let ta = l.iconst(oshape[a] as i64);
+                let e = l.b.ins().urem(rest, ta);
+                rest = l.b.ins().udiv(rest, ta);
+                if ind[a] != 1 {
+                    let t = l.mul_c(e, istr[a]);
+                    off = l.b.ins().iadd(off, t);
+                }
+            }
+            let src = l.elem_addr(&xs, off);
+            let ro_e = l.mul_c(row, last);
+            let dst = l.elem_addr(&os, ro_e);
+            let count = l.iconst(last);
+            if keep_last {
+                l.copy_elems(dst, src, count, esz, frame_flags(), frame_flags())
+            } else {
+                let bits =
+                    l.b.ins()
+                        .load(storage_type(xs.dtype), frame_flags(), src, 0);
+                l.fill_elems(dst, count, esz, bits, frame_flags())
+            }
+        })?;
+        self.set(single_result(op)?, Val::Tile(out))
+    }
+
+    pub(super) fn cast(&mut self, op: &Operation) -> Result<()> {
+        let x = match op.operands.as_slice() {
+            [x] => self.tile(*x)?,
+            _ => return invalid("tile.cast expects one operand"),
+        };
+        let out = self.result_slot(op)?;
+        if op.attrs.dtype("dtype") != Some(out.dtype) || x.shape != out.shape {
+            return invalid(
+                "tile.cast: the result must have the operand's shape and the `dtype` attribute",
+            );
+        }
+        if x.dtype == out.dtype {
+            self.copy_slot(&out, &x)?;
+            return self.set(single_result(op)?, Val::Tile(out));
+        }
+        let (from, to) = (x.dtype, out.dtype);
+        let n = out.len() as i64;
+        let (xs, os) = (x.clone(), out.clone());
+        self.for_const(0, n, 1, |l, i| {
+            let src = l.elem_addr(&xs, i);
+            let dst = l.elem_addr(&os, i);
+            let v = match (from, to) {
+                (DType::F32, DType::I32) => {
+                    // round half to even, saturate, NaN -> 0 (DSL §7)
+                    let x = l.b.ins().load(types::F32, frame_flags(), src, 0);
+                    let r = l.b.ins().nearest(x);
+                    l.b.ins().fcvt_to_sint_sat(types::I32, r)
+                }
+                (DType::I32, DType::F32) => {
+                    let x = l.b.ins().load(types::I32, frame_flags(), src, 0);
+                    l.b.ins().fcvt_from_sint(types::F32, x)
+                }
+                _ => {
+                    let st = storage_type(from);
+                    let raw = l.b.ins().load(st, frame_flags(), src, 0);
+                    let bits = if st == types::I32 {
+                        raw
+                    } else {
+                        l.b.ins().uextend(types::I32, raw)
+                    };
+                    let f = l.helper(CAST, &[types::I32, types::I32, types::I32], types::I32)?;
+                    let a = l.b.ins().iconst(types::I32, i64::from(dtype_code(from)));
+                    let b = l.b.ins().iconst(types::I32, i64::from(dtype_code(to)));
+                    let call = l.b.ins().call(f, &[bits, a, b]);
+                    let r = l.b.inst_results(call)[0];
+                    let tt = storage_type(to);
+                    if tt == types::I32 {
+                        r
+                    } else {
+                        l.b.ins().ireduce(tt, r)
+                    }
+                }
+            };
+            l.b.ins().store(frame_flags(), v, dst, 0);
+            Ok(())
+        })?;
+        self.set(single_result(op)?, Val::Tile(out))
+    }
+}
