@@ -71,16 +71,23 @@ declare_dialect! {
         attrs: [
             ("pad", Scalar, Opt, "the value read past the buffer's edge (default 0)"),
             ("place", Str, Opt, "where the tile lives: registers, scratch or global"),
+            ("unit", Str, Opt, "`tiles` (default: index `i` starts at `i` times the tile's extent) or `elements` (index `i` is an element offset, possibly negative)"),
+            ("strides", Ints, Opt, "the element step along the buffer for each tile axis (default 1)"),
+            ("perm", Ints, Opt, "tile axis `a` walks buffer axis `perm[a]` (default identity): a transposed read"),
         ],
         traits: [],
-        summary: "reads the tile at tile coordinates (one index per buffer axis), masked at the edges",
+        summary: "reads a tile from a buffer (one index per buffer axis); elements outside the buffer read as `pad`",
         example: "%t = tile.load %a, %i, %k : (buf<f32[M, K]>, index, index) -> tile<64x256xf32>",
     },
     Store = "store" {
         operands: Operands::Variadic { name: "value, buffer, indices", min: 2 }, results: Results::Fixed(0),
-        attrs: [],
+        attrs: [
+            ("unit", Str, Opt, "`tiles` (default) or `elements`, as for `tile.load`"),
+            ("strides", Ints, Opt, "the element step along the buffer for each tile axis (default 1)"),
+            ("perm", Ints, Opt, "tile axis `a` walks buffer axis `perm[a]` (default identity)"),
+        ],
         traits: [],
-        summary: "writes a tile at tile coordinates; elements past the buffer's edge are not written",
+        summary: "writes a tile into a buffer, addressed as `tile.load` reads; elements outside the buffer are not written",
         example: "tile.store %t, %out, %i, %j : (tile<64x128xf32>, buf<f32[M, N]>, index, index) -> ()",
     },
     Zeros = "zeros" {
@@ -118,7 +125,7 @@ declare_dialect! {
         operands: Operands::Fixed(&["x"]), results: Results::Fixed(1),
         attrs: [
             ("axis", Int, Req, "the axis removed"),
-            ("kind", Str, Req, "sum, max or min"),
+            ("kind", Str, Req, "sum, max, min, or argmax (the index of the first maximum along the axis, as i32)"),
             ("place", Str, Opt, "where the result lives: registers, scratch or global"),
         ],
         traits: [Pure, Reduction],
@@ -127,9 +134,12 @@ declare_dialect! {
     },
     Broadcast = "broadcast" {
         operands: Operands::Fixed(&["x"]), results: Results::Fixed(1),
-        attrs: [("place", Str, Opt, "where the result lives: registers, scratch or global")],
+        attrs: [
+            ("place", Str, Opt, "where the result lives: registers, scratch or global"),
+            ("dims", Ints, Opt, "operand axis `i` becomes result axis `dims[i]` (increasing; default: the trailing axes, NumPy style)"),
+        ],
         traits: [Pure],
-        summary: "NumPy broadcasting of a tile to a larger shape",
+        summary: "broadcasts a tile to a larger shape; each operand size is 1 or the result's",
         example: "%b = tile.broadcast %t : (tile<128xf32>) -> tile<64x128xf32>",
     },
     Cast = "cast" {
@@ -138,6 +148,30 @@ declare_dialect! {
         traits: [Pure, Elementwise],
         summary: "converts the elements of a tile, as `graph.cast`",
         example: "%h = tile.cast %t {dtype = bf16} : (tile<64x128xf32>) -> tile<64x128xbf16>",
+    },
+    Index = "index" {
+        operands: Operands::Fixed(&[]), results: Results::Fixed(1),
+        attrs: [("value", Sizes, Req, "one size expression (constant or symbolic): `sizes[N - 1]`")],
+        traits: [Pure],
+        summary: "an index constant, possibly symbolic",
+        example: "%c = tile.index {value = sizes[N - 1]} : () -> index",
+    },
+    Affine = "affine" {
+        operands: Operands::Variadic { name: "indices", min: 1 }, results: Results::Fixed(1),
+        attrs: [
+            ("coeffs", Ints, Req, "one coefficient per operand"),
+            ("offset", Sizes, Opt, "one size expression added to the sum (default 0)"),
+        ],
+        traits: [Pure],
+        summary: "the index `sum(coeffs[i] * operands[i]) + offset`",
+        example: "%h = tile.affine %oh, %kh {coeffs = [2, 1], offset = sizes[-1]} : (index, index) -> index",
+    },
+    Iota = "iota" {
+        operands: Operands::Variadic { name: "base", min: 0 }, results: Results::Fixed(1),
+        attrs: [("axis", Int, Req, "the tile axis whose coordinate each element holds")],
+        traits: [Pure],
+        summary: "an i32 tile whose elements are their coordinate along `axis`, plus the optional index `base`; with a load's start it gives element positions, for masks",
+        example: "%pos = tile.iota %start {axis = 1} : (index) -> tile<64x128xi32>",
     },
     Yield = "yield" {
         operands: Operands::Variadic { name: "values", min: 0 }, results: Results::Fixed(0),

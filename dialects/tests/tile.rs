@@ -122,7 +122,7 @@ fn compute_ops_are_checked() {
         "{axis = 2, kind = \"prod\"} : (tile<32x32xf32>) -> tile<32xf32>",
         &[
             "axis 2 is not an axis of `tile<32x32xf32>`",
-            "`kind` must be sum, max or min",
+            "`kind` must be sum, max, min or argmax",
         ],
     );
     check_edit(

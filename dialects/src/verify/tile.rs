@@ -34,6 +34,7 @@ impl Checker<'_> {
             TileOp::Load => {
                 let buf = self.buffer(op.operands[0], &mut m);
                 self.check_indices(&op.operands[1..], buf, &mut m);
+                check_access(op, buf.map(|b| b.elem.rank()), &mut m);
                 if let (Some(b), Some(r)) = (buf, res) {
                     match r {
                         Type::Tile(tt)
@@ -50,6 +51,7 @@ impl Checker<'_> {
                 let tile = self.tile(op.operands[0], &mut m);
                 let buf = self.buffer(op.operands[1], &mut m);
                 self.check_indices(&op.operands[2..], buf, &mut m);
+                check_access(op, buf.map(|b| b.elem.rank()), &mut m);
                 if let (Some(tt), Some(b)) = (tile, buf) {
                     if tt.dtype != b.elem.dtype || tt.shape.len() != b.elem.rank() {
                         m.push(format!("cannot store `{tt}` into `{b}`"));
@@ -93,18 +95,22 @@ impl Checker<'_> {
                     } else {
                         let mut shape = x.shape.clone();
                         shape.remove(axis as usize);
-                        let want = Type::Tile(TileType {
-                            dtype: x.dtype,
-                            shape,
-                        });
+                        let dtype = if op.attrs.str("kind") == Some("argmax") {
+                            DType::I32
+                        } else {
+                            x.dtype
+                        };
+                        let want = Type::Tile(TileType { dtype, shape });
                         if res != Some(&want) {
                             m.push(format!("the result must be `{want}`"));
                         }
                     }
                 }
                 match op.attrs.str("kind") {
-                    Some("sum" | "max" | "min") | None => {}
-                    Some(k) => m.push(format!("`kind` must be sum, max or min, found \"{k}\"")),
+                    Some("sum" | "max" | "min" | "argmax") | None => {}
+                    Some(k) => m.push(format!(
+                        "`kind` must be sum, max, min or argmax, found \"{k}\""
+                    )),
                 }
             }
             TileOp::Broadcast => {
@@ -112,12 +118,14 @@ impl Checker<'_> {
                 let r = self.tile(op.results[0], &mut m);
                 if let (Some(x), Some(r)) = (x, r) {
                     let fits = x.dtype == r.dtype
-                        && x.shape.len() <= r.shape.len()
-                        && x.shape
-                            .iter()
-                            .rev()
-                            .zip(r.shape.iter().rev())
-                            .all(|(a, b)| a == b || *a == 1);
+                        && match broadcast_dims(op, x.shape.len(), r.shape.len()) {
+                            Some(dims) => x
+                                .shape
+                                .iter()
+                                .zip(dims)
+                                .all(|(a, d)| *a == 1 || *a == r.shape[d]),
+                            None => false,
+                        };
                     if !fits {
                         m.push(format!("`{x}` does not broadcast to `{r}`"));
                     }
@@ -136,6 +144,48 @@ impl Checker<'_> {
                             }
                         ));
                     }
+                }
+            }
+            TileOp::Index => {
+                if res != Some(&Type::Index) {
+                    m.push("the result must be an `index`".into());
+                }
+                if op.attrs.sizes("value").is_some_and(|v| v.len() != 1) {
+                    m.push("`value` must hold exactly one size".into());
+                }
+            }
+            TileOp::Affine => {
+                if res != Some(&Type::Index) {
+                    m.push("the result must be an `index`".into());
+                }
+                self.check_indices(&op.operands, None, &mut m);
+                if op
+                    .attrs
+                    .ints("coeffs")
+                    .is_some_and(|c| c.len() != op.operands.len())
+                {
+                    m.push(format!(
+                        "`coeffs` needs one coefficient per operand ({})",
+                        op.operands.len()
+                    ));
+                }
+                if op.attrs.sizes("offset").is_some_and(|v| v.len() != 1) {
+                    m.push("`offset` must hold exactly one size".into());
+                }
+            }
+            TileOp::Iota => {
+                if op.operands.len() > 1 {
+                    m.push("takes at most one base index".into());
+                }
+                self.check_indices(&op.operands, None, &mut m);
+                match res {
+                    Some(Type::Tile(t)) if t.dtype == DType::I32 => {
+                        let axis = op.attrs.int("axis").unwrap_or(-1);
+                        if axis < 0 || axis as usize >= t.shape.len() {
+                            m.push(format!("axis {axis} is not an axis of `{t}`"));
+                        }
+                    }
+                    _ => m.push("the result must be an i32 tile".into()),
                 }
             }
             TileOp::Yield => {}
@@ -299,6 +349,47 @@ impl Checker<'_> {
                     idx.len()
                 ));
             }
+        }
+    }
+}
+
+/// Checks the addressing attributes of a load or store on a buffer of rank `rank`.
+fn check_access(op: &Operation, rank: Option<usize>, m: &mut Vec<String>) {
+    match op.attrs.str("unit") {
+        None | Some("tiles" | "elements") => {}
+        Some(u) => m.push(format!("`unit` must be tiles or elements, found \"{u}\"")),
+    }
+    let Some(rank) = rank else { return };
+    if let Some(st) = op.attrs.ints("strides") {
+        if st.len() != rank || st.iter().any(|s| *s < 1) {
+            m.push(format!(
+                "`strides` needs {rank} positive steps, found {st:?}"
+            ));
+        }
+    }
+    if let Some(p) = op.attrs.ints("perm") {
+        let mut sorted = p.to_vec();
+        sorted.sort_unstable();
+        if sorted != (0..rank as i64).collect::<Vec<_>>() {
+            m.push(format!(
+                "`perm` must be a permutation of 0..{rank}, found {p:?}"
+            ));
+        }
+    }
+}
+
+/// The result axis of each operand axis of a `tile.broadcast`: `dims`, or the trailing
+/// axes. `None` when `dims` is malformed.
+pub(crate) fn broadcast_dims(op: &Operation, from: usize, to: usize) -> Option<Vec<usize>> {
+    match op.attrs.ints("dims") {
+        None => (from <= to).then(|| (to - from..to).collect()),
+        Some(d) => {
+            let dims: Vec<usize> = d
+                .iter()
+                .map(|x| usize::try_from(*x).ok())
+                .collect::<Option<_>>()?;
+            let increasing = dims.windows(2).all(|w| w[0] < w[1]);
+            (dims.len() == from && increasing && dims.iter().all(|x| *x < to)).then_some(dims)
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::bind::{bind_params, eval_size};
 use super::dot::dot;
-use super::memory::{load, store};
+use super::memory::{load, store, Access};
 use super::scalar::elementwise;
 use super::value::{check_val, tile_shape, HostBuf, Val};
 use super::MAX_ITERATIONS;
@@ -329,7 +329,8 @@ impl Exec<'_> {
                     Some(a) => quant::constant(a, dtype).map_err(|m| format!("`pad`: {m}"))?,
                     None => Tensor::zeros(dtype, Vec::new()).map_err(|e| e.to_string())?,
                 };
-                one(load(buf, &idx, &shape, &pad)?)
+                let access = Access::from_attrs(&op.attrs, buf.shape.len())?;
+                one(load(buf, &idx, &shape, &pad, &access)?)
             }
             TileOp::Store => {
                 if op.operands.len() < 2 {
@@ -345,7 +346,8 @@ impl Exec<'_> {
                     .bufs
                     .get_mut(b)
                     .ok_or("internal error: unknown buffer")?;
-                store(buf, &idx, &tile)?;
+                let access = Access::from_attrs(&op.attrs, buf.shape.len())?;
+                store(buf, &idx, &tile, &access)?;
                 Ok(Vec::new())
             }
             TileOp::Zeros => {
@@ -378,11 +380,18 @@ impl Exec<'_> {
                         x.rank()
                     ));
                 }
+                if op.attrs.str("kind") == Some("argmax") {
+                    return one(reduce::argmax(x, axis, false)?);
+                }
                 let kind = match op.attrs.str("kind") {
                     Some("sum") => ReduceOp::Sum,
                     Some("max") => ReduceOp::Max,
                     Some("min") => ReduceOp::Min,
-                    Some(k) => return Err(format!("`kind` must be sum, max or min, got \"{k}\"")),
+                    Some(k) => {
+                        return Err(format!(
+                            "`kind` must be sum, max, min or argmax, got \"{k}\""
+                        ))
+                    }
                     None => return Err("missing string attribute `kind`".into()),
                 };
                 one(reduce::reduce(kind, x, &[axis], false)?)
@@ -397,7 +406,99 @@ impl Exec<'_> {
                         x.dtype()
                     ));
                 }
-                one(layout::broadcast_to(x, &to_i64(&shape))?)
+                // With `dims`, the operand first gets size-1 axes where the result has
+                // axes of its own; then NumPy broadcasting applies.
+                let x = match op.attrs.ints("dims") {
+                    None => x.clone(),
+                    Some(dims) => {
+                        let ok = dims.len() == x.rank()
+                            && dims.windows(2).all(|w| w[0] < w[1])
+                            && dims.iter().all(|d| *d >= 0 && (*d as usize) < shape.len());
+                        if !ok {
+                            return Err(format!(
+                                "`dims` {dims:?} does not map a rank-{} tile into rank {}",
+                                x.rank(),
+                                shape.len()
+                            ));
+                        }
+                        let mut expanded = vec![1i64; shape.len()];
+                        for (i, d) in dims.iter().enumerate() {
+                            expanded[*d as usize] = x.shape()[i] as i64;
+                        }
+                        layout::reshape(x, &expanded)?
+                    }
+                };
+                one(layout::broadcast_to(&x, &to_i64(&shape))?)
+            }
+            TileOp::Index => {
+                arity(0)?;
+                let v = match op.attrs.sizes("value") {
+                    Some([e]) => eval_size(e, self.sizes)?,
+                    _ => return Err("`value` must hold exactly one size".into()),
+                };
+                Ok(vec![Val::Index(v)])
+            }
+            TileOp::Affine => {
+                let coeffs = op
+                    .attrs
+                    .ints("coeffs")
+                    .ok_or("missing integer list `coeffs`")?;
+                if coeffs.len() != op.operands.len() {
+                    return Err(format!(
+                        "`coeffs` has {} entries for {} operands",
+                        coeffs.len(),
+                        op.operands.len()
+                    ));
+                }
+                let mut acc: i64 = match op.attrs.sizes("offset") {
+                    None => 0,
+                    Some([e]) => eval_size(e, self.sizes)?,
+                    Some(_) => return Err("`offset` must hold exactly one size".into()),
+                };
+                for (c, v) in coeffs.iter().zip(&op.operands) {
+                    let term = c
+                        .checked_mul(self.index(*v)?)
+                        .ok_or("index arithmetic overflows")?;
+                    acc = acc.checked_add(term).ok_or("index arithmetic overflows")?;
+                }
+                Ok(vec![Val::Index(acc)])
+            }
+            TileOp::Iota => {
+                let base = match op.operands.as_slice() {
+                    [] => 0,
+                    [b] => self.index(*b)?,
+                    _ => return Err("takes at most one base index".into()),
+                };
+                let (dtype, shape) = self.result_tile(op)?;
+                if dtype != DType::I32 {
+                    return Err(format!("the result must be an i32 tile, not {dtype}"));
+                }
+                let axis = op
+                    .attrs
+                    .int("axis")
+                    .ok_or("missing integer attribute `axis`")?;
+                let axis = usize::try_from(axis)
+                    .ok()
+                    .filter(|a| *a < shape.len())
+                    .ok_or_else(|| {
+                        format!(
+                            "axis {axis} is not an axis of the rank-{} tile",
+                            shape.len()
+                        )
+                    })?;
+                let inner: usize = shape[axis + 1..].iter().product();
+                let n: usize = shape.iter().product();
+                let vals = (0..n)
+                    .map(|i| {
+                        let c = ((i / inner.max(1)) % shape[axis]) as i64;
+                        i32::try_from(base + c)
+                            .map_err(|_| format!("iota value {} does not fit in i32", base + c))
+                    })
+                    .collect::<Result<Vec<i32>, String>>()?;
+                one(
+                    Tensor::new(DType::I32, shape, tessera_tensor::Data::Int(vals))
+                        .map_err(|e| e.to_string())?,
+                )
             }
             TileOp::Cast => {
                 arity(1)?;

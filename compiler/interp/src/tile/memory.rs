@@ -1,9 +1,140 @@
-//! `tile.load` and `tile.store`: moving a tile between a buffer and a host value at tile
-//! coordinates, masking the elements that fall outside the buffer.
+//! `tile.load` and `tile.store`: moving a tile between a buffer and a host value, masking
+//! the elements that fall outside the buffer. The common case (tile coordinates, unit
+//! steps, no permutation) copies whole rows; `unit = "elements"`, `strides` and `perm`
+//! take the general path, which maps every tile element to its buffer coordinate.
 
 use super::value::HostBuf;
 use crate::kernels::walk::strides;
+use tessera_dialects::Attrs;
 use tessera_tensor::{Data, Tensor};
+
+/// How a load or store addresses its buffer (see `docs/ir.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Access {
+    /// Indices are element offsets rather than tile coordinates.
+    pub elements: bool,
+    /// Element step along the buffer for each tile axis.
+    pub strides: Vec<i64>,
+    /// Tile axis `a` walks buffer axis `perm[a]`.
+    pub perm: Vec<usize>,
+}
+
+impl Access {
+    /// Reads the addressing attributes of an operation on a rank-`rank` buffer.
+    pub(crate) fn from_attrs(attrs: &Attrs, rank: usize) -> Result<Access, String> {
+        let elements = match attrs.str("unit") {
+            None | Some("tiles") => false,
+            Some("elements") => true,
+            Some(u) => return Err(format!("`unit` must be tiles or elements, got \"{u}\"")),
+        };
+        let strides = match attrs.ints("strides") {
+            None => vec![1; rank],
+            Some(st) if st.len() == rank && st.iter().all(|s| *s >= 1) => st.to_vec(),
+            Some(st) => return Err(format!("`strides` needs {rank} positive steps, got {st:?}")),
+        };
+        let perm = match attrs.ints("perm") {
+            None => (0..rank).collect(),
+            Some(p) => {
+                let perm: Vec<usize> = p.iter().filter_map(|x| usize::try_from(*x).ok()).collect();
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if perm.len() != p.len() || sorted != (0..rank).collect::<Vec<_>>() {
+                    return Err(format!(
+                        "`perm` must be a permutation of 0..{rank}, got {p:?}"
+                    ));
+                }
+                perm
+            }
+        };
+        Ok(Access {
+            elements,
+            strides,
+            perm,
+        })
+    }
+
+    fn is_plain(&self) -> bool {
+        !self.elements
+            && self.strides.iter().all(|s| *s == 1)
+            && self.perm.iter().enumerate().all(|(i, p)| i == *p)
+    }
+
+    /// The buffer offset of every tile element (C order), or `None` when it falls outside.
+    fn offsets(
+        &self,
+        bshape: &[usize],
+        idx: &[i64],
+        tshape: &[usize],
+    ) -> Result<Vec<Option<usize>>, String> {
+        let r = tshape.len();
+        let bstr = strides(bshape);
+        // The start of the tile along each buffer axis.
+        let mut start = vec![0i64; r];
+        for (a, &b) in self.perm.iter().enumerate() {
+            start[b] = if self.elements {
+                idx[b]
+            } else {
+                let extent = (tshape[a] as i64)
+                    .checked_mul(self.strides[a])
+                    .ok_or("tile extent overflows")?;
+                idx[b]
+                    .checked_mul(extent)
+                    .ok_or_else(|| format!("tile index {} overflows", idx[b]))?
+            };
+        }
+        let n: usize = tshape.iter().product();
+        let mut out = Vec::with_capacity(n);
+        let mut t = vec![0usize; r];
+        for _ in 0..n {
+            let mut off: i64 = 0;
+            let mut inside = true;
+            for (a, &b) in self.perm.iter().enumerate() {
+                let c = start[b].saturating_add((t[a] as i64).saturating_mul(self.strides[a]));
+                if c < 0 || c >= bshape[b] as i64 {
+                    inside = false;
+                    break;
+                }
+                off += c * bstr[b] as i64;
+            }
+            out.push(inside.then_some(off as usize));
+            for a in (0..r).rev() {
+                t[a] += 1;
+                if t[a] < tshape[a] {
+                    break;
+                }
+                t[a] = 0;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn gather_general<T: Copy>(src: &[T], offsets: &[Option<usize>], pad: T) -> Result<Vec<T>, String> {
+    offsets
+        .iter()
+        .map(|o| match o {
+            Some(i) => src
+                .get(*i)
+                .copied()
+                .ok_or_else(|| "internal error: load out of bounds".to_string()),
+            None => Ok(pad),
+        })
+        .collect()
+}
+
+fn scatter_general<T: Copy>(
+    dst: &mut [T],
+    offsets: &[Option<usize>],
+    src: &[T],
+) -> Result<(), String> {
+    for (o, v) in offsets.iter().zip(src) {
+        if let Some(i) = o {
+            *dst.get_mut(*i)
+                .ok_or("internal error: store out of bounds")? = *v;
+        }
+    }
+    Ok(())
+}
 
 /// The part of one tile row (the last axis) inside the buffer: the buffer offset of the
 /// row's element 0 (as if it existed) and the valid element range `lo .. hi`.
@@ -139,8 +270,25 @@ pub(crate) fn load(
     idx: &[i64],
     tshape: &[usize],
     pad: &Tensor,
+    access: &Access,
 ) -> Result<Tensor, String> {
     check_rank(buf, idx, tshape)?;
+    if !access.is_plain() {
+        let offs = access.offsets(&buf.shape, idx, tshape)?;
+        let data = match (&buf.data, pad.data()) {
+            (Data::Float(src), Data::Float(p)) => Data::Float(gather_general(
+                src,
+                &offs,
+                p.first().copied().unwrap_or(0.0),
+            )?),
+            (Data::Int(src), Data::Int(p)) => {
+                Data::Int(gather_general(src, &offs, p.first().copied().unwrap_or(0))?)
+            }
+            _ => return Err("internal error: pad and buffer storage differ".into()),
+        };
+        return Tensor::new(buf.dtype, tshape.to_vec(), data)
+            .map_err(|e| format!("internal error: {e}"));
+    }
     let starts = element_starts(idx, tshape)?;
     let data = match (&buf.data, pad.data()) {
         (Data::Float(src), Data::Float(p)) => Data::Float(gather(
@@ -163,7 +311,12 @@ pub(crate) fn load(
 }
 
 /// Writes `tile` at tile coordinates `idx`, skipping elements outside the buffer.
-pub(crate) fn store(buf: &mut HostBuf, idx: &[i64], tile: &Tensor) -> Result<(), String> {
+pub(crate) fn store(
+    buf: &mut HostBuf,
+    idx: &[i64],
+    tile: &Tensor,
+    access: &Access,
+) -> Result<(), String> {
     let tshape = tile.shape().to_vec();
     check_rank(buf, idx, &tshape)?;
     if tile.dtype() != buf.dtype {
@@ -172,6 +325,14 @@ pub(crate) fn store(buf: &mut HostBuf, idx: &[i64], tile: &Tensor) -> Result<(),
             tile.dtype(),
             buf.dtype
         ));
+    }
+    if !access.is_plain() {
+        let offs = access.offsets(&buf.shape, idx, &tshape)?;
+        return match (&mut buf.data, tile.data()) {
+            (Data::Float(dst), Data::Float(src)) => scatter_general(dst, &offs, src),
+            (Data::Int(dst), Data::Int(src)) => scatter_general(dst, &offs, src),
+            _ => Err("internal error: tile and buffer storage differ".into()),
+        };
     }
     let starts = element_starts(idx, &tshape)?;
     match (&mut buf.data, tile.data()) {
