@@ -420,13 +420,29 @@ impl Lowerer<'_, '_> {
                     }
                 }
                 TileOp::For => self.for_op(op),
+                TileOp::Load | TileOp::Store if has_any(op, &["unit", "strides", "perm"]) => {
+                    unsupported(format!(
+                        "{}: element offsets, strides and permutations (`unit`, `strides`, `perm`)",
+                        op.op.full_name()
+                    ))
+                }
                 TileOp::Load => self.load(op),
                 TileOp::Store => self.store(op),
                 TileOp::Zeros | TileOp::Splat => self.splat(op),
                 TileOp::Map => self.map(op),
+                TileOp::Reduce if op.attrs.str("kind") == Some("argmax") => {
+                    unsupported("tile.reduce with kind \"argmax\"")
+                }
                 TileOp::Reduce => self.reduce(op),
                 TileOp::Dot => self.dot(op),
+                TileOp::Broadcast if has_any(op, &["dims"]) => {
+                    unsupported("tile.broadcast with `dims`")
+                }
                 TileOp::Broadcast => self.broadcast(op),
+                TileOp::Index | TileOp::Affine | TileOp::Iota => unsupported(
+                    op.op.full_name()
+                        + " (index arithmetic and iota come with the graph-to-tile lowering)",
+                ),
                 TileOp::Cast => self.cast(op),
                 TileOp::Yield => invalid("tile.yield must end a tile.for or tile.map region"),
             },
@@ -524,4 +540,10 @@ pub(crate) fn single_result(op: &Operation) -> Result<Value> {
             rs.len()
         )),
     }
+}
+
+/// Whether the operation carries any of these attributes (extensions this back end does not
+/// compile yet: rejecting them is what keeps it from emitting wrong code).
+fn has_any(op: &Operation, names: &[&str]) -> bool {
+    names.iter().any(|n| op.attrs.get(n).is_some())
 }
