@@ -1,0 +1,219 @@
+//! The lowering driver: buffers for every value, then each graph operation to kernels and
+//! launches (one module per operation family), then parse and verify the kernels.
+
+mod elementwise;
+mod matmul;
+mod reduce;
+mod shape;
+
+use crate::plan::{BufId, BufKind, BufferInfo, Launch, Tiled};
+use crate::schedule::Schedule;
+use std::collections::BTreeMap;
+use tessera_dialects::dialect::Trait;
+use tessera_dialects::parse::parse_module;
+use tessera_dialects::verify::verify_module;
+use tessera_dialects::{Func, GraphOp, Loc, Module, Operation, SymExpr, TensorType, Value};
+
+/// Why a function could not be tiled.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TilingError {
+    pub message: String,
+    /// The graph operation at fault.
+    pub loc: Loc,
+}
+
+impl TilingError {
+    fn at(op: &Operation, message: impl Into<String>) -> TilingError {
+        TilingError {
+            message: message.into(),
+            loc: op.loc,
+        }
+    }
+}
+
+/// State while one function is lowered.
+pub(crate) struct Ctx {
+    pub schedule: Schedule,
+    pub buffers: Vec<BufferInfo>,
+    pub launches: Vec<Launch>,
+    pub kernels: Vec<String>,
+    values: BTreeMap<Value, BufId>,
+}
+
+impl Ctx {
+    /// The buffer holding a value.
+    pub fn buf(&self, v: Value) -> BufId {
+        self.values[&v]
+    }
+
+    pub fn ty(&self, b: BufId) -> &TensorType {
+        &self.buffers[b].ty
+    }
+
+    /// A new intermediate buffer.
+    pub fn temp(&mut self, name: &str, ty: TensorType) -> BufId {
+        self.buffers.push(BufferInfo {
+            name: name.to_string(),
+            ty,
+            kind: BufKind::Temp,
+        });
+        self.buffers.len() - 1
+    }
+
+    /// A kernel name unique in the module: `k3_add`.
+    pub fn kernel_name(&self, what: &str) -> String {
+        format!("k{}_{what}", self.kernels.len())
+    }
+
+    /// Adds a kernel and its launch.
+    pub fn emit(
+        &mut self,
+        name: String,
+        text: String,
+        args: Vec<(BufId, Option<Vec<SymExpr>>)>,
+        from: &Operation,
+    ) {
+        self.kernels.push(text);
+        self.launches.push(Launch {
+            kernel: name,
+            args,
+            from: from.op.full_name(),
+        });
+    }
+}
+
+/// Lowers graph function `name` of `module` (calls already inlined) with `schedule`.
+pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Tiled, TilingError> {
+    let func = module.func(name).ok_or_else(|| TilingError {
+        message: format!("no function `{name}`"),
+        loc: Loc::default(),
+    })?;
+    let mut ctx = Ctx {
+        schedule: *schedule,
+        buffers: Vec::new(),
+        launches: Vec::new(),
+        kernels: Vec::new(),
+        values: BTreeMap::new(),
+    };
+    let mut params = Vec::new();
+    for (i, p) in func.params.iter().enumerate() {
+        let ty = tensor_ty(func, *p)?;
+        let name = func.values[p.index()]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("arg{i}"));
+        ctx.buffers.push(BufferInfo {
+            name,
+            ty,
+            kind: BufKind::Param,
+        });
+        ctx.values.insert(*p, ctx.buffers.len() - 1);
+        params.push(ctx.buffers.len() - 1);
+    }
+    let mut results = Vec::new();
+    for op in &func.body.ops {
+        if op.op.def().has_trait(Trait::Terminator) {
+            results = op.operands.iter().map(|v| ctx.buf(*v)).collect();
+            continue;
+        }
+        for r in &op.results {
+            let ty = tensor_ty(func, *r)?;
+            let name = func.values[r.index()]
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("v{}", r.0));
+            let b = ctx.temp(&name, ty);
+            ctx.values.insert(*r, b);
+        }
+        lower_op(&mut ctx, op)?;
+    }
+    let text = ctx.kernels.join("\n");
+    let kernels = parse_module(&text).map_err(|e| TilingError {
+        message: format!(
+            "internal error: a generated kernel does not parse: {} at {:?}\n{text}",
+            e.message, e.span
+        ),
+        loc: Loc::default(),
+    })?;
+    if let Err(errs) = verify_module(&kernels) {
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        return Err(TilingError {
+            message: format!(
+                "internal error: a generated kernel does not verify:\n{}\n{text}",
+                msgs.join("\n")
+            ),
+            loc: Loc::default(),
+        });
+    }
+    Ok(Tiled {
+        name: name.to_string(),
+        kernels,
+        buffers: ctx.buffers,
+        launches: ctx.launches,
+        params,
+        results,
+    })
+}
+
+fn tensor_ty(func: &Func, v: Value) -> Result<TensorType, TilingError> {
+    func.tensor_ty(v).cloned().ok_or_else(|| TilingError {
+        message: format!("value %{} is not a tensor", v.0),
+        loc: func.loc,
+    })
+}
+
+fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
+    let Some(g) = op.op.as_graph() else {
+        return Err(TilingError::at(
+            op,
+            format!("`{}` is not a graph operation", op.op.full_name()),
+        ));
+    };
+    use GraphOp as G;
+    match g {
+        G::Constant => elementwise::constant(ctx, op),
+        G::Cast
+        | G::Neg
+        | G::Abs
+        | G::Exp
+        | G::Log
+        | G::Sqrt
+        | G::Rsqrt
+        | G::Recip
+        | G::Tanh
+        | G::Sigmoid
+        | G::Relu
+        | G::Gelu
+        | G::GeluTanh
+        | G::Silu
+        | G::Erf
+        | G::Add
+        | G::Sub
+        | G::Mul
+        | G::Div
+        | G::Max
+        | G::Min
+        | G::Pow
+        | G::Lt
+        | G::Le
+        | G::Gt
+        | G::Ge
+        | G::Eq
+        | G::Ne
+        | G::Select => elementwise::single(ctx, op),
+        G::BroadcastTo => elementwise::broadcast_to(ctx, op),
+        G::Reshape => shape::reshape(ctx, op),
+        G::MatMul => matmul::matmul(ctx, op),
+        G::ReduceSum | G::ReduceMean | G::ReduceMax | G::ReduceMin => reduce::reduce(ctx, op),
+        G::Softmax | G::LogSoftmax => reduce::softmax(ctx, op),
+        G::Call => Err(TilingError::at(
+            op,
+            "calls must be inlined before tiling (run the `inline` pass)",
+        )),
+        other => Err(TilingError::at(
+            op,
+            format!("`graph.{}` is not lowered to tile IR yet", other.name()),
+        )),
+    }
+}

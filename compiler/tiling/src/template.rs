@@ -1,0 +1,107 @@
+//! Text pieces for writing kernels as IR: types, sizes and a kernel-text builder that
+//! numbers SSA names so that every name is defined once.
+
+use std::fmt::Write as _;
+use tessera_dialects::{DType, SymExpr};
+
+/// `buf<f32[B, 784]>`.
+pub fn buf(dtype: DType, shape: &[SymExpr]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("buf<{dtype}[{}]>", dims.join(", "))
+}
+
+/// `tile<1x256xf32>`.
+pub fn tile(dtype: DType, shape: &[u64]) -> String {
+    let mut s = String::from("tile<");
+    for d in shape {
+        let _ = write!(s, "{d}x");
+    }
+    let _ = write!(s, "{dtype}>");
+    s
+}
+
+/// `(E + t - 1) / t`: the number of tiles of size `t` covering `E`.
+pub fn cdiv(e: &SymExpr, t: u64) -> SymExpr {
+    let t = t as i64;
+    e.add(&SymExpr::lit(t - 1))
+        .floor_div(&SymExpr::lit(t))
+        .unwrap_or_else(|_| e.clone())
+}
+
+/// `sizes[a, b]`.
+pub fn sizes(v: &[SymExpr]) -> String {
+    let d: Vec<String> = v.iter().map(|d| d.to_string()).collect();
+    format!("sizes[{}]", d.join(", "))
+}
+
+/// The tile size along an axis of extent `e`: `max_tile`, or the extent when it is a
+/// smaller constant.
+pub fn fit(e: &SymExpr, max_tile: u64) -> u64 {
+    match e.as_const() {
+        Some(c) if c >= 1 && (c as u64) < max_tile => c as u64,
+        _ => max_tile,
+    }
+}
+
+/// Builds one kernel's text: a header, then body lines at one indentation.
+pub struct KernelText {
+    head: String,
+    lines: Vec<String>,
+    next: usize,
+}
+
+impl KernelText {
+    /// `tile.kernel @name(params) attributes {grid = ..., parallel = ...}`.
+    pub fn new(name: &str, params: &[(String, String)], grid: &[SymExpr]) -> KernelText {
+        let ps: Vec<String> = params.iter().map(|(n, t)| format!("%{n}: {t}")).collect();
+        let parallel: Vec<String> = (0..grid.len()).map(|i| i.to_string()).collect();
+        KernelText {
+            head: format!(
+                "tile.kernel @{name}({}) attributes {{grid = {}, parallel = [{}]}} {{",
+                ps.join(", "),
+                sizes(grid),
+                parallel.join(", ")
+            ),
+            lines: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// A fresh SSA name with a readable prefix.
+    pub fn fresh(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}{}", self.next)
+    }
+
+    pub fn line(&mut self, l: impl Into<String>) {
+        self.lines.push(l.into());
+    }
+
+    /// The counter of fresh names, to continue numbering in another builder.
+    pub fn counter(&self) -> usize {
+        self.next
+    }
+
+    pub fn set_counter(&mut self, n: usize) {
+        self.next = n;
+    }
+
+    /// The body lines written so far (for regions nested in another kernel's text).
+    pub fn body_lines(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().flat_map(|l| l.lines())
+    }
+
+    pub fn finish(self) -> String {
+        let mut s = self.head;
+        s.push('\n');
+        for l in self.lines {
+            for part in l.lines() {
+                s.push_str("  ");
+                s.push_str(part);
+                s.push('\n');
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}
