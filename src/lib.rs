@@ -138,6 +138,41 @@ impl Program {
         })
     }
 
+    /// Lowers `func` (after the default pipeline) to tile-IR kernels and their launch plan,
+    /// with the schedule of this host.
+    pub fn tiled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
+        self.func(func)?;
+        let module = self.optimized()?;
+        tessera_tiling::lower_func(&module, func, &tessera_tiling::Schedule::host()).map_err(|e| {
+            match e.loc.0 {
+                Some(span) => Error::Source {
+                    file: self.file.clone(),
+                    src: self.src.clone(),
+                    diags: vec![
+                        Diagnostic::error(e.message.clone()).primary(span, "this operation")
+                    ],
+                },
+                None => Error::msg(e.message),
+            }
+        })
+    }
+
+    /// Lowers `func` to tile IR and runs its kernels in the reference interpreter: the
+    /// lowering checked on real inputs, before any machine code.
+    pub fn run_tiled(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let tiled = self.tiled(func)?;
+        // Inputs are checked against the signature first, with errors at the parameter.
+        let f = self.func(func)?;
+        if let Err(e) = tessera_interp::check_inputs(f, &inputs) {
+            return Err(self.runtime_error(func, e));
+        }
+        tiled
+            .execute(inputs, &mut |m, k, bufs, sizes| {
+                tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
+            })
+            .map_err(Error::Message)
+    }
+
     /// Compiles and runs `func` once in the reference interpreter.
     pub fn run_interp(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
         self.executable(func)?.run(inputs)

@@ -405,3 +405,63 @@ fn empty_slices_and_zero_sizes_are_errors_at_run_time() {
     assert!(stderr(&o).contains("at least 1"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn the_tile_backend_and_dump_run_the_lowered_kernels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let w = dir.path().join("mlp.safetensors");
+    let g = tessera(&[
+        "gen",
+        "examples/mlp.tsr",
+        "--shapes",
+        "B=3",
+        "--inputs",
+        &format!("x={}", p(&x)),
+        "--weights",
+        p(&w),
+    ]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    let (yi, yt) = (dir.path().join("yi.npy"), dir.path().join("yt.npy"));
+    for (backend, out) in [("interp", &yi), ("tile", &yt)] {
+        let o = tessera(&[
+            "run",
+            "examples/mlp.tsr",
+            "--input",
+            &format!("x={}", p(&x)),
+            "--weights",
+            p(&w),
+            "--output",
+            p(out),
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+    }
+    let (a, b) = (
+        tessera_tensor::npy::read_npy_file(&yi, None).expect("interp result"),
+        tessera_tensor::npy::read_npy_file(&yt, None).expect("tile result"),
+    );
+    for (p, q) in a.to_f64_vec().iter().zip(b.to_f64_vec()) {
+        assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+    }
+    let d = tessera(&["dump", "examples/mlp.tsr", "--ir", "tile"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(
+        stdout(&d).contains("tile.kernel @k0_matmul"),
+        "{}",
+        stdout(&d)
+    );
+    assert!(stdout(&d).contains("// plan @mlp"), "{}", stdout(&d));
+    // An operation that is not lowered yet is a clear error at its source line.
+    let d = tessera(&["dump", "examples/cnn.tsr", "--ir", "tile"]);
+    if !d.status.success() {
+        assert_eq!(d.status.code(), Some(1));
+        assert!(
+            stderr(&d).contains("not lowered to tile IR yet"),
+            "{}",
+            stderr(&d)
+        );
+        assert!(stderr(&d).contains("cnn.tsr:"), "{}", stderr(&d));
+    }
+}

@@ -67,9 +67,12 @@ fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
 /// Where a program runs. The native back ends come with their own issues.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// The reference interpreter (the numerical oracle).
+    /// The reference interpreter on graph IR (the numerical oracle).
     #[default]
     Interp,
+    /// The program lowered to tile-IR kernels, run in the reference interpreter: checks the
+    /// lowering on real inputs (not every operation is lowered yet; see docs/tiling.md).
+    Tile,
 }
 
 /// Numerical precision of contractions; lowering comes with the e-graph optimiser.
@@ -123,6 +126,8 @@ pub enum IrLevel {
     Ast,
     /// Graph IR as lowered from the source.
     Graph,
+    /// Tile-IR kernels and the launch plan (after the default pass pipeline).
+    Tile,
 }
 
 #[derive(Args, Debug)]

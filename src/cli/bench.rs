@@ -1,6 +1,6 @@
 //! `tessera bench`: compile once, then time the compiled function alone.
 
-use crate::cli::args::BenchArgs;
+use crate::cli::args::{Backend, BenchArgs};
 use crate::cli::data::{check_shape_names, concrete_shape, load_named, random_param, shapes_map};
 use std::time::Instant;
 use tessera::{Error, Program};
@@ -9,7 +9,23 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     let t0 = Instant::now();
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;
+    // Compile once; the closure runs the compiled function alone.
     let exe = prog.executable(&func)?;
+    let tiled = match a.backend {
+        Backend::Tile => Some(prog.tiled(&func)?),
+        Backend::Interp => None,
+    };
+    let run = |args: Vec<tessera::Tensor>| -> Result<(), Error> {
+        match &tiled {
+            Some(t) => t
+                .execute(args, &mut |m, k, bufs, sizes| {
+                    tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
+                })
+                .map(|_| ())
+                .map_err(Error::Message),
+            None => exe.run(args).map(|_| ()),
+        }
+    };
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let (mut inputs, weights) = load_named(&prog, &func, &a.io)?;
     let f = prog
@@ -27,13 +43,13 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     }
     let ordered = prog.bind(&func, inputs, weights)?;
     for _ in 0..a.warmup {
-        exe.run(ordered.clone())?;
+        run(ordered.clone())?;
     }
     let mut times = Vec::new();
     for _ in 0..a.iters {
         let args = ordered.clone();
         let t = Instant::now();
-        exe.run(args)?;
+        run(args)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
@@ -45,11 +61,12 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     };
     if a.json {
         println!(
-            "{{\"compile_ms\": {compile_ms:.3}, \"run_ms\": {{\"min\": {min:.3}, \"median\": {median:.3}, \"max\": {max:.3}}}, \"iters\": {}, \"backend\": \"interp\"}}",
-            a.iters
+            "{{\"compile_ms\": {compile_ms:.3}, \"run_ms\": {{\"min\": {min:.3}, \"median\": {median:.3}, \"max\": {max:.3}}}, \"iters\": {}, \"backend\": \"{}\"}}",
+            a.iters,
+            backend_name(a.backend)
         );
     } else {
-        println!("{}: {func} on interp", prog.file);
+        println!("{}: {func} on {}", prog.file, backend_name(a.backend));
         println!("compile: {compile_ms:.3} ms");
         println!(
             "run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms",
@@ -57,4 +74,11 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Interp => "interp",
+        Backend::Tile => "tile",
+    }
 }

@@ -22,6 +22,10 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
                 }
             }
         }
+        IrLevel::Tile => {
+            let func = prog.entry(a.source.func.as_deref())?;
+            print!("{}", prog.tiled(&func)?);
+        }
         IrLevel::Graph => match &selected {
             Some(name) => {
                 let f = prog

@@ -1,6 +1,6 @@
 //! `tessera run`: bind inputs, run, write or print the results.
 
-use crate::cli::args::RunArgs;
+use crate::cli::args::{Backend, RunArgs};
 use crate::cli::data::{load_named, write_npy};
 use tessera::{Error, Program};
 
@@ -9,7 +9,10 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     let func = prog.entry(a.source.func.as_deref())?;
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
     let ordered = prog.bind(&func, inputs, weights)?;
-    let results = prog.run_interp(&func, ordered)?;
+    let results = match a.backend {
+        Backend::Interp => prog.run_interp(&func, ordered)?,
+        Backend::Tile => prog.run_tiled(&func, ordered)?,
+    };
     if let Some(path) = &a.output {
         if results.len() != 1 {
             return Err(Error::msg(format!(

@@ -20,3 +20,12 @@ pub mod tile;
 pub use error::InterpError;
 pub use exec::{run_func, MAX_CALL_DEPTH};
 pub use tile::run_kernel;
+
+/// Checks `inputs` against `func`'s signature (count, dtypes, ranks, symbolic sizes)
+/// without running it: the same checks, and errors, as [`run_func`].
+pub fn check_inputs(
+    func: &tessera_dialects::Func,
+    inputs: &[tessera_tensor::Tensor],
+) -> Result<(), InterpError> {
+    bind::bind_inputs(func, inputs).map(|_| ())
+}
