@@ -18,7 +18,11 @@
 //!   (grid sizes, buffer dimensions, loop bounds) in the order of first use. The caller
 //!   evaluates them; compiled code never divides.
 //! - `frame` points to [`Signature::frame_bytes`] bytes, 64-byte aligned, private to the
-//!   call (one per thread): the tiles live there. Its contents need not be initialised.
+//!   call (one per thread): the tiles live there. Its contents need not be initialised,
+//!   except the `i64` *status word* at [`Signature::status_offset`] (when there is one),
+//!   which must be 0 before the call; the code stores a non-zero error code there when a
+//!   run-time check fails (an `tile.iota` value beyond `i32`) and the call's results are
+//!   then not to be used.
 //! - The call runs the grid points `first .. last` of the row-major flattened grid (last
 //!   axis fastest), so a thread pool can split the grid into contiguous ranges.
 //!
@@ -59,6 +63,8 @@ pub struct Signature {
     pub grid: Vec<usize>,
     /// Bytes of frame one call needs.
     pub frame_bytes: u64,
+    /// The frame offset of the status word, if the kernel checks anything at run time.
+    pub status_offset: Option<u64>,
 }
 
 /// Collects the size table of a kernel: every size name, sorted, then every expression.
@@ -108,7 +114,8 @@ pub(crate) fn sizes_attr(a: Option<&Attr>, name: &str) -> Result<Vec<SymExpr>> {
 }
 
 /// Every size expression of the kernel in first-use order: grid, global buffer dims, loop
-/// bounds (depth-first, program order).
+/// bounds, and the non-constant `value` of `tile.index` and `offset` of `tile.affine`
+/// (depth-first, program order).
 fn collect_exprs(func: &Func, out: &mut Vec<SymExpr>) -> Result<()> {
     out.extend(grid_exprs(func)?);
     for p in &func.params {
@@ -120,8 +127,21 @@ fn collect_exprs(func: &Func, out: &mut Vec<SymExpr>) -> Result<()> {
     }
     fn walk(ops: &[Operation], out: &mut Vec<SymExpr>) -> Result<()> {
         for op in ops {
-            if op.op == tessera_dialects::Op::Tile(TileOp::For) {
-                out.extend(sizes_attr(op.attrs.get("bounds"), "bounds")?);
+            match op.op {
+                tessera_dialects::Op::Tile(TileOp::For) => {
+                    out.extend(sizes_attr(op.attrs.get("bounds"), "bounds")?);
+                }
+                tessera_dialects::Op::Tile(TileOp::Index) => {
+                    if let Some(v) = op.attrs.sizes("value") {
+                        out.extend(v.iter().filter(|e| e.as_const().is_none()).cloned());
+                    }
+                }
+                tessera_dialects::Op::Tile(TileOp::Affine) => {
+                    if let Some(v) = op.attrs.sizes("offset") {
+                        out.extend(v.iter().filter(|e| e.as_const().is_none()).cloned());
+                    }
+                }
+                _ => {}
             }
             for r in &op.regions {
                 walk(&r.ops, out)?;

@@ -87,7 +87,7 @@ impl JitBackend {
         ctx.func.signature = sig;
         ctx.func.name = UserFuncName::user(0, id.as_u32());
         let mut fbc = FunctionBuilderContext::new();
-        let frame_bytes = {
+        let frame = {
             let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
             lower_kernel(b, &mut jit, func, &table)?
         };
@@ -114,7 +114,8 @@ impl JitBackend {
                 size_exprs: table.exprs,
                 n_names: table.n_names,
                 grid,
-                frame_bytes,
+                frame_bytes: frame.bytes,
+                status_offset: frame.status,
             },
             clif,
         })

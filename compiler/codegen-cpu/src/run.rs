@@ -8,14 +8,19 @@
 //!    arrays are built here with exactly those lengths;
 //! 2. elements of global buffer `i` at coordinates `(c_0, .., c_{r-1})` with
 //!    `0 <= c_a < dims[a]` on every axis (each row is masked on the outer axes and clipped
-//!    on the last one before any access), i.e. at element offsets below `prod(dims)`. Here
+//!    on the last one before any access, or, with a strided or permuted last axis, each
+//!    element is checked on every axis), i.e. at element offsets below `prod(dims)`. Here
 //!    `dims` are the size-table values, and the run checks that the slice of buffer `i` has
 //!    exactly `prod(dims) * elem_bytes` bytes (with checked arithmetic). Size-table values
-//!    are limited to `|v| <= 2^36` so index arithmetic (`index * tile size`, tiles have at
-//!    most 2^28 bytes) cannot overflow `i64`;
+//!    are limited to `|v| <= 2^36`; `tile.affine` results carry a static bound of at most
+//!    2^62 (refused at compile time otherwise), index values with a bound above 2^38 are
+//!    clamped to ±2^38 before addressing (such tiles lie wholly outside every buffer either
+//!    way), and tile extents `t * stride` are at most 2^24, so no coordinate computation
+//!    overflows `i64` and the unsigned compare `c < dim` is exact;
 //! 3. the one element of a 0-d parameter (its slice must have exactly that many bytes);
 //! 4. the frame, at static offsets below `frame_bytes` (slots and their loops are static),
-//!    which the run allocates per task with 64-byte alignment;
+//!    which the run allocates per task with 64-byte alignment and zeroes (the status word
+//!    included, read back after the call);
 //! 5. grid points `first .. last` within `0 .. prod(grid)`: the decomposition divides by
 //!    grid sizes, which are all positive whenever the range is non-empty.
 //!
@@ -30,6 +35,7 @@ use crate::error::{CodegenError, Result};
 use crate::jit::CompiledKernel;
 use crate::tile_layout::{elem_bytes, SLOT_ALIGN};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tessera_dialects::DType;
 use tessera_runtime::pool::{self, part_range};
 use tessera_runtime::ThreadPool;
@@ -174,6 +180,8 @@ impl CompiledKernel {
         let parts = pool.num_threads().min(total);
         let frame_bytes = sig.frame_bytes as usize;
         let entry = self.entry;
+        let status_at = sig.status_offset.map(|o| o as usize);
+        let failed = AtomicI64::new(0);
         pool.parallel_for(parts, |part| {
             let range = part_range(total, parts, part);
             let mut frame = vec![0u8; frame_bytes + SLOT_ALIGN as usize];
@@ -192,8 +200,28 @@ impl CompiledKernel {
                     range.end as u64,
                 )
             };
+            // The status word was zeroed with the frame; a check that failed stored its
+            // error code there.
+            if let Some(at) = status_at {
+                let w = &frame[skip + at..skip + at + 8];
+                let code = i64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+                if code != 0 {
+                    failed.store(code, Ordering::Relaxed);
+                }
+            }
         })
-        .map_err(|e| CodegenError::Runtime(e.to_string()))
+        .map_err(|e| CodegenError::Runtime(e.to_string()))?;
+        match failed.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            crate::lower::STATUS_IOTA_OVERFLOW => Err(CodegenError::Runtime(format!(
+                "kernel `{}`: a tile.iota value does not fit in i32",
+                sig.name
+            ))),
+            c => Err(CodegenError::Runtime(format!(
+                "kernel `{}`: run-time check {c} failed",
+                sig.name
+            ))),
+        }
     }
 
     /// Runs on host tensors on the global pool; see [`CompiledKernel::run_tensors_on`].

@@ -1,20 +1,90 @@
 //! `tile.load`, `tile.store`, `tile.zeros`, `tile.splat`, and the byte-copy and fill loops
 //! they share (16 bytes per step, then one element per step).
 //!
-//! A tile at tile coordinates `idx` covers elements `idx[a] * t[a] ..` along axis `a`. Each
-//! tile row (last axis) is checked as a whole on the outer axes (`0 <= c < dim`, as one
-//! unsigned compare) and clipped on the last axis to `lo .. hi`; only elements inside the
-//! buffer are ever addressed, whatever the indices (see `CompiledKernel::run_bytes` for
-//! the other half of the safety argument).
+//! Addressing (docs/ir.md): tile axis `a` walks buffer axis `perm[a]` with element step
+//! `strides[a]`, from `idx[perm[a]]` (`unit = "elements"`) or `idx[perm[a]] * t[a] *
+//! strides[a]` (tile coordinates, the default). Tile element `e` of axis `a` is therefore at
+//! buffer coordinate `c = start[a] + e * strides[a]` on axis `perm[a]`.
+//!
+//! Every coordinate is checked before it is used (`0 <= c < dim`, as one unsigned
+//! compare). When the last tile axis walks the last buffer axis with step 1, each tile row
+//! is checked as a whole on the outer axes and clipped on the last axis to `lo .. hi`, then
+//! copied; otherwise every element of the row is checked on its own. Elements outside the
+//! buffer read `pad` and are not written. Only elements inside the buffer are ever
+//! addressed, whatever the indices (see `CompiledKernel::run_bytes` for the other half of
+//! the safety argument).
+//!
+//! No index computation wraps: index values are bounded statically (see `index`); a value
+//! whose bound exceeds `2^38` is clamped to `±2^38` first, which changes no result since
+//! such a tile lies wholly outside any buffer (dimensions are at most `2^36`, tile extents
+//! `t[a] * strides[a]` at most [`MAX_EXTENT`], checked at compile time), so starts and
+//! coordinates stay below `2^63` in magnitude.
 
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
-use crate::error::{invalid, Result};
+use crate::error::{invalid, unsupported, Result};
 use crate::helpers::encode_float;
 use crate::tile_layout::{storage_type, TileSlot};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value as ClValue};
-use tessera_dialects::{Attr, DType, Operation};
+use tessera_dialects::{Attr, Attrs, DType, Operation, Value};
 use tessera_tensor::convert;
+
+/// The largest extent `t[a] * strides[a]` of a tile axis in a buffer.
+pub(crate) const MAX_EXTENT: u64 = 1 << 24;
+
+/// Index values beyond this magnitude are clamped to it before addressing.
+const CLAMP: i64 = 1 << 38;
+
+/// How a load or store addresses its buffer (`unit`, `strides`, `perm`).
+struct Access {
+    elements: bool,
+    strides: Vec<i64>,
+    perm: Vec<usize>,
+}
+
+impl Access {
+    /// Reads and checks the addressing attributes for a rank-`r` buffer (as the
+    /// interpreter does).
+    fn of(attrs: &Attrs, r: usize, what: &str) -> Result<Access> {
+        let elements = match attrs.str("unit") {
+            None | Some("tiles") => false,
+            Some("elements") => true,
+            Some(u) => {
+                return invalid(format!(
+                    "{what}: `unit` must be tiles or elements, got \"{u}\""
+                ))
+            }
+        };
+        let strides = match attrs.ints("strides") {
+            None => vec![1; r],
+            Some(st) if st.len() == r && st.iter().all(|s| *s >= 1) => st.to_vec(),
+            Some(st) => {
+                return invalid(format!(
+                    "{what}: `strides` needs {r} positive steps, got {st:?}"
+                ))
+            }
+        };
+        let perm = match attrs.ints("perm") {
+            None => (0..r).collect(),
+            Some(p) => {
+                let perm: Vec<usize> = p.iter().filter_map(|x| usize::try_from(*x).ok()).collect();
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if perm.len() != p.len() || sorted != (0..r).collect::<Vec<_>>() {
+                    return invalid(format!(
+                        "{what}: `perm` must be a permutation of 0..{r}, got {p:?}"
+                    ));
+                }
+                perm
+            }
+        };
+        Ok(Access {
+            elements,
+            strides,
+            perm,
+        })
+    }
+}
 
 /// The storage bits of the constant `value` as dtype `d` (as `graph.constant` converts).
 pub(crate) fn const_bits(value: &Attr, d: DType) -> Result<u32> {
@@ -158,11 +228,8 @@ impl Lowerer<'_, '_> {
             Some(v) => const_bits(v, slot.dtype)?,
             None => 0,
         };
-        let idx = idx
-            .iter()
-            .map(|v| self.index(*v))
-            .collect::<Result<Vec<_>>>()?;
-        self.transfer(&buf, &idx, &slot, Some(pad))?;
+        let acc = Access::of(&op.attrs, buf.dims.len(), "tile.load")?;
+        self.transfer(&buf, idx, &slot, Some(pad), &acc)?;
         self.set(single_result(op)?, Val::Tile(slot))
     }
 
@@ -179,11 +246,8 @@ impl Lowerer<'_, '_> {
                 slot.dtype, buf.dtype
             ));
         }
-        let idx = op.operands[2..]
-            .iter()
-            .map(|v| self.index(*v))
-            .collect::<Result<Vec<_>>>()?;
-        self.transfer(&buf, &idx, &slot, None)
+        let acc = Access::of(&op.attrs, buf.dims.len(), "tile.store")?;
+        self.transfer(&buf, &op.operands[2..], &slot, None, &acc)
     }
 
     /// Moves a tile between a buffer and its slot: a load when `pad` is given (elements
@@ -191,9 +255,10 @@ impl Lowerer<'_, '_> {
     fn transfer(
         &mut self,
         buf: &super::BufVal,
-        idx: &[ClValue],
+        idx: &[Value],
         slot: &TileSlot,
         pad: Option<u32>,
+        acc: &Access,
     ) -> Result<()> {
         let r = buf.dims.len();
         if idx.len() != r || slot.shape.len() != r || r == 0 {
@@ -205,13 +270,35 @@ impl Lowerer<'_, '_> {
         }
         let esz = slot.esz();
         let t = slot.shape.clone();
-        let starts: Vec<ClValue> = idx
-            .iter()
-            .zip(&t)
-            .map(|(&i, &ti)| self.mul_c(i, ti as i64))
-            .collect();
+        let (st, perm) = (acc.strides.clone(), acc.perm.clone());
+        // The buffer coordinate of tile element 0 along each tile axis.
+        let mut starts = Vec::with_capacity(r);
+        for a in 0..r {
+            let ext = (t[a] as u128) * (st[a] as u128);
+            if ext > u128::from(MAX_EXTENT) {
+                return unsupported(format!(
+                    "a tile axis of {} elements with stride {} (extents above 2^24 elements)",
+                    t[a], st[a]
+                ));
+            }
+            let iv = idx[perm[a]];
+            let mut x = self.index(iv)?;
+            if self.index_bound(iv) > CLAMP as u64 {
+                let (lo, hi) = (self.iconst(-CLAMP), self.iconst(CLAMP));
+                x = self.b.ins().smax(x, lo);
+                x = self.b.ins().smin(x, hi);
+            }
+            starts.push(if acc.elements {
+                x
+            } else {
+                self.mul_c(x, ext as i64)
+            });
+        }
+        let dims: Vec<ClValue> = perm.iter().map(|&b| buf.dims[b]).collect();
+        let bstr: Vec<ClValue> = perm.iter().map(|&b| buf.strides[b]).collect();
+        let rows_whole = perm[r - 1] == r - 1 && st[r - 1] == 1;
         let tl = t[r - 1] as i64;
-        let (s, bl) = (starts[r - 1], buf.dims[r - 1]);
+        let (s, bl) = (starts[r - 1], dims[r - 1]);
         let zero = self.iconst(0);
         let tlv = self.iconst(tl);
         let neg_s = self.b.ins().ineg(s);
@@ -227,6 +314,7 @@ impl Lowerer<'_, '_> {
         } else {
             buf_flags()
         };
+        let base = buf.base;
         self.for_const(0, nrows, 1, |l, row| {
             // The outer coordinates of this row, and whether they are all inside.
             let mut rest = row;
@@ -236,15 +324,25 @@ impl Lowerer<'_, '_> {
                 let ta = l.iconst(t[a] as i64);
                 let e = l.b.ins().urem(rest, ta);
                 rest = l.b.ins().udiv(rest, ta);
+                let e = l.mul_c(e, st[a]);
                 let c = l.b.ins().iadd(starts[a], e);
-                let inside = l.b.ins().icmp(IntCC::UnsignedLessThan, c, buf.dims[a]);
+                let inside = l.b.ins().icmp(IntCC::UnsignedLessThan, c, dims[a]);
                 ok = l.b.ins().band(ok, inside);
-                let co = l.b.ins().imul(c, buf.strides[a]);
+                let co = l.b.ins().imul(c, bstr[a]);
                 off = l.b.ins().iadd(off, co);
             }
-            let hi_row = l.b.ins().select(ok, hi, lo);
             let row_off = l.mul_c(row, tl);
             let tile_row = l.elem_addr(slot, row_off);
+            if !rows_whole {
+                return l.transfer_row_by_elements(
+                    (base, bflags, dims[r - 1], bstr[r - 1]),
+                    (ok, off, s, st[r - 1], tl),
+                    tile_row,
+                    esz,
+                    pad_bits,
+                );
+            }
+            let hi_row = l.b.ins().select(ok, hi, lo);
             if let Some(pad) = pad_bits {
                 // Rows not wholly inside read the pad first.
                 let partial_lo = l.b.ins().icmp_imm_s(IntCC::NotEqual, lo, 0);
@@ -264,7 +362,7 @@ impl Lowerer<'_, '_> {
             let first = l.b.ins().iadd(off, s);
             let first = l.b.ins().iadd(first, lo);
             let first = l.mul_c(first, i64::from(esz));
-            let baddr = l.b.ins().iadd(buf.base, first);
+            let baddr = l.b.ins().iadd(base, first);
             let lo_b = l.mul_c(lo, i64::from(esz));
             let taddr = l.b.ins().iadd(tile_row, lo_b);
             if pad.is_some() {
@@ -272,6 +370,57 @@ impl Lowerer<'_, '_> {
             } else {
                 l.copy_elems(baddr, taddr, count, esz, bflags, frame_flags())
             }
+        })
+    }
+
+    /// One tile row whose last axis is strided or permuted: element `j` is at coordinate
+    /// `c = s + j * step` of a buffer axis of size `dim` and stride `bstride`, and is moved
+    /// only when the row's outer coordinates are inside (`ok`) and `0 <= c < dim`; a load
+    /// stores `pad` for the others.
+    fn transfer_row_by_elements(
+        &mut self,
+        (base, bflags, dim, bstride): (ClValue, MemFlagsData, ClValue, ClValue),
+        (ok, off, s, step, tl): (ClValue, ClValue, ClValue, i64, i64),
+        tile_row: ClValue,
+        esz: u32,
+        pad: Option<ClValue>,
+    ) -> Result<()> {
+        let ty = match esz {
+            4 => types::I32,
+            2 => types::I16,
+            _ => types::I8,
+        };
+        self.for_const(0, tl, 1, |l, j| {
+            let js = l.mul_c(j, step);
+            let c = l.b.ins().iadd(s, js);
+            let inside = l.b.ins().icmp(IntCC::UnsignedLessThan, c, dim);
+            let inside = l.b.ins().band(inside, ok);
+            let jb = l.mul_c(j, i64::from(esz));
+            let taddr = l.b.ins().iadd(tile_row, jb);
+            let yes = l.b.create_block();
+            let no = l.b.create_block();
+            let join = l.b.create_block();
+            l.b.ins().brif(inside, yes, &[], no, &[]);
+            l.b.switch_to_block(yes);
+            let co = l.b.ins().imul(c, bstride);
+            let e = l.b.ins().iadd(off, co);
+            let eb = l.mul_c(e, i64::from(esz));
+            let baddr = l.b.ins().iadd(base, eb);
+            if pad.is_some() {
+                let v = l.b.ins().load(ty, bflags, baddr, 0);
+                l.b.ins().store(frame_flags(), v, taddr, 0);
+            } else {
+                let v = l.b.ins().load(ty, frame_flags(), taddr, 0);
+                l.b.ins().store(bflags, v, baddr, 0);
+            }
+            l.b.ins().jump(join, &[]);
+            l.b.switch_to_block(no);
+            if let Some(p) = pad {
+                l.b.ins().store(frame_flags(), p, taddr, 0);
+            }
+            l.b.ins().jump(join, &[]);
+            l.b.switch_to_block(join);
+            Ok(())
         })
     }
 }

@@ -8,10 +8,13 @@
 //! regions and scalar graph ops), [`reduce`], [`dot`], [`shape`] (broadcast, cast).
 
 mod dot;
+mod index;
 mod map;
 mod memory;
 mod reduce;
 mod shape;
+
+pub(crate) use index::STATUS_IOTA_OVERFLOW;
 
 use crate::abi::{grid_exprs, param_kinds, sizes_attr, ParamKind, SizeTable};
 use crate::error::{invalid, unsupported, CodegenError, Result};
@@ -57,6 +60,10 @@ pub(crate) struct Lowerer<'a, 'm> {
     module: &'m mut JITModule,
     pub func: &'m Func,
     env: Vec<Option<Val>>,
+    /// The static bound `B` of every index value (`|v| <= B`), see [`index`].
+    bounds: Vec<u64>,
+    /// The frame offset of the status word, once some check needs it.
+    status: Option<u32>,
     pub frame: Frame,
     pub frame_ptr: ClValue,
     pid: Vec<ClValue>,
@@ -85,19 +92,30 @@ pub(crate) fn kernel_signature(module: &JITModule) -> Signature {
     sig
 }
 
-/// Lowers `func` into the builder's function; returns the frame size in bytes.
+/// What lowering found out about the frame.
+pub(crate) struct FrameInfo {
+    /// The frame size in bytes.
+    pub bytes: u64,
+    /// The offset of the `i64` status word (0: no error) when the kernel checks anything
+    /// at run time.
+    pub status: Option<u64>,
+}
+
+/// Lowers `func` into the builder's function.
 pub(crate) fn lower_kernel(
     b: FunctionBuilder<'_>,
     module: &mut JITModule,
     func: &Func,
     table: &SizeTable,
-) -> Result<u64> {
+) -> Result<FrameInfo> {
     let ptr_ty = module.target_config().pointer_type();
     let mut l = Lowerer {
         b,
         module,
         func,
         env: vec![None; func.values.len()],
+        bounds: vec![crate::run::MAX_SIZE_VALUE as u64; func.values.len()],
+        status: None,
         frame: Frame::default(),
         frame_ptr: ClValue::from_u32(0),
         pid: Vec::new(),
@@ -142,9 +160,13 @@ pub(crate) fn lower_kernel(
     l.b.ins().return_(&[]);
     l.b.seal_all_blocks();
     let size = l.frame.size();
+    let status = l.status.map(u64::from);
     let fc = l.module.isa().frontend_config();
     l.b.finalize(fc);
-    Ok(size)
+    Ok(FrameInfo {
+        bytes: size,
+        status,
+    })
 }
 
 impl Lowerer<'_, '_> {
@@ -355,6 +377,46 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// The static bound of index value `v` (grid and loop indices: the size limit).
+    pub fn index_bound(&self, v: Value) -> u64 {
+        self.bounds
+            .get(v.index())
+            .copied()
+            .unwrap_or(crate::run::MAX_SIZE_VALUE as u64)
+    }
+
+    /// Defines index value `v` with its static bound.
+    pub fn set_index(&mut self, v: Value, x: ClValue, bound: u64) -> Result<()> {
+        self.set(v, Val::Index(x))?;
+        if let Some(b) = self.bounds.get_mut(v.index()) {
+            *b = bound;
+        }
+        Ok(())
+    }
+
+    /// Stores `code` into the status word unless `ok` (an `i8` truth value) holds. The
+    /// runner zeroes the word before the call and reports a non-zero word as an error.
+    pub fn raise_unless(&mut self, ok: ClValue, code: i64) -> Result<()> {
+        let off = match self.status {
+            Some(o) => o,
+            None => {
+                let slot = self.frame.alloc(DType::I32, &[2])?;
+                self.status = Some(slot.offset);
+                slot.offset
+            }
+        };
+        let fail = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(ok, join, &[], fail, &[]);
+        self.b.switch_to_block(fail);
+        let c = self.iconst(code);
+        let fp = self.frame_ptr;
+        self.b.ins().store(frame_flags(), c, fp, off as i32);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        Ok(())
+    }
+
     pub fn index(&self, v: Value) -> Result<ClValue> {
         match self.get(v)? {
             Val::Index(i) => Ok(*i),
@@ -420,29 +482,17 @@ impl Lowerer<'_, '_> {
                     }
                 }
                 TileOp::For => self.for_op(op),
-                TileOp::Load | TileOp::Store if has_any(op, &["unit", "strides", "perm"]) => {
-                    unsupported(format!(
-                        "{}: element offsets, strides and permutations (`unit`, `strides`, `perm`)",
-                        op.op.full_name()
-                    ))
-                }
                 TileOp::Load => self.load(op),
                 TileOp::Store => self.store(op),
                 TileOp::Zeros | TileOp::Splat => self.splat(op),
                 TileOp::Map => self.map(op),
-                TileOp::Reduce if op.attrs.str("kind") == Some("argmax") => {
-                    unsupported("tile.reduce with kind \"argmax\"")
-                }
+                TileOp::Reduce if op.attrs.str("kind") == Some("argmax") => self.argmax(op),
                 TileOp::Reduce => self.reduce(op),
                 TileOp::Dot => self.dot(op),
-                TileOp::Broadcast if has_any(op, &["dims"]) => {
-                    unsupported("tile.broadcast with `dims`")
-                }
                 TileOp::Broadcast => self.broadcast(op),
-                TileOp::Index | TileOp::Affine | TileOp::Iota => unsupported(
-                    op.op.full_name()
-                        + " (index arithmetic and iota come with the graph-to-tile lowering)",
-                ),
+                TileOp::Index => self.index_op(op),
+                TileOp::Affine => self.affine(op),
+                TileOp::Iota => self.iota(op),
                 TileOp::Cast => self.cast(op),
                 TileOp::Yield => invalid("tile.yield must end a tile.for or tile.map region"),
             },
@@ -540,10 +590,4 @@ pub(crate) fn single_result(op: &Operation) -> Result<Value> {
             rs.len()
         )),
     }
-}
-
-/// Whether the operation carries any of these attributes (extensions this back end does not
-/// compile yet: rejecting them is what keeps it from emitting wrong code).
-fn has_any(op: &Operation, names: &[&str]) -> bool {
-    names.iter().any(|n| op.attrs.get(n).is_some())
 }

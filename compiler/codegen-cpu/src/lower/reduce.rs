@@ -1,4 +1,6 @@
-//! `tile.reduce` (sum, max, min) on `f32` tiles. With the tile seen as
+//! `tile.reduce` (sum, max, min) on `f32` tiles, and `argmax` on `f32`, `i32`, `i8` and
+//! `bool` tiles (scalar: the index of the first maximum, a NaN counting as the maximum as in
+//! the interpreter and NumPy). With the tile seen as
 //! `outer x len x inner` around the reduced axis: when `inner` is a multiple of 4 the
 //! reduction runs on `f32x4` columns; when the reduced axis is the last one and `len` is a
 //! multiple of 4 it keeps four partial results in one `f32x4` and combines the lanes at the
@@ -7,6 +9,7 @@
 
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
 use tessera_dialects::{DType, Operation};
 
@@ -144,6 +147,94 @@ impl Lowerer<'_, '_> {
                 })
             })?;
         }
+        self.set(single_result(op)?, Val::Tile(out))
+    }
+
+    /// `tile.reduce {kind = "argmax"}`: for each kept position, the first `k` along the
+    /// axis with the largest value, `i32`. On floats a NaN is the maximum and the first one
+    /// wins: the running best is replaced when it is not NaN and the element is NaN or
+    /// greater (the interpreter's `reduce::argmax`).
+    pub(super) fn argmax(&mut self, op: &Operation) -> Result<()> {
+        let x = match op.operands.as_slice() {
+            [x] => self.tile(*x)?,
+            _ => return invalid("tile.reduce expects one operand"),
+        };
+        let out = self.result_slot(op)?;
+        let ty = match x.dtype {
+            DType::F32 => types::F32,
+            DType::I32 => types::I32,
+            DType::I8 | DType::Bool => types::I8,
+            d => return unsupported(format!("tile.reduce argmax on {d} tiles")),
+        };
+        if out.dtype != DType::I32 {
+            return invalid("tile.reduce argmax: the result must be an i32 tile");
+        }
+        let axis = op.attrs.int("axis").unwrap_or(-1);
+        let Some(axis) = usize::try_from(axis).ok().filter(|a| *a < x.shape.len()) else {
+            return invalid(format!(
+                "tile.reduce: axis {axis} is not an axis of a rank-{} tile",
+                x.shape.len()
+            ));
+        };
+        let mut want = x.shape.clone();
+        want.remove(axis);
+        if want != out.shape {
+            return invalid(format!(
+                "tile.reduce: result shape {:?}, expected {want:?}",
+                out.shape
+            ));
+        }
+        let outer: i64 = x.shape[..axis].iter().product::<usize>() as i64;
+        let len = x.shape[axis] as i64;
+        let inner: i64 = x.shape[axis + 1..].iter().product::<usize>() as i64;
+        if len == 0 && !out.is_empty() {
+            return invalid(format!(
+                "tile.reduce: cannot take the argmax of an empty axis {axis} of shape {:?}",
+                x.shape
+            ));
+        }
+        if i32::try_from(len).is_err() {
+            return invalid("tile.reduce: argmax over more elements than an i32 can count");
+        }
+        let (xs, os) = (x.clone(), out.clone());
+        self.for_const(0, outer, 1, |l, o| {
+            l.for_const(0, inner, 1, |l, i| {
+                let at = |l: &mut Self, k: ClValue| {
+                    let a = l.mul_c(o, len * inner);
+                    let b = l.mul_c(k, inner);
+                    let e = l.b.ins().iadd(a, b);
+                    let e = l.b.ins().iadd(e, i);
+                    l.elem_addr(&xs, e)
+                };
+                let zero = l.iconst(0);
+                let a0 = at(l, zero);
+                let v0 = l.b.ins().load(ty, frame_flags(), a0, 0);
+                let (one, end) = (l.iconst(1), l.iconst(len));
+                let (_, best) = l.for_carry(one, end, 1, vec![zero, v0], |l, k, c| {
+                    let (bi, bv) = (c[0], c[1]);
+                    let a = at(l, k);
+                    let e = l.b.ins().load(ty, frame_flags(), a, 0);
+                    let take = if ty == types::F32 {
+                        let e_nan = l.b.ins().fcmp(FloatCC::Unordered, e, e);
+                        let gt = l.b.ins().fcmp(FloatCC::GreaterThan, e, bv);
+                        let better = l.b.ins().bor(e_nan, gt);
+                        let b_num = l.b.ins().fcmp(FloatCC::Ordered, bv, bv);
+                        l.b.ins().band(better, b_num)
+                    } else {
+                        l.b.ins().icmp(IntCC::SignedGreaterThan, e, bv)
+                    };
+                    let ni = l.b.ins().select(take, k, bi);
+                    let nv = l.b.ins().select(take, e, bv);
+                    Ok(vec![ni, nv])
+                })?;
+                let r = l.b.ins().ireduce(types::I32, best[0]);
+                let oe = l.mul_c(o, inner);
+                let oe = l.b.ins().iadd(oe, i);
+                let d = l.elem_addr(&os, oe);
+                l.b.ins().store(frame_flags(), r, d, 0);
+                Ok(())
+            })
+        })?;
         self.set(single_result(op)?, Val::Tile(out))
     }
 }

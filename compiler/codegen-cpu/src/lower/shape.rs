@@ -1,4 +1,4 @@
-//! `tile.broadcast` (NumPy rules, by rows: a row is copied when the last axis is kept and
+//! `tile.broadcast` (NumPy rules, or `dims` placing the operand's axes first; by rows: a row is copied when the last axis is kept and
 //! filled from one element when it is broadcast) and `tile.cast` (`f32 -> i32` and
 //! `i32 -> f32` inline, every other pair of dtypes through the `tsr_cast_bits` helper).
 
@@ -26,9 +26,31 @@ impl Lowerer<'_, '_> {
                 x.shape, out.shape
             ));
         }
-        // The input's dims aligned to the right, 1 where missing.
-        let mut ind = vec![1usize; ro - x.shape.len()];
-        ind.extend(&x.shape);
+        // The input's dims placed on the result's axes, 1 where missing: aligned to the
+        // right (NumPy), or on the axes `dims` names (broadcast in dim).
+        let ind = match op.attrs.ints("dims") {
+            None => {
+                let mut ind = vec![1usize; ro - x.shape.len()];
+                ind.extend(&x.shape);
+                ind
+            }
+            Some(dims) => {
+                let ok = dims.len() == x.shape.len()
+                    && dims.windows(2).all(|w| w[0] < w[1])
+                    && dims.iter().all(|d| *d >= 0 && (*d as usize) < ro);
+                if !ok {
+                    return invalid(format!(
+                        "tile.broadcast: `dims` {dims:?} does not map a rank-{} tile into rank {ro}",
+                        x.shape.len()
+                    ));
+                }
+                let mut ind = vec![1usize; ro];
+                for (i, d) in dims.iter().enumerate() {
+                    ind[*d as usize] = x.shape[i];
+                }
+                ind
+            }
+        };
         for (i, o) in ind.iter().zip(&out.shape) {
             if i != o && *i != 1 {
                 return invalid(format!(
