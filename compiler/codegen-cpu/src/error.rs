@@ -18,7 +18,9 @@ pub enum CodegenError {
     /// The arguments of a run do not match the kernel's signature; nothing ran.
     #[error("bad kernel arguments: {0}")]
     Argument(String),
-    /// The runtime (thread pool) failed.
+    /// The runtime (thread pool) failed, or a run-time check of the compiled code failed
+    /// (a `tile.iota` value beyond `i32`); the outputs of that run are not to be used
+    /// (`run_tensors` leaves its tensors unchanged).
     #[error("runtime: {0}")]
     Runtime(String),
 }
