@@ -1,7 +1,10 @@
 //! The lowering driver: buffers for every value, then each graph operation to kernels and
 //! launches (one module per operation family), then parse and verify the kernels.
 
+mod contract;
+mod conv;
 mod elementwise;
+mod layout;
 mod matmul;
 mod reduce;
 mod shape;
@@ -204,9 +207,16 @@ fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         | G::Select => elementwise::single(ctx, op),
         G::BroadcastTo => elementwise::broadcast_to(ctx, op),
         G::Reshape => shape::reshape(ctx, op),
-        G::MatMul => matmul::matmul(ctx, op),
+        G::MatMul => contract::matmul(ctx, op),
+        G::Einsum => contract::einsum(ctx, op),
+        G::Conv2d => conv::conv2d(ctx, op),
+        G::MaxPool2d => conv::pool2d(ctx, op, false),
+        G::AvgPool2d => conv::pool2d(ctx, op, true),
         G::ReduceSum | G::ReduceMean | G::ReduceMax | G::ReduceMin => reduce::reduce(ctx, op),
         G::Softmax | G::LogSoftmax => reduce::softmax(ctx, op),
+        G::Transpose => layout::transpose(ctx, op),
+        G::Slice => layout::slice(ctx, op),
+        G::Concat => layout::concat(ctx, op),
         G::Call => Err(TilingError::at(
             op,
             "calls must be inlined before tiling (run the `inline` pass)",
