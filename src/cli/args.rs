@@ -73,6 +73,9 @@ pub enum Backend {
     /// The program lowered to tile-IR kernels, run in the reference interpreter: checks the
     /// lowering on real inputs (not every operation is lowered yet; see docs/tiling.md).
     Tile,
+    /// The tile-IR kernels compiled to native code by Cranelift (first form: not yet every
+    /// operation and dtype; those are clear errors).
+    Cpu,
 }
 
 /// Numerical precision of contractions; lowering comes with the e-graph optimiser.
@@ -128,6 +131,8 @@ pub enum IrLevel {
     Graph,
     /// Tile-IR kernels and the launch plan (after the default pass pipeline).
     Tile,
+    /// The Cranelift IR of every kernel.
+    Clif,
 }
 
 #[derive(Args, Debug)]

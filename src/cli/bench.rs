@@ -13,17 +13,22 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     let exe = prog.executable(&func)?;
     let tiled = match a.backend {
         Backend::Tile => Some(prog.tiled(&func)?),
-        Backend::Interp => None,
+        Backend::Interp | Backend::Cpu => None,
+    };
+    let cpu = match a.backend {
+        Backend::Cpu => Some(prog.cpu_executable(&func)?),
+        Backend::Interp | Backend::Tile => None,
     };
     let run = |args: Vec<tessera::Tensor>| -> Result<(), Error> {
-        match &tiled {
-            Some(t) => t
+        match (&tiled, &cpu) {
+            (Some(t), _) => t
                 .execute(args, &mut |m, k, bufs, sizes| {
                     tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
                 })
                 .map(|_| ())
                 .map_err(Error::Message),
-            None => exe.run(args).map(|_| ()),
+            (None, Some(c)) => c.run(args).map(|_| ()),
+            (None, None) => exe.run(args).map(|_| ()),
         }
     };
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -60,18 +65,20 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0
     };
     if a.json {
-        println!(
+        crate::cli::out(format!(
             "{{\"compile_ms\": {compile_ms:.3}, \"run_ms\": {{\"min\": {min:.3}, \"median\": {median:.3}, \"max\": {max:.3}}}, \"iters\": {}, \"backend\": \"{}\"}}",
             a.iters,
             backend_name(a.backend)
-        );
+        ) + "\n")?;
     } else {
-        println!("{}: {func} on {}", prog.file, backend_name(a.backend));
-        println!("compile: {compile_ms:.3} ms");
-        println!(
-            "run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms",
-            a.iters
-        );
+        crate::cli::out(format!("{}: {func} on {}", prog.file, backend_name(a.backend)) + "\n")?;
+        crate::cli::out(format!("compile: {compile_ms:.3} ms") + "\n")?;
+        crate::cli::out(
+            format!(
+                "run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms",
+                a.iters
+            ) + "\n",
+        )?;
     }
     Ok(())
 }
@@ -80,5 +87,6 @@ fn backend_name(b: Backend) -> &'static str {
     match b {
         Backend::Interp => "interp",
         Backend::Tile => "tile",
+        Backend::Cpu => "cpu",
     }
 }

@@ -15,16 +15,20 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
             for f in &prog.ast.funcs {
                 if selected.as_ref().is_none_or(|n| *n == f.name.name) {
                     if !first {
-                        println!();
+                        crate::cli::out("\n")?;
                     }
                     first = false;
-                    print!("{}", tessera_frontend::ast_print::print_fn(f));
+                    crate::cli::out(tessera_frontend::ast_print::print_fn(f))?;
                 }
             }
         }
         IrLevel::Tile => {
             let func = prog.entry(a.source.func.as_deref())?;
-            print!("{}", prog.tiled(&func)?);
+            crate::cli::out(prog.tiled(&func)?.to_string())?;
+        }
+        IrLevel::Clif => {
+            let func = prog.entry(a.source.func.as_deref())?;
+            crate::cli::out(prog.cpu_executable(&func)?.clif())?;
         }
         IrLevel::Graph => match &selected {
             Some(name) => {
@@ -32,9 +36,9 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
                     .module
                     .func(name)
                     .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
-                print!("{}", tessera_dialects::print::print_func(f));
+                crate::cli::out(tessera_dialects::print::print_func(f))?;
             }
-            None => print!("{}", tessera_dialects::print::print_module(&prog.module)),
+            None => crate::cli::out(tessera_dialects::print::print_module(&prog.module))?,
         },
     }
     Ok(())

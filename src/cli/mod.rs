@@ -8,7 +8,22 @@ mod gen;
 mod opt;
 mod run;
 
+use std::io::Write as _;
 use tessera::Error;
+
+/// Writes command output to stdout. A reader that went away (`tessera dump ... | head`)
+/// ends the output quietly, as it would any Unix tool, instead of a panic.
+pub fn out(text: impl AsRef<str>) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_ref().as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::msg(format!("cannot write the output: {e}"))),
+    }
+}
 
 /// Runs one parsed command line.
 pub fn dispatch(cli: args::Cli) -> Result<(), Error> {

@@ -32,9 +32,9 @@ pub fn opt(a: OptArgs) -> Result<(), Error> {
     let mut m = module;
     let log = pm.run(&mut m).map_err(|e| Error::msg(e.to_string()))?;
     if a.print_ir_after_all {
-        print!("{log}");
+        crate::cli::out(&log)?;
     } else {
-        print!("{}", tessera_dialects::print::print_module(&m));
+        crate::cli::out(tessera_dialects::print::print_module(&m))?;
     }
     Ok(())
 }

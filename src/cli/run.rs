@@ -12,6 +12,7 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     let results = match a.backend {
         Backend::Interp => prog.run_interp(&func, ordered)?,
         Backend::Tile => prog.run_tiled(&func, ordered)?,
+        Backend::Cpu => prog.cpu_executable(&func)?.run(ordered)?,
     };
     if let Some(path) = &a.output {
         if results.len() != 1 {
@@ -32,10 +33,10 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     }
     for (i, t) in results.iter().enumerate() {
         if results.len() > 1 {
-            println!("result {i}:");
+            crate::cli::out(format!("result {i}:") + "\n")?;
         }
-        println!("{}", tessera_tensor::format::describe(t));
-        println!("{}", tessera_tensor::format::format_tensor(t, usize::MAX));
+        crate::cli::out(tessera_tensor::format::describe(t) + "\n")?;
+        crate::cli::out(tessera_tensor::format::format_tensor(t, usize::MAX) + "\n")?;
     }
     Ok(())
 }

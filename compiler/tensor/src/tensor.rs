@@ -243,6 +243,26 @@ impl Tensor {
     }
 
     /// The same elements with another shape of the same element count.
+    /// The same elements with another shape of the same element count, without copying.
+    pub fn into_shape(self, shape: &[usize]) -> Result<Tensor, TensorError> {
+        match element_count(shape) {
+            Some(n) if n == self.len() => Ok(Tensor {
+                dtype: self.dtype,
+                shape: shape.to_vec(),
+                data: self.data,
+            }),
+            Some(to_count) => Err(TensorError::Reshape {
+                from: self.shape.clone(),
+                from_count: self.len(),
+                to: shape.to_vec(),
+                to_count,
+            }),
+            None => Err(TensorError::TooLarge {
+                shape: shape.to_vec(),
+            }),
+        }
+    }
+
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor, TensorError> {
         let to_count = element_count(shape).ok_or(TensorError::TooLarge {
             shape: shape.to_vec(),

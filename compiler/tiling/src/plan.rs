@@ -118,22 +118,28 @@ impl Tiled {
             }
         }
         for l in &self.launches {
-            let mut args = Vec::with_capacity(l.args.len());
-            for (b, view) in &l.args {
-                // A buffer may be passed twice (`x + x`): each argument gets its own copy.
-                let t = store[*b]
-                    .clone()
-                    .ok_or_else(|| format!("{}: buffer {b} is missing", l.kernel))?;
+            let mut args: Vec<Tensor> = Vec::with_capacity(l.args.len());
+            for (i, (b, view)) in l.args.iter().enumerate() {
+                // A buffer passed twice (`x + x`) is copied for its later uses; otherwise the
+                // kernel takes it (no copy) and gives it back.
+                let t = match l.args[..i].iter().position(|(p, _)| p == b) {
+                    Some(j) => args[j].clone(),
+                    None => store[*b]
+                        .take()
+                        .ok_or_else(|| format!("{}: buffer {b} is missing", l.kernel))?,
+                };
                 let t = match view {
-                    Some(shape) => t.reshape(&eval(shape)?).map_err(|e| e.to_string())?,
+                    Some(shape) => t.into_shape(&eval(shape)?).map_err(|e| e.to_string())?,
                     None => t,
                 };
                 args.push(t);
             }
             let r = run(&self.kernels, &l.kernel, &mut args, &sizes);
             for ((b, _), t) in l.args.iter().zip(args) {
-                let shape = eval(&self.buffers[*b].ty.shape)?;
-                store[*b] = Some(t.reshape(&shape).map_err(|e| e.to_string())?);
+                if store[*b].is_none() {
+                    let shape = eval(&self.buffers[*b].ty.shape)?;
+                    store[*b] = Some(t.into_shape(&shape).map_err(|e| e.to_string())?);
+                }
             }
             r.map_err(|e| format!("{} (from {}): {e}", l.kernel, l.from))?;
         }
