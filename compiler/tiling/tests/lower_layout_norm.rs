@@ -86,7 +86,12 @@ fn check(src: &str, bindings: &[&[(&str, i64)]], rtol: f64) {
     let m = graph(src);
     for (n, b) in bindings.iter().enumerate() {
         let sizes: BTreeMap<String, i64> = b.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        check_on(&m, inputs(&m, &sizes, 40 + n as u64), rtol, &format!("{b:?}"));
+        check_on(
+            &m,
+            inputs(&m, &sizes, 40 + n as u64),
+            rtol,
+            &format!("{b:?}"),
+        );
     }
 }
 
@@ -137,4 +142,174 @@ fn concats_along_every_axis() {
         &[&[("B", 1)], &[("B", 4)], &[("B", 17)]],
         0.0,
     );
+}
+
+#[test]
+fn argmax_over_the_last_axis() {
+    check(
+        "fn main(x: f32[B, 21], y: i32[B, 3, 19], z: f32[N], w: i8[B, 9]) -> (i32[B], i32[B, 1], i32[B, 3], i32, i32[B]) {
+            (argmax(x, axis: -1), argmax(x, axis: 1, keepdims: true), argmax(y, axis: 2),
+             argmax(z, axis: 0), argmax(w, axis: 1))
+        }",
+        &[
+            &[("B", 1), ("N", 1)],
+            &[("B", 5), ("N", 8)],
+            &[("B", 13), ("N", 77)],
+        ],
+        0.0,
+    );
+}
+
+#[test]
+fn argmax_ties_nan_and_infinities_across_column_tiles() {
+    let m = graph("fn main(x: f32[R, 20]) -> i32[R] { argmax(x, axis: -1) }");
+    let (nan, inf) = (f32::NAN, f32::INFINITY);
+    let mut rows: Vec<Vec<f32>> = Vec::new();
+    let base: Vec<f32> = (0..20).map(|i| (i % 7) as f32 * 0.1 - 1.0).collect();
+    let with = |edits: &[(usize, f32)]| {
+        let mut r = base.clone();
+        for &(i, v) in edits {
+            r[i] = v;
+        }
+        r
+    };
+    // the same maximum in two column tiles (8 wide in the small schedule): the first wins
+    rows.push(with(&[(3, 5.0), (11, 5.0)]));
+    rows.push(with(&[(11, 5.0), (19, 5.0)]));
+    rows.push(with(&[(7, 5.0), (8, 5.0)]));
+    // NaN counts as the maximum; the first NaN wins, even after a larger value
+    rows.push(with(&[(2, 9.0), (12, nan), (17, nan)]));
+    rows.push(with(&[(5, inf), (15, nan)]));
+    rows.push(with(&[(0, nan), (1, inf)]));
+    rows.push(with(&[(19, nan)]));
+    // all -inf: index 0; -inf then a NaN
+    rows.push(vec![-inf; 20]);
+    let mut r = vec![-inf; 20];
+    r[9] = nan;
+    rows.push(r);
+    // infinities tie: the first one
+    rows.push(with(&[(4, inf), (13, inf)]));
+    // the maximum only in the last (ragged) tile, and -0.0 vs 0.0
+    rows.push(with(&[(18, 3.0)]));
+    let mut r = vec![-1.0; 20];
+    r[6] = -0.0;
+    r[14] = 0.0;
+    rows.push(r);
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    check_on(
+        &m,
+        vec![f32s(&[rows.len(), 20], &flat)],
+        0.0,
+        "hand-picked rows",
+    );
+}
+
+#[test]
+fn layernorm_and_rmsnorm_over_the_last_axis() {
+    check(
+        "fn main(x: f32[B, 37], g: f32[37], b: f32[37], y: f32[B, S, 10], g2: f32[10], b2: f32[10], z: f32[N], gz: f32[N], bz: f32[N]) -> (f32[B, 37], f32[B, S, 10], f32[B, 37], f32[B, S, 10], f32[N]) {
+            (layernorm(x, g, b), layernorm(y, g2, b2, axis: 2, eps: 1e-3), rmsnorm(x, g),
+             rmsnorm(y, g2, eps: 0.01), layernorm(z, gz, bz))
+        }",
+        &[
+            &[("B", 1), ("S", 1), ("N", 1)],
+            &[("B", 3), ("S", 5), ("N", 9)],
+            &[("B", 11), ("S", 2), ("N", 130)],
+        ],
+        1e-5,
+    );
+}
+
+#[test]
+fn quantize_and_dequantize_per_tensor_and_per_channel() {
+    check(
+        "fn main(x: f32[B, 13], s: f32, c: f32[13], r: f32[B], y: f32[2, B, 5], q: i8[B, 13]) -> (i8[B, 13], i8[B, 13], f8e4m3[B, 13], f8e5m2[B, 13], i8[2, B, 5], f32[B, 13], f32[B, 13], f32[B, 13]) {
+            (quantize(x, dtype: i8, scale: s), quantize(x * 100.0, dtype: i8, scale: c, axis: 1),
+             quantize(x * 300.0, dtype: f8e4m3, scale: r, axis: 0),
+             quantize(x * 40000.0, dtype: f8e5m2, scale: c, axis: 1),
+             quantize(y * 90.0, dtype: i8, scale: r, axis: 1),
+             dequantize(q, scale: s), dequantize(q, scale: c, axis: 1),
+             dequantize(quantize(x, dtype: f8e4m3, scale: s), scale: r, axis: 0))
+        }",
+        &[&[("B", 1)], &[("B", 4)], &[("B", 17)]],
+        0.0,
+    );
+}
+
+#[test]
+fn quantize_ties_saturation_nan_and_infinities() {
+    let m = graph(
+        "fn main(x: f32[N], s: f32) -> (i8[N], f8e4m3[N], f8e5m2[N]) {
+            (quantize(x, dtype: i8, scale: s), quantize(x, dtype: f8e4m3, scale: s),
+             quantize(x, dtype: f8e5m2, scale: s))
+        }",
+    );
+    let v = [
+        0.5,
+        1.5,
+        2.5,
+        -0.5,
+        -1.5,
+        -2.5,
+        126.5,
+        127.5,
+        128.5,
+        -127.5,
+        -128.5,
+        -129.0,
+        1e9,
+        -1e9,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1.0625,
+        1.1875,
+        -1.0625,
+        448.0,
+        464.0,
+        470.0,
+        480.0,
+        500.0,
+        57344.0,
+        61440.0,
+        65536.0,
+        1e-9,
+        -0.0,
+        0.0,
+        3.0e38,
+    ];
+    for scale in [1.0, 0.5, -2.0, 0.0] {
+        check_on(
+            &m,
+            vec![f32s(&[v.len()], &v), f32s(&[], &[scale])],
+            0.0,
+            &format!("scale {scale}"),
+        );
+    }
+}
+
+#[test]
+fn cases_not_lowered_are_clear_errors() {
+    for (src, what) in [
+        (
+            "fn main(x: f32[2, 3]) -> i32[3] { argmax(x, axis: 0) }",
+            "`argmax` over an axis other than the last",
+        ),
+        (
+            "fn main(x: f32[2, 3], g: f32[2], b: f32[2]) -> f32[2, 3] { layernorm(x, g, b, axis: 0) }",
+            "`layernorm` over an axis other than the last",
+        ),
+        (
+            "fn main(x: f32[2, 3], g: f32[2]) -> f32[2, 3] { rmsnorm(x, g, axis: 0) }",
+            "`rmsnorm` over an axis other than the last",
+        ),
+        (
+            "fn main(x: f16[2, 3], g: f16[3]) -> f16[2, 3] { rmsnorm(x, g) }",
+            "non-f32",
+        ),
+    ] {
+        let e = lower_func(&graph(src), "main", &Schedule::host()).expect_err(src);
+        assert!(e.message.contains(what), "{src}: {}", e.message);
+        assert!(e.message.contains("not lowered to tile IR yet"), "{}", e.message);
+    }
 }

@@ -31,7 +31,9 @@ fn row_grid(shape: &[SymExpr], tl: u64) -> (Vec<SymExpr>, Vec<u64>) {
 fn program_ids(k: &mut KernelText, r: usize) -> Vec<String> {
     (0..r)
         .map(|a| {
-            k.line(format!("%p{a} = tile.program_id {{axis = {a}}} : () -> index"));
+            k.line(format!(
+                "%p{a} = tile.program_id {{axis = {a}}} : () -> index"
+            ));
             format!("%p{a}")
         })
         .collect()
@@ -59,7 +61,9 @@ fn index_tys(r: usize) -> String {
 fn copy(ctx: &mut Ctx, op: &Operation, what: &str) -> Result<(), TilingError> {
     let inputs = vec![Seen::of(ctx, ctx.buf(op.operands[0]))];
     let out = Seen::of(ctx, ctx.buf(op.results[0]));
-    kernel(ctx, op, what, &inputs, &out, &|_, e: &[String], _| e[0].clone())
+    kernel(ctx, op, what, &inputs, &out, &|_, e: &[String], _| {
+        e[0].clone()
+    })
 }
 
 pub(super) fn transpose(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {

@@ -6,6 +6,8 @@ mod conv;
 mod elementwise;
 mod layout;
 mod matmul;
+mod norm;
+mod quant;
 mod reduce;
 mod shape;
 
@@ -217,6 +219,9 @@ fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         G::Transpose => layout::transpose(ctx, op),
         G::Slice => layout::slice(ctx, op),
         G::Concat => layout::concat(ctx, op),
+        G::Argmax => norm::argmax(ctx, op),
+        G::LayerNorm | G::RmsNorm => norm::norm(ctx, op),
+        G::Quantize | G::Dequantize => quant::quant(ctx, op),
         G::Call => Err(TilingError::at(
             op,
             "calls must be inlined before tiling (run the `inline` pass)",

@@ -11,7 +11,7 @@ use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr, TensorType};
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Sum,
     Mean,
     Max,
@@ -52,7 +52,7 @@ pub(super) fn reduce(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 }
 
 /// Reduces each row of `input` (`[R, n]`) into `out` (`[R]`).
-fn row_reduce(
+pub(crate) fn row_reduce(
     ctx: &mut Ctx,
     op: &Operation,
     kind: Kind,
@@ -119,7 +119,7 @@ fn row_reduce(
     Ok(())
 }
 
-fn int_min(d: DType) -> i64 {
+pub(crate) fn int_min(d: DType) -> i64 {
     if d == DType::I8 {
         -128
     } else {
