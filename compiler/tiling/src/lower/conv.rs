@@ -1,0 +1,431 @@
+//! `conv2d` (any stride, padding, dilation and groups; NCHW / OIHW) as a direct
+//! convolution, and `maxpool2d` / `avgpool2d`.
+//!
+//! The grid has one point per (image, output channel, output-row tile, output-column tile)
+//! (with `groups > 1`, the channel axis is split into (group, channel in group)). Each
+//! kernel tap reads a strided window of the input at element offsets
+//! `tile_start * stride + tap * dilation - padding`; reads outside the image are the load's
+//! pad: zero for convolution and average pooling, the dtype's lowest value for max pooling
+//! (so padding never wins a maximum). Convolution multiplies each window by a broadcast
+//! weight scalar and accumulates in `f32` (floats) or `i32` (integers); average pooling
+//! divides the window sum by the number of in-bounds elements, computed per output element
+//! from `tile.iota` positions as `(min(lo + k, H) - max(lo, 0))` per axis with
+//! `lo = o * stride - padding`.
+
+use super::{Ctx, TilingError};
+use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
+use tessera_dialects::{DType, Operation, SymExpr};
+
+/// An `[a, b]` attribute of positive (`min = 1`) or non-negative (`min = 0`) integers.
+fn pair(op: &Operation, name: &str, min: i64) -> Result<[i64; 2], TilingError> {
+    match op.attrs.ints(name) {
+        Some(&[a, b]) if a >= min && b >= min => Ok([a, b]),
+        other => Err(TilingError::at(
+            op,
+            format!("`{name}` must be two integers of at least {min}, got {other:?}"),
+        )),
+    }
+}
+
+/// The accumulator dtype of a sum of products of `dt` values.
+fn acc_dtype(dt: DType) -> DType {
+    if dt.is_float() {
+        DType::F32
+    } else {
+        DType::I32
+    }
+}
+
+/// Output tile sizes (rows, columns) for output extents `oh` and `ow`.
+fn out_tile(ctx: &Ctx, oh: &SymExpr, ow: &SymExpr) -> (u64, u64) {
+    (
+        fit(oh, ctx.schedule.rows.max(1)),
+        fit(ow, ctx.schedule.elementwise.clamp(1, 64)),
+    )
+}
+
+/// `%v = graph.cast %x {dtype = to}` in a map region, or `x` itself when the dtypes agree.
+fn cast_scalar(k: &mut KernelText, x: &str, from: DType, to: DType) -> String {
+    if from == to {
+        return x.to_string();
+    }
+    let v = k.fresh("cv");
+    k.line(format!(
+        "%{v} = graph.cast %{x} {{dtype = {to}}} : ({from}) -> {to}"
+    ));
+    v
+}
+
+/// Indents the lines of a nested block by two spaces.
+fn indent(lines: &[String]) -> String {
+    let mut s = String::new();
+    for l in lines {
+        for part in l.lines() {
+            s.push_str("  ");
+            s.push_str(part);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
+    let (x, w, y) = (
+        ctx.buf(op.operands[0]),
+        ctx.buf(op.operands[1]),
+        ctx.buf(op.results[0]),
+    );
+    let (tx, tw, ty) = (ctx.ty(x).clone(), ctx.ty(w).clone(), ctx.ty(y).clone());
+    if tx.rank() != 4 || tw.rank() != 4 || ty.rank() != 4 {
+        return Err(TilingError::at(
+            op,
+            "conv2d needs NCHW input and OIHW weight",
+        ));
+    }
+    let stride = pair(op, "stride", 1)?;
+    let pad = pair(op, "padding", 0)?;
+    let dil = pair(op, "dilation", 1)?;
+    let groups = op.attrs.int("groups").unwrap_or(1);
+    if groups < 1 {
+        return Err(TilingError::at(op, "`groups` must be at least 1"));
+    }
+    let (o, cg, kh, kw) = (&tw.shape[0], &tw.shape[1], &tw.shape[2], &tw.shape[3]);
+    let (oh, ow) = (&ty.shape[2], &ty.shape[3]);
+    // With groups, output channel `g * og + oi` reads input channels `g * cg + ci`: the
+    // multipliers must be constants for `tile.affine`.
+    let grouped =
+        if groups > 1 {
+            match (o.as_const(), cg.as_const()) {
+                (Some(oc), Some(cgc)) if oc % groups == 0 => Some((oc / groups, cgc)),
+                _ => return Err(TilingError::at(
+                    op,
+                    "grouped `conv2d` with symbolic channel counts is not lowered to tile IR yet",
+                )),
+            }
+        } else {
+            None
+        };
+    let (th, tw_) = out_tile(ctx, oh, ow);
+    let xdt = tx.dtype;
+    let adt = acc_dtype(xdt);
+    let odt = ty.dtype;
+    let name = ctx.kernel_name("conv2d");
+    let params = vec![
+        ("x".to_string(), buf(xdt, &tx.shape)),
+        ("w".to_string(), buf(tw.dtype, &tw.shape)),
+        ("out".to_string(), buf(odt, &ty.shape)),
+    ];
+    let n = &tx.shape[0];
+    let mut grid = vec![n.clone()];
+    match grouped {
+        Some((og, _)) => {
+            grid.push(SymExpr::lit(groups));
+            grid.push(SymExpr::lit(og));
+        }
+        None => grid.push(o.clone()),
+    }
+    grid.push(cdiv(oh, th));
+    grid.push(cdiv(ow, tw_));
+    let mut k = KernelText::new(&name, &params, &grid);
+    k.line("%n = tile.program_id {axis = 0} : () -> index");
+    let ax = match grouped {
+        Some((og, _)) => {
+            k.line("%g = tile.program_id {axis = 1} : () -> index");
+            k.line("%oi = tile.program_id {axis = 2} : () -> index");
+            k.line(format!(
+                "%o = tile.affine %g, %oi {{coeffs = [{og}, 1]}} : (index, index) -> index"
+            ));
+            3
+        }
+        None => {
+            k.line("%o = tile.program_id {axis = 1} : () -> index");
+            2
+        }
+    };
+    k.line(format!(
+        "%pr = tile.program_id {{axis = {ax}}} : () -> index"
+    ));
+    k.line(format!(
+        "%pc = tile.program_id {{axis = {}}} : () -> index",
+        ax + 1
+    ));
+    let acc = tile(adt, &[1, 1, th, tw_]);
+    let win = tile(xdt, &[1, 1, th, tw_]);
+    let tap = tile(tw.dtype, &[1, 1, 1, 1]);
+    let xbuf = buf(xdt, &tx.shape);
+    let wbuf = buf(tw.dtype, &tw.shape);
+    k.line(format!("%z = tile.zeros : () -> {acc}"));
+    // The innermost body: one tap.
+    let mut inner: Vec<String> = Vec::new();
+    let cin = match grouped {
+        Some((_, cgc)) => {
+            inner.push(format!(
+                "%cin = tile.affine %g, %ci {{coeffs = [{cgc}, 1]}} : (index, index) -> index"
+            ));
+            "cin"
+        }
+        None => "ci",
+    };
+    inner.push(format!(
+        "%h0 = tile.affine %pr, %kh {{coeffs = [{}, {}], offset = {}}} : (index, index) -> index",
+        th as i64 * stride[0],
+        dil[0],
+        sizes(&[SymExpr::lit(-pad[0])])
+    ));
+    inner.push(format!(
+        "%w0 = tile.affine %pc, %kw {{coeffs = [{}, {}], offset = {}}} : (index, index) -> index",
+        tw_ as i64 * stride[1],
+        dil[1],
+        sizes(&[SymExpr::lit(-pad[1])])
+    ));
+    inner.push(format!(
+        "%win = tile.load %x, %n, %{cin}, %h0, %w0 {{unit = \"elements\", strides = [1, 1, {}, {}]}} : ({xbuf}, index, index, index, index) -> {win}",
+        stride[0], stride[1]
+    ));
+    inner.push(format!(
+        "%tap = tile.load %w, %o, %ci, %kh, %kw {{unit = \"elements\"}} : ({wbuf}, index, index, index, index) -> {tap}"
+    ));
+    inner.push(format!(
+        "%tb = tile.broadcast %tap : ({tap}) -> {}",
+        tile(tw.dtype, &[1, 1, th, tw_])
+    ));
+    let mut region = KernelText::new("region", &[], &[]);
+    let a = cast_scalar(&mut region, "wb", xdt, adt);
+    let b = cast_scalar(&mut region, "tq", tw.dtype, adt);
+    region.line(format!(
+        "%pp = graph.mul %{a}, %{b} : ({adt}, {adt}) -> {adt}"
+    ));
+    region.line(format!(
+        "%ss = graph.add %ua, %pp : ({adt}, {adt}) -> {adt}"
+    ));
+    region.line(format!("tile.yield %ss : {adt}"));
+    let region_lines: Vec<String> = region.body_lines().map(str::to_string).collect();
+    inner.push(format!(
+        "%v = tile.map %u, %win, %tb : ({acc}, {win}, {}) -> {acc} (%ua: {adt}, %wb: {xdt}, %tq: {}) {{\n{}}}",
+        tile(tw.dtype, &[1, 1, th, tw_]),
+        tw.dtype,
+        indent(&region_lines)
+    ));
+    inner.push(format!("tile.yield %v : {acc}"));
+    let zero = SymExpr::lit(0);
+    let kw_loop = format!(
+        "%t1 = tile.for %t0 {{bounds = {}}} : ({acc}) -> {acc} (%kw: index, %u: {acc}) {{\n{}}}\ntile.yield %t1 : {acc}",
+        sizes(&[zero.clone(), kw.clone()]),
+        indent(&inner)
+    );
+    let kh_loop = format!(
+        "%s1 = tile.for %s0 {{bounds = {}}} : ({acc}) -> {acc} (%kh: index, %t0: {acc}) {{\n{}}}\ntile.yield %s1 : {acc}",
+        sizes(&[zero.clone(), kh.clone()]),
+        indent(&[kw_loop])
+    );
+    k.line(format!(
+        "%acc = tile.for %z {{bounds = {}}} : ({acc}) -> {acc} (%ci: index, %s0: {acc}) {{\n{}}}",
+        sizes(&[zero, cg.clone()]),
+        indent(&[kh_loop])
+    ));
+    let result = if adt == odt {
+        "acc"
+    } else {
+        k.line(format!(
+            "%res = tile.cast %acc {{dtype = {odt}}} : ({acc}) -> {}",
+            tile(odt, &[1, 1, th, tw_])
+        ));
+        "res"
+    };
+    k.line(format!(
+        "tile.store %{result}, %out, %n, %o, %pr, %pc : ({}, {}, index, index, index, index) -> ()",
+        tile(odt, &[1, 1, th, tw_]),
+        buf(odt, &ty.shape)
+    ));
+    ctx.emit(name, k.finish(), vec![(x, None), (w, None), (y, None)], op);
+    Ok(())
+}
+
+/// The lowest value of `dt`, as a `pad` / `splat` attribute value.
+fn lowest(dt: DType) -> String {
+    match dt {
+        DType::I8 => "-128".into(),
+        DType::I32 => "-2147483648".into(),
+        _ => "-inf".into(),
+    }
+}
+
+/// `maxpool2d` (`avg = false`) or `avgpool2d` (`avg = true`).
+pub(super) fn pool2d(ctx: &mut Ctx, op: &Operation, avg: bool) -> Result<(), TilingError> {
+    let (x, y) = (ctx.buf(op.operands[0]), ctx.buf(op.results[0]));
+    let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
+    if tx.rank() != 4 || ty.rank() != 4 {
+        return Err(TilingError::at(op, "pooling needs an NCHW input"));
+    }
+    let kern = pair(op, "kernel", 1)?;
+    let stride = pair(op, "stride", 1)?;
+    let pad = pair(op, "padding", 0)?;
+    let xdt = tx.dtype;
+    let odt = ty.dtype;
+    if avg && !xdt.is_float() {
+        return Err(TilingError::at(op, "avgpool2d needs a float input"));
+    }
+    // Max pooling compares in the input dtype; average pooling sums in f32.
+    let adt = if avg { DType::F32 } else { xdt };
+    let (oh, ow) = (&ty.shape[2], &ty.shape[3]);
+    let (th, tw_) = out_tile(ctx, oh, ow);
+    let what = if avg { "avgpool2d" } else { "maxpool2d" };
+    let name = ctx.kernel_name(what);
+    let xbuf = buf(xdt, &tx.shape);
+    let obuf = buf(odt, &ty.shape);
+    let params = vec![
+        ("x".to_string(), xbuf.clone()),
+        ("out".to_string(), obuf.clone()),
+    ];
+    let grid = vec![
+        tx.shape[0].clone(),
+        tx.shape[1].clone(),
+        cdiv(oh, th),
+        cdiv(ow, tw_),
+    ];
+    let mut k = KernelText::new(&name, &params, &grid);
+    for (a, p) in ["n", "c", "pr", "pc"].iter().enumerate() {
+        k.line(format!(
+            "%{p} = tile.program_id {{axis = {a}}} : () -> index"
+        ));
+    }
+    let shape4 = [1, 1, th, tw_];
+    let acc = tile(adt, &shape4);
+    let win = tile(xdt, &shape4);
+    let (init, pad_attr) = if avg {
+        (format!("%z = tile.zeros : () -> {acc}"), String::new())
+    } else {
+        let low = lowest(xdt);
+        (
+            format!("%z = tile.splat {{value = {low}}} : () -> {acc}"),
+            format!(", pad = {low}"),
+        )
+    };
+    k.line(init);
+    let mut inner: Vec<String> = Vec::new();
+    inner.push(format!(
+        "%h0 = tile.affine %pr, %kh {{coeffs = [{}, 1], offset = {}}} : (index, index) -> index",
+        th as i64 * stride[0],
+        sizes(&[SymExpr::lit(-pad[0])])
+    ));
+    inner.push(format!(
+        "%w0 = tile.affine %pc, %kw {{coeffs = [{}, 1], offset = {}}} : (index, index) -> index",
+        tw_ as i64 * stride[1],
+        sizes(&[SymExpr::lit(-pad[1])])
+    ));
+    inner.push(format!(
+        "%win = tile.load %x, %n, %c, %h0, %w0 {{unit = \"elements\", strides = [1, 1, {}, {}]{pad_attr}}} : ({xbuf}, index, index, index, index) -> {win}",
+        stride[0], stride[1]
+    ));
+    let mut region = KernelText::new("region", &[], &[]);
+    let wv = cast_scalar(&mut region, "wb", xdt, adt);
+    let combine = if avg { "add" } else { "max" };
+    region.line(format!(
+        "%ss = graph.{combine} %ua, %{wv} : ({adt}, {adt}) -> {adt}"
+    ));
+    region.line(format!("tile.yield %ss : {adt}"));
+    let region_lines: Vec<String> = region.body_lines().map(str::to_string).collect();
+    inner.push(format!(
+        "%v = tile.map %u, %win : ({acc}, {win}) -> {acc} (%ua: {adt}, %wb: {xdt}) {{\n{}}}",
+        indent(&region_lines)
+    ));
+    inner.push(format!("tile.yield %v : {acc}"));
+    let zero = SymExpr::lit(0);
+    let kw_loop = format!(
+        "%t1 = tile.for %t0 {{bounds = {}}} : ({acc}) -> {acc} (%kw: index, %u: {acc}) {{\n{}}}\ntile.yield %t1 : {acc}",
+        sizes(&[zero.clone(), SymExpr::lit(kern[1])]),
+        indent(&inner)
+    );
+    k.line(format!(
+        "%acc = tile.for %z {{bounds = {}}} : ({acc}) -> {acc} (%kh: index, %t0: {acc}) {{\n{}}}",
+        sizes(&[zero, SymExpr::lit(kern[0])]),
+        indent(&[kw_loop])
+    ));
+    let result = if avg {
+        // Output positions and the image extents, as i32 tiles.
+        let pos = tile(DType::I32, &shape4);
+        k.line(format!(
+            "%rb = tile.affine %pr {{coeffs = [{th}]}} : (index) -> index"
+        ));
+        k.line(format!(
+            "%cb = tile.affine %pc {{coeffs = [{tw_}]}} : (index) -> index"
+        ));
+        k.line(format!(
+            "%ohp = tile.iota %rb {{axis = 2}} : (index) -> {pos}"
+        ));
+        k.line(format!(
+            "%owp = tile.iota %cb {{axis = 3}} : (index) -> {pos}"
+        ));
+        k.line(format!(
+            "%hx = tile.index {{value = {}}} : () -> index",
+            sizes(&[tx.shape[2].clone()])
+        ));
+        k.line(format!(
+            "%wx = tile.index {{value = {}}} : () -> index",
+            sizes(&[tx.shape[3].clone()])
+        ));
+        k.line(format!(
+            "%hs = tile.iota %hx {{axis = 0}} : (index) -> {pos}"
+        ));
+        k.line(format!(
+            "%ws = tile.iota %wx {{axis = 0}} : (index) -> {pos}"
+        ));
+        let mut r = KernelText::new("region", &[], &[]);
+        r.set_counter(region.counter());
+        let i32c = |r: &mut KernelText, name: &str, v: i64| {
+            r.line(format!(
+                "%{name} = graph.constant {{value = {v}, dtype = i32}} : () -> i32"
+            ));
+        };
+        i32c(&mut r, "c0", 0);
+        let mut counts = Vec::new();
+        for (ax, (p, e)) in [("qh", "eh"), ("qw", "ew")].iter().enumerate() {
+            let s = format!("s{ax}");
+            let pd = format!("p{ax}");
+            let kk = format!("k{ax}");
+            i32c(&mut r, &s, stride[ax]);
+            i32c(&mut r, &pd, pad[ax]);
+            i32c(&mut r, &kk, kern[ax]);
+            r.line(format!("%m{ax} = graph.mul %{p}, %{s} : (i32, i32) -> i32"));
+            r.line(format!(
+                "%lo{ax} = graph.sub %m{ax}, %{pd} : (i32, i32) -> i32"
+            ));
+            r.line(format!(
+                "%e{ax} = graph.add %lo{ax}, %{kk} : (i32, i32) -> i32"
+            ));
+            r.line(format!(
+                "%hi{ax} = graph.min %e{ax}, %{e} : (i32, i32) -> i32"
+            ));
+            r.line(format!(
+                "%lc{ax} = graph.max %lo{ax}, %c0 : (i32, i32) -> i32"
+            ));
+            r.line(format!(
+                "%n{ax} = graph.sub %hi{ax}, %lc{ax} : (i32, i32) -> i32"
+            ));
+            counts.push(format!("n{ax}"));
+        }
+        r.line(format!(
+            "%cnt = graph.mul %{}, %{} : (i32, i32) -> i32",
+            counts[0], counts[1]
+        ));
+        r.line("%cf = graph.cast %cnt {dtype = f32} : (i32) -> f32");
+        r.line("%mean = graph.div %sa, %cf : (f32, f32) -> f32");
+        let m = cast_scalar(&mut r, "mean", DType::F32, odt);
+        r.line(format!("tile.yield %{m} : {odt}"));
+        let lines: Vec<String> = r.body_lines().map(str::to_string).collect();
+        k.line(format!(
+            "%res = tile.map %acc, %ohp, %owp, %hs, %ws : ({acc}, {pos}, {pos}, {pos}, {pos}) -> {} (%sa: f32, %qh: i32, %qw: i32, %eh: i32, %ew: i32) {{\n{}}}",
+            tile(odt, &shape4),
+            indent(&lines)
+        ));
+        "res"
+    } else {
+        "acc"
+    };
+    k.line(format!(
+        "tile.store %{result}, %out, %n, %c, %pr, %pc : ({}, {obuf}, index, index, index, index) -> ()",
+        tile(odt, &shape4)
+    ));
+    ctx.emit(name, k.finish(), vec![(x, None), (y, None)], op);
+    Ok(())
+}
