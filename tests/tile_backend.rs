@@ -4,97 +4,10 @@
 //! operations still to do are listed in docs/tiling.md), and at least the programs that
 //! lower today must keep lowering.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
+
+use common::{mismatch, random_inputs, sources};
 use tessera::Program;
-use tessera_tensor::Tensor;
-
-fn sources() -> Vec<std::path::PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    for dir in [
-        "examples",
-        "tests/programs",
-        "compiler/frontend/tests/ui/check/ok",
-    ] {
-        for e in std::fs::read_dir(root.join(dir))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.path().extension().is_some_and(|x| x == "tsr") {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn random_inputs(prog: &Program, func: &str, size: i64) -> Vec<Tensor> {
-    let f = prog.module.func(func).expect("function");
-    let names: BTreeMap<String, i64> = f
-        .params
-        .iter()
-        .flat_map(|p| {
-            f.tensor_ty(*p)
-                .expect("tensor")
-                .shape
-                .iter()
-                .flat_map(|d| d.names())
-        })
-        .map(|n| (n, size))
-        .collect();
-    f.params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let t = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = t
-                .shape
-                .iter()
-                .map(|d| d.eval_map(&names).expect("bound") as usize)
-                .collect();
-            tessera_tensor::random::uniform(t.dtype, &shape, -2.0, 2.0, 7 + i as u64)
-                .expect("random")
-        })
-        .collect()
-}
-
-/// The first difference beyond tolerance, described; `None` when the results agree.
-fn mismatch(got: &[Tensor], want: &[Tensor]) -> Option<String> {
-    if got.len() != want.len() {
-        return Some(format!("{} results instead of {}", got.len(), want.len()));
-    }
-    for (r, (x, y)) in got.iter().zip(want).enumerate() {
-        if x.dtype() != y.dtype() || x.shape() != y.shape() {
-            return Some(format!(
-                "result {r}: {}{:?} instead of {}{:?}",
-                x.dtype(),
-                x.shape(),
-                y.dtype(),
-                y.shape()
-            ));
-        }
-        // Contractions accumulate per tile in f32 while the interpreter accumulates in f64
-        // once, so an element that cancels from large terms (the encoder block's activations
-        // reach 1e3) may differ by f32 rounding of those terms: the tolerance has a part
-        // relative to the element and a part relative to the largest element of the result.
-        let want = y.to_f64_vec();
-        let scale = want.iter().fold(
-            0.0f64,
-            |m, v| if v.is_finite() { m.max(v.abs()) } else { m },
-        );
-        for (i, (p, q)) in x.to_f64_vec().iter().zip(want).enumerate() {
-            let tol = 1e-4 * (1.0 + q.abs()) + 1e-6 * scale;
-            let ok = p == &q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= tol;
-            if !ok {
-                return Some(format!("result {r}, element {i}: {p} instead of {q}"));
-            }
-        }
-    }
-    None
-}
 
 #[test]
 fn lowered_programs_match_the_graph_interpreter() {
