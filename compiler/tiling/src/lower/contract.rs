@@ -42,7 +42,7 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     if ra < 2 || rb < 2 || rc < ra.max(rb) {
         return Err(TilingError::at(
             op,
-            "`matmul` of rank below 2 is not lowered to tile IR",
+            "`matmul` of rank below 2 is not lowered to tile IR yet",
         ));
     }
     let nb = rc - 2;
