@@ -199,3 +199,19 @@ fn operations_not_lowered_yet_are_clear_errors() {
         assert!(e.message.contains(what), "{src}: {}", e.message);
     }
 }
+
+/// f16 and bf16 matmuls accumulate in f32 over all K tiles and round once (DSL.md §4): with
+/// ten K tiles, rounding per tile would be off by several half-ulps.
+#[test]
+fn narrow_float_matmuls_round_once() {
+    check(
+        "fn main(a: f16[M, 37], b: f16[37, 5]) -> f16[M, 5] { a @ b }",
+        &[&[("M", 3)], &[("M", 9)]],
+        6e-4,
+    );
+    check(
+        "fn main(a: bf16[M, 37], b: bf16[37, 5]) -> bf16[M, 5] { a @ b }",
+        &[&[("M", 3)], &[("M", 9)]],
+        5e-3,
+    );
+}

@@ -1,6 +1,6 @@
 //! `matmul` of two rank-2 operands: a grid of output tiles, a loop over K tiles, `tile.dot`
-//! accumulating in the result dtype (i8 operands accumulate in i32). Batched matmul (rank
-//! above 2) is not lowered yet.
+//! accumulating in f32 for float operands (f16, bf16 and fp8 results are rounded once at
+//! the end, DSL.md §4) and in i32 for i8 operands. Batched matmul is in `contract.rs`.
 
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
@@ -29,7 +29,14 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         ("out".to_string(), buf(tc.dtype, &tc.shape)),
     ];
     let mut kt = KernelText::new(&name, &params, &[cdiv(m, tm), cdiv(n, tn)]);
-    let acc_tile = tile(tc.dtype, &[tm, tn]);
+    // Narrow float results accumulate in f32 and are rounded once.
+    let acc_dtype = if tc.dtype.is_float() {
+        tessera_dialects::DType::F32
+    } else {
+        tc.dtype
+    };
+    let acc_tile = tile(acc_dtype, &[tm, tn]);
+    let out_tile = tile(tc.dtype, &[tm, tn]);
     let (a_tile, b_tile) = (tile(ta.dtype, &[tm, tk]), tile(tb.dtype, &[tk, tn]));
     kt.line("%i = tile.program_id {axis = 0} : () -> index");
     kt.line("%j = tile.program_id {axis = 1} : () -> index");
@@ -40,8 +47,17 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         buf(ta.dtype, &ta.shape),
         buf(tb.dtype, &tb.shape),
     ));
+    let result = if acc_dtype == tc.dtype {
+        "acc"
+    } else {
+        kt.line(format!(
+            "%res = tile.cast %acc {{dtype = {}}} : ({acc_tile}) -> {out_tile}",
+            tc.dtype
+        ));
+        "res"
+    };
     kt.line(format!(
-        "tile.store %acc, %out, %i, %j : ({acc_tile}, {}, index, index) -> ()",
+        "tile.store %{result}, %out, %i, %j : ({out_tile}, {}, index, index) -> ()",
         buf(tc.dtype, &tc.shape)
     ));
     ctx.emit(name, kt.finish(), vec![(a, None), (b, None), (c, None)], op);
