@@ -25,6 +25,15 @@ pub(crate) const POW: &str = "tsr_pow_f32";
 /// The symbol of the generic element conversion.
 pub(crate) const CAST: &str = "tsr_cast_bits";
 
+/// The symbol of [`widen_bits`]: narrow float storage bits to their exact `f32` value.
+pub(crate) const WIDEN: &str = "tsr_widen_bits";
+
+/// The symbol of [`round_arith`]: IEEE rounding of an arithmetic result to a narrow float.
+pub(crate) const ROUND: &str = "tsr_round_arith";
+
+/// The symbol of [`narrow_bits`]: a value representable in a narrow float to its bits.
+pub(crate) const NARROW: &str = "tsr_narrow_bits";
+
 /// Every helper: symbol and address, for `JITBuilder::symbol`.
 pub(crate) fn symbols() -> Vec<(&'static str, *const u8)> {
     let mut v: Vec<(&'static str, *const u8)> = UNARY
@@ -33,6 +42,9 @@ pub(crate) fn symbols() -> Vec<(&'static str, *const u8)> {
         .collect();
     v.push((POW, pow_f32 as *const u8));
     v.push((CAST, cast_bits as *const u8));
+    v.push((WIDEN, widen_bits as *const u8));
+    v.push((ROUND, round_arith as *const u8));
+    v.push((NARROW, narrow_bits as *const u8));
     v
 }
 
@@ -159,4 +171,26 @@ fn int_bits(v: i32, to: DType) -> u32 {
         DType::I8 | DType::Bool => u32::from(v as i8 as u8),
         _ => v as u32,
     }
+}
+
+/// The exact `f32` value of the storage bits of a float of dtype `code` (a narrow float is
+/// widened exactly; NaN codes give NaN). Integer codes give their value as `f32`.
+pub(crate) extern "C" fn widen_bits(bits: u32, code: u32) -> f32 {
+    match decode(bits, dtype_of(code)) {
+        Elem::Float(x) => x,
+        Elem::Int(v) => v as f32,
+    }
+}
+
+/// Rounds the `f32` result of arithmetic to the float dtype `code` as the interpreter does
+/// ([`convert::round_arith`]: nearest even, overflow to ±inf, or NaN for `f8e4m3`; NaN
+/// stays NaN). The result is an `f32` holding a value of that dtype.
+pub(crate) extern "C" fn round_arith(x: f32, code: u32) -> f32 {
+    convert::round_arith(dtype_of(code), x)
+}
+
+/// The storage bits (in the low bits) of `x`, a value representable in the float dtype
+/// `code` (as produced by [`round_arith`] or [`widen_bits`]), so the conversion is exact.
+pub(crate) extern "C" fn narrow_bits(x: f32, code: u32) -> u32 {
+    encode_float(x, dtype_of(code))
 }

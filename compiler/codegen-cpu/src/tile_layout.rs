@@ -43,6 +43,18 @@ pub(crate) fn value_type(d: DType) -> Option<ClType> {
     }
 }
 
+/// The Cranelift type an element value is computed in: [`value_type`], and `f32` for the
+/// narrow floats (`f16`, `bf16`, `f8e4m3`, `f8e5m2`), which are widened exactly on load and
+/// rounded back to their dtype after each operation.
+pub(crate) fn arith_type(d: DType) -> ClType {
+    value_type(d).unwrap_or(types::F32)
+}
+
+/// Whether `d` is a float narrower than `f32` (held as `f32` in arithmetic).
+pub(crate) fn is_narrow_float(d: DType) -> bool {
+    d.is_float() && d != DType::F32
+}
+
 /// A tile's place in the frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TileSlot {

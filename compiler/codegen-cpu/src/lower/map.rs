@@ -6,15 +6,30 @@
 //! `f32` arithmetic with an inline vector form (`add sub mul div max min neg abs relu sqrt
 //! recip`, constants, 0-d `f32` values from outside), the loop runs on `f32x4` and a
 //! scalar loop does the last `n % 4` elements. `mul` feeding only an `add`/`sub` is fused
-//! into `fma` on both paths. Everything else runs the scalar loop; transcendental
-//! functions call the helpers of [`crate::helpers`].
+//! into `fma` on both paths (`f32` only). Everything else runs the scalar loop;
+//! transcendental functions call the helpers of [`crate::helpers`].
+//!
+//! Narrow floats (`f16`, `bf16`, `f8e4m3`, `f8e5m2`) follow the interpreter's numerics
+//! (DSL §5): an element is widened exactly to `f32` when the region reads it (`bf16`
+//! inline, the others through [`crate::helpers::widen_bits`]); every operation computes
+//! in `f32` exactly as for `f32` operands (same instructions, same helpers), and each
+//! result of a narrow dtype is rounded at once to that dtype with IEEE semantics (nearest
+//! even, overflow to ±inf, NaN for `f8e4m3`) by a call of
+//! [`crate::helpers::round_arith`], which is `tessera_tensor::convert::round_arith`. So a
+//! region value of a narrow dtype is always an `f32` holding a value of that dtype, and
+//! the yielded value converts to storage bits exactly. Operations whose result is one of
+//! their operands' values or exact in the dtype (`neg abs relu max min select`,
+//! constants) need no rounding; `graph.cast` keeps the saturating `as` semantics of
+//! [`crate::helpers::cast_bits`]. No `fma` fusion on narrow floats (the product is rounded
+//! to the dtype before the add). One helper call per rounded element: correct first.
 
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
-use crate::helpers::{dtype_code, CAST, POW, UNARY};
+use crate::helpers::{dtype_code, CAST, NARROW, POW, ROUND, UNARY, WIDEN};
 use crate::lower::memory::const_bits;
-use crate::tile_layout::value_type;
+use crate::tile_layout::{arith_type, is_narrow_float, storage_type, TileSlot};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::MemFlagsData;
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
 use std::collections::BTreeMap;
 use tessera_dialects::{DType, GraphOp, Op, Operation, Region, Type, Value};
@@ -91,11 +106,6 @@ impl Lowerer<'_, '_> {
                 ));
             }
         }
-        for s in srcs.iter().chain(std::iter::once(&out)) {
-            if value_type(s.dtype).is_none() {
-                return unsupported(format!("tile.map on {} tiles", s.dtype));
-            }
-        }
         let uses = use_counts(region);
         let vector = self.vectorisable(
             region,
@@ -142,8 +152,8 @@ impl Lowerer<'_, '_> {
     fn map_point(
         &mut self,
         region: &Region,
-        srcs: &[crate::tile_layout::TileSlot],
-        out: &crate::tile_layout::TileSlot,
+        srcs: &[TileSlot],
+        out: &TileSlot,
         i: ClValue,
         lanes: bool,
         uses: &BTreeMap<Value, usize>,
@@ -154,13 +164,12 @@ impl Lowerer<'_, '_> {
             lanes,
         };
         for (a, s) in region.args.iter().zip(srcs) {
-            let ty = if lanes {
-                types::F32X4
-            } else {
-                value_type(s.dtype).unwrap_or(types::F32)
-            };
             let addr = self.elem_addr(s, i);
-            let v = self.b.ins().load(ty, frame_flags(), addr, 0);
+            let v = if lanes {
+                self.b.ins().load(types::F32X4, frame_flags(), addr, 0)
+            } else {
+                self.load_elem(addr, s.dtype, frame_flags())?
+            };
             loc.vals.insert(*a, v);
         }
         for (k, op) in region.ops.iter().enumerate() {
@@ -179,7 +188,11 @@ impl Lowerer<'_, '_> {
                     ));
                 }
                 let addr = self.elem_addr(out, i);
-                self.b.ins().store(frame_flags(), v, addr, 0);
+                if lanes {
+                    self.b.ins().store(frame_flags(), v, addr, 0);
+                } else {
+                    self.store_elem(v, out.dtype, addr, frame_flags())?;
+                }
                 return Ok(());
             }
             if matches!(op.op, Op::Tile(_)) {
@@ -239,9 +252,7 @@ impl Lowerer<'_, '_> {
         let r = single_result(op)?;
         let rd = self.elem_dtype(r)?;
         let name = g.def().name;
-        let Some(rty) = value_type(rd) else {
-            return unsupported(format!("graph.{name} on {rd} elements"));
-        };
+        let rty = arith_type(rd);
         let args = op
             .operands
             .iter()
@@ -262,7 +273,9 @@ impl Lowerer<'_, '_> {
             }
         };
         let lanes = loc.lanes;
-        let float = ad == DType::F32;
+        let float = ad.is_float();
+        // Whether the f32 result must be rounded to a narrow float dtype.
+        let round = is_narrow_float(rd);
         let int = matches!(ad, DType::I32 | DType::I8);
         use GraphOp as G;
         let v = match g {
@@ -274,6 +287,11 @@ impl Lowerer<'_, '_> {
                 let bits = const_bits(value, rd)?;
                 match rd {
                     DType::F32 => self.fconst(f32::from_bits(bits), lanes),
+                    // The literal rounded to the dtype (as the interpreter), held as f32.
+                    d if d.is_float() => {
+                        let x = crate::helpers::widen_bits(bits, dtype_code(d));
+                        self.fconst(x, lanes)
+                    }
                     _ => self.b.ins().iconst(rty, i64::from(bits as i32)),
                 }
             }
@@ -283,7 +301,7 @@ impl Lowerer<'_, '_> {
                 // a*b + c and c + a*b, a*b - c: one fma when the product has no other use.
                 let fused = |v: &Value| loc.fusable.get(v).copied();
                 let ops = (&op.operands[0], &op.operands[1]);
-                match g {
+                let v = match g {
                     G::Add if fused(ops.0).is_some() => {
                         let (x, y) = fused(ops.0).unwrap_or((a, a));
                         self.b.ins().fma(x, y, b)
@@ -301,7 +319,7 @@ impl Lowerer<'_, '_> {
                     G::Sub => self.b.ins().fsub(a, b),
                     G::Mul => {
                         let m = self.b.ins().fmul(a, b);
-                        let only_use_is_add = uses.get(&r) == Some(&1);
+                        let only_use_is_add = uses.get(&r) == Some(&1) && !round;
                         if only_use_is_add {
                             loc.fusable.insert(r, (a, b));
                         }
@@ -310,6 +328,11 @@ impl Lowerer<'_, '_> {
                     G::Div => self.b.ins().fdiv(a, b),
                     G::Max => self.b.ins().fmax(a, b),
                     _ => self.b.ins().fmin(a, b),
+                };
+                // max/min give one of the operands (or NaN): already in the dtype.
+                match g {
+                    G::Max | G::Min => v,
+                    _ => self.round_narrow(v, rd)?,
                 }
             }
             G::Add | G::Sub | G::Mul | G::Max | G::Min if int => {
@@ -327,12 +350,17 @@ impl Lowerer<'_, '_> {
                 arity(1)?;
                 let x = args[0];
                 match g {
+                    // Exact in every float dtype.
                     G::Neg => self.b.ins().fneg(x),
                     G::Abs => self.b.ins().fabs(x),
-                    G::Sqrt => self.b.ins().sqrt(x),
+                    G::Sqrt => {
+                        let v = self.b.ins().sqrt(x);
+                        self.round_narrow(v, rd)?
+                    }
                     G::Recip => {
                         let one = self.fconst(1.0, lanes);
-                        self.b.ins().fdiv(one, x)
+                        let v = self.b.ins().fdiv(one, x);
+                        self.round_narrow(v, rd)?
                     }
                     // fmax propagates NaN and gives +0 for -0, as the interpreter's relu.
                     _ => {
@@ -389,7 +417,8 @@ impl Lowerer<'_, '_> {
                 arity(2)?;
                 let f = self.helper(POW, &[types::F32, types::F32], types::F32)?;
                 let call = self.b.ins().call(f, &[args[0], args[1]]);
-                self.b.inst_results(call)[0]
+                let v = self.b.inst_results(call)[0];
+                self.round_narrow(v, rd)?
             }
             G::Cast if !lanes => {
                 arity(1)?;
@@ -404,18 +433,29 @@ impl Lowerer<'_, '_> {
                     .unwrap_or("");
                 let f = self.helper(sym, &[types::F32], types::F32)?;
                 let call = self.b.ins().call(f, &[args[0]]);
-                self.b.inst_results(call)[0]
+                let v = self.b.inst_results(call)[0];
+                self.round_narrow(v, rd)?
             }
             _ => return unsupported(format!("graph.{name} on {ad} elements")),
         };
         Ok(v)
     }
 
-    /// `graph.cast` of one element value (value types only).
+    /// `graph.cast` of one element value: the saturating `as` conversion of
+    /// [`crate::helpers::cast_bits`] (`tessera_tensor::convert::cast`). A narrow float
+    /// source is already an exact `f32` value, converted as that value (the same result
+    /// as from its storage bits); a narrow float target comes back as storage bits and
+    /// is widened exactly.
     fn elem_cast(&mut self, x: ClValue, from: DType, to: DType) -> Result<ClValue> {
-        let Some(tty) = value_type(to) else {
-            return unsupported(format!("graph.cast to {to} elements"));
+        let tty = arith_type(to);
+        let from = if is_narrow_float(from) {
+            DType::F32
+        } else {
+            from
         };
+        if from == to {
+            return Ok(x);
+        }
         let bits = match from {
             DType::F32 => {
                 self.b
@@ -432,6 +472,9 @@ impl Lowerer<'_, '_> {
         );
         let call = self.b.ins().call(f, &[bits, a, b]);
         let out = self.b.inst_results(call)[0];
+        if is_narrow_float(to) {
+            return self.widen(out, to);
+        }
         Ok(match tty {
             types::F32 => {
                 self.b
@@ -441,6 +484,75 @@ impl Lowerer<'_, '_> {
             types::I32 => out,
             t => self.b.ins().ireduce(t, out),
         })
+    }
+}
+
+impl Lowerer<'_, '_> {
+    /// Rounds the `f32` result `v` of arithmetic to `d` when `d` is a narrow float (the
+    /// interpreter's `round_arith`); other dtypes pass through.
+    pub(super) fn round_narrow(&mut self, v: ClValue, d: DType) -> Result<ClValue> {
+        if !is_narrow_float(d) {
+            return Ok(v);
+        }
+        let f = self.helper(ROUND, &[types::F32, types::I32], types::F32)?;
+        let c = self.b.ins().iconst(types::I32, i64::from(dtype_code(d)));
+        let call = self.b.ins().call(f, &[v, c]);
+        Ok(self.b.inst_results(call)[0])
+    }
+
+    /// The exact `f32` value of the storage bits `bits` (an `i32` value) of narrow float
+    /// `d`: `bf16` inline (its bits are the top half of the `f32`'s), others by helper.
+    pub(super) fn widen(&mut self, bits: ClValue, d: DType) -> Result<ClValue> {
+        if d == DType::BF16 {
+            let w = self.b.ins().ishl_imm_u(bits, 16);
+            return Ok(self.b.ins().bitcast(types::F32, MemFlagsData::new(), w));
+        }
+        let f = self.helper(WIDEN, &[types::I32, types::I32], types::F32)?;
+        let c = self.b.ins().iconst(types::I32, i64::from(dtype_code(d)));
+        let call = self.b.ins().call(f, &[bits, c]);
+        Ok(self.b.inst_results(call)[0])
+    }
+
+    /// Loads the element of dtype `d` at `addr` as an element value ([`arith_type`]).
+    pub(super) fn load_elem(
+        &mut self,
+        addr: ClValue,
+        d: DType,
+        flags: MemFlagsData,
+    ) -> Result<ClValue> {
+        if !is_narrow_float(d) {
+            return Ok(self.b.ins().load(arith_type(d), flags, addr, 0));
+        }
+        let raw = self.b.ins().load(storage_type(d), flags, addr, 0);
+        let bits = self.b.ins().uextend(types::I32, raw);
+        self.widen(bits, d)
+    }
+
+    /// Stores element value `v` of dtype `d` at `addr` in `d`'s storage form (a narrow
+    /// float value is exact in `d`, so its bits are exact).
+    pub(super) fn store_elem(
+        &mut self,
+        v: ClValue,
+        d: DType,
+        addr: ClValue,
+        flags: MemFlagsData,
+    ) -> Result<()> {
+        if !is_narrow_float(d) {
+            self.b.ins().store(flags, v, addr, 0);
+            return Ok(());
+        }
+        let bits = if d == DType::BF16 {
+            let b = self.b.ins().bitcast(types::I32, MemFlagsData::new(), v);
+            self.b.ins().ushr_imm_u(b, 16)
+        } else {
+            let f = self.helper(NARROW, &[types::F32, types::I32], types::I32)?;
+            let c = self.b.ins().iconst(types::I32, i64::from(dtype_code(d)));
+            let call = self.b.ins().call(f, &[v, c]);
+            self.b.inst_results(call)[0]
+        };
+        let s = self.b.ins().ireduce(storage_type(d), bits);
+        self.b.ins().store(flags, s, addr, 0);
+        Ok(())
     }
 }
 

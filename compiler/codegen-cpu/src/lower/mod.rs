@@ -18,7 +18,7 @@ pub(crate) use index::STATUS_IOTA_OVERFLOW;
 
 use crate::abi::{grid_exprs, param_kinds, sizes_attr, ParamKind, SizeTable};
 use crate::error::{invalid, unsupported, CodegenError, Result};
-use crate::tile_layout::{value_type, Frame, TileSlot};
+use crate::tile_layout::{Frame, TileSlot};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Signature, Type as ClType,
@@ -204,14 +204,12 @@ impl Lowerer<'_, '_> {
                     })
                 }
                 ParamKind::Scalar { dtype } => {
-                    let Some(ty) = value_type(dtype) else {
-                        return unsupported(format!("0-d parameters of dtype {dtype}"));
-                    };
                     let ptr = self
                         .b
                         .ins()
                         .load(self.ptr_ty, frame_flags(), bufs, (8 * i) as i32);
-                    Val::Scalar(self.b.ins().load(ty, buf_flags(), ptr, 0), dtype)
+                    // Narrow floats are widened exactly to f32 (see `map`).
+                    Val::Scalar(self.load_elem(ptr, dtype, buf_flags())?, dtype)
                 }
             };
             self.set(*p, val)?;
