@@ -3,15 +3,17 @@
 //! default pass pipeline keeps it valid and keeps its values (checked in the interpreter
 //! on random inputs).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tessera::Program;
 use tessera_dialects::parse::parse_module;
 use tessera_dialects::print::print_module;
 use tessera_dialects::renumber::renumber;
 use tessera_dialects::verify::verify_module;
-use tessera_dialects::Module;
 use tessera_tensor::Tensor;
+
+mod common;
+
+use common::random_inputs;
 
 fn programs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -33,37 +35,6 @@ fn programs() -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-/// Random inputs with every size name bound to `size`.
-fn random_inputs(m: &Module, func: &str, size: i64) -> Vec<Tensor> {
-    let f = m.func(func).expect("function exists");
-    let sizes: BTreeMap<String, i64> = f
-        .params
-        .iter()
-        .flat_map(|p| {
-            f.tensor_ty(*p)
-                .expect("tensor")
-                .shape
-                .iter()
-                .flat_map(|d| d.names())
-        })
-        .map(|n| (n, size))
-        .collect();
-    f.params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let ty = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = ty
-                .shape
-                .iter()
-                .map(|d| d.eval_map(&sizes).expect("bound") as usize)
-                .collect();
-            tessera_tensor::random::uniform(ty.dtype, &shape, -2.0, 2.0, 11 + i as u64)
-                .expect("random")
-        })
-        .collect()
 }
 
 fn same_values(a: &[Tensor], b: &[Tensor]) -> bool {
@@ -140,7 +111,7 @@ fn every_program_round_trips_verifies_and_optimises() {
             failures.push(format!("{name}: calls remain after inlining"));
         }
         for f in &lowered.funcs {
-            let inputs = random_inputs(lowered, &f.name, 3);
+            let inputs = random_inputs(&prog, &f.name, 3);
             let want = tessera_interp::run_func(lowered, &f.name, inputs.clone());
             let got = tessera_interp::run_func(&opt, &f.name, inputs);
             match (want, got) {

@@ -94,3 +94,66 @@ pub fn mismatch(got: &[Tensor], want: &[Tensor]) -> Option<String> {
     }
     None
 }
+
+/// What a back end made of one function.
+pub enum Outcome {
+    /// It refused the function with its documented "not yet" error.
+    Refused,
+    /// It ran it: the results, or the run-time error.
+    Ran(Result<Vec<Tensor>, tessera::Error>),
+}
+
+/// A back end under test: compiles and runs one function of a program.
+pub type BackendRun<'a> = dyn Fn(&Program, &str, Vec<Tensor>) -> Result<Outcome, String> + 'a;
+
+/// Runs every function of every program on a back end and compares it with the graph
+/// interpreter on random inputs. Returns the functions that matched and those refused;
+/// panics with every mismatch and every unexpected failure.
+pub fn differential(
+    run: &BackendRun<'_>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut matched, mut refused, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    for path in sources() {
+        let name = path.display().to_string();
+        let src = std::fs::read_to_string(&path).expect("readable");
+        let Ok(prog) = Program::from_source(&name, &src) else {
+            continue;
+        };
+        for f in &prog.module.funcs {
+            let id = format!("{name} @{}", f.name);
+            let xs = random_inputs(&prog, &f.name, 3);
+            let got = match run(&prog, &f.name, xs.clone()) {
+                Ok(Outcome::Refused) => {
+                    refused.push(id);
+                    continue;
+                }
+                Ok(Outcome::Ran(r)) => r,
+                Err(e) => {
+                    failures.push(format!("{id}: {e}"));
+                    continue;
+                }
+            };
+            match (prog.run_interp(&f.name, xs), got) {
+                (Ok(want), Ok(got)) => match mismatch(&got, &want) {
+                    None => matched.push(id),
+                    Some(m) => failures.push(format!("{id}: {m}")),
+                },
+                (Err(_), Err(_)) => matched.push(id),
+                (Ok(_), Err(e)) => failures.push(format!("{id}: only the back end failed: {e}")),
+                (Err(e), Ok(_)) => failures.push(format!("{id}: only the interpreter failed: {e}")),
+            }
+        }
+    }
+    println!(
+        "{} functions matched; {} refused",
+        matched.len(),
+        refused.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    (matched, refused)
+}

@@ -3,71 +3,14 @@
 //! interpreter's results (random and hand-picked inputs, ragged and symbolic sizes, small and
 //! host-sized tiles); cases not lowered are clear errors.
 
+mod common;
+
+use common::{close, graph, inputs, run_tiled};
+
 use std::collections::BTreeMap;
 use tessera_dialects::{DType, Module};
 use tessera_tensor::Tensor;
-use tessera_tiling::{lower_func, Schedule, Tiled};
-
-/// Parses, checks, lowers and inlines a program.
-fn graph(src: &str) -> Module {
-    let mut m = tessera_frontend::compile(src).expect("the program compiles");
-    tessera_passes::PassManager::new(&["inline", "canonicalize", "cse", "dce"])
-        .expect("passes")
-        .run(&mut m)
-        .expect("pipeline");
-    m
-}
-
-fn inputs(m: &Module, sizes: &BTreeMap<String, i64>, seed: u64) -> Vec<Tensor> {
-    let f = m.func("main").expect("main");
-    f.params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let t = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = t
-                .shape
-                .iter()
-                .map(|d| d.eval_map(sizes).expect("bound") as usize)
-                .collect();
-            tessera_tensor::random::uniform(t.dtype, &shape, -2.0, 2.0, seed + i as u64)
-                .expect("random")
-        })
-        .collect()
-}
-
-fn run_tiled(t: &Tiled, xs: Vec<Tensor>) -> Vec<Tensor> {
-    t.execute(xs, &mut |m, k, bufs, sizes| {
-        tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.to_string())
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{t}"))
-}
-
-fn close(got: &[Tensor], want: &[Tensor], rtol: f64) -> Result<(), String> {
-    if got.len() != want.len() {
-        return Err(format!("{} results vs {}", got.len(), want.len()));
-    }
-    for (g, w) in got.iter().zip(want) {
-        if g.dtype() != w.dtype() || g.shape() != w.shape() {
-            return Err(format!(
-                "{:?}{:?} vs {:?}{:?}",
-                g.dtype(),
-                g.shape(),
-                w.dtype(),
-                w.shape()
-            ));
-        }
-        for (i, (a, b)) in g.to_f64_vec().iter().zip(w.to_f64_vec()).enumerate() {
-            let ok = (a.is_nan() && b.is_nan())
-                || (a == &b && a.is_sign_negative() == b.is_sign_negative())
-                || (rtol > 0.0 && (a - b).abs() <= rtol * (1.0 + b.abs()));
-            if !ok {
-                return Err(format!("element {i}: {a} vs {b}"));
-            }
-        }
-    }
-    Ok(())
-}
+use tessera_tiling::{lower_func, Schedule};
 
 fn schedules() -> [Schedule; 2] {
     [
