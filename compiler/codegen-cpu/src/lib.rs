@@ -22,15 +22,14 @@
 //! | `tile.iota` | `i32` tiles, with or without a base; values beyond `i32` are a run-time error (checked unless the base's bound proves they fit) | 16-byte fills |
 //! | `tile.zeros`/`tile.splat` | every dtype | 16-byte fills |
 //! | `tile.map` | `f32`, `i32`, `i8`, `bool` elements: `add sub mul max min neg abs relu`, comparisons, `select`, `constant`, `cast` (saturating `as`); on floats also `div sqrt recip pow exp log rsqrt tanh sigmoid gelu gelu_tanh silu erf` (helpers). `f16`/`bf16`/`f8e4m3`/`f8e5m2` elements (mixed with any other dtypes) are widened exactly to `f32`, computed as `f32`, and each result rounded to its dtype as the interpreter's `round_arith` (nearest even, overflow to inf, NaN for `f8e4m3`; one helper call per rounded element) | all-`f32` maps of `add sub mul div max min neg abs relu sqrt recip constant`, with a scalar tail; `mul`+`add` fused to `fma` |
-//! | `tile.reduce` | `f32`: sum, max, min over any axis; `argmax` on `f32`, `i32`, `i8`, `bool` (first maximum, NaN is the maximum) | sum/max/min when the kept inner size or the reduced last axis is a multiple of 4 |
+//! | `tile.reduce` | `f32`: sum, max, min over any axis; `f16`/`bf16`/`f8e4m3`/`f8e5m2`: sum (exact values summed in `f64` in axis order, rounded once: bit-identical to the interpreter), max, min (NaN propagates); `i32`/`i8`: sum (wrapping `i32`, `i8` wraps), max, min; `argmax` on every dtype (first maximum, NaN is the maximum) | `f32` sum/max/min when the kept inner size or the reduced last axis is a multiple of 4 |
 //! | `tile.dot` | `f32 x f32 -> f32` (fma, f32 accumulation), `i8 x i8 -> i32`, `i32 x i32 -> i32` (wrapping) | `f32` when `N % 4 == 0`, up to 4 accumulators |
 //! | `tile.broadcast` | every dtype, NumPy rules or `dims` (broadcast in dim) | row copies/fills |
 //! | `tile.cast` | every pair of dtypes (`f32 <-> i32` inline, others through a helper) | - |
 //!
-//! Anything else (integer `div`, sum/max/min reductions
-//! on non-`f32` tiles, argmax on `bf16`/`f16`/`f8` tiles, affine index arithmetic whose
-//! static bound exceeds 2^62, tile extents above 2^24 elements, symbolic scratch shapes,
-//! 0-d buffers, non-tile `tile.for` values) is a [`CodegenError::Unsupported`] at compile
+//! Anything else (integer `div`, sum/max/min reductions on `bool` tiles, affine index
+//! arithmetic whose static bound exceeds 2^62, tile extents above 2^24 elements, symbolic
+//! scratch shapes, 0-d buffers, non-tile `tile.for` values) is a [`CodegenError::Unsupported`] at compile
 //! time, never wrong code. Run-time checks (only `tile.iota`'s `i32` range so far) set the
 //! frame's status word and make the run fail with [`CodegenError::Runtime`]. Reading scratch memory
 //! not written in the same grid point gives unspecified values (the interpreter shows NaN).

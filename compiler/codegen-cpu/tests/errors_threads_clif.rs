@@ -30,11 +30,11 @@ tile.kernel @idiv(%x: buf<i32[L]>, %y: buf<i32[L]>) attributes {grid = sizes[(L 
   tile.store %r, %y, %i : (tile<8xi32>, buf<i32[L]>, index) -> ()
 }
 
-tile.kernel @ireduce(%x: buf<i32[2, 8]>, %y: buf<i32[2]>) attributes {grid = sizes[1]} {
+tile.kernel @breduce(%x: buf<bool[2, 8]>, %y: buf<bool[2]>) attributes {grid = sizes[1]} {
   %i = tile.program_id {axis = 0} : () -> index
-  %t = tile.load %x, %i, %i : (buf<i32[2, 8]>, index, index) -> tile<2x8xi32>
-  %r = tile.reduce %t {axis = 1, kind = "sum"} : (tile<2x8xi32>) -> tile<2xi32>
-  tile.store %r, %y, %i : (tile<2xi32>, buf<i32[2]>, index) -> ()
+  %t = tile.load %x, %i, %i : (buf<bool[2, 8]>, index, index) -> tile<2x8xbool>
+  %r = tile.reduce %t {axis = 1, kind = "sum"} : (tile<2x8xbool>) -> tile<2xbool>
+  tile.store %r, %y, %i : (tile<2xbool>, buf<bool[2]>, index) -> ()
 }
 "#;
 
@@ -58,8 +58,8 @@ fn unsupported_ops_are_clear_errors() {
         "unsupported in the CPU back end: graph.div on i32 elements"
     );
     assert_eq!(
-        unsupported_message("ireduce"),
-        "unsupported in the CPU back end: tile.reduce on i32 tiles"
+        unsupported_message("breduce"),
+        "unsupported in the CPU back end: tile.reduce on bool tiles"
     );
 }
 

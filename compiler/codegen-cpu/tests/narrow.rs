@@ -95,7 +95,6 @@ tile.kernel @nmap(%x: buf<DT[L]>, %y: buf<DT[L]>, %s: buf<f32[L]>, %o1: buf<DT[L
 "#;
 
 /// Reductions of `DT` tiles: column and row sums, row maxima, column minima, row argmax.
-#[allow(dead_code)]
 const REDUCE_TIR: &str = r#"
 tile.kernel @nred(%x: buf<DT[R, C]>, %cols: buf<DT[(R + 7) / 8, C]>, %rows: buf<DT[R]>, %rmax: buf<DT[R]>, %cmin: buf<DT[(R + 7) / 8, C]>, %am: buf<i32[R]>) attributes {grid = sizes[(R + 7) / 8, 1]} {
   %i = tile.program_id {axis = 0} : () -> index
@@ -144,7 +143,6 @@ fn map_module(d: DType) -> Module {
     module(&text)
 }
 
-#[allow(dead_code)]
 fn reduce_module(d: DType) -> Module {
     module(&REDUCE_TIR.replace("DT", &d.to_string()))
 }
@@ -277,6 +275,62 @@ fn maps_on_narrow_floats_match_the_interpreter_bit_for_bit() {
             "nmap",
             &format!("nmap {d}"),
             &[l(16), l(18), l(37), l(1), l(200)],
+            &edit,
+        );
+    }
+}
+
+#[test]
+fn reductions_on_narrow_floats_match_the_interpreter_bit_for_bit() {
+    let rc = |a: i64, b: i64| sizes(&[("R", a), ("C", b)]);
+    for d in NARROW {
+        let m = reduce_module(d);
+        let (ex, ey) = float_edges(d);
+        let (max, _) = format(d);
+        // Rows of max values (the sum overflows), then the pairs of edge values.
+        let mut vals = vec![max; 8];
+        vals.extend(vec![-max; 3]);
+        vals.extend(ex.iter().zip(&ey).flat_map(|(a, b)| [*a, *b]));
+        let edit = |a: &mut [Tensor]| overwrite(&mut a[0], &vals);
+        check(
+            &m,
+            "nred",
+            &format!("nred {d}"),
+            &[rc(8, 8), rc(13, 5), rc(1, 1), rc(30, 8), rc(9, 7)],
+            &edit,
+        );
+    }
+}
+
+#[test]
+fn integer_reductions_wrap_as_the_interpreter() {
+    let rc = |a: i64, b: i64| sizes(&[("R", a), ("C", b)]);
+    for (d, vals) in [
+        (
+            DType::I32,
+            vec![
+                2147483647.0,
+                2147483647.0,
+                5.0,
+                -2147483648.0,
+                -1.0,
+                0.0,
+                7.0,
+                3.0,
+            ],
+        ),
+        (
+            DType::I8,
+            vec![127.0, 127.0, 127.0, -128.0, -128.0, 1.0, 100.0, 100.0],
+        ),
+    ] {
+        let m = reduce_module(d);
+        let edit = |a: &mut [Tensor]| overwrite(&mut a[0], &vals);
+        check(
+            &m,
+            "nred",
+            &format!("nred {d}"),
+            &[rc(8, 8), rc(13, 5), rc(1, 1), rc(30, 8)],
             &edit,
         );
     }

@@ -1,6 +1,17 @@
-//! `tile.reduce` (sum, max, min) on `f32` tiles, and `argmax` on `f32`, `i32`, `i8` and
-//! `bool` tiles (scalar: the index of the first maximum, a NaN counting as the maximum as in
-//! the interpreter and NumPy). With the tile seen as
+//! `tile.reduce` (sum, max, min) on `f32`, narrow float (`f16`, `bf16`, `f8e4m3`,
+//! `f8e5m2`), `i32` and `i8` tiles, and `argmax` on every dtype (scalar: the index of the
+//! first maximum, a NaN counting as the maximum as in the interpreter and NumPy).
+//!
+//! Narrow floats and integers take one scalar path that mirrors the interpreter's
+//! `kernels::reduce` bit for bit: a narrow float sum accumulates the exact `f32` values
+//! in `f64` from `+0.0` in the order of the reduced axis (the interpreter's order for one
+//! output) and rounds once (`f64 -> f32`, then `round_arith` to the dtype: overflow gives
+//! inf, or NaN in `f8e4m3`); max/min start from the first element, take a strictly
+//! greater (smaller) one and become NaN for good once a NaN is seen (exact, no rounding);
+//! integer sums wrap in `i32` and an `i8` sum wraps to `i8`; integer max/min are exact.
+//! `bool` sum/max/min are refused (as by the interpreter).
+//!
+//! `f32` tiles: with the tile seen as
 //! `outer x len x inner` around the reduced axis: when `inner` is a multiple of 4 the
 //! reduction runs on `f32x4` columns; when the reduced axis is the last one and `len` is a
 //! multiple of 4 it keeps four partial results in one `f32x4` and combines the lanes at the
@@ -9,6 +20,7 @@
 
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
+use crate::tile_layout::{arith_type, TileSlot};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
 use tessera_dialects::{DType, Operation};
@@ -35,8 +47,14 @@ impl Lowerer<'_, '_> {
             _ => return invalid("tile.reduce expects one operand"),
         };
         let out = self.result_slot(op)?;
-        if x.dtype != DType::F32 || out.dtype != DType::F32 {
+        if x.dtype == DType::Bool {
             return unsupported(format!("tile.reduce on {} tiles", x.dtype));
+        }
+        if out.dtype != x.dtype {
+            return invalid(format!(
+                "tile.reduce: the result dtype {} differs from the operand's {}",
+                out.dtype, x.dtype
+            ));
         }
         let axis = op.attrs.int("axis").unwrap_or(-1);
         let Some(axis) = usize::try_from(axis).ok().filter(|a| *a < x.shape.len()) else {
@@ -66,6 +84,10 @@ impl Lowerer<'_, '_> {
         let outer: i64 = x.shape[..axis].iter().product::<usize>() as i64;
         let len = x.shape[axis] as i64;
         let inner: i64 = x.shape[axis + 1..].iter().product::<usize>() as i64;
+        if x.dtype != DType::F32 {
+            self.reduce_exact(kind, &x, &out, outer, len, inner)?;
+            return self.set(single_result(op)?, Val::Tile(out));
+        }
         if len == 0 {
             let id = match kind {
                 Kind::Sum => 0f32,
@@ -150,6 +172,108 @@ impl Lowerer<'_, '_> {
         self.set(single_result(op)?, Val::Tile(out))
     }
 
+    /// Sum/max/min of a narrow float or integer tile, scalar, as the interpreter (see the
+    /// module documentation).
+    fn reduce_exact(
+        &mut self,
+        kind: Kind,
+        x: &TileSlot,
+        out: &TileSlot,
+        outer: i64,
+        len: i64,
+        inner: i64,
+    ) -> Result<()> {
+        let d = x.dtype;
+        let float = d.is_float();
+        if len == 0 && !out.is_empty() {
+            if let Kind::Max | Kind::Min = kind {
+                return invalid(format!(
+                    "tile.reduce: cannot take the maximum or minimum of an empty axis of shape {:?}",
+                    x.shape
+                ));
+            }
+        }
+        let (xs, os) = (x.clone(), out.clone());
+        self.for_const(0, outer, 1, |l, o| {
+            l.for_const(0, inner, 1, |l, i| {
+                let at = |l: &mut Self, k: ClValue| {
+                    let a = l.mul_c(o, len * inner);
+                    let b = l.mul_c(k, inner);
+                    let e = l.b.ins().iadd(a, b);
+                    let e = l.b.ins().iadd(e, i);
+                    l.elem_addr(&xs, e)
+                };
+                let r = match kind {
+                    Kind::Sum => {
+                        let init = if float {
+                            l.b.ins().f64const(0.0)
+                        } else {
+                            l.b.ins().iconst(types::I32, 0)
+                        };
+                        let (zero, end) = (l.iconst(0), l.iconst(len));
+                        let (_, acc) = l.for_carry(zero, end, 1, vec![init], |l, k, acc| {
+                            let a = at(l, k);
+                            let e = l.load_elem(a, d, frame_flags())?;
+                            let v = if float {
+                                let e = l.b.ins().fpromote(types::F64, e);
+                                l.b.ins().fadd(acc[0], e)
+                            } else {
+                                let e = if d == DType::I32 {
+                                    e
+                                } else {
+                                    l.b.ins().sextend(types::I32, e)
+                                };
+                                l.b.ins().iadd(acc[0], e)
+                            };
+                            Ok(vec![v])
+                        })?;
+                        if float {
+                            let r = l.b.ins().fdemote(types::F32, acc[0]);
+                            l.round_narrow(r, d)?
+                        } else if d == DType::I32 {
+                            acc[0]
+                        } else {
+                            l.b.ins().ireduce(types::I8, acc[0])
+                        }
+                    }
+                    Kind::Max | Kind::Min => {
+                        let zero = l.iconst(0);
+                        let a0 = at(l, zero);
+                        let init = l.load_elem(a0, d, frame_flags())?;
+                        let (one, end) = (l.iconst(1), l.iconst(len));
+                        let max = matches!(kind, Kind::Max);
+                        let (_, acc) = l.for_carry(one, end, 1, vec![init], |l, k, acc| {
+                            let a = at(l, k);
+                            let e = l.load_elem(a, d, frame_flags())?;
+                            let v = if float {
+                                let cc = if max {
+                                    FloatCC::GreaterThan
+                                } else {
+                                    FloatCC::LessThan
+                                };
+                                let better = l.b.ins().fcmp(cc, e, acc[0]);
+                                let v = l.b.ins().select(better, e, acc[0]);
+                                let nan = l.b.ins().fcmp(FloatCC::Unordered, e, acc[0]);
+                                let q = l.b.ins().f32const(f32::NAN);
+                                l.b.ins().select(nan, q, v)
+                            } else if max {
+                                l.b.ins().smax(acc[0], e)
+                            } else {
+                                l.b.ins().smin(acc[0], e)
+                            };
+                            Ok(vec![v])
+                        })?;
+                        acc[0]
+                    }
+                };
+                let oe = l.mul_c(o, inner);
+                let oe = l.b.ins().iadd(oe, i);
+                let dst = l.elem_addr(&os, oe);
+                l.store_elem(r, d, dst, frame_flags())
+            })
+        })
+    }
+
     /// `tile.reduce {kind = "argmax"}`: for each kept position, the first `k` along the
     /// axis with the largest value, `i32`. On floats a NaN is the maximum and the first one
     /// wins: the running best is replaced when it is not NaN and the element is NaN or
@@ -160,12 +284,8 @@ impl Lowerer<'_, '_> {
             _ => return invalid("tile.reduce expects one operand"),
         };
         let out = self.result_slot(op)?;
-        let ty = match x.dtype {
-            DType::F32 => types::F32,
-            DType::I32 => types::I32,
-            DType::I8 | DType::Bool => types::I8,
-            d => return unsupported(format!("tile.reduce argmax on {d} tiles")),
-        };
+        // Narrow floats are widened exactly to f32 on load.
+        let ty = arith_type(x.dtype);
         if out.dtype != DType::I32 {
             return invalid("tile.reduce argmax: the result must be an i32 tile");
         }
@@ -208,12 +328,12 @@ impl Lowerer<'_, '_> {
                 };
                 let zero = l.iconst(0);
                 let a0 = at(l, zero);
-                let v0 = l.b.ins().load(ty, frame_flags(), a0, 0);
+                let v0 = l.load_elem(a0, x.dtype, frame_flags())?;
                 let (one, end) = (l.iconst(1), l.iconst(len));
                 let (_, best) = l.for_carry(one, end, 1, vec![zero, v0], |l, k, c| {
                     let (bi, bv) = (c[0], c[1]);
                     let a = at(l, k);
-                    let e = l.b.ins().load(ty, frame_flags(), a, 0);
+                    let e = l.load_elem(a, x.dtype, frame_flags())?;
                     let take = if ty == types::F32 {
                         let e_nan = l.b.ins().fcmp(FloatCC::Unordered, e, e);
                         let gt = l.b.ins().fcmp(FloatCC::GreaterThan, e, bv);
