@@ -1,5 +1,5 @@
-//! Narrow floats (`f16`, `bf16`, `f8e4m3`, `f8e5m2`) in `tile.map` and `tile.reduce`,
-//! and integer reductions, compiled with Cranelift and compared *bit for bit* with the
+//! Narrow floats (`f16`, `bf16`, `f8e4m3`, `f8e5m2`) in `tile.map`, `tile.reduce` and
+//! `tile.dot` (narrow operands, `f32` or narrow accumulators), and integer reductions, compiled with Cranelift and compared *bit for bit* with the
 //! tile interpreter (NaN equals NaN) on random inputs and on hand-picked edge values
 //! (signed zeros, the largest finite values, sums that overflow each format, ties to
 //! even, NaN, infinities, the smallest subnormals), on 1 and 2 threads, with ragged
@@ -112,6 +112,22 @@ tile.kernel @nred(%x: buf<DT[R, C]>, %cols: buf<DT[(R + 7) / 8, C]>, %rows: buf<
   tile.store %cmb, %cmin, %i, %z : (tile<1x8xDT>, buf<DT[(R + 7) / 8, C]>, index, index) -> ()
   %ax = tile.reduce %t {axis = 1, kind = "argmax"} : (tile<8x8xDT>) -> tile<8xi32>
   tile.store %ax, %am, %i : (tile<8xi32>, buf<i32[R]>, index) -> ()
+}
+"#;
+
+/// A tiled matmul with `AB` operands and a `CT` accumulator (ragged edges, a loop over K).
+const DOT_TIR: &str = r#"
+tile.kernel @ndot(%a: buf<AB[M, K]>, %b: buf<AB[K, N]>, %out: buf<CT[M, N]>) attributes {grid = sizes[(M + 4) / 5, (N + 5) / 6]} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %j = tile.program_id {axis = 1} : () -> index
+  %zero = tile.zeros : () -> tile<5x6xCT>
+  %acc = tile.for %zero {bounds = sizes[0, (K + 6) / 7]} : (tile<5x6xCT>) -> tile<5x6xCT> (%k: index, %c: tile<5x6xCT>) {
+    %ta = tile.load %a, %i, %k : (buf<AB[M, K]>, index, index) -> tile<5x7xAB>
+    %tb = tile.load %b, %k, %j : (buf<AB[K, N]>, index, index) -> tile<7x6xAB>
+    %d = tile.dot %ta, %tb, %c : (tile<5x7xAB>, tile<7x6xAB>, tile<5x6xCT>) -> tile<5x6xCT>
+    tile.yield %d : tile<5x6xCT>
+  }
+  tile.store %acc, %out, %i, %j : (tile<5x6xCT>, buf<CT[M, N]>, index, index) -> ()
 }
 "#;
 
@@ -331,6 +347,34 @@ fn integer_reductions_wrap_as_the_interpreter() {
             "nred",
             &format!("nred {d}"),
             &[rc(8, 8), rc(13, 5), rc(1, 1), rc(30, 8)],
+            &edit,
+        );
+    }
+}
+
+#[test]
+fn dots_with_narrow_floats_match_the_interpreter_bit_for_bit() {
+    let mnk = |a: i64, b: i64, c: i64| sizes(&[("M", a), ("N", b), ("K", c)]);
+    let mut cases: Vec<(DType, DType)> = NARROW.iter().map(|&d| (d, DType::F32)).collect();
+    cases.extend(NARROW.iter().map(|&d| (d, d)));
+    cases.push((DType::F32, DType::BF16));
+    for (ab, ct) in cases {
+        let text = DOT_TIR
+            .replace("AB", &ab.to_string())
+            .replace("CT", &ct.to_string());
+        let m = module(&text);
+        let (max, _) = format(if ab == DType::F32 { ct } else { ab });
+        // Products of the largest values overflow a narrow accumulator.
+        let vals = vec![max, max, -max, f32::NAN, 0.5, -0.0];
+        let edit = |a: &mut [Tensor]| {
+            overwrite(&mut a[0], &vals);
+            overwrite(&mut a[1], &vals);
+        };
+        check(
+            &m,
+            "ndot",
+            &format!("ndot {ab} x {ab} -> {ct}"),
+            &[mnk(5, 6, 7), mnk(9, 13, 20), mnk(1, 1, 1), mnk(11, 7, 15)],
             &edit,
         );
     }

@@ -6,6 +6,11 @@
 //! scalar accumulator otherwise. Accumulation is in `f32`, sequential in `k`; the
 //! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8`/`i32` operands with an `i32` accumulator: scalar, wrapping, exact.
+//! Narrow float operands (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any
+//! float accumulator, or `f32` operands with a narrow accumulator: scalar, exactly the
+//! interpreter's computation: operands widened exactly, `acc + sum_k a * b` in `f64` in `k`
+//! order (each product of two narrow floats is exact in `f64`), rounded once to `f32` and
+//! then to the accumulator's dtype (`round_arith`), so bit-identical to the interpreter.
 
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
@@ -37,6 +42,9 @@ impl Lowerer<'_, '_> {
             (DType::F32, DType::F32, DType::F32) => self.dot_f32(&a, &b, &c, &out, m, k, n)?,
             (DType::I8, DType::I8, DType::I32) | (DType::I32, DType::I32, DType::I32) => {
                 self.dot_int(&a, &b, &c, &out, m, k, n)?
+            }
+            (x, y, z) if x == y && x.is_float() && z.is_float() => {
+                self.dot_f64(&a, &b, &c, &out, m, k, n)?
             }
             (x, y, z) => {
                 return unsupported(format!(
@@ -111,6 +119,43 @@ impl Lowerer<'_, '_> {
                     l.b.ins().store(frame_flags(), acc, p, 0);
                 }
                 Ok(())
+            })
+        })
+    }
+
+    /// Float dots other than all-`f32`: scalar `f64` accumulation (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    fn dot_f64(
+        &mut self,
+        a: &TileSlot,
+        b: &TileSlot,
+        c: &TileSlot,
+        out: &TileSlot,
+        m: i64,
+        k: i64,
+        n: i64,
+    ) -> Result<()> {
+        self.for_const(0, m, 1, |l, mi| {
+            l.for_const(0, n, 1, |l, ni| {
+                let p = l.at2(c, mi, ni, n);
+                let init = l.load_elem(p, c.dtype, frame_flags())?;
+                let init = l.b.ins().fpromote(types::F64, init);
+                let (zero, kend) = (l.iconst(0), l.iconst(k));
+                let (_, acc) = l.for_carry(zero, kend, 1, vec![init], |l, kk, acc| {
+                    let pa = l.at2(a, mi, kk, k);
+                    let pb = l.at2(b, kk, ni, n);
+                    let av = l.load_elem(pa, a.dtype, frame_flags())?;
+                    let bv = l.load_elem(pb, b.dtype, frame_flags())?;
+                    let av = l.b.ins().fpromote(types::F64, av);
+                    let bv = l.b.ins().fpromote(types::F64, bv);
+                    // Separate multiply and add, as the interpreter.
+                    let prod = l.b.ins().fmul(av, bv);
+                    Ok(vec![l.b.ins().fadd(acc[0], prod)])
+                })?;
+                let r = l.b.ins().fdemote(types::F32, acc[0]);
+                let r = l.round_narrow(r, out.dtype)?;
+                let q = l.at2(out, mi, ni, n);
+                l.store_elem(r, out.dtype, q, frame_flags())
             })
         })
     }
