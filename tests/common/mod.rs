@@ -109,9 +109,7 @@ pub type BackendRun<'a> = dyn Fn(&Program, &str, Vec<Tensor>) -> Result<Outcome,
 /// Runs every function of every program on a back end and compares it with the graph
 /// interpreter on random inputs. Returns the functions that matched and those refused;
 /// panics with every mismatch and every unexpected failure.
-pub fn differential(
-    run: &BackendRun<'_>,
-) -> (Vec<String>, Vec<String>) {
+pub fn differential(run: &BackendRun<'_>) -> (Vec<String>, Vec<String>) {
     let (mut matched, mut refused, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for path in sources() {
         let name = path.display().to_string();
