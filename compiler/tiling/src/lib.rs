@@ -6,6 +6,7 @@
 //! runs on any kernel executor (the tile interpreter, the Cranelift back end).
 //! See `docs/tiling.md` for the design and what is lowered so far.
 
+pub mod axes;
 mod lower;
 pub mod plan;
 pub mod schedule;

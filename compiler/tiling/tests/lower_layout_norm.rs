@@ -233,26 +233,12 @@ fn quantize_ties_saturation_nan_and_infinities() {
 
 #[test]
 fn cases_not_lowered_are_clear_errors() {
-    for (src, what) in [
-        (
-            "fn main(x: f32[2, 3]) -> i32[3] { argmax(x, axis: 0) }",
-            "`argmax` over an axis other than the last",
-        ),
-        (
-            "fn main(x: f32[2, 3], g: f32[2], b: f32[2]) -> f32[2, 3] { layernorm(x, g, b, axis: 0) }",
-            "`layernorm` over an axis other than the last",
-        ),
-        (
-            "fn main(x: f32[2, 3], g: f32[2]) -> f32[2, 3] { rmsnorm(x, g, axis: 0) }",
-            "`rmsnorm` over an axis other than the last",
-        ),
-        (
-            "fn main(x: f16[2, 3], g: f16[3]) -> f16[2, 3] { rmsnorm(x, g) }",
-            "non-f32",
-        ),
-    ] {
-        let e = lower_func(&graph(src), "main", &Schedule::host()).expect_err(src);
-        assert!(e.message.contains(what), "{src}: {}", e.message);
-        assert!(e.message.contains("not lowered to tile IR yet"), "{}", e.message);
-    }
+    let src = "fn main(x: f16[2, 3], g: f16[3]) -> f16[2, 3] { rmsnorm(x, g) }";
+    let e = lower_func(&graph(src), "main", &Schedule::host()).expect_err(src);
+    assert!(e.message.contains("non-f32"), "{src}: {}", e.message);
+    assert!(
+        e.message.contains("not lowered to tile IR yet"),
+        "{}",
+        e.message
+    );
 }

@@ -90,9 +90,14 @@ impl Ctx {
 
 /// Lowers graph function `name` of `module` (calls already inlined) with `schedule`.
 pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Tiled, TilingError> {
-    let func = module.func(name).ok_or_else(|| TilingError {
+    let original = module.func(name).ok_or_else(|| TilingError {
         message: format!("no function `{name}`"),
         loc: Loc::default(),
+    })?;
+    // Operations along other axes become last-axis ones between transposes.
+    let func = &crate::axes::move_axes_last(original).map_err(|m| TilingError {
+        message: format!("internal error while moving axes last: {m}"),
+        loc: original.loc,
     })?;
     let mut ctx = Ctx {
         schedule: *schedule,
