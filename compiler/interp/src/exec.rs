@@ -5,9 +5,7 @@
 use crate::attrs;
 use crate::bind::{bind_inputs, eval_shape, Bound};
 use crate::error::InterpError;
-use crate::kernels::binary::{self, BinaryOp, CompareOp};
 use crate::kernels::reduce::ReduceOp;
-use crate::kernels::unary::{self, UnaryOp};
 use crate::kernels::{conv, einsum, layout, matmul, norm, pool, quant, reduce, KResult};
 use tessera_dialects::{Func, FuncKind, GraphOp, Module, Op, Operation, Type, Value};
 use tessera_tensor::Tensor;
@@ -221,6 +219,9 @@ impl Cx<'_> {
     fn kernel(&self, g: GraphOp, op: &Operation, a: &[&Tensor]) -> KResult<Tensor> {
         use GraphOp as G;
         let at = &op.attrs;
+        if let Some(r) = crate::kernels::elementwise::apply(g, at, a) {
+            return r;
+        }
         let n = a.len();
         let arity = |want: usize| -> KResult<()> {
             if n == want {
@@ -232,18 +233,6 @@ impl Cx<'_> {
                 ))
             }
         };
-        let un = |u: UnaryOp| -> KResult<Tensor> {
-            arity(1)?;
-            unary::unary(u, a[0])
-        };
-        let bin = |b: BinaryOp| -> KResult<Tensor> {
-            arity(2)?;
-            binary::binary(b, a[0], a[1])
-        };
-        let cmp = |c: CompareOp| -> KResult<Tensor> {
-            arity(2)?;
-            binary::compare(c, a[0], a[1])
-        };
         let red = |r: ReduceOp| -> KResult<Tensor> {
             arity(1)?;
             reduce::reduce(
@@ -254,46 +243,6 @@ impl Cx<'_> {
             )
         };
         match g {
-            G::Constant => {
-                arity(0)?;
-                let value = at.get("value").ok_or("missing attribute `value`")?;
-                quant::constant(value, attrs::dtype(at, "dtype")?)
-            }
-            G::Cast => {
-                arity(1)?;
-                quant::cast(a[0], attrs::dtype(at, "dtype")?)
-            }
-            G::Neg => un(UnaryOp::Neg),
-            G::Abs => un(UnaryOp::Abs),
-            G::Exp => un(UnaryOp::Exp),
-            G::Log => un(UnaryOp::Log),
-            G::Sqrt => un(UnaryOp::Sqrt),
-            G::Rsqrt => un(UnaryOp::Rsqrt),
-            G::Recip => un(UnaryOp::Recip),
-            G::Tanh => un(UnaryOp::Tanh),
-            G::Sigmoid => un(UnaryOp::Sigmoid),
-            G::Relu => un(UnaryOp::Relu),
-            G::Gelu => un(UnaryOp::Gelu),
-            G::GeluTanh => un(UnaryOp::GeluTanh),
-            G::Silu => un(UnaryOp::Silu),
-            G::Erf => un(UnaryOp::Erf),
-            G::Add => bin(BinaryOp::Add),
-            G::Sub => bin(BinaryOp::Sub),
-            G::Mul => bin(BinaryOp::Mul),
-            G::Div => bin(BinaryOp::Div),
-            G::Max => bin(BinaryOp::Max),
-            G::Min => bin(BinaryOp::Min),
-            G::Pow => bin(BinaryOp::Pow),
-            G::Lt => cmp(CompareOp::Lt),
-            G::Le => cmp(CompareOp::Le),
-            G::Gt => cmp(CompareOp::Gt),
-            G::Ge => cmp(CompareOp::Ge),
-            G::Eq => cmp(CompareOp::Eq),
-            G::Ne => cmp(CompareOp::Ne),
-            G::Select => {
-                arity(3)?;
-                binary::select(a[0], a[1], a[2])
-            }
             G::MatMul => {
                 arity(2)?;
                 matmul::matmul(a[0], a[1])
@@ -407,6 +356,11 @@ impl Cx<'_> {
                 quant::dequantize(a[0], a[1], attrs::opt_int(at, "axis")?)
             }
             G::Call | G::Return => Err("internal error: handled by the evaluator".into()),
+            // Elementwise operations were dispatched above.
+            _ => Err(format!(
+                "internal error: graph.{} reached the wrong dispatch",
+                g.def().name
+            )),
         }
     }
 }

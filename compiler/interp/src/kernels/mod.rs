@@ -18,6 +18,7 @@
 pub mod binary;
 pub mod conv;
 pub mod einsum;
+pub mod elementwise;
 pub mod layout;
 pub mod matmul;
 pub mod norm;
