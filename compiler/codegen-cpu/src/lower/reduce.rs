@@ -114,23 +114,28 @@ impl Lowerer<'_, '_> {
             let e = l.b.ins().iadd(a, i);
             l.elem_addr(&os, e)
         };
-        if inner % 4 == 0 {
-            self.for_const(0, outer, 1, |l, o| {
-                l.for_const(0, inner, 4, |l, i| {
+        // Columns of a vector (when the inner size allows) or of one element: one running
+        // value per column, combined along the reduced axis.
+        let columns = |l: &mut Self, ty, step: i64| {
+            l.for_const(0, outer, 1, |l, o| {
+                l.for_const(0, inner, step, |l, i| {
                     let zero = l.iconst(0);
                     let a0 = at_x(l, o, zero, i);
-                    let init = l.b.ins().load(types::F32X4, frame_flags(), a0, 0);
+                    let init = l.b.ins().load(ty, frame_flags(), a0, 0);
                     let (one, end) = (l.iconst(1), l.iconst(len));
                     let (_, acc) = l.for_carry(one, end, 1, vec![init], |l, k, acc| {
                         let a = at_x(l, o, k, i);
-                        let v = l.b.ins().load(types::F32X4, frame_flags(), a, 0);
+                        let v = l.b.ins().load(ty, frame_flags(), a, 0);
                         Ok(vec![l.combine(kind, acc[0], v)])
                     })?;
                     let d = at_out(l, o, i);
                     l.b.ins().store(frame_flags(), acc[0], d, 0);
                     Ok(())
                 })
-            })?;
+            })
+        };
+        if inner % 4 == 0 {
+            columns(self, types::F32X4, 4)?;
         } else if inner == 1 && len % 4 == 0 {
             self.for_const(0, outer, 1, |l, o| {
                 let zero = l.iconst(0);
@@ -152,22 +157,7 @@ impl Lowerer<'_, '_> {
                 Ok(())
             })?;
         } else {
-            self.for_const(0, outer, 1, |l, o| {
-                l.for_const(0, inner, 1, |l, i| {
-                    let zero = l.iconst(0);
-                    let a0 = at_x(l, o, zero, i);
-                    let init = l.b.ins().load(types::F32, frame_flags(), a0, 0);
-                    let (one, end) = (l.iconst(1), l.iconst(len));
-                    let (_, acc) = l.for_carry(one, end, 1, vec![init], |l, k, acc| {
-                        let a = at_x(l, o, k, i);
-                        let v = l.b.ins().load(types::F32, frame_flags(), a, 0);
-                        Ok(vec![l.combine(kind, acc[0], v)])
-                    })?;
-                    let d = at_out(l, o, i);
-                    l.b.ins().store(frame_flags(), acc[0], d, 0);
-                    Ok(())
-                })
-            })?;
+            columns(self, types::F32, 1)?;
         }
         self.set(single_result(op)?, Val::Tile(out))
     }
