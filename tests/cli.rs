@@ -25,23 +25,28 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
 
+/// `tessera gen FILE --shapes SHAPES --inputs x=X --weights W`, which must succeed.
+fn gen(file: &str, shapes: &str, x: &Path, weights: &Path) {
+    let g = tessera(&[
+        "gen",
+        file,
+        "--shapes",
+        shapes,
+        "--inputs",
+        &format!("x={}", p(x)),
+        "--weights",
+        p(weights),
+    ]);
+    assert!(g.status.success(), "{}", stderr(&g));
+}
+
 #[test]
 fn readme_quickstart_runs_the_mlp() {
     let dir = tempfile::tempdir().expect("temp dir");
     let x = dir.path().join("x.npy");
     let w = dir.path().join("mlp.safetensors");
     let y = dir.path().join("y.npy");
-    let g = tessera(&[
-        "gen",
-        "examples/mlp.tsr",
-        "--shapes",
-        "B=4",
-        "--inputs",
-        &format!("x={}", p(&x)),
-        "--weights",
-        p(&w),
-    ]);
-    assert!(g.status.success(), "{}", stderr(&g));
+    gen("examples/mlp.tsr", "B=4", &x, &w);
     let r = tessera(&[
         "run",
         "examples/mlp.tsr",
@@ -123,17 +128,7 @@ fn input_errors_name_the_parameter_and_write_nothing() {
     let x = dir.path().join("x.npy");
     let w = dir.path().join("w.safetensors");
     let out = dir.path().join("y.npy");
-    let g = tessera(&[
-        "gen",
-        "examples/mlp.tsr",
-        "--shapes",
-        "B=2",
-        "--inputs",
-        &format!("x={}", p(&x)),
-        "--weights",
-        p(&w),
-    ]);
-    assert!(g.status.success(), "{}", stderr(&g));
+    gen("examples/mlp.tsr", "B=2", &x, &w);
     // A missing parameter: no weights.
     let o = tessera(&[
         "run",
@@ -176,17 +171,12 @@ fn input_errors_name_the_parameter_and_write_nothing() {
     // Weights that contradict the input's batch size are fine (B only comes from x), but
     // an input of the wrong shape is not.
     let x3 = dir.path().join("x3.npy");
-    let g = tessera(&[
-        "gen",
+    gen(
         "examples/layernorm_gelu.tsr",
-        "--shapes",
         "N=2,D=7",
-        "--inputs",
-        &format!("x={}", p(&x3)),
-        "--weights",
-        p(&dir.path().join("lg.safetensors")),
-    ]);
-    assert!(g.status.success(), "{}", stderr(&g));
+        &x3,
+        &dir.path().join("lg.safetensors"),
+    );
     let o = tessera(&[
         "run",
         "examples/mlp.tsr",
@@ -411,17 +401,7 @@ fn the_tile_backend_and_dump_run_the_lowered_kernels() {
     let dir = tempfile::tempdir().expect("temp dir");
     let x = dir.path().join("x.npy");
     let w = dir.path().join("mlp.safetensors");
-    let g = tessera(&[
-        "gen",
-        "examples/mlp.tsr",
-        "--shapes",
-        "B=3",
-        "--inputs",
-        &format!("x={}", p(&x)),
-        "--weights",
-        p(&w),
-    ]);
-    assert!(g.status.success(), "{}", stderr(&g));
+    gen("examples/mlp.tsr", "B=3", &x, &w);
     let (yi, yt) = (dir.path().join("yi.npy"), dir.path().join("yt.npy"));
     for (backend, out) in [("interp", &yi), ("tile", &yt)] {
         let o = tessera(&[
