@@ -8,9 +8,11 @@
 //! default pass pipeline and run the reference interpreter. Errors are [`Error`]s that
 //! render with the source line underlined.
 
+pub mod cpu;
 pub mod error;
 pub mod inputs;
 
+pub use cpu::{CpuExecutable, PreparedRun};
 pub use error::Error;
 pub use tessera_dialects as ir;
 pub use tessera_frontend::Diagnostic;
@@ -173,31 +175,11 @@ impl Program {
             .map_err(Error::Message)
     }
 
-    /// Lowers `func` to tile IR and compiles every kernel with Cranelift (first form: an
-    /// operation or dtype the back end does not compile yet is a clear error).
+    /// Lowers `func` to tile IR and compiles every kernel with Cranelift into one native
+    /// program (an operation or dtype the back end does not compile is a clear error).
     pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable<'_>, Error> {
         let tiled = self.tiled(func)?;
-        let backend =
-            tessera_codegen_cpu::JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
-        let mut kernels = BTreeMap::new();
-        for k in &tiled.kernels.funcs {
-            let from = tiled
-                .launches
-                .iter()
-                .find(|l| l.kernel == k.name)
-                .map(|l| l.from.clone())
-                .unwrap_or_default();
-            let compiled = backend
-                .compile(&tiled.kernels, &k.name)
-                .map_err(|e| Error::msg(format!("kernel `{}` (from {from}): {e}", k.name)))?;
-            kernels.insert(k.name.clone(), compiled);
-        }
-        Ok(CpuExecutable {
-            program: self,
-            func: func.to_string(),
-            tiled,
-            kernels,
-        })
+        CpuExecutable::new(self, func, tiled)
     }
 
     /// Compiles and runs `func` once in the reference interpreter.
@@ -254,44 +236,5 @@ impl Executable<'_> {
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
         tessera_interp::run_func(&self.module, &self.func, inputs)
             .map_err(|e| self.program.runtime_error(&self.func, e))
-    }
-}
-
-/// A function lowered to tile IR with every kernel compiled to native code by Cranelift.
-pub struct CpuExecutable<'p> {
-    program: &'p Program,
-    func: String,
-    tiled: tessera_tiling::Tiled,
-    kernels: BTreeMap<String, tessera_codegen_cpu::CompiledKernel>,
-}
-
-impl CpuExecutable<'_> {
-    /// The Cranelift IR of every kernel, in launch order of definition.
-    pub fn clif(&self) -> String {
-        self.tiled
-            .kernels
-            .funcs
-            .iter()
-            .filter_map(|k| {
-                self.kernels
-                    .get(&k.name)
-                    .map(|c| format!("; kernel @{}\n{}", k.name, c.clif()))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// Runs the function: inputs checked at the parameters, then each launch natively.
-    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
-        let f = self.program.func(&self.func)?;
-        if let Err(e) = tessera_interp::check_inputs(f, &inputs) {
-            return Err(self.program.runtime_error(&self.func, e));
-        }
-        self.tiled
-            .execute(inputs, &mut |_, k, bufs, sizes| match self.kernels.get(k) {
-                Some(c) => c.run_tensors(bufs, sizes).map_err(|e| e.to_string()),
-                None => Err(format!("kernel `{k}` was not compiled")),
-            })
-            .map_err(Error::Message)
     }
 }

@@ -39,9 +39,11 @@ mod error;
 mod helpers;
 mod jit;
 mod lower;
+pub mod program;
 pub mod run;
 pub mod tile_layout;
 
 pub use abi::{KernelFn, ParamKind, Signature};
 pub use error::{CodegenError, Result};
 pub use jit::{clif_text, CompiledKernel, JitBackend};
+pub use program::{build_plan, output_name, JitProgram};

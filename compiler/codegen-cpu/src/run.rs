@@ -41,11 +41,7 @@ use tessera_runtime::pool::{self, part_range};
 use tessera_runtime::ThreadPool;
 use tessera_tensor::{convert, Data, Tensor};
 
-/// The largest magnitude of a size-table value.
-pub const MAX_SIZE_VALUE: i64 = 1 << 36;
-
-/// The most grid points one run may have.
-pub const MAX_GRID_POINTS: i64 = 1 << 31;
+pub use tessera_runtime::exec::{MAX_GRID_POINTS, MAX_SIZE_VALUE};
 
 fn arg_err<T>(m: impl Into<String>) -> Result<T> {
     Err(CodegenError::Argument(m.into()))

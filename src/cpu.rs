@@ -1,0 +1,139 @@
+//! Running a function as native code: the tiled function JIT-compiled by Cranelift into one
+//! program, run by the runtime's plan executor on host buffers.
+
+use crate::{Error, Program};
+use tessera_codegen_cpu::run::{from_bytes, to_bytes};
+use tessera_codegen_cpu::{JitBackend, JitProgram};
+use tessera_runtime::{HostTensor, TsrTensor};
+use tessera_tensor::convert::runtime_dtype;
+use tessera_tensor::Tensor;
+
+/// A function lowered to tile IR with every kernel compiled to native code by Cranelift.
+pub struct CpuExecutable<'p> {
+    program: &'p Program,
+    func: String,
+    tiled: tessera_tiling::Tiled,
+    jit: JitProgram,
+}
+
+/// Inputs and outputs of one call in the runtime's storage form, so that repeated runs
+/// ([`CpuExecutable::run_prepared`], as `tessera bench` does) time the compiled code alone.
+pub struct PreparedRun {
+    inputs: Vec<HostTensor>,
+    outputs: Vec<HostTensor>,
+}
+
+fn host_error(e: tessera_runtime::Error) -> Error {
+    Error::msg(e.message)
+}
+
+impl<'p> CpuExecutable<'p> {
+    /// Compiles every kernel of `tiled` (the lowering of `func` of `program`).
+    pub fn new(
+        program: &'p Program,
+        func: &str,
+        tiled: tessera_tiling::Tiled,
+    ) -> Result<CpuExecutable<'p>, Error> {
+        let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
+        let jit = JitProgram::compile(&backend, &tiled).map_err(|e| Error::msg(e.to_string()))?;
+        Ok(CpuExecutable {
+            program,
+            func: func.to_string(),
+            tiled,
+            jit,
+        })
+    }
+
+    /// The Cranelift IR of every kernel, in order of definition.
+    pub fn clif(&self) -> String {
+        self.tiled
+            .kernels
+            .funcs
+            .iter()
+            .zip(self.jit.clif())
+            .map(|(k, c)| format!("; kernel @{}\n{c}", k.name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The tile IR and launch plan that were compiled.
+    pub fn tiled(&self) -> &tessera_tiling::Tiled {
+        &self.tiled
+    }
+
+    /// The runtime plan (arguments, buffers, launches).
+    pub fn plan(&self) -> &tessera_runtime::plan::Plan {
+        self.jit.plan()
+    }
+
+    /// Checks `inputs` against the function's parameters (errors point at the parameter's
+    /// declaration) and converts them, with zeroed outputs of the result shapes.
+    pub fn prepare(&self, inputs: Vec<Tensor>) -> Result<PreparedRun, Error> {
+        let f = self
+            .program
+            .module
+            .func(&self.func)
+            .ok_or_else(|| Error::msg(format!("no function `{}`", self.func)))?;
+        if let Err(e) = tessera_interp::check_inputs(f, &inputs) {
+            return Err(self.program.runtime_error(&self.func, e));
+        }
+        let mut host = Vec::with_capacity(inputs.len());
+        for t in &inputs {
+            let sizes: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
+            host.push(
+                HostTensor::from_bytes(runtime_dtype(t.dtype()), &sizes, &to_bytes(t))
+                    .map_err(host_error)?,
+            );
+        }
+        let shapes: Vec<&[i64]> = host.iter().map(|h| h.sizes()).collect();
+        let out_shapes =
+            tessera_runtime::exec::output_shapes(self.plan(), &shapes).map_err(host_error)?;
+        let outputs = self
+            .plan()
+            .args
+            .iter()
+            .filter(|a| a.output)
+            .zip(&out_shapes)
+            .map(|(a, s)| HostTensor::zeros(a.dtype, s).map_err(host_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PreparedRun {
+            inputs: host,
+            outputs,
+        })
+    }
+
+    /// Runs the compiled function on prepared buffers, writing its outputs there.
+    pub fn run_prepared(&self, run: &mut PreparedRun) -> Result<(), Error> {
+        let descs: Vec<TsrTensor> = run
+            .inputs
+            .iter_mut()
+            .chain(run.outputs.iter_mut())
+            .map(|t| t.descriptor())
+            .collect();
+        let ptrs: Vec<*const TsrTensor> = descs.iter().map(|d| d as *const TsrTensor).collect();
+        // SAFETY: every descriptor describes a live `HostTensor` of `run`, borrowed mutably
+        // for the call, so nothing else reads or writes them; outputs are distinct tensors.
+        unsafe { self.jit.run_raw(&ptrs) }.map_err(|e| Error::msg(e.to_string()))
+    }
+
+    /// The outputs of a prepared run as tensors.
+    pub fn outputs(&self, run: &PreparedRun) -> Result<Vec<Tensor>, Error> {
+        run.outputs
+            .iter()
+            .zip(&self.tiled.results)
+            .map(|(h, &b)| {
+                let dtype = self.tiled.buffers[b].ty.dtype;
+                let shape: Vec<usize> = h.sizes().iter().map(|&d| d as usize).collect();
+                Tensor::new(dtype, shape, from_bytes(dtype, h.as_bytes()))
+                    .map_err(|e| Error::msg(format!("internal error: {e}")))
+            })
+            .collect()
+    }
+
+    /// Runs the function: inputs checked at the parameters, then the native code.
+    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let mut prepared = self.prepare(inputs)?;
+        self.run_prepared(&mut prepared)?;
+        self.outputs(&prepared)
+    }
+}
