@@ -8,6 +8,7 @@
 //! default pass pipeline and run the reference interpreter. Errors are [`Error`]s that
 //! render with the source line underlined.
 
+pub mod aot;
 pub mod cpu;
 pub mod error;
 pub mod inputs;

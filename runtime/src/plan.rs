@@ -190,6 +190,22 @@ fn malformed(what: &str) -> Error {
 }
 
 impl Plan {
+    /// Fixes symbol `name` to `value`: every expression uses the constant instead, so the
+    /// plan accepts only arguments of that size. Returns whether the plan had the symbol.
+    pub fn specialize(&mut self, name: &str, value: i64) -> bool {
+        let Some(k) = self.symbols.iter().position(|s| s == name) else {
+            return false;
+        };
+        for e in &mut self.exprs {
+            for op in &mut e.0 {
+                if *op == SizeOp::Sym(k as u32) {
+                    *op = SizeOp::Const(value);
+                }
+            }
+        }
+        true
+    }
+
     /// The binary form.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::new());

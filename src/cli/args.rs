@@ -26,6 +26,8 @@ pub enum Command {
     Gen(GenArgs),
     /// Time a function: compile once, then run it repeatedly.
     Bench(BenchArgs),
+    /// Compile functions ahead of time into an object file or library with a C header.
+    Compile(CompileArgs),
 }
 
 /// `NAME=PATH`.
@@ -196,4 +198,34 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The target of `tessera compile`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// This machine's CPU, through Cranelift.
+    Cpu,
+    /// NVIDIA GPUs through MLIR/LLVM (not available yet).
+    Cuda,
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// The program.
+    pub file: PathBuf,
+    /// The functions to export (repeatable); every function of the file by default.
+    #[arg(long = "fn", value_name = "NAME")]
+    pub funcs: Vec<String>,
+    /// What to compile for.
+    #[arg(long, value_enum)]
+    pub target: Target,
+    /// The output: an object file (.o), a static library (.a) or a shared library (.so).
+    #[arg(short = 'o', value_name = "OUT.o|OUT.a|OUT.so")]
+    pub output: PathBuf,
+    /// Also write a C header declaring the entry points.
+    #[arg(long, value_name = "OUT.h")]
+    pub header: Option<PathBuf>,
+    /// Fix symbolic sizes (`B=32,S=128`): the artifact then accepts only those sizes.
+    #[arg(long, value_parser = parse_shapes)]
+    pub shapes: Vec<Vec<(String, i64)>>,
 }

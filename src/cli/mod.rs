@@ -2,6 +2,7 @@
 
 pub mod args;
 mod bench;
+mod compile;
 mod data;
 mod dump;
 mod gen;
@@ -33,5 +34,6 @@ pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
         args::Command::Opt(a) => opt::opt(a),
         args::Command::Gen(a) => gen::gen(a),
         args::Command::Bench(a) => bench::bench(a),
+        args::Command::Compile(a) => compile::compile(a),
     }
 }
