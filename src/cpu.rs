@@ -9,9 +9,11 @@ use tessera_tensor::convert::runtime_dtype;
 use tessera_tensor::Tensor;
 
 /// A function lowered to tile IR with every kernel compiled to native code by Cranelift.
-pub struct CpuExecutable<'p> {
-    program: &'p Program,
+pub struct CpuExecutable {
+    program: Program,
     func: String,
+    /// The function's graph IR after the default passes (what was tiled).
+    graph: tessera_dialects::Func,
     tiled: tessera_tiling::Tiled,
     jit: JitProgram,
 }
@@ -27,21 +29,37 @@ fn host_error(e: tessera_runtime::Error) -> Error {
     Error::msg(e.message)
 }
 
-impl<'p> CpuExecutable<'p> {
+impl CpuExecutable {
     /// Compiles every kernel of `tiled` (the lowering of `func` of `program`).
     pub fn new(
-        program: &'p Program,
+        program: Program,
         func: &str,
         tiled: tessera_tiling::Tiled,
-    ) -> Result<CpuExecutable<'p>, Error> {
+    ) -> Result<CpuExecutable, Error> {
         let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
         let jit = JitProgram::compile(&backend, &tiled).map_err(|e| Error::msg(e.to_string()))?;
+        let graph = program
+            .optimized()?
+            .func(func)
+            .cloned()
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
         Ok(CpuExecutable {
             program,
             func: func.to_string(),
+            graph,
             tiled,
             jit,
         })
+    }
+
+    /// The program this function comes from.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.func
     }
 
     /// The Cranelift IR of every kernel, in order of definition.
@@ -67,14 +85,10 @@ impl<'p> CpuExecutable<'p> {
     }
 
     /// Checks `inputs` against the function's parameters (errors point at the parameter's
-    /// declaration) and converts them, with zeroed outputs of the result shapes.
+    /// declaration) and that no value would be empty (errors point at the operation), and
+    /// converts them, with zeroed outputs of the result shapes.
     pub fn prepare(&self, inputs: Vec<Tensor>) -> Result<PreparedRun, Error> {
-        let f = self
-            .program
-            .module
-            .func(&self.func)
-            .ok_or_else(|| Error::msg(format!("no function `{}`", self.func)))?;
-        if let Err(e) = tessera_interp::check_inputs(f, &inputs) {
+        if let Err(e) = tessera_interp::check_inputs_and_sizes(&self.graph, &inputs) {
             return Err(self.program.runtime_error(&self.func, e));
         }
         let mut host = Vec::with_capacity(inputs.len());
@@ -135,5 +149,25 @@ impl<'p> CpuExecutable<'p> {
         let mut prepared = self.prepare(inputs)?;
         self.run_prepared(&mut prepared)?;
         self.outputs(&prepared)
+    }
+
+    /// Runs a function whose parameters are all `f32` on plain slices: each input is its
+    /// row-major data and its shape; each result comes back the same way.
+    pub fn run_f32(
+        &self,
+        inputs: &[(&[f32], &[usize])],
+    ) -> Result<Vec<(Vec<f32>, Vec<usize>)>, Error> {
+        let tensors = inputs
+            .iter()
+            .map(|(data, shape)| {
+                Tensor::from_f32(tessera_dialects::DType::F32, shape.to_vec(), data.to_vec())
+                    .map_err(|e| Error::msg(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .run(tensors)?
+            .into_iter()
+            .map(|t| (t.to_f32_vec(), t.shape().to_vec()))
+            .collect())
     }
 }

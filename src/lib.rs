@@ -24,6 +24,26 @@ use std::path::Path;
 use tessera_dialects::{Module, Span};
 use tessera_frontend::ast;
 
+/// Compiles function `func` of the `.tsr` file at `path` (by default its only function, or
+/// `main`) to native code for this machine, ready to run many times:
+///
+/// ```no_run
+/// let mlp = tessera::compile("examples/mlp.tsr", None)?;
+/// # let (x, w1, b1, w2, b2, w3, b3) = (vec![0f32; 4 * 784], vec![0f32; 784 * 1024],
+/// #     vec![0f32; 1024], vec![0f32; 1024 * 1024], vec![0f32; 1024], vec![0f32; 10240], vec![0f32; 10]);
+/// let out = mlp.run_f32(&[
+///     (&x, &[4, 784]), (&w1, &[784, 1024]), (&b1, &[1024]),
+///     (&w2, &[1024, 1024]), (&b2, &[1024]), (&w3, &[1024, 10]), (&b3, &[10]),
+/// ])?;
+/// let (probs, shape) = &out[0]; // shape == [4, 10]
+/// # Ok::<(), tessera::Error>(())
+/// ```
+pub fn compile(path: impl AsRef<Path>, func: Option<&str>) -> Result<CpuExecutable, Error> {
+    let program = Program::load(path.as_ref())?;
+    let name = program.entry(func)?;
+    program.cpu_executable(&name)
+}
+
 /// A checked `.tsr` program.
 #[derive(Debug, Clone)]
 pub struct Program {
@@ -178,9 +198,9 @@ impl Program {
 
     /// Lowers `func` to tile IR and compiles every kernel with Cranelift into one native
     /// program (an operation or dtype the back end does not compile is a clear error).
-    pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable<'_>, Error> {
+    pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable, Error> {
         let tiled = self.tiled(func)?;
-        CpuExecutable::new(self, func, tiled)
+        CpuExecutable::new(self.clone(), func, tiled)
     }
 
     /// Compiles and runs `func` once in the reference interpreter.
