@@ -8,6 +8,9 @@ use tessera_runtime::{HostTensor, TsrTensor};
 use tessera_tensor::convert::runtime_dtype;
 use tessera_tensor::Tensor;
 
+/// A result of [`CpuExecutable::run_f32`]: its values (row-major, as `f32`) and its shape.
+pub type F32Result = (Vec<f32>, Vec<usize>);
+
 /// A function lowered to tile IR with every kernel compiled to native code by Cranelift.
 pub struct CpuExecutable {
     program: Program,
@@ -153,10 +156,7 @@ impl CpuExecutable {
 
     /// Runs a function whose parameters are all `f32` on plain slices: each input is its
     /// row-major data and its shape; each result comes back the same way.
-    pub fn run_f32(
-        &self,
-        inputs: &[(&[f32], &[usize])],
-    ) -> Result<Vec<(Vec<f32>, Vec<usize>)>, Error> {
+    pub fn run_f32(&self, inputs: &[(&[f32], &[usize])]) -> Result<Vec<F32Result>, Error> {
         let tensors = inputs
             .iter()
             .map(|(data, shape)| {

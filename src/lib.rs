@@ -13,7 +13,7 @@ pub mod cpu;
 pub mod error;
 pub mod inputs;
 
-pub use cpu::{CpuExecutable, PreparedRun};
+pub use cpu::{CpuExecutable, F32Result, PreparedRun};
 pub use error::Error;
 pub use tessera_dialects as ir;
 pub use tessera_frontend::Diagnostic;
