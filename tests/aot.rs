@@ -239,3 +239,29 @@ fn bad_compile_requests_are_user_errors_and_write_nothing() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
+
+/// The Rust embedding example (examples/rust, built by `cargo test` with the tests) prints
+/// the interpreter's numbers too.
+#[test]
+fn rust_example_runs_the_library_api() {
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let bin = examples.join("embed_mlp");
+    assert!(bin.exists(), "{} was not built", bin.display());
+    let stdout = ok(Command::new(&bin).arg("2").output().unwrap(), "embed_mlp");
+    let got = rows(&stdout);
+    let want = expected(2);
+    assert_eq!(got.len(), want.len(), "{stdout}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+            "{g} vs {w}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "wrong shape: error: parameter `w1` expects f32[784, 1024]: dimension 0 is 783"
+        ),
+        "{stdout}"
+    );
+}
