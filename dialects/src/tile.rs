@@ -109,7 +109,12 @@ declare_dialect! {
     },
     Dot = "dot" {
         operands: Operands::Fixed(&["lhs", "rhs", "acc"]), results: Results::Fixed(1),
-        attrs: [("place", Str, Opt, "where the result lives: registers, scratch or global")],
+        attrs: [
+            ("place", Str, Opt, "where the result lives: registers, scratch or global"),
+            ("block", Ints, Opt, "schedule: the register block `[rows, vectors]` of accumulators (vectors of the target's width) held across the k loop"),
+            ("unroll", Int, Opt, "schedule: unroll factor of the k loop"),
+            ("pack", Str, Opt, "schedule: `rhs` (copy rhs into column panels of the block's width first) or `none`"),
+        ],
         traits: [Pure],
         summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype",
         example: "%d = tile.dot %a, %b, %c : (tile<64x256xf32>, tile<256x128xf32>, tile<64x128xf32>) -> tile<64x128xf32>",

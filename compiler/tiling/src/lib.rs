@@ -7,6 +7,7 @@
 //! See `docs/tiling.md` for the design and what is lowered so far.
 
 pub mod axes;
+pub mod einsum;
 mod lower;
 pub mod plan;
 pub mod schedule;

@@ -1,34 +1,68 @@
-//! The default schedule: tile sizes from an analytic rule on the host's cache sizes.
+//! The default schedule: tile sizes from an analytic rule on the host's cache sizes, and
+//! the scheduling pass ([`apply`]) that writes the decisions code generation reads as
+//! attributes on the kernels (the `scheduled` IR level of `tessera dump`).
 //!
-//! Rule (first form): elementwise kernels process `elementwise` elements of the last axis
-//! per grid point (a quarter of L1 in f32 values, at least 64); matmul tiles are square
-//! `mm x mm` with a K step of `mm`, sized so that the three f32 tiles fit in half of L2;
-//! reductions take `rows` rows per grid point and `elementwise` columns per step. The
-//! cache sizes are read at run time from `/sys/devices/system/cpu/cpu0/cache`, with a
+//! Rule (second form, for a CPU with 16 128-bit vector registers):
+//! - elementwise kernels process `elementwise` elements of the last axis per grid point (a
+//!   quarter of L1 in f32 values, at least 64); reductions take `rows` rows per grid point
+//!   and `elementwise` columns per step;
+//! - contractions (`matmul`, `einsum`, convolution as implicit GEMM) use the register
+//!   block [`DOT_BLOCK`] (4 rows x 3 `f32x4` = 12 accumulators, plus 3 rhs vectors and
+//!   one broadcast lhs element: all 16 xmm registers), so the micro-kernel's rhs panel is
+//!   12 columns wide;
+//! - the K step `mk` is the largest power of two (16 to 512) such that one micro-kernel's
+//!   operands, its packed rhs panel (`mk x 12` f32) and its lhs rows (`4 x mk` f32), fill
+//!   at most half of L1: they stay in L1 across the whole K step;
+//! - the M and N tile `mm` is the largest power of two (16 to 128) such that the lhs tile
+//!   (`mm x mk`) and the packed rhs tile (`mk x mm`) fill at most half of L2, so the
+//!   output tile, the accumulator and the unpacked rhs tile share the other half.
+//!
+//! The cache sizes are read at run time from `/sys/devices/system/cpu/cpu0/cache`, with a
 //! fallback of 32 KiB L1 and 512 KiB L2 when they cannot be read.
 
+use crate::plan::Tiled;
 use std::fmt;
+use tessera_dialects::{Attr, DType, Op, Operation, Region, TileOp, Type, ValueData};
 
 /// Tile sizes for one compilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
     pub elementwise: u64,
+    /// The M and N tile of contractions.
     pub mm: u64,
+    /// The K step of contractions.
+    pub mk: u64,
     pub rows: u64,
 }
+
+/// The register block of `f32` dots: `[rows, f32x4 vectors]`.
+pub const DOT_BLOCK: [i64; 2] = [4, 3];
+
+/// The unroll factor of the micro-kernel's K loop.
+pub const DOT_UNROLL: i64 = 2;
+
+/// The vector width (in `f32` lanes) of the CPU back end (Cranelift emits 128-bit vectors).
+pub const VECTOR: i64 = 4;
 
 impl Schedule {
     /// The rule above for given L1 and L2 sizes in bytes.
     pub fn for_caches(l1: u64, l2: u64) -> Schedule {
         let elementwise = prev_pow2((l1 / 4 / 4).max(64)).min(4096);
-        // 3 * mm^2 * 4 bytes <= l2 / 2
+        let (rows, vecs) = (DOT_BLOCK[0] as u64, DOT_BLOCK[1] as u64);
+        // mk * (rows + 4 * vecs) * 4 bytes <= l1 / 2
+        let mut mk = 16;
+        while 2 * mk * (rows + 4 * vecs) * 4 <= l1 / 2 && mk < 512 {
+            mk *= 2;
+        }
+        // 2 * mm * mk * 4 bytes <= l2 / 2
         let mut mm = 16;
-        while 3 * (2 * mm) * (2 * mm) * 4 <= l2 / 2 && mm < 128 {
+        while 2 * (2 * mm) * mk * 4 <= l2 / 2 && mm < 128 {
             mm *= 2;
         }
         Schedule {
             elementwise,
             mm,
+            mk,
             rows: 8,
         }
     }
@@ -40,12 +74,79 @@ impl Schedule {
     }
 }
 
+/// The scheduling pass: returns `tiled` with the schedule's decisions written as the
+/// attributes the Cranelift back end reads (`tessera dump --ir scheduled` prints them):
+/// - every kernel: `vector` (the vector width of its inner loops; its `grid` and
+///   `parallel` axes come from the lowering);
+/// - every `f32 x f32 -> f32` `tile.dot`: `block` (the register block, [`DOT_BLOCK`],
+///   narrowed to the tile: no more rows than the tile has, no more vectors than its
+///   columns fill), `unroll` (of the K loop, at most K) and `pack = "rhs"` when the
+///   right operand is reused by more than one row block (packing copies it once, every
+///   row block then streams a contiguous panel) and `"none"` otherwise.
+///
+/// Attributes already present are kept: a hand-written schedule in a `.tir` file wins.
+pub fn apply(tiled: &Tiled) -> Tiled {
+    let mut out = tiled.clone();
+    for f in &mut out.kernels.funcs {
+        if f.attrs.get("vector").is_none() {
+            f.attrs.set("vector", Attr::Int(VECTOR));
+        }
+        schedule_region(&mut f.body, &f.values);
+    }
+    out
+}
+
+fn schedule_region(r: &mut Region, values: &[ValueData]) {
+    for op in &mut r.ops {
+        if op.op == Op::Tile(TileOp::Dot) {
+            schedule_dot(op, values);
+        }
+        for inner in &mut op.regions {
+            schedule_region(inner, values);
+        }
+    }
+}
+
+/// The 2-D tile type of value `v`, if it is one.
+fn tile2(values: &[ValueData], v: tessera_dialects::Value) -> Option<(DType, u64, u64)> {
+    match &values.get(v.index())?.ty {
+        Type::Tile(t) if t.shape.len() == 2 => Some((t.dtype, t.shape[0], t.shape[1])),
+        _ => None,
+    }
+}
+
+fn schedule_dot(op: &mut Operation, values: &[ValueData]) {
+    let [a, b, c] = match op.operands.as_slice() {
+        [a, b, c] => [*a, *b, *c],
+        _ => return,
+    };
+    let (Some((da, m, k)), Some((db, _, n)), Some((dc, _, _))) =
+        (tile2(values, a), tile2(values, b), tile2(values, c))
+    else {
+        return;
+    };
+    if (da, db, dc) != (DType::F32, DType::F32, DType::F32) || op.attrs.get("block").is_some() {
+        return;
+    }
+    let rows = DOT_BLOCK[0].min(m as i64).max(1);
+    let vecs = DOT_BLOCK[1].min(n as i64 / VECTOR).max(1);
+    op.attrs.set("block", Attr::Ints(vec![rows, vecs]));
+    op.attrs
+        .set("unroll", Attr::Int(DOT_UNROLL.min(k as i64).max(1)));
+    let pack = if m as i64 > rows && n as i64 >= VECTOR {
+        "rhs"
+    } else {
+        "none"
+    };
+    op.attrs.set("pack", Attr::Str(pack.to_string()));
+}
+
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "elementwise {} / matmul {}x{} / reduction rows {}",
-            self.elementwise, self.mm, self.mm, self.rows
+            "elementwise {} / matmul {}x{}, k step {} / reduction rows {}",
+            self.elementwise, self.mm, self.mm, self.mk, self.rows
         )
     }
 }
@@ -100,7 +201,9 @@ mod tests {
         assert_eq!(s.mm, 128);
         let small = Schedule::for_caches(4 * 1024, 16 * 1024);
         assert_eq!(small.elementwise, 256);
-        assert_eq!(small.mm, 16);
+        assert_eq!(small.mm, 32);
+        assert_eq!(small.mk, 32);
+        assert_eq!(s.mk, 256);
         assert_eq!(parse_size("32K"), Some(32768));
         assert_eq!(parse_size("1M"), Some(1 << 20));
         assert_eq!(parse_size("x"), None);

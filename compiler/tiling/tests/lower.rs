@@ -16,6 +16,7 @@ fn check(src: &str, bindings: &[&[(&str, i64)]], rtol: f64) {
         Schedule {
             elementwise: 8,
             mm: 4,
+            mk: 4,
             rows: 2,
         },
         Schedule::host(),
@@ -89,6 +90,7 @@ fn the_plan_prints_kernels_buffers_and_launches() {
         &Schedule {
             elementwise: 8,
             mm: 4,
+            mk: 4,
             rows: 2,
         },
     )
@@ -113,6 +115,7 @@ fn the_plan_prints_kernels_buffers_and_launches() {
         &Schedule {
             elementwise: 8,
             mm: 4,
+            mk: 4,
             rows: 2,
         },
     )
@@ -124,11 +127,11 @@ fn the_plan_prints_kernels_buffers_and_launches() {
 fn operations_not_lowered_yet_are_clear_errors() {
     for (src, what) in [
         (
-            "fn main(x: f32[2, 3], y: f32[3]) -> f32[2] { einsum(\"ij,j->i\", x, y) }",
+            "fn main(x: bf16[2, 3], y: bf16[3]) -> bf16[2] { einsum(\"ij,j->i\", x, y) }",
             "is not lowered to tile IR yet",
         ),
         (
-            "fn main(x: f32[2, 3, 4], y: f32[3, 4]) -> f32[2] { einsum(\"ijk,jk->i\", x, y) }",
+            "fn main(x: f16[2, 3, 4], y: f16[3, 4]) -> f16[2] { einsum(\"ijk,jk->i\", x, y) }",
             "exactly one contracted label",
         ),
     ] {

@@ -44,6 +44,7 @@ fn every_axis_lowers_and_matches() {
         Schedule {
             elementwise: 8,
             mm: 4,
+            mk: 4,
             rows: 2,
         },
         Schedule::host(),

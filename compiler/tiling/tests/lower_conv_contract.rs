@@ -62,6 +62,7 @@ fn small() -> Schedule {
     Schedule {
         elementwise: 8,
         mm: 4,
+        mk: 4,
         rows: 2,
     }
 }
@@ -187,7 +188,8 @@ fn einsum_contractions_in_matmul_form() {
 
 #[test]
 fn the_conv_kernel_is_deterministic_and_covers_every_column() {
-    let m = graph("fn main(x: f32[N, 2, H, W], w: f32[3, 2, 3, 3]) -> f32[N, 3, (H - 1) / 2 + 1, (W - 1) / 2 + 1] { conv2d(x, w, stride: [2, 2], padding: [1, 1]) }");
+    // The direct form (f32 convolutions are implicit GEMMs: tests/schedule.rs).
+    let m = graph("fn main(x: i8[N, 2, H, W], w: i8[3, 2, 3, 3]) -> i32[N, 3, (H - 1) / 2 + 1, (W - 1) / 2 + 1] { conv2d(x, w, stride: [2, 2], padding: [1, 1]) }");
     let t = lower_func(&m, "main", &small()).expect("lowers");
     let text = t.to_string();
     assert!(
@@ -201,21 +203,23 @@ fn the_conv_kernel_is_deterministic_and_covers_every_column() {
 
 #[test]
 fn unsupported_forms_are_clear_errors() {
+    // f32 forms are decomposed (`tessera_tiling::einsum`, tests/einsum.rs); narrow floats
+    // and integers would round or promote after each step.
     for (src, what) in [
         (
-            "fn main(x: f32[2, 3, 4], y: f32[3, 4]) -> f32[2] { einsum(\"ijk,jk->i\", x, y) }",
+            "fn main(x: bf16[2, 3, 4], y: bf16[3, 4]) -> bf16[2] { einsum(\"ijk,jk->i\", x, y) }",
             "exactly one contracted label",
         ),
         (
-            "fn main(x: f32[2, 3], y: f32[3]) -> f32[2] { einsum(\"ij,j->i\", x, y) }",
+            "fn main(x: bf16[2, 3], y: bf16[3]) -> bf16[2] { einsum(\"ij,j->i\", x, y) }",
             "matrix-vector",
         ),
         (
-            "fn main(x: f32[2, 3]) -> f32[3, 2] { einsum(\"ij->ji\", x) }",
+            "fn main(x: bf16[2, 3]) -> bf16[3, 2] { einsum(\"ij->ji\", x) }",
             "two-operand",
         ),
         (
-            "fn main(x: f32[2, 3], y: f32[3, 4]) -> f32[4] { einsum(\"ij,jk->k\", x, y) }",
+            "fn main(x: i8[2, 3], y: i8[3, 4]) -> i32[4] { einsum(\"ij,jk->k\", x, y) }",
             "summed within one operand",
         ),
     ] {

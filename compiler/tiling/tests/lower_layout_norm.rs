@@ -17,6 +17,7 @@ fn schedules() -> [Schedule; 2] {
         Schedule {
             elementwise: 8,
             mm: 4,
+            mk: 4,
             rows: 2,
         },
         Schedule::host(),

@@ -1,9 +1,14 @@
 //! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles.
 //!
-//! `f32`: for each row `m` and each block of columns, the accumulators stay in registers
-//! across the whole `k` loop: `acc = fma(splat(lhs[m, k]), rhs[k, n..n+4], acc)`, with up
-//! to four `f32x4` accumulators per block (16 columns) when `N` is a multiple of 4, one
-//! scalar accumulator otherwise. Accumulation is in `f32`, sequential in `k`; the
+//! `f32`: register-blocked micro-kernels. The output is cut into blocks of `rows x vecs`
+//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 3 = 12 of the 16 xmm
+//! registers) that stay in registers across the whole `k` loop; each `k` step loads
+//! `vecs` vectors of `rhs`, broadcasts `rows` elements of `lhs` and issues `rows * vecs`
+//! `fma`s. The `k` loop is unrolled `unroll` times; with `pack = "rhs"` the right operand
+//! is first copied into contiguous column panels of the block's width (so that a panel
+//! streams through L1 without the set conflicts of a strided walk). Ragged edges: a last
+//! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
+//! with scalar accumulators. Accumulation is in `f32`, sequential in `k`; the
 //! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8`/`i32` operands with an `i32` accumulator: scalar, wrapping, exact.
 //! Narrow float operands (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any
@@ -15,8 +20,71 @@
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::tile_layout::TileSlot;
-use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::{DType, Operation};
+
+/// How an `f32` `tile.dot` is blocked, from its schedule attributes (written by the
+/// tiling crate's scheduler, `tessera_tiling::schedule`): `block = [rows, vecs]` (the
+/// register block: `rows x vecs` `f32x4` accumulators), `unroll` (of the `k` loop) and
+/// `pack = "rhs"` (copy the right operand into column panels first). Without them (the
+/// tile IR as lowered, before scheduling): one row of four vectors, no unrolling, no
+/// packing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DotPlan {
+    pub rows: i64,
+    pub vecs: i64,
+    pub unroll: i64,
+    pub pack_rhs: bool,
+}
+
+impl DotPlan {
+    pub(crate) fn from_attrs(op: &Operation) -> Result<DotPlan> {
+        let (rows, vecs) = match op.attrs.ints("block") {
+            None => (1, 4),
+            Some(&[r, v]) if (1..=16).contains(&r) && (1..=8).contains(&v) => (r, v),
+            Some(other) => {
+                return invalid(format!(
+                    "tile.dot: `block` must be [rows in 1..=16, vectors in 1..=8], got {other:?}"
+                ))
+            }
+        };
+        let unroll = match op.attrs.int("unroll") {
+            None => 1,
+            Some(u) if (1..=16).contains(&u) => u,
+            Some(u) => return invalid(format!("tile.dot: `unroll` must be in 1..=16, got {u}")),
+        };
+        let pack_rhs = match op.attrs.str("pack") {
+            None | Some("none") => false,
+            Some("rhs") => true,
+            Some(p) => {
+                return invalid(format!(
+                    "tile.dot: `pack` must be \"none\" or \"rhs\", got \"{p}\""
+                ))
+            }
+        };
+        Ok(DotPlan {
+            rows,
+            vecs,
+            unroll,
+            pack_rhs,
+        })
+    }
+}
+
+/// The operands of one `f32` dot as the micro-kernels address them.
+struct Gemm {
+    a: TileSlot,
+    /// `b` itself (`k x n`, row-major) or its packed copy.
+    b: TileSlot,
+    c: TileSlot,
+    out: TileSlot,
+    m: i64,
+    k: i64,
+    n: i64,
+    packed: bool,
+    /// The flags of vector accesses to rows of `n` elements.
+    vflags: MemFlagsData,
+}
 
 impl Lowerer<'_, '_> {
     pub(super) fn dot(&mut self, op: &Operation) -> Result<()> {
@@ -39,7 +107,10 @@ impl Lowerer<'_, '_> {
             return invalid("tile.dot: the result must have the accumulator's type");
         }
         match (a.dtype, b.dtype, c.dtype) {
-            (DType::F32, DType::F32, DType::F32) => self.dot_f32(&a, &b, &c, &out, m, k, n)?,
+            (DType::F32, DType::F32, DType::F32) => {
+                let plan = DotPlan::from_attrs(op)?;
+                self.dot_f32(&a, &b, &c, &out, m, k, n, plan)?
+            }
             (DType::I8, DType::I8, DType::I32) | (DType::I32, DType::I32, DType::I32) => {
                 self.dot_int(&a, &b, &c, &out, m, k, n)?
             }
@@ -72,55 +143,221 @@ impl Lowerer<'_, '_> {
         m: i64,
         k: i64,
         n: i64,
+        plan: DotPlan,
     ) -> Result<()> {
-        let (ty, lanes) = if n % 4 == 0 {
-            (types::F32X4, 4)
+        let n4 = n - n % 4;
+        // Rows of `b`, `c` and `out` are 16-byte aligned only when `n` is a multiple of 4.
+        let vflags = if n % 4 == 0 {
+            frame_flags()
         } else {
-            (types::F32, 1)
+            MemFlagsData::new().with_notrap()
         };
-        let nacc: i64 = if lanes == 4 {
-            [4, 2, 1]
-                .into_iter()
-                .find(|v| (n / 4) % v == 0)
-                .unwrap_or(1)
-        } else {
-            1
-        };
-        let block = lanes * nacc;
-        self.for_const(0, m, 1, |l, mi| {
-            l.for_const(0, n, block, |l, nb| {
-                let mut init = Vec::new();
-                for j in 0..nacc {
-                    let col = l.add_c(nb, j * lanes);
-                    let p = l.at2(c, mi, col, n);
-                    init.push(l.b.ins().load(ty, frame_flags(), p, 0));
-                }
-                let (zero, kend) = (l.iconst(0), l.iconst(k));
-                let (_, accs) = l.for_carry(zero, kend, 1, init, |l, kk, accs| {
-                    let pa = l.at2(a, mi, kk, k);
-                    let av = l.b.ins().load(types::F32, frame_flags(), pa, 0);
-                    let av = if lanes == 4 {
-                        l.b.ins().splat(types::F32X4, av)
-                    } else {
-                        av
-                    };
-                    let mut next = Vec::new();
-                    for (j, acc) in accs.into_iter().enumerate() {
-                        let col = l.add_c(nb, j as i64 * lanes);
-                        let pb = l.at2(b, kk, col, n);
-                        let bv = l.b.ins().load(ty, frame_flags(), pb, 0);
-                        next.push(l.b.ins().fma(av, bv, acc));
-                    }
-                    Ok(next)
+        if n4 > 0 {
+            let g = Gemm {
+                a: a.clone(),
+                b: b.clone(),
+                c: c.clone(),
+                out: out.clone(),
+                m,
+                k,
+                n,
+                packed: plan.pack_rhs,
+                vflags,
+            };
+            let g = if plan.pack_rhs {
+                let p = self.pack_rhs(b, k, n, n4, plan.vecs, vflags)?;
+                Gemm { b: p, ..g }
+            } else {
+                g
+            };
+            let bw = plan.vecs * 4;
+            let (full, rem) = (n4 / bw, (n4 % bw) / 4);
+            if full > 0 {
+                self.for_const(0, full, 1, |l, jb| {
+                    let col0 = l.mul_c(jb, bw);
+                    l.row_blocks(&g, col0, plan.vecs, plan)
                 })?;
-                for (j, acc) in accs.into_iter().enumerate() {
-                    let col = l.add_c(nb, j as i64 * lanes);
-                    let p = l.at2(out, mi, col, n);
-                    l.b.ins().store(frame_flags(), acc, p, 0);
+            }
+            if rem > 0 {
+                let col0 = self.iconst(full * bw);
+                self.row_blocks(&g, col0, rem, plan)?;
+            }
+        }
+        if n4 < n {
+            // The last `n % 4` columns: one scalar accumulator each.
+            self.for_const(0, m, 1, |l, mi| {
+                l.for_const(n4, n, 1, |l, ni| {
+                    let p = l.at2(c, mi, ni, n);
+                    let init = l.b.ins().load(types::F32, frame_flags(), p, 0);
+                    let (zero, kend) = (l.iconst(0), l.iconst(k));
+                    let (_, acc) = l.for_carry(zero, kend, 1, vec![init], |l, kk, acc| {
+                        let pa = l.at2(a, mi, kk, k);
+                        let pb = l.at2(b, kk, ni, n);
+                        let av = l.b.ins().load(types::F32, frame_flags(), pa, 0);
+                        let bv = l.b.ins().load(types::F32, frame_flags(), pb, 0);
+                        Ok(vec![l.b.ins().fma(av, bv, acc[0])])
+                    })?;
+                    let q = l.at2(out, mi, ni, n);
+                    l.b.ins().store(frame_flags(), acc[0], q, 0);
+                    Ok(())
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Copies the first `n4` columns of the `k x n` tile `b` into a scratch slot laid out
+    /// as the micro-kernel reads it: column panels of `vecs * 4` columns (the last one
+    /// narrower), each `k` rows of its width, dense. The panel of columns from `col0` starts
+    /// at element `col0 * k`.
+    fn pack_rhs(
+        &mut self,
+        b: &TileSlot,
+        k: i64,
+        n: i64,
+        n4: i64,
+        vecs: i64,
+        vflags: MemFlagsData,
+    ) -> Result<TileSlot> {
+        let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
+        let bw = vecs * 4;
+        let (full, rem) = (n4 / bw, (n4 % bw) / 4);
+        let panel = |l: &mut Self, col0: ClValue, w: i64| -> Result<()> {
+            let src = l.elem_addr(b, col0);
+            let off = l.mul_c(col0, k);
+            let dst = l.elem_addr(&p, off);
+            let (zero, kend) = (l.iconst(0), l.iconst(k));
+            l.for_carry(zero, kend, 1, vec![src, dst], |l, _, ptrs| {
+                for v in 0..w / 4 {
+                    let x =
+                        l.b.ins()
+                            .load(types::F32X4, vflags, ptrs[0], (v * 16) as i32);
+                    l.b.ins().store(frame_flags(), x, ptrs[1], (v * 16) as i32);
                 }
-                Ok(())
-            })
-        })
+                let src = l.add_c(ptrs[0], n * 4);
+                let dst = l.add_c(ptrs[1], w * 4);
+                Ok(vec![src, dst])
+            })?;
+            Ok(())
+        };
+        if full > 0 {
+            self.for_const(0, full, 1, |l, jb| {
+                let col0 = l.mul_c(jb, bw);
+                panel(l, col0, bw)
+            })?;
+        }
+        if rem > 0 {
+            let col0 = self.iconst(full * bw);
+            panel(self, col0, rem * 4)?;
+        }
+        Ok(p)
+    }
+
+    /// The micro-kernels of one column panel (`vecs` vectors from `col0`): blocks of
+    /// `plan.rows` rows, then one block of the remaining rows.
+    fn row_blocks(&mut self, g: &Gemm, col0: ClValue, vecs: i64, plan: DotPlan) -> Result<()> {
+        let (full, rem) = (g.m / plan.rows, g.m % plan.rows);
+        if full > 0 {
+            self.for_const(0, full, 1, |l, ib| {
+                let row0 = l.mul_c(ib, plan.rows);
+                l.micro_kernel(g, row0, col0, plan.rows, vecs, plan.unroll)
+            })?;
+        }
+        if rem > 0 {
+            let row0 = self.iconst(full * plan.rows);
+            self.micro_kernel(g, row0, col0, rem, vecs, plan.unroll)?;
+        }
+        Ok(())
+    }
+
+    /// One register block: `rows x vecs` `f32x4` accumulators loaded from `c`, held in
+    /// registers across the whole `k` loop (unrolled `unroll` times: per step, `vecs`
+    /// vector loads of `b`, `rows` broadcast loads of `a`, `rows * vecs` fmas), stored to
+    /// `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn micro_kernel(
+        &mut self,
+        g: &Gemm,
+        row0: ClValue,
+        col0: ClValue,
+        rows: i64,
+        vecs: i64,
+        unroll: i64,
+    ) -> Result<()> {
+        let (k, n) = (g.k, g.n);
+        let e = self.mul_c(row0, n);
+        let e = self.b.ins().iadd(e, col0);
+        let pc = self.elem_addr(&g.c, e);
+        let po = self.elem_addr(&g.out, e);
+        let mut accs = Vec::new();
+        for r in 0..rows {
+            for v in 0..vecs {
+                let off = ((r * n + v * 4) * 4) as i32;
+                accs.push(self.b.ins().load(types::F32X4, g.vflags, pc, off));
+            }
+        }
+        let ea = self.mul_c(row0, k);
+        let pa = self.elem_addr(&g.a, ea);
+        let (pb, bstride) = if g.packed {
+            let eb = self.mul_c(col0, k);
+            (self.elem_addr(&g.b, eb), vecs * 4)
+        } else {
+            (self.elem_addr(&g.b, col0), n)
+        };
+        // Operand loads inside the k loop are pure for Cranelift's e-graph (the k loop
+        // writes no memory), so each is placed right before its use instead of all at the
+        // top of the body, which would keep every loaded value live at once.
+        let bflags = if g.packed { frame_flags() } else { g.vflags };
+        let bflags = bflags.with_readonly().with_can_move();
+        let aflags = frame_flags().with_readonly().with_can_move();
+        let u = unroll.clamp(1, k.max(1));
+        let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
+            let bv: Vec<ClValue> = (0..vecs)
+                .map(|v| {
+                    let off = ((t * bstride + v * 4) * 4) as i32;
+                    l.b.ins().load(types::F32X4, bflags, pb, off)
+                })
+                .collect();
+            for r in 0..rows {
+                for v in 0..vecs {
+                    // Cranelift's x64 `fma` ties its result to the first factor: one fresh
+                    // broadcast of `a[r, k]` per fma (a `vbroadcastss` from memory) keeps
+                    // the accumulators and the rhs vectors in place without copies. The
+                    // broadcasts of one element differ in their address value (`pa - 64 v`
+                    // + `64 v`) so that value numbering does not merge them.
+                    let base = if v == 0 { pa } else { l.add_c(pa, -64 * v) };
+                    let off = ((r * k + t) * 4 + 64 * v) as i32;
+                    let x = l.b.ins().load(types::F32, aflags, base, off);
+                    let x = l.b.ins().splat(types::F32X4, x);
+                    let i = (r * vecs + v) as usize;
+                    accs[i] = l.b.ins().fma(x, bv[v as usize], accs[i]);
+                }
+            }
+        };
+        let mut init = vec![pa, pb];
+        init.extend(accs);
+        let (zero, kend) = (self.iconst(0), self.iconst(k));
+        let (_, mut st) = self.for_carry(zero, kend, u, init, |l, _, mut st| {
+            let (pa, pb) = (st[0], st[1]);
+            for t in 0..u {
+                step(l, pa, pb, t, &mut st[2..]);
+            }
+            st[0] = l.add_c(pa, u * 4);
+            st[1] = l.add_c(pb, u * bstride * 4);
+            Ok(st)
+        })?;
+        let (pa, pb) = (st[0], st[1]);
+        for t in 0..k % u {
+            step(self, pa, pb, t, &mut st[2..]);
+        }
+        for r in 0..rows {
+            for v in 0..vecs {
+                let off = ((r * n + v * 4) * 4) as i32;
+                let acc = st[2 + (r * vecs + v) as usize];
+                self.b.ins().store(g.vflags, acc, po, off);
+            }
+        }
+        Ok(())
     }
 
     /// Float dots other than all-`f32`: scalar `f64` accumulation (see the module docs).

@@ -123,6 +123,10 @@ pub(crate) fn lower_kernel(
         helpers: BTreeMap::new(),
         ptr_ty,
     };
+    // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
+    if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
+        return unsupported(format!("vector width {v} (this back end emits 4 lanes)"));
+    }
     let entry = l.b.create_block();
     l.b.append_block_params_for_function_params(entry);
     l.b.switch_to_block(entry);

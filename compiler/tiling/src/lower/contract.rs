@@ -272,7 +272,11 @@ fn contract(
         }
     }
     let mm = ctx.schedule.mm;
-    let (tm, tk, tn) = (fit(&dims.m, mm), fit(&dims.k, mm), fit(&dims.n, mm));
+    let (tm, tk, tn) = (
+        fit(&dims.m, mm),
+        fit(&dims.k, ctx.schedule.mk),
+        fit(&dims.n, mm),
+    );
     let adt = if ta.dtype.is_float() {
         DType::F32
     } else {

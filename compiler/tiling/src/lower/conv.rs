@@ -1,8 +1,12 @@
-//! `conv2d` (any stride, padding, dilation and groups; NCHW / OIHW) as a direct
-//! convolution, and `maxpool2d` / `avgpool2d`.
+//! `conv2d` (any stride, padding, dilation and groups; NCHW / OIHW) and `maxpool2d` /
+//! `avgpool2d`.
 //!
-//! The grid has one point per (image, output channel, output-row tile, output-column tile)
-//! (with `groups > 1`, the channel axis is split into (group, channel in group)). Each
+//! `f32` convolutions without groups are implicit GEMMs (`conv2d_gemm`): `tile.dot`s of
+//! each tap's weight matrix with shifted input windows, on the register-blocked
+//! micro-kernel of `matmul`. The others (groups, integer and narrow dtypes) are direct
+//! convolutions: the grid has one point per (image, output channel, output-row tile,
+//! output-column tile) (with `groups > 1`, the channel axis is split into (group, channel
+//! in group)). Each
 //! kernel tap reads a strided window of the input at element offsets
 //! `tile_start * stride + tap * dilation - padding`; reads outside the image are the load's
 //! pad: zero for convolution and average pooling, the dtype's lowest value for max pooling
@@ -105,6 +109,9 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         } else {
             None
         };
+    if grouped.is_none() && [tx.dtype, tw.dtype, ty.dtype] == [DType::F32; 3] {
+        return conv2d_gemm(ctx, op, [x, w, y], stride, pad, dil);
+    }
     let (th, tw_) = out_tile(ctx, oh, ow);
     let xdt = tx.dtype;
     let adt = acc_dtype(xdt);
@@ -238,6 +245,152 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         buf(odt, &ty.shape)
     ));
     ctx.emit(name, k.finish(), vec![(x, None), (w, None), (y, None)], op);
+    Ok(())
+}
+
+/// `f32` `conv2d` without groups as an implicit GEMM: a sum over the taps `(kh, kw)` and
+/// the input-channel tiles of `tile.dot`s, `W_tap[o, c] @ X_shifted[c, ow]`, so that it
+/// runs on the same register-blocked micro-kernel as `matmul`.
+///
+/// Two kernels: the first copies the weight to `[KH, KW, O, C]` (a `perm` load), so that
+/// each tap's `[O, C]` matrix is dense; the second has one grid point per (image,
+/// output-channel tile, output row, output-column tile) and accumulates a
+/// `[to, tw]` tile (rows: output channels, columns: output pixels of one row): for each
+/// input-channel tile `ci` and tap, it loads the strided input row window
+/// `x[n, ci*tc .., oh*s + kh*d - p, ow0*s + kw*d - p ..]` (element offsets: reads outside
+/// the image are the zero padding, channels past `C` are zero) and the tap's weights,
+/// drops their size-1 axes (`tile.reduce max` over one element, exact) and adds their
+/// `tile.dot`.
+fn conv2d_gemm(
+    ctx: &mut Ctx,
+    op: &Operation,
+    [x, w, y]: [crate::plan::BufId; 3],
+    stride: [i64; 2],
+    pad: [i64; 2],
+    dil: [i64; 2],
+) -> Result<(), TilingError> {
+    let (tx, tw, ty) = (ctx.ty(x).clone(), ctx.ty(w).clone(), ctx.ty(y).clone());
+    let f = DType::F32;
+    let (o, c, kh, kw) = (&tw.shape[0], &tw.shape[1], &tw.shape[2], &tw.shape[3]);
+    let ow = &ty.shape[3];
+    // The weight in tap-major layout.
+    let wt_shape = vec![kh.clone(), kw.clone(), o.clone(), c.clone()];
+    let wt = ctx.temp(
+        "conv_weight",
+        tessera_dialects::TensorType::new(f, wt_shape.clone()),
+    );
+    let (wo, wc) = (fit(o, 32), fit(c, 32));
+    let name = ctx.kernel_name("conv2d_weight");
+    let params = vec![
+        ("w".to_string(), buf(f, &tw.shape)),
+        ("out".to_string(), buf(f, &wt_shape)),
+    ];
+    let grid = vec![kh.clone(), kw.clone(), cdiv(o, wo), cdiv(c, wc)];
+    let mut k = KernelText::new(&name, &params, &grid);
+    for (a, p) in ["a", "b", "c", "d"].iter().enumerate() {
+        k.line(format!(
+            "%{p} = tile.program_id {{axis = {a}}} : () -> index"
+        ));
+    }
+    let t = tile(f, &[1, 1, wo, wc]);
+    k.line(format!(
+        "%t = tile.load %w, %c, %d, %a, %b {{perm = [2, 3, 0, 1]}} : ({}, index, index, index, index) -> {t}",
+        buf(f, &tw.shape)
+    ));
+    k.line(format!(
+        "tile.store %t, %out, %a, %b, %c, %d : ({t}, {}, index, index, index, index) -> ()",
+        buf(f, &wt_shape)
+    ));
+    ctx.emit(name, k.finish(), vec![(w, None), (wt, None)], op);
+
+    let (to, tc, tn) = (
+        fit(o, ctx.schedule.mm),
+        fit(c, ctx.schedule.mk),
+        fit(ow, 64),
+    );
+    let name = ctx.kernel_name("conv2d");
+    let (xbuf, wbuf, obuf) = (buf(f, &tx.shape), buf(f, &wt_shape), buf(f, &ty.shape));
+    let params = vec![
+        ("x".to_string(), xbuf.clone()),
+        ("w".to_string(), wbuf.clone()),
+        ("out".to_string(), obuf.clone()),
+    ];
+    let grid = vec![
+        tx.shape[0].clone(),
+        cdiv(o, to),
+        ty.shape[2].clone(),
+        cdiv(ow, tn),
+    ];
+    let mut k = KernelText::new(&name, &params, &grid);
+    for (a, p) in ["n", "o", "r", "pc"].iter().enumerate() {
+        k.line(format!(
+            "%{p} = tile.program_id {{axis = {a}}} : () -> index"
+        ));
+    }
+    let acc = tile(f, &[to, tn]);
+    let (win4, win3, win2) = (
+        tile(f, &[1, tc, 1, tn]),
+        tile(f, &[tc, 1, tn]),
+        tile(f, &[tc, tn]),
+    );
+    let (w4, w3, w2) = (
+        tile(f, &[1, 1, to, tc]),
+        tile(f, &[1, to, tc]),
+        tile(f, &[to, tc]),
+    );
+    k.line(format!("%z = tile.zeros : () -> {acc}"));
+    let inner = vec![
+        format!("%c0 = tile.affine %ci {{coeffs = [{tc}]}} : (index) -> index"),
+        format!(
+            "%h0 = tile.affine %r, %kh {{coeffs = [{}, {}], offset = {}}} : (index, index) -> index",
+            stride[0],
+            dil[0],
+            sizes(&[SymExpr::lit(-pad[0])])
+        ),
+        format!(
+            "%w0 = tile.affine %pc, %kw {{coeffs = [{}, {}], offset = {}}} : (index, index) -> index",
+            tn as i64 * stride[1],
+            dil[1],
+            sizes(&[SymExpr::lit(-pad[1])])
+        ),
+        format!(
+            "%win = tile.load %x, %n, %c0, %h0, %w0 {{unit = \"elements\", strides = [1, 1, 1, {}]}} : ({xbuf}, index, index, index, index) -> {win4}",
+            stride[1]
+        ),
+        format!("%win1 = tile.reduce %win {{axis = 0, kind = \"max\"}} : ({win4}) -> {win3}"),
+        format!("%win2 = tile.reduce %win1 {{axis = 1, kind = \"max\"}} : ({win3}) -> {win2}"),
+        format!(
+            "%tap = tile.load %w, %kh, %kw, %o, %ci : ({wbuf}, index, index, index, index) -> {w4}"
+        ),
+        format!("%tap1 = tile.reduce %tap {{axis = 0, kind = \"max\"}} : ({w4}) -> {w3}"),
+        format!("%tap2 = tile.reduce %tap1 {{axis = 0, kind = \"max\"}} : ({w3}) -> {w2}"),
+        format!("%d = tile.dot %tap2, %win2, %u : ({w2}, {win2}, {acc}) -> {acc}"),
+        format!("tile.yield %d : {acc}"),
+    ];
+    let zero = SymExpr::lit(0);
+    let kw_loop = format!(
+        "%t1 = tile.for %t0 {{bounds = {}}} : ({acc}) -> {acc} (%kw: index, %u: {acc}) {{\n{}}}\ntile.yield %t1 : {acc}",
+        sizes(&[zero.clone(), kw.clone()]),
+        indent(&inner)
+    );
+    let kh_loop = format!(
+        "%s1 = tile.for %s0 {{bounds = {}}} : ({acc}) -> {acc} (%kh: index, %t0: {acc}) {{\n{}}}\ntile.yield %s1 : {acc}",
+        sizes(&[zero.clone(), kh.clone()]),
+        indent(&[kw_loop])
+    );
+    k.line(format!(
+        "%acc = tile.for %z {{bounds = {}}} : ({acc}) -> {acc} (%ci: index, %s0: {acc}) {{\n{}}}",
+        sizes(&[zero, cdiv(c, tc)]),
+        indent(&[kh_loop])
+    ));
+    let out4 = tile(f, &[1, to, 1, tn]);
+    k.line(format!(
+        "%wide = tile.broadcast %acc {{dims = [1, 3]}} : ({acc}) -> {out4}"
+    ));
+    k.line(format!(
+        "tile.store %wide, %out, %n, %o, %r, %pc : ({out4}, {obuf}, index, index, index, index) -> ()"
+    ));
+    ctx.emit(name, k.finish(), vec![(x, None), (wt, None), (y, None)], op);
     Ok(())
 }
 

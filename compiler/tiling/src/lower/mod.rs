@@ -95,6 +95,11 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
         loc: Loc::default(),
     })?;
     // Operations along other axes become last-axis ones between transposes.
+    // Einsums that are not one matmul-form contraction become matmuls, sums, transposes.
+    let original = &crate::einsum::decompose_einsums(original).map_err(|m| TilingError {
+        message: format!("internal error while decomposing einsums: {m}"),
+        loc: original.loc,
+    })?;
     let func = &crate::axes::move_axes_last(original).map_err(|m| TilingError {
         message: format!("internal error while moving axes last: {m}"),
         loc: original.loc,

@@ -1,0 +1,117 @@
+//! The scheduling pass (`tessera_tiling::schedule::apply`) and the contraction lowerings
+//! it schedules, checked on the printed tile IR: the tile IR as lowered carries no schedule
+//! attributes; after the pass every kernel has its vector width and every `f32` dot its
+//! register block, K unroll and packing decision (narrowed to small tiles), other dots are
+//! left alone, and the scheduled IR parses back to itself. Numerics of the same lowerings
+//! are checked against the graph interpreter in `lower_conv_contract.rs` and `lower.rs`.
+
+mod common;
+
+use common::graph;
+use tessera_dialects::{parse_module, print_module};
+use tessera_tiling::schedule::{apply, DOT_BLOCK};
+use tessera_tiling::{lower_func, Schedule};
+
+fn small() -> Schedule {
+    Schedule {
+        elementwise: 8,
+        mm: 4,
+        mk: 4,
+        rows: 2,
+    }
+}
+
+fn lowered(src: &str, s: &Schedule) -> (String, String) {
+    let tiled = lower_func(&graph(src), "main", s).unwrap_or_else(|e| panic!("{e}"));
+    let scheduled = apply(&tiled);
+    let text = print_module(&scheduled.kernels);
+    let back = parse_module(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert_eq!(print_module(&back), text, "the scheduled IR round-trips");
+    (print_module(&tiled.kernels), text)
+}
+
+#[test]
+fn matmul_dots_get_a_register_block_unroll_and_packing() {
+    let src = "fn main(a: f32[M, K], b: f32[K, N]) -> f32[M, N] { a @ b }";
+    let (before, after) = lowered(src, &Schedule::for_caches(32 * 1024, 512 * 1024));
+    assert!(!before.contains("block ="), "{before}");
+    assert!(!before.contains("vector ="), "{before}");
+    assert!(after.contains("parallel = [0, 1], vector = 4}"), "{after}");
+    assert!(
+        after.contains(&format!(
+            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 2, pack = \"rhs\"}} : (tile<128x256xf32>, tile<256x128xf32>, tile<128x128xf32>)",
+            DOT_BLOCK[0], DOT_BLOCK[1]
+        )),
+        "{after}"
+    );
+    // Small tiles narrow the block; one row block does not pay for packing.
+    let (_, after) = lowered(src, &small());
+    assert!(
+        after.contains("{block = [4, 1], unroll = 2, pack = \"none\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
+        "{after}"
+    );
+    let (_, after) = lowered(
+        "fn main(a: f32[2, 1], b: f32[1, 3]) -> f32[2, 3] { a @ b }",
+        &Schedule::host(),
+    );
+    assert!(
+        after.contains("{block = [2, 1], unroll = 1, pack = \"none\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
+        "{after}"
+    );
+}
+
+#[test]
+fn integer_and_narrow_dots_keep_no_block() {
+    let (_, after) = lowered(
+        "fn main(a: i8[M, K], b: i8[K, N], c: bf16[M, K], d: bf16[K, N]) -> (i32[M, N], bf16[M, N]) { (a @ b, c @ d) }",
+        &Schedule::host(),
+    );
+    assert!(after.contains("tile.dot"), "{after}");
+    assert!(!after.contains("block ="), "{after}");
+    assert!(after.contains("vector = 4"), "{after}");
+}
+
+#[test]
+fn batched_matmul_and_einsum_are_scheduled_like_matmul() {
+    let (_, after) = lowered(
+        "fn main(q: f32[B, H, S, D], k: f32[B, H, S, D]) -> f32[B, H, S, S] { einsum(\"bhqd,bhkd->bhqk\", q, k) }",
+        &Schedule::host(),
+    );
+    assert!(
+        after.contains("tile.dot %ta1, %tb1, %c {block = [4, 3]"),
+        "{after}"
+    );
+}
+
+#[test]
+fn f32_conv2d_is_an_implicit_gemm_of_taps() {
+    let (before, after) = lowered(
+        "fn main(x: f32[N, 64, H, W], w: f32[64, 64, 3, 3]) -> f32[N, 64, H, W] { conv2d(x, w, padding: [1, 1]) }",
+        &Schedule::host(),
+    );
+    // The weight becomes tap-major, then each tap is a dot of [O, C] by [C, pixels].
+    assert!(before.contains("tile.kernel @k0_conv2d_weight(%w: buf<f32[64, 64, 3, 3]>, %out: buf<f32[3, 3, 64, 64]>)"), "{before}");
+    assert!(before.contains("{perm = [2, 3, 0, 1]}"), "{before}");
+    assert!(
+        before.contains(
+            "tile.kernel @k1_conv2d(%x: buf<f32[N, 64, H, W]>, %w: buf<f32[3, 3, 64, 64]>"
+        ),
+        "{before}"
+    );
+    assert!(
+        before.contains(
+            "%win = tile.load %x, %n, %c0, %h0, %w0 {unit = \"elements\", strides = [1, 1, 1, 1]}"
+        ),
+        "{before}"
+    );
+    assert!(
+        after.contains("%d = tile.dot %tap2, %win2, %u {block = [4, 3], unroll = 2, pack = \"rhs\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
+        "{after}"
+    );
+    // Grouped and integer convolutions stay direct (no dot).
+    let (before, _) = lowered(
+        "fn main(x: f32[N, 4, H, W], w: f32[6, 2, 3, 3], q: i8[N, 2, H, W], p: i8[3, 2, 2, 2]) -> (f32[N, 6, H, W], i32[N, 3, H - 1, W - 1]) { (conv2d(x, w, padding: [1, 1], groups: 2), conv2d(q, p)) }",
+        &Schedule::host(),
+    );
+    assert!(!before.contains("tile.dot"), "{before}");
+}
