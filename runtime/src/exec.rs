@@ -411,6 +411,17 @@ fn place_temps(plan: &Plan, sizes: &[usize]) -> Result<(Vec<usize>, usize)> {
     Ok((offsets, total))
 }
 
+/// The arrays every grid task of a launch passes to the kernel.
+struct CallArgs {
+    buffers: *const *mut u8,
+    sizes: *const i64,
+}
+
+// SAFETY: the arrays are only read, by the kernel, while the launch that owns them waits
+// for every task (`parallel_for` returns after all of them); the buffers they point to are
+// written at disjoint tiles by the kernel's grid points (see the module documentation).
+unsafe impl Sync for CallArgs {}
+
 /// Runs one launch's grid over the pool.
 ///
 /// # Safety
@@ -447,10 +458,10 @@ unsafe fn launch(
             plan.name, l.name
         )));
     }
-    let mut ptrs: Vec<usize> = Vec::with_capacity(l.args.len());
+    let mut ptrs: Vec<*mut u8> = Vec::with_capacity(l.args.len());
     for a in &l.args {
         match a {
-            KernelArg::Private => ptrs.push(0),
+            KernelArg::Private => ptrs.push(std::ptr::null_mut()),
             KernelArg::Buffer { buf, dims } => {
                 let p = placed[*buf as usize];
                 let elem = match &plan.buffers[*buf as usize] {
@@ -467,7 +478,7 @@ unsafe fn launch(
                         p.bytes
                     )));
                 }
-                ptrs.push(p.ptr as usize);
+                ptrs.push(p.ptr);
             }
         }
     }
@@ -485,7 +496,11 @@ unsafe fn launch(
         }
     }
     let failed = AtomicI64::new(0);
-    let (ptrs_addr, sizes_addr) = (ptrs.as_ptr() as usize, table.as_ptr() as usize);
+    let call = CallArgs {
+        buffers: ptrs.as_ptr(),
+        sizes: table.as_ptr(),
+    };
+    let call = &call;
     pool.parallel_for(parts, |part| {
         let range = part_range(total, parts, part);
         let mut frame = vec![0u8; frame_bytes + ALIGN];
@@ -497,8 +512,8 @@ unsafe fn launch(
         // lies within the grid.
         unsafe {
             kernel(
-                ptrs_addr as *const *mut u8,
-                sizes_addr as *const i64,
+                call.buffers,
+                call.sizes,
                 fp,
                 range.start as u64,
                 range.end as u64,

@@ -40,6 +40,7 @@ mod helpers;
 mod jit;
 mod lower;
 pub mod object;
+pub mod peak;
 pub mod program;
 pub mod run;
 pub mod tile_layout;
