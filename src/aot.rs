@@ -69,7 +69,7 @@ impl Program {
         };
         let tiled = names
             .iter()
-            .map(|n| self.tiled(n))
+            .map(|n| self.scheduled(n))
             .collect::<Result<Vec<_>, _>>()?;
         for name in fixed.keys() {
             let known = names.iter().any(|f| {

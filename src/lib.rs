@@ -180,6 +180,12 @@ impl Program {
         })
     }
 
+    /// [`Program::tiled`] after the scheduling pass: the kernels with the schedule
+    /// attributes the CPU back end reads (`tessera dump --ir scheduled`).
+    pub fn scheduled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
+        Ok(tessera_tiling::schedule::apply(&self.tiled(func)?))
+    }
+
     /// Lowers `func` to tile IR and runs its kernels in the reference interpreter: the
     /// lowering checked on real inputs, before any machine code.
     pub fn run_tiled(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
@@ -199,7 +205,7 @@ impl Program {
     /// Lowers `func` to tile IR and compiles every kernel with Cranelift into one native
     /// program (an operation or dtype the back end does not compile is a clear error).
     pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable, Error> {
-        let tiled = self.tiled(func)?;
+        let tiled = self.scheduled(func)?;
         CpuExecutable::new(self.clone(), func, tiled)
     }
 

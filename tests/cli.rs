@@ -445,3 +445,31 @@ fn the_tile_backend_and_dump_run_the_lowered_kernels() {
         assert!(stderr(&d).contains("cnn.tsr:"), "{}", stderr(&d));
     }
 }
+
+#[test]
+fn dump_scheduled_shows_the_schedule_codegen_reads() {
+    // `--ir tile` is the tile IR as lowered: no schedule attributes yet.
+    let t = tessera(&["dump", "bench/workloads/sgemm.tsr", "--ir", "tile"]);
+    assert!(t.status.success(), "{}", stderr(&t));
+    let tile_ir = stdout(&t);
+    assert!(tile_ir.contains("tile.dot %ta, %tb, %c :"), "{tile_ir}");
+    assert!(!tile_ir.contains("block = ["), "{tile_ir}");
+    // `--ir scheduled`: the same kernels with the decisions the Cranelift lowering reads.
+    let s = tessera(&["dump", "bench/workloads/sgemm.tsr", "--ir", "scheduled"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    let sched = stdout(&s);
+    assert!(sched.contains("parallel = [0, 1], vector = 4}"), "{sched}");
+    assert!(
+        sched.contains("tile.dot %ta, %tb, %c {block = [4, 3], unroll = "),
+        "{sched}"
+    );
+    assert!(sched.contains("pack = \"rhs\"}"), "{sched}");
+    assert!(sched.contains("// plan @sgemm"), "{sched}");
+    // The printed kernels parse back (the scheduled level is IR like the others).
+    let kernels: String = sched
+        .lines()
+        .take_while(|l| !l.starts_with("// plan"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    tessera_dialects::parse_module(&kernels).expect("the scheduled IR parses");
+}

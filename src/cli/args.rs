@@ -134,6 +134,8 @@ pub enum IrLevel {
     Graph,
     /// Tile-IR kernels and the launch plan (after the default pass pipeline).
     Tile,
+    /// The tile IR after the scheduling pass: the schedule attributes code generation reads.
+    Scheduled,
     /// The Cranelift IR of every kernel.
     Clif,
 }

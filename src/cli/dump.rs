@@ -26,6 +26,10 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
             let func = prog.entry(a.source.func.as_deref())?;
             crate::cli::out(prog.tiled(&func)?.to_string())?;
         }
+        IrLevel::Scheduled => {
+            let func = prog.entry(a.source.func.as_deref())?;
+            crate::cli::out(prog.scheduled(&func)?.to_string())?;
+        }
         IrLevel::Clif => {
             let func = prog.entry(a.source.func.as_deref())?;
             crate::cli::out(prog.cpu_executable(&func)?.clif())?;
