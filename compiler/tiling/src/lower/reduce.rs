@@ -1,6 +1,8 @@
 //! Reductions over the last axis or over all axes (`sum mean max min`), and `softmax` /
 //! `log_softmax` over the last axis as four kernels (row max, `exp(x - max)`, row sum,
-//! normalise). Both see the input as `[R, n]`: R rows of n reduced elements. Other axes are
+//! normalise). Sums and means of narrow floats accumulate in `f32` and round once; the
+//! softmax of a narrow float computes its exponentials, their sum and the result in `f32`
+//! and rounds once. Both see the input as `[R, n]`: R rows of n reduced elements. Other axes are
 //! not lowered yet.
 
 use super::elementwise::{kernel, Seen};
@@ -64,6 +66,9 @@ pub(crate) fn row_reduce(
     let rows = &input.shape[0];
     let tr = fit(rows, ctx.schedule.rows);
     let tn = fit(n, ctx.schedule.elementwise);
+    // Sums of narrow floats accumulate in f32 and round once at the end.
+    let widen = dt.is_float() && dt != DType::F32 && matches!(kind, Kind::Sum | Kind::Mean);
+    let ad = if widen { DType::F32 } else { dt };
     let (init, combine, part) = match (kind, dt.is_float()) {
         (Kind::Sum | Kind::Mean, true) => ("0.0".to_string(), "add", "sum"),
         (Kind::Sum | Kind::Mean, false) => ("0".to_string(), "add", "sum"),
@@ -78,13 +83,22 @@ pub(crate) fn row_reduce(
         ("out".to_string(), buf(out.dtype, &out.shape)),
     ];
     let mut k = KernelText::new(&name, &params, &[cdiv(rows, tr)]);
-    let (acc, blk) = (tile(dt, &[tr]), tile(dt, &[tr, tn]));
+    let (acc, blk) = (tile(ad, &[tr]), tile(ad, &[tr, tn]));
+    let raw = tile(dt, &[tr, tn]);
     k.line("%i = tile.program_id {axis = 0} : () -> index");
     k.line(format!(
         "%init = tile.splat {{value = {init}}} : () -> {acc}"
     ));
+    let (cast, t) = if widen {
+        (
+            format!("\n  %tw = tile.cast %t {{dtype = f32}} : ({raw}) -> {blk}"),
+            "tw",
+        )
+    } else {
+        (String::new(), "t")
+    };
     k.line(format!(
-        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%k: index, %c: {acc}) {{\n  %t = tile.load %x, %i, %k {{pad = {init}}} : ({}, index, index) -> {blk}\n  %p = tile.reduce %t {{axis = 1, kind = \"{part}\"}} : ({blk}) -> {acc}\n  %n = tile.map %c, %p : ({acc}, {acc}) -> {acc} (%u: {dt}, %w: {dt}) {{\n    %s = graph.{combine} %u, %w : ({dt}, {dt}) -> {dt}\n    tile.yield %s : {dt}\n  }}\n  tile.yield %n : {acc}\n}}",
+        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%k: index, %c: {acc}) {{\n  %t = tile.load %x, %i, %k {{pad = {init}}} : ({}, index, index) -> {raw}{cast}\n  %p = tile.reduce %{t} {{axis = 1, kind = \"{part}\"}} : ({blk}) -> {acc}\n  %n = tile.map %c, %p : ({acc}, {acc}) -> {acc} (%u: {ad}, %w: {ad}) {{\n    %s = graph.{combine} %u, %w : ({ad}, {ad}) -> {ad}\n    tile.yield %s : {ad}\n  }}\n  tile.yield %n : {acc}\n}}",
         sizes(&[SymExpr::lit(0), cdiv(n, tn)]),
         buf(dt, &input.shape),
     ));
@@ -104,15 +118,23 @@ pub(crate) fn row_reduce(
             tile(DType::I32, &[1])
         ));
         k.line(format!(
-            "%cf = tile.cast %cb {{dtype = {dt}}} : ({ct}) -> {acc}"
+            "%cf = tile.cast %cb {{dtype = {ad}}} : ({ct}) -> {acc}"
         ));
         k.line(format!(
-            "%mean = tile.map %acc, %cf : ({acc}, {acc}) -> {acc} (%q: {dt}, %r: {dt}) {{\n  %d = graph.div %q, %r : ({dt}, {dt}) -> {dt}\n  tile.yield %d : {dt}\n}}"
+            "%mean = tile.map %acc, %cf : ({acc}, {acc}) -> {acc} (%q: {ad}, %r: {ad}) {{\n  %d = graph.div %q, %r : ({ad}, {ad}) -> {ad}\n  tile.yield %d : {ad}\n}}"
         ));
         result = "mean";
     }
+    if widen {
+        k.line(format!(
+            "%narrow = tile.cast %{result} {{dtype = {dt}}} : ({acc}) -> {}",
+            tile(dt, &[tr])
+        ));
+        result = "narrow";
+    }
     k.line(format!(
-        "tile.store %{result}, %out, %i : ({acc}, {}, index) -> ()",
+        "tile.store %{result}, %out, %i : ({}, {}, index) -> ()",
+        tile(dt, &[tr]),
         buf(out.dtype, &out.shape)
     ));
     ctx.emit(name, k.finish(), vec![input.arg(), out.arg()], op);
@@ -153,12 +175,15 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
     let col = |ctx: &Ctx, b: BufId| Seen::viewed(ctx, b, vec![rows.clone(), SymExpr::lit(1)]);
     let mat = |ctx: &Ctx, b: BufId| Seen::viewed(ctx, b, vec![rows.clone(), n.clone()]);
     let dt = ty.dtype;
+    // Narrow floats: the shifted exponentials, their sum and the result are computed in f32
+    // (rounded once to the dtype at the end).
+    let wd = if dt.is_float() { DType::F32 } else { dt };
     // 1. the row maximum
     let m = ctx.temp("rowmax", row_ty.clone());
     let (xi, mo) = (mat(ctx, x), Seen::of(ctx, m));
     row_reduce(ctx, op, Kind::Max, &xi, &mo, &n)?;
     // 2. e = exp(x - m)
-    let e = ctx.temp("exp", TensorType::new(dt, vec![rows.clone(), n.clone()]));
+    let e = ctx.temp("exp", TensorType::new(wd, vec![rows.clone(), n.clone()]));
     let (xi, mc, eo) = (mat(ctx, x), col(ctx, m), Seen::of(ctx, e));
     kernel(
         ctx,
@@ -167,17 +192,17 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
         &[xi, mc],
         &eo,
         &|k: &mut crate::template::KernelText, a: &[String], d: &[DType]| {
+            let (x, m) = (widen(k, &a[0], d[0], wd), widen(k, &a[1], d[1], wd));
             let (s, v) = (k.fresh("s"), k.fresh("v"));
             k.line(format!(
-                "%{s} = graph.sub %{}, %{} : ({}, {}) -> {}",
-                a[0], a[1], d[0], d[1], d[0]
+                "%{s} = graph.sub %{x}, %{m} : ({wd}, {wd}) -> {wd}"
             ));
-            k.line(format!("%{v} = graph.exp %{s} : ({}) -> {}", d[0], d[0]));
+            k.line(format!("%{v} = graph.exp %{s} : ({wd}) -> {wd}"));
             v
         },
     )?;
     // 3. the row sum
-    let s = ctx.temp("rowsum", row_ty);
+    let s = ctx.temp("rowsum", TensorType::new(wd, vec![rows.clone()]));
     let (ei, so) = (Seen::of(ctx, e), Seen::of(ctx, s));
     row_reduce(ctx, op, Kind::Sum, &ei, &so, &n)?;
     // 4. normalise
@@ -191,20 +216,16 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
             &[xi, mc, sc],
             &out,
             &|k: &mut crate::template::KernelText, a: &[String], d: &[DType]| {
+                let (x, m) = (widen(k, &a[0], d[0], wd), widen(k, &a[1], d[1], wd));
                 let (t, l, v) = (k.fresh("t"), k.fresh("l"), k.fresh("v"));
                 k.line(format!(
-                    "%{t} = graph.sub %{}, %{} : ({}, {}) -> {}",
-                    a[0], a[1], d[0], d[0], d[0]
+                    "%{t} = graph.sub %{x}, %{m} : ({wd}, {wd}) -> {wd}"
                 ));
+                k.line(format!("%{l} = graph.log %{} : ({wd}) -> {wd}", a[2]));
                 k.line(format!(
-                    "%{l} = graph.log %{} : ({}) -> {}",
-                    a[2], d[0], d[0]
+                    "%{v} = graph.sub %{t}, %{l} : ({wd}, {wd}) -> {wd}"
                 ));
-                k.line(format!(
-                    "%{v} = graph.sub %{t}, %{l} : ({}, {}) -> {}",
-                    d[0], d[0], d[0]
-                ));
-                v
+                narrow(k, &v, wd, dt)
             },
         )
     } else {
@@ -215,14 +236,31 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
             "normalise",
             &[ei, sc],
             &out,
-            &|k: &mut crate::template::KernelText, a: &[String], d: &[DType]| {
+            &|k: &mut crate::template::KernelText, a: &[String], _: &[DType]| {
                 let v = k.fresh("v");
                 k.line(format!(
-                    "%{v} = graph.div %{}, %{} : ({}, {}) -> {}",
-                    a[0], a[1], d[0], d[0], d[0]
+                    "%{v} = graph.div %{}, %{} : ({wd}, {wd}) -> {wd}",
+                    a[0], a[1]
                 ));
-                v
+                narrow(k, &v, wd, dt)
             },
         )
     }
+}
+
+/// Element `a` of dtype `d` as dtype `to` (a `graph.cast` line when they differ).
+fn widen(k: &mut KernelText, a: &str, d: DType, to: DType) -> String {
+    if d == to {
+        return a.to_string();
+    }
+    let w = k.fresh("w");
+    k.line(format!(
+        "%{w} = graph.cast %{a} {{dtype = {to}}} : ({d}) -> {to}"
+    ));
+    w
+}
+
+/// Element `v` of dtype `from` rounded to `to` once (a `graph.cast` line when they differ).
+fn narrow(k: &mut KernelText, v: &str, from: DType, to: DType) -> String {
+    widen(k, v, from, to)
 }
