@@ -173,3 +173,51 @@ fn integer_division_floors_and_never_traps() {
         );
     }
 }
+
+const REDUCE: &str = r#"
+tile.kernel @rows(%x: buf<f32[R, 80]>, %s: buf<f32[R]>, %mx: buf<f32[R]>, %mn: buf<f32[R]>) attributes {grid = sizes[(R + 2) / 3]} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %zero = tile.index {value = sizes[0]} : () -> index
+  %t = tile.load %x, %i, %zero : (buf<f32[R, 80]>, index, index) -> tile<3x80xf32>
+  %a = tile.reduce %t {axis = 1, kind = "sum"} : (tile<3x80xf32>) -> tile<3xf32>
+  %b = tile.reduce %t {axis = 1, kind = "max"} : (tile<3x80xf32>) -> tile<3xf32>
+  %c = tile.reduce %t {axis = 1, kind = "min"} : (tile<3x80xf32>) -> tile<3xf32>
+  tile.store %a, %s, %i : (tile<3xf32>, buf<f32[R]>, index) -> ()
+  tile.store %b, %mx, %i : (tile<3xf32>, buf<f32[R]>, index) -> ()
+  tile.store %c, %mn, %i : (tile<3xf32>, buf<f32[R]>, index) -> ()
+}
+"#;
+
+/// Rows of 80 (a multiple of 16): four independent accumulators; NaN and infinities
+/// propagate as in the interpreter, sums agree within f32 reassociation.
+#[test]
+fn last_axis_reductions_with_four_accumulators() {
+    let m = module(REDUCE);
+    let mut g = Lcg(3);
+    let rows = 7;
+    let mut x: Vec<f32> = (0..rows * 80).map(|_| g.f() * 10.0).collect();
+    x[80 + 17] = f32::NAN;
+    x[160 + 79] = f32::INFINITY;
+    x[240 + 3] = f32::NEG_INFINITY;
+    x[320 + 40] = f32::INFINITY;
+    x[320 + 41] = f32::NEG_INFINITY;
+    let args = vec![
+        Tensor::from_f32(DType::F32, vec![rows, 80], x).unwrap(),
+        floats(vec![0.0; rows]),
+        floats(vec![0.0; rows]),
+        floats(vec![0.0; rows]),
+    ];
+    let s = sizes(&[("R", rows as i64)]);
+    let mut want = args.clone();
+    tessera_interp::run_kernel(&m, "rows", &mut want, &s).unwrap();
+    let k = JitBackend::new().unwrap().compile(&m, "rows").unwrap();
+    let mut got = args;
+    k.run_tensors(&mut got, &s).unwrap();
+    let tol = Tol::Close {
+        rtol: 1e-5,
+        atol: 1e-4,
+    };
+    assert_tensors(&got[1], &want[1], tol, "sum");
+    assert_tensors(&got[2], &want[2], Tol::Exact, "max");
+    assert_tensors(&got[3], &want[3], Tol::Exact, "min");
+}
