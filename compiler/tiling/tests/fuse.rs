@@ -68,10 +68,14 @@ fn gelu_layernorm_has_one_elementwise_pass() {
     assert_eq!(region_ops(&first.1), ["mul", "add", "gelu_tanh"], "{t}");
     // x, a and b in; the chain's only materialised value out.
     assert!(
-        first.1.starts_with("k0_mul_add_gelu_tanh(%x0: buf<f32[N, D]>, %x1: buf<f32[D]>, %x2: buf<f32[D]>, %out: buf<f32[N, D]>)"),
+        first.1.starts_with("k0_mul_add_gelu_tanh(%x0: buf<f32[N, D]>, %x1: buf<f32[1, D]>, %x2: buf<f32[1, D]>, %out: buf<f32[N, D]>)"),
         "{t}"
     );
     assert_eq!(first.1.matches("tile.map").count(), 1, "{t}");
+    // a and b are seen as [1, D]: loaded as row tiles, no broadcast copies.
+    assert!(!first.1.contains("tile.broadcast"), "{t}");
+    // The layernorm is one kernel.
+    assert_eq!(ks.len(), 2, "{t}");
     // No kernel of its own for the mul and the add.
     assert!(
         ks.iter()

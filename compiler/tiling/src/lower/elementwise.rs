@@ -74,6 +74,29 @@ pub(crate) fn kernel(
 ) -> Result<(), TilingError> {
     let o = &out.shape;
     let r = o.len();
+    // An operand of lower rank is seen with leading 1s: its tile then has the output
+    // tile's leading 1s and needs no broadcast when it spans the last axis.
+    let padded: Vec<Seen> = inputs
+        .iter()
+        .map(|s| {
+            let rk = s.shape.len();
+            if rk >= r {
+                return Seen {
+                    view: s.view,
+                    shape: s.shape.clone(),
+                    ..*s
+                };
+            }
+            let mut shape = vec![SymExpr::lit(1); r - rk];
+            shape.extend(s.shape.iter().cloned());
+            Seen {
+                view: true,
+                shape,
+                ..*s
+            }
+        })
+        .collect();
+    let inputs = padded.as_slice();
     let tl = fit(&o[r - 1], ctx.schedule.elementwise);
     let mut grid: Vec<SymExpr> = o[..r - 1].to_vec();
     grid.push(cdiv(&o[r - 1], tl));

@@ -139,7 +139,8 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 /// `f32` (other float dtypes are widened on load and the result cast back; the graph
 /// interpreter computes in `f64` and rounds once). Three loops over the row's column tiles
 /// (a row of up to a few thousand elements stays in L1/L2 after the first): the sum; the
-/// sum of the centred squares (`layernorm`, masked past the row's end by `tile.iota`) or
+/// sum of the centred squares (`layernorm`; the padding past the row's end is NaN and
+/// masked by `x == x`, so a NaN of the row still makes the mean, and the row, NaN) or
 /// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0); then
 /// `(x - mean) * r * gamma + beta` or `x * r * gamma` with `r = 1 / sqrt(var + eps)`.
 pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
@@ -167,7 +168,11 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let od = ctx.ty(y).dtype;
     let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);
     let out = Seen::viewed(ctx, y, vec![rows.clone(), n.clone()]);
-    let ps: Vec<Seen> = params.iter().map(|p| Seen::of(ctx, *p)).collect();
+    // gamma and beta seen as [1, n]: their tiles have the row tiles' shape.
+    let ps: Vec<Seen> = params
+        .iter()
+        .map(|p| Seen::viewed(ctx, *p, vec![SymExpr::lit(1), n.clone()]))
+        .collect();
     let tn = fit(&n, ctx.schedule.elementwise);
     let name = ctx.kernel_name(what);
     let xb = buf(dt, &input.shape);
@@ -181,14 +186,13 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let mut k = KernelText::new(&name, &kparams, std::slice::from_ref(&rows));
     let f = DType::F32;
     let (row, blk) = (tile(f, &[1]), tile(f, &[1, tn]));
-    let (iblk, i1) = (tile(DType::I32, &[1, tn]), tile(DType::I32, &[1]));
-    let vec_t = tile(f, &[tn]);
+    let i1 = tile(DType::I32, &[1]);
     let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
     // Loads row tile `k` of x as f32, inside a loop body: the lines and the tile's name.
-    let load_x = |p: &str| -> (Vec<String>, String) {
+    let load_x = |p: &str, pad: &str| -> (Vec<String>, String) {
         let raw = tile(dt, &[1, tn]);
         let mut v = vec![format!(
-            "%{p}r = tile.load %x, %i, %k{p} {{pad = 0.0}} : ({xb}, index, index) -> {raw}"
+            "%{p}r = tile.load %x, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
         )];
         if dt == f {
             return (v, format!("{p}r"));
@@ -205,6 +209,7 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
             .join("\n")
     };
     k.line("%i = tile.program_id {axis = 0} : () -> index");
+    k.line("%zero = tile.index {value = sizes[0]} : () -> index");
     k.line(format!("%init = tile.splat {{value = 0.0}} : () -> {row}"));
     k.line(format!(
         "%count = tile.index {{value = {}}} : () -> index",
@@ -217,7 +222,7 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         "%cf = tile.cast %c1 {{dtype = f32}} : ({i1}) -> {row}"
     ));
     // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
-    let (mut body, ax) = load_x("a");
+    let (mut body, ax) = load_x("a", "0.0");
     let summed = if layer {
         ax
     } else {
@@ -245,16 +250,9 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         k.line(format!(
             "%mb = tile.broadcast %m1 {{dims = [0]}} : ({row}) -> {blk}"
         ));
-        k.line(format!("%nb = tile.broadcast %c1 : ({i1}) -> {iblk}"));
-        let (mut body, bx) = load_x("b");
+        let (mut body, bx) = load_x("b", "nan");
         body.push(format!(
-            "%base = tile.affine %kb {{coeffs = [{tn}]}} : (index) -> index"
-        ));
-        body.push(format!(
-            "%col0 = tile.iota %base {{axis = 1}} : (index) -> {iblk}"
-        ));
-        body.push(format!(
-            "%bq = tile.map %{bx}, %mb, %col0, %nb : ({blk}, {blk}, {iblk}, {iblk}) -> {blk} (%eb: f32, %mv: f32, %jb: i32, %cb: i32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.lt %jb, %cb : (i32, i32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
+            "%bq = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.eq %eb, %eb : (f32, f32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
         ));
         body.push(format!(
             "%bp = tile.reduce %bq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
@@ -281,7 +279,7 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         "%rb = tile.broadcast %r1 {{dims = [0]}} : ({row}) -> {blk}"
     ));
     // Loop 3: normalise and store.
-    let (mut body, cx) = load_x("c");
+    let (mut body, cx) = load_x("c", "0.0");
     let mut margs = vec![format!("%{cx}"), "%rb".to_string()];
     let mut mtys = vec![blk.clone(), blk.clone()];
     let mut rargs = vec!["%ec: f32".to_string(), "%rc: f32".to_string()];
@@ -292,21 +290,20 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     }
     for (i, p) in ps.iter().enumerate() {
         let pn = pnames[i];
-        let raw = tile(p.dtype, &[tn]);
+        let raw = tile(p.dtype, &[1, tn]);
         body.push(format!(
-            "%{pn}r = tile.load %{pn}, %kc : ({}, index) -> {raw}",
+            "%{pn}r = tile.load %{pn}, %zero, %kc : ({}, index, index) -> {raw}",
             buf(p.dtype, &p.shape)
         ));
         let v = if p.dtype == f {
             format!("%{pn}r")
         } else {
             body.push(format!(
-                "%{pn}f = tile.cast %{pn}r {{dtype = f32}} : ({raw}) -> {vec_t}"
+                "%{pn}f = tile.cast %{pn}r {{dtype = f32}} : ({raw}) -> {blk}"
             ));
             format!("%{pn}f")
         };
-        body.push(format!("%{pn}t = tile.broadcast {v} : ({vec_t}) -> {blk}"));
-        margs.push(format!("%{pn}t"));
+        margs.push(v);
         mtys.push(blk.clone());
         rargs.push(format!("%{pn}e: f32"));
     }
