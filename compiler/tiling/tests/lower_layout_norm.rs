@@ -243,3 +243,46 @@ fn norms_of_narrow_floats() {
         8e-3,
     );
 }
+
+/// Softmax and log_softmax as one kernel per row: infinities, NaN, an all `-inf` row, huge
+/// values and ragged column tiles give the interpreter's values.
+#[test]
+fn softmax_rows_with_special_values() {
+    let m = graph(
+        "fn main(x: f32[6, 5]) -> (f32[6, 5], f32[6, 5]) { (softmax(x, axis: -1), log_softmax(x, axis: 1)) }",
+    );
+    let inf = f32::INFINITY;
+    let v = [
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0, //
+        -inf,
+        0.5,
+        -inf,
+        1.0,
+        2.0, //
+        -inf,
+        -inf,
+        -inf,
+        -inf,
+        -inf, //
+        inf,
+        1.0,
+        2.0,
+        3.0,
+        4.0, //
+        f32::NAN,
+        1.0,
+        2.0,
+        3.0,
+        4.0, //
+        1e30,
+        -1e30,
+        0.0,
+        -0.0,
+        88.0,
+    ];
+    check_on(&m, vec![f32s(&[6, 5], &v)], 1e-5, "special values");
+}
