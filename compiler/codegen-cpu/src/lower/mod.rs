@@ -13,6 +13,7 @@ mod map;
 mod memory;
 mod reduce;
 mod shape;
+mod vmath;
 
 pub(crate) use index::STATUS_IOTA_OVERFLOW;
 

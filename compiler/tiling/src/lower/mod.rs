@@ -4,6 +4,7 @@
 mod contract;
 mod conv;
 mod elementwise;
+mod fuse;
 mod layout;
 mod matmul;
 mod norm;
@@ -127,9 +128,14 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
         params.push(ctx.buffers.len() - 1);
     }
     let mut results = Vec::new();
-    for op in &func.body.ops {
+    let fusion = fuse::plan(func);
+    for (i, op) in func.body.ops.iter().enumerate() {
         if op.op.def().has_trait(Trait::Terminator) {
             results = op.operands.iter().map(|v| ctx.buf(*v)).collect();
+            continue;
+        }
+        // Computed inside a later operation's kernel: no buffer, no kernel.
+        if fusion.absorbed.contains(&i) {
             continue;
         }
         for r in &op.results {
@@ -141,7 +147,19 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
             let b = ctx.temp(&name, ty);
             ctx.values.insert(*r, b);
         }
-        lower_op(&mut ctx, op)?;
+        match fusion.groups.get(&i) {
+            Some(members) => {
+                let ops = members
+                    .iter()
+                    .map(|j| {
+                        let m = &func.body.ops[*j];
+                        Ok((m, tensor_ty(func, m.results[0])?.dtype))
+                    })
+                    .collect::<Result<Vec<_>, TilingError>>()?;
+                elementwise::fused(&mut ctx, &ops)?;
+            }
+            None => lower_op(&mut ctx, op)?,
+        }
     }
     let text = ctx.kernels.join("\n");
     let kernels = parse_module(&text).map_err(|e| TilingError {

@@ -8,18 +8,18 @@
 //!   maximum (or the first NaN) wins across tiles too, as in the graph interpreter. Padding
 //!   (`-inf` / the dtype's minimum) comes after a tile's real elements and never wins a tie.
 //! - `layernorm`: row mean, mean of the centred squares (biased variance), then
-//!   `(x - mean) / sqrt(var + eps) * gamma + beta` with gamma and beta along the rows.
-//! - `rmsnorm`: mean of the squares, then `x / sqrt(ms + eps) * gamma`.
+//!   `(x - mean) * r * gamma + beta`, `r = 1 / sqrt(var + eps)`, in one kernel (see [`norm`]).
+//! - `rmsnorm`: mean of the squares, then `x * r * gamma`, `r = 1 / sqrt(ms + eps)`.
 //!
-//! Norms compute in `f32` (the graph interpreter in `f64`, rounded once) and are lowered for
-//! `f32` operands only.
+//! Norms compute in `f32` (the graph interpreter in `f64`, rounded once); narrow float
+//! operands are widened to `f32` and the result cast back.
 
-use super::elementwise::{kernel, Seen};
-use super::reduce::{int_min, row_reduce, Kind};
+use super::elementwise::Seen;
+use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use tessera_dialects::{DType, GraphOp, Operation, SymExpr, TensorType};
+use tessera_dialects::{DType, GraphOp, Operation, SymExpr};
 
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
 fn last_axis(shape: &[SymExpr], axis: Option<i64>) -> Option<(SymExpr, SymExpr)> {
@@ -135,7 +135,14 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     Ok(())
 }
 
-/// `layernorm` and `rmsnorm` over the last axis.
+/// `layernorm` and `rmsnorm` over the last axis: one kernel, one row per grid point, in
+/// `f32` (other float dtypes are widened on load and the result cast back; the graph
+/// interpreter computes in `f64` and rounds once). Three loops over the row's column tiles
+/// (a row of up to a few thousand elements stays in L1/L2 after the first): the sum; the
+/// sum of the centred squares (`layernorm`; the padding past the row's end is NaN and
+/// masked by `x == x`, so a NaN of the row still makes the mean, and the row, NaN) or
+/// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0); then
+/// `(x - mean) * r * gamma + beta` or `x * r * gamma` with `r = 1 / sqrt(var + eps)`.
 pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let layer = op.op.as_graph() == Some(GraphOp::LayerNorm);
     let what = if layer { "layernorm" } else { "rmsnorm" };
@@ -149,110 +156,202 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         ));
     };
     let params: Vec<_> = op.operands[1..].iter().map(|v| ctx.buf(*v)).collect();
-    if ty.dtype != DType::F32 || params.iter().any(|p| ctx.ty(*p).dtype != DType::F32) {
+    let float = |d: DType| d.is_float();
+    if !float(ty.dtype) || params.iter().any(|p| !float(ctx.ty(*p).dtype)) {
         return Err(TilingError::at(
             op,
-            format!("`{what}` of non-f32 operands is not lowered to tile IR yet"),
+            format!("`{what}` of non-float operands is not lowered to tile IR yet"),
         ));
     }
     let eps = op.attrs.float("eps").unwrap_or(1e-5);
-    let dt = DType::F32;
-    let row_ty = TensorType::new(dt, vec![rows.clone()]);
-    let col = |ctx: &Ctx, b| Seen::viewed(ctx, b, vec![rows.clone(), SymExpr::lit(1)]);
-    let mat = |ctx: &Ctx, b| Seen::viewed(ctx, b, vec![rows.clone(), n.clone()]);
-    let sq_ty = TensorType::new(dt, vec![rows.clone(), n.clone()]);
-    let (stat, inputs) = if layer {
-        // 1. the row mean; 2. the centred squares; 3. their mean (biased variance)
-        let mean = ctx.temp("rowmean", row_ty.clone());
-        let (xi, mo) = (mat(ctx, x), Seen::of(ctx, mean));
-        row_reduce(ctx, op, Kind::Mean, &xi, &mo, &n)?;
-        let sq = ctx.temp("centred_sq", sq_ty);
-        let (xi, mc, so) = (mat(ctx, x), col(ctx, mean), Seen::of(ctx, sq));
-        kernel(
-            ctx,
-            op,
-            "centred_sq",
-            &[xi, mc],
-            &so,
-            &|k: &mut KernelText, a: &[String], _: &[DType]| {
-                let (d, v) = (k.fresh("d"), k.fresh("v"));
-                k.line(format!(
-                    "%{d} = graph.sub %{}, %{} : (f32, f32) -> f32",
-                    a[0], a[1]
-                ));
-                k.line(format!("%{v} = graph.mul %{d}, %{d} : (f32, f32) -> f32"));
-                v
-            },
-        )?;
-        let var = ctx.temp("rowvar", row_ty);
-        let (si, vo) = (Seen::of(ctx, sq), Seen::of(ctx, var));
-        row_reduce(ctx, op, Kind::Mean, &si, &vo, &n)?;
-        let ins = vec![
-            mat(ctx, x),
-            col(ctx, mean),
-            col(ctx, var),
-            Seen::of(ctx, params[0]),
-            Seen::of(ctx, params[1]),
-        ];
-        ("layernorm", ins)
-    } else {
-        // 1. the squares; 2. their row mean
-        let sq = ctx.temp("sq", sq_ty);
-        let (xi, so) = (mat(ctx, x), Seen::of(ctx, sq));
-        kernel(
-            ctx,
-            op,
-            "sq",
-            &[xi],
-            &so,
-            &|k: &mut KernelText, a: &[String], _: &[DType]| {
-                let v = k.fresh("v");
-                k.line(format!(
-                    "%{v} = graph.mul %{}, %{} : (f32, f32) -> f32",
-                    a[0], a[0]
-                ));
-                v
-            },
-        )?;
-        let ms = ctx.temp("rowms", row_ty);
-        let (si, mo) = (Seen::of(ctx, sq), Seen::of(ctx, ms));
-        row_reduce(ctx, op, Kind::Mean, &si, &mo, &n)?;
-        let ins = vec![mat(ctx, x), col(ctx, ms), Seen::of(ctx, params[0])];
-        ("rmsnorm", ins)
+    let dt = ty.dtype;
+    let od = ctx.ty(y).dtype;
+    let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);
+    let out = Seen::viewed(ctx, y, vec![rows.clone(), n.clone()]);
+    // gamma and beta seen as [1, n]: their tiles have the row tiles' shape.
+    let ps: Vec<Seen> = params
+        .iter()
+        .map(|p| Seen::viewed(ctx, *p, vec![SymExpr::lit(1), n.clone()]))
+        .collect();
+    let tn = fit(&n, ctx.schedule.elementwise);
+    let name = ctx.kernel_name(what);
+    let xb = buf(dt, &input.shape);
+    let ob = buf(od, &out.shape);
+    let mut kparams = vec![("x".to_string(), xb.clone())];
+    let pnames = ["gm", "bt"];
+    for (i, p) in ps.iter().enumerate() {
+        kparams.push((pnames[i].to_string(), buf(p.dtype, &p.shape)));
+    }
+    kparams.push(("out".to_string(), ob.clone()));
+    let mut k = KernelText::new(&name, &kparams, std::slice::from_ref(&rows));
+    let f = DType::F32;
+    let (row, blk) = (tile(f, &[1]), tile(f, &[1, tn]));
+    let i1 = tile(DType::I32, &[1]);
+    let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
+    // Loads row tile `k` of x as f32, inside a loop body: the lines and the tile's name.
+    let load_x = |p: &str, pad: &str| -> (Vec<String>, String) {
+        let raw = tile(dt, &[1, tn]);
+        let mut v = vec![format!(
+            "%{p}r = tile.load %x, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
+        )];
+        if dt == f {
+            return (v, format!("{p}r"));
+        }
+        v.push(format!(
+            "%{p}x = tile.cast %{p}r {{dtype = f32}} : ({raw}) -> {blk}"
+        ));
+        (v, format!("{p}x"))
     };
-    let out = mat(ctx, y);
-    kernel(
-        ctx,
-        op,
-        stat,
-        &inputs,
-        &out,
-        &|k: &mut KernelText, a: &[String], _: &[DType]| {
-            let bin = |k: &mut KernelText, g: &str, l: &str, r: &str| -> String {
-                let v = k.fresh("v");
-                k.line(format!("%{v} = graph.{g} %{l}, %{r} : (f32, f32) -> f32"));
-                v
-            };
-            let e = k.fresh("eps");
-            k.line(format!(
-                "%{e} = graph.constant {{value = {eps:?}, dtype = f32}} : () -> f32"
+    let indent = |v: Vec<String>| -> String {
+        v.iter()
+            .flat_map(|l| l.lines().map(|x| format!("  {x}")).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    k.line("%i = tile.program_id {axis = 0} : () -> index");
+    k.line("%zero = tile.index {value = sizes[0]} : () -> index");
+    k.line(format!("%init = tile.splat {{value = 0.0}} : () -> {row}"));
+    k.line(format!(
+        "%count = tile.index {{value = {}}} : () -> index",
+        sizes(std::slice::from_ref(&n))
+    ));
+    k.line(format!(
+        "%c1 = tile.iota %count {{axis = 0}} : (index) -> {i1}"
+    ));
+    k.line(format!(
+        "%cf = tile.cast %c1 {{dtype = f32}} : ({i1}) -> {row}"
+    ));
+    // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
+    let (mut body, ax) = load_x("a", "0.0");
+    let summed = if layer {
+        ax
+    } else {
+        body.push(format!(
+            "%aq = tile.map %{ax} : ({blk}) -> {blk} (%qa: f32) {{\n  %q2a = graph.mul %qa, %qa : (f32, f32) -> f32\n  tile.yield %q2a : f32\n}}"
+        ));
+        "aq".to_string()
+    };
+    body.push(format!(
+        "%ap = tile.reduce %{summed} {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+    ));
+    body.push(format!(
+        "%an = tile.map %ac, %ap : ({row}, {row}) -> {row} (%ua: f32, %wa: f32) {{\n  %sa = graph.add %ua, %wa : (f32, f32) -> f32\n  tile.yield %sa : f32\n}}"
+    ));
+    body.push(format!("tile.yield %an : {row}"));
+    k.line(format!(
+        "%s1 = tile.for %init {{bounds = {bounds}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
+        indent(body)
+    ));
+    k.line(format!(
+        "%m1 = tile.map %s1, %cf : ({row}, {row}) -> {row} (%pm: f32, %qm: f32) {{\n  %dm = graph.div %pm, %qm : (f32, f32) -> f32\n  tile.yield %dm : f32\n}}"
+    ));
+    let var = if layer {
+        // Loop 2: the sum of the centred squares, masked past the row's end.
+        k.line(format!(
+            "%mb = tile.broadcast %m1 {{dims = [0]}} : ({row}) -> {blk}"
+        ));
+        let (mut body, bx) = load_x("b", "nan");
+        body.push(format!(
+            "%bq = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.eq %eb, %eb : (f32, f32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
+        ));
+        body.push(format!(
+            "%bp = tile.reduce %bq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+        ));
+        body.push(format!(
+            "%bn = tile.map %bc, %bp : ({row}, {row}) -> {row} (%ub: f32, %wb: f32) {{\n  %sb = graph.add %ub, %wb : (f32, f32) -> f32\n  tile.yield %sb : f32\n}}"
+        ));
+        body.push(format!("tile.yield %bn : {row}"));
+        k.line(format!(
+            "%s2 = tile.for %init {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+            indent(body)
+        ));
+        k.line(format!(
+            "%v2 = tile.map %s2, %cf : ({row}, {row}) -> {row} (%pv: f32, %qv: f32) {{\n  %dv = graph.div %pv, %qv : (f32, f32) -> f32\n  tile.yield %dv : f32\n}}"
+        ));
+        "v2"
+    } else {
+        "m1"
+    };
+    k.line(format!(
+        "%r1 = tile.map %{var} : ({row}) -> {row} (%pr: f32) {{\n  %er = graph.constant {{value = {eps:?}, dtype = f32}} : () -> f32\n  %ar2 = graph.add %pr, %er : (f32, f32) -> f32\n  %sr = graph.sqrt %ar2 : (f32) -> f32\n  %or = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %rr = graph.div %or, %sr : (f32, f32) -> f32\n  tile.yield %rr : f32\n}}"
+    ));
+    k.line(format!(
+        "%rb = tile.broadcast %r1 {{dims = [0]}} : ({row}) -> {blk}"
+    ));
+    // Loop 3: normalise and store.
+    let (mut body, cx) = load_x("c", "0.0");
+    let mut margs = vec![format!("%{cx}"), "%rb".to_string()];
+    let mut mtys = vec![blk.clone(), blk.clone()];
+    let mut rargs = vec!["%ec: f32".to_string(), "%rc: f32".to_string()];
+    if layer {
+        margs.push("%mb".into());
+        mtys.push(blk.clone());
+        rargs.push("%mc: f32".into());
+    }
+    for (i, p) in ps.iter().enumerate() {
+        let pn = pnames[i];
+        let raw = tile(p.dtype, &[1, tn]);
+        body.push(format!(
+            "%{pn}r = tile.load %{pn}, %zero, %kc : ({}, index, index) -> {raw}",
+            buf(p.dtype, &p.shape)
+        ));
+        let v = if p.dtype == f {
+            format!("%{pn}r")
+        } else {
+            body.push(format!(
+                "%{pn}f = tile.cast %{pn}r {{dtype = f32}} : ({raw}) -> {blk}"
             ));
-            let (centred, stat) = if layer {
-                (bin(k, "sub", &a[0], &a[1]), &a[2])
-            } else {
-                (a[0].clone(), &a[1])
-            };
-            let ve = bin(k, "add", stat, &e);
-            let s = k.fresh("s");
-            k.line(format!("%{s} = graph.sqrt %{ve} : (f32) -> f32"));
-            let q = bin(k, "div", &centred, &s);
-            let gi = if layer { 3 } else { 2 };
-            let g = bin(k, "mul", &q, &a[gi]);
-            if layer {
-                bin(k, "add", &g, &a[4])
-            } else {
-                g
-            }
-        },
-    )
+            format!("%{pn}f")
+        };
+        margs.push(v);
+        mtys.push(blk.clone());
+        rargs.push(format!("%{pn}e: f32"));
+    }
+    let mut region = Vec::new();
+    let centred = if layer {
+        region.push("%dc = graph.sub %ec, %mc : (f32, f32) -> f32".to_string());
+        "dc"
+    } else {
+        "ec"
+    };
+    region.push(format!(
+        "%qc = graph.mul %{centred}, %rc : (f32, f32) -> f32"
+    ));
+    region.push("%wc = graph.mul %qc, %gme : (f32, f32) -> f32".to_string());
+    let res = if layer {
+        region.push("%oc = graph.add %wc, %bte : (f32, f32) -> f32".to_string());
+        "oc"
+    } else {
+        "wc"
+    };
+    region.push(format!("tile.yield %{res} : f32"));
+    body.push(format!(
+        "%cy = tile.map {} : ({}) -> {blk} ({}) {{\n{}\n}}",
+        margs.join(", "),
+        mtys.join(", "),
+        rargs.join(", "),
+        indent(region)
+    ));
+    let ot = tile(od, &[1, tn]);
+    let stored = if od == f {
+        "cy"
+    } else {
+        body.push(format!(
+            "%co = tile.cast %cy {{dtype = {od}}} : ({blk}) -> {ot}"
+        ));
+        "co"
+    };
+    body.push(format!(
+        "tile.store %{stored}, %out, %i, %kc : ({ot}, {ob}, index, index) -> ()"
+    ));
+    body.push("tile.yield".to_string());
+    k.line(format!(
+        "tile.for {{bounds = {bounds}}} : () -> () (%kc: index) {{\n{}\n}}",
+        indent(body)
+    ));
+    let mut args = vec![input.arg()];
+    args.extend(ps.iter().map(Seen::arg));
+    args.push(out.arg());
+    ctx.emit(name, k.finish(), args, op);
+    Ok(())
 }

@@ -1,0 +1,134 @@
+//! Trivially safe elementwise fusion (docs/tiling.md, decision 7), IR in and IR out: how
+//! many kernels a function becomes and which operations share a `tile.map` region, then the
+//! values against the graph interpreter through the tile interpreter.
+
+mod common;
+
+use common::{close, graph, inputs, run_tiled};
+use std::collections::BTreeMap;
+use tessera_tiling::{lower_func, Schedule, Tiled};
+
+fn small() -> Schedule {
+    Schedule {
+        elementwise: 8,
+        mm: 4,
+        rows: 2,
+    }
+}
+
+/// Lowers `main` with a small and the host's schedule, checks values on each binding and
+/// returns the small schedule's plan.
+fn lower_and_check(src: &str, bindings: &[&[(&str, i64)]]) -> Tiled {
+    let m = graph(src);
+    for schedule in [Schedule::host(), small()] {
+        let tiled = lower_func(&m, "main", &schedule).unwrap_or_else(|e| panic!("{e}"));
+        for (n, b) in bindings.iter().enumerate() {
+            let sizes: BTreeMap<String, i64> = b.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            let xs = inputs(&m, &sizes, 70 + n as u64);
+            let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("interpreter");
+            let got = run_tiled(&tiled, xs);
+            close(&got, &want, 1e-5).unwrap_or_else(|e| panic!("{schedule} {b:?}: {e}\n{tiled}"));
+        }
+    }
+    lower_func(&m, "main", &small()).expect("lowers")
+}
+
+/// The kernels of a plan: name and text.
+fn kernels(t: &Tiled) -> Vec<(String, String)> {
+    let text = t.to_string();
+    text.split("tile.kernel @")
+        .skip(1)
+        .map(|k| {
+            let name = k.split('(').next().unwrap_or("").to_string();
+            (name, k.to_string())
+        })
+        .collect()
+}
+
+/// The graph ops of the `tile.map` regions of a kernel, in order.
+fn region_ops(kernel: &str) -> Vec<String> {
+    kernel
+        .lines()
+        .filter_map(|l| l.split(" = graph.").nth(1))
+        .map(|r| r.split(' ').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn gelu_layernorm_has_one_elementwise_pass() {
+    let t = lower_and_check(
+        "fn main(x: f32[N, D], a: f32[D], b: f32[D], g: f32[D], beta: f32[D]) -> f32[N, D] {
+             layernorm(gelu_tanh(x * a + b), g, beta, axis: -1, eps: 1e-5)
+         }",
+        &[&[("N", 3), ("D", 11)], &[("N", 5), ("D", 16)]],
+    );
+    let ks = kernels(&t);
+    let first = &ks[0];
+    assert_eq!(first.0, "k0_mul_add_gelu_tanh", "{t}");
+    assert_eq!(region_ops(&first.1), ["mul", "add", "gelu_tanh"], "{t}");
+    // x, a and b in; the chain's only materialised value out.
+    assert!(
+        first.1.starts_with("k0_mul_add_gelu_tanh(%x0: buf<f32[N, D]>, %x1: buf<f32[1, D]>, %x2: buf<f32[1, D]>, %out: buf<f32[N, D]>)"),
+        "{t}"
+    );
+    assert_eq!(first.1.matches("tile.map").count(), 1, "{t}");
+    // a and b are seen as [1, D]: loaded as row tiles, no broadcast copies.
+    assert!(!first.1.contains("tile.broadcast"), "{t}");
+    // The layernorm is one kernel.
+    assert_eq!(ks.len(), 2, "{t}");
+    // No kernel of its own for the mul and the add.
+    assert!(
+        ks.iter()
+            .all(|(n, _)| !n.ends_with("_mul") && !n.ends_with("_add")),
+        "{t}"
+    );
+}
+
+#[test]
+fn shared_returned_and_reduced_values_are_materialised() {
+    // `s` is used twice, `u` is returned, `w` feeds a reduction: each is a kernel's result.
+    let t = lower_and_check(
+        "fn main(x: f32[B, N], y: f32[N]) -> (f32[B, N], f32[B, N], f32[B]) {
+             let s = exp(x) + y;
+             let u = s * s;
+             let v = relu(s - 1.0) * 2.0;
+             let w = abs(x);
+             (u, v + u, sum(w, axis: -1))
+         }",
+        &[&[("B", 2), ("N", 9)], &[("B", 4), ("N", 3)]],
+    );
+    let names: Vec<String> = kernels(&t).into_iter().map(|(n, _)| n).collect();
+    let fused: Vec<&String> = names.iter().filter(|n| n.contains('_')).collect();
+    assert!(names.iter().any(|n| n.ends_with("exp_add")), "{t}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("_mul") && !n.contains("sub")),
+        "{t}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("sub_relu_mul_add") || n.contains("relu")),
+        "{t}"
+    );
+    assert!(names.iter().any(|n| n.ends_with("_abs")), "{t}");
+    assert!(!fused.is_empty(), "{t}");
+}
+
+#[test]
+fn chains_with_casts_and_broadcast_scalars() {
+    let t = lower_and_check(
+        "fn main(x: f32[B, N], k: f32) -> i32[B, N] {
+             (tanh(x * k) * 10.0 + 0.5) as i32
+         }",
+        &[&[("B", 3), ("N", 7)]],
+    );
+    let ks = kernels(&t);
+    let last = ks.last().expect("a kernel");
+    let ops = region_ops(&last.1);
+    assert!(
+        ops.contains(&"tanh".to_string()) && ops.contains(&"cast".to_string()),
+        "{t}"
+    );
+}
