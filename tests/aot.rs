@@ -3,6 +3,9 @@
 //! runtime library, runs examples/mlp.tsr, and its numbers must be the reference
 //! interpreter's. Argument checks, fixed sizes and bad command lines are covered too.
 
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tessera::{Program, Tensor};
@@ -264,4 +267,44 @@ fn rust_example_runs_the_library_api() {
         ),
         "{stdout}"
     );
+}
+
+/// Every program we have compiles ahead of time: one object with an entry point per
+/// function, whose plan names the function's parameters and results.
+#[test]
+fn every_program_compiles_to_an_object() {
+    let mut n = 0;
+    for path in common::sources() {
+        let prog = Program::load(&path).unwrap();
+        let artifact = prog
+            .compile_aot(&[], &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.render(false)));
+        assert_eq!(artifact.object.entries.len(), prog.module.funcs.len());
+        assert!(artifact.object.bytes.starts_with(b"\x7fELF"));
+        for (e, f) in artifact.object.entries.iter().zip(&prog.module.funcs) {
+            assert_eq!(e.symbol, format!("tessera_{}", f.name));
+            let inputs = e.plan.args.iter().filter(|a| !a.output).count();
+            assert_eq!(inputs, f.params.len(), "{}", path.display());
+            n += 1;
+        }
+        let header = artifact.header("H");
+        assert_eq!(
+            header.matches("int32_t tessera_").count(),
+            prog.module.funcs.len()
+        );
+        // The header is valid C99 (parameter names that are C keywords are renamed).
+        let dir = scratch("header");
+        let h = dir.path().join("model.h");
+        std::fs::write(&h, &header).unwrap();
+        ok(
+            Command::new("cc")
+                .args(["-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I"])
+                .arg(root().join("runtime/include"))
+                .arg(&h)
+                .output()
+                .unwrap(),
+            &format!("cc on the header of {}", path.display()),
+        );
+    }
+    assert!(n >= 96, "{n} functions");
 }
