@@ -12,6 +12,7 @@ fn small() -> Schedule {
     Schedule {
         elementwise: 8,
         mm: 4,
+        mk: 4,
         rows: 2,
     }
 }
