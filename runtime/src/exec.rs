@@ -422,6 +422,62 @@ struct CallArgs {
 // written at disjoint tiles by the kernel's grid points (see the module documentation).
 unsafe impl Sync for CallArgs {}
 
+/// Runs grid points `0 .. total` of `kernel` over `pool`, in one contiguous range per
+/// thread, each with its own zeroed, 64-byte-aligned frame of `frame_bytes` bytes. Returns
+/// the non-zero status word some range left at `status_at` (0 if none did).
+///
+/// # Safety
+/// `kernel` must read at most `buffers.len()` buffer pointers and `sizes.len()` sizes, only
+/// touch memory those buffers own (as their sizes describe), and use at most `frame_bytes`
+/// of its frame; `status_at + 8 <= frame_bytes`.
+pub unsafe fn run_grid(
+    pool: &crate::ThreadPool,
+    kernel: KernelFn,
+    buffers: &[*mut u8],
+    sizes: &[i64],
+    total: usize,
+    frame_bytes: usize,
+    status_at: Option<usize>,
+) -> Result<i64> {
+    if total == 0 {
+        return Ok(0);
+    }
+    let parts = pool.num_threads().min(total);
+    let failed = AtomicI64::new(0);
+    let call = CallArgs {
+        buffers: buffers.as_ptr(),
+        sizes: sizes.as_ptr(),
+    };
+    let call = &call;
+    pool.parallel_for(parts, |part| {
+        let range = part_range(total, parts, part);
+        let mut frame = vec![0u8; frame_bytes + ALIGN];
+        let skip = frame.as_ptr().align_offset(ALIGN);
+        let fp = frame[skip..].as_mut_ptr();
+        // SAFETY: the caller's contract: the arrays have the lengths the code reads and
+        // outlive the grid (`parallel_for` returns after every task), the frame has
+        // `frame_bytes` zeroed bytes from a 64-byte-aligned `fp`, and `range` lies within
+        // the grid.
+        unsafe {
+            kernel(
+                call.buffers,
+                call.sizes,
+                fp,
+                range.start as u64,
+                range.end as u64,
+            )
+        };
+        if let Some(at) = status_at {
+            let w = &frame[skip + at..skip + at + 8];
+            let code = i64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            if code != 0 {
+                failed.store(code, Ordering::Relaxed);
+            }
+        }
+    })?;
+    Ok(failed.load(Ordering::Relaxed))
+}
+
 /// Runs one launch's grid over the pool.
 ///
 /// # Safety
@@ -485,9 +541,6 @@ unsafe fn launch(
     if total == 0 {
         return Ok(());
     }
-    let total = total as usize;
-    let pool = pool::global()?;
-    let parts = pool.num_threads().min(total);
     let frame_bytes = usize::try_from(l.frame_bytes).map_err(|_| fail("frame too large".into()))?;
     let status_at = l.status_offset.map(|o| o as usize);
     if let Some(at) = status_at {
@@ -495,39 +548,22 @@ unsafe fn launch(
             return Err(fail("the status word lies outside the frame".into()));
         }
     }
-    let failed = AtomicI64::new(0);
-    let call = CallArgs {
-        buffers: ptrs.as_ptr(),
-        sizes: table.as_ptr(),
+    let pool = pool::global()?;
+    // SAFETY: the caller's contract for `kernel`; `ptrs` and `table` were built above with
+    // the lengths the kernel reads, every buffer checked against the view it is seen as,
+    // and the frame and status offset checked just now.
+    let status = unsafe {
+        run_grid(
+            &pool,
+            kernel,
+            &ptrs,
+            &table,
+            total as usize,
+            frame_bytes,
+            status_at,
+        )?
     };
-    let call = &call;
-    pool.parallel_for(parts, |part| {
-        let range = part_range(total, parts, part);
-        let mut frame = vec![0u8; frame_bytes + ALIGN];
-        let skip = frame.as_ptr().align_offset(ALIGN);
-        let fp = frame[skip..].as_mut_ptr();
-        // SAFETY: see the module documentation: `ptrs` and `table` have the lengths the
-        // code reads and outlive the grid, every buffer has the bytes the kernel sees, the
-        // frame has `frame_bytes` zeroed bytes from a 64-byte-aligned `fp`, and `range`
-        // lies within the grid.
-        unsafe {
-            kernel(
-                call.buffers,
-                call.sizes,
-                fp,
-                range.start as u64,
-                range.end as u64,
-            )
-        };
-        if let Some(at) = status_at {
-            let w = &frame[skip + at..skip + at + 8];
-            let code = i64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            if code != 0 {
-                failed.store(code, Ordering::Relaxed);
-            }
-        }
-    })?;
-    match failed.load(Ordering::Relaxed) {
+    match status {
         0 => Ok(()),
         STATUS_IOTA_OVERFLOW => Err(Error::bad_argument(format!(
             "`{}`: kernel `{}`: an index does not fit in i32",

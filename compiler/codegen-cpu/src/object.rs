@@ -19,8 +19,8 @@
 
 use crate::abi::Signature;
 use crate::error::{CodegenError, Result};
-use crate::jit::{cl_err, define_kernel, JitBackend};
-use crate::program::build_plan;
+use crate::jit::{cl_err, JitBackend};
+use crate::program::{build_plan, define_kernels};
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, StackSlotData, StackSlotKind};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{default_libcall_names, DataDescription, Linkage, Module as _};
@@ -80,26 +80,9 @@ fn define_function(
     fixed: &BTreeMap<String, i64>,
 ) -> Result<ObjectEntry> {
     let name = &tiled.name;
-    let mut ids = Vec::new();
-    let mut sigs: Vec<Signature> = Vec::new();
-    for k in &tiled.kernels.funcs {
-        let from = tiled
-            .launches
-            .iter()
-            .find(|l| l.kernel == k.name)
-            .map(|l| format!(" (from {})", l.from))
-            .unwrap_or_default();
-        let d = define_kernel(
-            module,
-            &tiled.kernels,
-            &k.name,
-            &format!("tsr_k_{name}_{}", k.name),
-            Linkage::Local,
-        )
-        .map_err(|e| e.in_kernel(&format!("kernel `{}`{from}", k.name)))?;
-        ids.push(d.id);
-        sigs.push(d.signature);
-    }
+    let defined = define_kernels(module, tiled, &format!("tsr_k_{name}_"))?;
+    let ids: Vec<_> = defined.iter().map(|d| d.id).collect();
+    let sigs: Vec<Signature> = defined.into_iter().map(|d| d.signature).collect();
     let mut plan = build_plan(tiled, &sigs)?;
     for (n, v) in fixed {
         plan.specialize(n, *v);

@@ -6,7 +6,7 @@
 
 use crate::abi::{KernelFn, ParamKind, Signature};
 use crate::error::{invalid, CodegenError, Result};
-use crate::jit::{cl_err, define_kernel, JitBackend};
+use crate::jit::{cl_err, define_kernel, DefinedKernel, JitBackend};
 use cranelift_jit::JITModule;
 use cranelift_module::Linkage;
 use tessera_dialects::{SymExpr, SymNode};
@@ -189,6 +189,34 @@ pub fn build_plan(tiled: &Tiled, sigs: &[Signature]) -> Result<Plan> {
     Ok(plan)
 }
 
+/// Defines every kernel of `tiled` in `target` with local linkage, as `{prefix}{kernel}`;
+/// an error names the kernel and the graph operation it comes from.
+pub(crate) fn define_kernels(
+    target: &mut dyn cranelift_module::Module,
+    tiled: &Tiled,
+    prefix: &str,
+) -> Result<Vec<DefinedKernel>> {
+    let mut defined = Vec::new();
+    for k in &tiled.kernels.funcs {
+        let from = tiled
+            .launches
+            .iter()
+            .find(|l| l.kernel == k.name)
+            .map(|l| format!(" (from {})", l.from))
+            .unwrap_or_default();
+        let d = define_kernel(
+            target,
+            &tiled.kernels,
+            &k.name,
+            &format!("{prefix}{}", k.name),
+            Linkage::Local,
+        )
+        .map_err(|e| e.in_kernel(&format!("kernel `{}`{from}", k.name)))?;
+        defined.push(d);
+    }
+    Ok(defined)
+}
+
 /// A tiled function JIT-compiled: its kernels in one module, and its plan.
 pub struct JitProgram {
     jit: Option<JITModule>,
@@ -210,24 +238,7 @@ impl JitProgram {
     /// Compiles every kernel of `tiled` and builds its plan.
     pub fn compile(backend: &JitBackend, tiled: &Tiled) -> Result<JitProgram> {
         let mut jit = backend.jit_module();
-        let mut defined = Vec::new();
-        for k in &tiled.kernels.funcs {
-            let from = tiled
-                .launches
-                .iter()
-                .find(|l| l.kernel == k.name)
-                .map(|l| format!(" (from {})", l.from))
-                .unwrap_or_default();
-            let d = define_kernel(
-                &mut jit,
-                &tiled.kernels,
-                &k.name,
-                &format!("tsr_kernel_{}", k.name),
-                Linkage::Local,
-            )
-            .map_err(|e| e.in_kernel(&format!("kernel `{}`{from}", k.name)))?;
-            defined.push(d);
-        }
+        let defined = define_kernels(&mut jit, tiled, "tsr_kernel_")?;
         jit.finalize_definitions().map_err(cl_err)?;
         let kernels = defined
             .iter()
