@@ -121,6 +121,16 @@ impl CpuExecutable {
 
     /// Runs the compiled function on prepared buffers, writing its outputs there.
     pub fn run_prepared(&self, run: &mut PreparedRun) -> Result<(), Error> {
+        self.run_prepared_timed(run, None)
+    }
+
+    /// [`CpuExecutable::run_prepared`], adding each launch's seconds to `timings` (one
+    /// slot per launch, in `self.tiled().launches` order) when given.
+    pub fn run_prepared_timed(
+        &self,
+        run: &mut PreparedRun,
+        timings: Option<&mut [f64]>,
+    ) -> Result<(), Error> {
         let descs: Vec<TsrTensor> = run
             .inputs
             .iter_mut()
@@ -130,7 +140,7 @@ impl CpuExecutable {
         let ptrs: Vec<*const TsrTensor> = descs.iter().map(|d| d as *const TsrTensor).collect();
         // SAFETY: every descriptor describes a live `HostTensor` of `run`, borrowed mutably
         // for the call, so nothing else reads or writes them; outputs are distinct tensors.
-        unsafe { self.jit.run_raw(&ptrs) }.map_err(|e| Error::msg(e.to_string()))
+        unsafe { self.jit.run_raw_timed(&ptrs, timings) }.map_err(|e| Error::msg(e.to_string()))
     }
 
     /// The outputs of a prepared run as tensors.

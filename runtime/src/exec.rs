@@ -73,6 +73,30 @@ struct Placed {
 /// the data of outputs must be writable, and no two arguments' data may overlap unless both
 /// are inputs.
 pub unsafe fn run_plan(plan: &Plan, kernels: &[KernelFn], args: &[*const TsrTensor]) -> Result<()> {
+    // SAFETY: forwarded.
+    unsafe { run_plan_timed(plan, kernels, args, None) }
+}
+
+/// [`run_plan`], adding each launch's wall time in seconds to `timings[i]` (one entry per
+/// launch of the plan) when given: the per-kernel profile of `tessera bench --profile`.
+///
+/// # Safety
+/// As [`run_plan`].
+pub unsafe fn run_plan_timed(
+    plan: &Plan,
+    kernels: &[KernelFn],
+    args: &[*const TsrTensor],
+    mut timings: Option<&mut [f64]>,
+) -> Result<()> {
+    if let Some(t) = &timings {
+        if t.len() != plan.launches.len() {
+            return Err(Error::bad_argument(format!(
+                "{} timing slots for {} launches",
+                t.len(),
+                plan.launches.len()
+            )));
+        }
+    }
     if kernels.len() != plan.n_kernels as usize {
         return Err(Error::new(
             ErrorCode::Internal,
@@ -152,9 +176,13 @@ pub unsafe fn run_plan(plan: &Plan, kernels: &[KernelFn], args: &[*const TsrTens
                 }
             }
         }
-        for l in &plan.launches {
+        for (i, l) in plan.launches.iter().enumerate() {
+            let start = timings.is_some().then(std::time::Instant::now);
             // SAFETY: the caller promises `kernels` match the plan; `launch` checks the rest.
             unsafe { launch(plan, l, kernels[l.kernel as usize], &placed, &values)? };
+            if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
+                t[i] += start.elapsed().as_secs_f64();
+            }
         }
         for (from, to) in &plan.copies {
             let (a, b) = (placed[*from as usize], placed[*to as usize]);

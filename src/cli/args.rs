@@ -202,6 +202,10 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also time every kernel launch (native back end) over the timed runs and print where
+    /// the time goes, kernel by kernel, with the graph operation each comes from.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// The target of `tessera compile`.

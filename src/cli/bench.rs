@@ -52,7 +52,11 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     };
     // The interpreters consume their inputs: each run gets a copy made before the clock
     // starts.
-    let mut run = |args: Vec<tessera::Tensor>| -> Result<(), Error> {
+    // With --profile, every launch's seconds add up here over the timed runs.
+    let n_launches = cpu.as_ref().map_or(0, |c| c.tiled().launches.len());
+    let mut timings = vec![0f64; n_launches];
+    let mut profiling = false;
+    let mut run = |args: Vec<tessera::Tensor>, profiling: bool| -> Result<(), Error> {
         match (&tiled, &cpu, &mut prepared) {
             (Some(t), _, _) => t
                 .execute(args, &mut |m, k, bufs, sizes| {
@@ -60,7 +64,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
                 })
                 .map(|_| ())
                 .map_err(Error::Message),
-            (None, Some(c), Some(p)) => c.run_prepared(p),
+            (None, Some(c), Some(p)) => {
+                c.run_prepared_timed(p, profiling.then_some(timings.as_mut_slice()))
+            }
             _ => exe.run(args).map(|_| ()),
         }
     };
@@ -72,15 +78,23 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         }
     };
     for _ in 0..a.warmup {
-        run(args())?;
+        run(args(), false)?;
     }
     let mut times = Vec::new();
     for _ in 0..a.iters {
         let inputs = args();
         let t = Instant::now();
-        run(inputs)?;
+        run(inputs, false)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    // The profile comes from separate runs, so its clock reads do not touch the timings.
+    if a.profile && cpu.is_some() {
+        profiling = true;
+        for _ in 0..a.iters {
+            run(args(), profiling)?;
+        }
+    }
+    drop(run);
     times.sort_by(f64::total_cmp);
     let (min, max) = (times[0], times[times.len() - 1]);
     let median = if times.len() % 2 == 1 {
@@ -88,12 +102,25 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     } else {
         (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0
     };
+    let rows = match (&cpu, profiling) {
+        (Some(c), true) => profile_rows(c.tiled(), &timings, a.iters),
+        _ => Vec::new(),
+    };
+    let round3 = |x: f64| (x * 1e3).round() / 1e3;
     if a.json {
-        crate::cli::out(format!(
-            "{{\"compile_ms\": {compile_ms:.3}, \"run_ms\": {{\"min\": {min:.3}, \"median\": {median:.3}, \"max\": {max:.3}}}, \"iters\": {}, \"backend\": \"{}\"}}",
-            a.iters,
-            backend_name(backend)
-        ) + "\n")?;
+        let mut doc = serde_json::json!({
+            "compile_ms": round3(compile_ms),
+            "run_ms": {"min": round3(min), "median": round3(median), "max": round3(max)},
+            "iters": a.iters,
+            "backend": backend_name(backend),
+        });
+        if profiling {
+            doc["kernels"] = rows
+                .iter()
+                .map(|(k, from, ms)| serde_json::json!({"kernel": k, "from": from, "ms": round3(*ms)}))
+                .collect();
+        }
+        crate::cli::out(doc.to_string() + "\n")?;
     } else {
         crate::cli::out(format!("{}: {func} on {}", prog.file, backend_name(backend)) + "\n")?;
         crate::cli::out(format!("compile: {compile_ms:.3} ms") + "\n")?;
@@ -103,8 +130,35 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
                 a.iters
             ) + "\n",
         )?;
+        if profiling {
+            let total: f64 = rows.iter().map(|r| r.2).sum();
+            crate::cli::out(format!(
+                "kernels (ms per run over {} profiled runs):\n",
+                a.iters
+            ))?;
+            for (k, from, ms) in &rows {
+                let pct = if total > 0.0 { ms / total * 100.0 } else { 0.0 };
+                crate::cli::out(format!("  {ms:9.3} ms {pct:5.1}%  @{k}  ({from})\n"))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Per-kernel rows `(kernel, graph op, ms per run)`, most expensive first.
+fn profile_rows(
+    tiled: &tessera_tiling::Tiled,
+    timings: &[f64],
+    runs: u64,
+) -> Vec<(String, String, f64)> {
+    let mut rows: Vec<(String, String, f64)> = tiled
+        .launches
+        .iter()
+        .zip(timings)
+        .map(|(l, s)| (l.kernel.clone(), l.from.clone(), s * 1e3 / runs as f64))
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    rows
 }
 
 fn backend_name(b: Backend) -> &'static str {

@@ -284,9 +284,23 @@ impl JitProgram {
     /// writable and not overlapping any other argument), unchanged by anyone else during
     /// the call.
     pub unsafe fn run_raw(&self, args: &[*const TsrTensor]) -> Result<()> {
+        // SAFETY: forwarded.
+        unsafe { self.run_raw_timed(args, None) }
+    }
+
+    /// [`JitProgram::run_raw`], adding each launch's seconds to `timings` (one slot per
+    /// launch of the plan) when given.
+    ///
+    /// # Safety
+    /// As [`JitProgram::run_raw`].
+    pub unsafe fn run_raw_timed(
+        &self,
+        args: &[*const TsrTensor],
+        timings: Option<&mut [f64]>,
+    ) -> Result<()> {
         // SAFETY: the kernels are this plan's (compiled together above); the descriptors'
         // validity is the caller's promise.
-        unsafe { tessera_runtime::exec::run_plan(&self.plan, &self.kernels, args) }
+        unsafe { tessera_runtime::exec::run_plan_timed(&self.plan, &self.kernels, args, timings) }
             .map_err(|e| CodegenError::Runtime(e.message))
     }
 }
