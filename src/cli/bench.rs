@@ -94,7 +94,6 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
             run(args(), profiling)?;
         }
     }
-    drop(run);
     times.sort_by(f64::total_cmp);
     let (min, max) = (times[0], times[times.len() - 1]);
     let median = if times.len() % 2 == 1 {
