@@ -320,7 +320,11 @@ impl Plan {
                 name: r.str()?,
                 dtype: r.dtype()?,
                 dims: r.list(|r| r.u32())?,
-                output: r.u8()? != 0,
+                output: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    b => return Err(malformed(&format!("output flag {b}"))),
+                },
             })
         })?;
         let buffers = r.list(|r| {
@@ -351,7 +355,12 @@ impl Plan {
                 sizes: r.list(|r| r.u32())?,
                 grid: r.list(|r| r.u32())?,
                 frame_bytes: r.u64()?,
-                status_offset: u64::try_from(r.i64()?).ok(),
+                status_offset: match r.i64()? {
+                    -1 => None,
+                    v => Some(
+                        u64::try_from(v).map_err(|_| malformed(&format!("status offset {v}")))?,
+                    ),
+                },
             })
         })?;
         let copies = r.list(|r| Ok((r.u32()?, r.u32()?)))?;
@@ -582,6 +591,15 @@ mod tests {
         let mut q = p.clone();
         q.launches[0].kernel = 3;
         assert!(Plan::decode(&q.encode()).is_err());
+        // Only one encoding of each plan is accepted (found by fuzzing): a status offset
+        // below -1 or an output flag other than 0 and 1 is malformed.
+        let mut q = p.clone();
+        q.launches[0].status_offset = Some(8);
+        let mut bad = q.encode();
+        let n = bad.len();
+        // The status offset is the last field before the (empty) copy list.
+        bad[n - 12..n - 4].copy_from_slice(&(-9i64).to_le_bytes());
+        assert!(Plan::decode(&bad).is_err());
     }
 
     #[test]
