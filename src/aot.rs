@@ -67,6 +67,15 @@ impl Program {
             }
             funcs.to_vec()
         };
+        if let Some(n) = names.iter().find(|n| {
+            n.strip_suffix("_output_sizes")
+                .is_some_and(|base| names.iter().any(|m| m == base))
+        }) {
+            return Err(Error::msg(format!(
+                "`{n}` would clash with the output-size entry point of `{}`: rename it or compile them separately",
+                n.trim_end_matches("_output_sizes")
+            )));
+        }
         let tiled = names
             .iter()
             .map(|n| self.scheduled(n))
@@ -252,7 +261,38 @@ impl Artifact {
                 params.push(format!("{qual}TsrTensor *{}", c_name(&a.name)));
             }
             h.push_str(" */\n");
-            h.push_str(&format!("int32_t {}({});\n\n", e.symbol, params.join(", ")));
+            h.push_str(&format!("int32_t {}({});\n", e.symbol, params.join(", ")));
+            let outs: Vec<String> = plan
+                .args
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.output)
+                .map(|(i, a)| format!("{} ({} values)", a.name, plan.args[i].dims.len()))
+                .collect();
+            let n_sizes: usize = plan
+                .args
+                .iter()
+                .filter(|a| a.output)
+                .map(|a| a.dims.len())
+                .sum();
+            h.push_str(&format!(
+                "/* The sizes of {} for these inputs, written to sizes[0..{n_sizes}]: to allocate the\n \
+                 * outputs before calling {}. Reads only the inputs' descriptors. */\n",
+                outs.join(", then "),
+                e.symbol
+            ));
+            let mut inputs: Vec<String> = params
+                .iter()
+                .zip(&plan.args)
+                .filter(|(_, a)| !a.output)
+                .map(|(p, _)| p.clone())
+                .collect();
+            inputs.push("int64_t *sizes".to_string());
+            h.push_str(&format!(
+                "int32_t {}({});\n\n",
+                tessera_codegen_cpu::sizes_symbol(&plan.name),
+                inputs.join(", ")
+            ));
         }
         h.push_str("#ifdef __cplusplus\n}\n#endif\n\n");
         h.push_str(&format!("#endif /* {guard} */\n"));

@@ -151,6 +151,10 @@ fn check_demo(exe: &Path, batch: usize) {
         Command::new(exe).arg(batch.to_string()).output().unwrap(),
         "mlp_demo",
     );
+    assert!(
+        stdout.contains(&format!("output: [{batch}, 10]")),
+        "{stdout}"
+    );
     let got = rows(&stdout);
     let want = expected(batch);
     assert_eq!(got.len(), want.len(), "{stdout}");
@@ -176,6 +180,7 @@ fn c_program_runs_the_compiled_object() {
     let header = std::fs::read_to_string(dir.path().join("mlp.h")).unwrap();
     assert!(header.contains("int32_t tessera_mlp(const TsrTensor *x, const TsrTensor *w1,"));
     assert!(header.contains(" *   out0: output f32[B, 10]"));
+    assert!(header.contains("int32_t tessera_mlp_output_sizes(const TsrTensor *x,"));
     let exe = build_demo(dir.path(), &obj);
     check_demo(&exe, 3);
     check_demo(&exe, 1);
@@ -288,9 +293,10 @@ fn every_program_compiles_to_an_object() {
             n += 1;
         }
         let header = artifact.header("H");
+        // Two entry points per function: the function, and its output sizes.
         assert_eq!(
             header.matches("int32_t tessera_").count(),
-            prog.module.funcs.len()
+            2 * prog.module.funcs.len()
         );
         // The header is valid C99 (parameter names that are C keywords are renamed).
         let dir = scratch("header");

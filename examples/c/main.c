@@ -43,14 +43,24 @@ int main(int argc, char **argv) {
         return 2;
     }
     int64_t xs[] = {batch, 784}, w1s[] = {784, 1024}, b1s[] = {1024}, w2s[] = {1024, 1024},
-            b2s[] = {1024}, w3s[] = {1024, 10}, b3s[] = {10}, outs[] = {batch, 10};
+            b2s[] = {1024}, w3s[] = {1024, 10}, b3s[] = {10};
     TsrTensor x = tensor(xs, 2, 1, 1.0f);
     TsrTensor w1 = tensor(w1s, 2, 2, 0.1f), b1 = tensor(b1s, 1, 3, 0.1f);
     TsrTensor w2 = tensor(w2s, 2, 4, 0.1f), b2 = tensor(b2s, 1, 5, 0.1f);
     TsrTensor w3 = tensor(w3s, 2, 6, 0.1f), b3 = tensor(b3s, 1, 7, 0.1f);
+
+    /* The output's shape (f32[B, 10]) for these inputs, to allocate it. */
+    int64_t outs[2];
+    int32_t rc = tessera_mlp_output_sizes(&x, &w1, &b1, &w2, &b2, &w3, &b3, outs);
+    if (rc != TSR_OK) {
+        fprintf(stderr, "tessera_mlp_output_sizes failed: %s: %s\n", tsr_error_name(rc),
+                tsr_last_error());
+        return 1;
+    }
+    printf("output: [%lld, %lld]\n", (long long)outs[0], (long long)outs[1]);
     TsrTensor out = tensor(outs, 2, 0, 0.0f);
 
-    int32_t rc = tessera_mlp(&x, &w1, &b1, &w2, &b2, &w3, &b3, &out);
+    rc = tessera_mlp(&x, &w1, &b1, &w2, &b2, &w3, &b3, &out);
     if (rc != TSR_OK) {
         fprintf(stderr, "tessera_mlp failed: %s: %s\n", tsr_error_name(rc), tsr_last_error());
         return 1;

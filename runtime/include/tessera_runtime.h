@@ -122,6 +122,13 @@ typedef void (*TsrKernelFn)(uint8_t *const *buffers, const int64_t *sizes, uint8
 int32_t tsr_plan_run(const uint8_t *plan, uint64_t plan_len, const TsrKernelFn *kernels,
                      uint32_t n_kernels, const TsrTensor *const *args, uint32_t n_args);
 
+/* The shapes of a compiled function's outputs for these inputs (only the inputs'
+ * descriptors are read): output 0's sizes, then output 1's, ... into sizes[0..n_sizes],
+ * n_sizes being the sum of the outputs' ranks. Inputs are checked as tsr_plan_run does. */
+int32_t tsr_plan_output_sizes(const uint8_t *plan, uint64_t plan_len,
+                              const TsrTensor *const *inputs, uint32_t n_inputs,
+                              int64_t *sizes, uint32_t n_sizes);
+
 /* Scalar helpers that compiled kernels call (dtype arguments are TSR_* codes). */
 float tsr_exp_f32(float x);
 float tsr_log_f32(float x);

@@ -344,6 +344,87 @@ pub unsafe extern "C" fn tsr_plan_run(
     })
 }
 
+/// `int32_t tsr_plan_output_sizes(const uint8_t *plan, uint64_t plan_len, const TsrTensor
+/// *const *inputs, uint32_t n_inputs, int64_t *sizes, uint32_t n_sizes)`.
+///
+/// The shapes of a compiled function's outputs for these inputs (only their descriptors'
+/// dtypes and sizes are read, not their data): the sizes of output 0, then output 1, ...,
+/// written to `sizes[0..n_sizes]`, where `n_sizes` must be the sum of the outputs' ranks.
+/// Checks the inputs as `tsr_plan_run` does. What the `tessera_F_output_sizes` entry points
+/// of an artifact call, so a caller can allocate outputs whose sizes are symbolic.
+///
+/// # Safety
+/// As [`tsr_plan_run`] for `plan` and `inputs`; `sizes` must have `n_sizes` writable
+/// entries.
+#[no_mangle]
+pub unsafe extern "C" fn tsr_plan_output_sizes(
+    plan: *const u8,
+    plan_len: u64,
+    inputs: *const *const TsrTensor,
+    n_inputs: u32,
+    sizes: *mut i64,
+    n_sizes: u32,
+) -> i32 {
+    guard(|| {
+        if plan.is_null() || (n_inputs > 0 && inputs.is_null()) || (n_sizes > 0 && sizes.is_null())
+        {
+            return Err(Error::bad_argument("tsr_plan_output_sizes: a null pointer"));
+        }
+        let len = usize::try_from(plan_len)
+            .map_err(|_| Error::bad_argument("tsr_plan_output_sizes: plan too large"))?;
+        // SAFETY: `plan_len` bytes, static, by the contract.
+        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(plan, len) };
+        let plan = cached_plan(bytes)?;
+        // SAFETY: `n_inputs` entries by the contract.
+        let descs: &[*const TsrTensor] = if n_inputs == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(inputs, n_inputs as usize) }
+        };
+        let specs: Vec<_> = plan.args.iter().filter(|a| !a.output).collect();
+        if descs.len() != specs.len() {
+            return Err(Error::bad_argument(format!(
+                "`{}` takes {} inputs, {} were given",
+                plan.name,
+                specs.len(),
+                descs.len()
+            )));
+        }
+        let mut shapes = Vec::with_capacity(descs.len());
+        for (spec, &d) in specs.iter().zip(descs) {
+            // SAFETY: each descriptor is valid by the contract; only its header is read.
+            let t = unsafe { TensorRef::from_raw(d) }.map_err(|e| {
+                Error::new(e.code, format!("parameter `{}`: {}", spec.name, e.message))
+            })?;
+            if t.dtype() != spec.dtype {
+                return Err(Error::new(
+                    ErrorCode::DtypeMismatch,
+                    format!(
+                        "parameter `{}`: expected {}, got a {} tensor",
+                        spec.name,
+                        spec.dtype.name(),
+                        t.dtype().name()
+                    ),
+                ));
+            }
+            shapes.push(t.sizes());
+        }
+        let out = crate::exec::output_shapes(&plan, &shapes)?;
+        let flat: Vec<i64> = out.into_iter().flatten().collect();
+        if flat.len() != n_sizes as usize {
+            return Err(Error::bad_argument(format!(
+                "`{}`: its outputs have {} sizes in all, the array has {n_sizes}",
+                plan.name,
+                flat.len()
+            )));
+        }
+        // SAFETY: `n_sizes` writable entries by the contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(sizes, flat.len()) };
+        dst.copy_from_slice(&flat);
+        Ok(())
+    })
+}
+
 /// `int32_t tsr_check_tensor(const TsrTensor *tensor, const char *param,
 /// uint32_t expected_dtype, uint32_t expected_rank, const int64_t *expected_sizes,
 /// int64_t *symbols, uint32_t n_symbols, const char *const *symbol_names)`.

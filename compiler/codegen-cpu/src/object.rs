@@ -11,7 +11,10 @@
 //!
 //! which gathers its arguments into an array and calls the runtime's `tsr_plan_run`, which
 //! checks every argument against the plan (dtypes, ranks, sizes, symbolic sizes bound at
-//! call time), runs the kernels, and returns a `TSR_*` code (message in `tsr_last_error()`).
+//! call time), runs the kernels, and returns a `TSR_*` code (message in `tsr_last_error()`);
+//! and `int32_t tessera_f_output_sizes(const TsrTensor *in0, ..., int64_t *sizes)`, which
+//! writes the outputs' sizes for those inputs (`tsr_plan_output_sizes`), so a caller can
+//! allocate outputs of symbolic size.
 //! The object's undefined symbols are `tsr_plan_run` and the kernel helpers
 //! (`tsr_exp_f32`, ...), all in the runtime library. The code targets the compiling
 //! machine's CPU features (as `-march=native` would), position-independent, so the object
@@ -123,15 +126,94 @@ fn define_function(
         .declare_function("tsr_plan_run", Linkage::Import, &run_sig)
         .map_err(cl_err)?;
 
-    let n_args = plan.args.len();
+    let mut sizes_sig = module.make_signature();
+    for t in [ptr, types::I64, ptr, types::I32, ptr, types::I32] {
+        sizes_sig.params.push(AbiParam::new(t));
+    }
+    sizes_sig.returns.push(AbiParam::new(types::I32));
+    let sizes_id = module
+        .declare_function("tsr_plan_output_sizes", Linkage::Import, &sizes_sig)
+        .map_err(cl_err)?;
+
+    let symbol = entry_symbol(name);
+    let plan_ref = PlanRef {
+        data: plan_id,
+        len: plan_len,
+    };
+    define_forwarder(
+        module,
+        &symbol,
+        plan.args.len(),
+        run_id,
+        plan_ref,
+        Trailing::KernelTable {
+            table: table_id,
+            n_kernels: ids.len(),
+        },
+    )?;
+    let n_inputs = plan.args.iter().filter(|a| !a.output).count();
+    let n_sizes: usize = plan
+        .args
+        .iter()
+        .filter(|a| a.output)
+        .map(|a| a.dims.len())
+        .sum();
+    define_forwarder(
+        module,
+        &sizes_symbol(name),
+        n_inputs,
+        sizes_id,
+        plan_ref,
+        Trailing::SizesOut { n_sizes },
+    )?;
+    Ok(ObjectEntry { symbol, plan })
+}
+
+/// The exported symbol that computes function `name`'s output sizes.
+pub fn sizes_symbol(name: &str) -> String {
+    format!("tessera_{name}_output_sizes")
+}
+
+/// A function's plan in the object.
+#[derive(Clone, Copy)]
+struct PlanRef {
+    data: cranelift_module::DataId,
+    len: i64,
+}
+
+/// What a forwarder passes besides the plan and its pointer arguments.
+enum Trailing {
+    /// `tsr_plan_run`: the kernel table and its length come before the arguments.
+    KernelTable {
+        table: cranelift_module::DataId,
+        n_kernels: usize,
+    },
+    /// `tsr_plan_output_sizes`: one more parameter (`int64_t *sizes`) passed after the
+    /// arguments, with its length.
+    SizesOut { n_sizes: usize },
+}
+
+/// Defines the exported `symbol(p0, ..., p{n-1}[, sizes]) -> int32_t`, which gathers
+/// `p0 .. p{n-1}` into an array on its stack and returns the runtime's `callee(plan,
+/// plan_len, [table, n_kernels,] array, n[, sizes, n_sizes])`.
+fn define_forwarder(
+    module: &mut ObjectModule,
+    symbol: &str,
+    n: usize,
+    callee: cranelift_module::FuncId,
+    plan: PlanRef,
+    trailing: Trailing,
+) -> Result<()> {
+    let ptr = module.target_config().pointer_type();
+    let ptr_bytes = ptr.bytes() as usize;
     let mut sig = module.make_signature();
-    for _ in 0..n_args {
+    let extra = matches!(trailing, Trailing::SizesOut { .. });
+    for _ in 0..n + usize::from(extra) {
         sig.params.push(AbiParam::new(ptr));
     }
     sig.returns.push(AbiParam::new(types::I32));
-    let symbol = entry_symbol(name);
-    let entry_id = module
-        .declare_function(&symbol, Linkage::Export, &sig)
+    let id = module
+        .declare_function(symbol, Linkage::Export, &sig)
         .map_err(cl_err)?;
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
@@ -144,30 +226,40 @@ fn define_function(
         let params = b.block_params(block).to_vec();
         let slot = b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (n_args.max(1) * ptr_bytes) as u32,
+            (n.max(1) * ptr_bytes) as u32,
             3,
         ));
-        for (i, p) in params.iter().enumerate() {
+        for (i, p) in params[..n].iter().enumerate() {
             b.ins().stack_store(ptr, *p, slot, (i * ptr_bytes) as i32);
         }
-        let args = b.ins().stack_addr(ptr, slot, 0);
-        let plan_gv = module.declare_data_in_func(plan_id, b.func);
+        let array = b.ins().stack_addr(ptr, slot, 0);
+        let plan_gv = module.declare_data_in_func(plan.data, b.func);
         let plan_ptr = b.ins().symbol_value(ptr, plan_gv);
-        let table_gv = module.declare_data_in_func(table_id, b.func);
-        let table_ptr = b.ins().symbol_value(ptr, table_gv);
-        let len = b.ins().iconst(types::I64, plan_len);
-        let nk = b.ins().iconst(types::I32, ids.len() as i64);
-        let na = b.ins().iconst(types::I32, n_args as i64);
-        let run = module.declare_func_in_func(run_id, b.func);
-        let call = b.ins().call(run, &[plan_ptr, len, table_ptr, nk, args, na]);
+        let len = b.ins().iconst(types::I64, plan.len);
+        let count = b.ins().iconst(types::I32, n as i64);
+        let mut args = vec![plan_ptr, len];
+        match trailing {
+            Trailing::KernelTable { table, n_kernels } => {
+                let gv = module.declare_data_in_func(table, b.func);
+                let table_ptr = b.ins().symbol_value(ptr, gv);
+                let nk = b.ins().iconst(types::I32, n_kernels as i64);
+                args.extend([table_ptr, nk, array, count]);
+            }
+            Trailing::SizesOut { n_sizes } => {
+                let ns = b.ins().iconst(types::I32, n_sizes as i64);
+                args.extend([array, count, params[n], ns]);
+            }
+        }
+        let f = module.declare_func_in_func(callee, b.func);
+        let call = b.ins().call(f, &args);
         let code = b.inst_results(call)[0];
         b.ins().return_(&[code]);
         b.seal_all_blocks();
         b.finalize(module.isa().frontend_config());
     }
     module
-        .define_function(entry_id, &mut ctx)
+        .define_function(id, &mut ctx)
         .map_err(|e| CodegenError::Cranelift(format!("{e:?}")))?;
     module.clear_context(&mut ctx);
-    Ok(ObjectEntry { symbol, plan })
+    Ok(())
 }
