@@ -39,15 +39,25 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
     assert!(after.contains("parallel = [0, 1], vector = 4}"), "{after}");
     assert!(
         after.contains(&format!(
-            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 2, pack = \"rhs\"}} : (tile<128x256xf32>, tile<256x128xf32>, tile<128x128xf32>)",
+            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 1, pack = \"rhs\", madd = \"fma\"}} : (tile<32x256xf32>, tile<256x128xf32>, tile<32x128xf32>)",
             DOT_BLOCK[0], DOT_BLOCK[1]
         )),
+        "{after}"
+    );
+    // A symbolic M gets a quarter of the tile (a batch of 32 fills it); a constant
+    // M its own size up to the tile.
+    let (_, after) = lowered(
+        "fn main(a: f32[1000, K], b: f32[K, N]) -> f32[1000, N] { a @ b }",
+        &Schedule::for_caches(32 * 1024, 512 * 1024),
+    );
+    assert!(
+        after.contains("(tile<128x256xf32>, tile<256x128xf32>, tile<128x128xf32>)"),
         "{after}"
     );
     // Small tiles narrow the block; one row block does not pay for packing.
     let (_, after) = lowered(src, &small());
     assert!(
-        after.contains("{block = [4, 1], unroll = 2, pack = \"none\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
+        after.contains("{block = [4, 1], unroll = 1, pack = \"none\", madd = \"fma\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
         "{after}"
     );
     let (_, after) = lowered(
@@ -55,7 +65,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("{block = [2, 1], unroll = 1, pack = \"none\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
+        after.contains("{block = [2, 1], unroll = 1, pack = \"none\", madd = \"fma\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
         "{after}"
     );
 }
@@ -105,7 +115,7 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         "{before}"
     );
     assert!(
-        after.contains("%d = tile.dot %tap2, %win2, %u {block = [4, 3], unroll = 2, pack = \"rhs\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
+        after.contains("%d = tile.dot %tap2, %win2, %u {block = [4, 3], unroll = 1, pack = \"rhs\", madd = \"fma\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
         "{after}"
     );
     // Grouped and integer convolutions stay direct (no dot).
