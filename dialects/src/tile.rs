@@ -114,6 +114,7 @@ declare_dialect! {
             ("block", Ints, Opt, "schedule: the register block `[rows, vectors]` of accumulators (vectors of the target's width) held across the k loop"),
             ("unroll", Int, Opt, "schedule: unroll factor of the k loop"),
             ("pack", Str, Opt, "schedule: `rhs` (copy rhs into column panels of the block's width first) or `none`"),
+            ("madd", Str, Opt, "schedule: `fma` (fused multiply-adds) or `mul_add` (separate multiplies and adds, for f32 dots)"),
         ],
         traits: [Pure],
         summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype",

@@ -1,7 +1,7 @@
 //! The register-blocked `f32` `tile.dot` (schedule attributes `block`, `unroll`, `pack`)
 //! compiled with Cranelift and compared with the tile interpreter on random buffers
 //! (inputs in [-1, 1]): every block shape from 1 x 1 to 8 x 4 vectors, K unrolled 1 to 4
-//! times, with and without a packed rhs, on tiles whose sizes are not multiples of the
+//! times, with and without a packed rhs, fused or separate multiply-adds, on tiles whose sizes are not multiples of the
 //! block (ragged row blocks, a narrower last column panel, `N % 4` scalar columns, K = 1,
 //! N = 1), with symbolic buffer sizes that are not multiples of the tiles.
 //!
@@ -70,6 +70,17 @@ fn every_block_shape_on_ragged_tiles() {
                 let attrs = format!("{{block = [{r}, {v}], unroll = 2, pack = \"{pack}\"}}");
                 run((tm, tk, tn), &attrs, SIZES);
             }
+        }
+    }
+}
+
+#[test]
+fn separate_multiplies_and_adds() {
+    for (tm, tk, tn) in [(8, 16, 32), (7, 5, 13), (13, 1, 6), (12, 33, 24)] {
+        for (r, v, u) in [(4, 3, 1), (6, 2, 2), (5, 2, 3), (1, 1, 1)] {
+            let attrs =
+                format!("{{block = [{r}, {v}], unroll = {u}, pack = \"rhs\", madd = \"mul_add\"}}");
+            run((tm, tk, tn), &attrs, SIZES);
         }
     }
 }

@@ -22,7 +22,7 @@
 
 use crate::plan::Tiled;
 use std::fmt;
-use tessera_dialects::{Attr, DType, Op, Operation, Region, TileOp, Type, ValueData};
+use tessera_dialects::{Attr, DType, Op, Operation, Region, SymExpr, TileOp, Type, ValueData};
 
 /// Tile sizes for one compilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +38,16 @@ pub struct Schedule {
 /// The register block of `f32` dots: `[rows, f32x4 vectors]`.
 pub const DOT_BLOCK: [i64; 2] = [4, 3];
 
-/// The unroll factor of the micro-kernel's K loop.
-pub const DOT_UNROLL: i64 = 2;
+/// The unroll factor of the micro-kernel's K loop. 1: Cranelift's e-graph places the
+/// operations of an unrolled body accumulator by accumulator, so every step's rhs
+/// vectors would be live at once and a 4 x 3 block would spill.
+pub const DOT_UNROLL: i64 = 1;
+
+/// How products are accumulated: `fma` (one `vfmadd` per product, its factor a fresh
+/// `vbroadcastss` from memory) or `mul_add` (`vmulps` with the rhs from memory, then
+/// `vaddps`; the back end supports both, they measured the same here, and `fma` rounds
+/// once).
+pub const DOT_MADD: &str = "fma";
 
 /// The vector width (in `f32` lanes) of the CPU back end (Cranelift emits 128-bit vectors).
 pub const VECTOR: i64 = 4;
@@ -67,6 +75,18 @@ impl Schedule {
         }
     }
 
+    /// The M tile of a contraction with `m` rows: `mm`, or `m` when it is a smaller
+    /// constant. A symbolic row count (usually a batch size, unknown until run time) gets
+    /// `mm / 4` rows (at least the register block's rows): a 128-row tile would do four
+    /// times the work at batch 32, while 32 rows still fill eight 4-row register blocks
+    /// per packed rhs panel.
+    pub fn rows_tile(&self, m: &SymExpr) -> u64 {
+        match m.as_const() {
+            Some(_) => crate::template::fit(m, self.mm),
+            None => (self.mm / 4).max(DOT_BLOCK[0] as u64).min(self.mm),
+        }
+    }
+
     /// The rule for this host's caches.
     pub fn host() -> Schedule {
         let (l1, l2) = host_caches();
@@ -80,9 +100,10 @@ impl Schedule {
 ///   `parallel` axes come from the lowering);
 /// - every `f32 x f32 -> f32` `tile.dot`: `block` (the register block, [`DOT_BLOCK`],
 ///   narrowed to the tile: no more rows than the tile has, no more vectors than its
-///   columns fill), `unroll` (of the K loop, at most K) and `pack = "rhs"` when the
+///   columns fill), `unroll` (of the K loop, at most K), `pack = "rhs"` when the
 ///   right operand is reused by more than one row block (packing copies it once, every
-///   row block then streams a contiguous panel) and `"none"` otherwise.
+///   row block then streams a contiguous panel) and `"none"` otherwise, and `madd`
+///   ([`DOT_MADD`]).
 ///
 /// Attributes already present are kept: a hand-written schedule in a `.tir` file wins.
 pub fn apply(tiled: &Tiled) -> Tiled {
@@ -139,6 +160,7 @@ fn schedule_dot(op: &mut Operation, values: &[ValueData]) {
         "none"
     };
     op.attrs.set("pack", Attr::Str(pack.to_string()));
+    op.attrs.set("madd", Attr::Str(DOT_MADD.to_string()));
 }
 
 impl fmt::Display for Schedule {

@@ -39,15 +39,25 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
     assert!(after.contains("parallel = [0, 1], vector = 4}"), "{after}");
     assert!(
         after.contains(&format!(
-            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 2, pack = \"rhs\"}} : (tile<128x256xf32>, tile<256x128xf32>, tile<128x128xf32>)",
+            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 1, pack = \"rhs\", madd = \"fma\"}} : (tile<32x256xf32>, tile<256x128xf32>, tile<32x128xf32>)",
             DOT_BLOCK[0], DOT_BLOCK[1]
         )),
+        "{after}"
+    );
+    // A symbolic M gets a quarter of the tile (a batch of 32 fills it); a constant
+    // M its own size up to the tile.
+    let (_, after) = lowered(
+        "fn main(a: f32[1000, K], b: f32[K, N]) -> f32[1000, N] { a @ b }",
+        &Schedule::for_caches(32 * 1024, 512 * 1024),
+    );
+    assert!(
+        after.contains("(tile<128x256xf32>, tile<256x128xf32>, tile<128x128xf32>)"),
         "{after}"
     );
     // Small tiles narrow the block; one row block does not pay for packing.
     let (_, after) = lowered(src, &small());
     assert!(
-        after.contains("{block = [4, 1], unroll = 2, pack = \"none\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
+        after.contains("{block = [4, 1], unroll = 1, pack = \"none\", madd = \"fma\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
         "{after}"
     );
     let (_, after) = lowered(
@@ -55,7 +65,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("{block = [2, 1], unroll = 1, pack = \"none\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
+        after.contains("{block = [2, 1], unroll = 1, pack = \"none\", madd = \"fma\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
         "{after}"
     );
 }
@@ -89,24 +99,33 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         "fn main(x: f32[N, 64, H, W], w: f32[64, 64, 3, 3]) -> f32[N, 64, H, W] { conv2d(x, w, padding: [1, 1]) }",
         &Schedule::host(),
     );
-    // The weight becomes tap-major, then each tap is a dot of [O, C] by [C, pixels].
+    // The weight becomes tap-major, then each tap is a dot of [O, C] by [C, pixels]: with
+    // constant channel counts the taps are unrolled and read through 2-D views.
     assert!(before.contains("tile.kernel @k0_conv2d_weight(%w: buf<f32[64, 64, 3, 3]>, %out: buf<f32[3, 3, 64, 64]>)"), "{before}");
     assert!(before.contains("{perm = [2, 3, 0, 1]}"), "{before}");
     assert!(
-        before.contains(
-            "tile.kernel @k1_conv2d(%x: buf<f32[N, 64, H, W]>, %w: buf<f32[3, 3, 64, 64]>"
-        ),
+        before.contains("tile.kernel @k1_conv2d(%x: buf<f32[64*N, H, W]>, %w: buf<f32[576, 64]>"),
         "{before}"
     );
     assert!(
         before.contains(
-            "%win = tile.load %x, %n, %c0, %h0, %w0 {unit = \"elements\", strides = [1, 1, 1, 1]}"
+            "%win0 = tile.load %x, %xc, %h0, %w0 {unit = \"elements\", strides = [1, 1, 1]}"
         ),
         "{before}"
     );
+    assert_eq!(before.matches("tile.dot").count(), 9, "{before}");
     assert!(
-        after.contains("%d = tile.dot %tap2, %win2, %u {block = [4, 3], unroll = 2, pack = \"rhs\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
+        after.contains("%d8 = tile.dot %tap8, %wn8, %d7 {block = [4, 3], unroll = 1, pack = \"rhs\", madd = \"fma\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
         "{after}"
+    );
+    // Channel counts the tiles do not divide: one dot per tap in loops over the taps.
+    let (before, _) = lowered(
+        "fn main(x: f32[N, 3, H, W], w: f32[130, 3, 3, 3]) -> f32[N, 130, H, W] { conv2d(x, w, padding: [1, 1]) }",
+        &Schedule::host(),
+    );
+    assert!(
+        before.contains("%d = tile.dot %tap2, %win2, %u"),
+        "{before}"
     );
     // Grouped and integer convolutions stay direct (no dot).
     let (before, _) = lowered(
@@ -114,4 +133,30 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         &Schedule::host(),
     );
     assert!(!before.contains("tile.dot"), "{before}");
+}
+
+/// Both implicit-GEMM forms against the graph interpreter (f32 within 1e-4 of
+/// `1 + |want|`, inputs in [-2, 2], at most 27 products per output).
+#[test]
+fn both_conv2d_gemm_forms_match_the_interpreter() {
+    use std::collections::BTreeMap;
+    let src = "fn main(x: f32[N, 3, H, W], w: f32[6, 3, 3, 3], v: f32[5, 3, 2, 3]) -> (f32[N, 6, H, W], f32[N, 5, (H - 1) / 2 + 1, W / 3]) {
+        (conv2d(x, w, padding: [1, 1]), conv2d(x, v, stride: [2, 3], padding: [1, 0], dilation: [2, 1]))
+    }";
+    let m = graph(src);
+    // mm = 4 does not divide 6 or 5 (loops over taps); the host's tiles do (unrolled taps).
+    for s in [small(), Schedule::host()] {
+        let tiled = lower_func(&m, "main", &s).unwrap_or_else(|e| panic!("{e}"));
+        for (i, (n, h, w)) in [(1, 1, 3), (2, 7, 9), (1, 5, 70)].into_iter().enumerate() {
+            let sizes: BTreeMap<String, i64> = [("N", n), ("H", h), ("W", w)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            let xs = common::inputs(&m, &sizes, 90 + i as u64);
+            let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("graph interpreter");
+            let got = common::run_tiled(&tiled, xs);
+            common::close(&got, &want, 1e-4)
+                .unwrap_or_else(|e| panic!("{s} {sizes:?}: {e}\n{tiled}"));
+        }
+    }
 }

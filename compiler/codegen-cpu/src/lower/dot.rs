@@ -4,7 +4,10 @@
 //! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 3 = 12 of the 16 xmm
 //! registers) that stay in registers across the whole `k` loop; each `k` step loads
 //! `vecs` vectors of `rhs`, broadcasts `rows` elements of `lhs` and issues `rows * vecs`
-//! `fma`s. The `k` loop is unrolled `unroll` times; with `pack = "rhs"` the right operand
+//! `fma`s (`madd = "fma"`, each factor a fresh broadcast: Cranelift ties an `fma`'s result
+//! to its first factor) or `vmulps` + `vaddps` (`madd = "mul_add"`, the rhs read from
+//! memory by each multiply). The `k` loop, counted by the lhs pointer, is unrolled
+//! `unroll` times; with `pack = "rhs"` the right operand
 //! is first copied into contiguous column panels of the block's width (so that a panel
 //! streams through L1 without the set conflicts of a strided walk). Ragged edges: a last
 //! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
@@ -20,7 +23,8 @@
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::tile_layout::TileSlot;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value as ClValue};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, BlockArg, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::{DType, Operation};
 
 /// How an `f32` `tile.dot` is blocked, from its schedule attributes (written by the
@@ -35,6 +39,8 @@ pub(crate) struct DotPlan {
     pub vecs: i64,
     pub unroll: i64,
     pub pack_rhs: bool,
+    /// `fma` (one fused multiply-add per product) or separate `fmul` + `fadd`.
+    pub fused: bool,
 }
 
 impl DotPlan {
@@ -62,11 +68,21 @@ impl DotPlan {
                 ))
             }
         };
+        let fused = match op.attrs.str("madd") {
+            None | Some("fma") => true,
+            Some("mul_add") => false,
+            Some(p) => {
+                return invalid(format!(
+                    "tile.dot: `madd` must be \"fma\" or \"mul_add\", got \"{p}\""
+                ))
+            }
+        };
         Ok(DotPlan {
             rows,
             vecs,
             unroll,
             pack_rhs,
+            fused,
         })
     }
 }
@@ -260,12 +276,12 @@ impl Lowerer<'_, '_> {
         if full > 0 {
             self.for_const(0, full, 1, |l, ib| {
                 let row0 = l.mul_c(ib, plan.rows);
-                l.micro_kernel(g, row0, col0, plan.rows, vecs, plan.unroll)
+                l.micro_kernel(g, row0, col0, plan.rows, vecs, plan)
             })?;
         }
         if rem > 0 {
             let row0 = self.iconst(full * plan.rows);
-            self.micro_kernel(g, row0, col0, rem, vecs, plan.unroll)?;
+            self.micro_kernel(g, row0, col0, rem, vecs, plan)?;
         }
         Ok(())
     }
@@ -282,8 +298,9 @@ impl Lowerer<'_, '_> {
         col0: ClValue,
         rows: i64,
         vecs: i64,
-        unroll: i64,
+        plan: DotPlan,
     ) -> Result<()> {
+        let unroll = plan.unroll;
         let (k, n) = (g.k, g.n);
         let e = self.mul_c(row0, n);
         let e = self.b.ins().iadd(e, col0);
@@ -312,13 +329,33 @@ impl Lowerer<'_, '_> {
         let aflags = frame_flags().with_readonly().with_can_move();
         let u = unroll.clamp(1, k.max(1));
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
-            let bv: Vec<ClValue> = (0..vecs)
+            let bv: Vec<ClValue> = (0..if plan.fused { vecs } else { 0 })
                 .map(|v| {
                     let off = ((t * bstride + v * 4) * 4) as i32;
                     l.b.ins().load(types::F32X4, bflags, pb, off)
                 })
                 .collect();
             for r in 0..rows {
+                if !plan.fused {
+                    // One broadcast of `a[r, k]` per row; each product reads its rhs
+                    // vector straight from memory (`vmulps` with a memory operand: the
+                    // load has one use, so it folds) and is added to its accumulator,
+                    // whose register it keeps: no register is tied. The rhs loads of
+                    // different rows differ in their address value (`pb - 64 r` +
+                    // `64 r`) so that value numbering does not merge them.
+                    let off = ((r * k + t) * 4) as i32;
+                    let x = l.b.ins().load(types::F32, aflags, pa, off);
+                    let x = l.b.ins().splat(types::F32X4, x);
+                    let base = if r == 0 { pb } else { l.add_c(pb, -64 * r) };
+                    for v in 0..vecs {
+                        let off = ((t * bstride + v * 4) * 4 + 64 * r) as i32;
+                        let y = l.b.ins().load(types::F32X4, bflags, base, off);
+                        let i = (r * vecs + v) as usize;
+                        let p = l.b.ins().fmul(x, y);
+                        accs[i] = l.b.ins().fadd(accs[i], p);
+                    }
+                    continue;
+                }
                 for v in 0..vecs {
                     // Cranelift's x64 `fma` ties its result to the first factor: one fresh
                     // broadcast of `a[r, k]` per fma (a `vbroadcastss` from memory) keeps
@@ -334,26 +371,54 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let mut init = vec![pa, pb];
-        init.extend(accs);
-        let (zero, kend) = (self.iconst(0), self.iconst(k));
-        let (_, mut st) = self.for_carry(zero, kend, u, init, |l, _, mut st| {
-            let (pa, pb) = (st[0], st[1]);
-            for t in 0..u {
-                step(l, pa, pb, t, &mut st[2..]);
+        // The accumulators, then the two pointers: a jump's arguments are placed in
+        // order, so the sums (and their loads) come before the pointer increments, which
+        // then reuse their old registers.
+        let na = accs.len();
+        let mut st = accs;
+        st.extend([pa, pb]);
+        if k / u > 0 {
+            // The loop over `k / u` steps of `u`, counted by the lhs pointer. The header
+            // tests and branches without arguments (the body and the exit read its
+            // parameters); the body's results are used once, by the jump back, so the
+            // rhs loads fold into their multiplies and each new pointer and sum takes its
+            // old value's register: per iteration two pointer increments, a compare, a
+            // branch and a jump.
+            let aend = self.add_c(pa, (k / u) * u * 4);
+            let header = self.b.create_block();
+            let body = self.b.create_block();
+            let exit = self.b.create_block();
+            for &v in &st {
+                let ty = self.b.func.dfg.value_type(v);
+                self.b.append_block_param(header, ty);
             }
-            st[0] = l.add_c(pa, u * 4);
-            st[1] = l.add_c(pb, u * bstride * 4);
-            Ok(st)
-        })?;
-        let (pa, pb) = (st[0], st[1]);
+            let args: Vec<BlockArg> = st.iter().copied().map(BlockArg::Value).collect();
+            self.b.ins().jump(header, &args);
+            self.b.switch_to_block(header);
+            let params = self.b.block_params(header).to_vec();
+            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, params[na], aend);
+            self.b.ins().brif(more, body, &[], exit, &[]);
+            self.b.switch_to_block(body);
+            let mut cur = params.clone();
+            let (pa, pb) = (cur[na], cur[na + 1]);
+            for t in 0..u {
+                step(self, pa, pb, t, &mut cur[..na]);
+            }
+            cur[na] = self.add_c(pa, u * 4);
+            cur[na + 1] = self.add_c(pb, u * bstride * 4);
+            let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
+            self.b.ins().jump(header, &args);
+            self.b.switch_to_block(exit);
+            st = params;
+        }
+        let (pa, pb) = (st[na], st[na + 1]);
         for t in 0..k % u {
-            step(self, pa, pb, t, &mut st[2..]);
+            step(self, pa, pb, t, &mut st[..na]);
         }
         for r in 0..rows {
             for v in 0..vecs {
                 let off = ((r * n + v * 4) * 4) as i32;
-                let acc = st[2 + (r * vecs + v) as usize];
+                let acc = st[(r * vecs + v) as usize];
                 self.b.ins().store(g.vflags, acc, po, off);
             }
         }

@@ -273,7 +273,7 @@ fn contract(
     }
     let mm = ctx.schedule.mm;
     let (tm, tk, tn) = (
-        fit(&dims.m, mm),
+        ctx.schedule.rows_tile(&dims.m),
         fit(&dims.k, ctx.schedule.mk),
         fit(&dims.n, mm),
     );

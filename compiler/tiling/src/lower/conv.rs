@@ -3,7 +3,8 @@
 //!
 //! `f32` convolutions without groups are implicit GEMMs (`conv2d_gemm`): `tile.dot`s of
 //! each tap's weight matrix with shifted input windows, on the register-blocked
-//! micro-kernel of `matmul`. The others (groups, integer and narrow dtypes) are direct
+//! micro-kernel of `matmul` (taps unrolled and operands read through 2-D views when the
+//! weight's sizes are constants: `conv2d_gemm_taps`). The others (groups, integer and narrow dtypes) are direct
 //! convolutions: the grid has one point per (image, output channel, output-row tile,
 //! output-column tile) (with `groups > 1`, the channel axis is split into (group, channel
 //! in group)). Each
@@ -303,6 +304,10 @@ fn conv2d_gemm(
     ));
     ctx.emit(name, k.finish(), vec![(w, None), (wt, None)], op);
 
+    if let Some(taps) = dense_taps(&tw.shape, ctx.schedule.mm, ctx.schedule.mk) {
+        conv2d_gemm_taps(ctx, op, [x, wt, y], taps, stride, pad, dil);
+        return Ok(());
+    }
     let (to, tc, tn) = (
         fit(o, ctx.schedule.mm),
         fit(c, ctx.schedule.mk),
@@ -392,6 +397,131 @@ fn conv2d_gemm(
     ));
     ctx.emit(name, k.finish(), vec![(x, None), (wt, None), (y, None)], op);
     Ok(())
+}
+
+/// `(O, C, KH, KW, to, tc)` when the weight's sizes are constants and the channel tiles
+/// divide them, so that 2-D views cut whole tiles: the weight as `[KH * KW * O, C]`
+/// (one `[to, tc]` tile per tap never reaches into the next tap) and the input as
+/// `[N * C, H, W]` (a channel tile never reaches into the next image).
+fn dense_taps(w: &[SymExpr], mm: u64, mk: u64) -> Option<[i64; 6]> {
+    let [o, c, kh, kw] = [0, 1, 2, 3].map(|i| w[i].as_const());
+    let (o, c, kh, kw) = (o?, c?, kh?, kw?);
+    let (to, tc) = (
+        fit(&SymExpr::lit(o), mm) as i64,
+        fit(&SymExpr::lit(c), mk) as i64,
+    );
+    (o % to == 0 && c % tc == 0 && kh * kw <= 49).then_some([o, c, kh, kw, to, tc])
+}
+
+/// The implicit GEMM with constant weight sizes ([`dense_taps`]): the taps unrolled in
+/// the body of one loop over input-channel tiles (a chain of `KH * KW` dots, no loop
+/// copies between taps), each tap's `[to, tc]` weight tile read straight from the
+/// `[KH * KW * O, C]` view, each input window `[tc, 1, tw]` from the `[N * C, H, W]` view
+/// (one size-1 axis to drop).
+#[allow(clippy::too_many_arguments)]
+fn conv2d_gemm_taps(
+    ctx: &mut Ctx,
+    op: &Operation,
+    [x, wt, y]: [crate::plan::BufId; 3],
+    [o, c, kh, kw, to, tc]: [i64; 6],
+    stride: [i64; 2],
+    pad: [i64; 2],
+    dil: [i64; 2],
+) {
+    let f = DType::F32;
+    let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
+    let ow = &ty.shape[3];
+    let tn = fit(ow, 64);
+    let (to, tc) = (to as u64, tc as u64);
+    let xview = vec![
+        tx.shape[0].mul(&SymExpr::lit(c)),
+        tx.shape[2].clone(),
+        tx.shape[3].clone(),
+    ];
+    let wview = vec![SymExpr::lit(kh * kw * o), SymExpr::lit(c)];
+    let name = ctx.kernel_name("conv2d");
+    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(f, &ty.shape));
+    let params = vec![
+        ("x".to_string(), xbuf.clone()),
+        ("w".to_string(), wbuf.clone()),
+        ("out".to_string(), obuf.clone()),
+    ];
+    let grid = vec![
+        tx.shape[0].clone(),
+        SymExpr::lit(o / to as i64),
+        ty.shape[2].clone(),
+        cdiv(ow, tn),
+    ];
+    let mut k = KernelText::new(&name, &params, &grid);
+    for (a, p) in ["n", "o", "r", "pc"].iter().enumerate() {
+        k.line(format!(
+            "%{p} = tile.program_id {{axis = {a}}} : () -> index"
+        ));
+    }
+    let acc = tile(f, &[to, tn]);
+    let (win3, win2, w2) = (
+        tile(f, &[tc, 1, tn]),
+        tile(f, &[tc, tn]),
+        tile(f, &[to, tc]),
+    );
+    k.line(format!("%z = tile.zeros : () -> {acc}"));
+    let mut body = vec![
+        format!("%xc = tile.affine %n, %ci {{coeffs = [{c}, {tc}]}} : (index, index) -> index"),
+        format!("%wc = tile.affine %ci {{coeffs = [{tc}]}} : (index) -> index"),
+    ];
+    let mut cur = "u".to_string();
+    for i in 0..kh {
+        body.push(format!(
+            "%h{i} = tile.affine %r {{coeffs = [{}], offset = {}}} : (index) -> index",
+            stride[0],
+            sizes(&[SymExpr::lit(i * dil[0] - pad[0])])
+        ));
+        for j in 0..kw {
+            let t = i * kw + j;
+            body.push(format!(
+                "%w{t} = tile.affine %pc {{coeffs = [{}], offset = {}}} : (index) -> index",
+                tn as i64 * stride[1],
+                sizes(&[SymExpr::lit(j * dil[1] - pad[1])])
+            ));
+            body.push(format!(
+                "%win{t} = tile.load %x, %xc, %h{i}, %w{t} {{unit = \"elements\", strides = [1, 1, {}]}} : ({xbuf}, index, index, index) -> {win3}",
+                stride[1]
+            ));
+            body.push(format!(
+                "%wn{t} = tile.reduce %win{t} {{axis = 1, kind = \"max\"}} : ({win3}) -> {win2}"
+            ));
+            body.push(format!(
+                "%wr{t} = tile.affine %o {{coeffs = [{to}], offset = {}}} : (index) -> index",
+                sizes(&[SymExpr::lit(t * o)])
+            ));
+            body.push(format!(
+                "%tap{t} = tile.load %w, %wr{t}, %wc {{unit = \"elements\"}} : ({wbuf}, index, index) -> {w2}"
+            ));
+            body.push(format!(
+                "%d{t} = tile.dot %tap{t}, %wn{t}, %{cur} : ({w2}, {win2}, {acc}) -> {acc}"
+            ));
+            cur = format!("d{t}");
+        }
+    }
+    body.push(format!("tile.yield %{cur} : {acc}"));
+    k.line(format!(
+        "%acc = tile.for %z {{bounds = {}}} : ({acc}) -> {acc} (%ci: index, %u: {acc}) {{\n{}}}",
+        sizes(&[SymExpr::lit(0), SymExpr::lit(c / tc as i64)]),
+        indent(&body)
+    ));
+    let out4 = tile(f, &[1, to, 1, tn]);
+    k.line(format!(
+        "%wide = tile.broadcast %acc {{dims = [1, 3]}} : ({acc}) -> {out4}"
+    ));
+    k.line(format!(
+        "tile.store %wide, %out, %n, %o, %r, %pc : ({out4}, {obuf}, index, index, index, index) -> ()"
+    ));
+    ctx.emit(
+        name,
+        k.finish(),
+        vec![(x, Some(xview)), (wt, Some(wview)), (y, None)],
+        op,
+    );
 }
 
 /// The lowest value of `dt`, as a `pad` / `splat` attribute value.

@@ -21,7 +21,11 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     }
     let (m, k, n) = (&ta.shape[0], &ta.shape[1], &tb.shape[1]);
     let mm = ctx.schedule.mm;
-    let (tm, tk, tn) = (fit(m, mm), fit(k, ctx.schedule.mk), fit(n, mm));
+    let (tm, tk, tn) = (
+        ctx.schedule.rows_tile(m),
+        fit(k, ctx.schedule.mk),
+        fit(n, mm),
+    );
     let name = ctx.kernel_name("matmul");
     let params = vec![
         ("a".to_string(), buf(ta.dtype, &ta.shape)),
