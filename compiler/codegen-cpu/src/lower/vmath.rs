@@ -34,7 +34,7 @@
 
 use super::Lowerer;
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value as ClValue};
+use cranelift_codegen::ir::{types, ConstantData, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::GraphOp;
 
 /// The graph ops computed here.
@@ -161,16 +161,21 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// A splatted `f32` constant.
+    /// A splatted `f32` constant: a 128-bit constant-pool value (folded into its use as a
+    /// memory operand instead of a scalar constant splatted at every use).
     fn vc(&mut self, c: f32) -> ClValue {
-        let k = self.b.ins().f32const(c);
-        self.b.ins().splat(types::F32X4, k)
+        self.v128(types::F32X4, c.to_bits())
     }
 
     /// A splatted `i32` constant.
     fn vi(&mut self, c: i32) -> ClValue {
-        let k = self.b.ins().iconst(types::I32, i64::from(c));
-        self.b.ins().splat(types::I32X4, k)
+        self.v128(types::I32X4, c as u32)
+    }
+
+    fn v128(&mut self, ty: types::Type, bits: u32) -> ClValue {
+        let bytes: Vec<u8> = (0..4).flat_map(|_| bits.to_le_bytes()).collect();
+        let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+        self.b.ins().vconst(ty, h)
     }
 
     fn as_f32x4(&mut self, v: ClValue) -> ClValue {
