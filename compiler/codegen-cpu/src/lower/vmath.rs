@@ -134,7 +134,10 @@ impl Lowerer<'_, '_> {
             self.b.ins().splat(types::F32X4, x)
         };
         let r = match op {
-            GraphOp::Exp => self.v_exp(v),
+            GraphOp::Exp => {
+                let e = self.v_exp(v);
+                self.keep_nan(v, e)
+            }
             GraphOp::Log => self.v_log(v),
             GraphOp::Tanh => self.v_tanh(v),
             GraphOp::Erf => self.v_erf_gelu(v, false),
@@ -233,7 +236,9 @@ impl Lowerer<'_, '_> {
         self.b.ins().bor(a, sb)
     }
 
-    pub(super) fn v_exp(&mut self, x: ClValue) -> ClValue {
+    /// `exp(x)` for every `x` but NaN (a NaN gives some number: callers that can see a
+    /// NaN restore it).
+    fn v_exp(&mut self, x: ClValue) -> ClValue {
         let (lo, hi) = (self.vc(-104.0), self.vc(89.0));
         let xc = self.vmax(x, lo);
         let xc = self.vmin(xc, hi);
@@ -262,8 +267,7 @@ impl Lowerer<'_, '_> {
         };
         let (s1, s2) = (scale(self, n1), scale(self, n2));
         let y = self.b.ins().fmul(e, s1);
-        let y = self.b.ins().fmul(y, s2);
-        self.keep_nan(x, y)
+        self.b.ins().fmul(y, s2)
     }
 
     fn v_log(&mut self, x: ClValue) -> ClValue {
@@ -324,7 +328,8 @@ impl Lowerer<'_, '_> {
         let large = self.copysign(q, x);
         let th = self.vc(TANH_SMALL);
         let is_small = self.vcmp(FloatCC::LessThan, a, th);
-        self.vsel(is_small, small, large)
+        let y = self.vsel(is_small, small, large);
+        self.keep_nan(x, y)
     }
 
     /// `s / (1 + e)` with `e = exp(-|v|)` and `s = 1` for `v >= 0` else `e`: sigmoid(v);
