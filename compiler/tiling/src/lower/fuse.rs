@@ -3,8 +3,9 @@
 //! same shape, and is not returned, is computed inside that consumer's kernel (in its
 //! `tile.map` region) instead of being materialised. Chains and trees of such operations
 //! become one kernel, one pass over memory; their other operands are the kernel's inputs,
-//! broadcast as for a single operation. A value used by a non-elementwise operation, by two
-//! operations or returned is always materialised.
+//! broadcast as for a single operation. A 0-d constant used by one elementwise operation
+//! only is a `graph.constant` line of its region. A value used by a non-elementwise
+//! operation, by two operations or returned is always materialised.
 
 use std::collections::{BTreeMap, BTreeSet};
 use tessera_dialects::{Func, GraphOp, SymExpr, Value};
@@ -101,11 +102,18 @@ pub(crate) fn plan(func: &Func) -> Fusion {
         op.results.len() == 1 && op.op.as_graph().is_some_and(is_elementwise)
     };
     let shape = |v: Value| func.tensor_ty(v).map(|t| t.shape.clone());
+    // A 0-d constant used by one elementwise operation only is a line of its region.
+    let constant = |i: usize| {
+        let op = &ops[i];
+        op.results.len() == 1
+            && op.op.as_graph() == Some(GraphOp::Constant)
+            && func.tensor_ty(op.results[0]).is_some_and(|t| t.rank() == 0)
+    };
     // The kernel each operation is computed in, decided from the last operation back (a
     // consumer comes after its producers).
     let mut root: Vec<usize> = (0..ops.len()).collect();
     for i in (0..ops.len()).rev() {
-        if !elementwise(i) {
+        if !elementwise(i) && !constant(i) {
             continue;
         }
         let r = ops[i].results[0];
@@ -116,7 +124,7 @@ pub(crate) fn plan(func: &Func) -> Fusion {
         if c <= i || !elementwise(c) {
             continue;
         }
-        let same = shape(r).is_some() && shape(r) == shape(ops[c].results[0]);
+        let same = constant(i) || (shape(r).is_some() && shape(r) == shape(ops[c].results[0]));
         if same {
             root[i] = root[c];
         }
