@@ -49,6 +49,19 @@ tile.kernel @masks(%x: buf<f32[L]>, %y: buf<f32[L]>, %j: buf<i32[L]>, %out: buf<
   tile.store %ri, %iout, %i : (tile<1003xi32>, buf<i32[L]>, index) -> ()
 }
 
+tile.kernel @outside(%x: buf<f32[L]>, %out: buf<f32[L]>) attributes {grid = sizes[(L + 7) / 8]} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %a = tile.load %x, %i : (buf<f32[L]>, index) -> tile<8xf32>
+  %t = graph.constant {value = true, dtype = bool} : () -> bool
+  %k = graph.constant {value = 2.5, dtype = f32} : () -> f32
+  %r = tile.map %a : (tile<8xf32>) -> tile<8xf32> (%p: f32) {
+    %m = graph.mul %p, %k : (f32, f32) -> f32
+    %s = graph.select %t, %m, %p : (bool, f32, f32) -> f32
+    tile.yield %s : f32
+  }
+  tile.store %r, %out, %i : (tile<8xf32>, buf<f32[L]>, index) -> ()
+}
+
 tile.kernel @idiv(%x: buf<DT[L]>, %y: buf<DT[L]>, %out: buf<DT[L]>) attributes {grid = sizes[(L + 6) / 7]} {
   %i = tile.program_id {axis = 0} : () -> index
   %a = tile.load %x, %i : (buf<DT[L]>, index) -> tile<7xDT>
@@ -135,6 +148,27 @@ fn comparisons_selects_and_i32_arithmetic_on_lanes() {
         ];
         same(&TIR.replace("DT", "i32"), "masks", args);
     }
+    // A bool from outside the region keeps the map on the scalar path.
+    same(
+        &TIR.replace("DT", "i32"),
+        "outside",
+        vec![
+            floats(vec![
+                1.0,
+                -2.0,
+                3.5,
+                f32::NAN,
+                0.0,
+                -0.0,
+                7.0,
+                8.0,
+                9.0,
+                1e30,
+                -1e-40,
+            ]),
+            floats(vec![0.0; 11]),
+        ],
+    );
     // Both maps ran on lanes.
     let m = module(&TIR.replace("DT", "i32"));
     let k = JitBackend::new().unwrap().compile(&m, "masks").unwrap();

@@ -141,6 +141,16 @@ impl Lowerer<'_, '_> {
             return Ok(false);
         }
         use GraphOp as G;
+        // Values from outside the region are splatted: only f32 and i32 ones can be.
+        let mut inside: Vec<Value> = region.args.clone();
+        inside.extend(region.ops.iter().flat_map(|o| o.results.iter().copied()));
+        for op in &region.ops {
+            for v in &op.operands {
+                if !inside.contains(v) && !lane(self.elem_dtype(*v)?) {
+                    return Ok(false);
+                }
+            }
+        }
         for op in &region.ops {
             let g = match op.op {
                 Op::Graph(g) => g,

@@ -22,8 +22,9 @@
 //! - `erf(x)`: `|x| < 1`: `x P(x^2)`; else `sign(x) (1 - erfc |x|)` with
 //!   `erfc(a) = exp(-a^2 + S(a))`, `S` a degree-11 fit of `log erfc(a) + a^2` on `[0.5, 6]`
 //!   (`0` beyond 6).
-//! - `gelu(x) = x/2 (1 + erf(x / sqrt 2))`, with `1 + erf(z) = erfc |z|` computed directly
-//!   for `z < -1/2` (no cancellation in the negative tail; `-0` below `x = -6 sqrt 2`).
+//! - `gelu(x) = x/2 (1 + erf(z))`, `z = x / sqrt 2`, as `x/2 (2 - erfc |z|)` for `z >= 0`
+//!   and `x/2 erfc |z|` below (no cancellation anywhere), `erfc(a) = exp(-x^2/2 + S(a))`
+//!   with `S` a degree-13 fit on `[0, 6]` (`-0` below `x = -6 sqrt 2`).
 //! - `sigmoid(x) = s / (1 + e)`, `e = exp(-|x|)`, `s = 1` for `x >= 0` else `e`;
 //!   `silu(x) = x s / (1 + e)`; `gelu_tanh(x) = x s / (1 + e)` with
 //!   `v = 2 sqrt(2/pi) (x + 0.044715 x^3)` in place of `x` (as `1 + tanh(v/2) = 2 sigmoid(v)`).
@@ -34,7 +35,7 @@
 
 use super::Lowerer;
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value as ClValue};
+use cranelift_codegen::ir::{types, ConstantData, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::GraphOp;
 
 /// The graph ops computed here.
@@ -121,6 +122,24 @@ const ERFC_S: [f32; 12] = [
     -7.068569539114833e-05,
     0.0002754293673206121,
 ];
+/// log(erfc(a)) + a^2 as a polynomial in s = a / 3 - 1 on a in [0, 6], absolute error
+/// 1e-7 (gelu: no small-argument branch, as gelu never cancels).
+const GELU_S: [f32; 14] = [
+    -1.7203630208969116,
+    -0.9112610220909119,
+    0.3834553062915802,
+    -0.2001233845949173,
+    0.10956446081399918,
+    -0.05967800319194794,
+    0.03173649683594704,
+    -0.01568920910358429,
+    0.006054082419723272,
+    -0.0023325500078499317,
+    0.002102695871144533,
+    -0.0004148956504650414,
+    -0.0013305202592164278,
+    0.0007184639107435942,
+];
 /// sqrt(2 / pi) and sqrt(2 / pi) * 0.044715, doubled (gelu_tanh's v).
 const GELU_K2: f32 = 1.595_769_121_605_731;
 const GELU_KC2: f32 = 0.071_354_816_802_22;
@@ -134,11 +153,14 @@ impl Lowerer<'_, '_> {
             self.b.ins().splat(types::F32X4, x)
         };
         let r = match op {
-            GraphOp::Exp => self.v_exp(v),
+            GraphOp::Exp => {
+                let e = self.v_exp(v);
+                self.keep_nan(v, e)
+            }
             GraphOp::Log => self.v_log(v),
             GraphOp::Tanh => self.v_tanh(v),
-            GraphOp::Erf => self.v_erf_gelu(v, false),
-            GraphOp::Gelu => self.v_erf_gelu(v, true),
+            GraphOp::Erf => self.v_erf(v),
+            GraphOp::Gelu => self.v_gelu(v),
             GraphOp::Sigmoid => self.v_sigmoid(v, v, false),
             GraphOp::Silu => self.v_sigmoid(v, v, true),
             GraphOp::GeluTanh => {
@@ -161,16 +183,21 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// A splatted `f32` constant.
+    /// A splatted `f32` constant: a 128-bit constant-pool value (folded into its use as a
+    /// memory operand instead of a scalar constant splatted at every use).
     fn vc(&mut self, c: f32) -> ClValue {
-        let k = self.b.ins().f32const(c);
-        self.b.ins().splat(types::F32X4, k)
+        self.v128(types::F32X4, c.to_bits())
     }
 
     /// A splatted `i32` constant.
     fn vi(&mut self, c: i32) -> ClValue {
-        let k = self.b.ins().iconst(types::I32, i64::from(c));
-        self.b.ins().splat(types::I32X4, k)
+        self.v128(types::I32X4, c as u32)
+    }
+
+    fn v128(&mut self, ty: types::Type, bits: u32) -> ClValue {
+        let bytes: Vec<u8> = (0..4).flat_map(|_| bits.to_le_bytes()).collect();
+        let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
+        self.b.ins().vconst(ty, h)
     }
 
     fn as_f32x4(&mut self, v: ClValue) -> ClValue {
@@ -228,7 +255,9 @@ impl Lowerer<'_, '_> {
         self.b.ins().bor(a, sb)
     }
 
-    pub(super) fn v_exp(&mut self, x: ClValue) -> ClValue {
+    /// `exp(x)` for every `x` but NaN (a NaN gives some number: callers that can see a
+    /// NaN restore it).
+    fn v_exp(&mut self, x: ClValue) -> ClValue {
         let (lo, hi) = (self.vc(-104.0), self.vc(89.0));
         let xc = self.vmax(x, lo);
         let xc = self.vmin(xc, hi);
@@ -257,8 +286,7 @@ impl Lowerer<'_, '_> {
         };
         let (s1, s2) = (scale(self, n1), scale(self, n2));
         let y = self.b.ins().fmul(e, s1);
-        let y = self.b.ins().fmul(y, s2);
-        self.keep_nan(x, y)
+        self.b.ins().fmul(y, s2)
     }
 
     fn v_log(&mut self, x: ClValue) -> ClValue {
@@ -319,7 +347,8 @@ impl Lowerer<'_, '_> {
         let large = self.copysign(q, x);
         let th = self.vc(TANH_SMALL);
         let is_small = self.vcmp(FloatCC::LessThan, a, th);
-        self.vsel(is_small, small, large)
+        let y = self.vsel(is_small, small, large);
+        self.keep_nan(x, y)
     }
 
     /// `s / (1 + e)` with `e = exp(-|v|)` and `s = 1` for `v >= 0` else `e`: sigmoid(v);
@@ -337,61 +366,59 @@ impl Lowerer<'_, '_> {
         self.keep_nan(v, y)
     }
 
-    /// `erf(x)`, or `gelu(x)` when `gelu`.
-    fn v_erf_gelu(&mut self, x: ClValue, gelu: bool) -> ClValue {
-        let z = if gelu {
-            let k = self.vc(std::f32::consts::FRAC_1_SQRT_2);
-            self.b.ins().fmul(x, k)
-        } else {
-            x
-        };
+    /// `gelu(x) = x/2 (2 - erfc(|z|))` for `z = x / sqrt 2 >= 0`, `x/2 erfc(|z|)` below,
+    /// with `erfc(a) = exp(-x^2 / 2 + S(a))` for `a <= 6` and 0 beyond: no cancellation
+    /// anywhere, one polynomial and one `exp`.
+    fn v_gelu(&mut self, x: ClValue) -> ClValue {
+        let k = self.vc(std::f32::consts::FRAC_1_SQRT_2);
+        let z = self.b.ins().fmul(x, k);
         let a = self.b.ins().fabs(z);
+        let six = self.vc(6.0);
+        let ac = self.vmin(a, six);
+        let (c, d) = (self.vc(1.0 / 3.0), self.vc(-1.0));
+        let s = self.b.ins().fma(ac, c, d);
+        let q = self.horner(s, &GELU_S);
+        let h = self.vc(-0.5);
+        let hx = self.b.ins().fmul(x, h);
+        let arg = self.b.ins().fma(hx, x, q);
+        let e = self.v_exp(arg);
+        let zero = self.vc(0.0);
+        let beyond = self.vcmp(FloatCC::GreaterThan, a, six);
+        let e = self.vsel(beyond, zero, e);
+        let two = self.vc(2.0);
+        let pos_far = self.b.ins().fsub(two, e);
+        let pos = self.vcmp(FloatCC::GreaterThanOrEqual, z, zero);
+        let opl = self.vsel(pos, pos_far, e);
+        let half = self.vc(0.5);
+        let hx = self.b.ins().fmul(x, half);
+        let y = self.b.ins().fmul(hx, opl);
+        self.keep_nan(x, y)
+    }
+
+    /// `erf(x)`: `x P(x^2)` for `|x| < 1`, else `sign(x) (1 - erfc |x|)`.
+    fn v_erf(&mut self, x: ClValue) -> ClValue {
+        let a = self.b.ins().fabs(x);
         // erf(a) for a < 1
         let a2 = self.b.ins().fmul(a, a);
         let p = self.horner(a2, &ERF_P);
         let p = self.b.ins().fmul(a, p);
-        // erfc(a) for 0.5 <= a <= 6, 0 beyond
+        // erfc(a) = exp(-a^2 + S(a)) for 0.5 <= a <= 6, 0 beyond
         let (one, six, half) = (self.vc(1.0), self.vc(6.0), self.vc(0.5));
         let ac = self.vmax(a, half);
         let ac = self.vmin(ac, six);
         let (c, d) = (self.vc(1.0 / 2.75), self.vc(-3.25 / 2.75));
         let s = self.b.ins().fma(ac, c, d);
         let q = self.horner(s, &ERFC_S);
-        // -a^2 + S(a), with a^2 = x^2 / 2 exactly for gelu (no rounding of x / sqrt 2)
-        let arg = if gelu {
-            let h = self.vc(-0.5);
-            let hx = self.b.ins().fmul(x, h);
-            self.b.ins().fma(hx, x, q)
-        } else {
-            let na = self.b.ins().fneg(a);
-            self.b.ins().fma(na, a, q)
-        };
+        let na = self.b.ins().fneg(a);
+        let arg = self.b.ins().fma(na, a, q);
         let e = self.v_exp(arg);
         let zero = self.vc(0.0);
         let beyond = self.vcmp(FloatCC::GreaterThan, a, six);
         let e = self.vsel(beyond, zero, e);
         let small = self.vcmp(FloatCC::LessThan, a, one);
-        let y = if gelu {
-            // 1 + erf(z): 1 + sign(z) erf(a), or 2 - erfc(a) / erfc(a)
-            let sp = self.copysign(p, z);
-            let near = self.b.ins().fadd(one, sp);
-            let two = self.vc(2.0);
-            let pos_far = self.b.ins().fsub(two, e);
-            let pos = self.vcmp(FloatCC::GreaterThanOrEqual, z, zero);
-            let far = self.vsel(pos, pos_far, e);
-            // erfc |z| directly from z = -1/2 down (1 + erf(z) >= 0.48 above)
-            let mh = self.vc(-0.5);
-            let tail = self.vcmp(FloatCC::LessThan, z, mh);
-            let near = self.vsel(tail, e, near);
-            let opl = self.vsel(small, near, far);
-            let h = self.vc(0.5);
-            let hx = self.b.ins().fmul(x, h);
-            self.b.ins().fmul(hx, opl)
-        } else {
-            let far = self.b.ins().fsub(one, e);
-            let r = self.vsel(small, p, far);
-            self.copysign(r, x)
-        };
+        let far = self.b.ins().fsub(one, e);
+        let r = self.vsel(small, p, far);
+        let y = self.copysign(r, x);
         self.keep_nan(x, y)
     }
 }

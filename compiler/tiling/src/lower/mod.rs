@@ -147,6 +147,17 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
             let b = ctx.temp(&name, ty);
             ctx.values.insert(*r, b);
         }
+        if let Some(members) = fusion.prologue.get(&i) {
+            let ops = members
+                .iter()
+                .map(|j| {
+                    let m = &func.body.ops[*j];
+                    Ok((m, tensor_ty(func, m.results[0])?.dtype))
+                })
+                .collect::<Result<Vec<_>, TilingError>>()?;
+            norm::norm(&mut ctx, op, Some(&ops))?;
+            continue;
+        }
         match fusion.groups.get(&i) {
             Some(members) => {
                 let ops = members
@@ -248,7 +259,7 @@ fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         G::Slice => layout::slice(ctx, op),
         G::Concat => layout::concat(ctx, op),
         G::Argmax => norm::argmax(ctx, op),
-        G::LayerNorm | G::RmsNorm => norm::norm(ctx, op),
+        G::LayerNorm | G::RmsNorm => norm::norm(ctx, op, None),
         G::Quantize | G::Dequantize => quant::quant(ctx, op),
         G::Call => Err(TilingError::at(
             op,

@@ -15,11 +15,14 @@
 //! operands are widened to `f32` and the result cast back.
 
 use super::elementwise::Seen;
+use super::fuse::{leaf, Leaf};
 use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use tessera_dialects::{DType, GraphOp, Operation, SymExpr};
+use std::collections::BTreeMap;
+use tessera_dialects::print::attr_dict;
+use tessera_dialects::{DType, GraphOp, Operation, SymExpr, Value};
 
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
 fn last_axis(shape: &[SymExpr], axis: Option<i64>) -> Option<(SymExpr, SymExpr)> {
@@ -143,12 +146,23 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 /// masked by `x == x`, so a NaN of the row still makes the mean, and the row, NaN) or
 /// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0); then
 /// `(x - mean) * r * gamma + beta` or `x * r * gamma` with `r = 1 / sqrt(var + eps)`.
-pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
+///
+/// With a `prologue` (the elementwise group computing the input, see
+/// [`super::fuse::Fusion::prologue`]), the first loop computes the group from its inputs,
+/// stores each tile into the output (rounded to the dtype, as a materialised input would
+/// be) and reads it back (padding 0) for the sum; the other loops read the output row, still
+/// in L1/L2. The input is never a pass over memory of its own.
+pub(super) fn norm(
+    ctx: &mut Ctx,
+    op: &Operation,
+    prologue: Option<&[(&Operation, DType)]>,
+) -> Result<(), TilingError> {
     let layer = op.op.as_graph() == Some(GraphOp::LayerNorm);
     let what = if layer { "layernorm" } else { "rmsnorm" };
-    let x = ctx.buf(op.operands[0]);
     let y = ctx.buf(op.results[0]);
-    let ty = ctx.ty(x).clone();
+    // Without a prologue the input has a buffer; with one its type is the result's.
+    let x = prologue.is_none().then(|| ctx.buf(op.operands[0]));
+    let ty = ctx.ty(x.unwrap_or(y)).clone();
     let Some((rows, n)) = last_axis(&ty.shape, op.attrs.int("axis")) else {
         return Err(TilingError::at(
             op,
@@ -166,8 +180,47 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let eps = op.attrs.float("eps").unwrap_or(1e-5);
     let dt = ty.dtype;
     let od = ctx.ty(y).dtype;
-    let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);
     let out = Seen::viewed(ctx, y, vec![rows.clone(), n.clone()]);
+    // The kernel's inputs before gamma and beta: x, or the prologue's inputs.
+    let (inputs, leaves): (Vec<Seen>, Vec<(Value, Leaf)>) = match prologue {
+        None => {
+            let x = x.unwrap_or(y);
+            (
+                vec![Seen::viewed(ctx, x, vec![rows.clone(), n.clone()])],
+                Vec::new(),
+            )
+        }
+        Some(group) => {
+            let inside: Vec<Value> = group.iter().map(|(o, _)| o.results[0]).collect();
+            let mut vals: Vec<Value> = Vec::new();
+            for (o, _) in group {
+                for v in &o.operands {
+                    if !inside.contains(v) && !vals.contains(v) {
+                        vals.push(*v);
+                    }
+                }
+            }
+            let mut seen = Vec::new();
+            let mut kinds = Vec::new();
+            for v in vals {
+                let b = ctx.buf(v);
+                let Some(kind) = leaf(&ctx.ty(b).shape, &ty.shape) else {
+                    return Err(TilingError::at(
+                        op,
+                        "internal error: a norm prologue input does not broadcast by rows",
+                    ));
+                };
+                let shape = match kind {
+                    Leaf::Full => vec![rows.clone(), n.clone()],
+                    Leaf::Row => vec![SymExpr::lit(1), n.clone()],
+                    Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
+                };
+                seen.push(Seen::viewed(ctx, b, shape));
+                kinds.push((v, kind));
+            }
+            (seen, kinds)
+        }
+    };
     // gamma and beta seen as [1, n]: their tiles have the row tiles' shape.
     let ps: Vec<Seen> = params
         .iter()
@@ -175,9 +228,20 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         .collect();
     let tn = fit(&n, ctx.schedule.elementwise);
     let name = ctx.kernel_name(what);
-    let xb = buf(dt, &input.shape);
     let ob = buf(od, &out.shape);
-    let mut kparams = vec![("x".to_string(), xb.clone())];
+    // Loops read x, or (with a prologue) the output row the first loop wrote.
+    let (xn, xb) = match prologue {
+        None => ("x", buf(dt, &inputs[0].shape)),
+        Some(_) => ("out", ob.clone()),
+    };
+    let mut kparams: Vec<(String, String)> = match prologue {
+        None => vec![("x".to_string(), xb.clone())],
+        Some(_) => inputs
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
+            .collect(),
+    };
     let pnames = ["gm", "bt"];
     for (i, p) in ps.iter().enumerate() {
         kparams.push((pnames[i].to_string(), buf(p.dtype, &p.shape)));
@@ -192,7 +256,7 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let load_x = |p: &str, pad: &str| -> (Vec<String>, String) {
         let raw = tile(dt, &[1, tn]);
         let mut v = vec![format!(
-            "%{p}r = tile.load %x, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
+            "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
         )];
         if dt == f {
             return (v, format!("{p}r"));
@@ -222,7 +286,85 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         "%cf = tile.cast %c1 {{dtype = f32}} : ({i1}) -> {row}"
     ));
     // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
-    let (mut body, ax) = load_x("a", "0.0");
+    let mut body = Vec::new();
+    if let Some(group) = prologue {
+        // Scalars broadcast once, outside the loop.
+        let rt = tile(dt, &[1, tn]);
+        let mut args = Vec::new();
+        for (j, (s, (_, kind))) in inputs.iter().zip(&leaves).enumerate() {
+            let lb = buf(s.dtype, &s.shape);
+            let lt = tile(s.dtype, &[1, tn]);
+            match kind {
+                Leaf::Scalar => {
+                    let one = tile(s.dtype, &[1, 1]);
+                    k.line(format!(
+                        "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
+                    ));
+                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                    args.push((format!("%pb{j}"), lt, s.dtype));
+                }
+                Leaf::Row | Leaf::Full => {
+                    let r0 = if *kind == Leaf::Row { "%zero" } else { "%i" };
+                    body.push(format!(
+                        "%pl{j} = tile.load %l{j}, {r0}, %ka : ({lb}, index, index) -> {lt}"
+                    ));
+                    args.push((format!("%pl{j}"), lt, s.dtype));
+                }
+            }
+        }
+        let mut names: BTreeMap<Value, (String, DType)> = leaves
+            .iter()
+            .zip(&args)
+            .enumerate()
+            .map(|(j, ((v, _), (_, _, d)))| (*v, (format!("pe{j}"), *d)))
+            .collect();
+        let mut region = Vec::new();
+        let mut last = String::new();
+        for (m, (o, rdt)) in group.iter().enumerate() {
+            let v = format!("pv{m}");
+            let (a, t): (Vec<String>, Vec<String>) = o
+                .operands
+                .iter()
+                .map(|x| {
+                    let (nm, d) = &names[x];
+                    (format!("%{nm}"), d.to_string())
+                })
+                .unzip();
+            let attrs = if o.attrs.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", attr_dict(&o.attrs))
+            };
+            region.push(format!(
+                "%{v} = {} {}{attrs} : ({}) -> {rdt}",
+                o.op.full_name(),
+                a.join(", "),
+                t.join(", ")
+            ));
+            names.insert(o.results[0], (v.clone(), *rdt));
+            last = v;
+        }
+        region.push(format!("tile.yield %{last} : {dt}"));
+        let margs: Vec<&str> = args.iter().map(|(a, _, _)| a.as_str()).collect();
+        let mtys: Vec<&str> = args.iter().map(|(_, t, _)| t.as_str()).collect();
+        let rargs: Vec<String> = args
+            .iter()
+            .enumerate()
+            .map(|(j, (_, _, d))| format!("%pe{j}: {d}"))
+            .collect();
+        body.push(format!(
+            "%pt = tile.map {} : ({}) -> {rt} ({}) {{\n{}\n}}",
+            margs.join(", "),
+            mtys.join(", "),
+            rargs.join(", "),
+            indent(region)
+        ));
+        body.push(format!(
+            "tile.store %pt, %out, %i, %ka : ({rt}, {ob}, index, index) -> ()"
+        ));
+    }
+    let (more, ax) = load_x("a", "0.0");
+    body.extend(more);
     let summed = if layer {
         ax
     } else {
@@ -349,7 +491,7 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         "tile.for {{bounds = {bounds}}} : () -> () (%kc: index) {{\n{}\n}}",
         indent(body)
     ));
-    let mut args = vec![input.arg()];
+    let mut args: Vec<_> = inputs.iter().map(Seen::arg).collect();
     args.extend(ps.iter().map(Seen::arg));
     args.push(out.arg());
     ctx.emit(name, k.finish(), args, op);

@@ -1,6 +1,7 @@
 //! Reductions over the last axis or over all axes (`sum mean max min`), and `softmax` /
 //! `log_softmax` over the last axis as one kernel (row max, sum of `exp(x - max)`,
-//! normalise: three loops over a row). Sums and means of narrow floats accumulate in `f32`
+//! normalise: three loops over a row; an `f32` softmax stores `exp(x - max)` in its output
+//! in the second loop and divides it in place in the third). Sums and means of narrow floats accumulate in `f32`
 //! and round once; the softmax of a narrow float computes in `f32` and rounds once. Both see the input as `[R, n]`: R rows of n reduced elements. Other axes are
 //! not lowered yet.
 
@@ -247,6 +248,13 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
     body.push(format!(
         "%bp = tile.reduce %be {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
     ));
+    // An f32 softmax keeps exp(x - m) in the output row (loop 3 scales it, from L1/L2).
+    let keep = !log && od == f;
+    if keep {
+        body.push(format!(
+            "tile.store %be, %out, %i, %kb : ({blk}, {ob}, index, index) -> ()"
+        ));
+    }
     body.push(combine("bn", "bc", "bp", "add", "b"));
     body.push(format!("tile.yield %bn : {row}"));
     k.line(format!(
@@ -265,15 +273,30 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
     k.line(format!(
         "%sbc = tile.broadcast %{stat} {{dims = [0]}} : ({row}) -> {blk}"
     ));
-    let (mut body, cx) = load("c");
-    let region = if log {
+    let (mut body, cx) = if keep {
+        let v = vec![format!(
+            "%cr = tile.load %out, %i, %kc : ({ob}, index, index) -> {blk}"
+        )];
+        (v, "cr".to_string())
+    } else {
+        load("c")
+    };
+    let region = if keep {
+        "%yc = graph.div %ec, %sc : (f32, f32) -> f32"
+    } else if log {
         "%dc = graph.sub %ec, %mc : (f32, f32) -> f32\n  %yc = graph.sub %dc, %sc : (f32, f32) -> f32"
     } else {
         "%dc = graph.sub %ec, %mc : (f32, f32) -> f32\n  %xc = graph.exp %dc : (f32) -> f32\n  %yc = graph.div %xc, %sc : (f32, f32) -> f32"
     };
-    body.push(format!(
-        "%cy = tile.map %{cx}, %mb, %sbc : ({blk}, {blk}, {blk}) -> {blk} (%ec: f32, %mc: f32, %sc: f32) {{\n  {region}\n  tile.yield %yc : f32\n}}"
-    ));
+    if keep {
+        body.push(format!(
+            "%cy = tile.map %{cx}, %sbc : ({blk}, {blk}) -> {blk} (%ec: f32, %sc: f32) {{\n  {region}\n  tile.yield %yc : f32\n}}"
+        ));
+    } else {
+        body.push(format!(
+            "%cy = tile.map %{cx}, %mb, %sbc : ({blk}, {blk}, {blk}) -> {blk} (%ec: f32, %mc: f32, %sc: f32) {{\n  {region}\n  tile.yield %yc : f32\n}}"
+        ));
+    }
     let ot = tile(od, &[1, tn]);
     let stored = if od == f {
         "cy"
