@@ -23,6 +23,7 @@
 #   THREADS [2]         peers.py --threads and TESSERA_NUM_THREADS for the cpu backend
 #   TIMEOUT [600]       seconds allowed to one `tessera bench` invocation
 #   ONLY []             comma list of case names to restrict to (e.g. sgemm_1024,mlp_b32)
+#   BACKENDS ["interp cpu"]  which back ends to time (the interpreter is slow on big cases)
 #   SKIP_PROBES [0]     1 = skip the Cranelift FMA peak probe and the example compile times
 #   SKIP_PEERS [0]      1 = do not run peers.py
 #   SKIP_BUILD [0]      1 = reuse an existing target/release/tessera
@@ -45,6 +46,7 @@ ONLY="${ONLY:-}"
 SKIP_PEERS="${SKIP_PEERS:-0}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 SKIP_PROBES="${SKIP_PROBES:-0}"
+BACKENDS="${BACKENDS:-interp cpu}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 TESSERA="$CARGO_TARGET_DIR/release/tessera"
 PY="$ROOT/.peers-venv/bin/python"
@@ -134,8 +136,13 @@ for ((r = 0; r < ROUNDS; r++)); do
     IFS='|' read -r case wl file shapes it_interp it_cpu <<<"$c"
     wanted "$case" || continue
     [[ -f "$file" ]] || die "workload program $file missing"
-    bench_one "$case" "$wl" "$file" "$shapes" interp "$it_interp" "$r"
-    bench_one "$case" "$wl" "$file" "$shapes" cpu "$it_cpu" "$r"
+    for be in $BACKENDS; do
+      case "$be" in
+        interp) bench_one "$case" "$wl" "$file" "$shapes" interp "$it_interp" "$r" ;;
+        cpu) bench_one "$case" "$wl" "$file" "$shapes" cpu "$it_cpu" "$r" ;;
+        *) die "unknown backend '$be' in BACKENDS" ;;
+      esac
+    done
   done
 done
 
