@@ -8,6 +8,7 @@ mod fuse;
 mod layout;
 mod matmul;
 mod norm;
+mod prologue;
 mod quant;
 mod reduce;
 mod shape;
