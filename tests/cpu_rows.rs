@@ -1,5 +1,5 @@
-//! Row kernels on the CPU back end (softmax, log_softmax, layernorm and rmsnorm with an
-//! elementwise prologue, sums and means) against the graph interpreter on edge values:
+//! Row kernels on the CPU back end (softmax, log_softmax, layernorm and rmsnorm, with and
+//! without an elementwise prologue, sums and means) against the graph interpreter on edge values:
 //! NaN, infinities, -0, huge and tiny values, all `-inf` rows, ragged row lengths (the
 //! padding of the last column tile) and narrow floats. Tolerances: `tests/common/mod.rs`
 //! (`mismatch`), see docs/numerics-cpu.md.
@@ -16,8 +16,11 @@ fn rows(x: f32[R, C], y: f32[R, C], a: f32[C], g: f32[C], b: f32[C]) -> (f32[R, 
     (softmax(x, axis: -1), log_softmax(x, axis: -1), layernorm(gelu(y * a) + 0.5, g, b),
      rmsnorm(tanh(x) * a, g, eps: 0.001), sum(x, axis: -1), mean(x, axis: -1))
 }
-fn narrow(x: bf16[R, C], h: f16[R, C], g: f16[C], b: f16[C]) -> (bf16[R, C], f16[R, C], f16[R]) {
-    (softmax(x, axis: -1), layernorm(h * g + b, g, b), sum(h, axis: -1))
+fn narrow(x: bf16[R, C], h: f16[R, C], g: f16[C], b: f16[C]) -> (bf16[R, C], f16[R, C], f16[R], f16[R, C]) {
+    (softmax(x, axis: -1), layernorm(h * g + b, g, b), sum(h, axis: -1), softmax(h * g, axis: -1))
+}
+fn prologues(x: f32[R, C], a: f32[C]) -> (f32[R, C], f32[R, C]) {
+    (softmax(x * a, axis: -1), log_softmax(x - 1.0, axis: -1))
 }
 ";
 
@@ -90,6 +93,7 @@ fn row_kernels_on_edge_values() {
         let a = t(DType::F32, &[c], values(1, c, 2));
         let g = t(DType::F32, &[c], values(1, c, 3));
         let b = t(DType::F32, &[c], values(1, c, 4));
+        check(&prog, "prologues", vec![x.clone(), a.clone()]);
         check(&prog, "rows", vec![x, y, a, g, b]);
         let x = t(DType::BF16, &[r, c], values(r, c, 5));
         let h: Vec<f32> = values(r, c, 6)

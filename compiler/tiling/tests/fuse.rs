@@ -167,3 +167,24 @@ fn chains_with_casts_and_broadcast_scalars() {
         "{t}"
     );
 }
+
+#[test]
+fn softmax_prologues() {
+    let t = lower_and_check(
+        "fn main(x: f32[R, C], k: f32[C]) -> (f32[R, C], f32[R, C]) {
+             (softmax(x * 0.125, axis: -1), log_softmax(exp(x) - k, axis: 1))
+         }",
+        &[&[("R", 3), ("C", 9)], &[("R", 2), ("C", 16)]],
+    );
+    let ks = kernels(&t);
+    let names: Vec<&str> = ks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["k0_softmax", "k1_log_softmax"], "{t}");
+    assert_eq!(&region_ops(&ks[0].1)[..2], ["constant", "mul"], "{t}");
+    assert_eq!(&region_ops(&ks[1].1)[..2], ["exp", "sub"], "{t}");
+    // Narrow floats: the prologue's result is rounded to f16 (stored), then computed in f32.
+    let t = lower_and_check(
+        "fn main(h: f16[R, C], g: f16[C]) -> f16[R, C] { softmax(h * g, axis: -1) }",
+        &[&[("R", 3), ("C", 5)]],
+    );
+    assert_eq!(kernels(&t).len(), 1, "{t}");
+}

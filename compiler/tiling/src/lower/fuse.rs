@@ -55,10 +55,11 @@ pub(crate) struct Fusion {
     /// For each operation that absorbs others: the operations of its kernel in program
     /// order, itself last.
     pub groups: BTreeMap<usize, Vec<usize>>,
-    /// For each `layernorm`/`rmsnorm` over the last axis whose input is an elementwise
-    /// group used by it alone (with the norm's shape and dtype): the group's operations in
-    /// program order, its root last. The norm kernel computes the group in its first loop
-    /// (a prologue), so the group's result is never a separate pass over memory.
+    /// For each `layernorm`/`rmsnorm`/`softmax`/`log_softmax` over the last axis whose
+    /// input is an elementwise group used by it alone (with its shape and dtype): the
+    /// group's operations in program order, its root last. The row kernel computes the
+    /// group in its first loop (a prologue, [`super::prologue`]), so the group's result is
+    /// never a separate pass over memory.
     pub prologue: BTreeMap<usize, Vec<usize>>,
 }
 
@@ -142,7 +143,11 @@ pub(crate) fn plan(func: &Func) -> Fusion {
     // Norm prologues.
     for (j, op) in ops.iter().enumerate() {
         let Some(g) = op.op.as_graph() else { continue };
-        if !matches!(g, GraphOp::LayerNorm | GraphOp::RmsNorm) || op.results.len() != 1 {
+        let row_kernel = matches!(
+            g,
+            GraphOp::LayerNorm | GraphOp::RmsNorm | GraphOp::Softmax | GraphOp::LogSoftmax
+        );
+        if !row_kernel || op.results.len() != 1 {
             continue;
         }
         let Some(ty) = func.tensor_ty(op.results[0]) else {

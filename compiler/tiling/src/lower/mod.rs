@@ -8,6 +8,7 @@ mod fuse;
 mod layout;
 mod matmul;
 mod norm;
+mod prologue;
 mod quant;
 mod reduce;
 mod shape;
@@ -155,7 +156,12 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
                     Ok((m, tensor_ty(func, m.results[0])?.dtype))
                 })
                 .collect::<Result<Vec<_>, TilingError>>()?;
-            norm::norm(&mut ctx, op, Some(&ops))?;
+            match op.op.as_graph() {
+                Some(GraphOp::Softmax | GraphOp::LogSoftmax) => {
+                    reduce::softmax(&mut ctx, op, Some(&ops))?
+                }
+                _ => norm::norm(&mut ctx, op, Some(&ops))?,
+            }
             continue;
         }
         match fusion.groups.get(&i) {
@@ -254,7 +260,7 @@ fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         G::MaxPool2d => conv::pool2d(ctx, op, false),
         G::AvgPool2d => conv::pool2d(ctx, op, true),
         G::ReduceSum | G::ReduceMean | G::ReduceMax | G::ReduceMin => reduce::reduce(ctx, op),
-        G::Softmax | G::LogSoftmax => reduce::softmax(ctx, op),
+        G::Softmax | G::LogSoftmax => reduce::softmax(ctx, op, None),
         G::Transpose => layout::transpose(ctx, op),
         G::Slice => layout::slice(ctx, op),
         G::Concat => layout::concat(ctx, op),

@@ -15,13 +15,12 @@
 //! operands are widened to `f32` and the result cast back.
 
 use super::elementwise::Seen;
-use super::fuse::{leaf, Leaf};
+use super::fuse::Leaf;
+use super::prologue::{prologue_body, prologue_inputs};
 use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use std::collections::BTreeMap;
-use tessera_dialects::print::attr_dict;
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr, Value};
 
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
@@ -190,36 +189,7 @@ pub(super) fn norm(
                 Vec::new(),
             )
         }
-        Some(group) => {
-            let inside: Vec<Value> = group.iter().map(|(o, _)| o.results[0]).collect();
-            let mut vals: Vec<Value> = Vec::new();
-            for (o, _) in group {
-                for v in &o.operands {
-                    if !inside.contains(v) && !vals.contains(v) {
-                        vals.push(*v);
-                    }
-                }
-            }
-            let mut seen = Vec::new();
-            let mut kinds = Vec::new();
-            for v in vals {
-                let b = ctx.buf(v);
-                let Some(kind) = leaf(&ctx.ty(b).shape, &ty.shape) else {
-                    return Err(TilingError::at(
-                        op,
-                        "internal error: a norm prologue input does not broadcast by rows",
-                    ));
-                };
-                let shape = match kind {
-                    Leaf::Full => vec![rows.clone(), n.clone()],
-                    Leaf::Row => vec![SymExpr::lit(1), n.clone()],
-                    Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
-                };
-                seen.push(Seen::viewed(ctx, b, shape));
-                kinds.push((v, kind));
-            }
-            (seen, kinds)
-        }
+        Some(group) => prologue_inputs(ctx, op, group, &ty.shape, &rows, &n)?,
     };
     // gamma and beta seen as [1, n]: their tiles have the row tiles' shape.
     let ps: Vec<Seen> = params
@@ -288,80 +258,7 @@ pub(super) fn norm(
     // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
     let mut body = Vec::new();
     if let Some(group) = prologue {
-        // Scalars broadcast once, outside the loop.
-        let rt = tile(dt, &[1, tn]);
-        let mut args = Vec::new();
-        for (j, (s, (_, kind))) in inputs.iter().zip(&leaves).enumerate() {
-            let lb = buf(s.dtype, &s.shape);
-            let lt = tile(s.dtype, &[1, tn]);
-            match kind {
-                Leaf::Scalar => {
-                    let one = tile(s.dtype, &[1, 1]);
-                    k.line(format!(
-                        "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
-                    ));
-                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
-                    args.push((format!("%pb{j}"), lt, s.dtype));
-                }
-                Leaf::Row | Leaf::Full => {
-                    let r0 = if *kind == Leaf::Row { "%zero" } else { "%i" };
-                    body.push(format!(
-                        "%pl{j} = tile.load %l{j}, {r0}, %ka : ({lb}, index, index) -> {lt}"
-                    ));
-                    args.push((format!("%pl{j}"), lt, s.dtype));
-                }
-            }
-        }
-        let mut names: BTreeMap<Value, (String, DType)> = leaves
-            .iter()
-            .zip(&args)
-            .enumerate()
-            .map(|(j, ((v, _), (_, _, d)))| (*v, (format!("pe{j}"), *d)))
-            .collect();
-        let mut region = Vec::new();
-        let mut last = String::new();
-        for (m, (o, rdt)) in group.iter().enumerate() {
-            let v = format!("pv{m}");
-            let (a, t): (Vec<String>, Vec<String>) = o
-                .operands
-                .iter()
-                .map(|x| {
-                    let (nm, d) = &names[x];
-                    (format!("%{nm}"), d.to_string())
-                })
-                .unzip();
-            let attrs = if o.attrs.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", attr_dict(&o.attrs))
-            };
-            region.push(format!(
-                "%{v} = {} {}{attrs} : ({}) -> {rdt}",
-                o.op.full_name(),
-                a.join(", "),
-                t.join(", ")
-            ));
-            names.insert(o.results[0], (v.clone(), *rdt));
-            last = v;
-        }
-        region.push(format!("tile.yield %{last} : {dt}"));
-        let margs: Vec<&str> = args.iter().map(|(a, _, _)| a.as_str()).collect();
-        let mtys: Vec<&str> = args.iter().map(|(_, t, _)| t.as_str()).collect();
-        let rargs: Vec<String> = args
-            .iter()
-            .enumerate()
-            .map(|(j, (_, _, d))| format!("%pe{j}: {d}"))
-            .collect();
-        body.push(format!(
-            "%pt = tile.map {} : ({}) -> {rt} ({}) {{\n{}\n}}",
-            margs.join(", "),
-            mtys.join(", "),
-            rargs.join(", "),
-            indent(region)
-        ));
-        body.push(format!(
-            "tile.store %pt, %out, %i, %ka : ({rt}, {ob}, index, index) -> ()"
-        ));
+        prologue_body(&mut k, &mut body, group, &inputs, &leaves, dt, tn, &ob);
     }
     let (more, ax) = load_x("a", "0.0");
     body.extend(more);

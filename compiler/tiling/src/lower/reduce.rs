@@ -6,6 +6,7 @@
 //! not lowered yet.
 
 use super::elementwise::Seen;
+use super::prologue::{prologue_body, prologue_inputs};
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
@@ -161,10 +162,19 @@ fn int_max(d: DType) -> i64 {
 /// maximum `m` (padding `-inf`); the sum `s` of `exp(x - m)` (padding `-inf` adds 0); then
 /// `exp(x - m) / s` or `x - m - log(s)`, stored. Narrow floats compute in `f32` and round
 /// once at the store.
-pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
+///
+/// With a `prologue` (the elementwise group computing the input, [`super::prologue`]), the
+/// first loop computes the input into the output row and the loops read it from there.
+pub(super) fn softmax(
+    ctx: &mut Ctx,
+    op: &Operation,
+    prologue: Option<&[(&Operation, DType)]>,
+) -> Result<(), TilingError> {
     let log = op.op.as_graph() == Some(GraphOp::LogSoftmax);
-    let (x, y) = (ctx.buf(op.operands[0]), ctx.buf(op.results[0]));
-    let ty = ctx.ty(x).clone();
+    let y = ctx.buf(op.results[0]);
+    // Without a prologue the input has a buffer; with one its type is the result's.
+    let x = prologue.is_none().then(|| ctx.buf(op.operands[0]));
+    let ty = ctx.ty(x.unwrap_or(y)).clone();
     let r = ty.rank();
     if op.attrs.int("axis") != Some(r as i64 - 1) {
         return Err(TilingError::at(
@@ -182,27 +192,43 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
     let od = ctx.ty(y).dtype;
     let rows = numel(&ty.shape[..r - 1]);
     let n = ty.shape[r - 1].clone();
-    let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);
     let out = Seen::viewed(ctx, y, vec![rows.clone(), n.clone()]);
+    let (inputs, leaves) = match prologue {
+        None => {
+            let x = x.unwrap_or(y);
+            (
+                vec![Seen::viewed(ctx, x, vec![rows.clone(), n.clone()])],
+                Vec::new(),
+            )
+        }
+        Some(group) => prologue_inputs(ctx, op, group, &ty.shape, &rows, &n)?,
+    };
     let tn = fit(&n, ctx.schedule.elementwise);
     let what = if log { "log_softmax" } else { "softmax" };
     let name = ctx.kernel_name(what);
-    let (xb, ob) = (buf(dt, &input.shape), buf(od, &out.shape));
-    let mut k = KernelText::new(
-        &name,
-        &[
-            ("x".to_string(), xb.clone()),
-            ("out".to_string(), ob.clone()),
-        ],
-        std::slice::from_ref(&rows),
-    );
+    let ob = buf(od, &out.shape);
+    // Loops read x, or (with a prologue) the output row the first loop wrote.
+    let (xn, xb) = match prologue {
+        None => ("x", buf(dt, &inputs[0].shape)),
+        Some(_) => ("out", ob.clone()),
+    };
+    let mut kparams: Vec<(String, String)> = match prologue {
+        None => vec![("x".to_string(), xb.clone())],
+        Some(_) => inputs
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
+            .collect(),
+    };
+    kparams.push(("out".to_string(), ob.clone()));
+    let mut k = KernelText::new(&name, &kparams, std::slice::from_ref(&rows));
     let f = DType::F32;
     let (row, blk, raw) = (tile(f, &[1]), tile(f, &[1, tn]), tile(dt, &[1, tn]));
     let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
     // Row tile `k{p}` of x as f32 (padding -inf): lines and name.
     let load = |p: &str| -> (Vec<String>, String) {
         let mut v = vec![format!(
-            "%{p}r = tile.load %x, %i, %k{p} {{pad = -inf}} : ({xb}, index, index) -> {raw}"
+            "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = -inf}} : ({xb}, index, index) -> {raw}"
         )];
         if dt == f {
             return (v, format!("{p}r"));
@@ -226,7 +252,13 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
     k.line("%i = tile.program_id {axis = 0} : () -> index");
     // Loop 1: the row maximum.
     k.line(format!("%ninf = tile.splat {{value = -inf}} : () -> {row}"));
-    let (mut body, ax) = load("a");
+    let mut body = Vec::new();
+    if let Some(group) = prologue {
+        k.line("%zero = tile.index {value = sizes[0]} : () -> index");
+        prologue_body(&mut k, &mut body, group, &inputs, &leaves, dt, tn, &ob);
+    }
+    let (more, ax) = load("a");
+    body.extend(more);
     body.push(format!(
         "%ap = tile.reduce %{ax} {{axis = 1, kind = \"max\"}} : ({blk}) -> {row}"
     ));
@@ -240,7 +272,7 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
         "%mb = tile.broadcast %m {{dims = [0]}} : ({row}) -> {blk}"
     ));
     // Loop 2: the sum of exp(x - m).
-    k.line(format!("%zero = tile.splat {{value = 0.0}} : () -> {row}"));
+    k.line(format!("%zsum = tile.splat {{value = 0.0}} : () -> {row}"));
     let (mut body, bx) = load("b");
     body.push(format!(
         "%be = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %xb = graph.exp %db : (f32) -> f32\n  tile.yield %xb : f32\n}}"
@@ -258,7 +290,7 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
     body.push(combine("bn", "bc", "bp", "add", "b"));
     body.push(format!("tile.yield %bn : {row}"));
     k.line(format!(
-        "%s = tile.for %zero {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+        "%s = tile.for %zsum {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
         indent(body)
     ));
     // Loop 3: normalise and store.
@@ -314,6 +346,8 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
         "tile.for {{bounds = {bounds}}} : () -> () (%kc: index) {{\n{}\n}}",
         indent(body)
     ));
-    ctx.emit(name, k.finish(), vec![input.arg(), out.arg()], op);
+    let mut args: Vec<_> = inputs.iter().map(Seen::arg).collect();
+    args.push(out.arg());
+    ctx.emit(name, k.finish(), args, op);
     Ok(())
 }

@@ -1,0 +1,149 @@
+//! Prologues of row kernels (`layernorm`, `rmsnorm`, `softmax`, `log_softmax` over the
+//! last axis): the elementwise group that computes the kernel's input (chosen by
+//! [`super::fuse`]) is computed in the kernel's first loop, tile by tile, from the group's
+//! own inputs, and stored into the output row (rounded to the dtype, as a materialised
+//! input would be); the kernel's loops then read the output row, still in L1/L2. The input
+//! is never a pass over memory of its own.
+//!
+//! Names used in the kernel text: the group's inputs are parameters `%l0, %l1, ...`; the
+//! first loop's index is `%ka`, the row index `%i` and `%zero` an index 0; the group's tile
+//! is `%pt`.
+
+use super::elementwise::Seen;
+use super::fuse::{leaf, Leaf};
+use super::{Ctx, TilingError};
+use crate::template::{buf, tile, KernelText};
+use std::collections::BTreeMap;
+use tessera_dialects::print::attr_dict;
+use tessera_dialects::{DType, Operation, SymExpr, Value};
+
+/// The inputs of a prologue as the kernel sees them, and each one's value and kind.
+pub(super) type Inputs = (Vec<Seen>, Vec<(Value, Leaf)>);
+
+/// The group's inputs (each once), seen by rows of `n`: `[rows, n]`, `[1, n]` or `[1, 1]`.
+pub(super) fn prologue_inputs(
+    ctx: &mut Ctx,
+    op: &Operation,
+    group: &[(&Operation, DType)],
+    full: &[SymExpr],
+    rows: &SymExpr,
+    n: &SymExpr,
+) -> Result<Inputs, TilingError> {
+    let inside: Vec<Value> = group.iter().map(|(o, _)| o.results[0]).collect();
+    let mut vals: Vec<Value> = Vec::new();
+    for (o, _) in group {
+        for v in &o.operands {
+            if !inside.contains(v) && !vals.contains(v) {
+                vals.push(*v);
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    let mut kinds = Vec::new();
+    for v in vals {
+        let b = ctx.buf(v);
+        let Some(kind) = leaf(&ctx.ty(b).shape, full) else {
+            return Err(TilingError::at(
+                op,
+                "internal error: a row-kernel prologue input does not broadcast by rows",
+            ));
+        };
+        let shape = match kind {
+            Leaf::Full => vec![rows.clone(), n.clone()],
+            Leaf::Row => vec![SymExpr::lit(1), n.clone()],
+            Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
+        };
+        seen.push(Seen::viewed(ctx, b, shape));
+        kinds.push((v, kind));
+    }
+    Ok((seen, kinds))
+}
+
+/// Pushes the first loop's prologue onto `body` (loads of the group's inputs, the group as
+/// one map, the store into the output row); scalar inputs are loaded and broadcast once,
+/// before the loop, in `k`.
+#[allow(clippy::too_many_arguments)] // one call per row kernel, all of them needed
+pub(super) fn prologue_body(
+    k: &mut KernelText,
+    body: &mut Vec<String>,
+    group: &[(&Operation, DType)],
+    inputs: &[Seen],
+    leaves: &[(Value, Leaf)],
+    dt: DType,
+    tn: u64,
+    ob: &str,
+) {
+    let rt = tile(dt, &[1, tn]);
+    let mut args = Vec::new();
+    for (j, (s, (_, kind))) in inputs.iter().zip(leaves).enumerate() {
+        let lb = buf(s.dtype, &s.shape);
+        let lt = tile(s.dtype, &[1, tn]);
+        match kind {
+            Leaf::Scalar => {
+                let one = tile(s.dtype, &[1, 1]);
+                k.line(format!(
+                    "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
+                ));
+                k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                args.push((format!("%pb{j}"), lt, s.dtype));
+            }
+            Leaf::Row | Leaf::Full => {
+                let r0 = if *kind == Leaf::Row { "%zero" } else { "%i" };
+                body.push(format!(
+                    "%pl{j} = tile.load %l{j}, {r0}, %ka : ({lb}, index, index) -> {lt}"
+                ));
+                args.push((format!("%pl{j}"), lt, s.dtype));
+            }
+        }
+    }
+    let mut names: BTreeMap<Value, (String, DType)> = leaves
+        .iter()
+        .zip(&args)
+        .enumerate()
+        .map(|(j, ((v, _), (_, _, d)))| (*v, (format!("pe{j}"), *d)))
+        .collect();
+    let mut region = Vec::new();
+    let mut last = String::new();
+    for (m, (o, rdt)) in group.iter().enumerate() {
+        let v = format!("pv{m}");
+        let (a, t): (Vec<String>, Vec<String>) = o
+            .operands
+            .iter()
+            .map(|x| {
+                let (nm, d) = &names[x];
+                (format!("%{nm}"), d.to_string())
+            })
+            .unzip();
+        let attrs = if o.attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", attr_dict(&o.attrs))
+        };
+        region.push(format!(
+            "  %{v} = {} {}{attrs} : ({}) -> {rdt}",
+            o.op.full_name(),
+            a.join(", "),
+            t.join(", ")
+        ));
+        names.insert(o.results[0], (v.clone(), *rdt));
+        last = v;
+    }
+    region.push(format!("  tile.yield %{last} : {dt}"));
+    let margs: Vec<&str> = args.iter().map(|(a, _, _)| a.as_str()).collect();
+    let mtys: Vec<&str> = args.iter().map(|(_, t, _)| t.as_str()).collect();
+    let rargs: Vec<String> = args
+        .iter()
+        .enumerate()
+        .map(|(j, (_, _, d))| format!("%pe{j}: {d}"))
+        .collect();
+    body.push(format!(
+        "%pt = tile.map {} : ({}) -> {rt} ({}) {{\n{}\n}}",
+        margs.join(", "),
+        mtys.join(", "),
+        rargs.join(", "),
+        region.join("\n")
+    ));
+    body.push(format!(
+        "tile.store %pt, %out, %i, %ka : ({rt}, {ob}, index, index) -> ()"
+    ));
+}
