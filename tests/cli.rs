@@ -515,3 +515,16 @@ fn bench_profiles_every_kernel_on_the_native_back_end() {
         stdout(&t)
     );
 }
+
+#[test]
+fn the_gpu_back_end_is_a_clear_error_until_it_exists() {
+    for cmd in ["run", "bench"] {
+        let o = tessera(&[cmd, "examples/mlp.tsr", "--backend", "gpu"]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("gpu back end is not available yet"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

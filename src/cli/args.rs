@@ -78,6 +78,20 @@ pub enum Backend {
     Tile,
     /// The tile-IR kernels compiled to native code by Cranelift (the default).
     Cpu,
+    /// NVIDIA GPUs (DSL.md; not available yet: a clear error).
+    Gpu,
+}
+
+impl Backend {
+    /// The error for a back end that does not exist yet.
+    pub fn unavailable(self) -> Option<tessera::Error> {
+        match self {
+            Backend::Gpu => Some(tessera::Error::msg(
+                "the gpu back end is not available yet: use --backend cpu (the default) or interp",
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Numerical precision of contractions; lowering comes with the e-graph optimiser.
