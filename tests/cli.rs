@@ -528,3 +528,12 @@ fn the_gpu_back_end_is_a_clear_error_until_it_exists() {
         );
     }
 }
+
+#[test]
+fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
+    for level in ["graph-opt", "mlir", "llvm", "ptx"] {
+        let o = tessera(&["dump", "examples/mlp.tsr", "--ir", level]);
+        assert_eq!(o.status.code(), Some(1), "{level}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}

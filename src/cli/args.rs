@@ -152,6 +152,12 @@ pub enum IrLevel {
     Scheduled,
     /// The Cranelift IR of every kernel.
     Clif,
+    /// The graph after equality saturation (DSL.md; not available yet: a clear error).
+    GraphOpt,
+    /// GPU levels (DSL.md; not available yet: a clear error).
+    Mlir,
+    Llvm,
+    Ptx,
 }
 
 #[derive(Args, Debug)]
