@@ -537,3 +537,12 @@ fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
         assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn lower_precisions_are_clear_errors_until_they_exist() {
+    for p in ["bf16", "f16", "fp8", "int8", "auto"] {
+        let o = tessera(&["run", "examples/mlp.tsr", "--precision", p]);
+        assert_eq!(o.status.code(), Some(1), "{p}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}

@@ -99,6 +99,26 @@ impl Backend {
 pub enum Precision {
     #[default]
     F32,
+    /// Lower precisions (DSL.md; they come with the e-graph optimiser: a clear error now).
+    Bf16,
+    F16,
+    Fp8,
+    Int8,
+    Auto,
+}
+
+impl Precision {
+    /// The error for a precision that cannot be lowered to yet.
+    pub fn unavailable(self) -> Option<tessera::Error> {
+        match self {
+            Precision::F32 => None,
+            _ => Some(tessera::Error::msg(
+                "precision lowering (--precision bf16|f16|fp8|int8|auto) comes with the e-graph \
+                 optimiser, which is not available yet: programs run in the precisions they are \
+                 written in (convert with `as`)",
+            )),
+        }
+    }
 }
 
 #[derive(Args, Debug)]

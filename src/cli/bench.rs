@@ -9,6 +9,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     if let Some(e) = a.backend.and_then(Backend::unavailable) {
         return Err(e);
     }
+    if let Some(e) = a.precision.unavailable() {
+        return Err(e);
+    }
     let t0 = Instant::now();
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;

@@ -8,6 +8,9 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     if let Some(e) = a.backend.and_then(Backend::unavailable) {
         return Err(e);
     }
+    if let Some(e) = a.precision.unavailable() {
+        return Err(e);
+    }
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
