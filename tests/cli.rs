@@ -546,3 +546,12 @@ fn lower_precisions_are_clear_errors_until_they_exist() {
         assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn later_subcommands_are_clear_errors_until_they_exist() {
+    for args in [&["tune", "examples/mlp.tsr"][..], &["repl"][..]] {
+        let o = tessera(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}

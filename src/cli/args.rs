@@ -28,6 +28,22 @@ pub enum Command {
     Bench(BenchArgs),
     /// Compile functions ahead of time into an object file or library with a C header.
     Compile(CompileArgs),
+    /// Search schedules with measurements (DSL.md; not available yet).
+    Tune(TuneArgs),
+    /// The interactive REPL (DSL.md; not available yet).
+    Repl,
+}
+
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// The program.
+    pub file: PathBuf,
+    /// Seconds to spend.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// The tuning database.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
 }
 
 /// `NAME=PATH`.
