@@ -463,10 +463,7 @@ fn dump_scheduled_shows_the_schedule_codegen_reads() {
         sched.contains("tile.dot %ta, %tb, %c {block = [4, 3], unroll = "),
         "{sched}"
     );
-    assert!(
-        sched.contains("pack = \"rhs\", madd = \"mul_add\"}"),
-        "{sched}"
-    );
+    assert!(sched.contains("pack = \"rhs\", madd = \"fma\"}"), "{sched}");
     assert!(sched.contains("// plan @sgemm"), "{sched}");
     // The printed kernels parse back (the scheduled level is IR like the others).
     let kernels: String = sched
