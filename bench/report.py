@@ -2,6 +2,7 @@
 """bench/report.py: turn one bench/run.sh run into a markdown table.
 
 Usage: report.py RESULTS/tessera.jsonl [RESULTS/peers.json]
+       report.py --probes RESULTS/fma_peak.jsonl RESULTS/compile.jsonl RESULTS/tessera.jsonl
 
 For each workload case (peers.py's case names and work counts: flops for
 GFLOP/s, bytes read + written for GB/s), prints Tessera's interp and cpu
@@ -68,7 +69,50 @@ def peers_summary(doc):
     return best, tmax, peak, stream
 
 
+def probes(peak_path, compile_path, tessera_path):
+    """The Cranelift f32x4 FMA peak, each case's cpu GFLOP/s as a fraction of it, and the
+    compile time of every example."""
+    peaks = {}
+    with open(peak_path) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                peaks[r["threads"]] = r["gflops"]
+    tmax = max(peaks) if peaks else None
+    print()
+    print("Cranelift f32x4 FMA peak (same run): " +
+          ", ".join(f"{g:.1f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t, g in sorted(peaks.items())))
+    cases = load_cases()
+    ts = tessera_summary(tessera_path)
+    if tmax:
+        print()
+        print(f"| case | cpu GFLOP/s | of the Cranelift f32x4 peak ({peaks[tmax]:.1f}) |")
+        print("| --- | --- | --- |")
+        for c, (wl, unit, work) in cases.items():
+            s = ts.get((c, "cpu"))
+            if unit != "GFLOP/s" or not s or "refused" in s:
+                continue
+            g = work / (s["best_ms"] * 1e-3) / 1e9
+            print(f"| {c} | {g:.1f} | {g / peaks[tmax]:.2f} |")
+    by = {}
+    with open(compile_path) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                by.setdefault(r["file"], []).append(r["compile_ms"])
+    print()
+    print("JIT compile time of each example (load + check + lower + Cranelift, best / median ms):")
+    print()
+    print("| example | best ms | median ms |")
+    print("| --- | --- | --- |")
+    for file, ms in sorted(by.items()):
+        print(f"| {file} | {min(ms):.1f} | {statistics.median(ms):.1f} |")
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--probes":
+        probes(*sys.argv[2:])
+        return
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     cases = load_cases()

@@ -6,10 +6,13 @@
 # 2. for ROUNDS rounds, runs `tessera bench ... --json` on every workload with
 #    --backend interp and --backend cpu (a refusal, an error or a timeout is
 #    recorded as such, it does not stop the run);
-# 3. runs ../shared/bench/peers.py (NumPy, PyTorch, torch.compile, JAX, ONNX
+# 3. measures the f32x4 FMA peak with a Cranelift-generated loop on 1 and 2 threads
+#    (`cargo bench -p tessera-codegen-cpu --bench fma_peak`) and the compile time of
+#    every example (load + check + lower + JIT, `tessera bench --iters 1`);
+# 4. runs ../shared/bench/peers.py (NumPy, PyTorch, torch.compile, JAX, ONNX
 #    Runtime: whatever the venv .peers-venv has) in the same run, including the
 #    machine limits (clock, FMA peaks, STREAM);
-# 4. writes raw JSON under bench/results/<timestamp>/ (git-ignored) and prints a
+# 5. writes raw JSON under bench/results/<timestamp>/ (git-ignored) and prints a
 #    table (bench/report.py).
 #
 # Usage: bench/run.sh                      (from anywhere; paths are repo-relative)
@@ -20,6 +23,8 @@
 #   THREADS [2]         peers.py --threads and TESSERA_NUM_THREADS for the cpu backend
 #   TIMEOUT [600]       seconds allowed to one `tessera bench` invocation
 #   ONLY []             comma list of case names to restrict to (e.g. sgemm_1024,mlp_b32)
+#   BACKENDS ["interp cpu"]  which back ends to time (the interpreter is slow on big cases)
+#   SKIP_PROBES [0]     1 = skip the Cranelift FMA peak probe and the example compile times
 #   SKIP_PEERS [0]      1 = do not run peers.py
 #   SKIP_BUILD [0]      1 = reuse an existing target/release/tessera
 #   CARGO_TARGET_DIR    [<repo>/target]
@@ -40,6 +45,8 @@ TIMEOUT="${TIMEOUT:-600}"
 ONLY="${ONLY:-}"
 SKIP_PEERS="${SKIP_PEERS:-0}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
+SKIP_PROBES="${SKIP_PROBES:-0}"
+BACKENDS="${BACKENDS:-interp cpu}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 TESSERA="$CARGO_TARGET_DIR/release/tessera"
 PY="$ROOT/.peers-venv/bin/python"
@@ -129,10 +136,43 @@ for ((r = 0; r < ROUNDS; r++)); do
     IFS='|' read -r case wl file shapes it_interp it_cpu <<<"$c"
     wanted "$case" || continue
     [[ -f "$file" ]] || die "workload program $file missing"
-    bench_one "$case" "$wl" "$file" "$shapes" interp "$it_interp" "$r"
-    bench_one "$case" "$wl" "$file" "$shapes" cpu "$it_cpu" "$r"
+    for be in $BACKENDS; do
+      case "$be" in
+        interp) bench_one "$case" "$wl" "$file" "$shapes" interp "$it_interp" "$r" ;;
+        cpu) bench_one "$case" "$wl" "$file" "$shapes" cpu "$it_cpu" "$r" ;;
+        *) die "unknown backend '$be' in BACKENDS" ;;
+      esac
+    done
   done
 done
+
+if [[ "$SKIP_PROBES" != 1 ]]; then
+  note "Cranelift f32x4 FMA peak (cargo bench -p tessera-codegen-cpu --bench fma_peak)"
+  TESSERA_PEAK_THREADS="1,$THREADS" cargo bench -q -p tessera-codegen-cpu --bench fma_peak \
+    >"$OUT/fma_peak.jsonl" 2>"$OUT/fma_peak.log" || { cat "$OUT/fma_peak.log" >&2; die "fma_peak failed"; }
+  cat "$OUT/fma_peak.jsonl" >&2
+  note "compile time of every example"
+  # example | --shapes for its symbolic sizes | --fn
+  EXAMPLES=(
+    "examples/mlp.tsr|B=32|mlp"
+    "examples/cnn.tsr|N=8|cnn"
+    "examples/transformer_block.tsr|B=8,S=128|encoder_block"
+    "examples/layernorm_gelu.tsr|N=64,D=512|layernorm_gelu"
+    "examples/quantized_linear.tsr|B=32|main"
+    "examples/mixed_precision.tsr|B=32|main"
+    "examples/multi_output.tsr|N=64,D=512|main"
+  )
+  : >"$OUT/compile.jsonl"
+  for e in "${EXAMPLES[@]}"; do
+    IFS='|' read -r file shapes fn <<<"$e"
+    for ((r = 0; r < ROUNDS; r++)); do
+      TESSERA_NUM_THREADS="$THREADS" "$TESSERA" bench "$file" --fn "$fn" --shapes "$shapes" \
+        --backend cpu --warmup 0 --iters 1 --json 2>>"$OUT/compile.log" |
+        "$PY_ANY" -c 'import json,sys; d=json.load(sys.stdin); d["file"]=sys.argv[1]; print(json.dumps(d))' "$file" \
+        >>"$OUT/compile.jsonl" || note "  $file: compile-time run failed (see compile.log)"
+    done
+  done
+fi
 
 PEERS_JSON=""
 if [[ "$SKIP_PEERS" != 1 ]]; then
@@ -148,4 +188,7 @@ if [[ "$SKIP_PEERS" != 1 ]]; then
 fi
 
 "$PY_ANY" "$ROOT/bench/report.py" "$OUT/tessera.jsonl" ${PEERS_JSON:+"$PEERS_JSON"} | tee "$OUT/table.md"
+if [[ "$SKIP_PROBES" != 1 ]]; then
+  "$PY_ANY" "$ROOT/bench/report.py" --probes "$OUT/fma_peak.jsonl" "$OUT/compile.jsonl" "$OUT/tessera.jsonl" | tee -a "$OUT/table.md"
+fi
 note "done: ${OUT#$ROOT/}"

@@ -22,6 +22,15 @@ impl Error {
         Error::Message(m.into())
     }
 
+    /// Whether this is the back end's "not compiled yet" refusal of a valid program (an
+    /// operation not lowered to tile IR, or tile IR outside the CPU back end's subset), as
+    /// opposed to an error in the program or its inputs.
+    pub fn is_unsupported(&self) -> bool {
+        let text = self.render(false);
+        text.contains("not lowered to tile IR yet")
+            || text.contains("unsupported in the CPU back end")
+    }
+
     /// The text printed on stderr: `error: ...`, the location, the line underlined.
     pub fn render(&self, color: bool) -> String {
         match self {

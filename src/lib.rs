@@ -8,9 +8,12 @@
 //! default pass pipeline and run the reference interpreter. Errors are [`Error`]s that
 //! render with the source line underlined.
 
+pub mod aot;
+pub mod cpu;
 pub mod error;
 pub mod inputs;
 
+pub use cpu::{CpuExecutable, F32Result, PreparedRun};
 pub use error::Error;
 pub use tessera_dialects as ir;
 pub use tessera_frontend::Diagnostic;
@@ -20,6 +23,26 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tessera_dialects::{Module, Span};
 use tessera_frontend::ast;
+
+/// Compiles function `func` of the `.tsr` file at `path` (by default its only function, or
+/// `main`) to native code for this machine, ready to run many times:
+///
+/// ```no_run
+/// let mlp = tessera::compile("examples/mlp.tsr", None)?;
+/// # let (x, w1, b1, w2, b2, w3, b3) = (vec![0f32; 4 * 784], vec![0f32; 784 * 1024],
+/// #     vec![0f32; 1024], vec![0f32; 1024 * 1024], vec![0f32; 1024], vec![0f32; 10240], vec![0f32; 10]);
+/// let out = mlp.run_f32(&[
+///     (&x, &[4, 784]), (&w1, &[784, 1024]), (&b1, &[1024]),
+///     (&w2, &[1024, 1024]), (&b2, &[1024]), (&w3, &[1024, 10]), (&b3, &[10]),
+/// ])?;
+/// let (probs, shape) = &out[0]; // shape == [4, 10]
+/// # Ok::<(), tessera::Error>(())
+/// ```
+pub fn compile(path: impl AsRef<Path>, func: Option<&str>) -> Result<CpuExecutable, Error> {
+    let program = Program::load(path.as_ref())?;
+    let name = program.entry(func)?;
+    program.cpu_executable(&name)
+}
 
 /// A checked `.tsr` program.
 #[derive(Debug, Clone)]
@@ -179,31 +202,11 @@ impl Program {
             .map_err(Error::Message)
     }
 
-    /// Lowers `func` to tile IR and compiles every kernel with Cranelift (first form: an
-    /// operation or dtype the back end does not compile yet is a clear error).
-    pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable<'_>, Error> {
+    /// Lowers `func` to tile IR and compiles every kernel with Cranelift into one native
+    /// program (an operation or dtype the back end does not compile is a clear error).
+    pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable, Error> {
         let tiled = self.scheduled(func)?;
-        let backend =
-            tessera_codegen_cpu::JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
-        let mut kernels = BTreeMap::new();
-        for k in &tiled.kernels.funcs {
-            let from = tiled
-                .launches
-                .iter()
-                .find(|l| l.kernel == k.name)
-                .map(|l| l.from.clone())
-                .unwrap_or_default();
-            let compiled = backend
-                .compile(&tiled.kernels, &k.name)
-                .map_err(|e| Error::msg(format!("kernel `{}` (from {from}): {e}", k.name)))?;
-            kernels.insert(k.name.clone(), compiled);
-        }
-        Ok(CpuExecutable {
-            program: self,
-            func: func.to_string(),
-            tiled,
-            kernels,
-        })
+        CpuExecutable::new(self.clone(), func, tiled)
     }
 
     /// Compiles and runs `func` once in the reference interpreter.
@@ -260,44 +263,5 @@ impl Executable<'_> {
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
         tessera_interp::run_func(&self.module, &self.func, inputs)
             .map_err(|e| self.program.runtime_error(&self.func, e))
-    }
-}
-
-/// A function lowered to tile IR with every kernel compiled to native code by Cranelift.
-pub struct CpuExecutable<'p> {
-    program: &'p Program,
-    func: String,
-    tiled: tessera_tiling::Tiled,
-    kernels: BTreeMap<String, tessera_codegen_cpu::CompiledKernel>,
-}
-
-impl CpuExecutable<'_> {
-    /// The Cranelift IR of every kernel, in launch order of definition.
-    pub fn clif(&self) -> String {
-        self.tiled
-            .kernels
-            .funcs
-            .iter()
-            .filter_map(|k| {
-                self.kernels
-                    .get(&k.name)
-                    .map(|c| format!("; kernel @{}\n{}", k.name, c.clif()))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// Runs the function: inputs checked at the parameters, then each launch natively.
-    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
-        let f = self.program.func(&self.func)?;
-        if let Err(e) = tessera_interp::check_inputs(f, &inputs) {
-            return Err(self.program.runtime_error(&self.func, e));
-        }
-        self.tiled
-            .execute(inputs, &mut |_, k, bufs, sizes| match self.kernels.get(k) {
-                Some(c) => c.run_tensors(bufs, sizes).map_err(|e| e.to_string()),
-                None => Err(format!("kernel `{k}` was not compiled")),
-            })
-            .map_err(Error::Message)
     }
 }

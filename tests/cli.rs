@@ -473,3 +473,45 @@ fn dump_scheduled_shows_the_schedule_codegen_reads() {
         .collect();
     tessera_dialects::parse_module(&kernels).expect("the scheduled IR parses");
 }
+
+#[test]
+fn bench_profiles_every_kernel_on_the_native_back_end() {
+    let o = tessera(&[
+        "bench",
+        "examples/mlp.tsr",
+        "--shapes",
+        "B=2",
+        "--warmup",
+        "0",
+        "--iters",
+        "2",
+        "--json",
+        "--profile",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    assert_eq!(v["backend"], "cpu");
+    let kernels = v["kernels"].as_array().expect("a kernel list");
+    // One row per launch of the plan, most expensive first, each naming its graph op.
+    let plan = tessera(&["dump", "examples/mlp.tsr", "--ir", "tile"]);
+    let launches = stdout(&plan).matches("//   launch @").count();
+    assert_eq!(kernels.len(), launches);
+    let ms: Vec<f64> = kernels.iter().map(|k| k["ms"].as_f64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{ms:?}");
+    assert!(kernels.iter().any(|k| k["from"] == "graph.matmul"), "{v}");
+    // The text form prints the same rows.
+    let t = tessera(&[
+        "bench",
+        "examples/mlp.tsr",
+        "--shapes",
+        "B=2",
+        "--iters",
+        "1",
+        "--profile",
+    ]);
+    assert!(
+        stdout(&t).contains("kernels (ms per run over 1 profiled runs):"),
+        "{}",
+        stdout(&t)
+    );
+}

@@ -283,6 +283,27 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+
+    /// The same random programs, compiled by the CPU back end (tile IR, Cranelift, the
+    /// runtime's executor), give the interpreter's values. Every generated op is lowered
+    /// and compiled, so a refusal is a failure too.
+    #[test]
+    fn random_programs_run_natively_like_the_interpreter(seed in any::<u64>(), steps in 1usize..12, batch in 1i64..5) {
+        let src = generate(seed, steps);
+        let prog = Program::from_source("random.tsr", &src)
+            .map_err(|e| TestCaseError::fail(format!("{src}\n{}", e.render(false))))?;
+        let xs = inputs(&prog, batch);
+        let want = tessera_interp::run_func(&prog.module, "main", xs.clone())
+            .map_err(|e| TestCaseError::fail(format!("{src}\n{e}")))?;
+        let exe = prog.cpu_executable("main")
+            .map_err(|e| TestCaseError::fail(format!("{src}\n{}", e.render(false))))?;
+        let got = exe.run(xs).map_err(|e| TestCaseError::fail(format!("{src}\n{}", e.render(false))))?;
+        prop_assert!(close(&got, &want), "{src}\n{:?}\n{:?}", got, want);
+    }
+}
+
 /// The generator must exercise the language, not produce trivial programs.
 #[test]
 fn generator_covers_the_ops() {

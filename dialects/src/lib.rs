@@ -22,7 +22,7 @@ pub use ir::{Func, FuncKind, Loc, Module, Op, Operation, Region, Span, Value, Va
 pub use parse::{parse_module, ParseError};
 pub use print::{print_func, print_module};
 pub use renumber::{renumber, renumber_func};
-pub use sym::SymExpr;
+pub use sym::{SymExpr, SymNode};
 pub use tile::TileOp;
 pub use types::{BufferType, MemSpace, TensorType, TileType, Type};
 pub use verify::{verify_func, verify_module, VerifyError};

@@ -28,6 +28,17 @@ enum Atom {
     FloorDiv(Box<SymExpr>, Box<SymExpr>),
 }
 
+/// One step of [`SymExpr::postfix`], evaluated on a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SymNode<'a> {
+    Const(i64),
+    Name(&'a str),
+    Add,
+    Mul,
+    /// Floor division of the two values below.
+    FloorDiv,
+}
+
 /// Errors of symbolic arithmetic and evaluation.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SymError {
@@ -214,6 +225,43 @@ impl SymExpr {
         Some(SymExpr { terms })
     }
 
+    /// The expression as a postfix program (for evaluators outside the compiler, such as
+    /// the runtime's): each term's coefficient and atoms multiplied, the terms added.
+    pub fn postfix(&self) -> Vec<SymNode<'_>> {
+        let mut out = Vec::new();
+        self.push_postfix(&mut out);
+        out
+    }
+
+    fn push_postfix<'a>(&'a self, out: &mut Vec<SymNode<'a>>) {
+        if self.terms.is_empty() {
+            out.push(SymNode::Const(0));
+        }
+        for (i, (m, c)) in self.terms.iter().enumerate() {
+            // A coefficient of 1 is left out: `B` is one step.
+            let skip_one = *c == 1 && !m.0.is_empty();
+            if !skip_one {
+                out.push(SymNode::Const(*c));
+            }
+            for (j, a) in m.0.iter().enumerate() {
+                match a {
+                    Atom::Name(n) => out.push(SymNode::Name(n)),
+                    Atom::FloorDiv(n, d) => {
+                        n.push_postfix(out);
+                        d.push_postfix(out);
+                        out.push(SymNode::FloorDiv);
+                    }
+                }
+                if j > 0 || !skip_one {
+                    out.push(SymNode::Mul);
+                }
+            }
+            if i > 0 {
+                out.push(SymNode::Add);
+            }
+        }
+    }
+
     /// Evaluates the expression with the given name bindings.
     pub fn eval(&self, bind: &dyn Fn(&str) -> Option<i64>) -> Result<i64, SymError> {
         let mut total: i64 = 0;
@@ -358,6 +406,45 @@ mod tests {
     }
     fn c(v: i64) -> SymExpr {
         SymExpr::lit(v)
+    }
+
+    /// Evaluates a postfix program on a stack, as the runtime does.
+    fn run_postfix(code: &[SymNode<'_>], bind: &BTreeMap<String, i64>) -> i64 {
+        let mut st: Vec<i64> = Vec::new();
+        for op in code {
+            match *op {
+                SymNode::Const(c) => st.push(c),
+                SymNode::Name(n) => st.push(bind[n]),
+                _ => {
+                    let (b, a) = (st.pop().unwrap(), st.pop().unwrap());
+                    st.push(match op {
+                        SymNode::Add => a + b,
+                        SymNode::Mul => a * b,
+                        _ => a.div_euclid(b) - i64::from(b < 0 && a.rem_euclid(b) != 0),
+                    });
+                }
+            }
+        }
+        assert_eq!(st.len(), 1);
+        st[0]
+    }
+
+    #[test]
+    fn postfix_evaluates_like_eval() {
+        let e = n("B")
+            .mul(&n("S"))
+            .add(&n("H").sub(&c(3)).floor_div(&c(2)).unwrap().mul(&c(5)))
+            .sub(&c(7));
+        for (b, s, h) in [(1, 1, 1), (2, 3, 10), (7, 5, 0)] {
+            let bind: BTreeMap<String, i64> = [("B", b), ("S", s), ("H", h)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            assert_eq!(run_postfix(&e.postfix(), &bind), e.eval_map(&bind).unwrap());
+        }
+        assert_eq!(c(0).postfix(), vec![SymNode::Const(0)]);
+        assert_eq!(n("B").postfix(), vec![SymNode::Name("B")]);
+        assert_eq!(c(7).postfix(), vec![SymNode::Const(7)]);
     }
 
     #[test]

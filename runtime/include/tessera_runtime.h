@@ -111,6 +111,40 @@ int32_t tsr_check_tensor(const TsrTensor *tensor, const char *param, uint32_t ex
                          int64_t *symbols, uint32_t n_symbols,
                          const char *const *symbol_names);
 
+/* A compiled kernel (see runtime/src/exec.rs for its contract). */
+typedef void (*TsrKernelFn)(uint8_t *const *buffers, const int64_t *sizes, uint8_t *frame,
+                            uint64_t first, uint64_t last);
+
+/* Runs a compiled function: what the entry points of a `tessera compile` artifact call.
+ * `plan` is the artifact's static plan (plan_len bytes), `kernels` its kernel table, `args`
+ * the inputs then the outputs. Every argument is checked (dtype, rank, sizes, symbolic
+ * sizes bound consistently) before anything runs. */
+int32_t tsr_plan_run(const uint8_t *plan, uint64_t plan_len, const TsrKernelFn *kernels,
+                     uint32_t n_kernels, const TsrTensor *const *args, uint32_t n_args);
+
+/* The shapes of a compiled function's outputs for these inputs (only the inputs'
+ * descriptors are read): output 0's sizes, then output 1's, ... into sizes[0..n_sizes],
+ * n_sizes being the sum of the outputs' ranks. Inputs are checked as tsr_plan_run does. */
+int32_t tsr_plan_output_sizes(const uint8_t *plan, uint64_t plan_len,
+                              const TsrTensor *const *inputs, uint32_t n_inputs,
+                              int64_t *sizes, uint32_t n_sizes);
+
+/* Scalar helpers that compiled kernels call (dtype arguments are TSR_* codes). */
+float tsr_exp_f32(float x);
+float tsr_log_f32(float x);
+float tsr_rsqrt_f32(float x);
+float tsr_tanh_f32(float x);
+float tsr_sigmoid_f32(float x);
+float tsr_gelu_f32(float x);
+float tsr_gelu_tanh_f32(float x);
+float tsr_silu_f32(float x);
+float tsr_erf_f32(float x);
+float tsr_pow_f32(float a, float b);
+uint32_t tsr_cast_bits(uint32_t bits, uint32_t from, uint32_t to);
+float tsr_widen_bits(uint32_t bits, uint32_t code);
+float tsr_round_arith(float x, uint32_t code);
+uint32_t tsr_narrow_bits(float x, uint32_t code);
+
 #ifdef __cplusplus
 }
 #endif

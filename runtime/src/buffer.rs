@@ -463,6 +463,26 @@ impl HostTensor {
         Ok(t)
     }
 
+    /// A tensor holding a copy of `bytes`, the storage form of its elements (little-endian),
+    /// which must be exactly as long as `sizes` say.
+    pub fn from_bytes(dtype: DType, sizes: &[i64], bytes: &[u8]) -> Result<HostTensor> {
+        let mut t = HostTensor::zeros(dtype, sizes)?;
+        let dst = t.buf.as_mut_slice();
+        if dst.len() != bytes.len() {
+            return Err(Error::new(
+                ErrorCode::ShapeMismatch,
+                format!(
+                    "sizes {sizes:?} of {} need {} bytes, got {}",
+                    dtype.name(),
+                    dst.len(),
+                    bytes.len()
+                ),
+            ));
+        }
+        dst.copy_from_slice(bytes);
+        Ok(t)
+    }
+
     /// The dtype.
     pub fn dtype(&self) -> DType {
         self.dtype

@@ -15,6 +15,8 @@ use crate::buffer::{TensorRef, TsrTensor, MAX_RANK};
 use crate::check::check_tensor;
 use crate::dtype::DType;
 use crate::error::{last_error_ptr, panic_message, set_last_error, Error, ErrorCode, Result};
+use crate::exec::{run_plan, KernelFn};
+use crate::plan::Plan;
 use crate::pool;
 
 /// Runs `f`, turning an error or a panic into a code and the last error message.
@@ -267,6 +269,159 @@ pub unsafe extern "C" fn tsr_parallel_for(
             };
             Err(Error::new(kind, message))
         })
+    })
+}
+
+/// The decoded plans of the artifacts this process has run, by the address and length of
+/// their bytes (an artifact's plan is static data, so its address identifies it).
+static PLANS: std::sync::Mutex<Vec<(usize, usize, std::sync::Arc<Plan>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The plan at `bytes`, decoded once per process.
+fn cached_plan(bytes: &'static [u8]) -> Result<std::sync::Arc<Plan>> {
+    let key = (bytes.as_ptr() as usize, bytes.len());
+    let mut plans = PLANS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, p)) = plans.iter().find(|(a, n, _)| (*a, *n) == key) {
+        return Ok(std::sync::Arc::clone(p));
+    }
+    let plan = std::sync::Arc::new(Plan::decode(bytes)?);
+    plans.push((key.0, key.1, std::sync::Arc::clone(&plan)));
+    Ok(plan)
+}
+
+/// `int32_t tsr_plan_run(const uint8_t *plan, uint64_t plan_len, const TsrKernelFn
+/// *kernels, uint32_t n_kernels, const TsrTensor *const *args, uint32_t n_args)`.
+///
+/// Runs a compiled function: the entry points of an artifact call it with their plan (see
+/// [`crate::plan`]), their kernel table and their arguments (inputs, then outputs). Checks
+/// every argument against the plan (dtype, rank, sizes, symbolic sizes bound consistently),
+/// then runs the kernels ([`crate::exec::run_plan`]).
+///
+/// # Safety
+/// `plan` must point to `plan_len` bytes that stay valid and unchanged for the life of the
+/// process (an artifact's static data), `kernels` to `n_kernels` kernels compiled with that
+/// plan, and `args` to `n_args` pointers, each null or a valid descriptor (outputs writable,
+/// not overlapping any other argument).
+#[no_mangle]
+pub unsafe extern "C" fn tsr_plan_run(
+    plan: *const u8,
+    plan_len: u64,
+    kernels: *const Option<KernelFn>,
+    n_kernels: u32,
+    args: *const *const TsrTensor,
+    n_args: u32,
+) -> i32 {
+    guard(|| {
+        if plan.is_null() || (n_kernels > 0 && kernels.is_null()) || (n_args > 0 && args.is_null())
+        {
+            return Err(Error::bad_argument("tsr_plan_run: a null pointer"));
+        }
+        let len = usize::try_from(plan_len)
+            .map_err(|_| Error::bad_argument("tsr_plan_run: plan too large"))?;
+        // SAFETY: `plan_len` bytes, static, by the contract.
+        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(plan, len) };
+        let plan = cached_plan(bytes)?;
+        // SAFETY: `n_kernels` entries by the contract (non-null checked above when needed).
+        let table: &[Option<KernelFn>] = if n_kernels == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(kernels, n_kernels as usize) }
+        };
+        let table: Vec<KernelFn> = table
+            .iter()
+            .map(|k| k.ok_or_else(|| Error::bad_argument("tsr_plan_run: a null kernel")))
+            .collect::<Result<_>>()?;
+        // SAFETY: `n_args` entries by the contract.
+        let args: &[*const TsrTensor] = if n_args == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(args, n_args as usize) }
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { run_plan(&plan, &table, args) }
+    })
+}
+
+/// `int32_t tsr_plan_output_sizes(const uint8_t *plan, uint64_t plan_len, const TsrTensor
+/// *const *inputs, uint32_t n_inputs, int64_t *sizes, uint32_t n_sizes)`.
+///
+/// The shapes of a compiled function's outputs for these inputs (only their descriptors'
+/// dtypes and sizes are read, not their data): the sizes of output 0, then output 1, ...,
+/// written to `sizes[0..n_sizes]`, where `n_sizes` must be the sum of the outputs' ranks.
+/// Checks the inputs as `tsr_plan_run` does. What the `tessera_F_output_sizes` entry points
+/// of an artifact call, so a caller can allocate outputs whose sizes are symbolic.
+///
+/// # Safety
+/// As [`tsr_plan_run`] for `plan` and `inputs`; `sizes` must have `n_sizes` writable
+/// entries.
+#[no_mangle]
+pub unsafe extern "C" fn tsr_plan_output_sizes(
+    plan: *const u8,
+    plan_len: u64,
+    inputs: *const *const TsrTensor,
+    n_inputs: u32,
+    sizes: *mut i64,
+    n_sizes: u32,
+) -> i32 {
+    guard(|| {
+        if plan.is_null() || (n_inputs > 0 && inputs.is_null()) || (n_sizes > 0 && sizes.is_null())
+        {
+            return Err(Error::bad_argument("tsr_plan_output_sizes: a null pointer"));
+        }
+        let len = usize::try_from(plan_len)
+            .map_err(|_| Error::bad_argument("tsr_plan_output_sizes: plan too large"))?;
+        // SAFETY: `plan_len` bytes, static, by the contract.
+        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(plan, len) };
+        let plan = cached_plan(bytes)?;
+        // SAFETY: `n_inputs` entries by the contract.
+        let descs: &[*const TsrTensor] = if n_inputs == 0 {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(inputs, n_inputs as usize) }
+        };
+        let specs: Vec<_> = plan.args.iter().filter(|a| !a.output).collect();
+        if descs.len() != specs.len() {
+            return Err(Error::bad_argument(format!(
+                "`{}` takes {} inputs, {} were given",
+                plan.name,
+                specs.len(),
+                descs.len()
+            )));
+        }
+        let mut shapes = Vec::with_capacity(descs.len());
+        for (spec, &d) in specs.iter().zip(descs) {
+            // SAFETY: each descriptor is valid by the contract; only its header is read.
+            let t = unsafe { TensorRef::from_raw(d) }.map_err(|e| {
+                Error::new(e.code, format!("parameter `{}`: {}", spec.name, e.message))
+            })?;
+            if t.dtype() != spec.dtype {
+                return Err(Error::new(
+                    ErrorCode::DtypeMismatch,
+                    format!(
+                        "parameter `{}`: expected {}, got a {} tensor",
+                        spec.name,
+                        spec.dtype.name(),
+                        t.dtype().name()
+                    ),
+                ));
+            }
+            shapes.push(t.sizes());
+        }
+        let out = crate::exec::output_shapes(&plan, &shapes)?;
+        let flat: Vec<i64> = out.into_iter().flatten().collect();
+        if flat.len() != n_sizes as usize {
+            return Err(Error::bad_argument(format!(
+                "`{}`: its outputs have {} sizes in all, the array has {n_sizes}",
+                plan.name,
+                flat.len()
+            )));
+        }
+        // SAFETY: `n_sizes` writable entries by the contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(sizes, flat.len()) };
+        dst.copy_from_slice(&flat);
+        Ok(())
     })
 }
 

@@ -51,6 +51,14 @@ impl DType {
         self as u32
     }
 
+    /// Whether this is a floating-point format.
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            DType::F32 | DType::F16 | DType::BF16 | DType::F8E4M3 | DType::F8E5M2
+        )
+    }
+
     /// Size of one element in bytes (also its required alignment in a descriptor).
     pub fn size_bytes(self) -> usize {
         match self {

@@ -6,10 +6,15 @@
 //! - [`arena`]: one 64-byte-aligned allocation for the intermediates of a call,
 //! - [`pool`]: the persistent thread pool that runs a kernel's grid,
 //! - [`error`]: error codes and the thread-local last-error message,
-//! - [`capi`]: the `extern "C"` entry points declared in `include/tessera_runtime.h`.
+//! - [`capi`]: the `extern "C"` entry points declared in `include/tessera_runtime.h`,
+//! - [`scalar`]: exact conversions between the dtypes (shared with the compiler),
+//! - [`kernel_helpers`]: the scalar functions compiled kernels call (`tsr_exp_f32`, ...),
+//! - [`plan`] and [`exec`]: a compiled function's launch plan, its binary form, and
+//!   running it (argument checks, sizes, the arena, each kernel's grid on the pool).
 //!
 //! Architecture invariant: this crate depends on no other Tessera crate (not even
-//! `tessera-dialects`, whose dtypes it mirrors with its own codes) and on no external crate.
+//! `tessera-dialects`, whose dtypes it mirrors with its own codes), and on no external crate
+//! but `half` and `libm`.
 
 pub mod arena;
 pub mod buffer;
@@ -17,7 +22,11 @@ pub mod capi;
 pub mod check;
 pub mod dtype;
 pub mod error;
+pub mod exec;
+pub mod kernel_helpers;
+pub mod plan;
 pub mod pool;
+pub mod scalar;
 
 pub use arena::Arena;
 pub use buffer::{

@@ -26,6 +26,8 @@ pub enum Command {
     Gen(GenArgs),
     /// Time a function: compile once, then run it repeatedly.
     Bench(BenchArgs),
+    /// Compile functions ahead of time into an object file or library with a C header.
+    Compile(CompileArgs),
 }
 
 /// `NAME=PATH`.
@@ -64,17 +66,17 @@ fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
     Ok(out)
 }
 
-/// Where a program runs. The native back ends come with their own issues.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Where a program runs. Without `--backend`, `cpu`; a function the CPU back end cannot
+/// compile yet then runs in the interpreter, with a note on stderr. An explicit
+/// `--backend cpu` makes that an error instead.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// The reference interpreter on graph IR (the numerical oracle).
-    #[default]
     Interp,
     /// The program lowered to tile-IR kernels, run in the reference interpreter: checks the
-    /// lowering on real inputs (not every operation is lowered yet; see docs/tiling.md).
+    /// lowering on real inputs.
     Tile,
-    /// The tile-IR kernels compiled to native code by Cranelift (first form: not yet every
-    /// operation and dtype; those are clear errors).
+    /// The tile-IR kernels compiled to native code by Cranelift (the default).
     Cpu,
 }
 
@@ -116,8 +118,9 @@ pub struct RunArgs {
     /// Write results as out0.npy, out1.npy, ... in this directory.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub backend: Backend,
+    /// Where to run: cpu (the default), interp or tile.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
     #[arg(long, value_enum, default_value_t)]
     pub precision: Precision,
 }
@@ -187,8 +190,9 @@ pub struct BenchArgs {
     /// Sizes of symbolic names for parameters given random data, e.g. `B=32`.
     #[arg(long, value_parser = parse_shapes)]
     pub shapes: Vec<Vec<(String, i64)>>,
-    #[arg(long, value_enum, default_value_t)]
-    pub backend: Backend,
+    /// Where to run: cpu (the default), interp or tile.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
     #[arg(long, value_enum, default_value_t)]
     pub precision: Precision,
     #[arg(long, default_value_t = 3)]
@@ -198,4 +202,38 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also time every kernel launch (native back end) over the timed runs and print where
+    /// the time goes, kernel by kernel, with the graph operation each comes from.
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// The target of `tessera compile`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// This machine's CPU, through Cranelift.
+    Cpu,
+    /// NVIDIA GPUs through MLIR/LLVM (not available yet).
+    Cuda,
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// The program.
+    pub file: PathBuf,
+    /// The functions to export (repeatable); every function of the file by default.
+    #[arg(long = "fn", value_name = "NAME")]
+    pub funcs: Vec<String>,
+    /// What to compile for.
+    #[arg(long, value_enum)]
+    pub target: Target,
+    /// The output: an object file (.o), a static library (.a) or a shared library (.so).
+    #[arg(short = 'o', value_name = "OUT.o|OUT.a|OUT.so")]
+    pub output: PathBuf,
+    /// Also write a C header declaring the entry points.
+    #[arg(long, value_name = "OUT.h")]
+    pub header: Option<PathBuf>,
+    /// Fix symbolic sizes (`B=32,S=128`): the artifact then accepts only those sizes.
+    #[arg(long, value_parser = parse_shapes)]
+    pub shapes: Vec<Vec<(String, i64)>>,
 }

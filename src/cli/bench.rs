@@ -11,25 +11,22 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     let func = prog.entry(a.source.func.as_deref())?;
     // Compile once; the closure runs the compiled function alone.
     let exe = prog.executable(&func)?;
-    let tiled = match a.backend {
+    let mut backend = a.backend.unwrap_or(Backend::Cpu);
+    let tiled = match backend {
         Backend::Tile => Some(prog.tiled(&func)?),
         Backend::Interp | Backend::Cpu => None,
     };
-    let cpu = match a.backend {
-        Backend::Cpu => Some(prog.cpu_executable(&func)?),
+    let cpu = match backend {
+        Backend::Cpu => match prog.cpu_executable(&func) {
+            Ok(c) => Some(c),
+            Err(e) if a.backend.is_none() && e.is_unsupported() => {
+                crate::cli::fallback_note(&func, &e);
+                backend = Backend::Interp;
+                None
+            }
+            Err(e) => return Err(e),
+        },
         Backend::Interp | Backend::Tile => None,
-    };
-    let run = |args: Vec<tessera::Tensor>| -> Result<(), Error> {
-        match (&tiled, &cpu) {
-            (Some(t), _) => t
-                .execute(args, &mut |m, k, bufs, sizes| {
-                    tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
-                })
-                .map(|_| ())
-                .map_err(Error::Message),
-            (None, Some(c)) => c.run(args).map(|_| ()),
-            (None, None) => exe.run(args).map(|_| ()),
-        }
     };
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
     let (mut inputs, weights) = load_named(&prog, &func, &a.io)?;
@@ -47,15 +44,55 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         }
     }
     let ordered = prog.bind(&func, inputs, weights)?;
+    // The native back end runs on buffers prepared once (inputs converted, outputs
+    // allocated), so only the compiled code is timed.
+    let mut prepared = match &cpu {
+        Some(c) => Some(c.prepare(ordered.clone())?),
+        None => None,
+    };
+    // The interpreters consume their inputs: each run gets a copy made before the clock
+    // starts.
+    // With --profile, every launch's seconds add up here over the timed runs.
+    let n_launches = cpu.as_ref().map_or(0, |c| c.tiled().launches.len());
+    let mut timings = vec![0f64; n_launches];
+    let mut profiling = false;
+    let mut run = |args: Vec<tessera::Tensor>, profiling: bool| -> Result<(), Error> {
+        match (&tiled, &cpu, &mut prepared) {
+            (Some(t), _, _) => t
+                .execute(args, &mut |m, k, bufs, sizes| {
+                    tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
+                })
+                .map(|_| ())
+                .map_err(Error::Message),
+            (None, Some(c), Some(p)) => {
+                c.run_prepared_timed(p, profiling.then_some(timings.as_mut_slice()))
+            }
+            _ => exe.run(args).map(|_| ()),
+        }
+    };
+    let args = || {
+        if cpu.is_some() {
+            Vec::new()
+        } else {
+            ordered.clone()
+        }
+    };
     for _ in 0..a.warmup {
-        run(ordered.clone())?;
+        run(args(), false)?;
     }
     let mut times = Vec::new();
     for _ in 0..a.iters {
-        let args = ordered.clone();
+        let inputs = args();
         let t = Instant::now();
-        run(args)?;
+        run(inputs, false)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    // The profile comes from separate runs, so its clock reads do not touch the timings.
+    if a.profile && cpu.is_some() {
+        profiling = true;
+        for _ in 0..a.iters {
+            run(args(), profiling)?;
+        }
     }
     times.sort_by(f64::total_cmp);
     let (min, max) = (times[0], times[times.len() - 1]);
@@ -64,14 +101,27 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     } else {
         (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0
     };
+    let rows = match (&cpu, profiling) {
+        (Some(c), true) => profile_rows(c.tiled(), &timings, a.iters),
+        _ => Vec::new(),
+    };
+    let round3 = |x: f64| (x * 1e3).round() / 1e3;
     if a.json {
-        crate::cli::out(format!(
-            "{{\"compile_ms\": {compile_ms:.3}, \"run_ms\": {{\"min\": {min:.3}, \"median\": {median:.3}, \"max\": {max:.3}}}, \"iters\": {}, \"backend\": \"{}\"}}",
-            a.iters,
-            backend_name(a.backend)
-        ) + "\n")?;
+        let mut doc = serde_json::json!({
+            "compile_ms": round3(compile_ms),
+            "run_ms": {"min": round3(min), "median": round3(median), "max": round3(max)},
+            "iters": a.iters,
+            "backend": backend_name(backend),
+        });
+        if profiling {
+            doc["kernels"] = rows
+                .iter()
+                .map(|(k, from, ms)| serde_json::json!({"kernel": k, "from": from, "ms": round3(*ms)}))
+                .collect();
+        }
+        crate::cli::out(doc.to_string() + "\n")?;
     } else {
-        crate::cli::out(format!("{}: {func} on {}", prog.file, backend_name(a.backend)) + "\n")?;
+        crate::cli::out(format!("{}: {func} on {}", prog.file, backend_name(backend)) + "\n")?;
         crate::cli::out(format!("compile: {compile_ms:.3} ms") + "\n")?;
         crate::cli::out(
             format!(
@@ -79,8 +129,35 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
                 a.iters
             ) + "\n",
         )?;
+        if profiling {
+            let total: f64 = rows.iter().map(|r| r.2).sum();
+            crate::cli::out(format!(
+                "kernels (ms per run over {} profiled runs):\n",
+                a.iters
+            ))?;
+            for (k, from, ms) in &rows {
+                let pct = if total > 0.0 { ms / total * 100.0 } else { 0.0 };
+                crate::cli::out(format!("  {ms:9.3} ms {pct:5.1}%  @{k}  ({from})\n"))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Per-kernel rows `(kernel, graph op, ms per run)`, most expensive first.
+fn profile_rows(
+    tiled: &tessera_tiling::Tiled,
+    timings: &[f64],
+    runs: u64,
+) -> Vec<(String, String, f64)> {
+    let mut rows: Vec<(String, String, f64)> = tiled
+        .launches
+        .iter()
+        .zip(timings)
+        .map(|(l, s)| (l.kernel.clone(), l.from.clone(), s * 1e3 / runs as f64))
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    rows
 }
 
 fn backend_name(b: Backend) -> &'static str {

@@ -2,6 +2,7 @@
 
 pub mod args;
 mod bench;
+mod compile;
 mod data;
 mod dump;
 mod gen;
@@ -25,6 +26,17 @@ pub fn out(text: impl AsRef<str>) -> Result<(), Error> {
     }
 }
 
+/// Tells the user that `func` runs in the interpreter because the CPU back end refused it.
+pub fn fallback_note(func: &str, e: &Error) {
+    let reason = e.render(false);
+    let first = reason
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    eprintln!("note: `{func}` runs in the reference interpreter: {first}");
+}
+
 /// Runs one parsed command line.
 pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
     match cli.command {
@@ -33,5 +45,6 @@ pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
         args::Command::Opt(a) => opt::opt(a),
         args::Command::Gen(a) => gen::gen(a),
         args::Command::Bench(a) => bench::bench(a),
+        args::Command::Compile(a) => compile::compile(a),
     }
 }

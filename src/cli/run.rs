@@ -10,9 +10,17 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
     let ordered = prog.bind(&func, inputs, weights)?;
     let results = match a.backend {
-        Backend::Interp => prog.run_interp(&func, ordered)?,
-        Backend::Tile => prog.run_tiled(&func, ordered)?,
-        Backend::Cpu => prog.cpu_executable(&func)?.run(ordered)?,
+        Some(Backend::Interp) => prog.run_interp(&func, ordered)?,
+        Some(Backend::Tile) => prog.run_tiled(&func, ordered)?,
+        Some(Backend::Cpu) => prog.cpu_executable(&func)?.run(ordered)?,
+        None => match prog.cpu_executable(&func) {
+            Ok(exe) => exe.run(ordered)?,
+            Err(e) if e.is_unsupported() => {
+                crate::cli::fallback_note(&func, &e);
+                prog.run_interp(&func, ordered)?
+            }
+            Err(e) => return Err(e),
+        },
     };
     if let Some(path) = &a.output {
         if results.len() != 1 {

@@ -37,3 +37,16 @@ pub(crate) fn unsupported<T>(what: impl Into<String>) -> Result<T> {
 pub(crate) fn invalid<T>(what: impl Into<String>) -> Result<T> {
     Err(CodegenError::Invalid(what.into()))
 }
+
+impl CodegenError {
+    /// The same error with `context` (`kernel `k` (from ...)`) before its message.
+    pub fn in_kernel(self, context: &str) -> CodegenError {
+        match self {
+            CodegenError::Unsupported(m) => CodegenError::Unsupported(format!("{context}: {m}")),
+            CodegenError::Invalid(m) => CodegenError::Invalid(format!("{context}: {m}")),
+            CodegenError::Cranelift(m) => CodegenError::Cranelift(format!("{context}: {m}")),
+            CodegenError::Argument(m) => CodegenError::Argument(format!("{context}: {m}")),
+            CodegenError::Runtime(m) => CodegenError::Runtime(format!("{context}: {m}")),
+        }
+    }
+}

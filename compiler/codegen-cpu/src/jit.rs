@@ -10,10 +10,10 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module as _};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module as _};
 use tessera_dialects::{FuncKind, Module};
 
-fn cl_err(e: impl std::fmt::Display) -> CodegenError {
+pub(crate) fn cl_err(e: impl std::fmt::Display) -> CodegenError {
     CodegenError::Cranelift(e.to_string())
 }
 
@@ -34,19 +34,9 @@ impl JitBackend {
     /// The host's ISA (from `cranelift_native`, so `has_fma` and the other CPU features
     /// are detected), `opt_level=speed`, and the IR verifier on in debug builds.
     pub fn new() -> Result<JitBackend> {
-        let mut flags = settings::builder();
-        flags.set("opt_level", "speed").map_err(cl_err)?;
-        let verify = if cfg!(debug_assertions) {
-            "true"
-        } else {
-            "false"
-        };
-        flags.set("enable_verifier", verify).map_err(cl_err)?;
-        let isa = cranelift_native::builder()
-            .map_err(cl_err)?
-            .finish(settings::Flags::new(flags))
-            .map_err(cl_err)?;
-        Ok(JitBackend { isa })
+        Ok(JitBackend {
+            isa: host_isa(false)?,
+        })
     }
 
     /// Whether the ISA emits fused multiply-add instructions.
@@ -59,44 +49,16 @@ impl JitBackend {
 
     /// Compiles kernel `name` of `module` (a `tile.kernel`).
     pub fn compile(&self, module: &Module, name: &str) -> Result<CompiledKernel> {
-        let Some(func) = module.func(name) else {
-            return invalid(format!("no kernel named `{name}`"));
-        };
-        if func.kind != FuncKind::Kernel {
-            return invalid(format!(
-                "`{name}` is a {}, not a tile.kernel",
-                func.kind.keyword()
-            ));
-        }
-        let table = SizeTable::of(func)?;
-        let params = param_kinds(func, &table)?;
-        let grid = grid_exprs(func)?
-            .iter()
-            .map(|e| table.index(e))
-            .collect::<Result<Vec<_>>>()?;
-        let mut jb = JITBuilder::with_isa(self.isa.clone(), default_libcall_names());
-        for (sym, addr) in helpers::symbols() {
-            jb.symbol(sym, addr);
-        }
-        let mut jit = JITModule::new(jb);
-        let sig = kernel_signature(&jit);
-        let id = jit
-            .declare_function(&format!("tsr_kernel_{name}"), Linkage::Export, &sig)
-            .map_err(cl_err)?;
-        let mut ctx = jit.make_context();
-        ctx.func.signature = sig;
-        ctx.func.name = UserFuncName::user(0, id.as_u32());
-        let mut fbc = FunctionBuilderContext::new();
-        let frame = {
-            let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-            lower_kernel(b, &mut jit, func, &table)?
-        };
-        let clif = ctx.func.display().to_string();
-        jit.define_function(id, &mut ctx)
-            .map_err(|e| CodegenError::Cranelift(format!("{e:?}")))?;
-        jit.clear_context(&mut ctx);
+        let mut jit = self.jit_module();
+        let k = define_kernel(
+            &mut jit,
+            module,
+            name,
+            &format!("tsr_kernel_{name}"),
+            Linkage::Export,
+        )?;
         jit.finalize_definitions().map_err(cl_err)?;
-        let ptr = jit.get_finalized_function(id);
+        let ptr = jit.get_finalized_function(k.id);
         // SAFETY: `ptr` is the finalized code of a function declared with
         // `kernel_signature`, which is exactly `KernelFn`'s C ABI (three pointers, two
         // 64-bit integers, no result); the code lives as long as `jit`, which the
@@ -105,21 +67,109 @@ impl JitBackend {
         Ok(CompiledKernel {
             jit: Some(jit),
             entry,
-            signature: Signature {
-                name: name.to_string(),
-                param_names: (0..func.params.len())
-                    .map(|i| param_name(func, i))
-                    .collect(),
-                params,
-                size_exprs: table.exprs,
-                n_names: table.n_names,
-                grid,
-                frame_bytes: frame.bytes,
-                status_offset: frame.status,
-            },
-            clif,
+            signature: k.signature,
+            clif: k.clif,
         })
     }
+
+    /// A JIT module for this ISA with the runtime's helper functions resolvable.
+    pub(crate) fn jit_module(&self) -> JITModule {
+        let mut jb = JITBuilder::with_isa(self.isa.clone(), default_libcall_names());
+        for (sym, addr) in helpers::symbols() {
+            jb.symbol(sym, addr);
+        }
+        JITModule::new(jb)
+    }
+
+    /// The ISA, for object files: the same CPU features, position-independent code.
+    pub(crate) fn object_isa(&self) -> Result<OwnedTargetIsa> {
+        host_isa(true)
+    }
+}
+
+/// The host's ISA (from `cranelift_native`, so `has_fma` and the other CPU features are
+/// detected), `opt_level=speed`, the IR verifier on in debug builds.
+fn host_isa(pic: bool) -> Result<OwnedTargetIsa> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(cl_err)?;
+    let verify = if cfg!(debug_assertions) {
+        "true"
+    } else {
+        "false"
+    };
+    flags.set("enable_verifier", verify).map_err(cl_err)?;
+    if pic {
+        flags.set("is_pic", "true").map_err(cl_err)?;
+    }
+    cranelift_native::builder()
+        .map_err(cl_err)?
+        .finish(settings::Flags::new(flags))
+        .map_err(cl_err)
+}
+
+/// A kernel defined in a Cranelift module (not yet finalized).
+pub(crate) struct DefinedKernel {
+    pub id: FuncId,
+    pub signature: Signature,
+    pub clif: String,
+}
+
+/// Lowers kernel `name` of `module` and defines it in `target` under `symbol`.
+pub(crate) fn define_kernel(
+    target: &mut dyn cranelift_module::Module,
+    module: &Module,
+    name: &str,
+    symbol: &str,
+    linkage: Linkage,
+) -> Result<DefinedKernel> {
+    let Some(func) = module.func(name) else {
+        return invalid(format!("no kernel named `{name}`"));
+    };
+    if func.kind != FuncKind::Kernel {
+        return invalid(format!(
+            "`{name}` is a {}, not a tile.kernel",
+            func.kind.keyword()
+        ));
+    }
+    let table = SizeTable::of(func)?;
+    let params = param_kinds(func, &table)?;
+    let grid = grid_exprs(func)?
+        .iter()
+        .map(|e| table.index(e))
+        .collect::<Result<Vec<_>>>()?;
+    let sig = kernel_signature(target);
+    let id = target
+        .declare_function(symbol, linkage, &sig)
+        .map_err(cl_err)?;
+    let mut ctx = target.make_context();
+    ctx.func.signature = sig;
+    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    let mut fbc = FunctionBuilderContext::new();
+    let frame = {
+        let b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+        lower_kernel(b, target, func, &table)?
+    };
+    let clif = ctx.func.display().to_string();
+    target
+        .define_function(id, &mut ctx)
+        .map_err(|e| CodegenError::Cranelift(format!("{e:?}")))?;
+    target.clear_context(&mut ctx);
+    Ok(DefinedKernel {
+        id,
+        signature: Signature {
+            name: name.to_string(),
+            param_names: (0..func.params.len())
+                .map(|i| param_name(func, i))
+                .collect(),
+            params,
+            size_exprs: table.exprs,
+            n_names: table.n_names,
+            grid,
+            frame_bytes: frame.bytes,
+            status_offset: frame.status,
+        },
+        clif,
+    })
 }
 
 /// A kernel compiled to native code; run it with [`CompiledKernel::run_bytes`] or

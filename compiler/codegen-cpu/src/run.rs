@@ -33,19 +33,14 @@
 use crate::abi::ParamKind;
 use crate::error::{CodegenError, Result};
 use crate::jit::CompiledKernel;
-use crate::tile_layout::{elem_bytes, SLOT_ALIGN};
+use crate::tile_layout::elem_bytes;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use tessera_dialects::DType;
-use tessera_runtime::pool::{self, part_range};
+use tessera_runtime::pool;
 use tessera_runtime::ThreadPool;
 use tessera_tensor::{convert, Data, Tensor};
 
-/// The largest magnitude of a size-table value.
-pub const MAX_SIZE_VALUE: i64 = 1 << 36;
-
-/// The most grid points one run may have.
-pub const MAX_GRID_POINTS: i64 = 1 << 31;
+pub use tessera_runtime::exec::{MAX_GRID_POINTS, MAX_SIZE_VALUE};
 
 fn arg_err<T>(m: impl Into<String>) -> Result<T> {
     Err(CodegenError::Argument(m.into()))
@@ -168,50 +163,32 @@ impl CompiledKernel {
         if total == 0 {
             return Ok(());
         }
-        let ptrs: Vec<usize> = buffers
+        let ptrs: Vec<*mut u8> = buffers
             .iter_mut()
             .zip(&sig.params)
             .map(|(b, k)| match k {
-                ParamKind::Private { .. } => 0,
-                _ => b.as_mut_ptr() as usize,
+                ParamKind::Private { .. } => std::ptr::null_mut(),
+                _ => b.as_mut_ptr(),
             })
             .collect();
-        let (ptrs_addr, sizes_addr) = (ptrs.as_ptr() as usize, vals.as_ptr() as usize);
-        let parts = pool.num_threads().min(total);
         let frame_bytes = sig.frame_bytes as usize;
-        let entry = self.entry;
         let status_at = sig.status_offset.map(|o| o as usize);
-        let failed = AtomicI64::new(0);
-        pool.parallel_for(parts, |part| {
-            let range = part_range(total, parts, part);
-            let mut frame = vec![0u8; frame_bytes + SLOT_ALIGN as usize];
-            let skip = frame.as_ptr().align_offset(SLOT_ALIGN as usize);
-            let fp = frame[skip..].as_mut_ptr();
-            // SAFETY: see the module documentation: `ptrs` and `vals` have the lengths the
-            // code reads, every buffer length was checked against the size table, the frame
-            // has `frame_bytes` bytes from a 64-byte-aligned `fp` and lives until the call
-            // returns, and `range` lies within the grid's `total` points.
-            unsafe {
-                entry(
-                    ptrs_addr as *const *mut u8,
-                    sizes_addr as *const i64,
-                    fp,
-                    range.start as u64,
-                    range.end as u64,
-                )
-            };
-            // The status word was zeroed with the frame; a check that failed stored its
-            // error code there.
-            if let Some(at) = status_at {
-                let w = &frame[skip + at..skip + at + 8];
-                let code = i64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-                if code != 0 {
-                    failed.store(code, Ordering::Relaxed);
-                }
-            }
-        })
+        // SAFETY: see the module documentation: `ptrs` and `vals` have the lengths the code
+        // reads, every buffer length was checked against the size table, the status word
+        // lies in the frame the lowering sized, and the grid has `total` points.
+        let status = unsafe {
+            tessera_runtime::exec::run_grid(
+                pool,
+                self.entry,
+                &ptrs,
+                &vals,
+                total,
+                frame_bytes,
+                status_at,
+            )
+        }
         .map_err(|e| CodegenError::Runtime(e.to_string()))?;
-        match failed.load(Ordering::Relaxed) {
+        match status {
             0 => Ok(()),
             crate::lower::STATUS_IOTA_OVERFLOW => Err(CodegenError::Runtime(format!(
                 "kernel `{}`: a tile.iota value does not fit in i32",

@@ -21,6 +21,45 @@ pub use error::InterpError;
 pub use exec::{run_func, MAX_CALL_DEPTH};
 pub use tile::run_kernel;
 
+/// Checks `inputs` as [`check_inputs`] does, and that every value of `func` has sizes of at
+/// least 1 with the sizes they bind: what a native back end checks before running, since
+/// the interpreter finds an empty value only when it computes it.
+pub fn check_inputs_and_sizes(
+    func: &tessera_dialects::Func,
+    inputs: &[tessera_tensor::Tensor],
+) -> Result<(), InterpError> {
+    let bound = bind::bind_inputs(func, inputs)?;
+    fn walk(
+        ops: &[tessera_dialects::Operation],
+        func: &tessera_dialects::Func,
+        bound: &bind::Bound,
+    ) -> Result<(), InterpError> {
+        for op in ops {
+            for r in &op.results {
+                let Some(ty) = func.tensor_ty(*r) else {
+                    continue;
+                };
+                let dims = bind::eval_shape(&ty.shape, bound)
+                    .map_err(|m| InterpError::new(format!("{}: {m}", op.op.full_name()), op.loc))?;
+                if let Some((axis, v)) = dims.iter().enumerate().find(|(_, &v)| v < 1) {
+                    return Err(InterpError::new(
+                        format!(
+                            "{}: the result would be empty (dimension {axis} is {v}); sizes must be at least 1",
+                            op.op.full_name()
+                        ),
+                        op.loc,
+                    ));
+                }
+            }
+            for region in &op.regions {
+                walk(&region.ops, func, bound)?;
+            }
+        }
+        Ok(())
+    }
+    walk(&func.body.ops, func, &bound)
+}
+
 /// Checks `inputs` against `func`'s signature (count, dtypes, ranks, symbolic sizes)
 /// without running it: the same checks, and errors, as [`run_func`].
 pub fn check_inputs(

@@ -533,7 +533,7 @@ pub fn write_npy_file(path: impl AsRef<Path>, t: &Tensor) -> Result<(), NpyError
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 /// The error message names the path.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -232,14 +232,58 @@ fn quantize_ties_saturation_nan_and_infinities() {
     }
 }
 
+/// Norms of narrow floats compute in f32 and round once to the dtype: within one ulp of
+/// the f64 reference rounded once (bf16: 2^-8 relative; f16: 2^-11).
 #[test]
-fn cases_not_lowered_are_clear_errors() {
-    let src = "fn main(x: f16[2, 3], g: f16[3]) -> f16[2, 3] { rmsnorm(x, g) }";
-    let e = lower_func(&graph(src), "main", &Schedule::host()).expect_err(src);
-    assert!(e.message.contains("non-f32"), "{src}: {}", e.message);
-    assert!(
-        e.message.contains("not lowered to tile IR yet"),
-        "{}",
-        e.message
+fn norms_of_narrow_floats() {
+    check(
+        "fn main(x: f16[R, C], g: f16[C], b: f16[C], y: bf16[R, C], h: bf16[C]) -> (f16[R, C], f16[R, C], bf16[R, C]) {
+             (rmsnorm(x, g), layernorm(x, g, b), layernorm(y, h, h, eps: 0.01))
+         }",
+        &[&[("R", 3), ("C", 11)], &[("R", 2), ("C", 20)]],
+        8e-3,
     );
+}
+
+/// Softmax and log_softmax as one kernel per row: infinities, NaN, an all `-inf` row, huge
+/// values and ragged column tiles give the interpreter's values.
+#[test]
+fn softmax_rows_with_special_values() {
+    let m = graph(
+        "fn main(x: f32[6, 5]) -> (f32[6, 5], f32[6, 5]) { (softmax(x, axis: -1), log_softmax(x, axis: 1)) }",
+    );
+    let inf = f32::INFINITY;
+    let v = [
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0, //
+        -inf,
+        0.5,
+        -inf,
+        1.0,
+        2.0, //
+        -inf,
+        -inf,
+        -inf,
+        -inf,
+        -inf, //
+        inf,
+        1.0,
+        2.0,
+        3.0,
+        4.0, //
+        f32::NAN,
+        1.0,
+        2.0,
+        3.0,
+        4.0, //
+        1e30,
+        -1e30,
+        0.0,
+        -0.0,
+        88.0,
+    ];
+    check_on(&m, vec![f32s(&[6, 5], &v)], 1e-5, "special values");
 }

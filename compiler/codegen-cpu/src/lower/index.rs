@@ -21,8 +21,8 @@ use tessera_dialects::{DType, Operation, SymExpr};
 /// products with tile extents after clamping, stay within `i64`.
 pub(crate) const MAX_INDEX_BOUND: u64 = 1 << 62;
 
-/// Error codes written to the kernel's status word.
-pub(crate) const STATUS_IOTA_OVERFLOW: i64 = 1;
+/// Error codes written to the kernel's status word (the runtime renders them).
+pub(crate) use tessera_runtime::exec::STATUS_IOTA_OVERFLOW;
 
 impl Lowerer<'_, '_> {
     /// The value and bound of a size expression from an attribute: constants inline,

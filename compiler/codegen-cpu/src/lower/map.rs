@@ -4,10 +4,13 @@
 //! A map's operands and result have one static shape and are dense, so the map is one
 //! loop over all elements. When every operand, the result and every region operation is
 //! `f32` arithmetic with an inline vector form (`add sub mul div max min neg abs relu sqrt
-//! recip`, constants, 0-d `f32` values from outside), the loop runs on `f32x4` and a
-//! scalar loop does the last `n % 4` elements. `mul` feeding only an `add`/`sub` is fused
-//! into `fma` on both paths (`f32` only). Everything else runs the scalar loop;
-//! transcendental functions call the helpers of [`crate::helpers`].
+//! recip`, the transcendentals of [`super::vmath`], constants, 0-d `f32` values from
+//! outside), the loop runs on `f32x4` and a scalar loop does the last `n % 4` elements.
+//! `mul` feeding only an `add`/`sub` is fused into `fma` on both paths (`f32` only).
+//! Everything else runs the scalar loop. `f32` transcendentals are the inline `f32x4`
+//! sequences of [`super::vmath`] on both paths (one lane in the scalar loop, so results do
+//! not depend on an element's position); `pow` and every transcendental of a narrow float
+//! call the helpers of [`crate::helpers`] (computed in `f64`, rounded once).
 //!
 //! Narrow floats (`f16`, `bf16`, `f8e4m3`, `f8e5m2`) follow the interpreter's numerics
 //! (DSL §5): an element is widened exactly to `f32` when the region reads it (`bf16`
@@ -23,6 +26,7 @@
 //! [`crate::helpers::cast_bits`]. No `fma` fusion on narrow floats (the product is rounded
 //! to the dtype before the add). One helper call per rounded element: correct first.
 
+use super::vmath::VMATH_OPS;
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::helpers::{dtype_code, CAST, NARROW, POW, ROUND, UNARY, WIDEN};
@@ -127,22 +131,73 @@ impl Lowerer<'_, '_> {
         self.set(single_result(op)?, Val::Tile(out))
     }
 
-    /// Whether the map can run on `f32x4`.
+    /// Whether the map can run on four lanes: `f32` and `i32` tiles (`f32x4`, `i32x4`),
+    /// `f32` arithmetic with an inline vector form, `i32` `add sub mul max min neg abs
+    /// relu`, comparisons of `f32` or `i32` values (an `i32x4` lane mask) and `select`
+    /// between `f32` or `i32` values.
     fn vectorisable(&self, region: &Region, srcs: &[DType], out: DType) -> Result<bool> {
-        if out != DType::F32 || srcs.iter().any(|d| *d != DType::F32) {
+        let lane = |d: DType| matches!(d, DType::F32 | DType::I32);
+        if !lane(out) || srcs.iter().any(|d| !lane(*d)) {
             return Ok(false);
         }
+        use GraphOp as G;
+        // Values from outside the region are splatted: only f32 and i32 ones can be.
+        let mut inside: Vec<Value> = region.args.clone();
+        inside.extend(region.ops.iter().flat_map(|o| o.results.iter().copied()));
         for op in &region.ops {
-            match op.op {
-                Op::Graph(g) if VECTOR_OPS.contains(&g) => {
-                    for v in op.operands.iter().chain(&op.results) {
-                        if self.elem_dtype(*v)? != DType::F32 {
-                            return Ok(false);
-                        }
-                    }
+            for v in &op.operands {
+                if !inside.contains(v) && !lane(self.elem_dtype(*v)?) {
+                    return Ok(false);
                 }
-                Op::Graph(_) => return Ok(false),
-                Op::Tile(_) => {}
+            }
+        }
+        for op in &region.ops {
+            let g = match op.op {
+                Op::Graph(g) => g,
+                Op::Tile(_) => continue,
+            };
+            let dts = op
+                .operands
+                .iter()
+                .map(|v| self.elem_dtype(*v))
+                .collect::<Result<Vec<_>>>()?;
+            let rd = match op.results.as_slice() {
+                [r] => self.elem_dtype(*r)?,
+                _ => return Ok(false),
+            };
+            let all = |d: DType| dts.iter().all(|x| *x == d);
+            let ok = match g {
+                G::Constant => lane(rd),
+                _ if VECTOR_OPS.contains(&g) || VMATH_OPS.contains(&g) => {
+                    (rd == DType::F32 && all(DType::F32))
+                        || (rd == DType::I32
+                            && all(DType::I32)
+                            && matches!(
+                                g,
+                                G::Add
+                                    | G::Sub
+                                    | G::Mul
+                                    | G::Max
+                                    | G::Min
+                                    | G::Neg
+                                    | G::Abs
+                                    | G::Relu
+                            ))
+                }
+                G::Lt | G::Le | G::Gt | G::Ge | G::Eq | G::Ne => {
+                    rd == DType::Bool && (all(DType::F32) || all(DType::I32))
+                }
+                G::Select => {
+                    lane(rd)
+                        && dts.len() == 3
+                        && dts[0] == DType::Bool
+                        && dts[1] == rd
+                        && dts[2] == rd
+                }
+                _ => false,
+            };
+            if !ok {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -166,7 +221,12 @@ impl Lowerer<'_, '_> {
         for (a, s) in region.args.iter().zip(srcs) {
             let addr = self.elem_addr(s, i);
             let v = if lanes {
-                self.b.ins().load(types::F32X4, frame_flags(), addr, 0)
+                let ty = if s.dtype == DType::I32 {
+                    types::I32X4
+                } else {
+                    types::F32X4
+                };
+                self.b.ins().load(ty, frame_flags(), addr, 0)
             } else {
                 self.load_elem(addr, s.dtype, frame_flags())?
             };
@@ -216,11 +276,16 @@ impl Lowerer<'_, '_> {
         match self.get(v)? {
             Val::Scalar(x, d) => {
                 let (x, d) = (*x, *d);
-                if loc.lanes && d != DType::F32 {
-                    return invalid(format!("%{} is {d}, used in an f32x4 map", v.0));
-                }
+                let ty = match d {
+                    DType::F32 => types::F32X4,
+                    DType::I32 => types::I32X4,
+                    _ if loc.lanes => {
+                        return invalid(format!("%{} is {d}, used in a four-lane map", v.0))
+                    }
+                    _ => types::F32X4,
+                };
                 Ok(if loc.lanes {
-                    self.b.ins().splat(types::F32X4, x)
+                    self.b.ins().splat(ty, x)
                 } else {
                     x
                 })
@@ -292,7 +357,14 @@ impl Lowerer<'_, '_> {
                         let x = crate::helpers::widen_bits(bits, dtype_code(d));
                         self.fconst(x, lanes)
                     }
-                    _ => self.b.ins().iconst(rty, i64::from(bits as i32)),
+                    _ => {
+                        let c = self.b.ins().iconst(rty, i64::from(bits as i32));
+                        if lanes {
+                            self.b.ins().splat(types::I32X4, c)
+                        } else {
+                            c
+                        }
+                    }
                 }
             }
             G::Add | G::Sub | G::Mul | G::Div | G::Max | G::Min if float => {
@@ -346,6 +418,41 @@ impl Lowerer<'_, '_> {
                     _ => self.b.ins().smin(a, b),
                 }
             }
+            // Floor division as the interpreter (`floor_div`): x / 0 == 0, MIN / -1 wraps;
+            // i8 divides in i32 and wraps back. No trapping `sdiv` operand reaches the CPU.
+            G::Div if int && !lanes => {
+                arity(2)?;
+                let (a, b) = if ad == DType::I8 {
+                    (
+                        self.b.ins().sextend(types::I32, args[0]),
+                        self.b.ins().sextend(types::I32, args[1]),
+                    )
+                } else {
+                    (args[0], args[1])
+                };
+                let zero = self.b.ins().iconst(types::I32, 0);
+                let one = self.b.ins().iconst(types::I32, 1);
+                let bz = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let bm1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let bad = self.b.ins().bor(bz, bm1);
+                let d = self.b.ins().select(bad, one, b);
+                let q = self.b.ins().sdiv(a, d);
+                let r = self.b.ins().srem(a, d);
+                let rnz = self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+                let x = self.b.ins().bxor(r, d);
+                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+                let adj = self.b.ins().band(rnz, neg);
+                let q1 = self.b.ins().iadd_imm_s(q, -1);
+                let q = self.b.ins().select(adj, q1, q);
+                let na = self.b.ins().ineg(a);
+                let q = self.b.ins().select(bm1, na, q);
+                let q = self.b.ins().select(bz, zero, q);
+                if ad == DType::I8 {
+                    self.b.ins().ireduce(types::I8, q)
+                } else {
+                    q
+                }
+            }
             G::Neg | G::Abs | G::Relu | G::Sqrt | G::Recip if float => {
                 arity(1)?;
                 let x = args[0];
@@ -377,11 +484,17 @@ impl Lowerer<'_, '_> {
                     G::Abs => self.b.ins().iabs(x),
                     _ => {
                         let z = self.b.ins().iconst(rty, 0);
+                        let z = if lanes {
+                            self.b.ins().splat(types::I32X4, z)
+                        } else {
+                            z
+                        };
                         self.b.ins().smax(x, z)
                     }
                 }
             }
-            G::Lt | G::Le | G::Gt | G::Ge | G::Eq | G::Ne if (float || int) && !lanes => {
+            // On lanes the result is an `i32x4` mask (all ones where true).
+            G::Lt | G::Le | G::Gt | G::Ge | G::Eq | G::Ne if float || int || ad == DType::Bool => {
                 arity(2)?;
                 let (a, b) = (args[0], args[1]);
                 if float {
@@ -406,12 +519,23 @@ impl Lowerer<'_, '_> {
                     self.b.ins().icmp(cc, a, b)
                 }
             }
-            G::Select if !lanes => {
+            G::Select => {
                 arity(3)?;
                 if ad != DType::Bool {
                     return invalid("graph.select: the condition must be bool");
                 }
-                self.b.ins().select(args[0], args[1], args[2])
+                if lanes {
+                    let m = if rd == DType::F32 {
+                        self.b
+                            .ins()
+                            .bitcast(types::F32X4, MemFlagsData::new(), args[0])
+                    } else {
+                        args[0]
+                    };
+                    self.b.ins().bitselect(m, args[1], args[2])
+                } else {
+                    self.b.ins().select(args[0], args[1], args[2])
+                }
             }
             G::Pow if float && !lanes => {
                 arity(2)?;
@@ -423,6 +547,12 @@ impl Lowerer<'_, '_> {
             G::Cast if !lanes => {
                 arity(1)?;
                 self.elem_cast(args[0], ad, rd)?
+            }
+            // f32 transcendentals inline (lanes or one lane); narrow floats keep the
+            // helpers (computed in f64, rounded once, then to the dtype).
+            _ if ad == DType::F32 && rd == DType::F32 && VMATH_OPS.contains(&g) => {
+                arity(1)?;
+                self.vmath(g, args[0], lanes)
             }
             _ if float && !lanes && UNARY.iter().any(|(n, _, _)| *n == name) => {
                 arity(1)?;

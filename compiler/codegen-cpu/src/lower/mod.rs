@@ -13,6 +13,7 @@ mod map;
 mod memory;
 mod reduce;
 mod shape;
+mod vmath;
 
 pub(crate) use index::STATUS_IOTA_OVERFLOW;
 
@@ -25,8 +26,7 @@ use cranelift_codegen::ir::{
     Value as ClValue,
 };
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
-use cranelift_module::{Linkage, Module as _};
+use cranelift_module::{Linkage, Module};
 use std::collections::BTreeMap;
 use tessera_dialects::{DType, Func, Op, Operation, TileOp, Type, Value};
 
@@ -57,7 +57,7 @@ pub(crate) struct BufVal {
 /// The state of lowering one kernel.
 pub(crate) struct Lowerer<'a, 'm> {
     pub b: FunctionBuilder<'a>,
-    module: &'m mut JITModule,
+    module: &'m mut dyn Module,
     pub func: &'m Func,
     env: Vec<Option<Val>>,
     /// The static bound `B` of every index value (`|v| <= B`), see [`index`].
@@ -83,7 +83,7 @@ pub(crate) fn frame_flags() -> MemFlagsData {
 }
 
 /// Builds the ABI signature of a kernel.
-pub(crate) fn kernel_signature(module: &JITModule) -> Signature {
+pub(crate) fn kernel_signature(module: &dyn Module) -> Signature {
     let ptr = module.target_config().pointer_type();
     let mut sig = module.make_signature();
     for t in [ptr, ptr, ptr, types::I64, types::I64] {
@@ -104,7 +104,7 @@ pub(crate) struct FrameInfo {
 /// Lowers `func` into the builder's function.
 pub(crate) fn lower_kernel(
     b: FunctionBuilder<'_>,
-    module: &mut JITModule,
+    module: &mut dyn Module,
     func: &Func,
     table: &SizeTable,
 ) -> Result<FrameInfo> {

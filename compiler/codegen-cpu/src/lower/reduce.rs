@@ -14,8 +14,9 @@
 //! `f32` tiles: with the tile seen as
 //! `outer x len x inner` around the reduced axis: when `inner` is a multiple of 4 the
 //! reduction runs on `f32x4` columns; when the reduced axis is the last one and `len` is a
-//! multiple of 4 it keeps four partial results in one `f32x4` and combines the lanes at the
-//! end; otherwise it is scalar and sequential. Sums therefore associate differently from
+//! multiple of 16 it keeps sixteen partial results in four independent `f32x4` accumulators
+//! (a multiple of 4: one) and combines them at the end; otherwise it is scalar and
+//! sequential. Sums therefore associate differently from
 //! the interpreter's (which sums in `f64`): equal within `len * eps * sum |x|`.
 
 use super::{frame_flags, single_result, Lowerer, Val};
@@ -136,6 +137,39 @@ impl Lowerer<'_, '_> {
         };
         if inner % 4 == 0 {
             columns(self, types::F32X4, 4)?;
+        } else if inner == 1 && len % 16 == 0 {
+            // Four independent f32x4 accumulators (16 elements a step), combined at the end.
+            self.for_const(0, outer, 1, |l, o| {
+                let zero = l.iconst(0);
+                let mut init = Vec::new();
+                for j in 0..4 {
+                    let a = at_x(l, o, zero, zero);
+                    init.push(l.b.ins().load(types::F32X4, frame_flags(), a, 16 * j));
+                }
+                let (sixteen, end) = (l.iconst(16), l.iconst(len));
+                let (_, acc) = l.for_carry(sixteen, end, 16, init, |l, k, acc| {
+                    let a = at_x(l, o, k, zero);
+                    let mut next = Vec::new();
+                    for (j, c) in acc.iter().enumerate() {
+                        let v =
+                            l.b.ins()
+                                .load(types::F32X4, frame_flags(), a, 16 * j as i32);
+                        next.push(l.combine(kind, *c, v));
+                    }
+                    Ok(next)
+                })?;
+                let p = l.combine(kind, acc[0], acc[1]);
+                let q = l.combine(kind, acc[2], acc[3]);
+                let v = l.combine(kind, p, q);
+                let lane = |l: &mut Self, j: u8| l.b.ins().extractlane(v, j);
+                let (x0, x1, x2, x3) = (lane(l, 0), lane(l, 1), lane(l, 2), lane(l, 3));
+                let p = l.combine(kind, x0, x1);
+                let q = l.combine(kind, x2, x3);
+                let r = l.combine(kind, p, q);
+                let d = at_out(l, o, zero);
+                l.b.ins().store(frame_flags(), r, d, 0);
+                Ok(())
+            })?;
         } else if inner == 1 && len % 4 == 0 {
             self.for_const(0, outer, 1, |l, o| {
                 let zero = l.iconst(0);

@@ -3,13 +3,16 @@
 //! The kernel's grid has one point per index of every leading output axis and one per tile
 //! of the last axis; each operand is loaded with its own shape (index 0 and tile size 1 on
 //! the axes it broadcasts along), broadcast to the output tile, and combined by a `tile.map`
-//! whose region is the scalar computation. 0-d tensors are seen as `[1]`.
+//! whose region is the scalar computation. 0-d tensors are seen as `[1]`. A chain of
+//! elementwise operations chosen by [`super::fuse`] is one such kernel whose region
+//! computes the whole chain ([`fused`]).
 
 use super::{Ctx, TilingError};
 use crate::plan::BufId;
 use crate::template::{buf, cdiv, fit, tile, KernelText};
+use std::collections::BTreeMap;
 use tessera_dialects::print::attr_dict;
-use tessera_dialects::{DType, Operation, SymExpr};
+use tessera_dialects::{DType, Operation, SymExpr, Value};
 
 /// A buffer as a kernel sees it: its shape (a view of rank at least 1) and dtype.
 pub(crate) struct Seen {
@@ -71,6 +74,29 @@ pub(crate) fn kernel(
 ) -> Result<(), TilingError> {
     let o = &out.shape;
     let r = o.len();
+    // An operand of lower rank is seen with leading 1s: its tile then has the output
+    // tile's leading 1s and needs no broadcast when it spans the last axis.
+    let padded: Vec<Seen> = inputs
+        .iter()
+        .map(|s| {
+            let rk = s.shape.len();
+            if rk >= r {
+                return Seen {
+                    view: s.view,
+                    shape: s.shape.clone(),
+                    ..*s
+                };
+            }
+            let mut shape = vec![SymExpr::lit(1); r - rk];
+            shape.extend(s.shape.iter().cloned());
+            Seen {
+                view: true,
+                shape,
+                ..*s
+            }
+        })
+        .collect();
+    let inputs = padded.as_slice();
     let tl = fit(&o[r - 1], ctx.schedule.elementwise);
     let mut grid: Vec<SymExpr> = o[..r - 1].to_vec();
     grid.push(cdiv(&o[r - 1], tl));
@@ -250,4 +276,63 @@ pub(super) fn constant(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError>
     ));
     ctx.emit(name, k.finish(), vec![out.arg()], op);
     Ok(())
+}
+
+/// Elementwise operations fused into one kernel (see [`super::fuse`]): `ops` in program
+/// order with their result dtypes, the last one the kernel's result; every other result is
+/// used only inside the group and has the result's shape. The region computes the whole
+/// group per element; values from outside the group are the kernel's inputs (each once).
+pub(super) fn fused(ctx: &mut Ctx, ops: &[(&Operation, DType)]) -> Result<(), TilingError> {
+    let Some((root, _)) = ops.last() else {
+        return Ok(());
+    };
+    let inside: Vec<Value> = ops.iter().map(|(op, _)| op.results[0]).collect();
+    let mut leaves: Vec<Value> = Vec::new();
+    for (op, _) in ops {
+        for v in &op.operands {
+            if !inside.contains(v) && !leaves.contains(v) {
+                leaves.push(*v);
+            }
+        }
+    }
+    let inputs: Vec<Seen> = leaves.iter().map(|v| Seen::of(ctx, ctx.buf(*v))).collect();
+    let out = Seen::of(ctx, ctx.buf(root.results[0]));
+    let region = |k: &mut KernelText, e: &[String], d: &[DType]| -> String {
+        let mut names: BTreeMap<Value, (String, DType)> = leaves
+            .iter()
+            .zip(e.iter().zip(d))
+            .map(|(v, (n, t))| (*v, (n.clone(), *t)))
+            .collect();
+        let mut last = String::new();
+        for (op, rdt) in ops {
+            let v = k.fresh("v");
+            let (args, tys): (Vec<String>, Vec<String>) = op
+                .operands
+                .iter()
+                .map(|x| {
+                    let (n, t) = &names[x];
+                    (format!("%{n}"), t.to_string())
+                })
+                .unzip();
+            let attrs = if op.attrs.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", attr_dict(&op.attrs))
+            };
+            k.line(format!(
+                "%{v} = {} {}{attrs} : ({}) -> {rdt}",
+                op.op.full_name(),
+                args.join(", "),
+                tys.join(", ")
+            ));
+            names.insert(op.results[0], (v.clone(), *rdt));
+            last = v;
+        }
+        last
+    };
+    let mut what: Vec<&str> = ops.iter().map(|(op, _)| op.op.def().name).collect();
+    if what.len() > 4 {
+        what = vec![what[0], "etc", what[what.len() - 1]];
+    }
+    kernel(ctx, root, &what.join("_"), &inputs, &out, &region)
 }

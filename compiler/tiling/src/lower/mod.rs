@@ -4,6 +4,7 @@
 mod contract;
 mod conv;
 mod elementwise;
+mod fuse;
 mod layout;
 mod matmul;
 mod norm;
@@ -132,9 +133,14 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
         params.push(ctx.buffers.len() - 1);
     }
     let mut results = Vec::new();
-    for op in &func.body.ops {
+    let fusion = fuse::plan(func);
+    for (i, op) in func.body.ops.iter().enumerate() {
         if op.op.def().has_trait(Trait::Terminator) {
             results = op.operands.iter().map(|v| ctx.buf(*v)).collect();
+            continue;
+        }
+        // Computed inside a later operation's kernel: no buffer, no kernel.
+        if fusion.absorbed.contains(&i) {
             continue;
         }
         for r in &op.results {
@@ -146,7 +152,30 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
             let b = ctx.temp(&name, ty);
             ctx.values.insert(*r, b);
         }
-        lower_op(&mut ctx, op)?;
+        if let Some(members) = fusion.prologue.get(&i) {
+            let ops = members
+                .iter()
+                .map(|j| {
+                    let m = &func.body.ops[*j];
+                    Ok((m, tensor_ty(func, m.results[0])?.dtype))
+                })
+                .collect::<Result<Vec<_>, TilingError>>()?;
+            norm::norm(&mut ctx, op, Some(&ops))?;
+            continue;
+        }
+        match fusion.groups.get(&i) {
+            Some(members) => {
+                let ops = members
+                    .iter()
+                    .map(|j| {
+                        let m = &func.body.ops[*j];
+                        Ok((m, tensor_ty(func, m.results[0])?.dtype))
+                    })
+                    .collect::<Result<Vec<_>, TilingError>>()?;
+                elementwise::fused(&mut ctx, &ops)?;
+            }
+            None => lower_op(&mut ctx, op)?,
+        }
     }
     let text = ctx.kernels.join("\n");
     let kernels = parse_module(&text).map_err(|e| TilingError {
@@ -235,7 +264,7 @@ fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         G::Slice => layout::slice(ctx, op),
         G::Concat => layout::concat(ctx, op),
         G::Argmax => norm::argmax(ctx, op),
-        G::LayerNorm | G::RmsNorm => norm::norm(ctx, op),
+        G::LayerNorm | G::RmsNorm => norm::norm(ctx, op, None),
         G::Quantize | G::Dequantize => quant::quant(ctx, op),
         G::Call => Err(TilingError::at(
             op,

@@ -8,18 +8,21 @@
 //!   maximum (or the first NaN) wins across tiles too, as in the graph interpreter. Padding
 //!   (`-inf` / the dtype's minimum) comes after a tile's real elements and never wins a tie.
 //! - `layernorm`: row mean, mean of the centred squares (biased variance), then
-//!   `(x - mean) / sqrt(var + eps) * gamma + beta` with gamma and beta along the rows.
-//! - `rmsnorm`: mean of the squares, then `x / sqrt(ms + eps) * gamma`.
+//!   `(x - mean) * r * gamma + beta`, `r = 1 / sqrt(var + eps)`, in one kernel (see [`norm`]).
+//! - `rmsnorm`: mean of the squares, then `x * r * gamma`, `r = 1 / sqrt(ms + eps)`.
 //!
-//! Norms compute in `f32` (the graph interpreter in `f64`, rounded once) and are lowered for
-//! `f32` operands only.
+//! Norms compute in `f32` (the graph interpreter in `f64`, rounded once); narrow float
+//! operands are widened to `f32` and the result cast back.
 
-use super::elementwise::{kernel, Seen};
-use super::reduce::{int_min, row_reduce, Kind};
+use super::elementwise::Seen;
+use super::fuse::{leaf, Leaf};
+use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use tessera_dialects::{DType, GraphOp, Operation, SymExpr, TensorType};
+use std::collections::BTreeMap;
+use tessera_dialects::print::attr_dict;
+use tessera_dialects::{DType, GraphOp, Operation, SymExpr, Value};
 
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
 fn last_axis(shape: &[SymExpr], axis: Option<i64>) -> Option<(SymExpr, SymExpr)> {
@@ -135,13 +138,31 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     Ok(())
 }
 
-/// `layernorm` and `rmsnorm` over the last axis.
-pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
+/// `layernorm` and `rmsnorm` over the last axis: one kernel, one row per grid point, in
+/// `f32` (other float dtypes are widened on load and the result cast back; the graph
+/// interpreter computes in `f64` and rounds once). Three loops over the row's column tiles
+/// (a row of up to a few thousand elements stays in L1/L2 after the first): the sum; the
+/// sum of the centred squares (`layernorm`; the padding past the row's end is NaN and
+/// masked by `x == x`, so a NaN of the row still makes the mean, and the row, NaN) or
+/// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0); then
+/// `(x - mean) * r * gamma + beta` or `x * r * gamma` with `r = 1 / sqrt(var + eps)`.
+///
+/// With a `prologue` (the elementwise group computing the input, see
+/// [`super::fuse::Fusion::prologue`]), the first loop computes the group from its inputs,
+/// stores each tile into the output (rounded to the dtype, as a materialised input would
+/// be) and reads it back (padding 0) for the sum; the other loops read the output row, still
+/// in L1/L2. The input is never a pass over memory of its own.
+pub(super) fn norm(
+    ctx: &mut Ctx,
+    op: &Operation,
+    prologue: Option<&[(&Operation, DType)]>,
+) -> Result<(), TilingError> {
     let layer = op.op.as_graph() == Some(GraphOp::LayerNorm);
     let what = if layer { "layernorm" } else { "rmsnorm" };
-    let x = ctx.buf(op.operands[0]);
     let y = ctx.buf(op.results[0]);
-    let ty = ctx.ty(x).clone();
+    // Without a prologue the input has a buffer; with one its type is the result's.
+    let x = prologue.is_none().then(|| ctx.buf(op.operands[0]));
+    let ty = ctx.ty(x.unwrap_or(y)).clone();
     let Some((rows, n)) = last_axis(&ty.shape, op.attrs.int("axis")) else {
         return Err(TilingError::at(
             op,
@@ -149,110 +170,330 @@ pub(super) fn norm(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         ));
     };
     let params: Vec<_> = op.operands[1..].iter().map(|v| ctx.buf(*v)).collect();
-    if ty.dtype != DType::F32 || params.iter().any(|p| ctx.ty(*p).dtype != DType::F32) {
+    let float = |d: DType| d.is_float();
+    if !float(ty.dtype) || params.iter().any(|p| !float(ctx.ty(*p).dtype)) {
         return Err(TilingError::at(
             op,
-            format!("`{what}` of non-f32 operands is not lowered to tile IR yet"),
+            format!("`{what}` of non-float operands is not lowered to tile IR yet"),
         ));
     }
     let eps = op.attrs.float("eps").unwrap_or(1e-5);
-    let dt = DType::F32;
-    let row_ty = TensorType::new(dt, vec![rows.clone()]);
-    let col = |ctx: &Ctx, b| Seen::viewed(ctx, b, vec![rows.clone(), SymExpr::lit(1)]);
-    let mat = |ctx: &Ctx, b| Seen::viewed(ctx, b, vec![rows.clone(), n.clone()]);
-    let sq_ty = TensorType::new(dt, vec![rows.clone(), n.clone()]);
-    let (stat, inputs) = if layer {
-        // 1. the row mean; 2. the centred squares; 3. their mean (biased variance)
-        let mean = ctx.temp("rowmean", row_ty.clone());
-        let (xi, mo) = (mat(ctx, x), Seen::of(ctx, mean));
-        row_reduce(ctx, op, Kind::Mean, &xi, &mo, &n)?;
-        let sq = ctx.temp("centred_sq", sq_ty);
-        let (xi, mc, so) = (mat(ctx, x), col(ctx, mean), Seen::of(ctx, sq));
-        kernel(
-            ctx,
-            op,
-            "centred_sq",
-            &[xi, mc],
-            &so,
-            &|k: &mut KernelText, a: &[String], _: &[DType]| {
-                let (d, v) = (k.fresh("d"), k.fresh("v"));
-                k.line(format!(
-                    "%{d} = graph.sub %{}, %{} : (f32, f32) -> f32",
-                    a[0], a[1]
-                ));
-                k.line(format!("%{v} = graph.mul %{d}, %{d} : (f32, f32) -> f32"));
-                v
-            },
-        )?;
-        let var = ctx.temp("rowvar", row_ty);
-        let (si, vo) = (Seen::of(ctx, sq), Seen::of(ctx, var));
-        row_reduce(ctx, op, Kind::Mean, &si, &vo, &n)?;
-        let ins = vec![
-            mat(ctx, x),
-            col(ctx, mean),
-            col(ctx, var),
-            Seen::of(ctx, params[0]),
-            Seen::of(ctx, params[1]),
-        ];
-        ("layernorm", ins)
-    } else {
-        // 1. the squares; 2. their row mean
-        let sq = ctx.temp("sq", sq_ty);
-        let (xi, so) = (mat(ctx, x), Seen::of(ctx, sq));
-        kernel(
-            ctx,
-            op,
-            "sq",
-            &[xi],
-            &so,
-            &|k: &mut KernelText, a: &[String], _: &[DType]| {
-                let v = k.fresh("v");
-                k.line(format!(
-                    "%{v} = graph.mul %{}, %{} : (f32, f32) -> f32",
-                    a[0], a[0]
-                ));
-                v
-            },
-        )?;
-        let ms = ctx.temp("rowms", row_ty);
-        let (si, mo) = (Seen::of(ctx, sq), Seen::of(ctx, ms));
-        row_reduce(ctx, op, Kind::Mean, &si, &mo, &n)?;
-        let ins = vec![mat(ctx, x), col(ctx, ms), Seen::of(ctx, params[0])];
-        ("rmsnorm", ins)
-    };
-    let out = mat(ctx, y);
-    kernel(
-        ctx,
-        op,
-        stat,
-        &inputs,
-        &out,
-        &|k: &mut KernelText, a: &[String], _: &[DType]| {
-            let bin = |k: &mut KernelText, g: &str, l: &str, r: &str| -> String {
-                let v = k.fresh("v");
-                k.line(format!("%{v} = graph.{g} %{l}, %{r} : (f32, f32) -> f32"));
-                v
-            };
-            let e = k.fresh("eps");
-            k.line(format!(
-                "%{e} = graph.constant {{value = {eps:?}, dtype = f32}} : () -> f32"
-            ));
-            let (centred, stat) = if layer {
-                (bin(k, "sub", &a[0], &a[1]), &a[2])
-            } else {
-                (a[0].clone(), &a[1])
-            };
-            let ve = bin(k, "add", stat, &e);
-            let s = k.fresh("s");
-            k.line(format!("%{s} = graph.sqrt %{ve} : (f32) -> f32"));
-            let q = bin(k, "div", &centred, &s);
-            let gi = if layer { 3 } else { 2 };
-            let g = bin(k, "mul", &q, &a[gi]);
-            if layer {
-                bin(k, "add", &g, &a[4])
-            } else {
-                g
+    let dt = ty.dtype;
+    let od = ctx.ty(y).dtype;
+    let out = Seen::viewed(ctx, y, vec![rows.clone(), n.clone()]);
+    // The kernel's inputs before gamma and beta: x, or the prologue's inputs.
+    let (inputs, leaves): (Vec<Seen>, Vec<(Value, Leaf)>) = match prologue {
+        None => {
+            let x = x.unwrap_or(y);
+            (
+                vec![Seen::viewed(ctx, x, vec![rows.clone(), n.clone()])],
+                Vec::new(),
+            )
+        }
+        Some(group) => {
+            let inside: Vec<Value> = group.iter().map(|(o, _)| o.results[0]).collect();
+            let mut vals: Vec<Value> = Vec::new();
+            for (o, _) in group {
+                for v in &o.operands {
+                    if !inside.contains(v) && !vals.contains(v) {
+                        vals.push(*v);
+                    }
+                }
             }
-        },
-    )
+            let mut seen = Vec::new();
+            let mut kinds = Vec::new();
+            for v in vals {
+                let b = ctx.buf(v);
+                let Some(kind) = leaf(&ctx.ty(b).shape, &ty.shape) else {
+                    return Err(TilingError::at(
+                        op,
+                        "internal error: a norm prologue input does not broadcast by rows",
+                    ));
+                };
+                let shape = match kind {
+                    Leaf::Full => vec![rows.clone(), n.clone()],
+                    Leaf::Row => vec![SymExpr::lit(1), n.clone()],
+                    Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
+                };
+                seen.push(Seen::viewed(ctx, b, shape));
+                kinds.push((v, kind));
+            }
+            (seen, kinds)
+        }
+    };
+    // gamma and beta seen as [1, n]: their tiles have the row tiles' shape.
+    let ps: Vec<Seen> = params
+        .iter()
+        .map(|p| Seen::viewed(ctx, *p, vec![SymExpr::lit(1), n.clone()]))
+        .collect();
+    let tn = fit(&n, ctx.schedule.elementwise);
+    let name = ctx.kernel_name(what);
+    let ob = buf(od, &out.shape);
+    // Loops read x, or (with a prologue) the output row the first loop wrote.
+    let (xn, xb) = match prologue {
+        None => ("x", buf(dt, &inputs[0].shape)),
+        Some(_) => ("out", ob.clone()),
+    };
+    let mut kparams: Vec<(String, String)> = match prologue {
+        None => vec![("x".to_string(), xb.clone())],
+        Some(_) => inputs
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
+            .collect(),
+    };
+    let pnames = ["gm", "bt"];
+    for (i, p) in ps.iter().enumerate() {
+        kparams.push((pnames[i].to_string(), buf(p.dtype, &p.shape)));
+    }
+    kparams.push(("out".to_string(), ob.clone()));
+    let mut k = KernelText::new(&name, &kparams, std::slice::from_ref(&rows));
+    let f = DType::F32;
+    let (row, blk) = (tile(f, &[1]), tile(f, &[1, tn]));
+    let i1 = tile(DType::I32, &[1]);
+    let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
+    // Loads row tile `k` of x as f32, inside a loop body: the lines and the tile's name.
+    let load_x = |p: &str, pad: &str| -> (Vec<String>, String) {
+        let raw = tile(dt, &[1, tn]);
+        let mut v = vec![format!(
+            "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
+        )];
+        if dt == f {
+            return (v, format!("{p}r"));
+        }
+        v.push(format!(
+            "%{p}x = tile.cast %{p}r {{dtype = f32}} : ({raw}) -> {blk}"
+        ));
+        (v, format!("{p}x"))
+    };
+    let indent = |v: Vec<String>| -> String {
+        v.iter()
+            .flat_map(|l| l.lines().map(|x| format!("  {x}")).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    k.line("%i = tile.program_id {axis = 0} : () -> index");
+    k.line("%zero = tile.index {value = sizes[0]} : () -> index");
+    k.line(format!("%init = tile.splat {{value = 0.0}} : () -> {row}"));
+    k.line(format!(
+        "%count = tile.index {{value = {}}} : () -> index",
+        sizes(std::slice::from_ref(&n))
+    ));
+    k.line(format!(
+        "%c1 = tile.iota %count {{axis = 0}} : (index) -> {i1}"
+    ));
+    k.line(format!(
+        "%cf = tile.cast %c1 {{dtype = f32}} : ({i1}) -> {row}"
+    ));
+    // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
+    let mut body = Vec::new();
+    if let Some(group) = prologue {
+        // Scalars broadcast once, outside the loop.
+        let rt = tile(dt, &[1, tn]);
+        let mut args = Vec::new();
+        for (j, (s, (_, kind))) in inputs.iter().zip(&leaves).enumerate() {
+            let lb = buf(s.dtype, &s.shape);
+            let lt = tile(s.dtype, &[1, tn]);
+            match kind {
+                Leaf::Scalar => {
+                    let one = tile(s.dtype, &[1, 1]);
+                    k.line(format!(
+                        "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
+                    ));
+                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                    args.push((format!("%pb{j}"), lt, s.dtype));
+                }
+                Leaf::Row | Leaf::Full => {
+                    let r0 = if *kind == Leaf::Row { "%zero" } else { "%i" };
+                    body.push(format!(
+                        "%pl{j} = tile.load %l{j}, {r0}, %ka : ({lb}, index, index) -> {lt}"
+                    ));
+                    args.push((format!("%pl{j}"), lt, s.dtype));
+                }
+            }
+        }
+        let mut names: BTreeMap<Value, (String, DType)> = leaves
+            .iter()
+            .zip(&args)
+            .enumerate()
+            .map(|(j, ((v, _), (_, _, d)))| (*v, (format!("pe{j}"), *d)))
+            .collect();
+        let mut region = Vec::new();
+        let mut last = String::new();
+        for (m, (o, rdt)) in group.iter().enumerate() {
+            let v = format!("pv{m}");
+            let (a, t): (Vec<String>, Vec<String>) = o
+                .operands
+                .iter()
+                .map(|x| {
+                    let (nm, d) = &names[x];
+                    (format!("%{nm}"), d.to_string())
+                })
+                .unzip();
+            let attrs = if o.attrs.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", attr_dict(&o.attrs))
+            };
+            region.push(format!(
+                "%{v} = {} {}{attrs} : ({}) -> {rdt}",
+                o.op.full_name(),
+                a.join(", "),
+                t.join(", ")
+            ));
+            names.insert(o.results[0], (v.clone(), *rdt));
+            last = v;
+        }
+        region.push(format!("tile.yield %{last} : {dt}"));
+        let margs: Vec<&str> = args.iter().map(|(a, _, _)| a.as_str()).collect();
+        let mtys: Vec<&str> = args.iter().map(|(_, t, _)| t.as_str()).collect();
+        let rargs: Vec<String> = args
+            .iter()
+            .enumerate()
+            .map(|(j, (_, _, d))| format!("%pe{j}: {d}"))
+            .collect();
+        body.push(format!(
+            "%pt = tile.map {} : ({}) -> {rt} ({}) {{\n{}\n}}",
+            margs.join(", "),
+            mtys.join(", "),
+            rargs.join(", "),
+            indent(region)
+        ));
+        body.push(format!(
+            "tile.store %pt, %out, %i, %ka : ({rt}, {ob}, index, index) -> ()"
+        ));
+    }
+    let (more, ax) = load_x("a", "0.0");
+    body.extend(more);
+    let summed = if layer {
+        ax
+    } else {
+        body.push(format!(
+            "%aq = tile.map %{ax} : ({blk}) -> {blk} (%qa: f32) {{\n  %q2a = graph.mul %qa, %qa : (f32, f32) -> f32\n  tile.yield %q2a : f32\n}}"
+        ));
+        "aq".to_string()
+    };
+    body.push(format!(
+        "%ap = tile.reduce %{summed} {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+    ));
+    body.push(format!(
+        "%an = tile.map %ac, %ap : ({row}, {row}) -> {row} (%ua: f32, %wa: f32) {{\n  %sa = graph.add %ua, %wa : (f32, f32) -> f32\n  tile.yield %sa : f32\n}}"
+    ));
+    body.push(format!("tile.yield %an : {row}"));
+    k.line(format!(
+        "%s1 = tile.for %init {{bounds = {bounds}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
+        indent(body)
+    ));
+    k.line(format!(
+        "%m1 = tile.map %s1, %cf : ({row}, {row}) -> {row} (%pm: f32, %qm: f32) {{\n  %dm = graph.div %pm, %qm : (f32, f32) -> f32\n  tile.yield %dm : f32\n}}"
+    ));
+    let var = if layer {
+        // Loop 2: the sum of the centred squares, masked past the row's end.
+        k.line(format!(
+            "%mb = tile.broadcast %m1 {{dims = [0]}} : ({row}) -> {blk}"
+        ));
+        let (mut body, bx) = load_x("b", "nan");
+        body.push(format!(
+            "%bq = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.eq %eb, %eb : (f32, f32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
+        ));
+        body.push(format!(
+            "%bp = tile.reduce %bq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+        ));
+        body.push(format!(
+            "%bn = tile.map %bc, %bp : ({row}, {row}) -> {row} (%ub: f32, %wb: f32) {{\n  %sb = graph.add %ub, %wb : (f32, f32) -> f32\n  tile.yield %sb : f32\n}}"
+        ));
+        body.push(format!("tile.yield %bn : {row}"));
+        k.line(format!(
+            "%s2 = tile.for %init {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+            indent(body)
+        ));
+        k.line(format!(
+            "%v2 = tile.map %s2, %cf : ({row}, {row}) -> {row} (%pv: f32, %qv: f32) {{\n  %dv = graph.div %pv, %qv : (f32, f32) -> f32\n  tile.yield %dv : f32\n}}"
+        ));
+        "v2"
+    } else {
+        "m1"
+    };
+    k.line(format!(
+        "%r1 = tile.map %{var} : ({row}) -> {row} (%pr: f32) {{\n  %er = graph.constant {{value = {eps:?}, dtype = f32}} : () -> f32\n  %ar2 = graph.add %pr, %er : (f32, f32) -> f32\n  %sr = graph.sqrt %ar2 : (f32) -> f32\n  %or = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %rr = graph.div %or, %sr : (f32, f32) -> f32\n  tile.yield %rr : f32\n}}"
+    ));
+    k.line(format!(
+        "%rb = tile.broadcast %r1 {{dims = [0]}} : ({row}) -> {blk}"
+    ));
+    // Loop 3: normalise and store.
+    let (mut body, cx) = load_x("c", "0.0");
+    let mut margs = vec![format!("%{cx}"), "%rb".to_string()];
+    let mut mtys = vec![blk.clone(), blk.clone()];
+    let mut rargs = vec!["%ec: f32".to_string(), "%rc: f32".to_string()];
+    if layer {
+        margs.push("%mb".into());
+        mtys.push(blk.clone());
+        rargs.push("%mc: f32".into());
+    }
+    for (i, p) in ps.iter().enumerate() {
+        let pn = pnames[i];
+        let raw = tile(p.dtype, &[1, tn]);
+        body.push(format!(
+            "%{pn}r = tile.load %{pn}, %zero, %kc : ({}, index, index) -> {raw}",
+            buf(p.dtype, &p.shape)
+        ));
+        let v = if p.dtype == f {
+            format!("%{pn}r")
+        } else {
+            body.push(format!(
+                "%{pn}f = tile.cast %{pn}r {{dtype = f32}} : ({raw}) -> {blk}"
+            ));
+            format!("%{pn}f")
+        };
+        margs.push(v);
+        mtys.push(blk.clone());
+        rargs.push(format!("%{pn}e: f32"));
+    }
+    let mut region = Vec::new();
+    let centred = if layer {
+        region.push("%dc = graph.sub %ec, %mc : (f32, f32) -> f32".to_string());
+        "dc"
+    } else {
+        "ec"
+    };
+    region.push(format!(
+        "%qc = graph.mul %{centred}, %rc : (f32, f32) -> f32"
+    ));
+    region.push("%wc = graph.mul %qc, %gme : (f32, f32) -> f32".to_string());
+    let res = if layer {
+        region.push("%oc = graph.add %wc, %bte : (f32, f32) -> f32".to_string());
+        "oc"
+    } else {
+        "wc"
+    };
+    region.push(format!("tile.yield %{res} : f32"));
+    body.push(format!(
+        "%cy = tile.map {} : ({}) -> {blk} ({}) {{\n{}\n}}",
+        margs.join(", "),
+        mtys.join(", "),
+        rargs.join(", "),
+        indent(region)
+    ));
+    let ot = tile(od, &[1, tn]);
+    let stored = if od == f {
+        "cy"
+    } else {
+        body.push(format!(
+            "%co = tile.cast %cy {{dtype = {od}}} : ({blk}) -> {ot}"
+        ));
+        "co"
+    };
+    body.push(format!(
+        "tile.store %{stored}, %out, %i, %kc : ({ot}, {ob}, index, index) -> ()"
+    ));
+    body.push("tile.yield".to_string());
+    k.line(format!(
+        "tile.for {{bounds = {bounds}}} : () -> () (%kc: index) {{\n{}\n}}",
+        indent(body)
+    ));
+    let mut args: Vec<_> = inputs.iter().map(Seen::arg).collect();
+    args.extend(ps.iter().map(Seen::arg));
+    args.push(out.arg());
+    ctx.emit(name, k.finish(), args, op);
+    Ok(())
 }

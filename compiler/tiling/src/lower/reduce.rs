@@ -1,14 +1,15 @@
 //! Reductions over the last axis or over all axes (`sum mean max min`), and `softmax` /
-//! `log_softmax` over the last axis as four kernels (row max, `exp(x - max)`, row sum,
-//! normalise). Both see the input as `[R, n]`: R rows of n reduced elements. Other axes are
+//! `log_softmax` over the last axis as one kernel (row max, sum of `exp(x - max)`,
+//! normalise: three loops over a row; an `f32` softmax stores `exp(x - max)` in its output
+//! in the second loop and divides it in place in the third). Sums and means of narrow floats accumulate in `f32`
+//! and round once; the softmax of a narrow float computes in `f32` and rounds once. Both see the input as `[R, n]`: R rows of n reduced elements. Other axes are
 //! not lowered yet.
 
-use super::elementwise::{kernel, Seen};
+use super::elementwise::Seen;
 use super::shape::numel;
 use super::{Ctx, TilingError};
-use crate::plan::BufId;
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use tessera_dialects::{DType, GraphOp, Operation, SymExpr, TensorType};
+use tessera_dialects::{DType, GraphOp, Operation, SymExpr};
 
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Kind {
@@ -64,6 +65,9 @@ pub(crate) fn row_reduce(
     let rows = &input.shape[0];
     let tr = fit(rows, ctx.schedule.rows);
     let tn = fit(n, ctx.schedule.elementwise);
+    // Sums of narrow floats accumulate in f32 and round once at the end.
+    let widen = dt.is_float() && dt != DType::F32 && matches!(kind, Kind::Sum | Kind::Mean);
+    let ad = if widen { DType::F32 } else { dt };
     let (init, combine, part) = match (kind, dt.is_float()) {
         (Kind::Sum | Kind::Mean, true) => ("0.0".to_string(), "add", "sum"),
         (Kind::Sum | Kind::Mean, false) => ("0".to_string(), "add", "sum"),
@@ -78,13 +82,22 @@ pub(crate) fn row_reduce(
         ("out".to_string(), buf(out.dtype, &out.shape)),
     ];
     let mut k = KernelText::new(&name, &params, &[cdiv(rows, tr)]);
-    let (acc, blk) = (tile(dt, &[tr]), tile(dt, &[tr, tn]));
+    let (acc, blk) = (tile(ad, &[tr]), tile(ad, &[tr, tn]));
+    let raw = tile(dt, &[tr, tn]);
     k.line("%i = tile.program_id {axis = 0} : () -> index");
     k.line(format!(
         "%init = tile.splat {{value = {init}}} : () -> {acc}"
     ));
+    let (cast, t) = if widen {
+        (
+            format!("\n  %tw = tile.cast %t {{dtype = f32}} : ({raw}) -> {blk}"),
+            "tw",
+        )
+    } else {
+        (String::new(), "t")
+    };
     k.line(format!(
-        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%k: index, %c: {acc}) {{\n  %t = tile.load %x, %i, %k {{pad = {init}}} : ({}, index, index) -> {blk}\n  %p = tile.reduce %t {{axis = 1, kind = \"{part}\"}} : ({blk}) -> {acc}\n  %n = tile.map %c, %p : ({acc}, {acc}) -> {acc} (%u: {dt}, %w: {dt}) {{\n    %s = graph.{combine} %u, %w : ({dt}, {dt}) -> {dt}\n    tile.yield %s : {dt}\n  }}\n  tile.yield %n : {acc}\n}}",
+        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%k: index, %c: {acc}) {{\n  %t = tile.load %x, %i, %k {{pad = {init}}} : ({}, index, index) -> {raw}{cast}\n  %p = tile.reduce %{t} {{axis = 1, kind = \"{part}\"}} : ({blk}) -> {acc}\n  %n = tile.map %c, %p : ({acc}, {acc}) -> {acc} (%u: {ad}, %w: {ad}) {{\n    %s = graph.{combine} %u, %w : ({ad}, {ad}) -> {ad}\n    tile.yield %s : {ad}\n  }}\n  tile.yield %n : {acc}\n}}",
         sizes(&[SymExpr::lit(0), cdiv(n, tn)]),
         buf(dt, &input.shape),
     ));
@@ -104,15 +117,23 @@ pub(crate) fn row_reduce(
             tile(DType::I32, &[1])
         ));
         k.line(format!(
-            "%cf = tile.cast %cb {{dtype = {dt}}} : ({ct}) -> {acc}"
+            "%cf = tile.cast %cb {{dtype = {ad}}} : ({ct}) -> {acc}"
         ));
         k.line(format!(
-            "%mean = tile.map %acc, %cf : ({acc}, {acc}) -> {acc} (%q: {dt}, %r: {dt}) {{\n  %d = graph.div %q, %r : ({dt}, {dt}) -> {dt}\n  tile.yield %d : {dt}\n}}"
+            "%mean = tile.map %acc, %cf : ({acc}, {acc}) -> {acc} (%q: {ad}, %r: {ad}) {{\n  %d = graph.div %q, %r : ({ad}, {ad}) -> {ad}\n  tile.yield %d : {ad}\n}}"
         ));
         result = "mean";
     }
+    if widen {
+        k.line(format!(
+            "%narrow = tile.cast %{result} {{dtype = {dt}}} : ({acc}) -> {}",
+            tile(dt, &[tr])
+        ));
+        result = "narrow";
+    }
     k.line(format!(
-        "tile.store %{result}, %out, %i : ({acc}, {}, index) -> ()",
+        "tile.store %{result}, %out, %i : ({}, {}, index) -> ()",
+        tile(dt, &[tr]),
         buf(out.dtype, &out.shape)
     ));
     ctx.emit(name, k.finish(), vec![input.arg(), out.arg()], op);
@@ -135,7 +156,11 @@ fn int_max(d: DType) -> i64 {
     }
 }
 
-/// `softmax` / `log_softmax` over the last axis.
+/// `softmax` / `log_softmax` over the last axis: one kernel, one row per grid point, three
+/// loops over the row's column tiles (the row stays in L1/L2 after the first): the row
+/// maximum `m` (padding `-inf`); the sum `s` of `exp(x - m)` (padding `-inf` adds 0); then
+/// `exp(x - m) / s` or `x - m - log(s)`, stored. Narrow floats compute in `f32` and round
+/// once at the store.
 pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let log = op.op.as_graph() == Some(GraphOp::LogSoftmax);
     let (x, y) = (ctx.buf(op.operands[0]), ctx.buf(op.results[0]));
@@ -147,82 +172,148 @@ pub(super) fn softmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> 
             "softmax over an axis other than the last is not lowered to tile IR yet",
         ));
     }
+    let dt = ty.dtype;
+    if !dt.is_float() {
+        return Err(TilingError::at(
+            op,
+            "softmax of a non-float tensor is not lowered to tile IR yet",
+        ));
+    }
+    let od = ctx.ty(y).dtype;
     let rows = numel(&ty.shape[..r - 1]);
     let n = ty.shape[r - 1].clone();
-    let row_ty = TensorType::new(ty.dtype, vec![rows.clone()]);
-    let col = |ctx: &Ctx, b: BufId| Seen::viewed(ctx, b, vec![rows.clone(), SymExpr::lit(1)]);
-    let mat = |ctx: &Ctx, b: BufId| Seen::viewed(ctx, b, vec![rows.clone(), n.clone()]);
-    let dt = ty.dtype;
-    // 1. the row maximum
-    let m = ctx.temp("rowmax", row_ty.clone());
-    let (xi, mo) = (mat(ctx, x), Seen::of(ctx, m));
-    row_reduce(ctx, op, Kind::Max, &xi, &mo, &n)?;
-    // 2. e = exp(x - m)
-    let e = ctx.temp("exp", TensorType::new(dt, vec![rows.clone(), n.clone()]));
-    let (xi, mc, eo) = (mat(ctx, x), col(ctx, m), Seen::of(ctx, e));
-    kernel(
-        ctx,
-        op,
-        "exp_shifted",
-        &[xi, mc],
-        &eo,
-        &|k: &mut crate::template::KernelText, a: &[String], d: &[DType]| {
-            let (s, v) = (k.fresh("s"), k.fresh("v"));
-            k.line(format!(
-                "%{s} = graph.sub %{}, %{} : ({}, {}) -> {}",
-                a[0], a[1], d[0], d[1], d[0]
-            ));
-            k.line(format!("%{v} = graph.exp %{s} : ({}) -> {}", d[0], d[0]));
-            v
-        },
-    )?;
-    // 3. the row sum
-    let s = ctx.temp("rowsum", row_ty);
-    let (ei, so) = (Seen::of(ctx, e), Seen::of(ctx, s));
-    row_reduce(ctx, op, Kind::Sum, &ei, &so, &n)?;
-    // 4. normalise
-    let out = mat(ctx, y);
-    if log {
-        let (xi, mc, sc) = (mat(ctx, x), col(ctx, m), col(ctx, s));
-        kernel(
-            ctx,
-            op,
-            "log_normalise",
-            &[xi, mc, sc],
-            &out,
-            &|k: &mut crate::template::KernelText, a: &[String], d: &[DType]| {
-                let (t, l, v) = (k.fresh("t"), k.fresh("l"), k.fresh("v"));
-                k.line(format!(
-                    "%{t} = graph.sub %{}, %{} : ({}, {}) -> {}",
-                    a[0], a[1], d[0], d[0], d[0]
-                ));
-                k.line(format!(
-                    "%{l} = graph.log %{} : ({}) -> {}",
-                    a[2], d[0], d[0]
-                ));
-                k.line(format!(
-                    "%{v} = graph.sub %{t}, %{l} : ({}, {}) -> {}",
-                    d[0], d[0], d[0]
-                ));
-                v
-            },
+    let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);
+    let out = Seen::viewed(ctx, y, vec![rows.clone(), n.clone()]);
+    let tn = fit(&n, ctx.schedule.elementwise);
+    let what = if log { "log_softmax" } else { "softmax" };
+    let name = ctx.kernel_name(what);
+    let (xb, ob) = (buf(dt, &input.shape), buf(od, &out.shape));
+    let mut k = KernelText::new(
+        &name,
+        &[
+            ("x".to_string(), xb.clone()),
+            ("out".to_string(), ob.clone()),
+        ],
+        std::slice::from_ref(&rows),
+    );
+    let f = DType::F32;
+    let (row, blk, raw) = (tile(f, &[1]), tile(f, &[1, tn]), tile(dt, &[1, tn]));
+    let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
+    // Row tile `k{p}` of x as f32 (padding -inf): lines and name.
+    let load = |p: &str| -> (Vec<String>, String) {
+        let mut v = vec![format!(
+            "%{p}r = tile.load %x, %i, %k{p} {{pad = -inf}} : ({xb}, index, index) -> {raw}"
+        )];
+        if dt == f {
+            return (v, format!("{p}r"));
+        }
+        v.push(format!(
+            "%{p}x = tile.cast %{p}r {{dtype = f32}} : ({raw}) -> {blk}"
+        ));
+        (v, format!("{p}x"))
+    };
+    let indent = |v: Vec<String>| -> String {
+        v.iter()
+            .flat_map(|l| l.lines().map(|x| format!("  {x}")).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let combine = |name: &str, c: &str, p: &str, g: &str, t: &str| -> String {
+        format!(
+            "%{name} = tile.map %{c}, %{p} : ({row}, {row}) -> {row} (%u{t}: f32, %w{t}: f32) {{\n  %s{t} = graph.{g} %u{t}, %w{t} : (f32, f32) -> f32\n  tile.yield %s{t} : f32\n}}"
         )
-    } else {
-        let (ei, sc) = (Seen::of(ctx, e), col(ctx, s));
-        kernel(
-            ctx,
-            op,
-            "normalise",
-            &[ei, sc],
-            &out,
-            &|k: &mut crate::template::KernelText, a: &[String], d: &[DType]| {
-                let v = k.fresh("v");
-                k.line(format!(
-                    "%{v} = graph.div %{}, %{} : ({}, {}) -> {}",
-                    a[0], a[1], d[0], d[0], d[0]
-                ));
-                v
-            },
-        )
+    };
+    k.line("%i = tile.program_id {axis = 0} : () -> index");
+    // Loop 1: the row maximum.
+    k.line(format!("%ninf = tile.splat {{value = -inf}} : () -> {row}"));
+    let (mut body, ax) = load("a");
+    body.push(format!(
+        "%ap = tile.reduce %{ax} {{axis = 1, kind = \"max\"}} : ({blk}) -> {row}"
+    ));
+    body.push(combine("an", "ac", "ap", "max", "a"));
+    body.push(format!("tile.yield %an : {row}"));
+    k.line(format!(
+        "%m = tile.for %ninf {{bounds = {bounds}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
+        indent(body)
+    ));
+    k.line(format!(
+        "%mb = tile.broadcast %m {{dims = [0]}} : ({row}) -> {blk}"
+    ));
+    // Loop 2: the sum of exp(x - m).
+    k.line(format!("%zero = tile.splat {{value = 0.0}} : () -> {row}"));
+    let (mut body, bx) = load("b");
+    body.push(format!(
+        "%be = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %xb = graph.exp %db : (f32) -> f32\n  tile.yield %xb : f32\n}}"
+    ));
+    body.push(format!(
+        "%bp = tile.reduce %be {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+    ));
+    // An f32 softmax keeps exp(x - m) in the output row (loop 3 scales it, from L1/L2).
+    let keep = !log && od == f;
+    if keep {
+        body.push(format!(
+            "tile.store %be, %out, %i, %kb : ({blk}, {ob}, index, index) -> ()"
+        ));
     }
+    body.push(combine("bn", "bc", "bp", "add", "b"));
+    body.push(format!("tile.yield %bn : {row}"));
+    k.line(format!(
+        "%s = tile.for %zero {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+        indent(body)
+    ));
+    // Loop 3: normalise and store.
+    let stat = if log {
+        k.line(format!(
+            "%ls = tile.map %s : ({row}) -> {row} (%pl: f32) {{\n  %ql = graph.log %pl : (f32) -> f32\n  tile.yield %ql : f32\n}}"
+        ));
+        "ls"
+    } else {
+        "s"
+    };
+    k.line(format!(
+        "%sbc = tile.broadcast %{stat} {{dims = [0]}} : ({row}) -> {blk}"
+    ));
+    let (mut body, cx) = if keep {
+        let v = vec![format!(
+            "%cr = tile.load %out, %i, %kc : ({ob}, index, index) -> {blk}"
+        )];
+        (v, "cr".to_string())
+    } else {
+        load("c")
+    };
+    let region = if keep {
+        "%yc = graph.div %ec, %sc : (f32, f32) -> f32"
+    } else if log {
+        "%dc = graph.sub %ec, %mc : (f32, f32) -> f32\n  %yc = graph.sub %dc, %sc : (f32, f32) -> f32"
+    } else {
+        "%dc = graph.sub %ec, %mc : (f32, f32) -> f32\n  %xc = graph.exp %dc : (f32) -> f32\n  %yc = graph.div %xc, %sc : (f32, f32) -> f32"
+    };
+    if keep {
+        body.push(format!(
+            "%cy = tile.map %{cx}, %sbc : ({blk}, {blk}) -> {blk} (%ec: f32, %sc: f32) {{\n  {region}\n  tile.yield %yc : f32\n}}"
+        ));
+    } else {
+        body.push(format!(
+            "%cy = tile.map %{cx}, %mb, %sbc : ({blk}, {blk}, {blk}) -> {blk} (%ec: f32, %mc: f32, %sc: f32) {{\n  {region}\n  tile.yield %yc : f32\n}}"
+        ));
+    }
+    let ot = tile(od, &[1, tn]);
+    let stored = if od == f {
+        "cy"
+    } else {
+        body.push(format!(
+            "%co = tile.cast %cy {{dtype = {od}}} : ({blk}) -> {ot}"
+        ));
+        "co"
+    };
+    body.push(format!(
+        "tile.store %{stored}, %out, %i, %kc : ({ot}, {ob}, index, index) -> ()"
+    ));
+    body.push("tile.yield".to_string());
+    k.line(format!(
+        "tile.for {{bounds = {bounds}}} : () -> () (%kc: index) {{\n{}\n}}",
+        indent(body)
+    ));
+    ctx.emit(name, k.finish(), vec![input.arg(), out.arg()], op);
+    Ok(())
 }

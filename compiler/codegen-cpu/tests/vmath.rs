@@ -1,0 +1,218 @@
+//! The inline `f32x4` transcendental functions (`src/lower/vmath.rs`) against `f64`
+//! references rounded once, over a sweep of `f32` inputs: every 4099th bit pattern of the
+//! whole `f32` range (both signs, denormals, infinities, NaNs), a dense uniform sampling of
+//! `[-20, 20]` and edge values. Each function must stay within the maximum error documented
+//! in `docs/numerics-cpu.md` (in ulp of the correctly rounded result, on the stated domain;
+//! an absolute bound outside it), so a regression fails here.
+
+mod common;
+
+use common::module;
+use std::collections::BTreeMap;
+use tessera_codegen_cpu::JitBackend;
+use tessera_tensor::Tensor;
+
+/// The inputs of the sweep.
+fn inputs() -> Vec<f32> {
+    let mut xs: Vec<f32> = (0..=u32::MAX / 4099)
+        .map(|k| f32::from_bits(k * 4099))
+        .collect();
+    let n = 1 << 20;
+    xs.extend((0..n).map(|i| -20.0 + 40.0 * (i as f32 + 0.5) / n as f32));
+    xs.extend([
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        1e-45,
+        -1e-45,
+        f32::MAX,
+        f32::MIN,
+        88.72283,
+        88.72284,
+        89.0,
+        -87.33655,
+        -103.97208,
+        -103.97209,
+        -104.0,
+        0.9,
+        -0.9,
+        1.0,
+        -1.0,
+        6.0,
+        -6.0,
+        8.485281,
+        -8.485281,
+        1.0e-20,
+        -1.0e-20,
+    ]);
+    // A multiple of 4 plus 3: the scalar tail runs too.
+    while xs.len() % 4 != 3 {
+        xs.push(0.5);
+    }
+    xs
+}
+
+/// Runs `graph.<op>` over `xs` through a compiled map kernel.
+fn run(op: &str, xs: &[f32]) -> Vec<f32> {
+    let text = format!(
+        "tile.kernel @f(%x: buf<f32[L]>, %out: buf<f32[L]>) attributes {{grid = sizes[(L + 1023) / 1024]}} {{
+  %i = tile.program_id {{axis = 0}} : () -> index
+  %a = tile.load %x, %i : (buf<f32[L]>, index) -> tile<1024xf32>
+  %r = tile.map %a : (tile<1024xf32>) -> tile<1024xf32> (%p: f32) {{
+    %v = graph.{op} %p : (f32) -> f32
+    tile.yield %v : f32
+  }}
+  tile.store %r, %out, %i : (tile<1024xf32>, buf<f32[L]>, index) -> ()
+}}"
+    );
+    let m = module(&text);
+    let k = JitBackend::new().unwrap().compile(&m, "f").unwrap();
+    let l = xs.len();
+    let x = Tensor::from_f32(tessera_dialects::DType::F32, vec![l], xs.to_vec()).unwrap();
+    let out = Tensor::from_f32(tessera_dialects::DType::F32, vec![l], vec![0.0; l]).unwrap();
+    let mut bufs = vec![x, out];
+    let sizes: BTreeMap<String, i64> = [("L".to_string(), l as i64)].into();
+    k.run_tensors(&mut bufs, &sizes).unwrap();
+    bufs[1].to_f64_vec().iter().map(|v| *v as f32).collect()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The exact value (in `f64`) of each function.
+fn reference(op: &str, x: f64) -> f64 {
+    match op {
+        "exp" => x.exp(),
+        "log" => x.ln(),
+        "tanh" => x.tanh(),
+        "erf" => libm::erf(x),
+        "sigmoid" => sigmoid(x),
+        "silu" => x * sigmoid(x),
+        // 0.5 x erfc(-x / sqrt 2): no cancellation in the negative tail.
+        "gelu" => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),
+        // 0.5 x (1 + tanh(u)) = x sigmoid(2u)
+        "gelu_tanh" => {
+            let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+            if x.is_infinite() {
+                0.5 * x * (1.0 + u.tanh())
+            } else {
+                x * sigmoid(2.0 * u)
+            }
+        }
+        "rsqrt" => 1.0 / x.sqrt(),
+        _ => unreachable!(),
+    }
+}
+
+/// The distance between adjacent `f32` values around `y` (a finite `f32` value).
+fn ulp(y: f32) -> f64 {
+    let a = y.abs();
+    if a < f32::MIN_POSITIVE {
+        return 2f64.powi(-149);
+    }
+    let e = ((a.to_bits() >> 23) as i32) - 127;
+    2f64.powi(e - 23)
+}
+
+/// The worst error of `op` in ulp on `domain`, and in absolute terms elsewhere; asserts
+/// that special values (NaN, infinities, overflow) match exactly.
+fn errors(op: &str, domain: impl Fn(f64) -> bool) -> (f64, f32, f64, f32) {
+    let xs = inputs();
+    let got = run(op, &xs);
+    let (mut worst_ulp, mut at_ulp, mut worst_abs, mut at_abs) = (0f64, 0f32, 0f64, 0f32);
+    for (x, g) in xs.iter().zip(&got) {
+        let r = reference(op, f64::from(*x));
+        let rf = r as f32;
+        if rf.is_nan() || !rf.is_finite() {
+            assert!(
+                g.to_bits() == rf.to_bits() || (g.is_nan() && rf.is_nan()),
+                "{op}({x:e}) = {g:e}, want {rf:e}"
+            );
+            continue;
+        }
+        assert!(g.is_finite(), "{op}({x:e}) = {g:e}, want {rf:e}");
+        let d = (f64::from(*g) - r).abs();
+        if domain(f64::from(*x)) {
+            let e = d / ulp(rf);
+            if e > worst_ulp {
+                (worst_ulp, at_ulp) = (e, *x);
+            }
+        } else if d > worst_abs {
+            (worst_abs, at_abs) = (d, *x);
+        }
+    }
+    println!("{op}: {worst_ulp:.3} ulp at {at_ulp:e}; {worst_abs:e} absolute at {at_abs:e}");
+    (worst_ulp, at_ulp, worst_abs, at_abs)
+}
+
+/// Asserts the documented bounds: `ulp` on `domain`, `abs` elsewhere.
+fn check(op: &str, domain: impl Fn(f64) -> bool, ulp_bound: f64, abs_bound: f64) {
+    let (u, ux, a, ax) = errors(op, domain);
+    assert!(
+        u <= ulp_bound,
+        "{op}: {u} ulp at {ux:e} (documented: {ulp_bound})"
+    );
+    assert!(
+        a <= abs_bound,
+        "{op}: {a:e} absolute at {ax:e} (documented: {abs_bound:e})"
+    );
+}
+
+#[test]
+fn exp_within_bound() {
+    check("exp", |_| true, 1.0, 0.0);
+}
+
+#[test]
+fn log_within_bound() {
+    check("log", |_| true, 1.0, 0.0);
+}
+
+#[test]
+fn tanh_within_bound() {
+    check("tanh", |_| true, 2.0, 0.0);
+}
+
+#[test]
+fn erf_within_bound() {
+    check("erf", |_| true, 2.5, 0.0);
+}
+
+#[test]
+fn sigmoid_within_bound() {
+    check("sigmoid", |_| true, 2.5, 0.0);
+}
+
+/// Below -87, `exp(-|x|)` is a denormal: an absolute bound.
+#[test]
+fn silu_within_bound() {
+    check("silu", |x| x >= -87.0, 3.0, 1e-42);
+}
+
+/// The negative tail loses relative accuracy (the argument of `exp` grows as `x^2 / 2`).
+#[test]
+fn gelu_within_bound() {
+    check("gelu", |x| x >= -3.0, 7.0, 2e-9);
+    check("gelu", |x| x >= -5.0, 11.0, 1e-12);
+}
+
+/// The negative tail loses relative accuracy (the `f32` argument `v` grows as `x^3`).
+#[test]
+fn gelu_tanh_within_bound() {
+    check("gelu_tanh", |x| x >= -1.0, 3.0, 5e-8);
+}
+
+#[test]
+fn rsqrt_within_bound() {
+    check("rsqrt", |_| true, 1.5, 0.0);
+}

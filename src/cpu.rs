@@ -1,0 +1,183 @@
+//! Running a function as native code: the tiled function JIT-compiled by Cranelift into one
+//! program, run by the runtime's plan executor on host buffers.
+
+use crate::{Error, Program};
+use tessera_codegen_cpu::run::{from_bytes, to_bytes};
+use tessera_codegen_cpu::{JitBackend, JitProgram};
+use tessera_runtime::{HostTensor, TsrTensor};
+use tessera_tensor::convert::runtime_dtype;
+use tessera_tensor::Tensor;
+
+/// A result of [`CpuExecutable::run_f32`]: its values (row-major, as `f32`) and its shape.
+pub type F32Result = (Vec<f32>, Vec<usize>);
+
+/// A function lowered to tile IR with every kernel compiled to native code by Cranelift.
+pub struct CpuExecutable {
+    program: Program,
+    func: String,
+    /// The function's graph IR after the default passes (what was tiled).
+    graph: tessera_dialects::Func,
+    tiled: tessera_tiling::Tiled,
+    jit: JitProgram,
+}
+
+/// Inputs and outputs of one call in the runtime's storage form, so that repeated runs
+/// ([`CpuExecutable::run_prepared`], as `tessera bench` does) time the compiled code alone.
+pub struct PreparedRun {
+    inputs: Vec<HostTensor>,
+    outputs: Vec<HostTensor>,
+}
+
+fn host_error(e: tessera_runtime::Error) -> Error {
+    Error::msg(e.message)
+}
+
+impl CpuExecutable {
+    /// Compiles every kernel of `tiled` (the lowering of `func` of `program`).
+    pub fn new(
+        program: Program,
+        func: &str,
+        tiled: tessera_tiling::Tiled,
+    ) -> Result<CpuExecutable, Error> {
+        let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
+        let jit = JitProgram::compile(&backend, &tiled).map_err(|e| Error::msg(e.to_string()))?;
+        let graph = program
+            .optimized()?
+            .func(func)
+            .cloned()
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        Ok(CpuExecutable {
+            program,
+            func: func.to_string(),
+            graph,
+            tiled,
+            jit,
+        })
+    }
+
+    /// The program this function comes from.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.func
+    }
+
+    /// The Cranelift IR of every kernel, in order of definition.
+    pub fn clif(&self) -> String {
+        self.tiled
+            .kernels
+            .funcs
+            .iter()
+            .zip(self.jit.clif())
+            .map(|(k, c)| format!("; kernel @{}\n{c}", k.name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The tile IR and launch plan that were compiled.
+    pub fn tiled(&self) -> &tessera_tiling::Tiled {
+        &self.tiled
+    }
+
+    /// The runtime plan (arguments, buffers, launches).
+    pub fn plan(&self) -> &tessera_runtime::plan::Plan {
+        self.jit.plan()
+    }
+
+    /// Checks `inputs` against the function's parameters (errors point at the parameter's
+    /// declaration) and that no value would be empty (errors point at the operation), and
+    /// converts them, with zeroed outputs of the result shapes.
+    pub fn prepare(&self, inputs: Vec<Tensor>) -> Result<PreparedRun, Error> {
+        if let Err(e) = tessera_interp::check_inputs_and_sizes(&self.graph, &inputs) {
+            return Err(self.program.runtime_error(&self.func, e));
+        }
+        let mut host = Vec::with_capacity(inputs.len());
+        for t in &inputs {
+            let sizes: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
+            host.push(
+                HostTensor::from_bytes(runtime_dtype(t.dtype()), &sizes, &to_bytes(t))
+                    .map_err(host_error)?,
+            );
+        }
+        let shapes: Vec<&[i64]> = host.iter().map(|h| h.sizes()).collect();
+        let out_shapes =
+            tessera_runtime::exec::output_shapes(self.plan(), &shapes).map_err(host_error)?;
+        let outputs = self
+            .plan()
+            .args
+            .iter()
+            .filter(|a| a.output)
+            .zip(&out_shapes)
+            .map(|(a, s)| HostTensor::zeros(a.dtype, s).map_err(host_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PreparedRun {
+            inputs: host,
+            outputs,
+        })
+    }
+
+    /// Runs the compiled function on prepared buffers, writing its outputs there.
+    pub fn run_prepared(&self, run: &mut PreparedRun) -> Result<(), Error> {
+        self.run_prepared_timed(run, None)
+    }
+
+    /// [`CpuExecutable::run_prepared`], adding each launch's seconds to `timings` (one
+    /// slot per launch, in `self.tiled().launches` order) when given.
+    pub fn run_prepared_timed(
+        &self,
+        run: &mut PreparedRun,
+        timings: Option<&mut [f64]>,
+    ) -> Result<(), Error> {
+        let descs: Vec<TsrTensor> = run
+            .inputs
+            .iter_mut()
+            .chain(run.outputs.iter_mut())
+            .map(|t| t.descriptor())
+            .collect();
+        let ptrs: Vec<*const TsrTensor> = descs.iter().map(|d| d as *const TsrTensor).collect();
+        // SAFETY: every descriptor describes a live `HostTensor` of `run`, borrowed mutably
+        // for the call, so nothing else reads or writes them; outputs are distinct tensors.
+        unsafe { self.jit.run_raw_timed(&ptrs, timings) }.map_err(|e| Error::msg(e.to_string()))
+    }
+
+    /// The outputs of a prepared run as tensors.
+    pub fn outputs(&self, run: &PreparedRun) -> Result<Vec<Tensor>, Error> {
+        run.outputs
+            .iter()
+            .zip(&self.tiled.results)
+            .map(|(h, &b)| {
+                let dtype = self.tiled.buffers[b].ty.dtype;
+                let shape: Vec<usize> = h.sizes().iter().map(|&d| d as usize).collect();
+                Tensor::new(dtype, shape, from_bytes(dtype, h.as_bytes()))
+                    .map_err(|e| Error::msg(format!("internal error: {e}")))
+            })
+            .collect()
+    }
+
+    /// Runs the function: inputs checked at the parameters, then the native code.
+    pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let mut prepared = self.prepare(inputs)?;
+        self.run_prepared(&mut prepared)?;
+        self.outputs(&prepared)
+    }
+
+    /// Runs a function whose parameters are all `f32` on plain slices: each input is its
+    /// row-major data and its shape; each result comes back the same way.
+    pub fn run_f32(&self, inputs: &[(&[f32], &[usize])]) -> Result<Vec<F32Result>, Error> {
+        let tensors = inputs
+            .iter()
+            .map(|(data, shape)| {
+                Tensor::from_f32(tessera_dialects::DType::F32, shape.to_vec(), data.to_vec())
+                    .map_err(|e| Error::msg(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .run(tensors)?
+            .into_iter()
+            .map(|t| (t.to_f32_vec(), t.shape().to_vec()))
+            .collect())
+    }
+}

@@ -1,0 +1,316 @@
+//! Ahead-of-time artifacts end to end: `tessera compile` writes an object, a static library
+//! or a shared library and a C header; the C program of examples/c links each with the
+//! runtime library, runs examples/mlp.tsr, and its numbers must be the reference
+//! interpreter's. Argument checks, fixed sizes and bad command lines are covered too.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tessera::{Program, Tensor};
+use tessera_dialects::DType;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tessera() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// The runtime's static library that cargo built with this test (in `target/<profile>/deps`).
+fn runtime_staticlib() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let candidates = [
+        deps.join("libtessera_runtime.a"),
+        deps.parent().unwrap().join("libtessera_runtime.a"),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no libtessera_runtime.a among {candidates:?}"))
+        .clone()
+}
+
+/// What a program linking the Rust static library needs on Linux
+/// (`cargo rustc -- --print native-static-libs`).
+const NATIVE_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tessera-aot-{name}-"))
+        .tempdir()
+        .unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `tessera compile examples/mlp.tsr -o DIR/FILE --header DIR/mlp.h [extra]`.
+fn compile_mlp(dir: &Path, file: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(file);
+    ok(
+        tessera()
+            .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
+            .arg(&out)
+            .arg("--header")
+            .arg(dir.join("mlp.h"))
+            .args(extra)
+            .current_dir(root())
+            .output()
+            .unwrap(),
+        "tessera compile",
+    );
+    out
+}
+
+/// Builds examples/c/main.c against `model` (an object or library) and the runtime.
+fn build_demo(dir: &Path, model: &Path) -> PathBuf {
+    let exe = dir.join("mlp_demo");
+    ok(
+        Command::new("cc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
+            .arg(root().join("runtime/include"))
+            .arg("-I")
+            .arg(dir)
+            .arg(root().join("examples/c/main.c"))
+            .arg(model)
+            .arg(runtime_staticlib())
+            .arg(format!("-Wl,-rpath,{}", dir.display()))
+            .args(NATIVE_LIBS)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .unwrap(),
+        "cc",
+    );
+    exe
+}
+
+/// The pattern examples/c/main.c fills tensors with.
+fn pattern(shape: &[usize], salt: usize, scale: f32) -> Tensor {
+    let n: usize = shape.iter().product();
+    let data = (0..n)
+        .map(|i| (((i * 7 + salt) % 17) as f32 / 17.0 - 0.5) * scale)
+        .collect();
+    Tensor::from_f32(DType::F32, shape.to_vec(), data).unwrap()
+}
+
+/// The interpreter's output for the demo's inputs at batch `b`.
+fn expected(b: usize) -> Vec<f32> {
+    let prog = Program::load(&root().join("examples/mlp.tsr")).unwrap();
+    let inputs = vec![
+        pattern(&[b, 784], 1, 1.0),
+        pattern(&[784, 1024], 2, 0.1),
+        pattern(&[1024], 3, 0.1),
+        pattern(&[1024, 1024], 4, 0.1),
+        pattern(&[1024], 5, 0.1),
+        pattern(&[1024, 10], 6, 0.1),
+        pattern(&[10], 7, 0.1),
+    ];
+    let out = prog.run_interp("mlp", inputs).unwrap();
+    out[0].to_f32_vec()
+}
+
+/// The demo's printed rows.
+fn rows(stdout: &str) -> Vec<f32> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("row "))
+        .flat_map(|l| {
+            l.split_once(':')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .map(|v| v.parse::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn check_demo(exe: &Path, batch: usize) {
+    let stdout = ok(
+        Command::new(exe).arg(batch.to_string()).output().unwrap(),
+        "mlp_demo",
+    );
+    assert!(
+        stdout.contains(&format!("output: [{batch}, 10]")),
+        "{stdout}"
+    );
+    let got = rows(&stdout);
+    let want = expected(batch);
+    assert_eq!(got.len(), want.len(), "{stdout}");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        // f32 accumulation against the interpreter's f64: softmax outputs agree closely.
+        assert!(
+            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+            "element {i}: {g} vs {w}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "wrong shape: SHAPE_MISMATCH: parameter `w1`: dimension 0 is 783, expected 784"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn c_program_runs_the_compiled_object() {
+    let dir = scratch("object");
+    let obj = compile_mlp(dir.path(), "mlp.o", &[]);
+    let header = std::fs::read_to_string(dir.path().join("mlp.h")).unwrap();
+    assert!(header.contains("int32_t tessera_mlp(const TsrTensor *x, const TsrTensor *w1,"));
+    assert!(header.contains(" *   out0: output f32[B, 10]"));
+    assert!(header.contains("int32_t tessera_mlp_output_sizes(const TsrTensor *x,"));
+    let exe = build_demo(dir.path(), &obj);
+    check_demo(&exe, 3);
+    check_demo(&exe, 1);
+}
+
+#[test]
+fn static_and_shared_libraries_link_and_agree() {
+    let dir = scratch("libs");
+    let a = compile_mlp(dir.path(), "libmlp.a", &[]);
+    check_demo(&build_demo(dir.path(), &a), 2);
+    let so_dir = scratch("so");
+    let so = compile_mlp(so_dir.path(), "libmlp.so", &[]);
+    check_demo(&build_demo(so_dir.path(), &so), 2);
+}
+
+#[test]
+fn fixed_sizes_refuse_other_sizes() {
+    let dir = scratch("fixed");
+    let obj = compile_mlp(dir.path(), "mlp.o", &["--shapes", "B=2"]);
+    let header = std::fs::read_to_string(dir.path().join("mlp.h")).unwrap();
+    assert!(header.contains(" *   x: input f32[2, 784]"), "{header}");
+    let exe = build_demo(dir.path(), &obj);
+    check_demo(&exe, 2);
+    let out = Command::new(&exe).arg("3").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SHAPE_MISMATCH: parameter `x`: dimension 0 is 3, expected 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_compile_requests_are_user_errors_and_write_nothing() {
+    let dir = scratch("errors");
+    let cases: &[(&[&str], &str)] = &[
+        (&["-o", "m.txt"], "must end in .o, .a or .so"),
+        (&["-o", "m.o", "--fn", "nope"], "no function `nope`"),
+        (&["-o", "m.o", "--shapes", "Q=3"], "`Q`"),
+    ];
+    for (args, msg) in cases {
+        let out = tessera()
+            .args(["compile"])
+            .arg(root().join("examples/mlp.tsr"))
+            .args(["--target", "cpu"])
+            .args(*args)
+            .arg("--header")
+            .arg("m.h")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    let out = tessera()
+        .args(["compile", "examples/mlp.tsr", "--target", "cuda", "-o"])
+        .arg(dir.path().join("m.o"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cuda target is not available"));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+/// The Rust embedding example (examples/rust, built by `cargo test` with the tests) prints
+/// the interpreter's numbers too.
+#[test]
+fn rust_example_runs_the_library_api() {
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let bin = examples.join("embed_mlp");
+    assert!(bin.exists(), "{} was not built", bin.display());
+    let stdout = ok(Command::new(&bin).arg("2").output().unwrap(), "embed_mlp");
+    let got = rows(&stdout);
+    let want = expected(2);
+    assert_eq!(got.len(), want.len(), "{stdout}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+            "{g} vs {w}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "wrong shape: error: parameter `w1` expects f32[784, 1024]: dimension 0 is 783"
+        ),
+        "{stdout}"
+    );
+}
+
+/// Every program we have compiles ahead of time: one object with an entry point per
+/// function, whose plan names the function's parameters and results.
+#[test]
+fn every_program_compiles_to_an_object() {
+    let mut n = 0;
+    for path in common::sources() {
+        let prog = Program::load(&path).unwrap();
+        let artifact = prog
+            .compile_aot(&[], &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.render(false)));
+        assert_eq!(artifact.object.entries.len(), prog.module.funcs.len());
+        assert!(artifact.object.bytes.starts_with(b"\x7fELF"));
+        for (e, f) in artifact.object.entries.iter().zip(&prog.module.funcs) {
+            assert_eq!(e.symbol, format!("tessera_{}", f.name));
+            let inputs = e.plan.args.iter().filter(|a| !a.output).count();
+            assert_eq!(inputs, f.params.len(), "{}", path.display());
+            n += 1;
+        }
+        let header = artifact.header("H");
+        // Two entry points per function: the function, and its output sizes.
+        assert_eq!(
+            header.matches("int32_t tessera_").count(),
+            2 * prog.module.funcs.len()
+        );
+        // The header is valid C99 (parameter names that are C keywords are renamed).
+        let dir = scratch("header");
+        let h = dir.path().join("model.h");
+        std::fs::write(&h, &header).unwrap();
+        ok(
+            Command::new("cc")
+                .args(["-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I"])
+                .arg(root().join("runtime/include"))
+                .arg(&h)
+                .output()
+                .unwrap(),
+            &format!("cc on the header of {}", path.display()),
+        );
+    }
+    assert!(n >= 96, "{n} functions");
+}
