@@ -123,12 +123,12 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let bytes = self.mul_c(count, i64::from(esz));
         let zero = self.iconst(0);
-        let i = self.for_loop(zero, bytes, 16, |l, i| {
-            let s = l.b.ins().iadd(src, i);
-            let v = l.b.ins().load(types::I8X16, sflags, s, 0);
-            let d = l.b.ins().iadd(dst, i);
-            l.b.ins().store(dflags, v, d, 0);
-            Ok(())
+        // The two pointers are carried by the loop (rather than `src + i` and `dst + i`
+        // in the body, whose address arithmetic Cranelift re-evaluates every iteration).
+        let (i, _) = self.for_carry(zero, bytes, 16, vec![src, dst], |l, _, p| {
+            let v = l.b.ins().load(types::I8X16, sflags, p[0], 0);
+            l.b.ins().store(dflags, v, p[1], 0);
+            Ok(vec![l.add_c(p[0], 16), l.add_c(p[1], 16)])
         })?;
         let ty = match esz {
             4 => types::I32,
