@@ -1,5 +1,5 @@
 //! `tile.load`, `tile.store`, `tile.zeros`, `tile.splat`, and the byte-copy and fill loops
-//! they share (16 bytes per step, then one element per step).
+//! they share (64 bytes per step, then 16, then one element per step).
 //!
 //! Addressing (docs/ir.md): tile axis `a` walks buffer axis `perm[a]` with element step
 //! `strides[a]`, from `idx[perm[a]]` (`unit = "elements"`) or `idx[perm[a]] * t[a] *
@@ -123,7 +123,18 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let bytes = self.mul_c(count, i64::from(esz));
         let zero = self.iconst(0);
-        let i = self.for_loop(zero, bytes, 16, |l, i| {
+        // 64 bytes per step (four vectors: the loop's add, compare and branch are paid
+        // once per four), then 16, then one element.
+        let i = self.for_loop(zero, bytes, 64, |l, i| {
+            let s = l.b.ins().iadd(src, i);
+            let d = l.b.ins().iadd(dst, i);
+            for k in 0..4 {
+                let v = l.b.ins().load(types::I8X16, sflags, s, 16 * k);
+                l.b.ins().store(dflags, v, d, 16 * k);
+            }
+            Ok(())
+        })?;
+        let i = self.for_loop(i, bytes, 16, |l, i| {
             let s = l.b.ins().iadd(src, i);
             let v = l.b.ins().load(types::I8X16, sflags, s, 0);
             let d = l.b.ins().iadd(dst, i);
@@ -162,7 +173,14 @@ impl Lowerer<'_, '_> {
         let vec = self.b.ins().splat(vty, bits);
         let bytes = self.mul_c(count, i64::from(esz));
         let zero = self.iconst(0);
-        let i = self.for_loop(zero, bytes, 16, |l, i| {
+        let i = self.for_loop(zero, bytes, 64, |l, i| {
+            let d = l.b.ins().iadd(dst, i);
+            for k in 0..4 {
+                l.b.ins().store(flags, vec, d, 16 * k);
+            }
+            Ok(())
+        })?;
+        let i = self.for_loop(i, bytes, 16, |l, i| {
             let d = l.b.ins().iadd(dst, i);
             l.b.ins().store(flags, vec, d, 0);
             Ok(())
