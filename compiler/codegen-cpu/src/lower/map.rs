@@ -123,10 +123,10 @@ impl Lowerer<'_, '_> {
         )?;
         let n = out.len() as i64;
         let nv = if vector { n / 4 * 4 } else { 0 };
-        // Small regions (a few vector ops: copies, scales, the statistics' combines) take
-        // two vectors per step, so the loop's add, compare and branch are paid once per
-        // eight elements; larger ones (transcendentals) gain nothing and would need more
-        // registers.
+        // Regions of a few graph ops (a transcendental counts as one: the scales, the
+        // statistics' combines, gelu+layernorm's prologue) take two vectors per step, so the
+        // loop's add, compare and branch are paid once per eight elements; longer regions
+        // keep one vector per step, as they would need more registers (not measured).
         let n8 = if region.ops.len() <= UNROLL_OPS {
             nv / 8 * 8
         } else {
