@@ -333,7 +333,7 @@ impl Lowerer<'_, '_> {
             buf_flags()
         };
         let base = buf.base;
-        self.for_const(0, nrows, 1, |l, row| {
+        let move_row = |l: &mut Self, row: ClValue| -> Result<()> {
             // The outer coordinates of this row, and whether they are all inside.
             let mut rest = row;
             let mut ok = l.b.ins().iconst(types::I8, 1);
@@ -388,7 +388,15 @@ impl Lowerer<'_, '_> {
             } else {
                 l.copy_elems(baddr, taddr, count, esz, bflags, frame_flags())
             }
-        })
+        };
+        // A one-row tile (row kernels' chunks) needs no loop over rows: its row index is
+        // the constant 0, and its outer coordinates fold.
+        if nrows == 1 {
+            let row = self.iconst(0);
+            move_row(self, row)
+        } else {
+            self.for_const(0, nrows, 1, move_row)
+        }
     }
 
     /// One tile row whose last axis is strided or permuted: element `j` is at coordinate
