@@ -515,3 +515,43 @@ fn bench_profiles_every_kernel_on_the_native_back_end() {
         stdout(&t)
     );
 }
+
+#[test]
+fn the_gpu_back_end_is_a_clear_error_until_it_exists() {
+    for cmd in ["run", "bench"] {
+        let o = tessera(&[cmd, "examples/mlp.tsr", "--backend", "gpu"]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("gpu back end is not available yet"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
+    for level in ["graph-opt", "mlir", "llvm", "ptx"] {
+        let o = tessera(&["dump", "examples/mlp.tsr", "--ir", level]);
+        assert_eq!(o.status.code(), Some(1), "{level}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn lower_precisions_are_clear_errors_until_they_exist() {
+    for p in ["bf16", "f16", "fp8", "int8", "auto"] {
+        let o = tessera(&["run", "examples/mlp.tsr", "--precision", p]);
+        assert_eq!(o.status.code(), Some(1), "{p}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn later_subcommands_are_clear_errors_until_they_exist() {
+    for args in [&["tune", "examples/mlp.tsr"][..], &["repl"][..]] {
+        let o = tessera(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}

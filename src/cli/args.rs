@@ -28,6 +28,22 @@ pub enum Command {
     Bench(BenchArgs),
     /// Compile functions ahead of time into an object file or library with a C header.
     Compile(CompileArgs),
+    /// Search schedules with measurements (DSL.md; not available yet).
+    Tune(TuneArgs),
+    /// The interactive REPL (DSL.md; not available yet).
+    Repl,
+}
+
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// The program.
+    pub file: PathBuf,
+    /// Seconds to spend.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// The tuning database.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
 }
 
 /// `NAME=PATH`.
@@ -78,6 +94,20 @@ pub enum Backend {
     Tile,
     /// The tile-IR kernels compiled to native code by Cranelift (the default).
     Cpu,
+    /// NVIDIA GPUs (DSL.md; not available yet: a clear error).
+    Gpu,
+}
+
+impl Backend {
+    /// The error for a back end that does not exist yet.
+    pub fn unavailable(self) -> Option<tessera::Error> {
+        match self {
+            Backend::Gpu => Some(tessera::Error::msg(
+                "the gpu back end is not available yet: use --backend cpu (the default) or interp",
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Numerical precision of contractions; lowering comes with the e-graph optimiser.
@@ -85,6 +115,26 @@ pub enum Backend {
 pub enum Precision {
     #[default]
     F32,
+    /// Lower precisions (DSL.md; they come with the e-graph optimiser: a clear error now).
+    Bf16,
+    F16,
+    Fp8,
+    Int8,
+    Auto,
+}
+
+impl Precision {
+    /// The error for a precision that cannot be lowered to yet.
+    pub fn unavailable(self) -> Option<tessera::Error> {
+        match self {
+            Precision::F32 => None,
+            _ => Some(tessera::Error::msg(
+                "precision lowering (--precision bf16|f16|fp8|int8|auto) comes with the e-graph \
+                 optimiser, which is not available yet: programs run in the precisions they are \
+                 written in (convert with `as`)",
+            )),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +188,12 @@ pub enum IrLevel {
     Scheduled,
     /// The Cranelift IR of every kernel.
     Clif,
+    /// The graph after equality saturation (DSL.md; not available yet: a clear error).
+    GraphOpt,
+    /// GPU levels (DSL.md; not available yet: a clear error).
+    Mlir,
+    Llvm,
+    Ptx,
 }
 
 #[derive(Args, Debug)]

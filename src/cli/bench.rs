@@ -6,6 +6,12 @@ use std::time::Instant;
 use tessera::{Error, Program};
 
 pub fn bench(a: BenchArgs) -> Result<(), Error> {
+    if let Some(e) = a.backend.and_then(Backend::unavailable) {
+        return Err(e);
+    }
+    if let Some(e) = a.precision.unavailable() {
+        return Err(e);
+    }
     let t0 = Instant::now();
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;
@@ -14,10 +20,10 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     let mut backend = a.backend.unwrap_or(Backend::Cpu);
     let tiled = match backend {
         Backend::Tile => Some(prog.tiled(&func)?),
-        Backend::Interp | Backend::Cpu => None,
+        Backend::Interp | Backend::Cpu | Backend::Gpu => None,
     };
     let cpu = match backend {
-        Backend::Cpu => match prog.cpu_executable(&func) {
+        Backend::Cpu | Backend::Gpu => match prog.cpu_executable(&func) {
             Ok(c) => Some(c),
             Err(e) if a.backend.is_none() && e.is_unsupported() => {
                 crate::cli::fallback_note(&func, &e);
@@ -165,5 +171,6 @@ fn backend_name(b: Backend) -> &'static str {
         Backend::Interp => "interp",
         Backend::Tile => "tile",
         Backend::Cpu => "cpu",
+        Backend::Gpu => "gpu",
     }
 }

@@ -34,6 +34,16 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
             let func = prog.entry(a.source.func.as_deref())?;
             crate::cli::out(prog.cpu_executable(&func)?.clif())?;
         }
+        IrLevel::GraphOpt => return Err(Error::msg(
+            "the `graph-opt` level comes with the e-graph optimiser, which is not available yet: \
+                 `--ir graph` shows the graph IR, `--ir tile` and `--ir scheduled` its kernels",
+        )),
+        IrLevel::Mlir | IrLevel::Llvm | IrLevel::Ptx => {
+            return Err(Error::msg(
+                "the `mlir`, `llvm` and `ptx` levels come with the GPU back end, which is not \
+                 available yet: `--ir clif` shows the CPU back end's code",
+            ))
+        }
         IrLevel::Graph => match &selected {
             Some(name) => {
                 let f = prog

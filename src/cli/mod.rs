@@ -46,5 +46,13 @@ pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
         args::Command::Gen(a) => gen::gen(a),
         args::Command::Bench(a) => bench::bench(a),
         args::Command::Compile(a) => compile::compile(a),
+        args::Command::Tune(_) => Err(Error::msg(
+            "`tessera tune` comes with the learned cost model and the tuning database, which are \
+             not available yet: schedules come from the analytic rule (`dump --ir scheduled`)",
+        )),
+        args::Command::Repl => Err(Error::msg(
+            "`tessera repl` is not available yet: use `tessera run` (the CPU back end) or the \
+             library (`tessera::compile`)",
+        )),
     }
 }

@@ -5,6 +5,12 @@ use crate::cli::data::{load_named, write_npy};
 use tessera::{Error, Program};
 
 pub fn run(a: RunArgs) -> Result<(), Error> {
+    if let Some(e) = a.backend.and_then(Backend::unavailable) {
+        return Err(e);
+    }
+    if let Some(e) = a.precision.unavailable() {
+        return Err(e);
+    }
     let prog = Program::load(&a.source.file)?;
     let func = prog.entry(a.source.func.as_deref())?;
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
@@ -12,7 +18,7 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     let results = match a.backend {
         Some(Backend::Interp) => prog.run_interp(&func, ordered)?,
         Some(Backend::Tile) => prog.run_tiled(&func, ordered)?,
-        Some(Backend::Cpu) => prog.cpu_executable(&func)?.run(ordered)?,
+        Some(Backend::Cpu | Backend::Gpu) => prog.cpu_executable(&func)?.run(ordered)?,
         None => match prog.cpu_executable(&func) {
             Ok(exe) => exe.run(ordered)?,
             Err(e) if e.is_unsupported() => {

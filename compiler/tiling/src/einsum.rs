@@ -81,21 +81,27 @@ fn direct(terms: &[Vec<char>], out: &[char]) -> bool {
     contracted == 1 && all_kept && own(a, b) && own(b, a)
 }
 
-struct Builder<'f> {
-    f: &'f mut Func,
-    ops: Vec<Operation>,
-    loc: tessera_dialects::Loc,
+/// Emits graph operations with inferred result types (shared with [`crate::groups`]).
+pub(crate) struct Builder<'f> {
+    pub f: &'f mut Func,
+    pub ops: Vec<Operation>,
+    pub loc: tessera_dialects::Loc,
 }
 
 impl Builder<'_> {
-    fn ty(&self, v: Value) -> Result<TensorType, String> {
+    pub fn ty(&self, v: Value) -> Result<TensorType, String> {
         self.f
             .tensor_ty(v)
             .cloned()
             .ok_or_else(|| "not a tensor".to_string())
     }
 
-    fn emit(&mut self, g: GraphOp, operands: Vec<Value>, attrs: Attrs) -> Result<Value, String> {
+    pub fn emit(
+        &mut self,
+        g: GraphOp,
+        operands: Vec<Value>,
+        attrs: Attrs,
+    ) -> Result<Value, String> {
         let tys = operands
             .iter()
             .map(|v| self.ty(*v))
@@ -125,7 +131,7 @@ impl Builder<'_> {
         )
     }
 
-    fn reshape(&mut self, x: Value, shape: Vec<SymExpr>) -> Result<Value, String> {
+    pub fn reshape(&mut self, x: Value, shape: Vec<SymExpr>) -> Result<Value, String> {
         if self.ty(x)?.shape == shape {
             return Ok(x);
         }

@@ -8,6 +8,7 @@
 
 pub mod axes;
 pub mod einsum;
+pub mod groups;
 mod lower;
 pub mod plan;
 pub mod schedule;

