@@ -43,6 +43,36 @@ pub fn fit(e: &SymExpr, max_tile: u64) -> u64 {
     }
 }
 
+/// The tile `[tr, tn]` of a row kernel (softmax, log_softmax, layernorm, rmsnorm: one
+/// grid point per `tr` rows, three loops over column chunks of `tn`) for `rows` rows of `n`
+/// elements, with `max_tile` the elementwise tile size (`Schedule::elementwise`, a quarter
+/// of L1 in `f32`: 2048 on a 32 KiB L1).
+///
+/// - `tn`: the whole row when `n` is a constant below `max_tile` (one chunk per loop),
+///   `max_tile` for a longer constant row. A symbolic row length (a sequence length or a
+///   hidden size, unknown until run time) gets `max_tile / 16` (128): every tile op works
+///   on the whole tile, padding included, so a 2048-wide chunk did 16x the work on a
+///   128-long attention row (a third of the encoder block's time); a chunk of 32 `f32x4`
+///   vectors wastes at most 127 elements per row and still amortises each op's loop on
+///   long rows (measured the same as 2048-wide chunks on `gelu_layernorm` with D = 4096).
+/// - `tr`: rows known to fit one chunk (a constant `n <= tn`) are taken several per grid
+///   point, as many as fill `max_tile / 4` elements (a power of two, at most 16, at most
+///   `rows` when that is a constant), so short rows still give each grid point a few
+///   hundred elements per op. Other rows are one per grid point: a long row stays in L1
+///   across the kernel's loops, and its `[1, n]` operands (gamma, beta, a prologue's row
+///   vectors) are used as loaded, without a broadcast to `tr` rows.
+pub fn row_tile(rows: &SymExpr, n: &SymExpr, max_tile: u64) -> (u64, u64) {
+    let (tn, one_chunk) = match n.as_const() {
+        Some(c) => (fit(n, max_tile), (c as u64) <= max_tile),
+        None => ((max_tile / 16).max(1), false),
+    };
+    let mut tr = 1;
+    while one_chunk && tr < 16 && 2 * tr * tn <= (max_tile / 4).max(1) {
+        tr *= 2;
+    }
+    (fit(rows, tr), tn)
+}
+
 /// Builds one kernel's text: a header, then body lines at one indentation.
 pub struct KernelText {
     head: String,

@@ -62,6 +62,10 @@ struct Locals {
     lanes: bool,
 }
 
+/// Maps of at most this many region ops (with the `tile.yield`) compute two vectors per
+/// loop step.
+const UNROLL_OPS: usize = 6;
+
 impl Lowerer<'_, '_> {
     /// The dtype of a 0-d element value.
     fn elem_dtype(&self, v: Value) -> Result<DType> {
@@ -87,7 +91,8 @@ impl Lowerer<'_, '_> {
         self.set(r, Val::Scalar(v, d))
     }
 
-    /// `tile.map`.
+    /// `tile.map` (the largest region, in ops with its `tile.yield`, whose vector loop is
+    /// unrolled twice: [`UNROLL_OPS`]).
     pub(super) fn map(&mut self, op: &Operation) -> Result<()> {
         let region = match op.regions.as_slice() {
             [r] => r,
@@ -118,8 +123,24 @@ impl Lowerer<'_, '_> {
         )?;
         let n = out.len() as i64;
         let nv = if vector { n / 4 * 4 } else { 0 };
-        if nv > 0 {
-            self.for_const(0, nv, 4, |l, i| {
+        // Regions of a few graph ops (a transcendental counts as one: the scales, the
+        // statistics' combines, gelu+layernorm's prologue) take two vectors per step, so the
+        // loop's add, compare and branch are paid once per eight elements; longer regions
+        // keep one vector per step, as they would need more registers (not measured).
+        let n8 = if region.ops.len() <= UNROLL_OPS {
+            nv / 8 * 8
+        } else {
+            0
+        };
+        if n8 > 0 {
+            self.for_const(0, n8, 8, |l, i| {
+                l.map_point(region, &srcs, &out, i, true, &uses)?;
+                let j = l.add_c(i, 4);
+                l.map_point(region, &srcs, &out, j, true, &uses)
+            })?;
+        }
+        if nv > n8 {
+            self.for_const(n8, nv, 4, |l, i| {
                 l.map_point(region, &srcs, &out, i, true, &uses)
             })?;
         }

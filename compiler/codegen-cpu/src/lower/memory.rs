@@ -1,5 +1,5 @@
 //! `tile.load`, `tile.store`, `tile.zeros`, `tile.splat`, and the byte-copy and fill loops
-//! they share (16 bytes per step, then one element per step).
+//! they share (64 bytes per step, then 16, then one element per step).
 //!
 //! Addressing (docs/ir.md): tile axis `a` walks buffer axis `perm[a]` with element step
 //! `strides[a]`, from `idx[perm[a]]` (`unit = "elements"`) or `idx[perm[a]] * t[a] *
@@ -123,9 +123,18 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let bytes = self.mul_c(count, i64::from(esz));
         let zero = self.iconst(0);
-        // The two pointers are carried by the loop (rather than `src + i` and `dst + i`
-        // in the body, whose address arithmetic Cranelift re-evaluates every iteration).
-        let (i, _) = self.for_carry(zero, bytes, 16, vec![src, dst], |l, _, p| {
+        // 64 bytes per step (four vectors: the loop's add, compare and branch are paid
+        // once per four), then 16, then one element. The two pointers are carried by the
+        // loops (rather than `src + i` and `dst + i` in the body, whose address arithmetic
+        // Cranelift re-evaluates every iteration).
+        let (i, p) = self.for_carry(zero, bytes, 64, vec![src, dst], |l, _, p| {
+            for k in 0..4 {
+                let v = l.b.ins().load(types::I8X16, sflags, p[0], 16 * k);
+                l.b.ins().store(dflags, v, p[1], 16 * k);
+            }
+            Ok(vec![l.add_c(p[0], 64), l.add_c(p[1], 64)])
+        })?;
+        let (i, _) = self.for_carry(i, bytes, 16, p, |l, _, p| {
             let v = l.b.ins().load(types::I8X16, sflags, p[0], 0);
             l.b.ins().store(dflags, v, p[1], 0);
             Ok(vec![l.add_c(p[0], 16), l.add_c(p[1], 16)])
@@ -162,7 +171,14 @@ impl Lowerer<'_, '_> {
         let vec = self.b.ins().splat(vty, bits);
         let bytes = self.mul_c(count, i64::from(esz));
         let zero = self.iconst(0);
-        let i = self.for_loop(zero, bytes, 16, |l, i| {
+        let i = self.for_loop(zero, bytes, 64, |l, i| {
+            let d = l.b.ins().iadd(dst, i);
+            for k in 0..4 {
+                l.b.ins().store(flags, vec, d, 16 * k);
+            }
+            Ok(())
+        })?;
+        let i = self.for_loop(i, bytes, 16, |l, i| {
             let d = l.b.ins().iadd(dst, i);
             l.b.ins().store(flags, vec, d, 0);
             Ok(())
@@ -315,7 +331,7 @@ impl Lowerer<'_, '_> {
             buf_flags()
         };
         let base = buf.base;
-        self.for_const(0, nrows, 1, |l, row| {
+        let move_row = |l: &mut Self, row: ClValue| -> Result<()> {
             // The outer coordinates of this row, and whether they are all inside.
             let mut rest = row;
             let mut ok = l.b.ins().iconst(types::I8, 1);
@@ -370,7 +386,15 @@ impl Lowerer<'_, '_> {
             } else {
                 l.copy_elems(baddr, taddr, count, esz, bflags, frame_flags())
             }
-        })
+        };
+        // A one-row tile (row kernels' chunks) needs no loop over rows: its row index is
+        // the constant 0, and its outer coordinates fold.
+        if nrows == 1 {
+            let row = self.iconst(0);
+            move_row(self, row)
+        } else {
+            self.for_const(0, nrows, 1, move_row)
+        }
     }
 
     /// One tile row whose last axis is strided or permuted: element `j` is at coordinate

@@ -20,7 +20,7 @@ use super::prologue::{prologue_body, prologue_inputs};
 use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
-use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
+use crate::template::{buf, cdiv, fit, row_tile, sizes, tile, KernelText};
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr, Value};
 
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
@@ -137,13 +137,15 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     Ok(())
 }
 
-/// `layernorm` and `rmsnorm` over the last axis: one kernel, one row per grid point, in
+/// `layernorm` and `rmsnorm` over the last axis: one kernel, one `[tr, tn]` row tile per
+/// grid point ([`row_tile`]: several short rows per grid point, a long one alone), in
 /// `f32` (other float dtypes are widened on load and the result cast back; the graph
 /// interpreter computes in `f64` and rounds once). Three loops over the row's column tiles
 /// (a row of up to a few thousand elements stays in L1/L2 after the first): the sum; the
 /// sum of the centred squares (`layernorm`; the padding past the row's end is NaN and
 /// masked by `x == x`, so a NaN of the row still makes the mean, and the row, NaN) or
-/// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0); then
+/// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0; rows past the
+/// last are padding too, computed and never stored); then
 /// `(x - mean) * r * gamma + beta` or `x * r * gamma` with `r = 1 / sqrt(var + eps)`.
 ///
 /// With a `prologue` (the elementwise group computing the input, see
@@ -196,7 +198,7 @@ pub(super) fn norm(
         .iter()
         .map(|p| Seen::viewed(ctx, *p, vec![SymExpr::lit(1), n.clone()]))
         .collect();
-    let tn = fit(&n, ctx.schedule.elementwise);
+    let (tr, tn) = row_tile(&rows, &n, ctx.schedule.elementwise);
     let name = ctx.kernel_name(what);
     let ob = buf(od, &out.shape);
     // Loops read x, or (with a prologue) the output row the first loop wrote.
@@ -217,14 +219,14 @@ pub(super) fn norm(
         kparams.push((pnames[i].to_string(), buf(p.dtype, &p.shape)));
     }
     kparams.push(("out".to_string(), ob.clone()));
-    let mut k = KernelText::new(&name, &kparams, std::slice::from_ref(&rows));
+    let mut k = KernelText::new(&name, &kparams, &[cdiv(&rows, tr)]);
     let f = DType::F32;
-    let (row, blk) = (tile(f, &[1]), tile(f, &[1, tn]));
+    let (row, blk) = (tile(f, &[tr]), tile(f, &[tr, tn]));
     let i1 = tile(DType::I32, &[1]);
     let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
     // Loads row tile `k` of x as f32, inside a loop body: the lines and the tile's name.
     let load_x = |p: &str, pad: &str| -> (Vec<String>, String) {
-        let raw = tile(dt, &[1, tn]);
+        let raw = tile(dt, &[tr, tn]);
         let mut v = vec![format!(
             "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
         )];
@@ -252,13 +254,33 @@ pub(super) fn norm(
     k.line(format!(
         "%c1 = tile.iota %count {{axis = 0}} : (index) -> {i1}"
     ));
+    // The row length in every row of the tile (an iota over `tr` rows would count up).
+    let cn = if tr == 1 {
+        "c1"
+    } else {
+        k.line(format!(
+            "%cnt = tile.broadcast %c1 : ({i1}) -> {}",
+            tile(DType::I32, &[tr])
+        ));
+        "cnt"
+    };
     k.line(format!(
-        "%cf = tile.cast %c1 {{dtype = f32}} : ({i1}) -> {row}"
+        "%cf = tile.cast %{cn} {{dtype = f32}} : ({}) -> {row}",
+        tile(DType::I32, &[tr])
     ));
     // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
     let mut body = Vec::new();
     if let Some(group) = prologue {
-        prologue_body(&mut k, &mut body, group, &inputs, &leaves, dt, tn, &ob);
+        prologue_body(
+            &mut k,
+            &mut body,
+            group,
+            &inputs,
+            &leaves,
+            dt,
+            [tr, tn],
+            &ob,
+        );
     }
     let (more, ax) = load_x("a", "0.0");
     body.extend(more);
@@ -329,19 +351,25 @@ pub(super) fn norm(
     }
     for (i, p) in ps.iter().enumerate() {
         let pn = pnames[i];
+        // gamma and beta: one row, cast to f32 and broadcast to the tile's rows.
         let raw = tile(p.dtype, &[1, tn]);
+        let one = tile(f, &[1, tn]);
         body.push(format!(
             "%{pn}r = tile.load %{pn}, %zero, %kc : ({}, index, index) -> {raw}",
             buf(p.dtype, &p.shape)
         ));
-        let v = if p.dtype == f {
-            format!("%{pn}r")
-        } else {
+        let mut v = format!("{pn}r");
+        if p.dtype != f {
             body.push(format!(
-                "%{pn}f = tile.cast %{pn}r {{dtype = f32}} : ({raw}) -> {blk}"
+                "%{pn}f = tile.cast %{v} {{dtype = f32}} : ({raw}) -> {one}"
             ));
-            format!("%{pn}f")
-        };
+            v = format!("{pn}f");
+        }
+        if tr > 1 {
+            body.push(format!("%{pn}b = tile.broadcast %{v} : ({one}) -> {blk}"));
+            v = format!("{pn}b");
+        }
+        let v = format!("%{v}");
         margs.push(v);
         mtys.push(blk.clone());
         rargs.push(format!("%{pn}e: f32"));
@@ -371,7 +399,7 @@ pub(super) fn norm(
         rargs.join(", "),
         indent(region)
     ));
-    let ot = tile(od, &[1, tn]);
+    let ot = tile(od, &[tr, tn]);
     let stored = if od == f {
         "cy"
     } else {

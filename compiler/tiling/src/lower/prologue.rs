@@ -70,14 +70,14 @@ pub(super) fn prologue_body(
     inputs: &[Seen],
     leaves: &[(Value, Leaf)],
     dt: DType,
-    tn: u64,
+    [tr, tn]: [u64; 2],
     ob: &str,
 ) {
-    let rt = tile(dt, &[1, tn]);
+    let rt = tile(dt, &[tr, tn]);
     let mut args = Vec::new();
     for (j, (s, (_, kind))) in inputs.iter().zip(leaves).enumerate() {
         let lb = buf(s.dtype, &s.shape);
-        let lt = tile(s.dtype, &[1, tn]);
+        let lt = tile(s.dtype, &[tr, tn]);
         match kind {
             Leaf::Scalar => {
                 let one = tile(s.dtype, &[1, 1]);
@@ -87,12 +87,24 @@ pub(super) fn prologue_body(
                 k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
                 args.push((format!("%pb{j}"), lt, s.dtype));
             }
-            Leaf::Row | Leaf::Full => {
-                let r0 = if *kind == Leaf::Row { "%zero" } else { "%i" };
+            Leaf::Full => {
                 body.push(format!(
-                    "%pl{j} = tile.load %l{j}, {r0}, %ka : ({lb}, index, index) -> {lt}"
+                    "%pl{j} = tile.load %l{j}, %i, %ka : ({lb}, index, index) -> {lt}"
                 ));
                 args.push((format!("%pl{j}"), lt, s.dtype));
+            }
+            Leaf::Row => {
+                // One row, broadcast to the tile's `tr` rows.
+                let one = tile(s.dtype, &[1, tn]);
+                body.push(format!(
+                    "%pl{j} = tile.load %l{j}, %zero, %ka : ({lb}, index, index) -> {one}"
+                ));
+                if tr == 1 {
+                    args.push((format!("%pl{j}"), lt, s.dtype));
+                } else {
+                    body.push(format!("%pr{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                    args.push((format!("%pr{j}"), lt, s.dtype));
+                }
             }
         }
     }

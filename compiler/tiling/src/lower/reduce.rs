@@ -9,7 +9,7 @@ use super::elementwise::Seen;
 use super::prologue::{prologue_body, prologue_inputs};
 use super::shape::numel;
 use super::{Ctx, TilingError};
-use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
+use crate::template::{buf, cdiv, fit, row_tile, sizes, tile, KernelText};
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -157,8 +157,9 @@ fn int_max(d: DType) -> i64 {
     }
 }
 
-/// `softmax` / `log_softmax` over the last axis: one kernel, one row per grid point, three
-/// loops over the row's column tiles (the row stays in L1/L2 after the first): the row
+/// `softmax` / `log_softmax` over the last axis: one kernel, one `[tr, tn]` row tile per
+/// grid point ([`row_tile`]: several short rows per grid point, a long one alone), three
+/// loops over the rows' column tiles (the row stays in L1/L2 after the first): the row
 /// maximum `m` (padding `-inf`); the sum `s` of `exp(x - m)` (padding `-inf` adds 0); then
 /// `exp(x - m) / s` or `x - m - log(s)`, stored. Narrow floats compute in `f32` and round
 /// once at the store.
@@ -203,7 +204,7 @@ pub(super) fn softmax(
         }
         Some(group) => prologue_inputs(ctx, op, group, &ty.shape, &rows, &n)?,
     };
-    let tn = fit(&n, ctx.schedule.elementwise);
+    let (tr, tn) = row_tile(&rows, &n, ctx.schedule.elementwise);
     let what = if log { "log_softmax" } else { "softmax" };
     let name = ctx.kernel_name(what);
     let ob = buf(od, &out.shape);
@@ -221,9 +222,9 @@ pub(super) fn softmax(
             .collect(),
     };
     kparams.push(("out".to_string(), ob.clone()));
-    let mut k = KernelText::new(&name, &kparams, std::slice::from_ref(&rows));
+    let mut k = KernelText::new(&name, &kparams, &[cdiv(&rows, tr)]);
     let f = DType::F32;
-    let (row, blk, raw) = (tile(f, &[1]), tile(f, &[1, tn]), tile(dt, &[1, tn]));
+    let (row, blk, raw) = (tile(f, &[tr]), tile(f, &[tr, tn]), tile(dt, &[tr, tn]));
     let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
     // Row tile `k{p}` of x as f32 (padding -inf): lines and name.
     let load = |p: &str| -> (Vec<String>, String) {
@@ -255,7 +256,16 @@ pub(super) fn softmax(
     let mut body = Vec::new();
     if let Some(group) = prologue {
         k.line("%zero = tile.index {value = sizes[0]} : () -> index");
-        prologue_body(&mut k, &mut body, group, &inputs, &leaves, dt, tn, &ob);
+        prologue_body(
+            &mut k,
+            &mut body,
+            group,
+            &inputs,
+            &leaves,
+            dt,
+            [tr, tn],
+            &ob,
+        );
     }
     let (more, ax) = load("a");
     body.extend(more);
@@ -329,7 +339,7 @@ pub(super) fn softmax(
             "%cy = tile.map %{cx}, %mb, %sbc : ({blk}, {blk}, {blk}) -> {blk} (%ec: f32, %mc: f32, %sc: f32) {{\n  {region}\n  tile.yield %yc : f32\n}}"
         ));
     }
-    let ot = tile(od, &[1, tn]);
+    let ot = tile(od, &[tr, tn]);
     let stored = if od == f {
         "cy"
     } else {
