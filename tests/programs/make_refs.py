@@ -798,6 +798,14 @@ def build_cases():
          R([layernorm(f64(n), f64(g), f64(beta))], "f16"),
          note="an f16 sum of 4096 ones is 4096 (f32 accumulation)")
 
+    r = rng_for("f8e4m3_row_reductions")
+    x8 = randn(r, 3, 5, dtype="f8e4m3")
+    x8f = f64(x8)
+    case("f8e4m3_row_reductions", "f8e4m3_row_reductions.tsr", dict(x=x8),
+         R([x8f.max(1), x8f.min(0), softmax(x8f), log_softmax(x8f)], "f8e4m3") +
+         [x8f.argmax(1).astype(np.int32)],
+         note="f8e4m3 has no infinities: max/min/softmax must not start from -inf")
+
     x = np.array([300.0, -300.0, 2.0], np.float16)
     b = convert(np.array([3e38, -1e38, 1.0], np.float32), "bf16")
     m = convert(np.array([512.0, -1024.0, 2.0], np.float32), "f8e5m2")

@@ -34,6 +34,27 @@ pub fn sizes(v: &[SymExpr]) -> String {
     format!("sizes[{}]", d.join(", "))
 }
 
+/// The lowest value of float dtype `dt` as an attribute value (identity of `max`, padding
+/// of masked loads): `-inf`, or `-448.0` for `f8e4m3`, which has no infinities (an infinite
+/// value would become NaN there, and NaN propagates through `max`).
+pub fn float_lowest(dt: DType) -> &'static str {
+    if dt == DType::F8E4M3 {
+        "-448.0"
+    } else {
+        "-inf"
+    }
+}
+
+/// The largest value of float dtype `dt` as an attribute value: `inf`, or `448.0` for
+/// `f8e4m3` (see [`float_lowest`]).
+pub fn float_highest(dt: DType) -> &'static str {
+    if dt == DType::F8E4M3 {
+        "448.0"
+    } else {
+        "inf"
+    }
+}
+
 /// The tile size along an axis of extent `e`: `max_tile`, or the extent when it is a
 /// smaller constant.
 pub fn fit(e: &SymExpr, max_tile: u64) -> u64 {

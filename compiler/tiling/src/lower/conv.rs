@@ -538,7 +538,7 @@ fn lowest(dt: DType) -> String {
     match dt {
         DType::I8 => "-128".into(),
         DType::I32 => "-2147483648".into(),
-        _ => "-inf".into(),
+        d => crate::template::float_lowest(d).into(),
     }
 }
 

@@ -20,7 +20,7 @@ use super::prologue::{prologue_body, prologue_inputs};
 use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
-use crate::template::{buf, cdiv, fit, row_tile, sizes, tile, KernelText};
+use crate::template::{buf, cdiv, fit, float_lowest, row_tile, sizes, tile, KernelText};
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr, Value};
 
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
@@ -53,7 +53,7 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
                 "`argmax` of bool is not lowered to tile IR yet",
             ))
         }
-        d if d.is_float() => "-inf".to_string(),
+        d if d.is_float() => float_lowest(d).to_string(),
         d => int_min(d).to_string(),
     };
     let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);

@@ -9,7 +9,9 @@ use super::elementwise::Seen;
 use super::prologue::{prologue_body, prologue_inputs};
 use super::shape::numel;
 use super::{Ctx, TilingError};
-use crate::template::{buf, cdiv, fit, row_tile, sizes, tile, KernelText};
+use crate::template::{
+    buf, cdiv, fit, float_highest, float_lowest, row_tile, sizes, tile, KernelText,
+};
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -72,8 +74,8 @@ pub(crate) fn row_reduce(
     let (init, combine, part) = match (kind, dt.is_float()) {
         (Kind::Sum | Kind::Mean, true) => ("0.0".to_string(), "add", "sum"),
         (Kind::Sum | Kind::Mean, false) => ("0".to_string(), "add", "sum"),
-        (Kind::Max, true) => ("-inf".to_string(), "max", "max"),
-        (Kind::Min, true) => ("inf".to_string(), "min", "min"),
+        (Kind::Max, true) => (float_lowest(dt).to_string(), "max", "max"),
+        (Kind::Min, true) => (float_highest(dt).to_string(), "min", "min"),
         (Kind::Max, false) => (int_min(dt).to_string(), "max", "max"),
         (Kind::Min, false) => (int_max(dt).to_string(), "min", "min"),
     };
@@ -229,7 +231,8 @@ pub(super) fn softmax(
     // Row tile `k{p}` of x as f32 (padding -inf): lines and name.
     let load = |p: &str| -> (Vec<String>, String) {
         let mut v = vec![format!(
-            "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = -inf}} : ({xb}, index, index) -> {raw}"
+            "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = {}}} : ({xb}, index, index) -> {raw}",
+            float_lowest(dt)
         )];
         if dt == f {
             return (v, format!("{p}r"));
