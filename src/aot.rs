@@ -277,7 +277,7 @@ impl Artifact {
                 .sum();
             h.push_str(&format!(
                 "/* The sizes of {} for these inputs, written to sizes[0..{n_sizes}]: to allocate the\n \
-                 * outputs before calling {}. Reads only the inputs' descriptors. */\n",
+                 * outputs before calling {}. Checks the inputs' descriptors; reads no data. */\n",
                 outs.join(", then "),
                 e.symbol
             ));

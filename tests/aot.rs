@@ -220,6 +220,12 @@ fn bad_compile_requests_are_user_errors_and_write_nothing() {
         (&["-o", "m.txt"], "must end in .o, .a or .so"),
         (&["-o", "m.o", "--fn", "nope"], "no function `nope`"),
         (&["-o", "m.o", "--shapes", "Q=3"], "`Q`"),
+        (&["-o", "m.h"], "must end in .o, .a or .so"),
+        (&["-o", "m.o", "--shapes", "B=3,B=4"], "gives `B` twice"),
+        (
+            &["-o", "m.o", "--shapes", "B=99999999999999999"],
+            "sizes are at most",
+        ),
     ];
     for (args, msg) in cases {
         let out = tessera()
@@ -244,8 +250,41 @@ fn bad_compile_requests_are_user_errors_and_write_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cuda target is not available"));
+    let same = tessera()
+        .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
+        .arg(dir.path().join("m.o"))
+        .arg("--header")
+        .arg(dir.path().join("m.o"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&same.stderr)
+        .contains("the header and the output are the same file"));
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
+    // A function named twice is compiled once.
+    let twice = tessera()
+        .args([
+            "compile",
+            "examples/multi_output.tsr",
+            "--target",
+            "cpu",
+            "--fn",
+            "main",
+            "--fn",
+            "main",
+            "-o",
+        ])
+        .arg(dir.path().join("t.o"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        twice.status.success(),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
 }
 
 /// The Rust embedding example (examples/rust, built by `cargo test` with the tests) prints

@@ -264,6 +264,41 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
         .iter()
         .map(|e| e.eval(&syms, &plan.symbols))
         .collect::<Result<Vec<i64>>>()?;
+    // Sizes are at least 1 (DSL.md): an input with an empty dimension, or inputs so small
+    // that an output or an intermediate would be empty (a window larger than its input),
+    // are refused before anything runs.
+    for (spec, shape) in inputs.iter().zip(input_shapes) {
+        if let Some(d) = shape.iter().position(|&v| v < 1) {
+            return Err(Error::new(
+                ErrorCode::ShapeMismatch,
+                format!(
+                    "parameter `{}`: dimension {d} is {}; sizes must be at least 1",
+                    spec.name, shape[d]
+                ),
+            ));
+        }
+    }
+    let empty = |what: &str, dims: &[u32]| -> Result<()> {
+        match dims.iter().position(|&e| values[e as usize] < 1) {
+            Some(d) => Err(Error::new(
+                ErrorCode::ShapeMismatch,
+                format!(
+                    "`{}`: with these inputs {what} would have size {} in dimension {d}; the inputs are too small for the function (sizes must be at least 1)",
+                    plan.name,
+                    values[dims[d] as usize]
+                ),
+            )),
+            None => Ok(()),
+        }
+    };
+    for a in plan.args.iter().filter(|a| a.output) {
+        empty(&format!("output `{}`", a.name), &a.dims)?;
+    }
+    for b in &plan.buffers {
+        if let BufSpec::Temp { dims, .. } = b {
+            empty("an intermediate value", dims)?;
+        }
+    }
     for (spec, shape) in inputs.iter().zip(input_shapes) {
         for (d, (&e, &actual)) in spec.dims.iter().zip(shape.iter()).enumerate() {
             let want = values[e as usize];
@@ -721,6 +756,26 @@ mod tests {
         let mut out = HostTensor::zeros(DType::F32, &[10]).unwrap();
         let e = run(&p, &mut x, &mut out).unwrap_err();
         assert_eq!(e.code, ErrorCode::Internal);
+        // Sizes are at least 1: an empty input, or an output that would be empty.
+        let mut empty = HostTensor::zeros(DType::F32, &[0]).unwrap();
+        let mut out0 = HostTensor::zeros(DType::F32, &[0]).unwrap();
+        let e = run(&plan(), &mut empty, &mut out0).unwrap_err();
+        assert!(e.message.contains("at least 1"), "{}", e.message);
+        let mut p = plan();
+        p.exprs.push(SizeExpr(vec![
+            SizeOp::Sym(0),
+            SizeOp::Const(-10),
+            SizeOp::Add,
+        ]));
+        p.args[1].dims = vec![2];
+        let mut out = HostTensor::zeros(DType::F32, &[1]).unwrap();
+        let e = run(&p, &mut x, &mut out).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ShapeMismatch);
+        assert!(
+            e.message.contains("output `out` would have size 0"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         run(inputs, false)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    if a.profile && cpu.is_none() {
+        eprintln!("note: --profile times the native back end's kernels; this run has none");
+    }
     // The profile comes from separate runs, so its clock reads do not touch the timings.
     if a.profile && cpu.is_some() {
         profiling = true;

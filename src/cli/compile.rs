@@ -1,8 +1,10 @@
 //! `tessera compile`: functions ahead of time into a `.o`, `.a` or `.so` and a C header.
 
 use crate::cli::args::{CompileArgs, Target};
-use crate::cli::data::shapes_map;
 use tessera::{Error, Program};
+
+/// The largest size `--shapes` may fix: the runtime's bound on sizes (2^36).
+const MAX_FIXED_SIZE: i64 = 1 << 36;
 
 pub fn compile(a: CompileArgs) -> Result<(), Error> {
     if a.target == Target::Cuda {
@@ -10,9 +12,37 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
             "the cuda target is not available yet: compile with --target cpu",
         ));
     }
-    // Check the output kind before any work.
+    // Check the request before any work.
     tessera::aot::ArtifactKind::from_path(&a.output)?;
+    if a.header.as_deref() == Some(a.output.as_path()) {
+        return Err(Error::msg(format!(
+            "the header and the output are the same file `{}`",
+            a.output.display()
+        )));
+    }
+    let mut sizes = std::collections::BTreeMap::new();
+    for (name, value) in a.shapes.iter().flatten() {
+        if *value > MAX_FIXED_SIZE {
+            return Err(Error::msg(format!(
+                "--shapes {name}={value}: sizes are at most {MAX_FIXED_SIZE}"
+            )));
+        }
+        if let Some(prev) = sizes.insert(name.clone(), *value) {
+            if prev != *value {
+                return Err(Error::msg(format!(
+                    "--shapes gives `{name}` twice: {prev} and {value}"
+                )));
+            }
+        }
+    }
+    // A function named twice is compiled once.
+    let mut funcs: Vec<String> = Vec::new();
+    for f in &a.funcs {
+        if !funcs.contains(f) {
+            funcs.push(f.clone());
+        }
+    }
     let prog = Program::load(&a.file)?;
-    let artifact = prog.compile_aot(&a.funcs, &shapes_map(&a.shapes))?;
+    let artifact = prog.compile_aot(&funcs, &sizes)?;
     artifact.write(&a.output, a.header.as_deref())
 }
