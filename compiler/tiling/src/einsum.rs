@@ -18,38 +18,12 @@
 //! one operand (diagonals), `...`, and non-`f32` operands (narrow floats would be rounded
 //! after each step, integers need the `i32` promotion of each step).
 
-use tessera_dialects::graph::infer::infer;
-use tessera_dialects::{
-    Attr, Attrs, DType, Func, GraphOp, Op, Operation, SymExpr, TensorType, Type, Value,
-};
+use crate::rewrite::{rewrite_ops, Builder};
+use tessera_dialects::{Attr, Attrs, DType, Func, GraphOp, Op, Operation, SymExpr, Value};
 
 /// The rewritten function; other operations are unchanged.
 pub fn decompose_einsums(func: &Func) -> Result<Func, String> {
-    let mut f = func.clone();
-    let ops = std::mem::take(&mut f.body.ops);
-    let mut out = Vec::with_capacity(ops.len());
-    let mut forward: Vec<(Value, Value)> = Vec::new();
-    for mut op in ops {
-        for v in &mut op.operands {
-            if let Some((_, to)) = forward.iter().find(|(from, _)| from == v) {
-                *v = *to;
-            }
-        }
-        let mut b = Builder {
-            f: &mut f,
-            ops: Vec::new(),
-            loc: op.loc,
-        };
-        match rewrite(&mut b, &op)? {
-            Some(result) => {
-                out.extend(b.ops);
-                forward.push((op.results[0], result));
-            }
-            None => out.push(op),
-        }
-    }
-    f.body.ops = out;
-    Ok(f)
+    rewrite_ops(func, rewrite)
 }
 
 /// `(operand terms, output term)` of a spec without `...` and repeated labels in a term.
@@ -82,38 +56,7 @@ fn direct(terms: &[Vec<char>], out: &[char]) -> bool {
 }
 
 /// Emits graph operations with inferred result types (shared with [`crate::groups`]).
-pub(crate) struct Builder<'f> {
-    pub f: &'f mut Func,
-    pub ops: Vec<Operation>,
-    pub loc: tessera_dialects::Loc,
-}
-
 impl Builder<'_> {
-    pub fn ty(&self, v: Value) -> Result<TensorType, String> {
-        self.f
-            .tensor_ty(v)
-            .cloned()
-            .ok_or_else(|| "not a tensor".to_string())
-    }
-
-    pub fn emit(
-        &mut self,
-        g: GraphOp,
-        operands: Vec<Value>,
-        attrs: Attrs,
-    ) -> Result<Value, String> {
-        let tys = operands
-            .iter()
-            .map(|v| self.ty(*v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut res = infer(g, &attrs, &tys).map_err(|e| e.message)?;
-        let r = self.f.new_value(Type::Tensor(res.remove(0)), None);
-        let mut op = Operation::new(Op::Graph(g), operands, vec![r], attrs);
-        op.loc = self.loc;
-        self.ops.push(op);
-        Ok(r)
-    }
-
     /// `x` with its labels in the order `to` (a transpose unless already so).
     fn arrange(&mut self, x: Value, from: &[char], to: &[char]) -> Result<Value, String> {
         let perm: Vec<i64> = to
@@ -128,17 +71,6 @@ impl Builder<'_> {
             GraphOp::Transpose,
             vec![x],
             Attrs::new().with("perm", Attr::Ints(perm)),
-        )
-    }
-
-    pub fn reshape(&mut self, x: Value, shape: Vec<SymExpr>) -> Result<Value, String> {
-        if self.ty(x)?.shape == shape {
-            return Ok(x);
-        }
-        self.emit(
-            GraphOp::Reshape,
-            vec![x],
-            Attrs::new().with("shape", Attr::Sizes(shape)),
         )
     }
 

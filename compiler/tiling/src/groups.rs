@@ -6,7 +6,7 @@
 //! Each per-group convolution then takes the implicit-GEMM or the direct path. A
 //! graph-to-graph rewrite on a copy of the function, like [`crate::einsum`].
 
-use crate::einsum::Builder;
+use crate::rewrite::{rewrite_ops, Builder};
 use tessera_dialects::{Attr, Func, GraphOp, Op, Operation, SymExpr, Value};
 
 /// The most groups split this way (each group is a kernel launch).
@@ -14,31 +14,7 @@ pub const MAX_GROUPS: i64 = 64;
 
 /// The rewritten function; other operations are unchanged.
 pub fn split_groups(func: &Func) -> Result<Func, String> {
-    let mut f = func.clone();
-    let ops = std::mem::take(&mut f.body.ops);
-    let mut out = Vec::with_capacity(ops.len());
-    let mut forward: Vec<(Value, Value)> = Vec::new();
-    for mut op in ops {
-        for v in &mut op.operands {
-            if let Some((_, to)) = forward.iter().find(|(from, _)| from == v) {
-                *v = *to;
-            }
-        }
-        let mut b = Builder {
-            f: &mut f,
-            ops: Vec::new(),
-            loc: op.loc,
-        };
-        match rewrite(&mut b, &op)? {
-            Some(result) => {
-                out.extend(b.ops);
-                forward.push((op.results[0], result));
-            }
-            None => out.push(op),
-        }
-    }
-    f.body.ops = out;
-    Ok(f)
+    rewrite_ops(func, rewrite)
 }
 
 fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String> {

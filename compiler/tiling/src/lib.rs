@@ -11,6 +11,7 @@ pub mod einsum;
 pub mod groups;
 mod lower;
 pub mod plan;
+mod rewrite;
 pub mod schedule;
 mod template;
 

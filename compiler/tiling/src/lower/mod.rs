@@ -228,35 +228,7 @@ fn lower_op(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     use GraphOp as G;
     match g {
         G::Constant => elementwise::constant(ctx, op),
-        G::Cast
-        | G::Neg
-        | G::Abs
-        | G::Exp
-        | G::Log
-        | G::Sqrt
-        | G::Rsqrt
-        | G::Recip
-        | G::Tanh
-        | G::Sigmoid
-        | G::Relu
-        | G::Gelu
-        | G::GeluTanh
-        | G::Silu
-        | G::Erf
-        | G::Add
-        | G::Sub
-        | G::Mul
-        | G::Div
-        | G::Max
-        | G::Min
-        | G::Pow
-        | G::Lt
-        | G::Le
-        | G::Gt
-        | G::Ge
-        | G::Eq
-        | G::Ne
-        | G::Select => elementwise::single(ctx, op),
+        g if fuse::is_elementwise(g) => elementwise::single(ctx, op),
         G::BroadcastTo => elementwise::broadcast_to(ctx, op),
         G::Reshape => shape::reshape(ctx, op),
         G::MatMul => contract::matmul(ctx, op),
