@@ -10,8 +10,10 @@
 
 pub mod aot;
 pub mod cpu;
+pub mod dump;
 pub mod error;
 pub mod inputs;
+pub mod repl;
 
 pub use cpu::{CpuExecutable, F32Result, PreparedRun};
 pub use error::Error;

@@ -30,7 +30,8 @@ pub enum Command {
     Compile(CompileArgs),
     /// Search schedules with measurements (DSL.md; not available yet).
     Tune(TuneArgs),
-    /// The interactive REPL (DSL.md; not available yet).
+    /// The interactive REPL: evaluate expressions, bind tensors, define functions, print
+    /// IR levels (`:help` inside; see docs/repl.md).
     Repl,
 }
 

@@ -1,59 +1,28 @@
-//! `tessera dump`: print an IR level of a program.
+//! `tessera dump`: print an IR level of a program (the text comes from `tessera::dump`, which
+//! the REPL's `:ir` uses too).
 
 use crate::cli::args::{DumpArgs, IrLevel};
+use tessera::dump::IrLevel as Level;
 use tessera::{Error, Program};
+
+impl From<IrLevel> for Level {
+    fn from(l: IrLevel) -> Level {
+        match l {
+            IrLevel::Ast => Level::Ast,
+            IrLevel::Graph => Level::Graph,
+            IrLevel::GraphOpt => Level::GraphOpt,
+            IrLevel::Tile => Level::Tile,
+            IrLevel::Scheduled => Level::Scheduled,
+            IrLevel::Clif => Level::Clif,
+            IrLevel::Mlir => Level::Mlir,
+            IrLevel::Llvm => Level::Llvm,
+            IrLevel::Ptx => Level::Ptx,
+        }
+    }
+}
 
 pub fn dump(a: DumpArgs) -> Result<(), Error> {
     let prog = Program::load(&a.source.file)?;
-    let selected = match &a.source.func {
-        Some(name) => Some(prog.entry(Some(name))?),
-        None => None,
-    };
-    match a.ir {
-        IrLevel::Ast => {
-            let mut first = true;
-            for f in &prog.ast.funcs {
-                if selected.as_ref().is_none_or(|n| *n == f.name.name) {
-                    if !first {
-                        crate::cli::out("\n")?;
-                    }
-                    first = false;
-                    crate::cli::out(tessera_frontend::ast_print::print_fn(f))?;
-                }
-            }
-        }
-        IrLevel::Tile => {
-            let func = prog.entry(a.source.func.as_deref())?;
-            crate::cli::out(prog.tiled(&func)?.to_string())?;
-        }
-        IrLevel::Scheduled => {
-            let func = prog.entry(a.source.func.as_deref())?;
-            crate::cli::out(prog.scheduled(&func)?.to_string())?;
-        }
-        IrLevel::Clif => {
-            let func = prog.entry(a.source.func.as_deref())?;
-            crate::cli::out(prog.cpu_executable(&func)?.clif())?;
-        }
-        IrLevel::GraphOpt => return Err(Error::msg(
-            "the `graph-opt` level comes with the e-graph optimiser, which is not available yet: \
-                 `--ir graph` shows the graph IR, `--ir tile` and `--ir scheduled` its kernels",
-        )),
-        IrLevel::Mlir | IrLevel::Llvm | IrLevel::Ptx => {
-            return Err(Error::msg(
-                "the `mlir`, `llvm` and `ptx` levels come with the GPU back end, which is not \
-                 available yet: `--ir clif` shows the CPU back end's code",
-            ))
-        }
-        IrLevel::Graph => match &selected {
-            Some(name) => {
-                let f = prog
-                    .module
-                    .func(name)
-                    .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
-                crate::cli::out(tessera_dialects::print::print_func(f))?;
-            }
-            None => crate::cli::out(tessera_dialects::print::print_module(&prog.module))?,
-        },
-    }
-    Ok(())
+    let text = tessera::dump::render(&prog, a.source.func.as_deref(), a.ir.into())?;
+    crate::cli::out(text)
 }

@@ -7,6 +7,7 @@ mod data;
 mod dump;
 mod gen;
 mod opt;
+mod repl;
 mod run;
 
 use std::io::Write as _;
@@ -50,9 +51,6 @@ pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
             "`tessera tune` comes with the learned cost model and the tuning database, which are \
              not available yet: schedules come from the analytic rule (`dump --ir scheduled`)",
         )),
-        args::Command::Repl => Err(Error::msg(
-            "`tessera repl` is not available yet: use `tessera run` (the CPU back end) or the \
-             library (`tessera::compile`)",
-        )),
+        args::Command::Repl => repl::repl(),
     }
 }

@@ -22,6 +22,40 @@ pub struct Signature {
 
 /// Checks a program and lowers it to graph IR: one `graph.func` per function, in source order.
 pub fn check_and_lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
+    let sigs = signatures(program)?;
+    let mut diags = Vec::new();
+    let mut module = Module::default();
+    for f in &program.funcs {
+        let sig = &sigs[&f.name.name];
+        match FnLowerer::new(&f.name.name, &sigs).lower_fn(f, sig) {
+            Ok(func) => module.funcs.push(func),
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+    if diags.is_empty() {
+        Ok(module)
+    } else {
+        Err(diags)
+    }
+}
+
+/// The types of the values function `func` returns, as its body computes them: the return
+/// type it declares is not checked (the REPL writes a function around an expression before
+/// it knows the expression's type, then writes it again with that type). The signatures of
+/// every function and the call graph are checked as in [`check_and_lower`]; only `func`'s
+/// body is lowered. A final literal takes its default dtype (`f32`, `i32` or `bool`).
+pub fn infer_results(program: &Program, func: &str) -> Result<Vec<TensorType>, Vec<Diagnostic>> {
+    let sigs = signatures(program)?;
+    let decl = program.funcs.iter().find(|f| f.name.name == func);
+    match (decl, sigs.get(func)) {
+        (Some(decl), Some(sig)) => FnLowerer::new(func, &sigs).infer_results(decl, sig),
+        _ => Err(vec![Diagnostic::error(format!("no function `{func}`"))]),
+    }
+}
+
+/// Every function's signature, after the checks that need no body: duplicate names,
+/// parameters and sizes, result types, and recursion.
+fn signatures(program: &Program) -> Result<BTreeMap<String, Signature>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut sigs: BTreeMap<String, Signature> = BTreeMap::new();
     let mut decls: BTreeMap<String, &FnDecl> = BTreeMap::new();
@@ -51,19 +85,8 @@ pub fn check_and_lower(program: &Program) -> Result<Module, Vec<Diagnostic>> {
     if let Some(d) = find_recursion(program, &decls) {
         diags.push(d);
     }
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    let mut module = Module::default();
-    for f in &program.funcs {
-        let sig = &sigs[&f.name.name];
-        match FnLowerer::new(&f.name.name, &sigs).lower_fn(f, sig) {
-            Ok(func) => module.funcs.push(func),
-            Err(mut d) => diags.append(&mut d),
-        }
-    }
     if diags.is_empty() {
-        Ok(module)
+        Ok(sigs)
     } else {
         Err(diags)
     }

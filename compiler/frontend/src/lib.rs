@@ -17,6 +17,7 @@ mod sizes;
 mod slicing;
 mod suggest;
 
+pub use builtins::builtin_names;
 pub use diag::Diagnostic;
 
 /// Parses, checks and lowers a whole program to a graph-IR module.

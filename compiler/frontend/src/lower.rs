@@ -69,16 +69,7 @@ impl<'a> FnLowerer<'a> {
 
     /// Lowers the whole function, given its already-checked signature.
     pub fn lower_fn(mut self, decl: &FnDecl, sig: &Signature) -> Result<Func, Vec<Diagnostic>> {
-        self.func.loc = tessera_dialects::Loc(Some(decl.span));
-        self.sizes = sig.size_names.clone();
-        for (p, ty) in decl.params.iter().zip(&sig.params) {
-            let v = self
-                .func
-                .add_param(Type::Tensor(ty.clone()), Some(p.name.name.clone()));
-            self.used_names.insert(p.name.name.clone());
-            self.scopes
-                .push((p.name.name.clone(), Binding::Val(Val::Tensor(v))));
-        }
+        self.bind_params(decl, sig);
         self.func.result_types = sig.results.iter().cloned().map(Type::Tensor).collect();
         for stmt in &decl.body {
             self.stmt(stmt);
@@ -90,6 +81,59 @@ impl<'a> FnLowerer<'a> {
         }
         if self.diags.is_empty() {
             Ok(self.func)
+        } else {
+            Err(self.diags)
+        }
+    }
+
+    /// The parameters in scope, as the function's first values.
+    fn bind_params(&mut self, decl: &FnDecl, sig: &Signature) {
+        self.func.loc = tessera_dialects::Loc(Some(decl.span));
+        self.sizes = sig.size_names.clone();
+        for (p, ty) in decl.params.iter().zip(&sig.params) {
+            let v = self
+                .func
+                .add_param(Type::Tensor(ty.clone()), Some(p.name.name.clone()));
+            self.used_names.insert(p.name.name.clone());
+            self.scopes
+                .push((p.name.name.clone(), Binding::Val(Val::Tensor(v))));
+        }
+    }
+
+    /// Checks the body and returns the types of its final values, whatever the declared
+    /// return type (see [`crate::check::infer_results`]).
+    pub fn infer_results(
+        mut self,
+        decl: &FnDecl,
+        sig: &Signature,
+    ) -> Result<Vec<TensorType>, Vec<Diagnostic>> {
+        self.bind_params(decl, sig);
+        for stmt in &decl.body {
+            self.stmt(stmt);
+        }
+        let items: Vec<&Expr> = match &decl.tail.kind {
+            ExprKind::Tuple(items) => items.iter().collect(),
+            _ => vec![&decl.tail],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match self.expr(item) {
+                Ok(Val::Tensor(v)) => out.push(self.ty(v)),
+                Ok(Val::Lit(l)) => out.push(TensorType::scalar(default_dtype(l))),
+                Ok(Val::Multi(vs)) => {
+                    let _ = self.err::<()>(
+                        Diagnostic::error(format!(
+                            "this call returns {} results; bind them with `let (a, b, ...) = ...`",
+                            vs.len()
+                        ))
+                        .primary(item.span, "several results"),
+                    );
+                }
+                Err(Reported) => {}
+            }
+        }
+        if self.diags.is_empty() {
+            Ok(out)
         } else {
             Err(self.diags)
         }

@@ -1,0 +1,75 @@
+//! Interruptible evaluation: a job (compiling, running) runs on its own thread while the
+//! caller waits for it or for the interrupt flag (set by Ctrl-C). An interrupted job is
+//! abandoned: it finishes in the background and its result is dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Why a job gave no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// The interrupt flag was set while it ran.
+    Interrupted,
+    /// The job panicked (a bug in the compiler): its message.
+    Panicked(String),
+}
+
+/// The stack of a job's thread: deep expressions recurse in the front end and passes.
+const STACK_BYTES: usize = 64 << 20;
+
+/// How often the flag is polled while a job runs.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Runs `job` on a new thread and waits for its result, or until `flag` is set.
+pub fn run<T: Send + 'static>(
+    flag: &AtomicBool,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Stopped> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("tessera-repl-eval".to_string())
+        .stack_size(STACK_BYTES)
+        .spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            let _ = tx.send(r);
+        });
+    if let Err(e) = spawned {
+        return Err(Stopped::Panicked(format!("cannot start a thread: {e}")));
+    }
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(p)) => return Err(Stopped::Panicked(panic_text(&*p))),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if flag.load(Ordering::SeqCst) {
+                    return Err(Stopped::Interrupted);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Stopped::Panicked("the evaluation thread ended".to_string()))
+            }
+        }
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_or_stops() {
+        let flag = AtomicBool::new(false);
+        assert_eq!(run(&flag, || 41 + 1), Ok(42));
+        let flag = AtomicBool::new(true);
+        let r = run(&flag, || std::thread::sleep(Duration::from_secs(5)));
+        assert_eq!(r, Err(Stopped::Interrupted));
+    }
+}
