@@ -1,0 +1,302 @@
+//! The REPL's `Session`, entry by entry, without a terminal: values, bindings, functions,
+//! the cache of compiled functions, the IR levels against `tessera dump`'s text, errors
+//! located in the line and recovered from, and random lines that never panic.
+
+use proptest::prelude::*;
+use std::path::Path;
+use tessera::dump::{self, IrLevel};
+use tessera::repl::Session;
+use tessera::{Program, Tensor};
+use tessera_dialects::DType;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The output of an entry that must succeed.
+fn ok(s: &mut Session, entry: &str) -> String {
+    match s.eval(entry) {
+        Ok(r) => r.out,
+        Err(e) => panic!("`{entry}` failed:\n{}", e.render(false)),
+    }
+}
+
+/// The rendered error of an entry that must fail.
+fn err(s: &mut Session, entry: &str) -> String {
+    match s.eval(entry) {
+        Ok(r) => panic!("`{entry}` succeeded:\n{}", r.out),
+        Err(e) => e.render(false),
+    }
+}
+
+fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
+    Tensor::from_f32(DType::F32, shape.to_vec(), v.to_vec()).unwrap()
+}
+
+#[test]
+fn evaluates_and_binds() {
+    let mut s = Session::new();
+    s.bind("x", f32s(&[2, 2], &[1.0, -2.0, 3.0, -4.0]));
+    assert_eq!(ok(&mut s, "relu(x) + 1"), "f32[2, 2]\n[[2., 1.],\n [4., 1.]]\n");
+    assert_eq!(ok(&mut s, "let y = x * 2"), "y: f32[2, 2]\n");
+    assert_eq!(s.tensor("y").unwrap().to_f32_vec(), vec![2.0, -4.0, 6.0, -8.0]);
+    assert_eq!(ok(&mut s, "sum(y)"), "f32\n-4.\n");
+    assert_eq!(ok(&mut s, "x @ y;"), "", "a final `;` prints nothing");
+    assert_eq!(ok(&mut s, "1 + 2"), "i32\n3\n");
+    assert_eq!(ok(&mut s, "x > 0"), "bool[2, 2]\n[[ true, false],\n [ true, false]]\n");
+    assert_eq!(ok(&mut s, "  // only a comment"), "");
+    // Several lines: an open bracket continues the entry.
+    assert_eq!(ok(&mut s, "max(x,\n    0)"), "f32[2, 2]\n[[1., 0.],\n [3., 0.]]\n");
+    assert_eq!(ok(&mut s, "let z: f32[2, 2] = x"), "z: f32[2, 2]\n");
+}
+
+#[test]
+fn host_builtins() {
+    let mut s = Session::new();
+    assert_eq!(ok(&mut s, "let x = randn([4, 784])"), "x: f32[4, 784]\n");
+    // Seeds come from a counter: a new session gives the same values.
+    let mut t = Session::new();
+    ok(&mut t, "let x = randn([4, 784])");
+    assert_eq!(s.tensor("x"), t.tensor("x"));
+    ok(&mut s, "let a = randn([3], seed: 7)");
+    ok(&mut s, "let b = randn([3], seed: 7)");
+    assert_eq!(s.tensor("a"), s.tensor("b"));
+    assert_eq!(ok(&mut s, "zeros([2], dtype: i32)"), "i32[2]\n[0, 0]\n");
+    assert_eq!(ok(&mut s, "ones([2, 1]) * 3"), "f32[2, 1]\n[[3.],\n [3.]]\n");
+    assert_eq!(ok(&mut s, "arange(4) + 1"), "f32[4]\n[1., 2., 3., 4.]\n");
+    let r = ok(&mut s, "rand([1000])");
+    assert!(r.starts_with("f32[1000]\n["), "{r}");
+    assert!(err(&mut s, "zeros([0, 2])").contains("size 0 is not positive"));
+    assert!(err(&mut s, "randn(x)").contains("expected a shape"));
+    assert!(err(&mut s, "ones([2], sed: 1)").contains("`ones` has no argument `sed`"));
+}
+
+#[test]
+fn files_save_load_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("v.npy");
+    let mut s = Session::new();
+    s.bind("v", f32s(&[3], &[1.0, 2.5, -1.0]));
+    let out = ok(&mut s, &format!(":save v {}", npy.display()));
+    assert!(out.starts_with("saved v (f32[3]) to "), "{out}");
+    assert_eq!(
+        ok(&mut s, &format!("load(\"{}\") * 2", npy.display())),
+        "f32[3]\n[ 2.,  5., -2.]\n"
+    );
+    let st = dir.path().join("w.safetensors");
+    let tensors = vec![
+        ("w1".to_string(), f32s(&[2], &[1.0, 2.0])),
+        ("layer.0".to_string(), f32s(&[1], &[5.0])),
+    ];
+    tessera_tensor::safetensors_io::write_safetensors_file(&st, &tensors).unwrap();
+    let out = ok(&mut s, &format!(":weights {}", st.display()));
+    assert!(out.contains("  w1: f32[2]\n"), "{out}");
+    assert!(out.contains("  layer_0: f32[1] (`layer.0` in the file)\n"), "{out}");
+    assert_eq!(ok(&mut s, "w1 + layer_0"), "f32[2]\n[6., 7.]\n");
+    // A missing file: the error names it, and points into the line for `load`.
+    let e = err(&mut s, "let q = load(\"missing.npy\")");
+    assert!(e.contains("cannot read `missing.npy`"), "{e}");
+    assert!(e.contains("<repl>:1:14"), "{e}");
+    assert!(err(&mut s, ":weights missing.safetensors").contains("missing.safetensors"));
+    assert!(err(&mut s, ":load missing.tsr").contains("cannot read `missing.tsr`"));
+    assert!(s.tensor("q").is_none());
+}
+
+#[test]
+fn functions_defined_and_loaded() {
+    let mut s = Session::new();
+    let out = ok(&mut s, "fn double(a: f32[N]) -> f32[N] {\n  a * 2\n}");
+    assert_eq!(out, "defined double(a: f32[N]) -> f32[N]\n");
+    s.bind("x", f32s(&[2], &[1.0, 2.0]));
+    assert_eq!(ok(&mut s, "double(double(x))"), "f32[2]\n[4., 8.]\n");
+    // Functions calling functions; several results.
+    ok(&mut s, "fn pm(a: f32[N]) -> (f32[N], f32[N]) { (double(a), a - 1) }");
+    assert_eq!(
+        ok(&mut s, "pm(x)"),
+        "result 0: f32[2]\n[2., 4.]\nresult 1: f32[2]\n[0., 1.]\n"
+    );
+    assert_eq!(ok(&mut s, "let (p, m) = pm(x)"), "p: f32[2]\nm: f32[2]\n");
+    assert_eq!(s.tensor("m").unwrap().to_f32_vec(), vec![0.0, 1.0]);
+    // Redefinition replaces.
+    ok(&mut s, "fn double(a: f32[N]) -> f32[N] { a * 3 }");
+    assert_eq!(ok(&mut s, "double(x)"), "f32[2]\n[3., 6.]\n");
+    // Errors in a definition point into it; the old definition stays.
+    let e = err(&mut s, "fn double(a: f32[N]) -> f32[N] {\n  a @ a\n}");
+    assert!(e.contains("<repl>:2:"), "{e}");
+    assert_eq!(ok(&mut s, "double(x)"), "f32[2]\n[3., 6.]\n");
+    assert!(err(&mut s, "fn randn(a: f32) -> f32 { a }").contains("built-in of the REPL"));
+    // A program file.
+    let mlp = root().join("examples/mlp.tsr");
+    let out = ok(&mut s, &format!(":load {}", mlp.display()));
+    assert!(out.contains("fn mlp(x: f32[B, 784]"), "{out}");
+    ok(&mut s, "let x = randn([3, 784])");
+    for (n, shape) in [
+        ("w1", vec![784, 1024]),
+        ("b1", vec![1024]),
+        ("w2", vec![1024, 1024]),
+        ("b2", vec![1024]),
+        ("w3", vec![1024, 10]),
+        ("b3", vec![10]),
+    ] {
+        let t = tessera_tensor::random::normal(DType::F32, &shape, 0.0, 0.03, 1).unwrap();
+        s.bind(n, t);
+    }
+    ok(&mut s, "let p = sum(mlp(x, w1, b1, w2, b2, w3, b3), axis: 1)");
+    for v in s.tensor("p").unwrap().to_f32_vec() {
+        assert!((v - 1.0).abs() < 1e-5, "softmax rows sum to 1: {v}");
+    }
+    let vars = ok(&mut s, ":vars");
+    assert!(vars.contains("x: f32[3, 784]\n"), "{vars}");
+    assert!(vars.contains("fn pm(a: f32[N]) -> (f32[N], f32[N])\n"), "{vars}");
+}
+
+#[test]
+fn reevaluation_hits_the_cache() {
+    let mut s = Session::new();
+    ok(&mut s, "let x = randn([4, 8])");
+    assert_eq!(s.stats().compilations, 0, "binding a built-in's value compiles nothing");
+    let first = ok(&mut s, "x + 1");
+    assert_eq!((s.stats().compilations, s.stats().hits), (1, 0));
+    assert_eq!(ok(&mut s, "x + 1"), first);
+    assert_eq!((s.stats().compilations, s.stats().hits), (1, 1));
+    // New values of the same shape: the same compiled function.
+    ok(&mut s, "let x = randn([4, 8])");
+    let again = ok(&mut s, "x + 1");
+    assert_ne!(again, first);
+    assert_eq!((s.stats().compilations, s.stats().hits), (1, 2));
+    // Another shape, or another expression: compiled once more.
+    ok(&mut s, "let x = randn([2, 8])");
+    ok(&mut s, "x + 1");
+    ok(&mut s, "x + 2");
+    assert_eq!(s.stats().compilations, 3);
+    // `:time` compiles cold on purpose.
+    let t = ok(&mut s, ":time x + 2");
+    assert!(t.starts_with("compile: "), "{t}");
+    assert!(t.contains("\nrun on cpu (10 iters): min "), "{t}");
+    assert_eq!(s.stats().compilations, 4);
+    assert_eq!(s.stats().hits, 2);
+}
+
+/// `:ir LEVEL FN` prints what `tessera dump FILE --ir LEVEL --fn FN` prints.
+#[test]
+fn ir_levels_match_dump() {
+    let path = root().join("examples/mlp.tsr");
+    let program = Program::load(&path).unwrap();
+    let mut s = Session::new();
+    ok(&mut s, &format!(":load {}", path.display()));
+    for level in ["ast", "graph", "tile", "scheduled", "clif"] {
+        let want = dump::render(&program, Some("mlp"), IrLevel::from_name(level).unwrap()).unwrap();
+        let mut want = want;
+        if !want.ends_with('\n') {
+            want.push('\n');
+        }
+        assert_eq!(ok(&mut s, &format!(":ir {level} mlp")), want, "level {level}");
+    }
+    // An expression: the program `:source` shows, dumped.
+    s.bind("x", f32s(&[2, 3], &[1.0; 6]));
+    let src = ok(&mut s, ":source relu(x) + 1");
+    // The expression keeps its columns in the line (`:source ` became blanks).
+    assert!(src.contains("fn expr(x: f32[2, 3]) -> f32[2, 3] {\n        relu(x) + 1\n}"), "{src}");
+    let synthesized = Program::from_source("expr.tsr", &src).unwrap();
+    for level in ["ast", "graph", "tile", "scheduled", "clif"] {
+        let l = IrLevel::from_name(level).unwrap();
+        let mut want = dump::render(&synthesized, Some("expr"), l).unwrap();
+        if !want.ends_with('\n') {
+            want.push('\n');
+        }
+        assert_eq!(ok(&mut s, &format!(":ir {level} relu(x) + 1")), want);
+    }
+    // graph-opt and :explain say what `dump --ir graph-opt` says.
+    let want = dump::render(&program, Some("mlp"), IrLevel::GraphOpt)
+        .unwrap_err()
+        .render(false);
+    assert_eq!(err(&mut s, ":ir graph-opt mlp"), want);
+    assert_eq!(err(&mut s, ":explain x + 1"), want);
+    assert!(err(&mut s, ":ir ptx x").contains("GPU back end"));
+}
+
+#[test]
+fn errors_point_into_the_line_and_leave_the_session_intact() {
+    let mut s = Session::new();
+    ok(&mut s, "let x = randn([2, 3])");
+    let before = s.tensor("x").cloned();
+    let e = err(&mut s, "relu(x +)");
+    assert_eq!(
+        e,
+        "error: expected an expression, found `)`\n  ┌─ <repl>:1:9\n  │\n1 │ relu(x +)\n  │         ^ expected an expression\n\n"
+    );
+    let e = err(&mut s, "let y = x @ x");
+    assert!(e.starts_with("error: matmul: contracted sizes differ: 3 vs 2\n  ┌─ <repl>:1:13\n"), "{e}");
+    assert!(e.contains("1 │ let y = x @ x\n"), "{e}");
+    let e = err(&mut s, "softmax(x, axs: 1)");
+    assert!(e.contains("<repl>:1:"), "{e}");
+    let e = err(&mut s, "exp(xx)");
+    assert!(e.contains("unknown name `xx`") && e.contains("<repl>:1:5"), "{e}");
+    let e = err(&mut s, ":ir graph x $ 1");
+    assert!(e.contains("<repl>:1:13"), "{e}");
+    let e = err(&mut s, "let = 1");
+    assert!(e.contains("expected a name"), "{e}");
+    assert!(err(&mut s, ":frobnicate").contains("unknown command `:frobnicate`"));
+    assert!(err(&mut s, ":save nothing x.npy").contains("no tensor `nothing`"));
+    assert!(err(&mut s, ":ir").contains("needs an IR level"));
+    // Nothing changed, and the next entry works.
+    assert!(s.tensor("y").is_none());
+    assert_eq!(s.tensor("x").cloned(), before);
+    assert!(ok(&mut s, "abs(x) * 0").starts_with("f32[2, 3]\n[[0., 0., 0.],"));
+}
+
+#[test]
+fn help_and_quit() {
+    let mut s = Session::new();
+    let h = ok(&mut s, ":help");
+    for c in [":load", ":weights", ":ir", ":explain", ":time", ":save", ":quit"] {
+        assert!(h.contains(c), "{h}");
+    }
+    assert!(s.eval(":quit").unwrap().quit);
+    assert!(s.eval(":q").unwrap().quit);
+}
+
+/// Ctrl-C's flag is cleared when an entry starts (a stale Ctrl-C interrupts nothing);
+/// interrupting a running computation is tested in `repl_pty.rs` and `repl::worker`.
+#[test]
+fn stale_interrupt_is_ignored() {
+    let mut s = Session::new();
+    ok(&mut s, "let a = randn([16, 16])");
+    s.interrupt_flag()
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(ok(&mut s, "sum(a @ a)").starts_with("f32\n"));
+}
+
+/// Pieces of entries: valid and broken DSL, commands, built-ins.
+fn piece() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "x", "y", "w", "q", "+", "-", "*", "/", "@", "(", ")", "[", "]", ",", ":", ";", "=",
+        "let", "fn", "as", "f32", "i8", "bf16", "bool", "relu", "sum", "softmax", "axis:",
+        "reshape", "transpose", "concat", "einsum", "\"ij,jk->ik\"", "max", "where", "1", "0",
+        "-1", "2.5", "1e-3", "true", "randn([2, 3])", "zeros([3])", "load(\"nope.npy\")",
+        ":ir", ":ir graph", ":ir tile", ":explain", ":source", ":vars", ":time", ":help",
+        "graph", "{", "}", "->", "f32[2, 3]", "f32[N]", "x[0:1, :]", "x[-1]", "<", "==", "\n",
+        "//", "é", "\u{0}",
+    ])
+    .prop_map(str::to_string)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// No entry makes the session panic, and after any entry the session still works.
+    #[test]
+    fn random_entries_never_panic(entries in prop::collection::vec(
+        prop::collection::vec(piece(), 0..10).prop_map(|p| p.join(" ")), 1..5)) {
+        let mut s = Session::new();
+        s.bind("x", f32s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        s.bind("y", f32s(&[3], &[1.0, 2.0, 3.0]));
+        for e in &entries {
+            if let Err(err) = s.eval(e) {
+                let text = err.render(false);
+                prop_assert!(!text.contains("internal error"), "{}: {}", e, text);
+            }
+        }
+        prop_assert!(s.eval("x + 1").is_ok() || s.tensor("x").is_some_and(|t| t.shape() != [2, 3]));
+    }
+}
