@@ -56,7 +56,9 @@ impl EvalError {
     pub fn render(&self, color: bool) -> String {
         match self {
             EvalError::Errors(es) => es.iter().map(|e| e.render(color)).collect(),
-            EvalError::Interrupted => "interrupted\n".to_string(),
+            EvalError::Interrupted => "interrupted (the computation ends in the background; \
+                                        entries that compute wait for it)\n"
+                .to_string(),
         }
     }
 }
