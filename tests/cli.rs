@@ -549,9 +549,39 @@ fn lower_precisions_are_clear_errors_until_they_exist() {
 
 #[test]
 fn later_subcommands_are_clear_errors_until_they_exist() {
-    for args in [&["tune", "examples/mlp.tsr"][..], &["repl"][..]] {
-        let o = tessera(args);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
-    }
+    let o = tessera(&["tune", "examples/mlp.tsr"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+}
+
+/// `tessera repl` reading a script from a pipe: no prompts, results on stdout, errors on
+/// stderr, status 1 when an entry failed. (The terminal is tested in `repl_pty.rs`.)
+#[test]
+fn repl_reads_a_script_from_a_pipe() {
+    use std::io::Write;
+    let run = |script: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("repl")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("TESSERA_HISTORY", "")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(script.as_bytes()).expect("write");
+        drop(stdin);
+        child.wait_with_output().expect("output")
+    };
+    let o = run("let x = arange(3)\nfn sq(a: f32[N]) -> f32[N] {\n  a * a\n}\nsq(x) + 1\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "x: f32[3]\ndefined sq(a: f32[N]) -> f32[N]\nf32[3]\n[1., 2., 5.]\n"
+    );
+    let o = run("x + 1\n1 + 1\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown name `x`"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "i32\n2\n");
 }

@@ -37,16 +37,28 @@ fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
 fn evaluates_and_binds() {
     let mut s = Session::new();
     s.bind("x", f32s(&[2, 2], &[1.0, -2.0, 3.0, -4.0]));
-    assert_eq!(ok(&mut s, "relu(x) + 1"), "f32[2, 2]\n[[2., 1.],\n [4., 1.]]\n");
+    assert_eq!(
+        ok(&mut s, "relu(x) + 1"),
+        "f32[2, 2]\n[[2., 1.],\n [4., 1.]]\n"
+    );
     assert_eq!(ok(&mut s, "let y = x * 2"), "y: f32[2, 2]\n");
-    assert_eq!(s.tensor("y").unwrap().to_f32_vec(), vec![2.0, -4.0, 6.0, -8.0]);
+    assert_eq!(
+        s.tensor("y").unwrap().to_f32_vec(),
+        vec![2.0, -4.0, 6.0, -8.0]
+    );
     assert_eq!(ok(&mut s, "sum(y)"), "f32\n-4.\n");
     assert_eq!(ok(&mut s, "x @ y;"), "", "a final `;` prints nothing");
     assert_eq!(ok(&mut s, "1 + 2"), "i32\n3\n");
-    assert_eq!(ok(&mut s, "x > 0"), "bool[2, 2]\n[[ true, false],\n [ true, false]]\n");
+    assert_eq!(
+        ok(&mut s, "x > 0"),
+        "bool[2, 2]\n[[ true, false],\n [ true, false]]\n"
+    );
     assert_eq!(ok(&mut s, "  // only a comment"), "");
     // Several lines: an open bracket continues the entry.
-    assert_eq!(ok(&mut s, "max(x,\n    0)"), "f32[2, 2]\n[[1., 0.],\n [3., 0.]]\n");
+    assert_eq!(
+        ok(&mut s, "max(x,\n    0)"),
+        "f32[2, 2]\n[[1., 0.],\n [3., 0.]]\n"
+    );
     assert_eq!(ok(&mut s, "let z: f32[2, 2] = x"), "z: f32[2, 2]\n");
 }
 
@@ -62,7 +74,10 @@ fn host_builtins() {
     ok(&mut s, "let b = randn([3], seed: 7)");
     assert_eq!(s.tensor("a"), s.tensor("b"));
     assert_eq!(ok(&mut s, "zeros([2], dtype: i32)"), "i32[2]\n[0, 0]\n");
-    assert_eq!(ok(&mut s, "ones([2, 1]) * 3"), "f32[2, 1]\n[[3.],\n [3.]]\n");
+    assert_eq!(
+        ok(&mut s, "ones([2, 1]) * 3"),
+        "f32[2, 1]\n[[3.],\n [3.]]\n"
+    );
     assert_eq!(ok(&mut s, "arange(4) + 1"), "f32[4]\n[1., 2., 3., 4.]\n");
     let r = ok(&mut s, "rand([1000])");
     assert!(r.starts_with("f32[1000]\n["), "{r}");
@@ -91,7 +106,10 @@ fn files_save_load_weights() {
     tessera_tensor::safetensors_io::write_safetensors_file(&st, &tensors).unwrap();
     let out = ok(&mut s, &format!(":weights {}", st.display()));
     assert!(out.contains("  w1: f32[2]\n"), "{out}");
-    assert!(out.contains("  layer_0: f32[1] (`layer.0` in the file)\n"), "{out}");
+    assert!(
+        out.contains("  layer_0: f32[1] (`layer.0` in the file)\n"),
+        "{out}"
+    );
     assert_eq!(ok(&mut s, "w1 + layer_0"), "f32[2]\n[6., 7.]\n");
     // A missing file: the error names it, and points into the line for `load`.
     let e = err(&mut s, "let q = load(\"missing.npy\")");
@@ -110,7 +128,10 @@ fn functions_defined_and_loaded() {
     s.bind("x", f32s(&[2], &[1.0, 2.0]));
     assert_eq!(ok(&mut s, "double(double(x))"), "f32[2]\n[4., 8.]\n");
     // Functions calling functions; several results.
-    ok(&mut s, "fn pm(a: f32[N]) -> (f32[N], f32[N]) { (double(a), a - 1) }");
+    ok(
+        &mut s,
+        "fn pm(a: f32[N]) -> (f32[N], f32[N]) { (double(a), a - 1) }",
+    );
     assert_eq!(
         ok(&mut s, "pm(x)"),
         "result 0: f32[2]\n[2., 4.]\nresult 1: f32[2]\n[0., 1.]\n"
@@ -141,20 +162,30 @@ fn functions_defined_and_loaded() {
         let t = tessera_tensor::random::normal(DType::F32, &shape, 0.0, 0.03, 1).unwrap();
         s.bind(n, t);
     }
-    ok(&mut s, "let p = sum(mlp(x, w1, b1, w2, b2, w3, b3), axis: 1)");
+    ok(
+        &mut s,
+        "let p = sum(mlp(x, w1, b1, w2, b2, w3, b3), axis: 1)",
+    );
     for v in s.tensor("p").unwrap().to_f32_vec() {
         assert!((v - 1.0).abs() < 1e-5, "softmax rows sum to 1: {v}");
     }
     let vars = ok(&mut s, ":vars");
     assert!(vars.contains("x: f32[3, 784]\n"), "{vars}");
-    assert!(vars.contains("fn pm(a: f32[N]) -> (f32[N], f32[N])\n"), "{vars}");
+    assert!(
+        vars.contains("fn pm(a: f32[N]) -> (f32[N], f32[N])\n"),
+        "{vars}"
+    );
 }
 
 #[test]
 fn reevaluation_hits_the_cache() {
     let mut s = Session::new();
     ok(&mut s, "let x = randn([4, 8])");
-    assert_eq!(s.stats().compilations, 0, "binding a built-in's value compiles nothing");
+    assert_eq!(
+        s.stats().compilations,
+        0,
+        "binding a built-in's value compiles nothing"
+    );
     let first = ok(&mut s, "x + 1");
     assert_eq!((s.stats().compilations, s.stats().hits), (1, 0));
     assert_eq!(ok(&mut s, "x + 1"), first);
@@ -190,13 +221,20 @@ fn ir_levels_match_dump() {
         if !want.ends_with('\n') {
             want.push('\n');
         }
-        assert_eq!(ok(&mut s, &format!(":ir {level} mlp")), want, "level {level}");
+        assert_eq!(
+            ok(&mut s, &format!(":ir {level} mlp")),
+            want,
+            "level {level}"
+        );
     }
     // An expression: the program `:source` shows, dumped.
     s.bind("x", f32s(&[2, 3], &[1.0; 6]));
     let src = ok(&mut s, ":source relu(x) + 1");
     // The expression keeps its columns in the line (`:source ` became blanks).
-    assert!(src.contains("fn expr(x: f32[2, 3]) -> f32[2, 3] {\n        relu(x) + 1\n}"), "{src}");
+    assert!(
+        src.contains("fn expr(x: f32[2, 3]) -> f32[2, 3] {\n        relu(x) + 1\n}"),
+        "{src}"
+    );
     let synthesized = Program::from_source("expr.tsr", &src).unwrap();
     for level in ["ast", "graph", "tile", "scheduled", "clif"] {
         let l = IrLevel::from_name(level).unwrap();
@@ -226,12 +264,18 @@ fn errors_point_into_the_line_and_leave_the_session_intact() {
         "error: expected an expression, found `)`\n  ┌─ <repl>:1:9\n  │\n1 │ relu(x +)\n  │         ^ expected an expression\n\n"
     );
     let e = err(&mut s, "let y = x @ x");
-    assert!(e.starts_with("error: matmul: contracted sizes differ: 3 vs 2\n  ┌─ <repl>:1:13\n"), "{e}");
+    assert!(
+        e.starts_with("error: matmul: contracted sizes differ: 3 vs 2\n  ┌─ <repl>:1:13\n"),
+        "{e}"
+    );
     assert!(e.contains("1 │ let y = x @ x\n"), "{e}");
     let e = err(&mut s, "softmax(x, axs: 1)");
     assert!(e.contains("<repl>:1:"), "{e}");
     let e = err(&mut s, "exp(xx)");
-    assert!(e.contains("unknown name `xx`") && e.contains("<repl>:1:5"), "{e}");
+    assert!(
+        e.contains("unknown name `xx`") && e.contains("<repl>:1:5"),
+        "{e}"
+    );
     let e = err(&mut s, ":ir graph x $ 1");
     assert!(e.contains("<repl>:1:13"), "{e}");
     let e = err(&mut s, "let = 1");
@@ -249,7 +293,9 @@ fn errors_point_into_the_line_and_leave_the_session_intact() {
 fn help_and_quit() {
     let mut s = Session::new();
     let h = ok(&mut s, ":help");
-    for c in [":load", ":weights", ":ir", ":explain", ":time", ":save", ":quit"] {
+    for c in [
+        ":load", ":weights", ":ir", ":explain", ":time", ":save", ":quit",
+    ] {
         assert!(h.contains(c), "{h}");
     }
     assert!(s.eval(":quit").unwrap().quit);
@@ -270,13 +316,72 @@ fn stale_interrupt_is_ignored() {
 /// Pieces of entries: valid and broken DSL, commands, built-ins.
 fn piece() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "x", "y", "w", "q", "+", "-", "*", "/", "@", "(", ")", "[", "]", ",", ":", ";", "=",
-        "let", "fn", "as", "f32", "i8", "bf16", "bool", "relu", "sum", "softmax", "axis:",
-        "reshape", "transpose", "concat", "einsum", "\"ij,jk->ik\"", "max", "where", "1", "0",
-        "-1", "2.5", "1e-3", "true", "randn([2, 3])", "zeros([3])", "load(\"nope.npy\")",
-        ":ir", ":ir graph", ":ir tile", ":explain", ":source", ":vars", ":time", ":help",
-        "graph", "{", "}", "->", "f32[2, 3]", "f32[N]", "x[0:1, :]", "x[-1]", "<", "==", "\n",
-        "//", "é", "\u{0}",
+        "x",
+        "y",
+        "w",
+        "q",
+        "+",
+        "-",
+        "*",
+        "/",
+        "@",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ":",
+        ";",
+        "=",
+        "let",
+        "fn",
+        "as",
+        "f32",
+        "i8",
+        "bf16",
+        "bool",
+        "relu",
+        "sum",
+        "softmax",
+        "axis:",
+        "reshape",
+        "transpose",
+        "concat",
+        "einsum",
+        "\"ij,jk->ik\"",
+        "max",
+        "where",
+        "1",
+        "0",
+        "-1",
+        "2.5",
+        "1e-3",
+        "true",
+        "randn([2, 3])",
+        "zeros([3])",
+        "load(\"nope.npy\")",
+        ":ir",
+        ":ir graph",
+        ":ir tile",
+        ":explain",
+        ":source",
+        ":vars",
+        ":time",
+        ":help",
+        "graph",
+        "{",
+        "}",
+        "->",
+        "f32[2, 3]",
+        "f32[N]",
+        "x[0:1, :]",
+        "x[-1]",
+        "<",
+        "==",
+        "\n",
+        "//",
+        "é",
+        "\u{0}",
     ])
     .prop_map(str::to_string)
 }

@@ -114,7 +114,7 @@ pub fn repl() -> Result<(), Error> {
 /// Lines from a pipe or a file: no prompts; the exit status is 1 if an entry failed.
 fn plain(session: &mut Session) -> Result<(), Error> {
     let mut pending = String::new();
-    let mut failed = false;
+    let mut failed = 0usize;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| Error::msg(format!("cannot read stdin: {e}")))?;
         if !pending.is_empty() {
@@ -126,17 +126,17 @@ fn plain(session: &mut Session) -> Result<(), Error> {
         }
         let entry = std::mem::take(&mut pending);
         let (quit, err) = show(session, &entry);
-        failed |= err;
+        failed += usize::from(err);
         if quit {
             break;
         }
     }
     if !pending.trim().is_empty() {
         let (_, err) = show(session, &pending);
-        failed |= err;
+        failed += usize::from(err);
     }
-    if failed {
-        Err(Error::msg("some entries failed"))
+    if failed > 0 {
+        Err(Error::msg(format!("{failed} of the entries failed")))
     } else {
         Ok(())
     }
@@ -148,8 +148,8 @@ fn interactive(session: &mut Session) -> Result<(), Error> {
         .map_err(|e| Error::msg(e.to_string()))?
         .auto_add_history(false)
         .build();
-    let mut rl: Editor<ReplHelper, DefaultHistory> =
-        Editor::with_config(config).map_err(|e| Error::msg(format!("cannot start the line editor: {e}")))?;
+    let mut rl: Editor<ReplHelper, DefaultHistory> = Editor::with_config(config)
+        .map_err(|e| Error::msg(format!("cannot start the line editor: {e}")))?;
     let names = Rc::new(RefCell::new(session.names()));
     rl.set_helper(Some(ReplHelper {
         names: names.clone(),

@@ -38,7 +38,11 @@ impl Compiled {
             Ok(exe) => (Backend::Cpu(Mutex::new(exe)), None),
             Err(e) if e.is_unsupported() => {
                 let reason = e.render(false);
-                let first = reason.lines().next().unwrap_or("").trim_start_matches("error: ");
+                let first = reason
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
                 (
                     Backend::Interp,
                     Some(format!("runs in the reference interpreter: {first}")),

@@ -4,8 +4,7 @@
 use super::cache::{Backend, Compiled};
 use super::host;
 use super::session::{
-    entry_error, signature, Checked, EvalError, EvalResult, Goal, Reply, Session, SessionFn,
-    Target,
+    entry_error, signature, Checked, EvalError, EvalResult, Goal, Reply, Session, SessionFn, Target,
 };
 use super::synth::Origin;
 use super::worker;
@@ -22,18 +21,47 @@ use tessera_frontend::Diagnostic;
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     (":help", "", "this help"),
     (":quit", "", "leave (Ctrl-D too)"),
-    (":load", "FILE.tsr", "read a program: its functions become callable"),
-    (":weights", "FILE.safetensors", "bind every tensor of the file by its name"),
-    (":ir", "LEVEL EXPR|FN", "print an IR level: ast graph graph-opt tile scheduled clif"),
+    (
+        ":load",
+        "FILE.tsr",
+        "read a program: its functions become callable",
+    ),
+    (
+        ":weights",
+        "FILE.safetensors",
+        "bind every tensor of the file by its name",
+    ),
+    (
+        ":ir",
+        "LEVEL EXPR|FN",
+        "print an IR level: ast graph graph-opt tile scheduled clif",
+    ),
     (":explain", "EXPR|FN", "the fusion and precision decisions"),
-    (":time", "EXPR", "compile time (cold) and run time over repeated runs"),
-    (":save", "NAME FILE.npy", "write a bound tensor to a NumPy file"),
-    (":source", "EXPR|FN", "the .tsr program the REPL compiles for it"),
+    (
+        ":time",
+        "EXPR",
+        "compile time (cold) and run time over repeated runs",
+    ),
+    (
+        ":save",
+        "NAME FILE.npy",
+        "write a bound tensor to a NumPy file",
+    ),
+    (
+        ":source",
+        "EXPR|FN",
+        "the .tsr program the REPL compiles for it",
+    ),
     (":vars", "", "the bound tensors and the functions"),
 ];
 
 /// Other spellings of commands.
-const ALIASES: &[(&str, &str)] = &[("q", "quit"), ("exit", "quit"), ("h", "help"), ("?", "help")];
+const ALIASES: &[(&str, &str)] = &[
+    ("q", "quit"),
+    ("exit", "quit"),
+    ("h", "help"),
+    ("?", "help"),
+];
 
 fn help() -> String {
     let mut out = String::from(
@@ -256,7 +284,11 @@ fn weights(s: &mut Session, path: &str) -> EvalResult<Reply> {
     let mut out = format!("bound {} tensors from {path}:\n", tensors.len());
     let mut bound: Vec<(String, Tensor)> = Vec::new();
     for (name, t) in tensors {
-        let n = if is_ident(&name) { name.clone() } else { sanitize(&name) };
+        let n = if is_ident(&name) {
+            name.clone()
+        } else {
+            sanitize(&name)
+        };
         let desc = tessera_tensor::format::describe(&t);
         if n == name {
             out.push_str(&format!("  {n}: {desc}\n"));
@@ -276,8 +308,10 @@ fn save(s: &mut Session, origin: &Origin, rest: &str, rest_at: usize) -> EvalRes
     let (name, path_at) = match split_word(rest) {
         Some((n, after)) if after < rest.len() => (n, after),
         _ => {
-            let d = Diagnostic::error("`:save` needs a tensor name and a file name")
-                .primary(Span::new(rest_at, rest_at + rest.len()), "expected NAME FILE.npy");
+            let d = Diagnostic::error("`:save` needs a tensor name and a file name").primary(
+                Span::new(rest_at, rest_at + rest.len()),
+                "expected NAME FILE.npy",
+            );
             return Err(entry_error(origin, vec![d]));
         }
     };

@@ -146,8 +146,14 @@ mod tests {
 
     #[test]
     fn completes_names_and_builtins() {
-        assert_eq!(complete("re", 2, &names()), (0, vec!["relu".into(), "reshape".into()]));
-        assert_eq!(complete("x + m", 5, &names()).1, vec!["matmul", "max", "mean", "min", "mlp"]);
+        assert_eq!(
+            complete("re", 2, &names()),
+            (0, vec!["relu".into(), "reshape".into()])
+        );
+        assert_eq!(
+            complete("x + m", 5, &names()).1,
+            vec!["matmul", "max", "mean", "min", "mlp"]
+        );
         assert_eq!(complete("1 + x", 5, &names()).1, vec!["xs"]);
         assert_eq!(complete("ran", 3, &names()).1, vec!["rand", "randn"]);
         assert_eq!(complete("relu(x", 6, &names()), (5, vec!["xs".into()]));
@@ -156,7 +162,10 @@ mod tests {
     #[test]
     fn completes_commands_and_levels() {
         assert_eq!(complete(":l", 2, &names()), (0, vec![":load".into()]));
-        assert_eq!(complete(":ir gr", 6, &names()), (4, vec!["graph".into(), "graph-opt".into()]));
+        assert_eq!(
+            complete(":ir gr", 6, &names()),
+            (4, vec!["graph".into(), "graph-opt".into()])
+        );
         assert_eq!(complete(":ir graph rel", 13, &names()).1, vec!["relu"]);
         assert_eq!(complete(":save w", 7, &names()), (6, vec!["w1".into()]));
     }

@@ -36,8 +36,10 @@ pub fn eval(
         match (name, n.name.as_str(), &v.kind) {
             (_, "dtype", ExprKind::DType(d)) if name != "load" => dtype = *d,
             (_, "dtype", _) if name != "load" => {
-                return Err(Diagnostic::error("`dtype:` takes a dtype such as `f32` or `i8`")
-                    .primary(v.span, "not a dtype"))
+                return Err(
+                    Diagnostic::error("`dtype:` takes a dtype such as `f32` or `i8`")
+                        .primary(v.span, "not a dtype"),
+                )
             }
             ("randn" | "rand", "seed", ExprKind::Int(s)) => seed = Some(*s as u64),
             ("randn" | "rand", "seed", _) => {
@@ -47,12 +49,11 @@ pub fn eval(
                 )
             }
             _ => {
-                return Err(Diagnostic::error(format!(
-                    "`{name}` has no argument `{}`",
-                    n.name
-                ))
-                .primary(n.span, "unknown argument")
-                .hint(usage(name)))
+                return Err(
+                    Diagnostic::error(format!("`{name}` has no argument `{}`", n.name))
+                        .primary(n.span, "unknown argument")
+                        .hint(usage(name)),
+                )
             }
         }
     }
@@ -103,9 +104,9 @@ fn usage(name: &str) -> String {
     match name {
         "load" => "`load(\"path.npy\")` reads a NumPy file".to_string(),
         "arange" => "`arange(n)` is 0, 1, ..., n-1 (`dtype: f32` by default)".to_string(),
-        "randn" | "rand" => format!(
-            "`{name}([d0, d1, ...])`, with `seed: N` and `dtype: f32` if wanted"
-        ),
+        "randn" | "rand" => {
+            format!("`{name}([d0, d1, ...])`, with `seed: N` and `dtype: f32` if wanted")
+        }
         _ => format!("`{name}([d0, d1, ...])`, with `dtype: f32` if wanted"),
     }
 }
@@ -157,9 +158,11 @@ fn checked_shape(dims: &[i64], span: Span) -> Result<Vec<usize>, Diagnostic> {
 
 fn load(arg: &Expr) -> Result<Tensor, Diagnostic> {
     let ExprKind::Str(path) = &arg.kind else {
-        return Err(Diagnostic::error("`load` takes a file name in double quotes")
-            .primary(arg.span, "not a string")
-            .hint("`load(\"w.npy\")`"));
+        return Err(
+            Diagnostic::error("`load` takes a file name in double quotes")
+                .primary(arg.span, "not a string")
+                .hint("`load(\"w.npy\")`"),
+        );
     };
     read_npy(Path::new(path)).map_err(|m| Diagnostic::error(m).primary(arg.span, "this file"))
 }

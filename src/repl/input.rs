@@ -95,9 +95,7 @@ pub fn is_complete(text: &str) -> bool {
 pub fn classify(text: &str) -> Result<Input, Vec<Diagnostic>> {
     let trimmed = text.trim_start();
     if let Some(cmd) = trimmed.strip_prefix(':') {
-        let name_len = cmd
-            .find(|c: char| c.is_whitespace())
-            .unwrap_or(cmd.len());
+        let name_len = cmd.find(|c: char| c.is_whitespace()).unwrap_or(cmd.len());
         let name = cmd[..name_len].to_string();
         let rest = cmd[name_len..].trim_start();
         let rest_at = text.len() - rest.len();
@@ -138,9 +136,11 @@ fn let_head(
 ) -> Result<LetHead, Vec<Diagnostic>> {
     let span = |t: &lexer::Spanned<'_>| Span::new(t.0, t.2);
     let bad = |at: Span, what: &str| {
-        vec![Diagnostic::error(format!("expected {what} in a `let` binding"))
-            .primary(at, format!("expected {what}"))
-            .hint("write `let NAME = EXPR`, `let NAME: TYPE = EXPR` or `let (a, b) = f(x)`")]
+        vec![
+            Diagnostic::error(format!("expected {what} in a `let` binding"))
+                .primary(at, format!("expected {what}"))
+                .hint("write `let NAME = EXPR`, `let NAME: TYPE = EXPR` or `let (a, b) = f(x)`"),
+        ]
     };
     let end_span = Span::new(text.len(), text.len());
     let mut i = 1;

@@ -295,8 +295,8 @@ impl Session {
     /// `fn` definitions: checked with the functions they call, then added (a function of
     /// the same name is replaced).
     fn define(&mut self, origin: &Origin) -> EvalResult<Reply> {
-        let ast = tessera_frontend::parser::parse(&origin.src)
-            .map_err(|d| entry_error(origin, d))?;
+        let ast =
+            tessera_frontend::parser::parse(&origin.src).map_err(|d| entry_error(origin, d))?;
         let new: Vec<SessionFn> = ast
             .funcs
             .iter()
@@ -457,10 +457,8 @@ impl Session {
             .iter()
             .map(|(s, e, n, _)| (*s, *e, n.clone()))
             .collect();
-        let host_values: BTreeMap<String, Tensor> = host_calls
-            .into_iter()
-            .map(|(_, _, n, v)| (n, v))
-            .collect();
+        let host_values: BTreeMap<String, Tensor> =
+            host_calls.into_iter().map(|(_, _, n, v)| (n, v)).collect();
         let mut params = Vec::new();
         let mut inputs = Vec::new();
         for v in &vars {
@@ -567,7 +565,8 @@ impl Session {
         let checked = Session::check_draft(draft)?;
         let map = checked.synth.clone();
         let job = move || Compiled::new(checked.program, checked.synth, checked.func);
-        let compiled = worker::run(self.flag(), job)?.map_err(|e| EvalError::Errors(map.map_error(e)))?;
+        let compiled =
+            worker::run(self.flag(), job)?.map_err(|e| EvalError::Errors(map.map_error(e)))?;
         self.cache.stats.compilations += 1;
         Ok(Arc::new(compiled))
     }

@@ -137,7 +137,11 @@ impl Synth {
 /// `text` with every byte outside `keep` replaced by a blank (line breaks stay), and the
 /// replacements `(start, end, name)` applied inside it: `name` padded with blanks to the
 /// length it replaces. The result has the same length in bytes, so offsets carry over.
-pub fn blank_outside(text: &str, keep: (usize, usize), replace: &[(usize, usize, String)]) -> String {
+pub fn blank_outside(
+    text: &str,
+    keep: (usize, usize),
+    replace: &[(usize, usize, String)],
+) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

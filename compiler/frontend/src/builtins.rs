@@ -53,7 +53,11 @@ const OTHERS: &[&str] = &[
 
 /// The names of the built-in functions of DSL.md §4, in the order of its table.
 pub fn builtin_names() -> Vec<&'static str> {
-    UNARY.iter().map(|(n, _)| *n).chain(OTHERS.iter().copied()).collect()
+    UNARY
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(OTHERS.iter().copied())
+        .collect()
 }
 
 /// The arguments of one call.
