@@ -101,6 +101,8 @@ fn ctrl_c_interrupts_and_ctrl_d_leaves() {
     // Ctrl-C at the prompt drops the line.
     p.send("this is not run").unwrap();
     p.send(ControlCode::EndOfText).unwrap();
+    // (The line editor drops what was typed before its prompt, as terminals do.)
+    p.expect(">>> ").unwrap();
     entry(&mut p, "let b = ones([1])", "b: f32[1]");
     p.send(ControlCode::EndOfTransmission).unwrap();
     p.expect(Eof).unwrap();

@@ -14,7 +14,7 @@ pub const CAPACITY: usize = 128;
 /// How a compiled function runs.
 pub enum Backend {
     /// Native code (Cranelift), the default.
-    Cpu(Mutex<CpuExecutable>),
+    Cpu(Box<Mutex<CpuExecutable>>),
     /// The reference interpreter, for a function the CPU back end cannot compile yet.
     Interp,
 }
@@ -35,7 +35,7 @@ impl Compiled {
     /// back end refuses it (as `tessera run` does without `--backend`).
     pub fn new(program: Program, synth: Synth, func: String) -> Result<Compiled, Error> {
         let (backend, note) = match program.cpu_executable(&func) {
-            Ok(exe) => (Backend::Cpu(Mutex::new(exe)), None),
+            Ok(exe) => (Backend::Cpu(Box::new(Mutex::new(exe))), None),
             Err(e) if e.is_unsupported() => {
                 let reason = e.render(false);
                 let first = reason
