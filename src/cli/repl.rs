@@ -78,6 +78,13 @@ fn color() -> bool {
 
 /// Prints a reply or an error; returns whether to quit and whether it failed.
 fn show(session: &mut Session, entry: &str) -> (bool, bool) {
+    let command = entry.trim_start().starts_with(':') && !entry.trim_start().starts_with(":time");
+    if tessera::repl::worker::abandoned() > 0 && !command {
+        eprintln!(
+            "note: an interrupted computation is still running; computations wait for it \
+             (Ctrl-C stops waiting)"
+        );
+    }
     match session.eval(entry) {
         Ok(reply) => {
             for n in &reply.notes {

@@ -128,14 +128,17 @@ pub fn run(
                 return need("an expression or a function after the level");
             }
             let c = checked(s, origin, arg_at)?;
-            let text = dump::render(&c.program, Some(&c.func), level)
+            // Lowering and compiling run on the worker, like an evaluation.
+            let (program, func) = (c.program, c.func);
+            let text = worker::run(s.flag(), move || dump::render(&program, Some(&func), level))?
                 .map_err(|e| EvalError::Errors(c.synth.map_error(e)))?;
             Ok(Reply::text(text))
         }
         "explain" if rest.is_empty() => need("an expression or a function"),
         "explain" => {
             let c = checked(s, origin, rest_at)?;
-            let text = dump::explain(&c.program, &c.func)
+            let (program, func) = (c.program, c.func);
+            let text = worker::run(s.flag(), move || dump::explain(&program, &func))?
                 .map_err(|e| EvalError::Errors(c.synth.map_error(e)))?;
             Ok(Reply::text(text))
         }
