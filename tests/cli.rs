@@ -531,7 +531,7 @@ fn the_gpu_back_end_is_a_clear_error_until_it_exists() {
 
 #[test]
 fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
-    for level in ["graph-opt", "mlir", "llvm", "ptx"] {
+    for level in ["mlir", "llvm", "ptx"] {
         let o = tessera(&["dump", "examples/mlp.tsr", "--ir", level]);
         assert_eq!(o.status.code(), Some(1), "{level}: {}", stderr(&o));
         assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
@@ -554,4 +554,30 @@ fn later_subcommands_are_clear_errors_until_they_exist() {
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
     }
+}
+
+#[test]
+fn graph_opt_shows_the_kernels_the_e_graph_chose_and_why() {
+    let o = tessera(&["dump", "examples/mlp.tsr", "--ir", "graph-opt", "--explain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // The summary and the reasons are comments; the rest parses as IR.
+    assert!(text.contains("// e-graph: saturated"), "{text}");
+    assert!(text.contains("// rules applied:"), "{text}");
+    assert!(text.contains("best rejected:"), "{text}");
+    // Both hidden layers are a matmul with its bias and relu as an epilogue.
+    assert_eq!(text.matches("kind = \"matmul\"").count(), 2, "{text}");
+    let m = tessera_dialects::parse_module(&text).expect("the dump parses as IR");
+    assert!(tessera_dialects::verify_module(&m).is_ok());
+    // `--fusion basic` keeps the previous release's kernels.
+    let basic = tessera(&[
+        "dump",
+        "examples/mlp.tsr",
+        "--ir",
+        "tile",
+        "--fusion",
+        "basic",
+    ]);
+    assert!(stdout(&basic).contains("k0_matmul"), "{}", stdout(&basic));
+    assert!(!stdout(&basic).contains("matmul_epilogue"));
 }

@@ -1,10 +1,10 @@
 //! `tessera dump`: print an IR level of a program.
 
 use crate::cli::args::{DumpArgs, IrLevel};
-use tessera::{Error, Program};
+use tessera::Error;
 
 pub fn dump(a: DumpArgs) -> Result<(), Error> {
-    let prog = Program::load(&a.source.file)?;
+    let prog = crate::cli::load(&a.source)?;
     let selected = match &a.source.func {
         Some(name) => Some(prog.entry(Some(name))?),
         None => None,
@@ -34,10 +34,10 @@ pub fn dump(a: DumpArgs) -> Result<(), Error> {
             let func = prog.entry(a.source.func.as_deref())?;
             crate::cli::out(prog.cpu_executable(&func)?.clif())?;
         }
-        IrLevel::GraphOpt => return Err(Error::msg(
-            "the `graph-opt` level comes with the e-graph optimiser, which is not available yet: \
-                 `--ir graph` shows the graph IR, `--ir tile` and `--ir scheduled` its kernels",
-        )),
+        IrLevel::GraphOpt => {
+            let func = prog.entry(a.source.func.as_deref())?;
+            crate::cli::out(prog.graph_opt_text(&func, a.explain)?)?;
+        }
         IrLevel::Mlir | IrLevel::Llvm | IrLevel::Ptx => {
             return Err(Error::msg(
                 "the `mlir`, `llvm` and `ptx` levels come with the GPU back end, which is not \

@@ -56,3 +56,10 @@ pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
         )),
     }
 }
+
+/// Loads the program `--fn`/`--fusion` apply to.
+pub fn load(source: &args::SourceArgs) -> Result<tessera::Program, tessera::Error> {
+    let mut prog = tessera::Program::load(&source.file)?;
+    prog.fusion = source.fusion.fusion();
+    Ok(prog)
+}

@@ -136,20 +136,40 @@ fn anchor_class(g: &Graph, n: &Node) -> Option<Id> {
     })
 }
 
+/// The choices that make some matmul run twice: where the matmul is also needed on its
+/// own, every kernel that contains it; where several kernels contain it, all but the one
+/// with the largest body (ties: the lowest e-class).
+fn duplicates(g: &Graph, best: &BTreeMap<Id, (f64, Node)>, need: &BTreeSet<Id>) -> Vec<(Id, Node)> {
+    let mut users: BTreeMap<Id, Vec<(Id, Node)>> = BTreeMap::new();
+    for c in need {
+        let Some((_, n)) = best.get(c) else { continue };
+        if let Some(m) = anchor_class(g, n) {
+            users.entry(g.find(m)).or_default().push((*c, n.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for (m, mut ks) in users {
+        if need.contains(&m) {
+            out.extend(ks);
+            continue;
+        }
+        if ks.len() < 2 {
+            continue;
+        }
+        let size = |n: &Node| n.kernel().map(|k| k.body.len()).unwrap_or(0);
+        ks.sort_by(|a, b| size(&b.1).cmp(&size(&a.1)).then(a.0.cmp(&b.0)));
+        out.extend(ks.into_iter().skip(1));
+    }
+    out
+}
+
 /// Extracts the roots' cheapest program that computes every matmul once.
 pub fn extract(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes) -> Extraction {
     let mut banned = BTreeSet::new();
     for _ in 0..MAX_ROUNDS {
         let best = best_nodes(g, model, sizes, &banned);
         let need = needed(g, roots, &best);
-        let dup: Vec<(Id, Node)> = need
-            .iter()
-            .filter_map(|c| {
-                let n = &best.get(c)?.1;
-                let m = anchor_class(g, n)?;
-                (m != *c && need.contains(&g.find(m))).then(|| (*c, n.clone()))
-            })
-            .collect();
+        let dup = duplicates(g, &best, &need);
         if dup.is_empty() {
             return Extraction {
                 best,
