@@ -1,5 +1,5 @@
 //! The IR levels of a program as text: what `tessera dump --ir LEVEL` prints and what the
-//! REPL's `:ir LEVEL` prints, from this one function, so the two never differ.
+//! REPL's `:ir LEVEL` and `:explain` print, from these functions, so the two never differ.
 
 use crate::{Error, Program};
 
@@ -10,7 +10,7 @@ pub enum IrLevel {
     Ast,
     /// Graph IR as lowered from the source.
     Graph,
-    /// The graph after equality saturation (the e-graph optimiser; not available yet).
+    /// The graph after the e-graph optimiser, with its summary.
     GraphOpt,
     /// Tile-IR kernels and the launch plan (after the default pass pipeline).
     Tile,
@@ -55,36 +55,23 @@ impl IrLevel {
     }
 }
 
-/// The graph IR after the e-graph optimiser (`--ir graph-opt`, and `:explain` in the REPL),
-/// of `func` or of the entry function. The optimiser is not available yet: this is the one
-/// place that says so.
-pub fn graph_opt(_prog: &Program, _func: Option<&str>) -> Result<tessera_dialects::Module, Error> {
-    Err(Error::msg(
-        "the `graph-opt` level comes with the e-graph optimiser, which is not available yet: \
-         `--ir graph` shows the graph IR, `--ir tile` and `--ir scheduled` its kernels",
-    ))
-}
-
-/// The fusion and precision decisions for `func` (the REPL's `:explain`): the e-graph
-/// optimiser's rewrites, then the kernels tiling made and the graph operations each one
-/// computes.
+/// The fusion and precision decisions for `func` (the REPL's `:explain`): what
+/// `tessera dump --ir graph-opt --explain` prints, the e-graph optimiser's summary, the
+/// reasons for each kernel, then the optimised function.
 pub fn explain(prog: &Program, func: &str) -> Result<String, Error> {
-    let optimized = graph_opt(prog, Some(func))?;
-    let mut out = String::from("graph after the e-graph optimiser:\n");
-    if let Some(f) = optimized.func(func) {
-        out.push_str(&tessera_dialects::print::print_func(f));
-    }
-    out.push_str("kernels:\n");
-    for l in &prog.tiled(func)?.launches {
-        out.push_str(&format!("  @{}  ({})\n", l.kernel, l.from));
-    }
-    Ok(out)
+    prog.graph_opt_text(func, true)
 }
 
-/// The text of one IR level of `prog`, exactly as `tessera dump --ir LEVEL [--fn NAME]`
-/// prints it. `func` selects one function; without it, `ast` and `graph` print every
-/// function and the other levels print the entry function ([`Program::entry`]).
-pub fn render(prog: &Program, func: Option<&str>, level: IrLevel) -> Result<String, Error> {
+/// The text of one IR level of `prog`, exactly as `tessera dump --ir LEVEL [--fn NAME]
+/// [--explain]` prints it. `func` selects one function; without it, `ast` and `graph` print
+/// every function and the other levels print the entry function ([`Program::entry`]).
+/// `explain` adds the optimiser's reasons for each kernel to `graph-opt`.
+pub fn render(
+    prog: &Program,
+    func: Option<&str>,
+    level: IrLevel,
+    explain: bool,
+) -> Result<String, Error> {
     let selected = match func {
         Some(name) => Some(prog.entry(Some(name))?),
         None => None,
@@ -111,10 +98,7 @@ pub fn render(prog: &Program, func: Option<&str>, level: IrLevel) -> Result<Stri
             }
             None => Ok(tessera_dialects::print::print_module(&prog.module)),
         },
-        IrLevel::GraphOpt => Ok(tessera_dialects::print::print_module(&graph_opt(
-            prog,
-            selected.as_deref(),
-        )?)),
+        IrLevel::GraphOpt => prog.graph_opt_text(&entry()?, explain),
         IrLevel::Tile => Ok(prog.tiled(&entry()?)?.to_string()),
         IrLevel::Scheduled => Ok(prog.scheduled(&entry()?)?.to_string()),
         IrLevel::Clif => Ok(prog.cpu_executable(&entry()?)?.clif()),

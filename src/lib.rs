@@ -54,6 +54,22 @@ pub struct Program {
     pub ast: ast::Program,
     /// The graph IR as lowered, before any pass.
     pub module: Module,
+    /// Who chooses the kernel boundaries before tiling.
+    pub fusion: Fusion,
+    /// Sizes of symbolic dimensions the cost model assumes (`--shapes`); others are 64.
+    pub sizes: std::collections::BTreeMap<String, i64>,
+}
+
+/// Who chooses the kernel boundaries (`--fusion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fusion {
+    /// The e-graph optimiser: extraction by the cost model picks the kernels
+    /// (`dump --ir graph-opt` shows them).
+    #[default]
+    EGraph,
+    /// Only trivially safe elementwise chains and norm prologues, decided during tiling
+    /// (the CPU back end of the previous release; for comparisons).
+    Basic,
 }
 
 /// Reads a file, as a user error when it cannot be read.
@@ -77,6 +93,8 @@ impl Program {
             src: src.to_string(),
             ast,
             module,
+            fusion: Fusion::default(),
+            sizes: std::collections::BTreeMap::new(),
         })
     }
 
@@ -163,11 +181,59 @@ impl Program {
         })
     }
 
-    /// Lowers `func` (after the default pipeline) to tile-IR kernels and their launch plan,
-    /// with the schedule of this host.
+    /// The graph IR after the default pipeline and the e-graph optimiser on `func`: the
+    /// module with `func` replaced, and the optimiser's report (`dump --ir graph-opt`).
+    pub fn graph_opt(&self, func: &str) -> Result<(Module, tessera_egraph::Report), Error> {
+        self.func(func)?;
+        let mut module = self.optimized()?;
+        let opts = tessera_egraph::Options {
+            sizes: tessera_egraph::cost::Sizes {
+                bound: self.sizes.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let f = module
+            .funcs
+            .iter_mut()
+            .find(|f| f.name == func)
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        let o = tessera_egraph::optimize(f, &opts)
+            .map_err(|e| Error::msg(format!("e-graph optimiser: {e}")))?;
+        *f = o.func;
+        let mut report = o.report;
+        report.func = func.to_string();
+        Ok((module, report))
+    }
+
+    /// `dump --ir graph-opt`: the optimiser's summary as `//` comments, with `explain` the
+    /// reasons for each kernel, then the optimised function.
+    pub fn graph_opt_text(&self, func: &str, explain: bool) -> Result<String, Error> {
+        let (module, report) = self.graph_opt(func)?;
+        let f = module
+            .func(func)
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        let mut out = format!("// @{func}\n{}", report.summary());
+        if explain {
+            out.push_str(&report.explain());
+        }
+        out.push_str(&tessera_dialects::print::print_func(f));
+        Ok(out)
+    }
+
+    /// The graph IR that tiling lowers for `func`, after the fusion `self.fusion` names.
+    fn lowering_module(&self, func: &str) -> Result<Module, Error> {
+        match self.fusion {
+            Fusion::EGraph => Ok(self.graph_opt(func)?.0),
+            Fusion::Basic => self.optimized(),
+        }
+    }
+
+    /// Lowers `func` (after the default pipeline and the fusion `self.fusion` names) to
+    /// tile-IR kernels and their launch plan, with the schedule of this host.
     pub fn tiled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
         self.func(func)?;
-        let module = self.optimized()?;
+        let module = self.lowering_module(func)?;
         tessera_tiling::lower_func(&module, func, &tessera_tiling::Schedule::host()).map_err(|e| {
             match e.loc.0 {
                 Some(span) => Error::Source {

@@ -91,6 +91,17 @@ fn wrap(op: Op) -> String {
         .map(|(n, t)| format!("{n}: {t}"))
         .collect();
     let body: String = d.example.lines().map(|l| format!("  {l}\n")).collect();
+    if op == Op::Graph(GraphOp::Yield) {
+        // `graph.yield` only ends the region of a `graph.fused`: the function's parameter
+        // `%outer` is the kernel's operand, the example's operand its region argument.
+        let region: String = body.lines().map(|l| format!("  {l}\n")).collect();
+        let body = format!(
+            "  %o = graph.fused %outer {{kind = \"elementwise\"}} : ({t}) -> {t} ({p}) {{\n{region}  }}\n",
+            t = types[0],
+            p = params[0],
+        );
+        return format!("graph.func @example(%outer: {}) {{\n{body}}}\n", types[0]);
+    }
     match op {
         Op::Graph(_) => {
             let mut src = format!("graph.func @example({}) {{\n{body}}}\n", params.join(", "));

@@ -290,3 +290,31 @@ fn error_locations_point_at_the_operation() {
     );
     let _ = GraphOp::Relu;
 }
+
+#[test]
+fn fused_kernels_are_isolated_and_yield_their_result_type() {
+    // The region reads `%y` from outside and yields the wrong type.
+    let m = parse(
+        "graph.func @f(%x: f32[4], %y: f32[4]) -> (f32[4]) {
+  %r = graph.fused %x {kind = \"elementwise\"} : (f32[4]) -> f32[4] (%a: f32[4]) {
+    %s = graph.add %a, %y : (f32[4], f32[4]) -> f32[4]
+    %c = graph.cast %s {dtype = bf16} : (f32[4]) -> bf16[4]
+    graph.yield %c : bf16[4]
+  }
+  graph.return %r : f32[4]
+}",
+    );
+    check(&m, &["from outside", "whose type differs"]);
+    // `graph.yield` outside a kernel.
+    let m = parse(
+        "graph.func @f(%x: f32[4]) -> (f32[4]) {
+  graph.yield %x : f32[4]
+}",
+    );
+    let es = errors(&m);
+    assert!(
+        es.iter()
+            .any(|e| e.contains("may only end the region of a `graph.fused`")),
+        "{es:#?}"
+    );
+}

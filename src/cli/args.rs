@@ -145,6 +145,28 @@ pub struct SourceArgs {
     /// The function to use (default: the only one, else `main`).
     #[arg(long = "fn", value_name = "NAME")]
     pub func: Option<String>,
+    /// Who chooses the kernels: the e-graph optimiser, or only trivially safe elementwise
+    /// chains (for comparisons).
+    #[arg(long, value_enum, default_value_t = FusionArg::Egraph)]
+    pub fusion: FusionArg,
+}
+
+/// `--fusion`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FusionArg {
+    /// Equality saturation and extraction by the cost model (`dump --ir graph-opt`).
+    Egraph,
+    /// Trivially safe elementwise fusion and norm prologues only.
+    Basic,
+}
+
+impl FusionArg {
+    pub fn fusion(self) -> tessera::Fusion {
+        match self {
+            FusionArg::Egraph => tessera::Fusion::EGraph,
+            FusionArg::Basic => tessera::Fusion::Basic,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -189,7 +211,7 @@ pub enum IrLevel {
     Scheduled,
     /// The Cranelift IR of every kernel.
     Clif,
-    /// The graph after equality saturation (DSL.md; not available yet: a clear error).
+    /// The graph after the e-graph optimiser, with its summary (`--explain`: the reasons).
     GraphOpt,
     /// GPU levels (DSL.md; not available yet: a clear error).
     Mlir,
@@ -203,6 +225,10 @@ pub struct DumpArgs {
     pub source: SourceArgs,
     #[arg(long, value_enum)]
     pub ir: IrLevel,
+    /// With `--ir graph-opt`: for each kernel, the rules that formed it, its predicted
+    /// cost and the best alternative it beat.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Args, Debug)]
@@ -293,4 +319,7 @@ pub struct CompileArgs {
     /// Fix symbolic sizes (`B=32,S=128`): the artifact then accepts only those sizes.
     #[arg(long, value_parser = parse_shapes)]
     pub shapes: Vec<Vec<(String, i64)>>,
+    /// Who chooses the kernels (see `run --fusion`).
+    #[arg(long, value_enum, default_value_t = FusionArg::Egraph)]
+    pub fusion: FusionArg,
 }

@@ -3,7 +3,7 @@
 use crate::cli::args::{Backend, BenchArgs};
 use crate::cli::data::{check_shape_names, concrete_shape, load_named, random_param, shapes_map};
 use std::time::Instant;
-use tessera::{Error, Program};
+use tessera::Error;
 
 pub fn bench(a: BenchArgs) -> Result<(), Error> {
     if let Some(e) = a.backend.and_then(Backend::unavailable) {
@@ -13,7 +13,8 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         return Err(e);
     }
     let t0 = Instant::now();
-    let prog = Program::load(&a.source.file)?;
+    let mut prog = crate::cli::load(&a.source)?;
+    prog.sizes = shapes_map(&a.shapes);
     let func = prog.entry(a.source.func.as_deref())?;
     // Compile once; the closure runs the compiled function alone.
     let exe = prog.executable(&func)?;

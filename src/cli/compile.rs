@@ -42,7 +42,9 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
             funcs.push(f.clone());
         }
     }
-    let prog = Program::load(&a.file)?;
+    let mut prog = Program::load(&a.file)?;
+    prog.fusion = a.fusion.fusion();
+    prog.sizes = sizes.clone();
     let artifact = prog.compile_aot(&funcs, &sizes)?;
     artifact.write(&a.output, a.header.as_deref())
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::args::{DumpArgs, IrLevel};
 use tessera::dump::IrLevel as Level;
-use tessera::{Error, Program};
+use tessera::Error;
 
 impl From<IrLevel> for Level {
     fn from(l: IrLevel) -> Level {
@@ -22,7 +22,7 @@ impl From<IrLevel> for Level {
 }
 
 pub fn dump(a: DumpArgs) -> Result<(), Error> {
-    let prog = Program::load(&a.source.file)?;
-    let text = tessera::dump::render(&prog, a.source.func.as_deref(), a.ir.into())?;
+    let prog = crate::cli::load(&a.source)?;
+    let text = tessera::dump::render(&prog, a.source.func.as_deref(), a.ir.into(), a.explain)?;
     crate::cli::out(text)
 }

@@ -3,10 +3,10 @@
 
 use crate::cli::args::GenArgs;
 use crate::cli::data::{check_shape_names, concrete_shape, random_param, shapes_map, write_npy};
-use tessera::{Error, Program, Tensor};
+use tessera::{Error, Tensor};
 
 pub fn gen(a: GenArgs) -> Result<(), Error> {
-    let prog = Program::load(&a.source.file)?;
+    let prog = crate::cli::load(&a.source)?;
     let func = prog.entry(a.source.func.as_deref())?;
     let f = prog
         .module

@@ -54,3 +54,10 @@ pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
         args::Command::Repl => repl::repl(),
     }
 }
+
+/// Loads the program `--fn`/`--fusion` apply to.
+pub fn load(source: &args::SourceArgs) -> Result<tessera::Program, tessera::Error> {
+    let mut prog = tessera::Program::load(&source.file)?;
+    prog.fusion = source.fusion.fusion();
+    Ok(prog)
+}

@@ -2,7 +2,7 @@
 
 use crate::cli::args::{Backend, RunArgs};
 use crate::cli::data::{load_named, write_npy};
-use tessera::{Error, Program};
+use tessera::Error;
 
 pub fn run(a: RunArgs) -> Result<(), Error> {
     if let Some(e) = a.backend.and_then(Backend::unavailable) {
@@ -11,7 +11,7 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     if let Some(e) = a.precision.unavailable() {
         return Err(e);
     }
-    let prog = Program::load(&a.source.file)?;
+    let prog = crate::cli::load(&a.source)?;
     let func = prog.entry(a.source.func.as_deref())?;
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
     let ordered = prog.bind(&func, inputs, weights)?;

@@ -130,8 +130,10 @@ pub fn run(
             let c = checked(s, origin, arg_at)?;
             // Lowering and compiling run on the worker, like an evaluation.
             let (program, func) = (c.program, c.func);
-            let text = worker::run(s.flag(), move || dump::render(&program, Some(&func), level))?
-                .map_err(|e| EvalError::Errors(c.synth.map_error(e)))?;
+            let text = worker::run(s.flag(), move || {
+                dump::render(&program, Some(&func), level, false)
+            })?
+            .map_err(|e| EvalError::Errors(c.synth.map_error(e)))?;
             Ok(Reply::text(text))
         }
         "explain" if rest.is_empty() => need("an expression or a function"),

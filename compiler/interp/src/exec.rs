@@ -71,40 +71,13 @@ fn run(
         sizes,
         depth,
     };
-    for op in &func.body.ops {
-        let fail = |m: String| InterpError::new(format!("{}: {m}", op.op.full_name()), op.loc);
-        if op.op == Op::Graph(GraphOp::Return) {
-            let outs = op
-                .operands
-                .iter()
-                .map(|v| cx.get(&env, *v).cloned())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(fail)?;
-            cx.check_returns(&outs).map_err(fail)?;
-            return Ok(outs);
-        }
-        let results = cx.eval(op, &env)?;
-        if results.len() != op.results.len() {
-            return Err(fail(format!(
-                "produced {} result{} but the operation declares {}",
-                results.len(),
-                if results.len() == 1 { "" } else { "s" },
-                op.results.len()
-            )));
-        }
-        for (v, t) in op.results.iter().zip(results) {
-            cx.check_type(*v, &t).map_err(fail)?;
-            match env.get_mut(v.index()) {
-                Some(slot @ None) => *slot = Some(t),
-                Some(Some(_)) => return Err(fail(format!("value %{} is defined twice", v.0))),
-                None => return Err(fail(format!("value %{} is not in the value table", v.0))),
-            }
-        }
+    match cx.run_block(&func.body.ops, env)? {
+        Some(outs) => Ok(outs),
+        None => Err(InterpError::new(
+            format!("function `{}` does not end with graph.return", func.name),
+            func.loc,
+        )),
     }
-    Err(InterpError::new(
-        format!("function `{}` does not end with graph.return", func.name),
-        func.loc,
-    ))
 }
 
 /// What one function invocation knows while it runs.
@@ -116,6 +89,72 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Runs a block's operations in order; its terminator (`graph.return` of the body or
+    /// `graph.yield` of a fused kernel's region) gives the results (`None`: no terminator).
+    fn run_block(
+        &self,
+        ops: &[Operation],
+        mut env: Vec<Option<Tensor>>,
+    ) -> Result<Option<Vec<Tensor>>, InterpError> {
+        for op in ops {
+            let fail = |m: String| InterpError::new(format!("{}: {m}", op.op.full_name()), op.loc);
+            if matches!(op.op, Op::Graph(GraphOp::Return | GraphOp::Yield)) {
+                let outs = op
+                    .operands
+                    .iter()
+                    .map(|v| self.get(&env, *v).cloned())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(fail)?;
+                if op.op == Op::Graph(GraphOp::Return) {
+                    self.check_returns(&outs).map_err(fail)?;
+                }
+                return Ok(Some(outs));
+            }
+            let results = self.eval(op, &env)?;
+            if results.len() != op.results.len() {
+                return Err(fail(format!(
+                    "produced {} result{} but the operation declares {}",
+                    results.len(),
+                    if results.len() == 1 { "" } else { "s" },
+                    op.results.len()
+                )));
+            }
+            for (v, t) in op.results.iter().zip(results) {
+                self.check_type(*v, &t).map_err(fail)?;
+                match env.get_mut(v.index()) {
+                    Some(slot @ None) => *slot = Some(t),
+                    Some(Some(_)) => return Err(fail(format!("value %{} is defined twice", v.0))),
+                    None => return Err(fail(format!("value %{} is not in the value table", v.0))),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs a `graph.fused` kernel: its region on the operands, in a scope of its own.
+    fn fused(&self, op: &Operation, args: Vec<&Tensor>) -> Result<Vec<Tensor>, InterpError> {
+        let fail = |m: String| InterpError::new(format!("graph.fused: {m}"), op.loc);
+        let [region] = op.regions.as_slice() else {
+            return Err(fail("expects exactly one region".into()));
+        };
+        if region.args.len() != args.len() {
+            return Err(fail(format!(
+                "the region takes {} arguments for {} operands",
+                region.args.len(),
+                args.len()
+            )));
+        }
+        let mut env: Vec<Option<Tensor>> = vec![None; self.func.values.len()];
+        for (a, t) in region.args.iter().zip(args) {
+            match env.get_mut(a.index()) {
+                Some(slot) => *slot = Some(t.clone()),
+                None => return Err(fail(format!("value %{} is not in the value table", a.0))),
+            }
+        }
+        self.run_block(&region.ops, env)?
+            .ok_or_else(|| fail("the region does not end with graph.yield".into()))
+    }
+
     fn get<'e>(&self, env: &'e [Option<Tensor>], v: Value) -> Result<&'e Tensor, String> {
         match env.get(v.index()) {
             Some(Some(t)) => Ok(t),
@@ -191,6 +230,9 @@ impl Cx<'_> {
             .map_err(fail)?;
         if g == GraphOp::Call {
             return self.call(op, args);
+        }
+        if g == GraphOp::Fused {
+            return self.fused(op, args);
         }
         self.kernel(g, op, &args).map(|t| vec![t]).map_err(fail)
     }

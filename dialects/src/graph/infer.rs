@@ -133,7 +133,13 @@ pub fn infer(
                 ))
                 .with_hint("look the callee up in the module and use its signature"));
         }
-        G::Return => return Ok(Vec::new()),
+        G::Fused => {
+            return Err(cx.err(
+                "the result type of a `graph.fused` is the type its region yields, \
+                 not a function of its operands",
+            ))
+        }
+        G::Return | G::Yield => return Ok(Vec::new()),
     };
     Ok(vec![t])
 }

@@ -255,6 +255,22 @@ declare_dialect! {
         summary: "calls a function of the module; inlined before optimisation",
         example: "%1 = graph.call %0 {callee = @layer} : (f32[B, 4]) -> f32[B, 4]",
     },
+    Fused = "fused" {
+        operands: Operands::Variadic { name: "inputs", min: 1 }, results: ONE,
+        attrs: [
+            ("kind", Str, Req, "how it is lowered: `elementwise`, `matmul` (a matmul with an elementwise epilogue) or `row` (a softmax or norm over the last axis with an elementwise prologue)"),
+            ("rules", Str, Opt, "the e-graph rules that formed it, comma-separated (for `--explain`)"),
+        ],
+        traits: [Pure, HasRegions],
+        summary: "one kernel chosen by the e-graph optimiser: its region (arguments = the inputs, graph operations only, ended by `graph.yield`) computes the result",
+        example: "%2 = graph.fused %0, %1 {kind = \"elementwise\"} : (f32[4], f32[4]) -> f32[4] (%a: f32[4], %b: f32[4]) {\n  %s = graph.add %a, %b : (f32[4], f32[4]) -> f32[4]\n  %r = graph.relu %s : (f32[4]) -> f32[4]\n  graph.yield %r : f32[4]\n}",
+    },
+    Yield = "yield" {
+        operands: Operands::Fixed(&["result"]), results: Results::Fixed(0),
+        attrs: [], traits: [Terminator],
+        summary: "ends the region of a `graph.fused`, giving its result",
+        example: "graph.yield %r : f32[4]",
+    },
     Return = "return" {
         operands: Operands::Variadic { name: "results", min: 1 }, results: Results::Fixed(0),
         attrs: [], traits: [Terminator],

@@ -51,7 +51,8 @@ impl Checker<'_> {
             return;
         }
         let msgs = match op.op {
-            Op::Graph(GraphOp::Return) => Vec::new(),
+            Op::Graph(GraphOp::Return | GraphOp::Yield) => Vec::new(),
+            Op::Graph(GraphOp::Fused) => self.check_fused(op),
             Op::Graph(GraphOp::Call) => self.check_call(op),
             Op::Graph(g) => self.check_graph_types(g, op),
             Op::Tile(t) => self.check_tile_op(t, op),
@@ -105,6 +106,68 @@ impl Checker<'_> {
                 vec![m]
             }
         }
+    }
+
+    /// A fused kernel's region is isolated: its arguments have the operands' types, its
+    /// operations are graph operations other than calls, returns and nested kernels, they
+    /// use only the region's own values, and it yields the result's type.
+    fn check_fused(&self, op: &Operation) -> Vec<String> {
+        let mut msgs = Vec::new();
+        let [region] = op.regions.as_slice() else {
+            return vec![format!(
+                "takes exactly one region, found {}",
+                op.regions.len()
+            )];
+        };
+        if region.args.len() != op.operands.len() {
+            msgs.push(format!(
+                "the region takes {} argument(s) for {} operand(s)",
+                region.args.len(),
+                op.operands.len()
+            ));
+        }
+        for (k, (a, v)) in region.args.iter().zip(&op.operands).enumerate() {
+            if self.ty(*a) != self.ty(*v) {
+                msgs.push(format!(
+                    "region argument #{k} `{}` has a type other than operand #{k}",
+                    self.vname(*a)
+                ));
+            }
+        }
+        let mut defined: std::collections::BTreeSet<crate::ir::Value> =
+            region.args.iter().copied().collect();
+        for inner in &region.ops {
+            match inner.op {
+                Op::Graph(GraphOp::Fused | GraphOp::Call | GraphOp::Return) | Op::Tile(_) => msgs
+                    .push(format!(
+                        "`{}` cannot appear inside a `graph.fused` region",
+                        inner.op.full_name()
+                    )),
+                _ => {}
+            }
+            for v in &inner.operands {
+                if !defined.contains(v) {
+                    msgs.push(format!(
+                        "the region uses `{}` from outside: a fused kernel sees only its inputs",
+                        self.vname(*v)
+                    ));
+                }
+            }
+            defined.extend(inner.results.iter().copied());
+        }
+        if let Some(last) = region.ops.last() {
+            if last.op != Op::Graph(GraphOp::Yield) {
+                msgs.push("the region must end with `graph.yield`".into());
+            } else if let (Some(y), Some(r)) = (last.operands.first(), op.results.first()) {
+                if self.ty(*y) != self.ty(*r) {
+                    msgs.push(format!(
+                        "the region yields `{}`, whose type differs from the result's",
+                        self.vname(*y)
+                    ));
+                }
+            }
+        }
+        msgs
     }
 
     /// A call's operands match the callee's parameters and its results the callee's

@@ -3,6 +3,7 @@
 
 use super::Checker;
 use crate::dialect::Trait;
+use crate::graph::GraphOp;
 use crate::ir::{FuncKind, Loc, Op, Operation, Value};
 
 /// Which values are defined and which are visible at the current point.
@@ -113,6 +114,12 @@ impl Checker<'_> {
                 );
             }
             match (op.op, parent) {
+                (Op::Graph(GraphOp::Yield), Some(p)) if p.op == Op::Graph(GraphOp::Fused) => {}
+                (Op::Graph(GraphOp::Yield), _) => self.error(
+                    op.loc,
+                    Some(op.op),
+                    "`graph.yield` may only end the region of a `graph.fused`".into(),
+                ),
                 (Op::Graph(_), Some(_)) => self.error(
                     op.loc,
                     Some(op.op),

@@ -298,41 +298,52 @@ pub(super) fn fused(ctx: &mut Ctx, ops: &[(&Operation, DType)]) -> Result<(), Ti
     let inputs: Vec<Seen> = leaves.iter().map(|v| Seen::of(ctx, ctx.buf(*v))).collect();
     let out = Seen::of(ctx, ctx.buf(root.results[0]));
     let region = |k: &mut KernelText, e: &[String], d: &[DType]| -> String {
-        let mut names: BTreeMap<Value, (String, DType)> = leaves
+        let names: BTreeMap<Value, (String, DType)> = leaves
             .iter()
             .zip(e.iter().zip(d))
             .map(|(v, (n, t))| (*v, (n.clone(), *t)))
             .collect();
-        let mut last = String::new();
-        for (op, rdt) in ops {
-            let v = k.fresh("v");
-            let (args, tys): (Vec<String>, Vec<String>) = op
-                .operands
-                .iter()
-                .map(|x| {
-                    let (n, t) = &names[x];
-                    (format!("%{n}"), t.to_string())
-                })
-                .unzip();
-            let attrs = if op.attrs.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", attr_dict(&op.attrs))
-            };
-            k.line(format!(
-                "%{v} = {} {}{attrs} : ({}) -> {rdt}",
-                op.op.full_name(),
-                args.join(", "),
-                tys.join(", ")
-            ));
-            names.insert(op.results[0], (v.clone(), *rdt));
-            last = v;
-        }
-        last
+        scalar_ops(k, ops, names)
     };
     let mut what: Vec<&str> = ops.iter().map(|(op, _)| op.op.def().name).collect();
     if what.len() > 4 {
         what = vec![what[0], "etc", what[what.len() - 1]];
     }
     kernel(ctx, root, &what.join("_"), &inputs, &out, &region)
+}
+
+/// Writes `ops` (program order, with their result dtypes) as scalar lines of a map region,
+/// given the element names of the values they read from outside; returns the name of the
+/// last one's result.
+pub(crate) fn scalar_ops(
+    k: &mut KernelText,
+    ops: &[(&Operation, DType)],
+    mut names: BTreeMap<Value, (String, DType)>,
+) -> String {
+    let mut last = String::new();
+    for (op, rdt) in ops {
+        let v = k.fresh("v");
+        let (args, tys): (Vec<String>, Vec<String>) = op
+            .operands
+            .iter()
+            .map(|x| {
+                let (n, t) = &names[x];
+                (format!("%{n}"), t.to_string())
+            })
+            .unzip();
+        let attrs = if op.attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", attr_dict(&op.attrs))
+        };
+        k.line(format!(
+            "%{v} = {} {}{attrs} : ({}) -> {rdt}",
+            op.op.full_name(),
+            args.join(", "),
+            tys.join(", ")
+        ));
+        names.insert(op.results[0], (v.clone(), *rdt));
+        last = v;
+    }
+    last
 }

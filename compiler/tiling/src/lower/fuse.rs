@@ -61,6 +61,11 @@ pub(crate) struct Fusion {
     /// group in its first loop (a prologue, [`super::prologue`]), so the group's result is
     /// never a separate pass over memory.
     pub prologue: BTreeMap<usize, Vec<usize>>,
+    /// For the last operation of a matmul kernel chosen by the e-graph optimiser
+    /// ([`super::chosen`]): the `matmul` and the epilogue's operations in program order,
+    /// the kernel's result last. The matmul kernel applies the epilogue to each
+    /// accumulated tile before storing it.
+    pub epilogue: BTreeMap<usize, (usize, Vec<usize>)>,
 }
 
 /// How a value from outside a norm prologue is seen by the norm kernel (rows of `n`).

@@ -1,10 +1,15 @@
 //! `matmul` of two rank-2 operands: a grid of output tiles, a loop over K tiles, `tile.dot`
 //! accumulating in f32 for float operands (f16, bf16 and fp8 results are rounded once at
 //! the end, DSL.md §4) and in i32 for i8 operands. Batched matmul is in `contract.rs`.
+//! A matmul kernel chosen by the e-graph optimiser ([`fused`]) applies its elementwise
+//! epilogue (bias, activation, residual) to each accumulated tile before the store.
 
+use super::elementwise::scalar_ops;
 use super::{Ctx, TilingError};
+use crate::plan::BufId;
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use tessera_dialects::Operation;
+use std::collections::BTreeMap;
+use tessera_dialects::{DType, Operation, SymExpr, Value};
 
 pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let (a, b, c) = (
@@ -41,16 +46,13 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     };
     let acc_tile = tile(acc_dtype, &[tm, tn]);
     let out_tile = tile(tc.dtype, &[tm, tn]);
-    let (a_tile, b_tile) = (tile(ta.dtype, &[tm, tk]), tile(tb.dtype, &[tk, tn]));
-    kt.line("%i = tile.program_id {axis = 0} : () -> index");
-    kt.line("%j = tile.program_id {axis = 1} : () -> index");
-    kt.line(format!("%z = tile.zeros : () -> {acc_tile}"));
-    kt.line(format!(
-        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  %tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}\n  %d = tile.dot %ta, %tb, %c : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
-        sizes(&[tessera_dialects::SymExpr::lit(0), cdiv(k, tk)]),
-        buf(ta.dtype, &ta.shape),
-        buf(tb.dtype, &tb.shape),
-    ));
+    accumulate(
+        &mut kt,
+        (&ta.shape, ta.dtype),
+        (&tb.shape, tb.dtype),
+        acc_dtype,
+        [tm, tk, tn],
+    );
     let result = if acc_dtype == tc.dtype {
         "acc"
     } else {
@@ -65,5 +67,207 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         buf(tc.dtype, &tc.shape)
     ));
     ctx.emit(name, kt.finish(), vec![(a, None), (b, None), (c, None)], op);
+    Ok(())
+}
+
+/// The program ids `%i`, `%j` and the K loop accumulating `%acc = a[i, :] @ b[:, j]` in
+/// `acc_dtype`, for tiles `[tm, tk, tn]`.
+fn accumulate(
+    kt: &mut KernelText,
+    (sa, da): (&[SymExpr], DType),
+    (sb, db): (&[SymExpr], DType),
+    acc_dtype: DType,
+    [tm, tk, tn]: [u64; 3],
+) {
+    let acc_tile = tile(acc_dtype, &[tm, tn]);
+    let (a_tile, b_tile) = (tile(da, &[tm, tk]), tile(db, &[tk, tn]));
+    kt.line("%i = tile.program_id {axis = 0} : () -> index");
+    kt.line("%j = tile.program_id {axis = 1} : () -> index");
+    kt.line(format!("%z = tile.zeros : () -> {acc_tile}"));
+    kt.line(format!(
+        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  %tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}\n  %d = tile.dot %ta, %tb, %c : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
+        sizes(&[SymExpr::lit(0), cdiv(&sa[1], tk)]),
+        buf(da, sa),
+        buf(db, sb),
+    ));
+}
+
+/// How the epilogue reads a tensor from outside the kernel.
+enum Leaf {
+    /// The result's shape: the tile at `(i, j)` of its `[M, N]` view.
+    Full,
+    /// `[N]` broadcast over the rows: a `[1, N]` view.
+    Row,
+    /// One element: a `[1, 1]` view.
+    Scalar,
+}
+
+/// A matmul with an elementwise epilogue, one kernel: `mm` is the `matmul` (f32 operands,
+/// a 2-D right operand; a left operand of higher rank is seen as `[rows, K]`), `ops` the
+/// epilogue in program order with their result dtypes, the last one the kernel's result.
+/// The epilogue's other inputs have the result's shape, broadcast a row over it, or are
+/// scalars.
+pub(super) fn fused(
+    ctx: &mut Ctx,
+    mm: &Operation,
+    ops: &[(&Operation, DType)],
+) -> Result<(), TilingError> {
+    let Some((root, _)) = ops.last() else {
+        return matmul(ctx, mm);
+    };
+    let (a, b, c) = (
+        ctx.buf(mm.operands[0]),
+        ctx.buf(mm.operands[1]),
+        ctx.buf(root.results[0]),
+    );
+    let (ta, tb, tc) = (ctx.ty(a).clone(), ctx.ty(b).clone(), ctx.ty(c).clone());
+    if ta.rank() < 2 || tb.rank() != 2 || ta.dtype != DType::F32 || tb.dtype != DType::F32 {
+        return Err(TilingError::at(
+            mm,
+            "a matmul epilogue needs f32 operands and a 2-D right operand",
+        ));
+    }
+    let r = ta.rank();
+    let m = ta.shape[..r - 1]
+        .iter()
+        .fold(SymExpr::lit(1), |acc, d| acc.mul(d));
+    let (k, n) = (ta.shape[r - 1].clone(), tb.shape[1].clone());
+    let a_view = vec![m.clone(), k.clone()];
+    let c_view = vec![m.clone(), n.clone()];
+    let view = |b: BufId, v: &[SymExpr], ctx: &Ctx| -> (BufId, Option<Vec<SymExpr>>) {
+        (b, (ctx.ty(b).shape != v).then(|| v.to_vec()))
+    };
+    // Values the epilogue reads from outside: the matmul's result, then the leaves.
+    let inside: Vec<Value> = ops.iter().map(|(o, _)| o.results[0]).collect();
+    let mut leaves: Vec<(Value, Leaf)> = Vec::new();
+    for (op, _) in ops {
+        for v in &op.operands {
+            if *v == mm.results[0] || inside.contains(v) || leaves.iter().any(|(l, _)| l == v) {
+                continue;
+            }
+            let shape = &ctx.ty(ctx.buf(*v)).shape;
+            let one = |d: &SymExpr| d.as_const() == Some(1);
+            let leaf = if *shape == tc.shape {
+                Leaf::Full
+            } else if shape.iter().all(one) {
+                Leaf::Scalar
+            } else if shape.last() == Some(&n) && shape[..shape.len() - 1].iter().all(one) {
+                Leaf::Row
+            } else {
+                return Err(TilingError::at(
+                    op,
+                    "a matmul epilogue reads a tensor that is neither the result's shape, a row, nor a scalar",
+                ));
+            };
+            leaves.push((*v, leaf));
+        }
+    }
+    let (tm, tk, tn) = (
+        ctx.schedule.rows_tile(&m),
+        fit(&k, ctx.schedule.mk),
+        fit(&n, ctx.schedule.mm),
+    );
+    let name = ctx.kernel_name("matmul_epilogue");
+    let mut params = vec![
+        ("a".to_string(), buf(ta.dtype, &a_view)),
+        ("b".to_string(), buf(tb.dtype, &tb.shape)),
+    ];
+    let mut args = vec![view(a, &a_view, ctx), (b, None)];
+    for (i, (v, leaf)) in leaves.iter().enumerate() {
+        let lb = ctx.buf(*v);
+        let shape = match leaf {
+            Leaf::Full => c_view.clone(),
+            Leaf::Row => vec![SymExpr::lit(1), n.clone()],
+            Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
+        };
+        params.push((format!("x{i}"), buf(ctx.ty(lb).dtype, &shape)));
+        args.push(view(lb, &shape, ctx));
+    }
+    params.push(("out".to_string(), buf(tc.dtype, &c_view)));
+    args.push(view(c, &c_view, ctx));
+    let mut kt = KernelText::new(&name, &params, &[cdiv(&m, tm), cdiv(&n, tn)]);
+    accumulate(
+        &mut kt,
+        (&a_view, ta.dtype),
+        (&tb.shape, tb.dtype),
+        DType::F32,
+        [tm, tk, tn],
+    );
+    let full = |d: DType| tile(d, &[tm, tn]);
+    kt.line("%zero = tile.index {value = sizes[0]} : () -> index");
+    let mut operands = vec![("acc".to_string(), DType::F32)];
+    for (i, (v, leaf)) in leaves.iter().enumerate() {
+        let dt = ctx.ty(ctx.buf(*v)).dtype;
+        let t = kt.fresh("t");
+        let (idx, tdims, shape) = match leaf {
+            Leaf::Full => ("%i, %j", [tm, tn], c_view.clone()),
+            Leaf::Row => ("%zero, %j", [1, tn], vec![SymExpr::lit(1), n.clone()]),
+            Leaf::Scalar => (
+                "%zero, %zero",
+                [1, 1],
+                vec![SymExpr::lit(1), SymExpr::lit(1)],
+            ),
+        };
+        kt.line(format!(
+            "%{t} = tile.load %x{i}, {idx} : ({}, index, index) -> {}",
+            buf(dt, &shape),
+            tile(dt, &tdims)
+        ));
+        if matches!(leaf, Leaf::Full) {
+            operands.push((t, dt));
+        } else {
+            let bc = kt.fresh("b");
+            kt.line(format!(
+                "%{bc} = tile.broadcast %{t} : ({}) -> {}",
+                tile(dt, &tdims),
+                full(dt)
+            ));
+            operands.push((bc, dt));
+        }
+    }
+    let elems: Vec<String> = operands.iter().map(|_| kt.fresh("e")).collect();
+    let mut names: BTreeMap<Value, (String, DType)> = BTreeMap::new();
+    names.insert(mm.results[0], (elems[0].clone(), DType::F32));
+    for ((v, _), (e, (_, dt))) in leaves.iter().zip(elems.iter().zip(&operands).skip(1)) {
+        names.insert(*v, (e.clone(), *dt));
+    }
+    let mut body = KernelText::new("region", &[], &[]);
+    body.set_counter(kt.counter());
+    let result = scalar_ops(&mut body, ops, names);
+    kt.set_counter(body.counter());
+    let mut map = format!(
+        "%res = tile.map {} : ({}) -> {} ({}) {{\n",
+        operands
+            .iter()
+            .map(|(o, _)| format!("%{o}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        operands
+            .iter()
+            .map(|(_, d)| full(*d))
+            .collect::<Vec<_>>()
+            .join(", "),
+        full(tc.dtype),
+        elems
+            .iter()
+            .zip(&operands)
+            .map(|(e, (_, d))| format!("%{e}: {d}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for l in body.body_lines() {
+        map.push_str("  ");
+        map.push_str(l);
+        map.push('\n');
+    }
+    map.push_str(&format!("  tile.yield %{result} : {}\n}}", tc.dtype));
+    kt.line(map);
+    kt.line(format!(
+        "tile.store %res, %out, %i, %j : ({}, {}, index, index) -> ()",
+        full(tc.dtype),
+        buf(tc.dtype, &c_view)
+    ));
+    // The launch is the matmul's (profiles name it), with its epilogue.
+    ctx.emit(name, kt.finish(), args, mm);
     Ok(())
 }

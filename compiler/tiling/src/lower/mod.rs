@@ -1,6 +1,7 @@
 //! The lowering driver: buffers for every value, then each graph operation to kernels and
 //! launches (one module per operation family), then parse and verify the kernels.
 
+mod chosen;
 mod contract;
 mod conv;
 mod elementwise;
@@ -96,6 +97,9 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
         message: format!("no function `{name}`"),
         loc: Loc::default(),
     })?;
+    // Kernels chosen by the e-graph optimiser: their regions spliced into the body.
+    let (flat, chosen) = chosen::flatten(original);
+    let original = &flat;
     // Operations along other axes become last-axis ones between transposes.
     // Einsums that are not one matmul-form contraction become matmuls, sums, transposes.
     let original = &crate::einsum::decompose_einsums(original).map_err(|m| TilingError {
@@ -134,7 +138,10 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
         params.push(ctx.buffers.len() - 1);
     }
     let mut results = Vec::new();
-    let fusion = fuse::plan(func);
+    let fusion = match &chosen {
+        Some(c) => chosen::fusion(func, c),
+        None => fuse::plan(func),
+    };
     for (i, op) in func.body.ops.iter().enumerate() {
         if op.op.def().has_trait(Trait::Terminator) {
             results = op.operands.iter().map(|v| ctx.buf(*v)).collect();
@@ -167,6 +174,17 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
                 }
                 _ => norm::norm(&mut ctx, op, Some(&ops))?,
             }
+            continue;
+        }
+        if let Some((mm, members)) = fusion.epilogue.get(&i) {
+            let ops = members
+                .iter()
+                .map(|j| {
+                    let m = &func.body.ops[*j];
+                    Ok((m, tensor_ty(func, m.results[0])?.dtype))
+                })
+                .collect::<Result<Vec<_>, TilingError>>()?;
+            matmul::fused(&mut ctx, &func.body.ops[*mm], &ops)?;
             continue;
         }
         match fusion.groups.get(&i) {

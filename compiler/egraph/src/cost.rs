@@ -1,0 +1,214 @@
+//! The cost model: a trait that prices whole kernels, and the analytic roofline model that
+//! implements it for now (the learned model comes with the tuner). Every operation outside
+//! a fused kernel is a kernel of its own; a fused kernel is priced as one kernel, from all
+//! the work of its body and only the bytes of its inputs and result.
+
+use crate::analysis::{body_types, ty, Graph};
+use crate::lang::{BodyNode, Head, Node};
+use std::collections::BTreeMap;
+use tessera_dialects::{GraphOp, TensorType};
+
+/// The work of one kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KernelStats {
+    /// Floating-point (or integer) operations.
+    pub flops: f64,
+    /// Bytes read from and written to memory (inputs once each, the result once).
+    pub bytes: f64,
+}
+
+/// Prices a kernel in predicted seconds.
+pub trait CostModel {
+    fn seconds(&self, k: &KernelStats) -> f64;
+}
+
+/// The roofline: the larger of work over peak and bytes over bandwidth, plus a fixed cost
+/// per kernel launch. The defaults are this project's reference machine (two cores,
+/// f32x4 FMA, DDR): 100 GFLOP/s, 25 GB/s, 2 µs per launch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Roofline {
+    pub flops_per_s: f64,
+    pub bytes_per_s: f64,
+    pub launch_s: f64,
+}
+
+impl Default for Roofline {
+    fn default() -> Roofline {
+        Roofline {
+            flops_per_s: 100e9,
+            bytes_per_s: 25e9,
+            launch_s: 2e-6,
+        }
+    }
+}
+
+impl CostModel for Roofline {
+    fn seconds(&self, k: &KernelStats) -> f64 {
+        (k.flops / self.flops_per_s).max(k.bytes / self.bytes_per_s) + self.launch_s
+    }
+}
+
+/// Concrete values for symbolic sizes: the bound ones, and a default for the rest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sizes {
+    pub bound: BTreeMap<String, i64>,
+    pub default: i64,
+}
+
+impl Default for Sizes {
+    fn default() -> Sizes {
+        Sizes {
+            bound: BTreeMap::new(),
+            default: 64,
+        }
+    }
+}
+
+impl Sizes {
+    /// The number of elements of `t`.
+    pub fn numel(&self, t: &TensorType) -> f64 {
+        t.shape
+            .iter()
+            .map(|d| {
+                d.eval(&|n| Some(self.bound.get(n).copied().unwrap_or(self.default)))
+                    .map(|v| v.max(1) as f64)
+                    .unwrap_or(self.default as f64)
+            })
+            .product()
+    }
+
+    fn dim(&self, t: &TensorType, axis: usize) -> f64 {
+        t.shape
+            .get(axis)
+            .map(|d| {
+                d.eval(&|n| Some(self.bound.get(n).copied().unwrap_or(self.default)))
+                    .map(|v| v.max(1) as f64)
+                    .unwrap_or(self.default as f64)
+            })
+            .unwrap_or(1.0)
+    }
+
+    pub fn bytes(&self, t: &TensorType) -> f64 {
+        self.numel(t) * t.dtype.size_bytes() as f64
+    }
+}
+
+/// Operations per element of an elementwise operation (transcendentals as their
+/// polynomial evaluations cost).
+fn per_element(g: GraphOp) -> f64 {
+    use GraphOp as G;
+    match g {
+        G::Div | G::Recip | G::Sqrt | G::Rsqrt => 4.0,
+        G::Exp | G::Log | G::Sigmoid => 12.0,
+        G::Tanh | G::Erf => 16.0,
+        G::Gelu | G::GeluTanh | G::Silu => 20.0,
+        G::Pow => 28.0,
+        G::Softmax => 16.0,
+        G::LogSoftmax => 18.0,
+        G::LayerNorm => 8.0,
+        G::RmsNorm => 5.0,
+        _ => 1.0,
+    }
+}
+
+/// The operations one graph operation performs, from its operand and result types.
+pub fn op_flops(
+    g: GraphOp,
+    attrs: &tessera_dialects::Attrs,
+    ins: &[TensorType],
+    out: &TensorType,
+    s: &Sizes,
+) -> f64 {
+    use GraphOp as G;
+    let n_out = s.numel(out);
+    match g {
+        G::Constant | G::Reshape | G::Transpose | G::BroadcastTo | G::Concat | G::Slice => 0.0,
+        G::MatMul => {
+            let k = ins
+                .first()
+                .map(|a| s.dim(a, a.rank().saturating_sub(1)))
+                .unwrap_or(1.0);
+            2.0 * n_out * k
+        }
+        G::Einsum => {
+            // 2 x the product of every label's size.
+            let spec = attrs.str("spec").unwrap_or("");
+            let lhs = spec.split("->").next().unwrap_or("");
+            let mut size: BTreeMap<char, f64> = BTreeMap::new();
+            for (labels, t) in lhs.split(',').zip(ins) {
+                for (i, c) in labels.trim().chars().enumerate() {
+                    size.insert(c, s.dim(t, i));
+                }
+            }
+            2.0 * size.values().product::<f64>()
+        }
+        G::Conv2d => {
+            let w = ins.get(1).map(|w| s.numel(w) / s.dim(w, 0)).unwrap_or(1.0);
+            2.0 * n_out * w
+        }
+        G::MaxPool2d | G::AvgPool2d => {
+            let k: f64 = attrs
+                .ints("kernel")
+                .map(|k| k.iter().map(|v| *v as f64).product())
+                .unwrap_or(1.0);
+            n_out * k
+        }
+        G::ReduceSum | G::ReduceMean | G::ReduceMax | G::ReduceMin | G::Argmax => {
+            ins.first().map(|x| s.numel(x)).unwrap_or(n_out)
+        }
+        G::Quantize | G::Dequantize => 2.0 * n_out,
+        _ => per_element(g) * n_out,
+    }
+}
+
+/// The work of the kernel an e-node of `class` stands for, or `None` for nodes that cost nothing
+/// (parameters and 0-d literals, which are folded into their users).
+pub fn node_stats(g: &Graph, class: egg::Id, n: &Node, s: &Sizes) -> Option<KernelStats> {
+    let out = ty(g, class)?.clone();
+    let ins: Vec<TensorType> = n
+        .children
+        .iter()
+        .map(|c| ty(g, *c).cloned())
+        .collect::<Option<_>>()?;
+    stats_with_types(n, &ins, &out, s)
+}
+
+/// [`node_stats`] with the types given.
+pub fn stats_with_types(
+    n: &Node,
+    ins: &[TensorType],
+    out: &TensorType,
+    s: &Sizes,
+) -> Option<KernelStats> {
+    let mut seen = std::collections::BTreeSet::new();
+    let in_bytes: f64 = n
+        .children
+        .iter()
+        .zip(ins)
+        .filter(|(c, _)| seen.insert(**c))
+        .map(|(_, t)| s.bytes(t))
+        .sum();
+    let flops = match &n.head {
+        Head::Param(_) => return None,
+        Head::Op(GraphOp::Constant, _) if out.rank() == 0 => return None,
+        Head::Op(g, a) => op_flops(*g, a.attrs(), ins, out, s),
+        Head::Kernel(k) => {
+            let tys = body_types(k, ins)?;
+            k.body
+                .iter()
+                .zip(&tys)
+                .map(|(b, t)| match b {
+                    BodyNode::Op(g, a, c) => {
+                        let ci: Vec<TensorType> = c.iter().map(|i| tys[*i].clone()).collect();
+                        op_flops(*g, a.attrs(), &ci, t, s)
+                    }
+                    BodyNode::Arg(_) => 0.0,
+                })
+                .sum()
+        }
+    };
+    Some(KernelStats {
+        flops,
+        bytes: in_bytes + s.bytes(out),
+    })
+}

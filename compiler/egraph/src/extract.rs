@@ -1,0 +1,190 @@
+//! Extraction: for every e-class the cheapest e-node under the cost model, where a node's
+//! cost is its own kernel's predicted time plus its inputs' costs. Kernels are priced
+//! whole ([`crate::cost`]). A fused matmul whose matmul is also needed on its own would
+//! compute it twice: such choices are banned and extraction repeats.
+
+use crate::analysis::Graph;
+use crate::cost::{node_stats, CostModel, Sizes};
+use crate::lang::{BodyNode, Head, KernelKind, Node, OpAttrs};
+use egg::Id;
+use std::collections::{BTreeMap, BTreeSet};
+use tessera_dialects::GraphOp;
+
+/// The most times extraction repeats after banning a duplicating choice.
+const MAX_ROUNDS: usize = 64;
+
+/// One extraction: the chosen node of each e-class and its cost.
+pub struct Extraction {
+    pub best: BTreeMap<Id, (f64, Node)>,
+    /// The e-classes the roots need, in no particular order.
+    pub needed: BTreeSet<Id>,
+    /// Choices banned because they computed a matmul twice.
+    pub banned: BTreeSet<(Id, Node)>,
+}
+
+impl Extraction {
+    pub fn node(&self, id: Id) -> Option<&Node> {
+        self.best.get(&id).map(|(_, n)| n)
+    }
+
+    /// The total predicted cost of the needed classes, each counted once.
+    pub fn total(&self, g: &Graph, model: &dyn CostModel, sizes: &Sizes) -> f64 {
+        self.needed
+            .iter()
+            .filter_map(|c| {
+                let n = self.node(*c)?;
+                node_stats(g, *c, n, sizes).map(|s| model.seconds(&s))
+            })
+            .sum()
+    }
+}
+
+/// The cost of one node alone: its kernel, or nothing.
+pub fn own_cost(g: &Graph, class: Id, n: &Node, model: &dyn CostModel, sizes: &Sizes) -> f64 {
+    node_stats(g, class, n, sizes)
+        .map(|s| model.seconds(&s))
+        .unwrap_or(0.0)
+}
+
+fn best_nodes(
+    g: &Graph,
+    model: &dyn CostModel,
+    sizes: &Sizes,
+    banned: &BTreeSet<(Id, Node)>,
+) -> BTreeMap<Id, (f64, Node)> {
+    let mut classes: Vec<Id> = g.classes().map(|c| c.id).collect();
+    classes.sort();
+    let mut best: BTreeMap<Id, (f64, Node)> = BTreeMap::new();
+    loop {
+        let mut changed = false;
+        for c in &classes {
+            for n in &g[*c].nodes {
+                if banned.contains(&(*c, n.clone())) {
+                    continue;
+                }
+                let mut seen = BTreeSet::new();
+                let mut total = own_cost(g, *c, n, model, sizes);
+                let mut ok = true;
+                for k in &n.children {
+                    let k = g.find(*k);
+                    if !seen.insert(k) {
+                        continue;
+                    }
+                    match best.get(&k) {
+                        Some((v, _)) => total += v,
+                        None => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                let better = match best.get(c) {
+                    None => true,
+                    Some((v, _)) => total < *v * (1.0 - 1e-12),
+                };
+                if better {
+                    best.insert(*c, (total, n.clone()));
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return best;
+        }
+    }
+}
+
+fn needed(g: &Graph, roots: &[Id], best: &BTreeMap<Id, (f64, Node)>) -> BTreeSet<Id> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<Id> = roots.iter().map(|r| g.find(*r)).collect();
+    while let Some(c) = stack.pop() {
+        if !out.insert(c) {
+            continue;
+        }
+        if let Some((_, n)) = best.get(&c) {
+            stack.extend(n.children.iter().map(|k| g.find(*k)));
+        }
+    }
+    out
+}
+
+/// The e-class of the matmul inside a matmul kernel, if the e-graph has it.
+fn anchor_class(g: &Graph, n: &Node) -> Option<Id> {
+    let Head::Kernel(k) = &n.head else {
+        return None;
+    };
+    if k.kind != KernelKind::Matmul {
+        return None;
+    }
+    k.body.iter().find_map(|b| match b {
+        BodyNode::Op(GraphOp::MatMul, a, c) => {
+            let arg = |i: usize| match k.body.get(c[i]) {
+                Some(BodyNode::Arg(x)) => n.children.get(*x).copied(),
+                _ => None,
+            };
+            let m = Node::op(
+                GraphOp::MatMul,
+                OpAttrs::new(a.attrs().clone()),
+                vec![arg(0)?, arg(1)?],
+            );
+            g.lookup(m)
+        }
+        _ => None,
+    })
+}
+
+/// The choices that make some matmul run twice: where the matmul is also needed on its
+/// own, every kernel that contains it; where several kernels contain it, all but the one
+/// with the largest body (ties: the lowest e-class).
+fn duplicates(g: &Graph, best: &BTreeMap<Id, (f64, Node)>, need: &BTreeSet<Id>) -> Vec<(Id, Node)> {
+    let mut users: BTreeMap<Id, Vec<(Id, Node)>> = BTreeMap::new();
+    for c in need {
+        let Some((_, n)) = best.get(c) else { continue };
+        if let Some(m) = anchor_class(g, n) {
+            users.entry(g.find(m)).or_default().push((*c, n.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for (m, mut ks) in users {
+        if need.contains(&m) {
+            out.extend(ks);
+            continue;
+        }
+        if ks.len() < 2 {
+            continue;
+        }
+        let size = |n: &Node| n.kernel().map(|k| k.body.len()).unwrap_or(0);
+        ks.sort_by(|a, b| size(&b.1).cmp(&size(&a.1)).then(a.0.cmp(&b.0)));
+        out.extend(ks.into_iter().skip(1));
+    }
+    out
+}
+
+/// Extracts the roots' cheapest program that computes every matmul once.
+pub fn extract(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes) -> Extraction {
+    let mut banned = BTreeSet::new();
+    for _ in 0..MAX_ROUNDS {
+        let best = best_nodes(g, model, sizes, &banned);
+        let need = needed(g, roots, &best);
+        let dup = duplicates(g, &best, &need);
+        if dup.is_empty() {
+            return Extraction {
+                best,
+                needed: need,
+                banned,
+            };
+        }
+        banned.extend(dup);
+    }
+    // Give up on fusion around duplicated matmuls: take only the original operations.
+    let best = best_nodes(g, model, sizes, &banned);
+    let need = needed(g, roots, &best);
+    Extraction {
+        best,
+        needed: need,
+        banned,
+    }
+}

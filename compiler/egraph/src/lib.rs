@@ -1,0 +1,146 @@
+//! Equality saturation on the graph IR (egg): one e-graph holds a function's algebraic,
+//! layout and fusion alternatives; extraction picks the cheapest program under a cost
+//! model that prices whole kernels. Fused kernels come out as `graph.fused` operations.
+//!
+//! The pipeline of [`optimize`]: the function's body becomes an e-graph
+//! ([`convert::to_egraph`]); the rule tables ([`rules::tables`]) run to saturation or to
+//! the limits of [`Options`]; [`extract::extract`] chooses one node per needed e-class;
+//! [`convert::from_choice`] prints the choice back as a function. The [`Report`] says why
+//! saturation stopped, how often each rule applied, and, per kernel, why it was chosen.
+
+pub mod analysis;
+pub mod convert;
+pub mod cost;
+pub mod extract;
+pub mod lang;
+pub mod report;
+pub mod rules;
+
+use analysis::Graph;
+use cost::{Roofline, Sizes};
+use std::time::Duration;
+use tessera_dialects::{Func, Module};
+
+pub use report::{KernelNote, Report};
+
+/// An optimiser error (a function it cannot take, such as one with calls left).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct OptError {
+    pub message: String,
+}
+
+impl OptError {
+    pub fn new(message: String) -> OptError {
+        OptError { message }
+    }
+}
+
+/// Limits and inputs of one optimisation.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The most rule-application rounds.
+    pub iter_limit: usize,
+    /// The most e-nodes; saturation stops before exceeding it.
+    pub node_limit: usize,
+    /// A safety net only: a run that hits it depends on the machine's speed, and the
+    /// report says so.
+    pub time_limit: Duration,
+    /// The rule tables to run, by name (`algebra`, `layout`, `fusion`).
+    pub tables: Vec<&'static str>,
+    /// Sizes for symbolic dimensions, for the cost model.
+    pub sizes: Sizes,
+    /// The cost model's machine.
+    pub machine: Roofline,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            iter_limit: 32,
+            node_limit: 50_000,
+            time_limit: Duration::from_secs(10),
+            tables: vec!["algebra", "layout", "fusion"],
+            sizes: Sizes::default(),
+            machine: Roofline::default(),
+        }
+    }
+}
+
+/// An optimised function and how it came about.
+#[derive(Clone, Debug)]
+pub struct Optimized {
+    pub func: Func,
+    pub report: Report,
+}
+
+/// Optimises one graph function (calls inlined).
+pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
+    let built = convert::to_egraph(f)?;
+    let before = {
+        let ex = extract::extract(&built.egraph, &built.roots, &opts.machine, &opts.sizes);
+        (
+            ex.total(&built.egraph, &opts.machine, &opts.sizes),
+            kernels(&built.egraph, &ex),
+        )
+    };
+    let mut rules = Vec::new();
+    for (name, table) in rules::tables() {
+        if opts.tables.contains(&name) {
+            rules.extend(table);
+        }
+    }
+    let runner = egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
+        .with_egraph(built.egraph)
+        .with_iter_limit(opts.iter_limit)
+        .with_node_limit(opts.node_limit)
+        .with_time_limit(opts.time_limit)
+        .with_scheduler(egg::SimpleScheduler)
+        .run(&rules);
+    let g: &Graph = &runner.egraph;
+    let roots: Vec<_> = built.roots.iter().map(|r| g.find(*r)).collect();
+    let ex = extract::extract(g, &roots, &opts.machine, &opts.sizes);
+    let choose = |id: egg::Id| {
+        ex.node(g.find(id))
+            .cloned()
+            .ok_or_else(|| OptError::new("an e-class has no extractable node".into()))
+    };
+    let (func, order) = convert::from_choice(f, g, &roots, &choose)?;
+    let report = report::build(
+        &runner,
+        &ex,
+        &order,
+        before,
+        (ex.total(g, &opts.machine, &opts.sizes), kernels(g, &ex)),
+        opts,
+    );
+    Ok(Optimized { func, report })
+}
+
+/// The number of kernels an extraction launches.
+fn kernels(g: &Graph, ex: &extract::Extraction) -> usize {
+    ex.needed
+        .iter()
+        .filter(|c| {
+            ex.node(**c).is_some_and(|n| {
+                matches!(&n.head, lang::Head::Kernel(_))
+                    || matches!(&n.head, lang::Head::Op(o, _) if *o != tessera_dialects::GraphOp::Constant || g[**c].data.ty.as_ref().is_some_and(|t| t.rank() > 0))
+            })
+        })
+        .count()
+}
+
+/// Optimises every graph function of a module; the reports are in function order.
+pub fn optimize_module(m: &Module, opts: &Options) -> Result<(Module, Vec<Report>), OptError> {
+    let mut out = m.clone();
+    let mut reports = Vec::new();
+    for f in out.funcs.iter_mut() {
+        if f.kind != tessera_dialects::FuncKind::Graph {
+            continue;
+        }
+        let o = optimize(f, opts)?;
+        *f = o.func;
+        reports.push(o.report);
+    }
+    Ok((out, reports))
+}

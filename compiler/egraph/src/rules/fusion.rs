@@ -1,0 +1,377 @@
+//! Fusion as rewrites into kernel forms, so that extraction chooses the kernel boundaries.
+//! A kernel e-node is equal to the operation it computes; its children are its inputs.
+//!
+//! - `fuse-elementwise`: an elementwise operation is a one-operation elementwise kernel
+//!   (0-d literals become lines of its body).
+//! - `fuse-producer`: an elementwise kernel reading the result of an elementwise kernel of
+//!   its own shape computes that producer itself; reading a 2-D-weight `matmul` (or a
+//!   matmul kernel) of its shape makes it that matmul's epilogue (kind `matmul`).
+//! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
+//!   computes the elementwise kernel of its own type that produces its input (kind `row`).
+//!
+//! A kernel holds at most one matmul or norm (its anchor), at most [`MAX_OPS`] operations
+//! and [`MAX_INPUTS`] inputs, and reads its other inputs whole, as a row broadcast over
+//! the result's leading axes, or as a scalar: what the tile lowering can load.
+
+use super::algebra::FnRule;
+use super::{class_rule, Found, Rule};
+use crate::analysis::{ty, Graph};
+use crate::lang::{BodyNode, Head, Kernel, KernelKind, Node};
+use egg::Id;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tessera_dialects::dialect::Trait;
+use tessera_dialects::{DType, GraphOp, SymExpr, TensorType};
+
+/// The most operations one kernel body holds.
+pub const MAX_OPS: usize = 24;
+/// The most inputs one kernel reads.
+pub const MAX_INPUTS: usize = 8;
+
+/// The fusion table.
+pub fn rules() -> Vec<Rule> {
+    vec![
+        class_rule("fuse-elementwise", FnRule(fuse_elementwise)),
+        class_rule("fuse-producer", FnRule(fuse_producer)),
+        class_rule("fuse-row-prologue", FnRule(fuse_row_prologue)),
+    ]
+}
+
+/// Whether `g` is computed element by element (and may be fused).
+pub fn is_elementwise(g: GraphOp) -> bool {
+    g.def().has_trait(Trait::Elementwise)
+}
+
+/// Whether `g` is a norm the row kernel computes.
+pub fn is_row_op(g: GraphOp) -> bool {
+    matches!(
+        g,
+        GraphOp::Softmax | GraphOp::LogSoftmax | GraphOp::LayerNorm | GraphOp::RmsNorm
+    )
+}
+
+/// The canonical form of a kernel whose body `nodes` (the result at `root`) reads input
+/// `args[i]` through `Arg(i)`: inputs that are the same e-class are one input, equal
+/// operations are one node, nodes are in post-order from the root, and inputs are numbered
+/// in order of first use. Returns the kernel and its children.
+pub fn canonical(
+    kind: KernelKind,
+    nodes: &[BodyNode],
+    root: usize,
+    args: &[Id],
+) -> (Kernel, Vec<Id>) {
+    struct St<'a> {
+        nodes: &'a [BodyNode],
+        args: &'a [Id],
+        memo: BTreeMap<usize, usize>,
+        seen: BTreeMap<BodyNode, usize>,
+        arg_of: BTreeMap<Id, usize>,
+        out: Vec<BodyNode>,
+        kids: Vec<Id>,
+    }
+    fn visit(st: &mut St, i: usize) -> usize {
+        if let Some(v) = st.memo.get(&i) {
+            return *v;
+        }
+        let n = match &st.nodes[i] {
+            BodyNode::Arg(a) => {
+                let class = st.args[*a];
+                let k = match st.arg_of.get(&class) {
+                    Some(k) => *k,
+                    None => {
+                        st.kids.push(class);
+                        st.arg_of.insert(class, st.kids.len() - 1);
+                        st.kids.len() - 1
+                    }
+                };
+                BodyNode::Arg(k)
+            }
+            BodyNode::Op(g, a, c) => {
+                let c: Vec<usize> = c.iter().map(|j| visit(st, *j)).collect();
+                BodyNode::Op(*g, a.clone(), c)
+            }
+        };
+        let v = match st.seen.get(&n) {
+            Some(v) => *v,
+            None => {
+                st.out.push(n.clone());
+                st.seen.insert(n, st.out.len() - 1);
+                st.out.len() - 1
+            }
+        };
+        st.memo.insert(i, v);
+        v
+    }
+    let mut st = St {
+        nodes,
+        args,
+        memo: BTreeMap::new(),
+        seen: BTreeMap::new(),
+        arg_of: BTreeMap::new(),
+        out: Vec::new(),
+        kids: Vec::new(),
+    };
+    visit(&mut st, root);
+    (Kernel { kind, body: st.out }, st.kids)
+}
+
+/// Canonical form of a body whose inputs are numbered already (a `graph.fused` region).
+pub fn compact(kind: KernelKind, nodes: &[BodyNode], root: usize) -> Kernel {
+    let n = nodes
+        .iter()
+        .filter_map(|b| match b {
+            BodyNode::Arg(i) => Some(*i + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let ids: Vec<Id> = (0..n).map(Id::from).collect();
+    canonical(kind, nodes, root, &ids).0
+}
+
+/// A node of `class` seen as a kernel: a kernel node itself, an elementwise operation as a
+/// one-operation elementwise kernel, or a `matmul` with a 2-D f32 weight as a matmul
+/// kernel without epilogue.
+fn as_kernel(g: &Graph, n: &Node) -> Option<(Arc<Kernel>, Vec<Id>)> {
+    match &n.head {
+        Head::Kernel(k) => Some((k.clone(), n.children.clone())),
+        Head::Op(op, a) if is_elementwise(*op) => {
+            let mut nodes = Vec::new();
+            let mut args = Vec::new();
+            let mut kids = Vec::new();
+            for c in &n.children {
+                let lit = g[*c].nodes.iter().find(|m| {
+                    m.graph_op() == Some(GraphOp::Constant)
+                        && ty(g, *c).is_some_and(|t| t.rank() == 0)
+                });
+                match lit {
+                    Some(Node {
+                        head: Head::Op(_, la),
+                        ..
+                    }) => nodes.push(BodyNode::Op(GraphOp::Constant, la.clone(), Vec::new())),
+                    _ => {
+                        nodes.push(BodyNode::Arg(args.len()));
+                        args.push(*c);
+                    }
+                }
+                kids.push(nodes.len() - 1);
+            }
+            nodes.push(BodyNode::Op(*op, a.clone(), kids));
+            let (k, ch) = canonical(KernelKind::Elementwise, &nodes, nodes.len() - 1, &args);
+            Some((Arc::new(k), ch))
+        }
+        Head::Op(GraphOp::MatMul, a) if matmul_fusable(g, &n.children) => {
+            let nodes = vec![
+                BodyNode::Arg(0),
+                BodyNode::Arg(1),
+                BodyNode::Op(GraphOp::MatMul, a.clone(), vec![0, 1]),
+            ];
+            let (k, ch) = canonical(KernelKind::Matmul, &nodes, 2, &n.children);
+            Some((Arc::new(k), ch))
+        }
+        _ => None,
+    }
+}
+
+/// A matmul whose epilogue the tile lowering fuses: f32 operands, a 2-D right operand.
+fn matmul_fusable(g: &Graph, kids: &[Id]) -> bool {
+    let (Some(a), Some(b)) = (ty(g, kids[0]), ty(g, kids[1])) else {
+        return false;
+    };
+    a.dtype == DType::F32 && b.dtype == DType::F32 && a.rank() >= 2 && b.rank() == 2
+}
+
+/// How a kernel of result type `out` may read an input of shape `shape`: whole, as a row
+/// broadcast over the leading axes, or as a scalar.
+pub fn readable(shape: &[SymExpr], out: &[SymExpr]) -> bool {
+    let one = |d: &SymExpr| d.as_const() == Some(1);
+    if shape == out || shape.iter().all(one) {
+        return true;
+    }
+    matches!(shape.split_last(), Some((last, lead)) if Some(last) == out.last() && lead.iter().all(one))
+}
+
+/// Whether kernel `k` with children `kids` and result type `out` is within the limits and
+/// reads every input in a way its kind can lower.
+fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
+    if k.op_count() > MAX_OPS || kids.len() > MAX_INPUTS {
+        return false;
+    }
+    let anchors = k
+        .ops()
+        .filter(|o| *o == GraphOp::MatMul || is_row_op(*o))
+        .count();
+    let want = match k.kind {
+        KernelKind::Elementwise => 0,
+        KernelKind::Matmul | KernelKind::Row => 1,
+    };
+    if anchors != want {
+        return false;
+    }
+    // Inputs read by the anchor itself (matmul operands, norm parameters) are exempt.
+    let mut anchor_inputs = Vec::new();
+    for n in &k.body {
+        if let BodyNode::Op(o, _, c) = n {
+            if *o == GraphOp::MatMul {
+                anchor_inputs.extend(c.iter().copied());
+            } else if is_row_op(*o) {
+                anchor_inputs.extend(c.iter().skip(1).copied());
+            }
+        }
+    }
+    k.body.iter().enumerate().all(|(i, n)| match n {
+        BodyNode::Arg(a) => {
+            anchor_inputs.contains(&i)
+                || ty(g, kids[*a]).is_some_and(|t| readable(&t.shape, &out.shape))
+        }
+        _ => true,
+    })
+}
+
+fn fuse_elementwise(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    for n in &g[class].nodes {
+        if !n.graph_op().is_some_and(is_elementwise) {
+            continue;
+        }
+        let (Some((k, kids)), Some(t)) = (as_kernel(g, n), ty(g, class)) else {
+            continue;
+        };
+        if lowerable(g, &k, &kids, t) {
+            out.push(Found::Node(
+                Node {
+                    head: Head::Kernel(k),
+                    children: kids,
+                },
+                Vec::new(),
+            ));
+        }
+    }
+    out
+}
+
+/// Replaces input `j` of kernel `k` (children `kids`) with producer `p` (children `pkids`).
+fn absorb(
+    k: &Kernel,
+    kids: &[Id],
+    j: usize,
+    p: &Kernel,
+    pkids: &[Id],
+    kind: KernelKind,
+) -> (Kernel, Vec<Id>) {
+    let base = kids.len();
+    let mut nodes: Vec<BodyNode> = p
+        .body
+        .iter()
+        .map(|n| match n {
+            BodyNode::Arg(i) => BodyNode::Arg(base + i),
+            BodyNode::Op(o, a, c) => BodyNode::Op(*o, a.clone(), c.clone()),
+        })
+        .collect();
+    let p_root = nodes.len() - 1;
+    let mut map: Vec<usize> = Vec::with_capacity(k.body.len());
+    for n in &k.body {
+        let at = match n {
+            BodyNode::Arg(i) if *i == j => p_root,
+            BodyNode::Arg(i) => {
+                nodes.push(BodyNode::Arg(*i));
+                nodes.len() - 1
+            }
+            BodyNode::Op(o, a, c) => {
+                nodes.push(BodyNode::Op(
+                    *o,
+                    a.clone(),
+                    c.iter().map(|x| map[*x]).collect(),
+                ));
+                nodes.len() - 1
+            }
+        };
+        map.push(at);
+    }
+    let root = map.last().copied().unwrap_or(p_root);
+    let mut args = kids.to_vec();
+    args.extend_from_slice(pkids);
+    canonical(kind, &nodes, root, &args)
+}
+
+fn fuse_producer(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    let Some(t) = ty(g, class) else { return out };
+    for n in &g[class].nodes {
+        let Head::Kernel(k) = &n.head else { continue };
+        if k.kind != KernelKind::Elementwise {
+            continue;
+        }
+        for (j, a) in n.children.iter().enumerate() {
+            if ty(g, *a).map(|x| &x.shape) != Some(&t.shape) {
+                continue;
+            }
+            for pn in &g[*a].nodes {
+                let Some((p, pkids)) = as_kernel(g, pn) else {
+                    continue;
+                };
+                if p.kind == KernelKind::Row {
+                    continue;
+                }
+                let (m, mkids) = absorb(k, &n.children, j, &p, &pkids, p.kind);
+                if lowerable(g, &m, &mkids, t) {
+                    out.push(Found::Node(
+                        Node {
+                            head: Head::Kernel(Arc::new(m)),
+                            children: mkids,
+                        },
+                        vec![k.clone(), p.clone()],
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fuse_row_prologue(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    let Some(t) = ty(g, class) else { return out };
+    for n in &g[class].nodes {
+        let Head::Op(op, attrs) = &n.head else {
+            continue;
+        };
+        let last = attrs
+            .attrs()
+            .int("axis")
+            .is_some_and(|a| t.rank() >= 1 && a == t.rank() as i64 - 1);
+        if !is_row_op(*op) || !last || ty(g, n.children[0]) != Some(t) {
+            continue;
+        }
+        // The norm as a one-operation kernel whose input 0 is its `x`.
+        let mut nodes: Vec<BodyNode> = (0..n.children.len()).map(BodyNode::Arg).collect();
+        nodes.push(BodyNode::Op(
+            *op,
+            attrs.clone(),
+            (0..n.children.len()).collect(),
+        ));
+        let norm = Kernel {
+            kind: KernelKind::Row,
+            body: nodes,
+        };
+        for pn in &g[n.children[0]].nodes {
+            let Some((p, pkids)) = as_kernel(g, pn) else {
+                continue;
+            };
+            if p.kind != KernelKind::Elementwise {
+                continue;
+            }
+            let (m, mkids) = absorb(&norm, &n.children, 0, &p, &pkids, KernelKind::Row);
+            if lowerable(g, &m, &mkids, t) {
+                out.push(Found::Node(
+                    Node {
+                        head: Head::Kernel(Arc::new(m)),
+                        children: mkids,
+                    },
+                    vec![p.clone()],
+                ));
+            }
+        }
+    }
+    out
+}

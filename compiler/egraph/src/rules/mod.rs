@@ -1,0 +1,130 @@
+//! Rewrite rules, in named tables by topic: [`algebra`], [`layout`] and [`fusion`]. Simple
+//! identities on attribute-free operations are egg patterns; rules that read attributes,
+//! types or constants are [`ClassRule`]s written in Rust, turned into egg rewrites by one
+//! adapter. No table holds blanket commutativity or associativity.
+
+pub mod algebra;
+pub mod fusion;
+pub mod layout;
+
+use crate::analysis::{Graph, Types};
+use crate::lang::{Kernel, Node};
+use egg::{Id, PatternAst, Rewrite, SearchMatches, Subst, Symbol, Var};
+use std::sync::Arc;
+
+/// An egg rewrite of the graph language.
+pub type Rule = Rewrite<Node, Types>;
+
+/// What a [`ClassRule`] finds equal to an e-class.
+pub enum Found {
+    /// A new e-node, and the kernels it was formed from (for `--explain`).
+    Node(Node, Vec<Arc<Kernel>>),
+    /// An existing e-class.
+    Class(Id),
+}
+
+/// A rule that looks at one e-class and proposes terms equal to it.
+pub trait ClassRule: Send + Sync + 'static {
+    fn find(&self, g: &Graph, class: Id) -> Vec<Found>;
+}
+
+/// Turns a [`ClassRule`] into an egg searcher and applier: the search reports the
+/// e-classes where the rule proposes something new, the application adds it.
+struct Adapter {
+    rule: Arc<dyn ClassRule>,
+    name: &'static str,
+}
+
+fn is_new(g: &Graph, class: Id, f: &Found) -> bool {
+    match f {
+        Found::Node(n, _) => g.lookup(n.clone()).map(|c| g.find(c)) != Some(g.find(class)),
+        Found::Class(c) => g.find(*c) != g.find(class),
+    }
+}
+
+impl egg::Searcher<Node, Types> for Adapter {
+    fn search_eclass_with_limit(
+        &self,
+        g: &Graph,
+        class: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, Node>> {
+        if limit == 0 {
+            return None;
+        }
+        let found = self.rule.find(g, class);
+        found
+            .iter()
+            .any(|f| is_new(g, class, f))
+            .then(|| SearchMatches {
+                eclass: class,
+                substs: vec![Subst::default()],
+                ast: None,
+            })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        Vec::new()
+    }
+}
+
+impl egg::Applier<Node, Types> for Adapter {
+    fn apply_one(
+        &self,
+        g: &mut Graph,
+        class: Id,
+        _subst: &Subst,
+        _ast: Option<&PatternAst<Node>>,
+        _rule: Symbol,
+    ) -> Vec<Id> {
+        let mut changed = Vec::new();
+        for f in self.rule.find(g, class) {
+            let id = match f {
+                Found::Node(n, from) => {
+                    if let Some(k) = n.kernel() {
+                        let k = Arc::new(k.clone());
+                        let from: Vec<&Arc<Kernel>> = from.iter().collect();
+                        g.analysis.record(&k, self.name, &from);
+                    }
+                    g.add(n)
+                }
+                Found::Class(c) => c,
+            };
+            if g.union(id, class) {
+                changed.push(class);
+            }
+        }
+        changed
+    }
+}
+
+/// A rewrite from a [`ClassRule`].
+pub fn class_rule(name: &'static str, rule: impl ClassRule) -> Rule {
+    let rule: Arc<dyn ClassRule> = Arc::new(rule);
+    let searcher = Adapter {
+        rule: rule.clone(),
+        name,
+    };
+    Rewrite::new(name, searcher, Adapter { rule, name })
+        .unwrap_or_else(|e| unreachable!("a class rule binds no variables: {e}"))
+}
+
+/// A rewrite between two patterns of attribute-free operations.
+pub fn pattern_rule(name: &'static str, lhs: &str, rhs: &str) -> Rule {
+    let l: egg::Pattern<Node> = lhs
+        .parse()
+        .unwrap_or_else(|e| unreachable!("rule `{name}`: bad pattern `{lhs}`: {e}"));
+    let r: egg::Pattern<Node> = rhs
+        .parse()
+        .unwrap_or_else(|e| unreachable!("rule `{name}`: bad pattern `{rhs}`: {e}"));
+    Rewrite::new(name, l, r).unwrap_or_else(|e| unreachable!("rule `{name}`: {e}"))
+}
+
+/// The rule tables by name, in the order they run.
+pub fn tables() -> Vec<(&'static str, Vec<Rule>)> {
+    vec![
+        ("algebra", algebra::rules()),
+        ("layout", layout::rules()),
+        ("fusion", fusion::rules()),
+    ]
+}

@@ -1,0 +1,46 @@
+//! Whole programs: every example optimises to a module that verifies, prints and parses
+//! back, and computes what the input program computes.
+
+mod common;
+
+use common::*;
+use tessera_egraph::Options;
+
+fn examples() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("examples")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "tsr").then(|| {
+                (
+                    p.file_name().unwrap().to_string_lossy().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_example_optimises_to_the_same_values() {
+    for (file, src) in examples() {
+        let m = graph(&src);
+        for f in &m.funcs {
+            let (after, o) = optimized(&m, &f.name, &Options::default());
+            eprintln!(
+                "== {file} @{}\n{}{}{}",
+                f.name,
+                o.report.summary(),
+                o.report.explain(),
+                tessera_dialects::print_func(&o.func)
+            );
+            let text = tessera_dialects::print_module(&after);
+            let back = tessera_dialects::parse_module(&text).expect("parses back");
+            assert_eq!(tessera_dialects::print_module(&back), text);
+            same_values(&m, &after, &f.name, 2, 1e-5);
+        }
+    }
+}

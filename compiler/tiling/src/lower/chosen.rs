@@ -1,0 +1,132 @@
+//! Kernel boundaries chosen by the e-graph optimiser: each `graph.fused` operation is one
+//! kernel. Its region is spliced into the function body ([`flatten`]), so the rewrites
+//! before lowering and the per-family lowerings see plain graph operations, and its
+//! members become a [`Fusion`] group of the kind it names ([`fusion`]): an elementwise
+//! group, a row kernel's prologue, or a matmul's epilogue. A function without `graph.fused`
+//! keeps the trivially safe fusion of [`super::fuse::plan`].
+
+use super::fuse::Fusion;
+use std::collections::BTreeMap;
+use tessera_dialects::{Func, GraphOp, Op, Operation, Value};
+
+/// One fused kernel after flattening: its kind and the results of its operations, in
+/// program order, the kernel's result last.
+#[derive(Clone, Debug)]
+pub(crate) struct Chosen {
+    pub kind: String,
+    pub members: Vec<Value>,
+}
+
+/// Splices every `graph.fused` region into `func`'s body; returns the flat function and
+/// the kernels (`None` if the function has no `graph.fused`).
+pub(crate) fn flatten(func: &Func) -> (Func, Option<Vec<Chosen>>) {
+    if !func
+        .body
+        .ops
+        .iter()
+        .any(|o| o.op == Op::Graph(GraphOp::Fused))
+    {
+        return (func.clone(), None);
+    }
+    let mut f = func.clone();
+    let ops = std::mem::take(&mut f.body.ops);
+    let mut forward: BTreeMap<Value, Value> = BTreeMap::new();
+    let mut out: Vec<Operation> = Vec::with_capacity(ops.len());
+    let mut chosen = Vec::new();
+    let fwd = |forward: &BTreeMap<Value, Value>, v: Value| *forward.get(&v).unwrap_or(&v);
+    for mut op in ops {
+        for v in op.operands.iter_mut() {
+            *v = fwd(&forward, *v);
+        }
+        if op.op != Op::Graph(GraphOp::Fused) {
+            out.push(op);
+            continue;
+        }
+        let Some(region) = op.regions.pop() else {
+            out.push(op);
+            continue;
+        };
+        for (a, v) in region.args.iter().zip(&op.operands) {
+            forward.insert(*a, *v);
+        }
+        let mut members = Vec::new();
+        for mut inner in region.ops {
+            for v in inner.operands.iter_mut() {
+                *v = fwd(&forward, *v);
+            }
+            if inner.op == Op::Graph(GraphOp::Yield) {
+                if let (Some(r), Some(y)) = (op.results.first(), inner.operands.first()) {
+                    forward.insert(*r, *y);
+                }
+                continue;
+            }
+            members.extend(inner.results.iter().copied());
+            out.push(inner);
+        }
+        chosen.push(Chosen {
+            kind: op.attrs.str("kind").unwrap_or("").to_string(),
+            members,
+        });
+    }
+    f.body.ops = out;
+    (f, Some(chosen))
+}
+
+/// The fusion groups of the flat (and rewritten) `func` for the chosen kernels. A kernel
+/// whose operations a rewrite replaced, or whose form the lowering does not take, is
+/// left unfused (each operation its own kernel): never a wrong kernel.
+pub(crate) fn fusion(func: &Func, chosen: &[Chosen]) -> Fusion {
+    let ops = &func.body.ops;
+    let index: BTreeMap<Value, usize> = ops
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| o.results.iter().map(move |r| (*r, i)))
+        .collect();
+    let mut out = Fusion::default();
+    for c in chosen {
+        let Some(idx) = c
+            .members
+            .iter()
+            .map(|v| index.get(v).copied())
+            .collect::<Option<Vec<usize>>>()
+        else {
+            continue;
+        };
+        let Some((&root, rest)) = idx.split_last() else {
+            continue;
+        };
+        if rest.is_empty() {
+            continue;
+        }
+        let op_of = |i: usize| ops[i].op.as_graph();
+        match c.kind.as_str() {
+            "elementwise" => {
+                out.absorbed.extend(rest.iter().copied());
+                out.groups.insert(root, idx.clone());
+            }
+            "row" => {
+                let x = ops[root].operands.first().and_then(|v| index.get(v));
+                if x != rest.last() {
+                    continue;
+                }
+                out.absorbed.extend(rest.iter().copied());
+                out.prologue.insert(root, rest.to_vec());
+            }
+            "matmul" => {
+                let mm: Vec<usize> = idx
+                    .iter()
+                    .copied()
+                    .filter(|i| op_of(*i) == Some(GraphOp::MatMul))
+                    .collect();
+                let [mm] = mm[..] else { continue };
+                out.absorbed.extend(rest.iter().copied());
+                out.epilogue.insert(
+                    root,
+                    (mm, idx.iter().copied().filter(|i| *i != mm).collect()),
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
