@@ -6,7 +6,9 @@
 //! - `first`: the very first evaluation of `x + 1` in this process (JIT set-up included);
 //! - `uncached`: `x + K` for a new literal K each time, so each one compiles (front end,
 //!   passes, tiling, Cranelift) and runs;
-//! - `cached`: `x + 1` again: the compiled function comes from the cache.
+//! - `cached`: `x + 1` again: the compiled function comes from the cache;
+//! - `mlp_first`, `mlp_cached`: a larger entry for scale, `examples/mlp.tsr`'s `mlp` on
+//!   `x` and random weights (784-1024-1024-10: the run itself takes a while).
 //!
 //! Prints one JSON object per measurement (milliseconds), and the session's compilation
 //! and cache-hit counts. `REPL_BENCH_ITERS` sets the repetitions (default 50).
@@ -61,6 +63,22 @@ fn main() {
     report("uncached", uncached);
     let cached: Vec<f64> = (0..iters).map(|_| eval_ms(&mut s, "x + 1")).collect();
     report("cached", cached);
+    let mlp = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mlp.tsr");
+    eval_ms(&mut s, &format!(":load {mlp}"));
+    for (w, shape) in [
+        ("w1", "[784, 1024]"),
+        ("b1", "[1024]"),
+        ("w2", "[1024, 1024]"),
+        ("b2", "[1024]"),
+        ("w3", "[1024, 10]"),
+        ("b3", "[10]"),
+    ] {
+        eval_ms(&mut s, &format!("let {w} = randn({shape}) * 0.03"));
+    }
+    let call = "mlp(x, w1, b1, w2, b2, w3, b3)";
+    report("mlp_first", vec![eval_ms(&mut s, call)]);
+    let cached: Vec<f64> = (0..iters.min(20)).map(|_| eval_ms(&mut s, call)).collect();
+    report("mlp_cached", cached);
     let st = s.stats();
     println!(
         "{{\"compilations\": {}, \"cache_hits\": {}}}",
