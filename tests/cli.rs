@@ -634,3 +634,78 @@ fn graph_opt_shows_the_kernels_the_e_graph_chose_and_why() {
     assert!(stdout(&basic).contains("k0_matmul"), "{}", stdout(&basic));
     assert!(!stdout(&basic).contains("matmul_epilogue"));
 }
+
+/// The README's REPL session, replayed through a pipe: every entry gives the output the
+/// README shows (timings aside).
+#[test]
+fn readme_repl_session() {
+    use std::io::Write;
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let start = readme
+        .find("$ cargo run --release -- repl\n")
+        .expect("the REPL session in the README");
+    let block = &readme[start..];
+    let block = &block[..block.find("```").expect("end of the block")];
+    let (mut script, mut want) = (String::new(), String::new());
+    for line in block.lines().skip(2) {
+        if let Some(entry) = line
+            .strip_prefix(">>> ")
+            .or_else(|| line.strip_prefix("... "))
+        {
+            script.push_str(entry);
+            script.push('\n');
+        } else if !line.starts_with("compile: ") && !line.starts_with("run on cpu") {
+            want.push_str(line);
+            want.push('\n');
+        }
+    }
+    assert!(
+        script.lines().count() > 8 && want.lines().count() > 20,
+        "{script}{want}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("examples")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mlp.tsr"),
+        dir.path().join("examples/mlp.tsr"),
+    )
+    .unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "gen",
+            "examples/mlp.tsr",
+            "--shapes",
+            "B=4",
+            "--inputs",
+            "x=x.npy",
+        ])
+        .args(["--weights", "mlp.safetensors"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(g.status.code(), Some(0), "{}", stderr(&g));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("repl")
+        .current_dir(dir.path())
+        .env("TESSERA_HISTORY", "")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got: String = stdout(&o)
+        .lines()
+        .filter(|l| !l.starts_with("compile: ") && !l.starts_with("run on cpu"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(got, want);
+}
