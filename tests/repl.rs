@@ -284,6 +284,13 @@ fn errors_point_into_the_line_and_leave_the_session_intact() {
     );
     let e = err(&mut s, ":ir graph x $ 1");
     assert!(e.contains("<repl>:1:13"), "{e}");
+    // A REPL built-in's call is underlined whole, though it became an input.
+    let e = err(&mut s, "let (a, b) = randn([2])");
+    assert!(e.contains("<repl>:1:14"), "{e}");
+    assert!(
+        e.contains("------   ^^^^^^^^^^ this gives one value"),
+        "{e}"
+    );
     let e = err(&mut s, "let = 1");
     assert!(e.contains("expected a name"), "{e}");
     assert!(err(&mut s, ":frobnicate").contains("unknown command `:frobnicate`"));

@@ -161,7 +161,7 @@ fn interactive(session: &mut Session) -> Result<(), Error> {
     rl.set_helper(Some(ReplHelper {
         names: names.clone(),
     }));
-    let history = history_path();
+    let mut history = history_path();
     if let Some(h) = &history {
         if let Some(dir) = h.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -192,7 +192,9 @@ fn interactive(session: &mut Session) -> Result<(), Error> {
                 let _ = rl.add_history_entry(entry.as_str());
                 if let Some(h) = &history {
                     if let Err(e) = rl.append_history(h) {
+                        // Said once; the session goes on without a history file.
                         eprintln!("note: cannot write the history to {}: {e}", h.display());
+                        history = None;
                     }
                 }
                 let (quit, _) = show(session, &entry);

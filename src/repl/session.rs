@@ -128,6 +128,8 @@ pub(crate) struct Target {
 /// An expression made into a function, before its result type is known.
 pub(crate) struct Draft {
     prelude: Vec<SessionFn>,
+    /// The REPL built-in calls written over by parameter names: `(start, end, name)`.
+    replaced: Vec<(usize, usize, String)>,
     header: String,
     body: Vec<(String, bool)>,
     origin: Origin,
@@ -152,6 +154,9 @@ impl Draft {
             }
         }
         s.glue("\n}\n");
+        for (start, end, name) in &self.replaced {
+            s.widen(&self.origin, *start, name.len(), *end);
+        }
         s
     }
 }
@@ -511,6 +516,7 @@ impl Session {
         };
         Ok(Draft {
             prelude,
+            replaced: replace,
             header: format!("fn {func}({}) -> ", params.join(", ")),
             body,
             origin: t.origin.clone(),

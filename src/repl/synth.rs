@@ -55,6 +55,9 @@ struct Segment {
 pub struct Synth {
     pub src: String,
     segments: Vec<Segment>,
+    /// Names written over longer text of an origin: `(origin, start, name length, end)`. A
+    /// label on exactly the name is widened to the whole text it replaced.
+    widen: Vec<(Origin, usize, usize, usize)>,
 }
 
 impl Synth {
@@ -73,6 +76,11 @@ impl Synth {
             origin_at,
         });
         self.src.push_str(text);
+    }
+
+    /// Records that `origin.src[start..end]` was replaced by a name of `len` bytes.
+    pub fn widen(&mut self, origin: &Origin, start: usize, len: usize, end: usize) {
+        self.widen.push((origin.clone(), start, len, end));
     }
 
     fn segment(&self, span: Span) -> Option<&Segment> {
@@ -113,7 +121,15 @@ impl Synth {
                 continue;
             };
             let shift = |x: u32| x as usize - g.at + g.origin_at;
-            l.span = Span::new(shift(l.span.start), shift(l.span.end));
+            let (start, mut end) = (shift(l.span.start), shift(l.span.end));
+            if let Some(w) = self
+                .widen
+                .iter()
+                .find(|(o, s, len, _)| *o == g.origin && *s == start && s + len == end)
+            {
+                end = w.3;
+            }
+            l.span = Span::new(start, end);
             out.labels.push(l);
         }
         Error::Source {
