@@ -41,7 +41,7 @@ pub struct Schedule {
 /// loads for 8 products; the fma form's 4 x 3 block needed 15 for 12, its broadcasts
 /// fresh per product) and keeps 8 accumulators, 2 rhs vectors, a broadcast and a product
 /// in registers. Measured (sgemm 1024, one core, `madd = "mul_add"`, `pack = "both"`):
-/// 4 x 2 52.8 GFLOP/s, 6 x 2 52.0, 5 x 2 51.4, 3 x 3 51.1; 4 x 3 `fma` 47.5.
+/// 4 x 2 52.8 GFLOP/s, 6 x 2 51.9, 5 x 2 51.4, 3 x 3 51.1; 4 x 3 `fma` 47.5.
 pub const DOT_BLOCK: [i64; 2] = [4, 2];
 
 /// The unroll factor of the micro-kernel's K loop: 1. Cranelift's e-graph places the

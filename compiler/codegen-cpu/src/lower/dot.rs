@@ -1,15 +1,16 @@
 //! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles.
 //!
 //! `f32`: register-blocked micro-kernels. The output is cut into blocks of `rows x vecs`
-//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 3 = 12 of the 16 xmm
-//! registers) that stay in registers across the whole `k` loop; each `k` step loads
-//! `vecs` vectors of `rhs`, broadcasts `rows` elements of `lhs` and issues `rows * vecs`
-//! `fma`s (`madd = "fma"`, each factor a fresh broadcast: Cranelift ties an `fma`'s result
-//! to its first factor) or `vmulps` + `vaddps` (`madd = "mul_add"`, the rhs read from
-//! memory by each multiply). The `k` loop, counted by the lhs pointer, is unrolled
-//! `unroll` times; with `pack = "rhs"` the right operand
+//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 2) that stay in
+//! registers across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and,
+//! per row, one broadcast element of `lhs`, then per accumulator one `vmulps` and one
+//! `vaddps` (`madd = "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh
+//! broadcast: Cranelift ties an `fma`'s result to its first factor). The `k` loop, counted
+//! by the lhs pointer, is unrolled `unroll` times; with `pack = "rhs"` the right operand
 //! is first copied into contiguous column panels of the block's width (so that a panel
-//! streams through L1 without the set conflicts of a strided walk). Ragged edges: a last
+//! streams through L1 without the set conflicts of a strided walk), with `pack = "lhs"`
+//! each block of lhs rows is copied as broadcast vectors before the column panels that
+//! read it (row blocks are then the outer loop), `"both"` does both. Ragged edges: a last
 //! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
 //! with scalar accumulators. Accumulation is in `f32`, sequential in `k`; the
 //! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
