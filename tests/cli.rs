@@ -460,10 +460,13 @@ fn dump_scheduled_shows_the_schedule_codegen_reads() {
     let sched = stdout(&s);
     assert!(sched.contains("parallel = [0, 1], vector = 4}"), "{sched}");
     assert!(
-        sched.contains("tile.dot %ta, %tb, %c {block = [4, 3], unroll = "),
+        sched.contains("tile.dot %ta, %tb, %c {block = [4, 2], unroll = "),
         "{sched}"
     );
-    assert!(sched.contains("pack = \"rhs\", madd = \"fma\"}"), "{sched}");
+    assert!(
+        sched.contains("pack = \"both\", madd = \"mul_add\"}"),
+        "{sched}"
+    );
     assert!(sched.contains("// plan @sgemm"), "{sched}");
     // The printed kernels parse back (the scheduled level is IR like the others).
     let kernels: String = sched

@@ -29,3 +29,21 @@ fn compiled_programs_match_the_graph_interpreter() {
         matched.len()
     );
 }
+
+/// The previous release's kernels (`--fusion basic`: no e-graph) still compile and match.
+#[test]
+fn basic_fusion_programs_match_the_graph_interpreter() {
+    let (matched, refused) = differential(&|prog, f, xs| {
+        let mut prog = prog.clone();
+        prog.fusion = tessera::Fusion::Basic;
+        match prog.cpu_executable(f) {
+            Ok(exe) => Ok(Outcome::Ran(exe.run(xs))),
+            Err(e) => Err(format!("compilation failed: {e}")),
+        }
+    });
+    assert!(
+        matched.len() >= 96 && refused.is_empty(),
+        "only {} functions compile: {refused:#?}",
+        matched.len()
+    );
+}

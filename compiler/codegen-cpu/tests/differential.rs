@@ -211,3 +211,17 @@ fn casts_and_integer_maps() {
     let out: Vec<Tensor> = check_kernel(&m, "casts", &b, Tol::Exact);
     assert_eq!(out.len(), 6);
 }
+
+#[test]
+fn chunks_read_and_written_in_place() {
+    let m = cpu_tir();
+    let rc = |a: i64, b: i64| sizes(&[("R", a), ("C", b)]);
+    check_kernel(
+        &m,
+        "inplace",
+        &[rc(3, 24), rc(5, 29), rc(1, 1), rc(2, 13), rc(4, 120)],
+        sums(120),
+    );
+    let l = |n: i64| sizes(&[("L", n)]);
+    check_kernel(&m, "shifted", &[l(7), l(50), l(1), l(64)], MAP);
+}

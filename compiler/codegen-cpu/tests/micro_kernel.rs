@@ -86,6 +86,24 @@ fn separate_multiplies_and_adds() {
 }
 
 #[test]
+fn lhs_packed_as_broadcast_vectors() {
+    // Row blocks outside and column panels inside, ragged rows and columns, both product
+    // forms, with and without the rhs panels.
+    for (tm, tk, tn) in [(8, 16, 32), (7, 5, 13), (13, 1, 6), (12, 33, 24), (5, 3, 1)] {
+        for (r, v, u) in [(4, 2, 1), (4, 3, 2), (6, 2, 1), (1, 1, 3), (3, 4, 1)] {
+            for pack in ["lhs", "both"] {
+                for madd in ["mul_add", "fma"] {
+                    let attrs = format!(
+                        "{{block = [{r}, {v}], unroll = {u}, pack = \"{pack}\", madd = \"{madd}\"}}"
+                    );
+                    run((tm, tk, tn), &attrs, SIZES);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn every_unroll_factor_with_k_remainders() {
     for u in 1..=4 {
         for tk in [1, 2, 3, 5, 8, 11] {
@@ -115,6 +133,23 @@ fn the_block_is_what_the_clif_shows() {
     assert!(clif.matches("splat.f32x4").count() >= 12, "{clif}");
     assert!(clif.matches(" = fma ").count() >= 12, "{clif}");
     assert!(clif.contains("readonly can_move"), "{clif}");
+    // The default schedule's form: the lhs block read as broadcast vectors (no splat in
+    // the k loop), one multiply and one add per product.
+    let m = module(&kernel(
+        8,
+        16,
+        24,
+        "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"}",
+    ));
+    let clif = tessera_codegen_cpu::clif_text(&b.compile(&m, "mm").unwrap());
+    assert!(
+        clif.matches("load.f32x4 notrap aligned readonly can_move")
+            .count()
+            >= 6,
+        "{clif}"
+    );
+    assert!(clif.matches(" = fmul ").count() >= 8, "{clif}");
+    assert!(!clif.contains(" = fma "), "{clif}");
     let bad = module(&kernel(8, 16, 24, "{block = [4, 3], unroll = 99}"));
     let e = b.compile(&bad, "mm").expect_err("unroll 99 is refused");
     assert!(e.to_string().contains("unroll"), "{e}");

@@ -7,12 +7,13 @@
 //!   quarter of L1 in f32 values, at least 64); reductions take `rows` rows per grid point
 //!   and `elementwise` columns per step;
 //! - contractions (`matmul`, `einsum`, convolution as implicit GEMM) use the register
-//!   block [`DOT_BLOCK`] (4 rows x 3 `f32x4` = 12 accumulators, plus 3 rhs vectors and
-//!   one broadcast lhs element: all 16 xmm registers), so the micro-kernel's rhs panel is
-//!   12 columns wide;
+//!   block [`DOT_BLOCK`] (4 rows x 2 `f32x4` = 8 accumulators, plus 2 rhs vectors, one
+//!   broadcast lhs element and one product), so the micro-kernel's rhs panel is 8 columns
+//!   wide;
 //! - the K step `mk` is the largest power of two (16 to 512) such that one micro-kernel's
-//!   operands, its packed rhs panel (`mk x 12` f32) and its lhs rows (`4 x mk` f32), fill
-//!   at most half of L1: they stay in L1 across the whole K step;
+//!   operands, its packed lhs block (`4 x mk` elements broadcast to vectors: 64 bytes per
+//!   k) and its packed rhs panel (`mk x 8` f32: 32 bytes per k), fill at most three
+//!   quarters of L1: they stay in L1 across the whole K step;
 //! - the M and N tile `mm` is the largest power of two (16 to 128) such that the lhs tile
 //!   (`mm x mk`) and the packed rhs tile (`mk x mm`) fill at most half of L2, so the
 //!   output tile, the accumulator and the unpacked rhs tile share the other half.
@@ -35,8 +36,13 @@ pub struct Schedule {
     pub rows: u64,
 }
 
-/// The register block of `f32` dots: `[rows, f32x4 vectors]`.
-pub const DOT_BLOCK: [i64; 2] = [4, 3];
+/// The register block of `f32` dots: `[rows, f32x4 vectors]`. With `mul_add` each `k`
+/// step loads the `vecs` rhs vectors and the `rows` broadcast lhs elements once (6 vector
+/// loads for 8 products; the fma form's 4 x 3 block needed 15 for 12, its broadcasts
+/// fresh per product) and keeps 8 accumulators, 2 rhs vectors, a broadcast and a product
+/// in registers. Measured (sgemm 1024, one core, `madd = "mul_add"`, `pack = "both"`):
+/// 4 x 2 52.8 GFLOP/s, 6 x 2 51.9, 5 x 2 51.4, 3 x 3 51.1; 4 x 3 `fma` 47.5.
+pub const DOT_BLOCK: [i64; 2] = [4, 2];
 
 /// The unroll factor of the micro-kernel's K loop: 1. Cranelift's e-graph places the
 /// operations of an unrolled body accumulator by accumulator, so with `fma` every step's
@@ -44,16 +50,17 @@ pub const DOT_BLOCK: [i64; 2] = [4, 3];
 /// core: 29 GFLOP/s unrolled twice, 35 not unrolled).
 pub const DOT_UNROLL: i64 = 1;
 
-/// How products are accumulated: `fma` (one `vfmadd` per product, its factor a fresh
-/// `vbroadcastss` from memory, plus one register copy per accumulator and iteration:
-/// Cranelift ties an `fma`'s result to its first factor) or `mul_add` (`vmulps` with the
-/// rhs vector read from memory, then `vaddps` into the accumulator's own register; one
-/// broadcast per row). `mul_add` executes fewer instructions (callgrind, sgemm 512: 0.57
-/// per flop with `unroll = 2` against 0.67), but `fma` is about 5% faster in wall-clock
-/// time on this Zen 3 (sgemm 1024, one core: 35 against 33 GFLOP/s): the register form
-/// of `vbroadcastss` that `mul_add` needs competes with the multiplies for the FP pipes,
-/// while the memory form only uses a load port. `fma` also rounds once.
-pub const DOT_MADD: &str = "fma";
+/// How products are accumulated: `mul_add` (`vmulps` of a broadcast lhs element by an
+/// rhs vector, both in registers, then `vaddps` into the accumulator's own register: no
+/// register is tied, and multiplies and adds run on separate FP pipes) or `fma` (one
+/// `vfmadd` per product; Cranelift ties an `fma`'s result to its first factor, so each
+/// product needs a fresh `vbroadcastss` from memory, and the accumulators rotate through
+/// the registers: one `movdqa` per accumulator and iteration, 45 instructions and 15 vector
+/// loads per 12 products). With the lhs block packed as broadcast vectors (`pack =
+/// "both"`), `mul_add` is about 11% faster (sgemm 1024 on one core: 52.8 against 47.5
+/// GFLOP/s, 77% against 69% of the f32x4 peak); it rounds each product before adding it
+/// (docs/numerics-cpu.md).
+pub const DOT_MADD: &str = "mul_add";
 
 /// The vector width (in `f32` lanes) of the CPU back end (Cranelift emits 128-bit vectors).
 pub const VECTOR: i64 = 4;
@@ -63,9 +70,9 @@ impl Schedule {
     pub fn for_caches(l1: u64, l2: u64) -> Schedule {
         let elementwise = prev_pow2((l1 / 4 / 4).max(64)).min(4096);
         let (rows, vecs) = (DOT_BLOCK[0] as u64, DOT_BLOCK[1] as u64);
-        // mk * (rows + 4 * vecs) * 4 bytes <= l1 / 2
+        // mk * (16 rows + 16 vecs) bytes <= 3/4 l1
         let mut mk = 16;
-        while 2 * mk * (rows + 4 * vecs) * 4 <= l1 / 2 && mk < 512 {
+        while 2 * mk * 16 * (rows + vecs) <= l1 / 4 * 3 && mk < 512 {
             mk *= 2;
         }
         // 2 * mm * mk * 4 bytes <= l2 / 2
@@ -106,10 +113,11 @@ impl Schedule {
 ///   `parallel` axes come from the lowering);
 /// - every `f32 x f32 -> f32` `tile.dot`: `block` (the register block, [`DOT_BLOCK`],
 ///   narrowed to the tile: no more rows than the tile has, no more vectors than its
-///   columns fill), `unroll` (of the K loop, at most K), `pack = "rhs"` when the
+///   columns fill), `unroll` (of the K loop, at most K), `pack`: `"rhs"` when the
 ///   right operand is reused by more than one row block (packing copies it once, every
-///   row block then streams a contiguous panel) and `"none"` otherwise, and `madd`
-///   ([`DOT_MADD`]).
+///   row block then streams a contiguous panel), `"lhs"` when the left one is reused by
+///   more than one column panel (each block of rows is copied once as broadcast vectors,
+///   read by every panel from L1), `"both"` or `"none"`, and `madd` ([`DOT_MADD`]).
 ///
 /// Attributes already present are kept: a hand-written schedule in a `.tir` file wins.
 pub fn apply(tiled: &Tiled) -> Tiled {
@@ -160,10 +168,15 @@ fn schedule_dot(op: &mut Operation, values: &[ValueData]) {
     op.attrs.set("block", Attr::Ints(vec![rows, vecs]));
     op.attrs
         .set("unroll", Attr::Int(DOT_UNROLL.min(k as i64).max(1)));
-    let pack = if m as i64 > rows && n as i64 >= VECTOR {
-        "rhs"
-    } else {
-        "none"
+    // The rhs is packed when more than one row block reuses it, the lhs (broadcast) when
+    // more than one column panel does.
+    let rhs = m as i64 > rows && n as i64 >= VECTOR;
+    let lhs = n as i64 >= 2 * VECTOR * vecs;
+    let pack = match (lhs, rhs) {
+        (true, true) => "both",
+        (true, false) => "lhs",
+        (false, true) => "rhs",
+        (false, false) => "none",
     };
     op.attrs.set("pack", Attr::Str(pack.to_string()));
     op.attrs.set("madd", Attr::Str(DOT_MADD.to_string()));

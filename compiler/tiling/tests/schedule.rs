@@ -39,7 +39,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
     assert!(after.contains("parallel = [0, 1], vector = 4}"), "{after}");
     assert!(
         after.contains(&format!(
-            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 1, pack = \"rhs\", madd = \"fma\"}} : (tile<32x256xf32>, tile<256x128xf32>, tile<32x128xf32>)",
+            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 1, pack = \"both\", madd = \"mul_add\"}} : (tile<32x256xf32>, tile<256x128xf32>, tile<32x128xf32>)",
             DOT_BLOCK[0], DOT_BLOCK[1]
         )),
         "{after}"
@@ -57,7 +57,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
     // Small tiles narrow the block; one row block does not pay for packing.
     let (_, after) = lowered(src, &small());
     assert!(
-        after.contains("{block = [4, 1], unroll = 1, pack = \"none\", madd = \"fma\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
+        after.contains("{block = [4, 1], unroll = 1, pack = \"none\", madd = \"mul_add\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
         "{after}"
     );
     let (_, after) = lowered(
@@ -65,7 +65,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("{block = [2, 1], unroll = 1, pack = \"none\", madd = \"fma\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
+        after.contains("{block = [2, 1], unroll = 1, pack = \"none\", madd = \"mul_add\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
         "{after}"
     );
 }
@@ -88,7 +88,7 @@ fn batched_matmul_and_einsum_are_scheduled_like_matmul() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("tile.dot %ta1, %tb1, %c {block = [4, 3]"),
+        after.contains("tile.dot %ta1, %tb1, %c {block = [4, 2]"),
         "{after}"
     );
 }
@@ -115,7 +115,7 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
     );
     assert_eq!(before.matches("tile.dot").count(), 9, "{before}");
     assert!(
-        after.contains("%d8 = tile.dot %tap8, %wn8, %d7 {block = [4, 3], unroll = 1, pack = \"rhs\", madd = \"fma\"} : (tile<64x64xf32>, tile<64x60xf32>, tile<64x60xf32>)"),
+        after.contains("%d8 = tile.dot %tap8, %wn8, %d7 {block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
         "{after}"
     );
     // Channel counts the tiles do not divide: one dot per tap in loops over the taps.

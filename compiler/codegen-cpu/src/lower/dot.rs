@@ -1,15 +1,16 @@
 //! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles.
 //!
 //! `f32`: register-blocked micro-kernels. The output is cut into blocks of `rows x vecs`
-//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 3 = 12 of the 16 xmm
-//! registers) that stay in registers across the whole `k` loop; each `k` step loads
-//! `vecs` vectors of `rhs`, broadcasts `rows` elements of `lhs` and issues `rows * vecs`
-//! `fma`s (`madd = "fma"`, each factor a fresh broadcast: Cranelift ties an `fma`'s result
-//! to its first factor) or `vmulps` + `vaddps` (`madd = "mul_add"`, the rhs read from
-//! memory by each multiply). The `k` loop, counted by the lhs pointer, is unrolled
-//! `unroll` times; with `pack = "rhs"` the right operand
+//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 2) that stay in
+//! registers across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and,
+//! per row, one broadcast element of `lhs`, then per accumulator one `vmulps` and one
+//! `vaddps` (`madd = "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh
+//! broadcast: Cranelift ties an `fma`'s result to its first factor). The `k` loop, counted
+//! by the lhs pointer, is unrolled `unroll` times; with `pack = "rhs"` the right operand
 //! is first copied into contiguous column panels of the block's width (so that a panel
-//! streams through L1 without the set conflicts of a strided walk). Ragged edges: a last
+//! streams through L1 without the set conflicts of a strided walk), with `pack = "lhs"`
+//! each block of lhs rows is copied as broadcast vectors before the column panels that
+//! read it (row blocks are then the outer loop), `"both"` does both. Ragged edges: a last
 //! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
 //! with scalar accumulators. Accumulation is in `f32`, sequential in `k`; the
 //! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
@@ -39,6 +40,9 @@ pub(crate) struct DotPlan {
     pub vecs: i64,
     pub unroll: i64,
     pub pack_rhs: bool,
+    /// Copy each block of `rows` lhs rows, every element broadcast to four lanes, before
+    /// the column panels that use it (`pack = "lhs"` or `"both"`).
+    pub pack_lhs: bool,
     /// `fma` (one fused multiply-add per product) or separate `fmul` + `fadd`.
     pub fused: bool,
 }
@@ -59,12 +63,14 @@ impl DotPlan {
             Some(u) if (1..=16).contains(&u) => u,
             Some(u) => return invalid(format!("tile.dot: `unroll` must be in 1..=16, got {u}")),
         };
-        let pack_rhs = match op.attrs.str("pack") {
-            None | Some("none") => false,
-            Some("rhs") => true,
+        let (pack_rhs, pack_lhs) = match op.attrs.str("pack") {
+            None | Some("none") => (false, false),
+            Some("rhs") => (true, false),
+            Some("lhs") => (false, true),
+            Some("both") => (true, true),
             Some(p) => {
                 return invalid(format!(
-                    "tile.dot: `pack` must be \"none\" or \"rhs\", got \"{p}\""
+                    "tile.dot: `pack` must be \"none\", \"rhs\", \"lhs\" or \"both\", got \"{p}\""
                 ))
             }
         };
@@ -82,6 +88,7 @@ impl DotPlan {
             vecs,
             unroll,
             pack_rhs,
+            pack_lhs,
             fused,
         })
     }
@@ -188,15 +195,50 @@ impl Lowerer<'_, '_> {
             };
             let bw = plan.vecs * 4;
             let (full, rem) = (n4 / bw, (n4 % bw) / 4);
-            if full > 0 {
-                self.for_const(0, full, 1, |l, jb| {
-                    let col0 = l.mul_c(jb, bw);
-                    l.row_blocks(&g, col0, plan.vecs, plan)
-                })?;
-            }
-            if rem > 0 {
-                let col0 = self.iconst(full * bw);
-                self.row_blocks(&g, col0, rem, plan)?;
+            if plan.pack_lhs {
+                // Row blocks outside, column panels inside: each block of lhs rows is
+                // broadcast once into `pa` (`k x rows` vectors, 16 KiB for 4 x 256) and
+                // read by every column panel from L1.
+                let rows = plan.rows.min(m).max(1);
+                let pa = self
+                    .frame
+                    .alloc(DType::F32, &[(k * rows * 4).max(1) as usize])?;
+                let block = |l: &mut Self, row0: ClValue, rows: i64| -> Result<()> {
+                    l.pack_lhs(&g.a, row0, rows, k, &pa)?;
+                    if full > 0 {
+                        l.for_const(0, full, 1, |l, jb| {
+                            let col0 = l.mul_c(jb, bw);
+                            l.micro_kernel(&g, Some(&pa), row0, col0, rows, plan.vecs, plan)
+                        })?;
+                    }
+                    if rem > 0 {
+                        let col0 = l.iconst(full * bw);
+                        l.micro_kernel(&g, Some(&pa), row0, col0, rows, rem, plan)?;
+                    }
+                    Ok(())
+                };
+                let (fr, rr) = (m / rows, m % rows);
+                if fr > 0 {
+                    self.for_const(0, fr, 1, |l, ib| {
+                        let row0 = l.mul_c(ib, rows);
+                        block(l, row0, rows)
+                    })?;
+                }
+                if rr > 0 {
+                    let row0 = self.iconst(fr * rows);
+                    block(self, row0, rr)?;
+                }
+            } else {
+                if full > 0 {
+                    self.for_const(0, full, 1, |l, jb| {
+                        let col0 = l.mul_c(jb, bw);
+                        l.row_blocks(&g, col0, plan.vecs, plan)
+                    })?;
+                }
+                if rem > 0 {
+                    let col0 = self.iconst(full * bw);
+                    self.row_blocks(&g, col0, rem, plan)?;
+                }
             }
         }
         if n4 < n {
@@ -269,6 +311,35 @@ impl Lowerer<'_, '_> {
         Ok(p)
     }
 
+    /// Copies rows `row0 .. row0 + rows` of the `m x k` tile `a` into `pa` as the
+    /// micro-kernel reads them with `pack = "lhs"`: for each `k`, the `rows` elements of
+    /// that column, each broadcast to a four-lane vector (element `(r, kk)` at vector
+    /// `kk * rows + r`).
+    fn pack_lhs(
+        &mut self,
+        a: &TileSlot,
+        row0: ClValue,
+        rows: i64,
+        k: i64,
+        pa: &TileSlot,
+    ) -> Result<()> {
+        let e = self.mul_c(row0, k);
+        let src = self.elem_addr(a, e);
+        let dst = self.slot_addr(pa);
+        let (zero, kend) = (self.iconst(0), self.iconst(k));
+        self.for_carry(zero, kend, 1, vec![src, dst], |l, _, p| {
+            for r in 0..rows {
+                let x =
+                    l.b.ins()
+                        .load(types::F32, frame_flags(), p[0], (r * k * 4) as i32);
+                let v = l.b.ins().splat(types::F32X4, x);
+                l.b.ins().store(frame_flags(), v, p[1], (r * 16) as i32);
+            }
+            Ok(vec![l.add_c(p[0], 4), l.add_c(p[1], rows * 16)])
+        })?;
+        Ok(())
+    }
+
     /// The micro-kernels of one column panel (`vecs` vectors from `col0`): blocks of
     /// `plan.rows` rows, then one block of the remaining rows.
     fn row_blocks(&mut self, g: &Gemm, col0: ClValue, vecs: i64, plan: DotPlan) -> Result<()> {
@@ -276,12 +347,12 @@ impl Lowerer<'_, '_> {
         if full > 0 {
             self.for_const(0, full, 1, |l, ib| {
                 let row0 = l.mul_c(ib, plan.rows);
-                l.micro_kernel(g, row0, col0, plan.rows, vecs, plan)
+                l.micro_kernel(g, None, row0, col0, plan.rows, vecs, plan)
             })?;
         }
         if rem > 0 {
             let row0 = self.iconst(full * plan.rows);
-            self.micro_kernel(g, row0, col0, rem, vecs, plan)?;
+            self.micro_kernel(g, None, row0, col0, rem, vecs, plan)?;
         }
         Ok(())
     }
@@ -289,11 +360,13 @@ impl Lowerer<'_, '_> {
     /// One register block: `rows x vecs` `f32x4` accumulators loaded from `c`, held in
     /// registers across the whole `k` loop (unrolled `unroll` times: per step, `vecs`
     /// vector loads of `b`, `rows` broadcast loads of `a`, `rows * vecs` fmas), stored to
-    /// `out`.
+    /// `out`. With `packed_a` (`pack_lhs`), the lhs rows are read as broadcast vectors
+    /// from that slot (the block's copy, see [`Self::pack_lhs`]).
     #[allow(clippy::too_many_arguments)]
     fn micro_kernel(
         &mut self,
         g: &Gemm,
+        packed_a: Option<&TileSlot>,
         row0: ClValue,
         col0: ClValue,
         rows: i64,
@@ -302,6 +375,7 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let unroll = plan.unroll;
         let (k, n) = (g.k, g.n);
+        let aflags = frame_flags().with_readonly().with_can_move();
         let e = self.mul_c(row0, n);
         let e = self.b.ins().iadd(e, col0);
         let pc = self.elem_addr(&g.c, e);
@@ -313,8 +387,25 @@ impl Lowerer<'_, '_> {
                 accs.push(self.b.ins().load(types::F32X4, g.vflags, pc, off));
             }
         }
-        let ea = self.mul_c(row0, k);
-        let pa = self.elem_addr(&g.a, ea);
+        // Bytes between the lhs elements of consecutive `k` and of consecutive rows.
+        let (pa, astep, arow) = match packed_a {
+            Some(s) => (self.slot_addr(s), rows * 16, 16),
+            None => {
+                let ea = self.mul_c(row0, k);
+                (self.elem_addr(&g.a, ea), 4, k * 4)
+            }
+        };
+        // The lhs element (r, t) as a four-lane vector: a broadcast from memory, or a
+        // load of its packed broadcast copy. `base` differs per use where value numbering
+        // must not merge two loads of one element.
+        let lhs = |l: &mut Self, base: ClValue, off: i64| -> ClValue {
+            if packed_a.is_some() {
+                l.b.ins().load(types::F32X4, aflags, base, off as i32)
+            } else {
+                let x = l.b.ins().load(types::F32, aflags, base, off as i32);
+                l.b.ins().splat(types::F32X4, x)
+            }
+        };
         let (pb, bstride) = if g.packed {
             let eb = self.mul_c(col0, k);
             (self.elem_addr(&g.b, eb), vecs * 4)
@@ -326,10 +417,9 @@ impl Lowerer<'_, '_> {
         // top of the body, which would keep every loaded value live at once.
         let bflags = if g.packed { frame_flags() } else { g.vflags };
         let bflags = bflags.with_readonly().with_can_move();
-        let aflags = frame_flags().with_readonly().with_can_move();
         let u = unroll.clamp(1, k.max(1));
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
-            let bv: Vec<ClValue> = (0..if plan.fused { vecs } else { 0 })
+            let bv: Vec<ClValue> = (0..vecs)
                 .map(|v| {
                     let off = ((t * bstride + v * 4) * 4) as i32;
                     l.b.ins().load(types::F32X4, bflags, pb, off)
@@ -337,20 +427,13 @@ impl Lowerer<'_, '_> {
                 .collect();
             for r in 0..rows {
                 if !plan.fused {
-                    // One broadcast of `a[r, k]` per row; each product reads its rhs
-                    // vector straight from memory (`vmulps` with a memory operand: the
-                    // load has one use, so it folds) and is added to its accumulator,
-                    // whose register it keeps: no register is tied. The rhs loads of
-                    // different rows differ in their address value (`pb - 64 r` +
-                    // `64 r`) so that value numbering does not merge them.
-                    let off = ((r * k + t) * 4) as i32;
-                    let x = l.b.ins().load(types::F32, aflags, pa, off);
-                    let x = l.b.ins().splat(types::F32X4, x);
-                    let base = if r == 0 { pb } else { l.add_c(pb, -64 * r) };
-                    for v in 0..vecs {
-                        let off = ((t * bstride + v * 4) * 4 + 64 * r) as i32;
-                        let y = l.b.ins().load(types::F32X4, bflags, base, off);
-                        let i = (r * vecs + v) as usize;
+                    // One broadcast of `a[r, k]` per row, multiplied by each rhs vector
+                    // (in registers: two vector loads a cycle is the limit here) and added
+                    // to its accumulator, whose register it keeps: no register is tied,
+                    // no copies (`fma` ties its result to a factor).
+                    let x = lhs(l, pa, r * arow + t * astep);
+                    for (v, &y) in bv.iter().enumerate() {
+                        let i = r as usize * vecs as usize + v;
                         let p = l.b.ins().fmul(x, y);
                         accs[i] = l.b.ins().fadd(accs[i], p);
                     }
@@ -363,9 +446,7 @@ impl Lowerer<'_, '_> {
                     // broadcasts of one element differ in their address value (`pa - 64 v`
                     // + `64 v`) so that value numbering does not merge them.
                     let base = if v == 0 { pa } else { l.add_c(pa, -64 * v) };
-                    let off = ((r * k + t) * 4 + 64 * v) as i32;
-                    let x = l.b.ins().load(types::F32, aflags, base, off);
-                    let x = l.b.ins().splat(types::F32X4, x);
+                    let x = lhs(l, base, r * arow + t * astep + 64 * v);
                     let i = (r * vecs + v) as usize;
                     accs[i] = l.b.ins().fma(x, bv[v as usize], accs[i]);
                 }
@@ -384,7 +465,7 @@ impl Lowerer<'_, '_> {
             // rhs loads fold into their multiplies and each new pointer and sum takes its
             // old value's register: per iteration two pointer increments, a compare, a
             // branch and a jump.
-            let aend = self.add_c(pa, (k / u) * u * 4);
+            let aend = self.add_c(pa, (k / u) * u * astep);
             let header = self.b.create_block();
             let body = self.b.create_block();
             let exit = self.b.create_block();
@@ -404,7 +485,7 @@ impl Lowerer<'_, '_> {
             for t in 0..u {
                 step(self, pa, pb, t, &mut cur[..na]);
             }
-            cur[na] = self.add_c(pa, u * 4);
+            cur[na] = self.add_c(pa, u * astep);
             cur[na + 1] = self.add_c(pb, u * bstride * 4);
             let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
             self.b.ins().jump(header, &args);

@@ -26,12 +26,13 @@
 //! [`crate::helpers::cast_bits`]. No `fma` fusion on narrow floats (the product is rounded
 //! to the dtype before the add). One helper call per rounded element: correct first.
 
+use super::memory::Access;
 use super::vmath::VMATH_OPS;
-use super::{frame_flags, single_result, Lowerer, Val};
+use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::helpers::{dtype_code, CAST, NARROW, POW, ROUND, UNARY, WIDEN};
 use crate::lower::memory::const_bits;
-use crate::tile_layout::{arith_type, is_narrow_float, storage_type, TileSlot};
+use crate::tile_layout::{arith_type, is_narrow_float, storage_type};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::MemFlagsData;
 use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
@@ -60,6 +61,22 @@ struct Locals {
     /// Products used once, by an `add`/`sub`: their factors (for `fma`).
     fusable: BTreeMap<Value, (ClValue, ClValue)>,
     lanes: bool,
+}
+
+/// Where a map reads an operand or writes its result: element `i` is at `base + i *
+/// size`, read or written with `flags`.
+#[derive(Clone, Copy)]
+struct Operand {
+    base: ClValue,
+    flags: MemFlagsData,
+    dtype: DType,
+}
+
+impl Operand {
+    /// Bytes per element.
+    fn size(&self) -> i64 {
+        i64::from(crate::tile_layout::elem_bytes(self.dtype))
+    }
 }
 
 /// Maps of at most this many region ops (with the `tile.yield`) compute two vectors per
@@ -94,20 +111,27 @@ impl Lowerer<'_, '_> {
     /// `tile.map` (the largest region, in ops with its `tile.yield`, whose vector loop is
     /// unrolled twice: [`UNROLL_OPS`]).
     pub(super) fn map(&mut self, op: &Operation) -> Result<()> {
+        self.map_into(op, None)
+    }
+
+    /// `tile.map`, and when `store` is given the `tile.store` of its result that follows
+    /// it (a contiguous run, see `Lowerer::block`): the map then writes the buffer
+    /// directly when the run lies inside it, and otherwise its slot, stored as
+    /// `tile.store` does. Operands that are views are read in place the same way.
+    pub(super) fn map_into(&mut self, op: &Operation, store: Option<&Operation>) -> Result<()> {
         let region = match op.regions.as_slice() {
             [r] => r,
             _ => return invalid("tile.map takes exactly one region"),
         };
-        let srcs = op
-            .operands
-            .iter()
-            .map(|v| self.tile(*v))
-            .collect::<Result<Vec<_>>>()?;
+        let mut srcs = Vec::new();
+        for v in &op.operands {
+            srcs.push(self.operand_base(*v)?);
+        }
         let out = self.result_slot(op)?;
         if region.args.len() != srcs.len() {
             return invalid("tile.map: operands and region arguments differ in number");
         }
-        for s in &srcs {
+        for (s, _, _) in &srcs {
             if s.shape != out.shape {
                 return invalid(format!(
                     "tile.map: all operands must have the result's shape {:?}, got {:?} (use tile.broadcast)",
@@ -115,10 +139,54 @@ impl Lowerer<'_, '_> {
                 ));
             }
         }
+        let out_slot_addr = self.slot_addr(&out);
+        // Where the result goes: the store's run when it lies inside its buffer, else the
+        // slot (then stored below).
+        let target = match store {
+            Some(st) => {
+                if st.operands.len() < 2 || st.operands[0] != single_result(op)? {
+                    return invalid("internal error: a fused store must store the map's result");
+                }
+                let buf = self.buffer(st.operands[1])?;
+                if buf.dtype != out.dtype {
+                    return invalid(format!(
+                        "tile.store: cannot store a {} tile into a {} buffer",
+                        out.dtype, buf.dtype
+                    ));
+                }
+                let acc = Access::of(&st.attrs, buf.dims.len(), "tile.store")?;
+                let idx = &st.operands[2..];
+                if idx.len() != buf.dims.len() || out.shape.len() != buf.dims.len() {
+                    return invalid("tile.store: indices, buffer and tile ranks differ");
+                }
+                let (ptr, full) = self.run_in_place(&buf, idx, &out, &acc)?;
+                Some((buf, acc, full, ptr))
+            }
+            None => None,
+        };
+        let (dst, dflags) = match &target {
+            Some((_, _, full, ptr)) => {
+                (self.b.ins().select(*full, *ptr, out_slot_addr), buf_flags())
+            }
+            None => (out_slot_addr, frame_flags()),
+        };
+        let dst = Operand {
+            base: dst,
+            flags: dflags,
+            dtype: out.dtype,
+        };
+        let ins: Vec<Operand> = srcs
+            .iter()
+            .map(|(s, base, flags)| Operand {
+                base: *base,
+                flags: *flags,
+                dtype: s.dtype,
+            })
+            .collect();
         let uses = use_counts(region);
         let vector = self.vectorisable(
             region,
-            &srcs.iter().map(|s| s.dtype).collect::<Vec<_>>(),
+            &srcs.iter().map(|s| s.0.dtype).collect::<Vec<_>>(),
             out.dtype,
         )?;
         let n = out.len() as i64;
@@ -127,27 +195,61 @@ impl Lowerer<'_, '_> {
         // statistics' combines, gelu+layernorm's prologue) take two vectors per step, so the
         // loop's add, compare and branch are paid once per eight elements; longer regions
         // keep one vector per step, as they would need more registers (not measured).
-        let n8 = if region.ops.len() <= UNROLL_OPS {
+        let transcendental = region
+            .ops
+            .iter()
+            .any(|o| matches!(o.op, Op::Graph(g) if VMATH_OPS.contains(&g)));
+        let n8 = if region.ops.len() <= UNROLL_OPS && !transcendental {
             nv / 8 * 8
         } else {
             0
         };
-        if n8 > 0 {
-            self.for_const(0, n8, 8, |l, i| {
-                l.map_point(region, &srcs, &out, i, true, &uses)?;
-                let j = l.add_c(i, 4);
-                l.map_point(region, &srcs, &out, j, true, &uses)
+        // The loops carry one pointer per operand and one for the result (rather than an
+        // index from which Cranelift would recompute every address in the body).
+        let mut ptrs: Vec<ClValue> = ins.iter().map(|o| o.base).collect();
+        ptrs.push(dst.base);
+        let mut at = self.iconst(0);
+        for (end, step, lanes) in [(n8, 8, true), (nv, 4, true), (n, 1, false)] {
+            let start_c = match step {
+                8 => 0,
+                4 => n8,
+                _ => nv,
+            };
+            if end <= start_c {
+                continue;
+            }
+            let end = self.iconst(end);
+            let (next, p) = self.for_carry(at, end, step, ptrs, |l, _, p| {
+                let (srcs, out) = p.split_at(ins.len());
+                let mut next = Vec::with_capacity(p.len());
+                let moved: Vec<Operand> = ins
+                    .iter()
+                    .zip(srcs)
+                    .chain(std::iter::once((&dst, &out[0])))
+                    .map(|(o, &base)| Operand { base, ..*o })
+                    .collect();
+                let (mi, mo) = moved.split_at(ins.len());
+                let per = if step == 8 { 4 } else { step };
+                for half in 0..step / per {
+                    l.map_point(region, mi, &mo[0], half * per, lanes, &uses)?;
+                }
+                for o in &moved {
+                    next.push(l.add_c(o.base, step * o.size()));
+                }
+                Ok(next)
             })?;
+            at = next;
+            ptrs = p;
         }
-        if nv > n8 {
-            self.for_const(n8, nv, 4, |l, i| {
-                l.map_point(region, &srcs, &out, i, true, &uses)
-            })?;
-        }
-        if nv < n {
-            self.for_const(nv, n, 1, |l, i| {
-                l.map_point(region, &srcs, &out, i, false, &uses)
-            })?;
+        if let Some((buf, acc, full, _)) = target {
+            let spill = self.b.create_block();
+            let join = self.b.create_block();
+            self.b.ins().brif(full, join, &[], spill, &[]);
+            self.b.switch_to_block(spill);
+            let st = store.map(|s| s.operands[2..].to_vec()).unwrap_or_default();
+            self.store_slot(&buf, &st, &out, &acc)?;
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(join);
         }
         self.set(single_result(op)?, Val::Tile(out))
     }
@@ -224,13 +326,14 @@ impl Lowerer<'_, '_> {
         Ok(true)
     }
 
-    /// Computes the map at element `i` (4 elements when `lanes`).
+    /// Computes the map at element `e` from the operands' pointers (4 elements when
+    /// `lanes`).
     fn map_point(
         &mut self,
         region: &Region,
-        srcs: &[TileSlot],
-        out: &TileSlot,
-        i: ClValue,
+        srcs: &[Operand],
+        out: &Operand,
+        e: i64,
         lanes: bool,
         uses: &BTreeMap<Value, usize>,
     ) -> Result<()> {
@@ -240,16 +343,16 @@ impl Lowerer<'_, '_> {
             lanes,
         };
         for (a, s) in region.args.iter().zip(srcs) {
-            let addr = self.elem_addr(s, i);
+            let addr = self.add_c(s.base, e * s.size());
             let v = if lanes {
                 let ty = if s.dtype == DType::I32 {
                     types::I32X4
                 } else {
                     types::F32X4
                 };
-                self.b.ins().load(ty, frame_flags(), addr, 0)
+                self.b.ins().load(ty, s.flags, addr, 0)
             } else {
-                self.load_elem(addr, s.dtype, frame_flags())?
+                self.load_elem(addr, s.dtype, s.flags)?
             };
             loc.vals.insert(*a, v);
         }
@@ -268,11 +371,11 @@ impl Lowerer<'_, '_> {
                         out.dtype
                     ));
                 }
-                let addr = self.elem_addr(out, i);
+                let addr = self.add_c(out.base, e * out.size());
                 if lanes {
-                    self.b.ins().store(frame_flags(), v, addr, 0);
+                    self.b.ins().store(out.flags, v, addr, 0);
                 } else {
-                    self.store_elem(v, out.dtype, addr, frame_flags())?;
+                    self.store_elem(v, out.dtype, addr, out.flags)?;
                 }
                 return Ok(());
             }

@@ -36,7 +36,8 @@ pub(crate) const MAX_EXTENT: u64 = 1 << 24;
 const CLAMP: i64 = 1 << 38;
 
 /// How a load or store addresses its buffer (`unit`, `strides`, `perm`).
-struct Access {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Access {
     elements: bool,
     strides: Vec<i64>,
     perm: Vec<usize>,
@@ -45,7 +46,7 @@ struct Access {
 impl Access {
     /// Reads and checks the addressing attributes for a rank-`r` buffer (as the
     /// interpreter does).
-    fn of(attrs: &Attrs, r: usize, what: &str) -> Result<Access> {
+    pub(crate) fn of(attrs: &Attrs, r: usize, what: &str) -> Result<Access> {
         let elements = match attrs.str("unit") {
             None | Some("tiles") => false,
             Some("elements") => true,
@@ -83,6 +84,18 @@ impl Access {
             strides,
             perm,
         })
+    }
+
+    /// Whether a tile of `shape` moved with this access is one contiguous run of a
+    /// buffer row: every tile axis but the last has one element, and the last walks the
+    /// buffer's last axis with step 1. Such a tile can be read and written in place
+    /// ([`super::View`]).
+    pub(crate) fn contiguous(&self, shape: &[usize]) -> bool {
+        let r = shape.len();
+        r > 0
+            && shape[..r - 1].iter().all(|&t| t == 1)
+            && self.perm[r - 1] == r - 1
+            && self.strides[r - 1] == 1
     }
 }
 
@@ -266,6 +279,17 @@ impl Lowerer<'_, '_> {
         self.transfer(&buf, &op.operands[2..], &slot, None, &acc)
     }
 
+    /// Stores a slot's tile into `buf` at `idx` as `tile.store` does.
+    pub(super) fn store_slot(
+        &mut self,
+        buf: &super::BufVal,
+        idx: &[Value],
+        slot: &TileSlot,
+        acc: &Access,
+    ) -> Result<()> {
+        self.transfer(buf, idx, slot, None, acc)
+    }
+
     /// Moves a tile between a buffer and its slot: a load when `pad` is given (elements
     /// outside the buffer become `pad`), else a store (they are skipped).
     fn transfer(
@@ -287,29 +311,7 @@ impl Lowerer<'_, '_> {
         let esz = slot.esz();
         let t = slot.shape.clone();
         let (st, perm) = (acc.strides.clone(), acc.perm.clone());
-        // The buffer coordinate of tile element 0 along each tile axis.
-        let mut starts = Vec::with_capacity(r);
-        for a in 0..r {
-            let ext = (t[a] as u128) * (st[a] as u128);
-            if ext > u128::from(MAX_EXTENT) {
-                return unsupported(format!(
-                    "a tile axis of {} elements with stride {} (extents above 2^24 elements)",
-                    t[a], st[a]
-                ));
-            }
-            let iv = idx[perm[a]];
-            let mut x = self.index(iv)?;
-            if self.index_bound(iv) > CLAMP as u64 {
-                let (lo, hi) = (self.iconst(-CLAMP), self.iconst(CLAMP));
-                x = self.b.ins().smax(x, lo);
-                x = self.b.ins().smin(x, hi);
-            }
-            starts.push(if acc.elements {
-                x
-            } else {
-                self.mul_c(x, ext as i64)
-            });
-        }
+        let starts = self.tile_starts(idx, &t, acc)?;
         let dims: Vec<ClValue> = perm.iter().map(|&b| buf.dims[b]).collect();
         let bstr: Vec<ClValue> = perm.iter().map(|&b| buf.strides[b]).collect();
         let rows_whole = perm[r - 1] == r - 1 && st[r - 1] == 1;
@@ -394,6 +396,161 @@ impl Lowerer<'_, '_> {
             move_row(self, row)
         } else {
             self.for_const(0, nrows, 1, move_row)
+        }
+    }
+
+    /// The buffer coordinate of tile element 0 along each tile axis (clamped, see the
+    /// module documentation).
+    fn tile_starts(&mut self, idx: &[Value], t: &[usize], acc: &Access) -> Result<Vec<ClValue>> {
+        let (st, perm) = (&acc.strides, &acc.perm);
+        let mut starts = Vec::with_capacity(t.len());
+        for a in 0..t.len() {
+            let ext = (t[a] as u128) * (st[a] as u128);
+            if ext > u128::from(MAX_EXTENT) {
+                return unsupported(format!(
+                    "a tile axis of {} elements with stride {} (extents above 2^24 elements)",
+                    t[a], st[a]
+                ));
+            }
+            let iv = idx[perm[a]];
+            let mut x = self.index(iv)?;
+            if self.index_bound(iv) > CLAMP as u64 {
+                let (lo, hi) = (self.iconst(-CLAMP), self.iconst(CLAMP));
+                x = self.b.ins().smax(x, lo);
+                x = self.b.ins().smin(x, hi);
+            }
+            starts.push(if acc.elements {
+                x
+            } else {
+                self.mul_c(x, ext as i64)
+            });
+        }
+        Ok(starts)
+    }
+
+    /// A `tile.load` whose tile is one contiguous run of a buffer row
+    /// ([`Access::contiguous`]) and whose every use reads it in place (see
+    /// `Lowerer::block`): no copy now; the consumer reads the buffer directly when the
+    /// run lies wholly inside it, and otherwise copies it (with its pad) into the slot
+    /// first ([`Lowerer::materialise`]).
+    pub(super) fn load_view(&mut self, op: &Operation) -> Result<()> {
+        let Some((&bv, idx)) = op.operands.split_first() else {
+            return invalid("tile.load expects a buffer");
+        };
+        let buf = self.buffer(bv)?;
+        let slot = self.result_slot(op)?;
+        if slot.dtype != buf.dtype {
+            return invalid(format!(
+                "tile.load: loads a {} tile from a {} buffer",
+                slot.dtype, buf.dtype
+            ));
+        }
+        let pad = match op.attrs.get("pad") {
+            Some(v) => const_bits(v, slot.dtype)?,
+            None => 0,
+        };
+        let acc = Access::of(&op.attrs, buf.dims.len(), "tile.load")?;
+        if idx.len() != buf.dims.len() || slot.shape.len() != buf.dims.len() {
+            return invalid("tile.load: indices, buffer and tile ranks differ");
+        }
+        let (ptr, full) = self.run_in_place(&buf, idx, &slot, &acc)?;
+        let view = super::View {
+            slot,
+            ptr,
+            full,
+            buf: bv,
+            idx: idx.to_vec(),
+            pad,
+            acc,
+        };
+        self.set(single_result(op)?, Val::View(view))
+    }
+
+    /// For a contiguous tile ([`Access::contiguous`]) of `buf` at `idx`: the address of
+    /// its element 0 in the buffer and whether the whole run lies inside the buffer (an
+    /// `i8` truth value; the address is only meaningful when it does).
+    pub(super) fn run_in_place(
+        &mut self,
+        buf: &super::BufVal,
+        idx: &[Value],
+        slot: &TileSlot,
+        acc: &Access,
+    ) -> Result<(ClValue, ClValue)> {
+        let r = buf.dims.len();
+        if !acc.contiguous(&slot.shape) {
+            return invalid("internal error: an in-place tile must be one contiguous run");
+        }
+        let starts = self.tile_starts(idx, &slot.shape, acc)?;
+        let mut ok = self.b.ins().iconst(types::I8, 1);
+        let mut off = self.iconst(0);
+        for (&start, &ba) in starts.iter().zip(&acc.perm).take(r - 1) {
+            let inside = self
+                .b
+                .ins()
+                .icmp(IntCC::UnsignedLessThan, start, buf.dims[ba]);
+            ok = self.b.ins().band(ok, inside);
+            let co = self.b.ins().imul(start, buf.strides[ba]);
+            off = self.b.ins().iadd(off, co);
+        }
+        // 0 <= s and s + tl <= dim, as `s <= dim - tl` unsigned with `dim >= tl`.
+        let s = starts[r - 1];
+        let tl = slot.shape[r - 1] as i64;
+        let room = self.add_c(buf.dims[r - 1], -tl);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, s, room);
+        let wide = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, room, 0);
+        ok = self.b.ins().band(ok, fits);
+        ok = self.b.ins().band(ok, wide);
+        let e = self.b.ins().iadd(off, s);
+        let e = self.mul_c(e, i64::from(slot.esz()));
+        let ptr = self.b.ins().iadd(buf.base, e);
+        Ok((ptr, ok))
+    }
+
+    /// Copies a view's tile into its slot (with its pad), as `tile.load` would have.
+    pub(super) fn materialise(&mut self, v: &super::View) -> Result<()> {
+        let buf = self.buffer(v.buf)?;
+        self.transfer(&buf, &v.idx, &v.slot, Some(v.pad), &v.acc)
+    }
+
+    /// Where an operand tile's elements are: its slot, or for a view the buffer when the
+    /// run lies inside it and else its slot, filled here (under a branch). Returns the
+    /// tile's slot (its type), the address of element 0 and the memory flags to read with.
+    pub(super) fn operand_base(&mut self, v: Value) -> Result<(TileSlot, ClValue, MemFlagsData)> {
+        match self.get(v)?.clone() {
+            Val::Tile(t) => {
+                let a = self.slot_addr(&t);
+                Ok((t, a, frame_flags()))
+            }
+            Val::View(view) => {
+                let fill = self.b.create_block();
+                let join = self.b.create_block();
+                self.b.ins().brif(view.full, join, &[], fill, &[]);
+                self.b.switch_to_block(fill);
+                self.materialise(&view)?;
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+                let a = self.slot_addr(&view.slot);
+                let p = self.b.ins().select(view.full, view.ptr, a);
+                // Not the frame's flags even for a private buffer: they promise an
+                // alignment that a run inside a buffer lacks.
+                Ok((view.slot, p, buf_flags()))
+            }
+            _ => invalid(format!("%{} must be a tile", v.0)),
+        }
+    }
+
+    /// An operand tile in its slot: a view is copied in first (for consumers that read
+    /// slots only).
+    pub(super) fn operand_slot(&mut self, v: Value) -> Result<TileSlot> {
+        match self.get(v)?.clone() {
+            Val::View(view) => {
+                self.materialise(&view)?;
+                Ok(view.slot)
+            }
+            _ => self.tile(v),
         }
     }
 

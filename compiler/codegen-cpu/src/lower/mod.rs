@@ -41,6 +41,27 @@ pub(crate) enum Val {
     Tile(TileSlot),
     /// A buffer: base pointer, dims and strides in elements (`i64`).
     Buf(BufVal),
+    /// A loaded tile not copied into the frame: its consumers read the buffer in place.
+    View(View),
+}
+
+/// A `tile.load` of one contiguous run of a buffer row, left in the buffer
+/// ([`Lowerer::load_view`]). Its consumers (`tile.map`, `tile.reduce`) read `ptr` when
+/// `full` holds, and otherwise copy the tile into `slot` as the load would have
+/// ([`Lowerer::operand_base`]).
+#[derive(Clone, Debug)]
+pub(crate) struct View {
+    /// The slot the tile is copied into when it is not wholly inside the buffer.
+    pub slot: TileSlot,
+    /// The address of tile element 0 in the buffer (meaningful when `full`).
+    pub ptr: ClValue,
+    /// Whether the run lies wholly inside the buffer (`i8` truth value).
+    pub full: ClValue,
+    /// The load's buffer, indices, pad bits and addressing, to copy the tile.
+    pub buf: Value,
+    pub idx: Vec<Value>,
+    pub pad: u32,
+    pub acc: memory::Access,
 }
 
 /// A buffer as the body sees it.
@@ -453,15 +474,33 @@ impl Lowerer<'_, '_> {
     }
 
     /// Lowers a block; returns the operands of its `tile.yield`, if it ends with one.
+    ///
+    /// Loads and stores of contiguous runs ([`memory::Access::contiguous`]) skip the
+    /// frame where that is safe (decided by [`in_place`] on the block alone): a load whose
+    /// every use is a `tile.map` or `tile.reduce` of this block with no `tile.store` or
+    /// `tile.for` before its last use becomes a [`View`], and a `tile.map` whose result is
+    /// used only by the `tile.store` right after it writes the buffer itself.
     pub fn block(&mut self, ops: &[Operation]) -> Result<Option<Vec<Value>>> {
+        let plan = in_place(ops, |v| self.ty(v).ok().cloned())?;
+        let mut skip = false;
         for (i, op) in ops.iter().enumerate() {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
             if op.op == Op::Tile(TileOp::Yield) {
                 if i + 1 != ops.len() {
                     return invalid("tile.yield must be the last operation of its region");
                 }
                 return Ok(Some(op.operands.clone()));
             }
-            self.op(op)?;
+            if plan.views.contains(&i) {
+                self.load_view(op)?;
+            } else if plan.stores.contains(&i) {
+                self.map_into(op, Some(&ops[i + 1]))?;
+                skip = true;
+            } else {
+                self.op(op)?;
+            }
         }
         Ok(None)
     }
@@ -581,6 +620,123 @@ impl Lowerer<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Which ops of a block read or write buffers in place (see [`Lowerer::block`]).
+struct InPlace {
+    /// Indices of the `tile.load`s lowered as views.
+    views: Vec<usize>,
+    /// Indices of the `tile.map`s that write the buffer of the `tile.store` after them.
+    stores: Vec<usize>,
+}
+
+/// Whether the operands of `load` (a `tile.load` of `ty`) make a contiguous run of a
+/// 4-byte element type.
+fn contiguous_access(op: &Operation, ty: Option<Type>) -> bool {
+    let Some(Type::Tile(t)) = ty else {
+        return false;
+    };
+    if !matches!(t.dtype, DType::F32 | DType::I32) {
+        return false;
+    }
+    let shape: Vec<usize> = t
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect();
+    let r = shape.len();
+    match memory::Access::of(&op.attrs, r, "tile") {
+        Ok(acc) => acc.contiguous(&shape),
+        Err(_) => false,
+    }
+}
+
+/// Every use of `v` in `ops` (nested regions included), as the index of the top-level
+/// op holding it and whether that op uses it directly as an operand.
+fn uses_of(v: Value, ops: &[Operation]) -> Vec<(usize, bool)> {
+    fn nested(v: Value, op: &Operation) -> bool {
+        op.regions.iter().any(|r| {
+            r.ops
+                .iter()
+                .any(|o| o.operands.contains(&v) || nested(v, o))
+        })
+    }
+    let mut out = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        for &o in &op.operands {
+            if o == v {
+                out.push((i, true));
+            }
+        }
+        if nested(v, op) {
+            out.push((i, false));
+        }
+    }
+    out
+}
+
+/// Decides which loads become views and which maps write their store's buffer.
+fn in_place(ops: &[Operation], ty: impl Fn(Value) -> Option<Type>) -> Result<InPlace> {
+    let is = |op: &Operation, t: TileOp| op.op == Op::Tile(t);
+    let mut views = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if !is(op, TileOp::Load) || op.results.len() != 1 || op.operands.is_empty() {
+            continue;
+        }
+        if !contiguous_access(op, ty(op.results[0])) {
+            continue;
+        }
+        let uses = uses_of(op.results[0], ops);
+        let readers = uses.iter().all(|&(j, direct)| {
+            direct
+                && j > i
+                && (is(&ops[j], TileOp::Map)
+                    || (is(&ops[j], TileOp::Reduce) && ops[j].attrs.str("kind") != Some("argmax")))
+        });
+        let last = uses.iter().map(|u| u.0).max().unwrap_or(i);
+        let quiet = ops[i + 1..last.max(i + 1)]
+            .iter()
+            .all(|o| !is(o, TileOp::Store) && !is(o, TileOp::For));
+        if readers && !uses.is_empty() && quiet {
+            views.push(i);
+        }
+    }
+    let mut stores = Vec::new();
+    for (i, pair) in ops.windows(2).enumerate() {
+        let (map, store) = (&pair[0], &pair[1]);
+        if !is(map, TileOp::Map) || !is(store, TileOp::Store) || map.results.len() != 1 {
+            continue;
+        }
+        let r = map.results[0];
+        if store.operands.len() < 2 || store.operands[0] != r {
+            continue;
+        }
+        if uses_of(r, &ops[i + 1..]) != [(0, true)] || !contiguous_access(store, ty(r)) {
+            continue;
+        }
+        // A view of the same buffer must be the very run the map writes, so that each
+        // element is read before it is written and never after.
+        let buf = store.operands[1];
+        let aliased = map.operands.iter().any(|&o| {
+            let Some(j) = ops[..i]
+                .iter()
+                .position(|l| l.results.first() == Some(&o) && is(l, TileOp::Load))
+            else {
+                return false;
+            };
+            let load = &ops[j];
+            views.contains(&j)
+                && load.operands[0] == buf
+                && (load.operands[1..] != store.operands[2..]
+                    || ["unit", "strides", "perm"]
+                        .iter()
+                        .any(|k| load.attrs.get(k) != store.attrs.get(k)))
+        });
+        if !aliased {
+            stores.push(i);
+        }
+    }
+    Ok(InPlace { views, stores })
 }
 
 pub(crate) fn single_result(op: &Operation) -> Result<Value> {

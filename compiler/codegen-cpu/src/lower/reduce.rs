@@ -43,9 +43,19 @@ impl Lowerer<'_, '_> {
     }
 
     pub(super) fn reduce(&mut self, op: &Operation) -> Result<()> {
-        let x = match op.operands.as_slice() {
-            [x] => self.tile(*x)?,
+        let xv = match op.operands.as_slice() {
+            [x] => *x,
             _ => return invalid("tile.reduce expects one operand"),
+        };
+        // f32 tiles are read where they are (a view's buffer run, see `operand_base`),
+        // others from their slot.
+        let (x, xbase, xflags) = match self.get(xv)? {
+            Val::View(v) if v.slot.dtype == DType::F32 => self.operand_base(xv)?,
+            _ => {
+                let x = self.operand_slot(xv)?;
+                let a = self.slot_addr(&x);
+                (x, a, frame_flags())
+            }
         };
         let out = self.result_slot(op)?;
         if x.dtype == DType::Bool {
@@ -101,14 +111,15 @@ impl Lowerer<'_, '_> {
             self.fill_elems(dst, n, 4, bits, frame_flags())?;
             return self.set(single_result(op)?, Val::Tile(out));
         }
-        let (xs, os) = (x.clone(), out.clone());
+        let os = out.clone();
         // Element (o, k, i) of x and (o, i) of out.
         let at_x = |l: &mut Self, o: ClValue, k: ClValue, i: ClValue| {
             let a = l.mul_c(o, len * inner);
             let b = l.mul_c(k, inner);
             let e = l.b.ins().iadd(a, b);
             let e = l.b.ins().iadd(e, i);
-            l.elem_addr(&xs, e)
+            let e = l.mul_c(e, 4);
+            l.b.ins().iadd(xbase, e)
         };
         let at_out = |l: &mut Self, o: ClValue, i: ClValue| {
             let a = l.mul_c(o, inner);
@@ -122,11 +133,11 @@ impl Lowerer<'_, '_> {
                 l.for_const(0, inner, step, |l, i| {
                     let zero = l.iconst(0);
                     let a0 = at_x(l, o, zero, i);
-                    let init = l.b.ins().load(ty, frame_flags(), a0, 0);
+                    let init = l.b.ins().load(ty, xflags, a0, 0);
                     let (one, end) = (l.iconst(1), l.iconst(len));
                     let (_, acc) = l.for_carry(one, end, 1, vec![init], |l, k, acc| {
                         let a = at_x(l, o, k, i);
-                        let v = l.b.ins().load(ty, frame_flags(), a, 0);
+                        let v = l.b.ins().load(ty, xflags, a, 0);
                         Ok(vec![l.combine(kind, acc[0], v)])
                     })?;
                     let d = at_out(l, o, i);
@@ -144,16 +155,14 @@ impl Lowerer<'_, '_> {
                 let mut init = Vec::new();
                 for j in 0..4 {
                     let a = at_x(l, o, zero, zero);
-                    init.push(l.b.ins().load(types::F32X4, frame_flags(), a, 16 * j));
+                    init.push(l.b.ins().load(types::F32X4, xflags, a, 16 * j));
                 }
                 let (sixteen, end) = (l.iconst(16), l.iconst(len));
                 let (_, acc) = l.for_carry(sixteen, end, 16, init, |l, k, acc| {
                     let a = at_x(l, o, k, zero);
                     let mut next = Vec::new();
                     for (j, c) in acc.iter().enumerate() {
-                        let v =
-                            l.b.ins()
-                                .load(types::F32X4, frame_flags(), a, 16 * j as i32);
+                        let v = l.b.ins().load(types::F32X4, xflags, a, 16 * j as i32);
                         next.push(l.combine(kind, *c, v));
                     }
                     Ok(next)
@@ -174,11 +183,11 @@ impl Lowerer<'_, '_> {
             self.for_const(0, outer, 1, |l, o| {
                 let zero = l.iconst(0);
                 let a0 = at_x(l, o, zero, zero);
-                let init = l.b.ins().load(types::F32X4, frame_flags(), a0, 0);
+                let init = l.b.ins().load(types::F32X4, xflags, a0, 0);
                 let (four, end) = (l.iconst(4), l.iconst(len));
                 let (_, acc) = l.for_carry(four, end, 4, vec![init], |l, k, acc| {
                     let a = at_x(l, o, k, zero);
-                    let v = l.b.ins().load(types::F32X4, frame_flags(), a, 0);
+                    let v = l.b.ins().load(types::F32X4, xflags, a, 0);
                     Ok(vec![l.combine(kind, acc[0], v)])
                 })?;
                 let lane = |l: &mut Self, j: u8| l.b.ins().extractlane(acc[0], j);
@@ -304,7 +313,7 @@ impl Lowerer<'_, '_> {
     /// greater (the interpreter's `reduce::argmax`).
     pub(super) fn argmax(&mut self, op: &Operation) -> Result<()> {
         let x = match op.operands.as_slice() {
-            [x] => self.tile(*x)?,
+            [x] => self.operand_slot(*x)?,
             _ => return invalid("tile.reduce expects one operand"),
         };
         let out = self.result_slot(op)?;

@@ -164,11 +164,18 @@ impl Lowerer<'_, '_> {
             GraphOp::Sigmoid => self.v_sigmoid(v, v, false),
             GraphOp::Silu => self.v_sigmoid(v, v, true),
             GraphOp::GeluTanh => {
+                // x sigmoid(2u) = x / (1 + exp(-2u)): no cancellation on either side (for
+                // x < 0 the exponential is large, and its overflow to inf gives -0, within
+                // the documented absolute error); a NaN x stays NaN through the division,
+                // so no blends are needed.
                 let x2 = self.b.ins().fmul(v, v);
-                let (kc, k) = (self.vc(GELU_KC2), self.vc(GELU_K2));
+                let (kc, k) = (self.vc(-GELU_KC2), self.vc(-GELU_K2));
                 let p = self.b.ins().fma(x2, kc, k);
-                let arg = self.b.ins().fmul(v, p);
-                self.v_sigmoid(arg, v, true)
+                let t = self.b.ins().fmul(v, p);
+                let e = self.v_exp(t);
+                let one = self.vc(1.0);
+                let den = self.b.ins().fadd(one, e);
+                self.b.ins().fdiv(v, den)
             }
             _ => {
                 let s = self.b.ins().sqrt(v);
