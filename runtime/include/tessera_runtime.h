@@ -38,6 +38,7 @@ extern "C" {
 #define TSR_OUT_OF_MEMORY 4
 #define TSR_INTERNAL 5        /* a runtime or generated-code bug */
 #define TSR_TASK_PANICKED 6   /* a task of a parallel grid panicked */
+#define TSR_CANCELLED 7       /* cancelled between kernel launches (Rust API only for now) */
 
 /* Largest accepted rank. */
 #define TSR_MAX_RANK 32u

@@ -93,6 +93,7 @@ fn error_name(code: i32) -> &'static CStr {
         Some(ErrorCode::OutOfMemory) => c"OUT_OF_MEMORY",
         Some(ErrorCode::Internal) => c"INTERNAL",
         Some(ErrorCode::TaskPanicked) => c"TASK_PANICKED",
+        Some(ErrorCode::Cancelled) => c"CANCELLED",
         None => c"UNKNOWN",
     };
     name

@@ -27,11 +27,14 @@ pub enum ErrorCode {
     Internal = 5,
     /// A task of a parallel grid panicked; the grid was stopped.
     TaskPanicked = 6,
+    /// The caller cancelled the call (see [`crate::cancel`]) between two kernel launches;
+    /// the outputs hold no result.
+    Cancelled = 7,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::Ok,
         ErrorCode::BadArgument,
         ErrorCode::ShapeMismatch,
@@ -39,6 +42,7 @@ impl ErrorCode {
         ErrorCode::OutOfMemory,
         ErrorCode::Internal,
         ErrorCode::TaskPanicked,
+        ErrorCode::Cancelled,
     ];
 
     /// The code as returned across the ABI.
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::OutOfMemory => "OUT_OF_MEMORY",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::TaskPanicked => "TASK_PANICKED",
+            ErrorCode::Cancelled => "CANCELLED",
         }
     }
 }
@@ -174,6 +179,7 @@ mod tests {
                 (4, "OUT_OF_MEMORY"),
                 (5, "INTERNAL"),
                 (6, "TASK_PANICKED"),
+                (7, "CANCELLED"),
             ]
         );
         for c in ErrorCode::ALL {

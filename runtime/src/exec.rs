@@ -177,6 +177,12 @@ pub unsafe fn run_plan_timed(
             }
         }
         for (i, l) in plan.launches.iter().enumerate() {
+            if crate::cancel::requested() {
+                return Err(Error::new(
+                    ErrorCode::Cancelled,
+                    "cancelled before kernel launch",
+                ));
+            }
             let start = timings.is_some().then(std::time::Instant::now);
             // SAFETY: the caller promises `kernels` match the plan; `launch` checks the rest.
             unsafe { launch(plan, l, kernels[l.kernel as usize], &placed, &values)? };

@@ -6,6 +6,7 @@
 //! - [`arena`]: one 64-byte-aligned allocation for the intermediates of a call,
 //! - [`pool`]: the persistent thread pool that runs a kernel's grid,
 //! - [`error`]: error codes and the thread-local last-error message,
+//! - [`cancel`]: cooperative cancellation of a running call, between kernel launches,
 //! - [`capi`]: the `extern "C"` entry points declared in `include/tessera_runtime.h`,
 //! - [`scalar`]: exact conversions between the dtypes (shared with the compiler),
 //! - [`kernel_helpers`]: the scalar functions compiled kernels call (`tsr_exp_f32`, ...),
@@ -18,6 +19,7 @@
 
 pub mod arena;
 pub mod buffer;
+pub mod cancel;
 pub mod capi;
 pub mod check;
 pub mod dtype;

@@ -1,6 +1,8 @@
 //! Interruptible evaluation: a job (compiling, running) runs on its own thread while the
 //! caller waits for it or for the interrupt flag (set by Ctrl-C). An interrupted job is
-//! abandoned: it finishes in the background and its result is dropped.
+//! cancelled through the runtime's cancellation token: a native computation stops before
+//! its next kernel launch (one kernel's latency); compilation, or a computation in the
+//! interpreter, finishes in the background and its result is dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -42,11 +44,15 @@ pub fn run<T: Send + 'static>(
     let (tx, rx) = mpsc::channel();
     let state = Arc::new(AtomicU8::new(RUNNING));
     let job_state = state.clone();
+    let token = tessera_runtime::cancel::CancelToken::new();
+    let job_token = token.clone();
     let spawned = std::thread::Builder::new()
         .name("tessera-repl-eval".to_string())
         .stack_size(STACK_BYTES)
         .spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tessera_runtime::cancel::with_token(&job_token, job)
+            }));
             if job_state.swap(DONE, Ordering::SeqCst) == LEFT {
                 ABANDONED.fetch_sub(1, Ordering::SeqCst);
             }
@@ -61,6 +67,7 @@ pub fn run<T: Send + 'static>(
             Ok(Err(p)) => return Err(Stopped::Panicked(panic_text(&*p))),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if flag.load(Ordering::SeqCst) {
+                    token.cancel();
                     // Counted before the job can see it left, so the count never underflows.
                     ABANDONED.fetch_add(1, Ordering::SeqCst);
                     let left = state
