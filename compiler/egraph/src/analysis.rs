@@ -1,10 +1,9 @@
 //! The e-class analysis: every e-class knows its tensor type (from the dialect's one
 //! inference function) and, for a 0-d literal, its value. Rules read both.
 
-use crate::lang::{BodyNode, Head, Kernel, Node};
+use crate::lang::{BodyNode, Head, Kernel, KernelRef, Node};
 use egg::{DidMerge, EGraph, Id};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tessera_dialects::graph::infer::infer;
 use tessera_dialects::{Attr, GraphOp, TensorType};
 
@@ -26,19 +25,33 @@ pub struct ClassData {
 #[derive(Debug, Default)]
 pub struct Types {
     pub params: Vec<TensorType>,
-    pub provenance: BTreeMap<Arc<Kernel>, Vec<&'static str>>,
+    pub provenance: BTreeMap<KernelRef, Vec<&'static str>>,
+    /// Every kernel made so far, so that equal kernels share one allocation and compare
+    /// by pointer (a long program repeats the same body in many e-classes).
+    interned: std::sync::Mutex<std::collections::HashMap<Kernel, KernelRef>>,
 }
 
 impl Types {
     pub fn new(params: Vec<TensorType>) -> Types {
         Types {
             params,
-            provenance: BTreeMap::new(),
+            ..Types::default()
         }
     }
 
+    /// The shared reference to a kernel equal to `k`.
+    pub fn intern(&self, k: Kernel) -> KernelRef {
+        let mut table = self.interned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = table.get(&k) {
+            return r.clone();
+        }
+        let r = KernelRef::new(k.clone());
+        table.insert(k, r.clone());
+        r
+    }
+
     /// Records that `rule` formed `k` from kernels with the given histories.
-    pub fn record(&mut self, k: &Arc<Kernel>, rule: &'static str, from: &[&Arc<Kernel>]) {
+    pub fn record(&mut self, k: &KernelRef, rule: &'static str, from: &[&KernelRef]) {
         if self.provenance.contains_key(k) {
             return;
         }

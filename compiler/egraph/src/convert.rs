@@ -3,11 +3,10 @@
 //! needed e-class becomes a function again, with fused kernels as `graph.fused` operations.
 
 use crate::analysis::{Graph, Types};
-use crate::lang::{BodyNode, Head, Kernel, KernelKind, Node, OpAttrs};
+use crate::lang::{BodyNode, Head, Kernel, KernelKind, KernelRef, Node, OpAttrs};
 use crate::OptError;
 use egg::Id;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tessera_dialects::{
     Attr, Attrs, Func, GraphOp, Op, Operation, Region, TensorType, Type, Value,
 };
@@ -75,7 +74,7 @@ pub fn to_egraph(f: &Func) -> Result<Built, OptError> {
                 )))
             }
             GraphOp::Fused => Node {
-                head: Head::Kernel(Arc::new(kernel_of(f, op)?)),
+                head: Head::Kernel(egraph.analysis.intern(kernel_of(f, op)?)),
                 children: kids,
             },
             _ => Node::op(g, OpAttrs::new(op.attrs.clone()), kids),
@@ -255,7 +254,7 @@ impl Emitter<'_> {
     /// Emits `graph.fused` with the kernel's body as its region.
     fn fused(
         &mut self,
-        k: &Arc<Kernel>,
+        k: &KernelRef,
         kids: Vec<Value>,
         ty: TensorType,
     ) -> Result<Value, OptError> {

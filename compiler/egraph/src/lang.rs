@@ -139,6 +139,63 @@ impl Kernel {
     }
 }
 
+/// A shared kernel with its hash computed once: e-graph operations hash and compare nodes
+/// constantly, and a kernel body is long. Ordered by that hash first (a deterministic,
+/// arbitrary order), then by content.
+#[derive(Clone, Debug)]
+pub struct KernelRef {
+    hash: u64,
+    kernel: Arc<Kernel>,
+}
+
+impl KernelRef {
+    pub fn new(kernel: Kernel) -> KernelRef {
+        // SipHash with fixed keys: the same on every run and machine.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        kernel.hash(&mut h);
+        KernelRef {
+            hash: h.finish(),
+            kernel: Arc::new(kernel),
+        }
+    }
+}
+
+impl std::ops::Deref for KernelRef {
+    type Target = Kernel;
+    fn deref(&self) -> &Kernel {
+        &self.kernel
+    }
+}
+
+impl PartialEq for KernelRef {
+    fn eq(&self, other: &KernelRef) -> bool {
+        self.hash == other.hash
+            && (Arc::ptr_eq(&self.kernel, &other.kernel) || self.kernel == other.kernel)
+    }
+}
+impl Eq for KernelRef {}
+impl Hash for KernelRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hash.hash(state)
+    }
+}
+impl PartialOrd for KernelRef {
+    fn partial_cmp(&self, other: &KernelRef) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for KernelRef {
+    fn cmp(&self, other: &KernelRef) -> Ordering {
+        self.hash.cmp(&other.hash).then_with(|| {
+            if Arc::ptr_eq(&self.kernel, &other.kernel) {
+                Ordering::Equal
+            } else {
+                self.kernel.cmp(&other.kernel)
+            }
+        })
+    }
+}
+
 /// What an e-node is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Head {
@@ -147,7 +204,7 @@ pub enum Head {
     /// A graph operation.
     Op(GraphOp, OpAttrs),
     /// A fused kernel; its children are its inputs.
-    Kernel(Arc<Kernel>),
+    Kernel(KernelRef),
 }
 
 /// An e-node of the graph language.

@@ -229,3 +229,22 @@ fn limits_stop_saturation_with_a_valid_program() {
     assert!(o.report.stop.starts_with("node limit"), "{}", o.report.stop);
     same_values(&m, &after, "encoder_block", 2, 1e-5);
 }
+
+#[test]
+fn a_long_elementwise_chain_saturates_into_few_kernels() {
+    // 200 operations: kernels grow one operation at a time up to MAX_OPS each.
+    let body: String = (0..100).fold("x".to_string(), |acc, _| format!("exp({acc} * 0.5)"));
+    let src = format!("fn main(x: f32[N, M]) -> f32[N, M] {{ {body} }}");
+    let m = graph(&src);
+    let (after, o) = optimized(&m, "main", &Options::default());
+    assert_eq!(o.report.stop, "saturated", "{}", o.report.summary());
+    let text = tessera_dialects::print_func(&o.func);
+    let kernels = text.matches("graph.fused").count();
+    let max_ops = tessera_egraph::rules::fusion::MAX_OPS;
+    assert!(
+        kernels <= 200usize.div_ceil(max_ops) + 1,
+        "{kernels} kernels\n{}",
+        o.report.summary()
+    );
+    same_values(&m, &after, "main", 3, 1e-6);
+}

@@ -3,9 +3,10 @@
 //!
 //! - `fuse-elementwise`: an elementwise operation is a one-operation elementwise kernel
 //!   (0-d literals become lines of its body).
-//! - `fuse-producer`: an elementwise kernel reading the result of an elementwise kernel of
-//!   its own shape computes that producer itself; reading a 2-D-weight `matmul` (or a
-//!   matmul kernel) of its shape makes it that matmul's epilogue (kind `matmul`).
+//! - `fuse-producer`: an elementwise kernel reading the result of an elementwise operation
+//!   of its own shape computes that operation itself (kernels grow one operation at a
+//!   time); reading a 2-D-weight `matmul` of its shape makes it that matmul's epilogue
+//!   (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
 //!
@@ -14,12 +15,12 @@
 //! the result's leading axes, or as a scalar: what the tile lowering can load.
 
 use super::algebra::FnRule;
-use super::{class_rule, Found, Rule};
+use super::{class_rule, ClassRule, Found, Rule};
 use crate::analysis::{ty, Graph};
-use crate::lang::{BodyNode, Head, Kernel, KernelKind, Node};
+use crate::lang::{BodyNode, Head, Kernel, KernelKind, KernelRef, Node};
 use egg::Id;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use tessera_dialects::dialect::Trait;
 use tessera_dialects::{DType, GraphOp, SymExpr, TensorType};
 
@@ -32,7 +33,7 @@ pub const MAX_INPUTS: usize = 8;
 pub fn rules() -> Vec<Rule> {
     vec![
         class_rule("fuse-elementwise", FnRule(fuse_elementwise)),
-        class_rule("fuse-producer", FnRule(fuse_producer)),
+        class_rule("fuse-producer", Producer::default()),
         class_rule("fuse-row-prologue", FnRule(fuse_row_prologue)),
     ]
 }
@@ -132,7 +133,7 @@ pub fn compact(kind: KernelKind, nodes: &[BodyNode], root: usize) -> Kernel {
 /// A node of `class` seen as a kernel: a kernel node itself, an elementwise operation as a
 /// one-operation elementwise kernel, or a `matmul` with a 2-D f32 weight as a matmul
 /// kernel without epilogue.
-fn as_kernel(g: &Graph, n: &Node) -> Option<(Arc<Kernel>, Vec<Id>)> {
+fn as_kernel(g: &Graph, n: &Node) -> Option<(KernelRef, Vec<Id>)> {
     match &n.head {
         Head::Kernel(k) => Some((k.clone(), n.children.clone())),
         Head::Op(op, a) if is_elementwise(*op) => {
@@ -158,7 +159,7 @@ fn as_kernel(g: &Graph, n: &Node) -> Option<(Arc<Kernel>, Vec<Id>)> {
             }
             nodes.push(BodyNode::Op(*op, a.clone(), kids));
             let (k, ch) = canonical(KernelKind::Elementwise, &nodes, nodes.len() - 1, &args);
-            Some((Arc::new(k), ch))
+            Some((g.analysis.intern(k), ch))
         }
         Head::Op(GraphOp::MatMul, a) if matmul_fusable(g, &n.children) => {
             let nodes = vec![
@@ -167,7 +168,7 @@ fn as_kernel(g: &Graph, n: &Node) -> Option<(Arc<Kernel>, Vec<Id>)> {
                 BodyNode::Op(GraphOp::MatMul, a.clone(), vec![0, 1]),
             ];
             let (k, ch) = canonical(KernelKind::Matmul, &nodes, 2, &n.children);
-            Some((Arc::new(k), ch))
+            Some((g.analysis.intern(k), ch))
         }
         _ => None,
     }
@@ -294,7 +295,32 @@ fn absorb(
     canonical(kind, &nodes, root, &args)
 }
 
-fn fuse_producer(g: &Graph, class: Id) -> Vec<Found> {
+/// `fuse-producer`, remembering the consumer kernels it has grown over every producer
+/// operation of their inputs: a long chain is then searched once per new kernel, not once
+/// per kernel and iteration. (A union that adds operations to an input's e-class changes
+/// the kernel's canonical children, so it is searched again.)
+#[derive(Default)]
+struct Producer {
+    grown: Mutex<BTreeSet<Node>>,
+}
+
+impl ClassRule for Producer {
+    fn find(&self, g: &Graph, class: Id) -> Vec<Found> {
+        let grown = self.grown.lock().unwrap_or_else(|e| e.into_inner());
+        fuse_producer(g, class, &grown)
+    }
+
+    fn applied(&self, seen: &[Node]) {
+        let mut grown = self.grown.lock().unwrap_or_else(|e| e.into_inner());
+        for n in seen {
+            if matches!(&n.head, Head::Kernel(k) if k.kind == KernelKind::Elementwise) {
+                grown.insert(n.clone());
+            }
+        }
+    }
+}
+
+fn fuse_producer(g: &Graph, class: Id, grown: &BTreeSet<Node>) -> Vec<Found> {
     let mut out = Vec::new();
     let Some(t) = ty(g, class) else { return out };
     for n in &g[class].nodes {
@@ -302,11 +328,23 @@ fn fuse_producer(g: &Graph, class: Id) -> Vec<Found> {
         if k.kind != KernelKind::Elementwise {
             continue;
         }
+        let mut canon = n.clone();
+        canon.children.iter_mut().for_each(|c| *c = g.find(*c));
+        if grown.contains(&canon) {
+            continue;
+        }
         for (j, a) in n.children.iter().enumerate() {
             if ty(g, *a).map(|x| &x.shape) != Some(&t.shape) {
                 continue;
             }
-            for pn in &g[*a].nodes {
+            // Kernels grow one producer operation at a time (not by merging two kernels):
+            // every connected group is still reachable, and a chain of n operations holds
+            // at most MAX_OPS kernels per e-class instead of a quadratic number of merges.
+            for pn in g[*a]
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.head, Head::Op(..)))
+            {
                 let Some((p, pkids)) = as_kernel(g, pn) else {
                     continue;
                 };
@@ -317,7 +355,7 @@ fn fuse_producer(g: &Graph, class: Id) -> Vec<Found> {
                 if lowerable(g, &m, &mkids, t) {
                     out.push(Found::Node(
                         Node {
-                            head: Head::Kernel(Arc::new(m)),
+                            head: Head::Kernel(g.analysis.intern(m)),
                             children: mkids,
                         },
                         vec![k.clone(), p.clone()],
@@ -365,7 +403,7 @@ fn fuse_row_prologue(g: &Graph, class: Id) -> Vec<Found> {
             if lowerable(g, &m, &mkids, t) {
                 out.push(Found::Node(
                     Node {
-                        head: Head::Kernel(Arc::new(m)),
+                        head: Head::Kernel(g.analysis.intern(m)),
                         children: mkids,
                     },
                     vec![p.clone()],

@@ -8,7 +8,7 @@ pub mod fusion;
 pub mod layout;
 
 use crate::analysis::{Graph, Types};
-use crate::lang::{Kernel, Node};
+use crate::lang::{Head, KernelRef, Node};
 use egg::{Id, PatternAst, Rewrite, SearchMatches, Subst, Symbol, Var};
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ pub type Rule = Rewrite<Node, Types>;
 /// What a [`ClassRule`] finds equal to an e-class.
 pub enum Found {
     /// A new e-node, and the kernels it was formed from (for `--explain`).
-    Node(Node, Vec<Arc<Kernel>>),
+    Node(Node, Vec<KernelRef>),
     /// An existing e-class.
     Class(Id),
 }
@@ -26,6 +26,11 @@ pub enum Found {
 /// A rule that looks at one e-class and proposes terms equal to it.
 pub trait ClassRule: Send + Sync + 'static {
     fn find(&self, g: &Graph, class: Id) -> Vec<Found>;
+
+    /// Called after the application of what [`ClassRule::find`] proposed for an e-class,
+    /// with the class's nodes as `find` saw them (children canonical): a rule may remember
+    /// what it has fully explored, so later searches skip it.
+    fn applied(&self, _seen: &[Node]) {}
 }
 
 /// Turns a [`ClassRule`] into an egg searcher and applier: the search reports the
@@ -78,13 +83,21 @@ impl egg::Applier<Node, Types> for Adapter {
         _rule: Symbol,
     ) -> Vec<Id> {
         let mut changed = Vec::new();
+        let seen: Vec<Node> = g[class]
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut n = n.clone();
+                n.children.iter_mut().for_each(|c| *c = g.find(*c));
+                n
+            })
+            .collect();
         for f in self.rule.find(g, class) {
             let id = match f {
                 Found::Node(n, from) => {
-                    if let Some(k) = n.kernel() {
-                        let k = Arc::new(k.clone());
-                        let from: Vec<&Arc<Kernel>> = from.iter().collect();
-                        g.analysis.record(&k, self.name, &from);
+                    if let Head::Kernel(k) = &n.head {
+                        let from: Vec<&KernelRef> = from.iter().collect();
+                        g.analysis.record(k, self.name, &from);
                     }
                     g.add(n)
                 }
@@ -94,6 +107,7 @@ impl egg::Applier<Node, Types> for Adapter {
                 changed.push(class);
             }
         }
+        self.rule.applied(&seen);
         changed
     }
 }
