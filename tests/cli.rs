@@ -246,6 +246,24 @@ fn several_results_go_to_an_output_dir() {
     );
     assert_eq!(y1.shape(), &[] as &[usize]);
     assert!((y1.to_f64_vec()[0] - xs.iter().sum::<f64>()).abs() < 1e-5);
+    // All or nothing: when `out1.npy` cannot be written, `out0.npy` is not either.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(bad.join("out1.npy")).expect("a directory in the way");
+    let o = tessera(&[
+        "run",
+        p(&f),
+        "--input",
+        &format!("x={}", p(&dir.path().join("x.npy"))),
+        "--output-dir",
+        p(&bad),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("out1.npy"), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&bad)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("out1.npy")], "{left:?}");
 }
 
 #[test]

@@ -40,10 +40,7 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     if let Some(dir) = &a.output_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::msg(format!("cannot create `{}`: {e}", dir.display())))?;
-        for (i, t) in results.iter().enumerate() {
-            write_npy(&dir.join(format!("out{i}.npy")), t)?;
-        }
-        return Ok(());
+        return write_all(dir, &results);
     }
     for (i, t) in results.iter().enumerate() {
         if results.len() > 1 {
@@ -51,6 +48,33 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
         }
         crate::cli::out(tessera_tensor::format::describe(t) + "\n")?;
         crate::cli::out(tessera_tensor::format::format_tensor(t, usize::MAX) + "\n")?;
+    }
+    Ok(())
+}
+
+/// Writes `out0.npy`, `out1.npy`, ... into `dir`, all or none: every result goes to a
+/// temporary file in `dir` first, and only when all are written are they renamed into
+/// place (a failure leaves no new file behind; temporaries delete themselves).
+fn write_all(dir: &std::path::Path, results: &[tessera::Tensor]) -> Result<(), Error> {
+    let mut staged = Vec::with_capacity(results.len());
+    for (i, t) in results.iter().enumerate() {
+        let path = dir.join(format!("out{i}.npy"));
+        let fail =
+            |e: std::io::Error| Error::msg(format!("cannot write `{}`: {e}", path.display()));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+        std::io::Write::write_all(&mut tmp, &tessera_tensor::npy::write_npy(t)).map_err(fail)?;
+        tmp.as_file().sync_all().map_err(fail)?;
+        staged.push((tmp, path));
+    }
+    if let Some((_, p)) = staged.iter().find(|(_, p)| p.is_dir()) {
+        return Err(Error::msg(format!(
+            "cannot write `{}`: it is a directory",
+            p.display()
+        )));
+    }
+    for (tmp, path) in staged {
+        tmp.persist(&path)
+            .map_err(|e| Error::msg(format!("cannot write `{}`: {}", path.display(), e.error)))?;
     }
     Ok(())
 }
