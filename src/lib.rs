@@ -70,6 +70,8 @@ pub enum Fusion {
     /// Only trivially safe elementwise chains and norm prologues, decided during tiling
     /// (the CPU back end of the previous release; for comparisons).
     Basic,
+    /// No fusion at all: every operation its own kernel (for comparisons).
+    None,
 }
 
 /// Reads a file, as a user error when it cannot be read.
@@ -225,7 +227,7 @@ impl Program {
     fn lowering_module(&self, func: &str) -> Result<Module, Error> {
         match self.fusion {
             Fusion::EGraph => Ok(self.graph_opt(func)?.0),
-            Fusion::Basic => self.optimized(),
+            Fusion::Basic | Fusion::None => self.optimized(),
         }
     }
 
@@ -234,17 +236,23 @@ impl Program {
     pub fn tiled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
         self.func(func)?;
         let module = self.lowering_module(func)?;
-        tessera_tiling::lower_func(&module, func, &tessera_tiling::Schedule::host()).map_err(|e| {
-            match e.loc.0 {
-                Some(span) => Error::Source {
-                    file: self.file.clone(),
-                    src: self.src.clone(),
-                    diags: vec![
-                        Diagnostic::error(e.message.clone()).primary(span, "this operation")
-                    ],
-                },
-                None => Error::msg(e.message),
-            }
+        tessera_tiling::lower_func_with(
+            &module,
+            func,
+            &tessera_tiling::Schedule::host(),
+            if self.fusion == Fusion::None {
+                tessera_tiling::FusionPolicy::None
+            } else {
+                tessera_tiling::FusionPolicy::Trivial
+            },
+        )
+        .map_err(|e| match e.loc.0 {
+            Some(span) => Error::Source {
+                file: self.file.clone(),
+                src: self.src.clone(),
+                diags: vec![Diagnostic::error(e.message.clone()).primary(span, "this operation")],
+            },
+            None => Error::msg(e.message),
         })
     }
 

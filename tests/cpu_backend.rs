@@ -30,20 +30,23 @@ fn compiled_programs_match_the_graph_interpreter() {
     );
 }
 
-/// The previous release's kernels (`--fusion basic`: no e-graph) still compile and match.
+/// The previous release's kernels (`--fusion basic`: no e-graph) and the unfused program
+/// (`--fusion none`) still compile and match.
 #[test]
-fn basic_fusion_programs_match_the_graph_interpreter() {
-    let (matched, refused) = differential(&|prog, f, xs| {
-        let mut prog = prog.clone();
-        prog.fusion = tessera::Fusion::Basic;
-        match prog.cpu_executable(f) {
-            Ok(exe) => Ok(Outcome::Ran(exe.run(xs))),
-            Err(e) => Err(format!("compilation failed: {e}")),
-        }
-    });
-    assert!(
-        matched.len() >= 96 && refused.is_empty(),
-        "only {} functions compile: {refused:#?}",
-        matched.len()
-    );
+fn basic_and_unfused_programs_match_the_graph_interpreter() {
+    for fusion in [tessera::Fusion::Basic, tessera::Fusion::None] {
+        let (matched, refused) = differential(&|prog, f, xs| {
+            let mut prog = prog.clone();
+            prog.fusion = fusion;
+            match prog.cpu_executable(f) {
+                Ok(exe) => Ok(Outcome::Ran(exe.run(xs))),
+                Err(e) => Err(format!("compilation failed: {e}")),
+            }
+        });
+        assert!(
+            matched.len() >= 96 && refused.is_empty(),
+            "{fusion:?}: only {} functions compile: {refused:#?}",
+            matched.len()
+        );
+    }
 }

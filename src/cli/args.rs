@@ -158,6 +158,8 @@ pub enum FusionArg {
     Egraph,
     /// Trivially safe elementwise fusion and norm prologues only.
     Basic,
+    /// No fusion: every operation its own kernel.
+    None,
 }
 
 impl FusionArg {
@@ -165,6 +167,7 @@ impl FusionArg {
         match self {
             FusionArg::Egraph => tessera::Fusion::EGraph,
             FusionArg::Basic => tessera::Fusion::Basic,
+            FusionArg::None => tessera::Fusion::None,
         }
     }
 }

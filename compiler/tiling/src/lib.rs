@@ -15,6 +15,6 @@ mod rewrite;
 pub mod schedule;
 mod template;
 
-pub use lower::{lower_func, TilingError};
+pub use lower::{lower_func, lower_func_with, FusionPolicy, TilingError};
 pub use plan::{BufId, BufKind, BufferInfo, Launch, Tiled};
 pub use schedule::Schedule;

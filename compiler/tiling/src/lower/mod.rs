@@ -91,8 +91,29 @@ impl Ctx {
     }
 }
 
+/// Which operations share a kernel when the function has no `graph.fused` (the e-graph
+/// optimiser's choice always wins when it has).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FusionPolicy {
+    /// Trivially safe elementwise chains and norm prologues ([`fuse`]).
+    #[default]
+    Trivial,
+    /// Every operation its own kernel (the unfused program, for comparisons).
+    None,
+}
+
 /// Lowers graph function `name` of `module` (calls already inlined) with `schedule`.
 pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Tiled, TilingError> {
+    lower_func_with(module, name, schedule, FusionPolicy::Trivial)
+}
+
+/// [`lower_func`] with the fusion `policy` for functions without `graph.fused`.
+pub fn lower_func_with(
+    module: &Module,
+    name: &str,
+    schedule: &Schedule,
+    policy: FusionPolicy,
+) -> Result<Tiled, TilingError> {
     let original = module.func(name).ok_or_else(|| TilingError {
         message: format!("no function `{name}`"),
         loc: Loc::default(),
@@ -140,6 +161,7 @@ pub fn lower_func(module: &Module, name: &str, schedule: &Schedule) -> Result<Ti
     let mut results = Vec::new();
     let fusion = match &chosen {
         Some(c) => chosen::fusion(func, c),
+        None if policy == FusionPolicy::None => fuse::Fusion::default(),
         None => fuse::plan(func),
     };
     for (i, op) in func.body.ops.iter().enumerate() {
