@@ -226,15 +226,20 @@ impl Emitter<'_> {
         r
     }
 
-    /// Emits a kernel's body directly into the function (for a one-operation kernel).
-    fn inline_body(&mut self, k: &Kernel, kids: &[Value]) -> Result<Value, OptError> {
+    /// The types of every node of `k`'s body on the inputs `kids`.
+    fn body_types(&self, k: &Kernel, kids: &[Value]) -> Result<Vec<TensorType>, OptError> {
         let tys: Vec<TensorType> = kids
             .iter()
             .map(|v| self.out.ty(*v).as_tensor().cloned())
             .collect::<Option<_>>()
             .ok_or_else(|| OptError::new("a kernel input is not a tensor".into()))?;
-        let body_tys = crate::analysis::body_types(k, &tys)
-            .ok_or_else(|| OptError::new("a kernel body does not type-check".into()))?;
+        crate::analysis::body_types(k, &tys)
+            .ok_or_else(|| OptError::new("a kernel body does not type-check".into()))
+    }
+
+    /// Emits a kernel's body directly into the function (for a one-operation kernel).
+    fn inline_body(&mut self, k: &Kernel, kids: &[Value]) -> Result<Value, OptError> {
+        let body_tys = self.body_types(k, kids)?;
         let mut vals: Vec<Value> = Vec::new();
         for (n, t) in k.body.iter().zip(body_tys) {
             let v = match n {
@@ -258,13 +263,7 @@ impl Emitter<'_> {
         kids: Vec<Value>,
         ty: TensorType,
     ) -> Result<Value, OptError> {
-        let tys: Vec<TensorType> = kids
-            .iter()
-            .map(|v| self.out.ty(*v).as_tensor().cloned())
-            .collect::<Option<_>>()
-            .ok_or_else(|| OptError::new("a kernel input is not a tensor".into()))?;
-        let body_tys = crate::analysis::body_types(k, &tys)
-            .ok_or_else(|| OptError::new("a kernel body does not type-check".into()))?;
+        let body_tys = self.body_types(k, &kids)?;
         let mut region = Region::default();
         let mut vals: Vec<Value> = Vec::new();
         for (n, t) in k.body.iter().zip(body_tys) {

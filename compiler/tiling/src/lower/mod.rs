@@ -183,13 +183,7 @@ pub fn lower_func_with(
             ctx.values.insert(*r, b);
         }
         if let Some(members) = fusion.prologue.get(&i) {
-            let ops = members
-                .iter()
-                .map(|j| {
-                    let m = &func.body.ops[*j];
-                    Ok((m, tensor_ty(func, m.results[0])?.dtype))
-                })
-                .collect::<Result<Vec<_>, TilingError>>()?;
+            let ops = member_ops(func, members)?;
             match op.op.as_graph() {
                 Some(GraphOp::Softmax | GraphOp::LogSoftmax) => {
                     reduce::softmax(&mut ctx, op, Some(&ops))?
@@ -199,25 +193,13 @@ pub fn lower_func_with(
             continue;
         }
         if let Some((mm, members)) = fusion.epilogue.get(&i) {
-            let ops = members
-                .iter()
-                .map(|j| {
-                    let m = &func.body.ops[*j];
-                    Ok((m, tensor_ty(func, m.results[0])?.dtype))
-                })
-                .collect::<Result<Vec<_>, TilingError>>()?;
+            let ops = member_ops(func, members)?;
             matmul::fused(&mut ctx, &func.body.ops[*mm], &ops)?;
             continue;
         }
         match fusion.groups.get(&i) {
             Some(members) => {
-                let ops = members
-                    .iter()
-                    .map(|j| {
-                        let m = &func.body.ops[*j];
-                        Ok((m, tensor_ty(func, m.results[0])?.dtype))
-                    })
-                    .collect::<Result<Vec<_>, TilingError>>()?;
+                let ops = member_ops(func, members)?;
                 elementwise::fused(&mut ctx, &ops)?;
             }
             None => lower_op(&mut ctx, op)?,
@@ -249,6 +231,20 @@ pub fn lower_func_with(
         params,
         results,
     })
+}
+
+/// The operations of a fusion group (by index), with their result dtypes.
+fn member_ops<'f>(
+    func: &'f Func,
+    members: &[usize],
+) -> Result<Vec<(&'f Operation, tessera_dialects::DType)>, TilingError> {
+    members
+        .iter()
+        .map(|j| {
+            let m = &func.body.ops[*j];
+            Ok((m, tensor_ty(func, m.results[0])?.dtype))
+        })
+        .collect()
 }
 
 fn tensor_ty(func: &Func, v: Value) -> Result<TensorType, TilingError> {
