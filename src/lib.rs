@@ -58,6 +58,10 @@ pub struct Program {
     pub fusion: Fusion,
     /// Sizes of symbolic dimensions the cost model assumes (`--shapes`); others are 64.
     pub sizes: std::collections::BTreeMap<String, i64>,
+    /// The precision contractions are lowered to (`--precision`): applied after the
+    /// default pipeline, so every back end (the interpreter included) runs the lowered
+    /// program.
+    pub precision: tessera_egraph::Precision,
 }
 
 /// Who chooses the kernel boundaries (`--fusion`).
@@ -97,6 +101,7 @@ impl Program {
             module,
             fusion: Fusion::default(),
             sizes: std::collections::BTreeMap::new(),
+            precision: tessera_egraph::Precision::F32,
         })
     }
 
@@ -126,12 +131,28 @@ impl Program {
         }
     }
 
-    /// The graph IR after the default pipeline (inline, canonicalize, cse, dce).
+    /// The graph IR after the default pipeline (inline, canonicalize, cse, dce) and, with
+    /// a precision other than `f32`, the e-graph's precision lowering of every graph
+    /// function.
     pub fn optimized(&self) -> Result<Module, Error> {
         let mut m = self.module.clone();
         tessera_passes::PassManager::default_pipeline()
             .run(&mut m)
             .map_err(|e| Error::msg(e.to_string()))?;
+        if self.precision != tessera_egraph::Precision::F32 {
+            let opts = tessera_egraph::Options {
+                precision: self.precision,
+                ..Default::default()
+            };
+            for f in m.funcs.iter_mut() {
+                if f.kind != tessera_dialects::FuncKind::Graph {
+                    continue;
+                }
+                *f = tessera_egraph::lower_precision(f, &opts)
+                    .map_err(|e| Error::msg(format!("precision lowering: {e}")))?
+                    .0;
+            }
+        }
         Ok(m)
     }
 

@@ -560,11 +560,65 @@ fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
 }
 
 #[test]
-fn lower_precisions_are_clear_errors_until_they_exist() {
-    for p in ["bf16", "f16", "fp8", "int8", "auto"] {
-        let o = tessera(&["run", "examples/mlp.tsr", "--precision", p]);
-        assert_eq!(o.status.code(), Some(1), "{p}: {}", stderr(&o));
+fn auto_precision_is_a_clear_error_until_it_exists() {
+    for cmd in ["run", "bench"] {
+        let o = tessera(&[cmd, "examples/mlp.tsr", "--precision", "auto"]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
         assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}
+
+/// `--precision bf16|f16|fp8|int8`: the lowered MLP runs natively and matches the
+/// interpreter on the same lowered program (the oracle) at per-format tolerances, and
+/// stays close to the `f32` program (softmax probabilities within a stated bound).
+#[test]
+fn lower_precisions_run_natively_and_match_the_interpreter() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let w = dir.path().join("mlp.safetensors");
+    gen("examples/mlp.tsr", "B=8", &x, &w);
+    let run = |precision: &str, backend: &str| {
+        let y = dir.path().join(format!("y_{precision}_{backend}.npy"));
+        let r = tessera(&[
+            "run",
+            "examples/mlp.tsr",
+            "--input",
+            &format!("x={}", p(&x)),
+            "--weights",
+            p(&w),
+            "--output",
+            p(&y),
+            "--backend",
+            backend,
+            "--precision",
+            precision,
+        ]);
+        assert!(r.status.success(), "{precision} {backend}: {}", stderr(&r));
+        tessera_tensor::npy::read_npy_file(&y, None)
+            .expect("result written")
+            .to_f64_vec()
+    };
+    let max_diff = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f64, f64::max)
+    };
+    let exact = run("f32", "interp");
+    // (precision, native vs interpreter, lowered vs f32), on probabilities in [0, 1].
+    for (precision, native_tol, f32_tol) in [
+        ("bf16", 1e-4, 0.05),
+        ("f16", 1e-4, 0.02),
+        ("fp8", 1e-4, 0.2),
+        ("int8", 1e-5, 0.05),
+    ] {
+        let interp = run(precision, "interp");
+        let native = run(precision, "cpu");
+        let d = max_diff(&native, &interp);
+        assert!(d <= native_tol, "{precision}: native vs interp {d}");
+        let d = max_diff(&interp, &exact);
+        assert!(d <= f32_tol, "{precision}: lowered vs f32 {d}");
+        eprintln!("{precision}: lowered vs f32 max |dp| = {d:.3e}");
     }
 }
 

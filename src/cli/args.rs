@@ -111,16 +111,23 @@ impl Backend {
     }
 }
 
-/// Numerical precision of contractions; lowering comes with the e-graph optimiser.
+/// Numerical precision of contractions (`matmul`): lowered by the e-graph's precision
+/// table (docs/egraph.md "Precision").
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Precision {
+    /// As written.
     #[default]
     F32,
-    /// Lower precisions (DSL.md; they come with the e-graph optimiser: a clear error now).
+    /// Operands rounded to bf16, products and accumulation in f32, f32 result.
     Bf16,
+    /// Operands rounded to f16, products and accumulation in f32, f32 result.
     F16,
+    /// Operands quantised to FP8 E4M3 (per-tensor activation, per-channel weight
+    /// scales), f32 compute.
     Fp8,
+    /// i8 operands (per-tensor activation, per-channel weight scales), i32 accumulation.
     Int8,
+    /// Chosen per operation under --max-error (not available yet: a clear error).
     Auto,
 }
 
@@ -128,12 +135,22 @@ impl Precision {
     /// The error for a precision that cannot be lowered to yet.
     pub fn unavailable(self) -> Option<tessera::Error> {
         match self {
-            Precision::F32 => None,
-            _ => Some(tessera::Error::msg(
-                "precision lowering (--precision bf16|f16|fp8|int8|auto) comes with the e-graph \
-                 optimiser, which is not available yet: programs run in the precisions they are \
-                 written in (convert with `as`)",
+            Precision::Auto => Some(tessera::Error::msg(
+                "--precision auto (a precision chosen per operation under --max-error, with \
+                 --calibrate data) is not available yet: choose bf16, f16, fp8 or int8",
             )),
+            _ => None,
+        }
+    }
+
+    /// The lowering the e-graph applies.
+    pub fn lowering(self) -> tessera_egraph::Precision {
+        match self {
+            Precision::F32 | Precision::Auto => tessera_egraph::Precision::F32,
+            Precision::Bf16 => tessera_egraph::Precision::Bf16,
+            Precision::F16 => tessera_egraph::Precision::F16,
+            Precision::Fp8 => tessera_egraph::Precision::Fp8,
+            Precision::Int8 => tessera_egraph::Precision::Int8,
         }
     }
 }
@@ -325,4 +342,7 @@ pub struct CompileArgs {
     /// Who chooses the kernels (see `run --fusion`).
     #[arg(long, value_enum, default_value_t = FusionArg::Egraph)]
     pub fusion: FusionArg,
+    /// The precision of contractions (see `run --precision`).
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: Precision,
 }

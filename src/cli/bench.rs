@@ -14,6 +14,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     }
     let t0 = Instant::now();
     let mut prog = crate::cli::load(&a.source)?;
+    prog.precision = a.precision.lowering();
     prog.sizes = shapes_map(&a.shapes);
     let func = prog.entry(a.source.func.as_deref())?;
     // Compile once; the closure runs the compiled function alone.

@@ -11,7 +11,8 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     if let Some(e) = a.precision.unavailable() {
         return Err(e);
     }
-    let prog = crate::cli::load(&a.source)?;
+    let mut prog = crate::cli::load(&a.source)?;
+    prog.precision = a.precision.lowering();
     let func = prog.entry(a.source.func.as_deref())?;
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
     let ordered = prog.bind(&func, inputs, weights)?;

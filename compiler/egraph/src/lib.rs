@@ -2,8 +2,10 @@
 //! layout and fusion alternatives; extraction picks the cheapest program under a cost
 //! model that prices whole kernels. Fused kernels come out as `graph.fused` operations.
 //!
-//! The pipeline of [`optimize`]: the function's body becomes an e-graph
-//! ([`convert::to_egraph`]); the rule tables ([`rules::tables`]) run to saturation or to
+//! The pipeline of [`optimize`]: with a precision other than `f32`
+//! ([`Options::precision`]), the body first goes through an e-graph of the precision
+//! table alone, from which [`rules::precision::choose`] takes the lowered forms; then the
+//! body becomes an e-graph ([`convert::to_egraph`]); the rule tables ([`rules::tables`]) run to saturation or to
 //! the limits of [`Options`]; [`extract::extract`] chooses one node per needed e-class;
 //! [`convert::from_choice`] prints the choice back as a function. The [`Report`] says why
 //! saturation stopped, how often each rule applied, and, per kernel, why it was chosen.
@@ -22,6 +24,7 @@ use std::time::Duration;
 use tessera_dialects::{Func, Module};
 
 pub use report::{KernelNote, Report};
+pub use rules::precision::Precision;
 
 /// An optimiser error (a function it cannot take, such as one with calls left).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -46,8 +49,11 @@ pub struct Options {
     /// A safety net only: a run that hits it depends on the machine's speed, and the
     /// report says so.
     pub time_limit: Duration,
-    /// The rule tables to run, by name (`algebra`, `layout`, `fusion`).
+    /// The rule tables to run, by name (`algebra`, `layout`, `fusion`; `precision` runs
+    /// in its own phase first, and only when `precision` is not `f32`).
     pub tables: Vec<&'static str>,
+    /// The precision contractions are lowered to (`--precision`).
+    pub precision: Precision,
     /// Sizes for symbolic dimensions, for the cost model.
     pub sizes: Sizes,
     /// The cost model's machine.
@@ -60,7 +66,8 @@ impl Default for Options {
             iter_limit: 32,
             node_limit: 50_000,
             time_limit: Duration::from_secs(10),
-            tables: vec!["algebra", "layout", "fusion"],
+            tables: vec!["algebra", "layout", "fusion", "precision"],
+            precision: Precision::F32,
             sizes: Sizes::default(),
             machine: Roofline::default(),
         }
@@ -76,6 +83,16 @@ pub struct Optimized {
 
 /// Optimises one graph function (calls inlined).
 pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
+    let mut lowered_rules = std::collections::BTreeMap::new();
+    let lowered;
+    let f = if opts.precision != Precision::F32 && opts.tables.contains(&"precision") {
+        let (l, counts) = lower_precision(f, opts)?;
+        lowered = l;
+        lowered_rules = counts;
+        &lowered
+    } else {
+        f
+    };
     let built = convert::to_egraph(f)?;
     let before = {
         let ex = extract::extract(&built.egraph, &built.roots, &opts.machine, &opts.sizes);
@@ -86,7 +103,7 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
     };
     let mut rules = Vec::new();
     for (name, table) in rules::tables() {
-        if opts.tables.contains(&name) {
+        if name != "precision" && opts.tables.contains(&name) {
             rules.extend(table);
         }
     }
@@ -106,7 +123,7 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
             .ok_or_else(|| OptError::new("an e-class has no extractable node".into()))
     };
     let (func, order) = convert::from_choice(f, g, &roots, &choose)?;
-    let report = report::build(
+    let mut report = report::build(
         &runner,
         &ex,
         &order,
@@ -114,7 +131,47 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
         (ex.total(g, &opts.machine, &opts.sizes), kernels(g, &ex)),
         opts,
     );
+    for (name, n) in lowered_rules {
+        *report.rules.entry(name).or_default() += n;
+    }
     Ok(Optimized { func, report })
+}
+
+/// The precision phase: `f`'s e-graph under the precision table's rules for
+/// `opts.precision` alone, the lowered forms taken by [`rules::precision::choose`]
+/// (`f` unchanged for `f32`). Returns the lowered function and how often each
+/// rule applied.
+pub fn lower_precision(
+    f: &Func,
+    opts: &Options,
+) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
+    if opts.precision == Precision::F32 {
+        return Ok((f.clone(), std::collections::BTreeMap::new()));
+    }
+    let built = convert::to_egraph(f)?;
+    let runner = egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
+        .with_egraph(built.egraph)
+        .with_iter_limit(opts.iter_limit)
+        .with_node_limit(opts.node_limit)
+        .with_time_limit(opts.time_limit)
+        .with_scheduler(egg::SimpleScheduler)
+        .run(&rules::precision::rules_for(opts.precision));
+    let mut counts = std::collections::BTreeMap::new();
+    for it in &runner.iterations {
+        for (name, n) in &it.applied {
+            *counts.entry(name.to_string()).or_default() += *n;
+        }
+    }
+    let g: &Graph = &runner.egraph;
+    let roots: Vec<_> = built.roots.iter().map(|r| g.find(*r)).collect();
+    let best = rules::precision::choose(g);
+    let choose = |id: egg::Id| {
+        best.get(&g.find(id))
+            .cloned()
+            .ok_or_else(|| OptError::new("an e-class has no extractable node".into()))
+    };
+    let (func, _) = convert::from_choice(f, g, &roots, &choose)?;
+    Ok((func, counts))
 }
 
 /// The number of kernels an extraction launches.

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use tessera_egraph::Options;
+use tessera_egraph::{Options, Precision};
 
 /// One rule's test: the table to run, the rule that must apply, a program (`main`), and
 /// substrings the optimised function must and must not contain, with their counts.
@@ -173,10 +173,153 @@ fn every_rule_has_a_case() {
         for r in table {
             let name = r.name.to_string();
             let covered = CASES.iter().any(|c| c.rule == name)
+                || PRECISION_CASES.iter().any(|c| c.rule == name)
                 || ["fuse-elementwise"].contains(&name.as_str());
             assert!(covered, "rule `{name}` has no test case");
         }
     }
+}
+
+/// A precision rule's test: the precision that runs it, the rule, a program, the counts
+/// of substrings in the lowered function, and the tolerance of the lowered values against
+/// the `f32` program's, relative to `1 + |want|` (random operands in [-2, 2], K = 8: each
+/// bound is K * 2 * 2 times the error of one product).
+struct PrecisionCase {
+    precision: Precision,
+    rule: &'static str,
+    src: &'static str,
+    count: &'static [(&'static str, usize)],
+    rtol: f64,
+}
+
+const MATMUL: &str = "fn main(x: f32[N, 8], w: f32[8, M]) -> f32[N, M] { x @ w }";
+
+const PRECISION_CASES: &[PrecisionCase] = &[
+    PrecisionCase {
+        precision: Precision::Bf16,
+        rule: "lower-matmul-bf16",
+        src: MATMUL,
+        // Two roundings to bf16 per product: 2 * 2^-9.
+        count: &[("{dtype = bf16}", 2), ("graph.matmul", 1)],
+        rtol: 32.0 * 2.0 * (1.0 / 512.0) * 1.01,
+    },
+    PrecisionCase {
+        precision: Precision::F16,
+        rule: "lower-matmul-f16",
+        src: MATMUL,
+        count: &[("{dtype = f16}", 2), ("graph.matmul", 1)],
+        rtol: 32.0 * 2.0 * (1.0 / 2048.0) * 1.01,
+    },
+    PrecisionCase {
+        precision: Precision::Fp8,
+        rule: "lower-matmul-f8e4m3",
+        src: MATMUL,
+        // Two E4M3 roundings (3 mantissa bits) per product: about 2 * 2^-4.
+        count: &[
+            ("graph.quantize", 2),
+            ("graph.dequantize", 2),
+            ("graph.matmul", 1),
+        ],
+        rtol: 32.0 * 0.14,
+    },
+    PrecisionCase {
+        precision: Precision::Int8,
+        rule: "lower-matmul-int8",
+        src: MATMUL,
+        // Half a step of each operand's scale (max / 127) per product.
+        count: &[
+            ("graph.quantize", 2),
+            ("graph.dequantize", 1),
+            ("graph.reduce_max", 2),
+            ("-> i32[", 1),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    PrecisionCase {
+        precision: Precision::Bf16,
+        rule: "cast-roundtrip",
+        src: "fn main(x: f32[N, M]) -> bf16[N, M] { x as bf16 as f32 as bf16 }",
+        count: &[("graph.cast", 1)],
+        rtol: 0.0,
+    },
+    PrecisionCase {
+        precision: Precision::Int8,
+        rule: "quantize-dequantize",
+        src: "fn main(q: i8[N, M]) -> i8[N, M] {
+            quantize(dequantize(q, scale: 0.5), dtype: i8, scale: 0.5)
+        }",
+        count: &[("graph.quantize", 0), ("graph.dequantize", 0)],
+        rtol: 0.0,
+    },
+];
+
+fn check_precision_case(c: &PrecisionCase, n: i64, seed: u64) {
+    let m = inlined(c.src);
+    let opts = Options {
+        tables: vec!["precision"],
+        precision: c.precision,
+        ..Options::default()
+    };
+    let (after, o) = optimized(&m, "main", &opts);
+    let text = tessera_dialects::print_func(&o.func);
+    assert!(
+        o.report.rules.get(c.rule).copied().unwrap_or(0) > 0,
+        "{}: rule `{}` did not apply\n{}{text}",
+        c.src,
+        c.rule,
+        o.report.summary()
+    );
+    for (what, want) in c.count {
+        let got = text.matches(what).count();
+        assert_eq!(
+            got, *want,
+            "{}: `{what}` {got} times, want {want}\n{text}",
+            c.src
+        );
+    }
+    let f = m.func("main").unwrap();
+    let sizes = all_sizes(f, n);
+    let xs = inputs(f, &sizes, seed);
+    let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("before");
+    let got = tessera_interp::run_func(&after, "main", xs).expect("after");
+    close(&got, &want, c.rtol).unwrap_or_else(|e| panic!("{}: {e}\n{text}", c.src));
+}
+
+#[test]
+fn every_precision_rule_applies_within_its_tolerance() {
+    for c in PRECISION_CASES {
+        for (n, seed) in [(1, 1), (3, 2), (9, 3)] {
+            check_precision_case(c, n, seed);
+        }
+    }
+}
+
+#[test]
+fn f32_precision_does_not_run_the_precision_table() {
+    let m = inlined(MATMUL);
+    let (_, o) = optimized(&m, "main", &Options::default());
+    assert!(o.report.rules.keys().all(|r| !r.starts_with("lower-")));
+    let text = tessera_dialects::print_func(&o.func);
+    assert!(
+        !text.contains("quantize") && !text.contains("graph.cast"),
+        "{text}"
+    );
+}
+
+#[test]
+fn int8_zero_tensors_give_zero() {
+    let m = inlined(MATMUL);
+    let opts = Options {
+        precision: Precision::Int8,
+        ..Options::default()
+    };
+    let (after, _) = optimized(&m, "main", &opts);
+    let zeros = |r, c| {
+        tessera_tensor::Tensor::zeros(tessera_dialects::DType::F32, vec![r, c]).expect("zeros")
+    };
+    let got =
+        tessera_interp::run_func(&after, "main", vec![zeros(2, 8), zeros(8, 3)]).expect("runs");
+    assert!(got[0].to_f64_vec().iter().all(|v| *v == 0.0), "{got:?}");
 }
 
 #[test]

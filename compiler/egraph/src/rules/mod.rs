@@ -1,4 +1,5 @@
-//! Rewrite rules, in named tables by topic: [`algebra`], [`layout`] and [`fusion`]. Simple
+//! Rewrite rules, in named tables by topic: [`algebra`], [`layout`], [`fusion`] and
+//! [`precision`] (run only when a precision is asked for, before the others). Simple
 //! identities on attribute-free operations are egg patterns; rules that read attributes,
 //! types or constants are [`ClassRule`]s written in Rust, turned into egg rewrites by one
 //! adapter. No table holds blanket commutativity or associativity.
@@ -6,6 +7,7 @@
 pub mod algebra;
 pub mod fusion;
 pub mod layout;
+pub mod precision;
 
 use crate::analysis::{Graph, Types};
 use crate::lang::{Head, KernelRef, Node};
@@ -140,5 +142,6 @@ pub fn tables() -> Vec<(&'static str, Vec<Rule>)> {
         ("algebra", algebra::rules()),
         ("layout", layout::rules()),
         ("fusion", fusion::rules()),
+        ("precision", precision::rules()),
     ]
 }

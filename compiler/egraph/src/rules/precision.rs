@@ -1,0 +1,391 @@
+//! Precision lowering as rewrites (`--precision`, docs/egraph.md "Precision"). Each rule
+//! states that an `f32` `matmul` equals a form whose operands are narrowed, so the e-graph
+//! holds both; the table runs only when a precision is asked for ([`crate::Options`]),
+//! and [`choose`] then takes the lowered form wherever one exists.
+//!
+//! - `lower-matmul-bf16`, `lower-matmul-f16`: `a @ w = (a as T as f32) @ (w as T as f32)`:
+//!   operands rounded once to `T`, products exact in `f32`, accumulation and result `f32`
+//!   (no rounding of the result to `T`).
+//! - `lower-matmul-f8e4m3`: operands quantised to E4M3 with a per-tensor scale for the
+//!   activation (`max|a| / 448`) and a per-output-channel scale for the 2-D weight
+//!   (`max_k |w[k, n]| / 448`), dequantised, multiplied in `f32`.
+//! - `lower-matmul-int8`: `a @ w = dequantize(qa @ qw, s_w * s_a, axis: -1)` with
+//!   `s_a = max(max|a| / 127, tiny)` (per tensor, at run time), `s_w[n] = max(max_k |w[k,
+//!   n]| / 127, tiny)` (per output channel), `qa = quantize(a, i8, s_a)`, `qw =
+//!   quantize(w, i8, s_w, axis: 1)`; the `i8 @ i8` product accumulates exactly in `i32`.
+//!   `tiny` (the smallest normal `f32`) guards all-zero tensors: their quantised values
+//!   are then all zero.
+//! - `cast-roundtrip`: `(x as T as f32) as T = x as T` for a narrow float `T` (widening to
+//!   `f32` is exact).
+//! - `quantize-dequantize`: `quantize(dequantize(q, s), dtype(q), s) = q` for a 0-d
+//!   literal scale with `1e-30 <= |s| <= 1e30` (then `q * s / s` rounds back to `q`).
+//!
+//! Only rank-2 weights are lowered to int8 and fp8 (the MLP and transformer case); the
+//! float forms apply to every `f32` matmul. The lowered forms are not cheaper in the cost
+//! model's eyes (they add kernels), so the choice is not the cost model's: [`choose`]
+//! takes, per e-class, the smallest term with the fewest `f32` matmuls left unlowered.
+
+use super::algebra::FnRule;
+use super::{class_rule, Found, Rule};
+use crate::analysis::{ty, Graph, Types};
+use crate::lang::{Head, Node, OpAttrs};
+use egg::{Id, PatternAst, Rewrite, SearchMatches, Subst, Symbol, Var};
+use std::collections::{BTreeMap, BTreeSet};
+use tessera_dialects::{Attr, Attrs, DType, GraphOp};
+
+/// A requested precision of contractions (`--precision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// As written: the precision table does not run.
+    #[default]
+    F32,
+    Bf16,
+    F16,
+    /// FP8 E4M3 storage with per-tensor / per-channel scales, `f32` compute.
+    Fp8,
+    /// `i8` operands, `i32` accumulation.
+    Int8,
+}
+
+impl Precision {
+    /// The lowering rule of this precision (`None` for `f32`).
+    pub fn rule(self) -> Option<&'static str> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some("lower-matmul-bf16"),
+            Precision::F16 => Some("lower-matmul-f16"),
+            Precision::Fp8 => Some("lower-matmul-f8e4m3"),
+            Precision::Int8 => Some("lower-matmul-int8"),
+        }
+    }
+}
+
+/// The rules that cancel conversions; they run with every lowering.
+pub const CANCELLING: [&str; 2] = ["cast-roundtrip", "quantize-dequantize"];
+
+/// The precision table: every lowering rule and the cancelling rules.
+pub fn rules() -> Vec<Rule> {
+    vec![
+        lower("lower-matmul-bf16", Form::Float(DType::BF16)),
+        lower("lower-matmul-f16", Form::Float(DType::F16)),
+        lower("lower-matmul-f8e4m3", Form::Scaled(DType::F8E4M3)),
+        lower("lower-matmul-int8", Form::Int8),
+        class_rule("cast-roundtrip", FnRule(cast_roundtrip)),
+        class_rule("quantize-dequantize", FnRule(quantize_dequantize)),
+    ]
+}
+
+/// The rules to run for `p`: its lowering and the cancelling rules.
+pub fn rules_for(p: Precision) -> Vec<Rule> {
+    let Some(name) = p.rule() else {
+        return Vec::new();
+    };
+    rules()
+        .into_iter()
+        .filter(|r| r.name.as_str() == name || CANCELLING.contains(&r.name.as_str()))
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    /// Rounded to a narrow float, computed in `f32`.
+    Float(DType),
+    /// Quantised to FP8 with scales, dequantised, computed in `f32`.
+    Scaled(DType),
+    /// `i8` x `i8` -> `i32`, dequantised.
+    Int8,
+}
+
+/// A rewrite that adds a multi-node term (egg patterns cannot carry attributes).
+struct Lower {
+    form: Form,
+}
+
+fn lower(name: &'static str, form: Form) -> Rule {
+    Rewrite::new(name, Lower { form }, Lower { form })
+        .unwrap_or_else(|e| unreachable!("a lowering binds no variables: {e}"))
+}
+
+fn dtype(g: &Graph, id: Id) -> Option<DType> {
+    ty(g, id).map(|t| t.dtype)
+}
+
+/// Whether the class holds an operand already lowered: a widening `cast` to `f32` of a
+/// narrow float, or a `dequantize`.
+pub fn is_lowered_operand(g: &Graph, id: Id) -> bool {
+    g[id].nodes.iter().any(|n| match &n.head {
+        Head::Op(GraphOp::Cast, a) => {
+            a.attrs().dtype("dtype") == Some(DType::F32)
+                && dtype(g, n.children[0]).is_some_and(|d| d.is_float() && d != DType::F32)
+        }
+        Head::Op(GraphOp::Dequantize, _) => true,
+        _ => false,
+    })
+}
+
+impl Lower {
+    /// The operands of the matmul nodes of `class` this form lowers.
+    fn sites(&self, g: &Graph, class: Id) -> Vec<(Id, Id)> {
+        let mut out = Vec::new();
+        for n in &g[class].nodes {
+            if n.graph_op() != Some(GraphOp::MatMul) {
+                continue;
+            }
+            let (a, w) = (n.children[0], n.children[1]);
+            let (Some(ta), Some(tw)) = (ty(g, a), ty(g, w)) else {
+                continue;
+            };
+            if ta.dtype != DType::F32 || tw.dtype != DType::F32 {
+                continue;
+            }
+            if is_lowered_operand(g, a) && is_lowered_operand(g, w) {
+                continue;
+            }
+            let ok = match self.form {
+                Form::Float(_) => true,
+                Form::Scaled(_) | Form::Int8 => tw.rank() == 2 && ta.rank() >= 2,
+            };
+            if ok {
+                out.push((a, w));
+            }
+        }
+        out
+    }
+
+    /// Adds the lowered form of `a @ w` and returns its class.
+    fn build(&self, g: &mut Graph, a: Id, w: Id) -> Option<Id> {
+        let ra = ty(g, a)?.rank();
+        match self.form {
+            Form::Float(t) => {
+                let la = widen(g, a, t);
+                let lw = widen(g, w, t);
+                Some(op(g, GraphOp::MatMul, Attrs::new(), vec![la, lw]))
+            }
+            Form::Scaled(t) => {
+                let (qa, sa) = quant_tensor(g, a, ra, t, 448.0);
+                let (qw, sw) = quant_columns(g, w, t, 448.0);
+                let da = op(g, GraphOp::Dequantize, Attrs::new(), vec![qa, sa]);
+                let dw = op(g, GraphOp::Dequantize, axis(1), vec![qw, sw]);
+                Some(op(g, GraphOp::MatMul, Attrs::new(), vec![da, dw]))
+            }
+            Form::Int8 => {
+                let (qa, sa) = quant_tensor(g, a, ra, DType::I8, 127.0);
+                let (qw, sw) = quant_columns(g, w, DType::I8, 127.0);
+                let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa, qw]);
+                let s = op(g, GraphOp::Mul, Attrs::new(), vec![sw, sa]);
+                let last = ty(g, acc)?.rank() as i64 - 1;
+                Some(op(g, GraphOp::Dequantize, axis(last), vec![acc, s]))
+            }
+        }
+    }
+}
+
+fn op(g: &mut Graph, o: GraphOp, attrs: Attrs, kids: Vec<Id>) -> Id {
+    g.add(Node::op(o, OpAttrs::new(attrs), kids))
+}
+
+fn axis(a: i64) -> Attrs {
+    Attrs::new().with("axis", Attr::Int(a))
+}
+
+fn constant(g: &mut Graph, v: f64) -> Id {
+    let attrs = Attrs::new()
+        .with("value", Attr::Float(v))
+        .with("dtype", Attr::DType(DType::F32));
+    op(g, GraphOp::Constant, attrs, Vec::new())
+}
+
+/// `x as t as f32`.
+fn widen(g: &mut Graph, x: Id, t: DType) -> Id {
+    let n = op(
+        g,
+        GraphOp::Cast,
+        Attrs::new().with("dtype", Attr::DType(t)),
+        vec![x],
+    );
+    op(
+        g,
+        GraphOp::Cast,
+        Attrs::new().with("dtype", Attr::DType(DType::F32)),
+        vec![n],
+    )
+}
+
+/// `max(m / top, tiny)`: a scale from a maximum magnitude.
+fn scale(g: &mut Graph, m: Id, top: f64) -> Id {
+    let c = constant(g, top);
+    let tiny = constant(g, f64::from(f32::MIN_POSITIVE));
+    let d = op(g, GraphOp::Div, Attrs::new(), vec![m, c]);
+    op(g, GraphOp::Max, Attrs::new(), vec![d, tiny])
+}
+
+fn reduce_max(g: &mut Graph, x: Id, axes: Vec<i64>) -> Id {
+    let ab = op(g, GraphOp::Abs, Attrs::new(), vec![x]);
+    let attrs = Attrs::new()
+        .with("axes", Attr::Ints(axes))
+        .with("keepdims", Attr::Bool(false));
+    op(g, GraphOp::ReduceMax, attrs, vec![ab])
+}
+
+/// `x` quantised with one scale for the whole tensor: (quantised, scale).
+fn quant_tensor(g: &mut Graph, x: Id, rank: usize, t: DType, top: f64) -> (Id, Id) {
+    let m = reduce_max(g, x, (0..rank as i64).collect());
+    let s = scale(g, m, top);
+    let attrs = Attrs::new().with("dtype", Attr::DType(t));
+    (op(g, GraphOp::Quantize, attrs, vec![x, s]), s)
+}
+
+/// A 2-D `w` quantised with one scale per column: (quantised, scales).
+fn quant_columns(g: &mut Graph, w: Id, t: DType, top: f64) -> (Id, Id) {
+    let m = reduce_max(g, w, vec![0]);
+    let s = scale(g, m, top);
+    let attrs = axis(1).with("dtype", Attr::DType(t));
+    (op(g, GraphOp::Quantize, attrs, vec![w, s]), s)
+}
+
+impl egg::Searcher<Node, Types> for Lower {
+    fn search_eclass_with_limit(
+        &self,
+        g: &Graph,
+        class: Id,
+        limit: usize,
+    ) -> Option<SearchMatches<'_, Node>> {
+        (limit > 0 && !self.sites(g, class).is_empty()).then(|| SearchMatches {
+            eclass: class,
+            substs: vec![Subst::default()],
+            ast: None,
+        })
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        Vec::new()
+    }
+}
+
+impl egg::Applier<Node, Types> for Lower {
+    fn apply_one(
+        &self,
+        g: &mut Graph,
+        class: Id,
+        _subst: &Subst,
+        _ast: Option<&PatternAst<Node>>,
+        _rule: Symbol,
+    ) -> Vec<Id> {
+        let mut changed = Vec::new();
+        for (a, w) in self.sites(g, class) {
+            if let Some(id) = self.build(g, a, w) {
+                if g.union(id, class) {
+                    changed.push(class);
+                }
+            }
+        }
+        changed
+    }
+}
+
+fn cast_to(g: &Graph, class: Id) -> Vec<(DType, Id)> {
+    g[class]
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.head {
+            Head::Op(GraphOp::Cast, a) => Some((a.attrs().dtype("dtype")?, n.children[0])),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cast_roundtrip(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    for (t, wide) in cast_to(g, class) {
+        if !t.is_float() || t == DType::F32 {
+            continue;
+        }
+        for (f, narrow) in cast_to(g, wide) {
+            if f == DType::F32 && dtype(g, narrow) == Some(t) {
+                out.push(Found::Class(narrow));
+            }
+        }
+    }
+    out
+}
+
+fn quantize_dequantize(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    for n in &g[class].nodes {
+        let Head::Op(GraphOp::Quantize, qa) = &n.head else {
+            continue;
+        };
+        let s = n.children[1];
+        let ok_scale = g[s]
+            .data
+            .constant
+            .is_some_and(|v| (1e-30..=1e30).contains(&v.abs()))
+            && ty(g, s).is_some_and(|t| t.rank() == 0 && t.dtype == DType::F32);
+        if !ok_scale {
+            continue;
+        }
+        for d in &g[n.children[0]].nodes {
+            let Head::Op(GraphOp::Dequantize, da) = &d.head else {
+                continue;
+            };
+            let q = d.children[0];
+            if g.find(d.children[1]) == g.find(s)
+                && da.attrs().int("axis") == qa.attrs().int("axis")
+                && dtype(g, q) == qa.attrs().dtype("dtype")
+                && ty(g, q).map(|t| &t.shape) == ty(g, class).map(|t| &t.shape)
+            {
+                out.push(Found::Class(q));
+            }
+        }
+    }
+    out
+}
+
+/// Per e-class, the node of the term with the fewest unlowered `f32` matmuls, then the
+/// fewest nodes (a tree count; ties: the first node found). Deterministic.
+pub fn choose(g: &Graph) -> BTreeMap<Id, Node> {
+    let mut classes: Vec<Id> = g.classes().map(|c| c.id).collect();
+    classes.sort();
+    let mut best: BTreeMap<Id, ((u64, u64), Node)> = BTreeMap::new();
+    loop {
+        let mut changed = false;
+        for c in &classes {
+            for n in &g[*c].nodes {
+                let own = u64::from(
+                    n.graph_op() == Some(GraphOp::MatMul)
+                        && dtype(g, *c) == Some(DType::F32)
+                        && !n.children.iter().all(|k| is_lowered_operand(g, *k)),
+                );
+                let mut cost = (own, 1u64);
+                let mut seen = BTreeSet::new();
+                let mut ok = true;
+                for k in &n.children {
+                    let k = g.find(*k);
+                    if !seen.insert(k) {
+                        continue;
+                    }
+                    match best.get(&k) {
+                        Some(((u, s), _)) => {
+                            cost = (cost.0.saturating_add(*u), cost.1.saturating_add(*s))
+                        }
+                        None => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                let better = best.get(c).is_none_or(|(v, _)| cost < *v);
+                if better {
+                    best.insert(*c, (cost, n.clone()));
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return best.into_iter().map(|(c, (_, n))| (c, n)).collect();
+        }
+    }
+}
