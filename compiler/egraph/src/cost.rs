@@ -1,7 +1,9 @@
 //! The cost model: a trait that prices whole kernels, and the analytic roofline model that
 //! implements it for now (the learned model comes with the tuner). Every operation outside
 //! a fused kernel is a kernel of its own; a fused kernel is priced as one kernel, from all
-//! the work of its body and only the bytes of its inputs and result.
+//! the work of its body and only the bytes of its inputs and result. An `attention` kernel
+//! is thus priced from both contractions, the scale and the softmax, and the bytes of q, k,
+//! v and its result: never the `[.., S, T]` scores the unfused form writes and reads.
 
 use crate::analysis::{body_types, ty, Graph};
 use crate::lang::{BodyNode, Head, Node};

@@ -74,6 +74,9 @@ pub enum KernelKind {
     /// A softmax, log-softmax, layernorm or rmsnorm over the last axis with an elementwise
     /// prologue computed in the row kernel's first loop.
     Row,
+    /// `softmax(q @ k^T [* c]) @ v` over the last axis, batched: one kernel with an online
+    /// softmax over key tiles that never materialises the score matrix.
+    Attention,
 }
 
 impl KernelKind {
@@ -82,13 +85,19 @@ impl KernelKind {
             KernelKind::Elementwise => "elementwise",
             KernelKind::Matmul => "matmul",
             KernelKind::Row => "row",
+            KernelKind::Attention => "attention",
         }
     }
 
     pub fn from_name(s: &str) -> Option<KernelKind> {
-        [KernelKind::Elementwise, KernelKind::Matmul, KernelKind::Row]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            KernelKind::Elementwise,
+            KernelKind::Matmul,
+            KernelKind::Row,
+            KernelKind::Attention,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 }
 

@@ -109,6 +109,18 @@ const CASES: &[Case] = &[
         src: "fn main(x: f32[N, M], g: f32[M], b: f32[M]) -> f32[N, M] { layernorm(gelu_tanh(x * g + b), g, b) }",
         count: &[("graph.fused", 1), ("kind = \"row\"", 1), ("graph.layernorm", 1)],
     },
+    Case {
+        table: "fusion",
+        rule: "fuse-attention",
+        src: "fn main(q: f32[B, H, S, D], k: f32[B, H, T, D], v: f32[B, H, T, E]) -> f32[B, H, S, E] { softmax(einsum(\"bhqd,bhkd->bhqk\", q, k) * 0.125, axis: -1) @ v }",
+        count: &[("graph.fused", 1), ("kind = \"attention\"", 1), ("graph.softmax", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-attention",
+        src: "fn main(q: f32[B, S, D], k: f32[B, T, D], v: f32[B, T, E]) -> f32[B, S, E] { softmax(q @ transpose(k, [0, 2, 1]), axis: -1) @ v }",
+        count: &[("graph.fused", 1), ("kind = \"attention\"", 1)],
+    },
 ];
 
 /// Compiles and inlines without canonicalisation, so the rules see the patterns.

@@ -9,6 +9,10 @@
 //!   (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
+//! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c])` over the
+//!   last axis (a plain softmax or a row kernel, `c` a 0-d literal) and whose `s` is
+//!   `einsum "...qd,...kd->...qk"` of `q` and `k` is one attention kernel reading q, k, v
+//!   (kind `attention`, lowered with an online softmax over key tiles).
 //!
 //! A kernel holds at most one matmul or norm (its anchor), at most [`MAX_OPS`] operations
 //! and [`MAX_INPUTS`] inputs, and reads its other inputs whole, as a row broadcast over
@@ -35,6 +39,7 @@ pub fn rules() -> Vec<Rule> {
         class_rule("fuse-elementwise", FnRule(fuse_elementwise)),
         class_rule("fuse-producer", Producer::default()),
         class_rule("fuse-row-prologue", FnRule(fuse_row_prologue)),
+        class_rule("fuse-attention", FnRule(fuse_attention)),
     ]
 }
 
@@ -205,6 +210,8 @@ fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
     let want = match k.kind {
         KernelKind::Elementwise => 0,
         KernelKind::Matmul | KernelKind::Row => 1,
+        // Formed whole by `fuse-attention`, never grown.
+        KernelKind::Attention => return false,
     };
     if anchors != want {
         return false;
@@ -409,6 +416,209 @@ fn fuse_row_prologue(g: &Graph, class: Id) -> Vec<Found> {
                     vec![p.clone()],
                 ));
             }
+        }
+    }
+    out
+}
+
+/// Whether `spec` is `...qd,...kd->...qk` (batch labels shared, in order).
+fn is_qk_spec(spec: &str) -> bool {
+    let spec = spec.replace(' ', "");
+    let Some((lhs, out)) = spec.split_once("->") else {
+        return false;
+    };
+    let Some((a, b)) = lhs.split_once(',') else {
+        return false;
+    };
+    let (a, b, o): (Vec<char>, Vec<char>, Vec<char>) = (
+        a.chars().collect(),
+        b.chars().collect(),
+        out.chars().collect(),
+    );
+    let r = a.len();
+    if r < 2 || b.len() != r || o.len() != r {
+        return false;
+    }
+    let (q, d, k) = (a[r - 2], a[r - 1], b[r - 2]);
+    let batch = &a[..r - 2];
+    let mut all: Vec<char> = a.iter().chain([&k]).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    all.len() == r + 1
+        && b[..r - 2] == *batch
+        && o[..r - 2] == *batch
+        && b[r - 1] == d
+        && o[r - 2] == q
+        && o[r - 1] == k
+}
+
+/// The attention body's score part for the e-class `s`: `einsum "...qd,...kd->...qk"` of q
+/// and k, or `matmul(q, transpose(k))` swapping k's last two axes; pushes the nodes
+/// (q is `Arg(0)`, k `Arg(1)`) and returns the score node with q's and k's classes.
+fn scores(g: &Graph, s: Id, nodes: &mut Vec<BodyNode>) -> Option<(usize, Id, Id)> {
+    for n in &g[s].nodes {
+        match &n.head {
+            Head::Op(GraphOp::Einsum, a)
+                if n.children.len() == 2 && a.attrs().str("spec").is_some_and(is_qk_spec) =>
+            {
+                nodes.extend([BodyNode::Arg(0), BodyNode::Arg(1)]);
+                let at = nodes.len();
+                nodes.push(BodyNode::Op(
+                    GraphOp::Einsum,
+                    a.clone(),
+                    vec![at - 2, at - 1],
+                ));
+                return Some((at, n.children[0], n.children[1]));
+            }
+            Head::Op(GraphOp::MatMul, a) => {
+                let r = ty(g, s)?.rank();
+                for tn in &g[n.children[1]].nodes {
+                    let Head::Op(GraphOp::Transpose, ta) = &tn.head else {
+                        continue;
+                    };
+                    let mut swap: Vec<i64> = (0..r as i64).collect();
+                    swap.swap(r - 2, r - 1);
+                    if r < 3 || ta.attrs().ints("perm") != Some(&swap[..]) {
+                        continue;
+                    }
+                    nodes.extend([BodyNode::Arg(0), BodyNode::Arg(1)]);
+                    let at = nodes.len();
+                    nodes.push(BodyNode::Op(GraphOp::Transpose, ta.clone(), vec![at - 1]));
+                    nodes.push(BodyNode::Op(GraphOp::MatMul, a.clone(), vec![at - 2, at]));
+                    return Some((at + 1, n.children[0], tn.children[0]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether q, k, v (and the result) are f32 tensors of one rank of at least 3 with the same
+/// batch axes, q and k of one head size, k and v of one key count.
+fn attention_types(g: &Graph, q: Id, k: Id, v: Id, out: &TensorType) -> bool {
+    let (Some(tq), Some(tk), Some(tv)) = (ty(g, q), ty(g, k), ty(g, v)) else {
+        return false;
+    };
+    let r = out.rank();
+    if r < 3
+        || [tq, tk, tv, out]
+            .iter()
+            .any(|t| t.rank() != r || t.dtype != DType::F32)
+    {
+        return false;
+    }
+    let b = &out.shape[..r - 2];
+    tq.shape[..r - 2] == *b
+        && tk.shape[..r - 2] == *b
+        && tv.shape[..r - 2] == *b
+        && tq.shape[r - 1] == tk.shape[r - 1]
+        && tk.shape[r - 2] == tv.shape[r - 2]
+        && out.shape[r - 2] == tq.shape[r - 2]
+        && out.shape[r - 1] == tv.shape[r - 1]
+}
+
+fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    let Some(t) = ty(g, class) else { return out };
+    let r = t.rank();
+    for n in &g[class].nodes {
+        let Head::Op(GraphOp::MatMul, mm) = &n.head else {
+            continue;
+        };
+        let (p, v) = (n.children[0], n.children[1]);
+        let Some(tp) = ty(g, p) else { continue };
+        if r < 3 || tp.rank() != r {
+            continue;
+        }
+        // p: softmax over the last axis of `s` or of `s * c`, as (softmax attrs, s, c).
+        let mut probs: Vec<(crate::lang::OpAttrs, Id, Option<crate::lang::OpAttrs>)> = Vec::new();
+        let last = |a: &crate::lang::OpAttrs| a.attrs().int("axis") == Some(r as i64 - 1);
+        for pn in &g[p].nodes {
+            match &pn.head {
+                Head::Op(GraphOp::Softmax, a) if last(a) => {
+                    let x = pn.children[0];
+                    probs.push((a.clone(), x, None));
+                    for xn in &g[x].nodes {
+                        if xn.graph_op() != Some(GraphOp::Mul) {
+                            continue;
+                        }
+                        for (i, c) in xn.children.iter().enumerate() {
+                            let lit = g[*c].nodes.iter().find_map(|m| match &m.head {
+                                Head::Op(GraphOp::Constant, la)
+                                    if ty(g, *c).is_some_and(|t| t.rank() == 0) =>
+                                {
+                                    Some(la.clone())
+                                }
+                                _ => None,
+                            });
+                            if let Some(la) = lit {
+                                probs.push((a.clone(), xn.children[1 - i], Some(la)));
+                            }
+                        }
+                    }
+                }
+                Head::Kernel(k) if k.kind == KernelKind::Row && pn.children.len() == 1 => {
+                    let Some(BodyNode::Op(GraphOp::Softmax, a, c)) = k.body.last() else {
+                        continue;
+                    };
+                    if !last(a) {
+                        continue;
+                    }
+                    match &k.body[c[0]] {
+                        BodyNode::Arg(0) => probs.push((a.clone(), pn.children[0], None)),
+                        BodyNode::Op(GraphOp::Mul, _, m) if k.body.len() == 4 => {
+                            let lit = m.iter().find_map(|i| match &k.body[*i] {
+                                BodyNode::Op(GraphOp::Constant, la, _) => Some(la.clone()),
+                                _ => None,
+                            });
+                            let arg = m.iter().any(|i| k.body[*i] == BodyNode::Arg(0));
+                            if let (Some(la), true) = (lit, arg) {
+                                probs.push((a.clone(), pn.children[0], Some(la)));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (sa, s, c) in probs {
+            let mut nodes = Vec::new();
+            let Some((sc, q, k)) = scores(g, s, &mut nodes) else {
+                continue;
+            };
+            if !attention_types(g, q, k, v, t) {
+                continue;
+            }
+            let x = match c {
+                Some(la) => {
+                    nodes.push(BodyNode::Op(GraphOp::Constant, la, Vec::new()));
+                    nodes.push(BodyNode::Op(
+                        GraphOp::Mul,
+                        crate::lang::OpAttrs::none(),
+                        vec![sc, nodes.len() - 1],
+                    ));
+                    nodes.len() - 1
+                }
+                None => sc,
+            };
+            nodes.push(BodyNode::Op(GraphOp::Softmax, sa, vec![x]));
+            nodes.push(BodyNode::Arg(2));
+            let at = nodes.len();
+            nodes.push(BodyNode::Op(
+                GraphOp::MatMul,
+                mm.clone(),
+                vec![at - 2, at - 1],
+            ));
+            let (kern, kids) = canonical(KernelKind::Attention, &nodes, at, &[q, k, v]);
+            out.push(Found::Node(
+                Node {
+                    head: Head::Kernel(Arc::new(kern)),
+                    children: kids,
+                },
+                Vec::new(),
+            ));
         }
     }
     out

@@ -7,7 +7,7 @@
 
 use super::fuse::Fusion;
 use std::collections::BTreeMap;
-use tessera_dialects::{Func, GraphOp, Op, Operation, Value};
+use tessera_dialects::{DType, Func, GraphOp, Op, Operation, Value};
 
 /// One fused kernel after flattening: its kind and the results of its operations, in
 /// program order, the kernel's result last.
@@ -125,8 +125,76 @@ pub(crate) fn fusion(func: &Func, chosen: &[Chosen]) -> Fusion {
                     (mm, idx.iter().copied().filter(|i| *i != mm).collect()),
                 );
             }
+            "attention" => {
+                let Some(at) = attention(func, &idx) else {
+                    continue;
+                };
+                out.absorbed.extend(rest.iter().copied());
+                out.attention.insert(root, at);
+            }
             _ => {}
         }
     }
     out
+}
+
+/// The q, k, v and scale of an attention kernel whose operations are `idx` (program order,
+/// the final `matmul` last), when the attention lowering takes its form: `matmul(softmax(s
+/// [* c]), v)` with `s` an `einsum` of q and k or `matmul(q, transpose(k))`, f32 operands
+/// of one rank with constant head sizes.
+fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> {
+    let ops = &func.body.ops;
+    let by_result = |v: Value| {
+        idx.iter()
+            .copied()
+            .find(|i| ops[*i].results.first() == Some(&v))
+    };
+    let root = &ops[*idx.last()?];
+    if root.op.as_graph() != Some(GraphOp::MatMul) {
+        return None;
+    }
+    let sm = &ops[by_result(root.operands[0])?];
+    if sm.op.as_graph() != Some(GraphOp::Softmax) {
+        return None;
+    }
+    let v = root.operands[1];
+    let mut x = &ops[by_result(sm.operands[0])?];
+    let mut scale = None;
+    if x.op.as_graph() == Some(GraphOp::Mul) {
+        let (mut s, mut c) = (None, None);
+        for o in &x.operands {
+            match by_result(*o).map(|i| &ops[i]) {
+                Some(m) if m.op.as_graph() == Some(GraphOp::Constant) => c = Some(m),
+                Some(m) => s = Some(m),
+                None => return None,
+            }
+        }
+        scale = Some(tessera_dialects::print::attr_dict(&c?.attrs));
+        x = s?;
+    }
+    let (q, k) = match x.op.as_graph()? {
+        GraphOp::Einsum => (x.operands[0], x.operands[1]),
+        GraphOp::MatMul => {
+            let t = &ops[by_result(x.operands[1])?];
+            if t.op.as_graph() != Some(GraphOp::Transpose) {
+                return None;
+            }
+            (x.operands[0], t.operands[0])
+        }
+        _ => return None,
+    };
+    let tys: Vec<_> = [q, k, v, root.results[0]]
+        .iter()
+        .map(|v| func.tensor_ty(*v))
+        .collect::<Option<_>>()?;
+    let r = tys[3].rank();
+    let ok = r >= 3
+        && tys.iter().all(|t| t.rank() == r && t.dtype == DType::F32)
+        && tys[0].shape[r - 1]
+            .as_const()
+            .is_some_and(|d| (1..=256).contains(&d))
+        && tys[2].shape[r - 1]
+            .as_const()
+            .is_some_and(|d| (1..=256).contains(&d));
+    ok.then_some(super::attention::Attention { q, k, v, scale })
 }

@@ -66,6 +66,9 @@ pub(crate) struct Fusion {
     /// the kernel's result last. The matmul kernel applies the epilogue to each
     /// accumulated tile before storing it.
     pub epilogue: BTreeMap<usize, (usize, Vec<usize>)>,
+    /// For the final `matmul` of an attention kernel chosen by the e-graph optimiser
+    /// ([`super::chosen`]): its q, k, v and scale ([`super::attention`]).
+    pub attention: BTreeMap<usize, super::attention::Attention>,
 }
 
 /// How a value from outside a norm prologue is seen by the norm kernel (rows of `n`).

@@ -1,6 +1,7 @@
 //! The lowering driver: buffers for every value, then each graph operation to kernels and
 //! launches (one module per operation family), then parse and verify the kernels.
 
+mod attention;
 mod chosen;
 mod contract;
 mod conv;
@@ -190,6 +191,10 @@ pub fn lower_func_with(
                 }
                 _ => norm::norm(&mut ctx, op, Some(&ops))?,
             }
+            continue;
+        }
+        if let Some(at) = fusion.attention.get(&i) {
+            attention::attention(&mut ctx, op, at)?;
             continue;
         }
         if let Some((mm, members)) = fusion.epilogue.get(&i) {
