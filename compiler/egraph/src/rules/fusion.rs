@@ -614,7 +614,7 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
             let (kern, kids) = canonical(KernelKind::Attention, &nodes, at, &[q, k, v]);
             out.push(Found::Node(
                 Node {
-                    head: Head::Kernel(Arc::new(kern)),
+                    head: Head::Kernel(g.analysis.intern(kern)),
                     children: kids,
                 },
                 Vec::new(),
