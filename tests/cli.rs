@@ -693,6 +693,10 @@ fn graph_opt_shows_the_kernels_the_e_graph_chose_and_why() {
     assert!(text.contains("// e-graph: saturated"), "{text}");
     assert!(text.contains("// rules applied:"), "{text}");
     assert!(text.contains("best rejected:"), "{text}");
+    assert!(
+        text.contains("// measured in the interpreter on random inputs (B=4): max |optimised - f32 graph| / max |f32 graph| = "),
+        "{text}"
+    );
     // Both hidden layers are a matmul with its bias and relu as an epilogue.
     assert_eq!(text.matches("kind = \"matmul\"").count(), 2, "{text}");
     let m = tessera_dialects::parse_module(&text).expect("the dump parses as IR");
