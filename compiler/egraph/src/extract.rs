@@ -27,6 +27,18 @@ impl Extraction {
         self.best.get(&id).map(|(_, n)| n)
     }
 
+    /// The kernels the extracted program launches: the needed classes whose node costs
+    /// something (not parameters, not 0-d literals).
+    pub fn kernels(&self, g: &Graph, sizes: &Sizes) -> usize {
+        self.needed
+            .iter()
+            .filter(|c| {
+                self.node(**c)
+                    .is_some_and(|n| node_stats(g, **c, n, sizes).is_some())
+            })
+            .count()
+    }
+
     /// The total predicted cost of the needed classes, each counted once.
     pub fn total(&self, g: &Graph, model: &dyn CostModel, sizes: &Sizes) -> f64 {
         self.needed
@@ -46,6 +58,27 @@ pub fn own_cost(g: &Graph, class: Id, n: &Node, model: &dyn CostModel, sizes: &S
         .unwrap_or(0.0)
 }
 
+/// The cost of node `n` of `class` with its inputs: its own kernel plus the best cost of
+/// each distinct input e-class, or `None` while an input has no cost yet.
+pub fn cost_with_inputs(
+    g: &Graph,
+    class: Id,
+    n: &Node,
+    best: &BTreeMap<Id, (f64, Node)>,
+    model: &dyn CostModel,
+    sizes: &Sizes,
+) -> Option<f64> {
+    let mut seen = BTreeSet::new();
+    let mut total = own_cost(g, class, n, model, sizes);
+    for k in &n.children {
+        let k = g.find(*k);
+        if seen.insert(k) {
+            total += best.get(&k)?.0;
+        }
+    }
+    Some(total)
+}
+
 fn best_nodes(
     g: &Graph,
     model: &dyn CostModel,
@@ -62,25 +95,9 @@ fn best_nodes(
                 if banned.contains(&(*c, n.clone())) {
                     continue;
                 }
-                let mut seen = BTreeSet::new();
-                let mut total = own_cost(g, *c, n, model, sizes);
-                let mut ok = true;
-                for k in &n.children {
-                    let k = g.find(*k);
-                    if !seen.insert(k) {
-                        continue;
-                    }
-                    match best.get(&k) {
-                        Some((v, _)) => total += v,
-                        None => {
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
-                if !ok {
+                let Some(total) = cost_with_inputs(g, *c, n, &best, model, sizes) else {
                     continue;
-                }
+                };
                 let better = match best.get(c) {
                     None => true,
                     Some((v, _)) => total < *v * (1.0 - 1e-12),

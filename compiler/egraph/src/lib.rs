@@ -98,7 +98,7 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
         let ex = extract::extract(&built.egraph, &built.roots, &opts.machine, &opts.sizes);
         (
             ex.total(&built.egraph, &opts.machine, &opts.sizes),
-            kernels(&built.egraph, &ex),
+            ex.kernels(&built.egraph, &opts.sizes),
         )
     };
     let mut rules = Vec::new();
@@ -128,7 +128,10 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
         &ex,
         &order,
         before,
-        (ex.total(g, &opts.machine, &opts.sizes), kernels(g, &ex)),
+        (
+            ex.total(g, &opts.machine, &opts.sizes),
+            ex.kernels(g, &opts.sizes),
+        ),
         opts,
     );
     for (name, n) in lowered_rules {
@@ -172,19 +175,6 @@ pub fn lower_precision(
     };
     let (func, _) = convert::from_choice(f, g, &roots, &choose)?;
     Ok((func, counts))
-}
-
-/// The number of kernels an extraction launches.
-fn kernels(g: &Graph, ex: &extract::Extraction) -> usize {
-    ex.needed
-        .iter()
-        .filter(|c| {
-            ex.node(**c).is_some_and(|n| {
-                matches!(&n.head, lang::Head::Kernel(_))
-                    || matches!(&n.head, lang::Head::Op(o, _) if *o != tessera_dialects::GraphOp::Constant || g[**c].data.ty.as_ref().is_some_and(|t| t.rank() > 0))
-            })
-        })
-        .count()
 }
 
 /// Optimises every graph function of a module; the reports are in function order.

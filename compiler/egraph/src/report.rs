@@ -5,7 +5,7 @@
 
 use crate::analysis::{Graph, Types};
 use crate::cost::CostModel;
-use crate::extract::{own_cost, Extraction};
+use crate::extract::{cost_with_inputs, own_cost, Extraction};
 use crate::lang::{Head, Node};
 use crate::Options;
 use egg::Id;
@@ -86,17 +86,7 @@ pub(crate) fn build(
         Some(egg::StopReason::Other(s)) => s.clone(),
         None => "not run".to_string(),
     };
-    let total_of = |c: Id, n: &Node| -> Option<f64> {
-        let mut t = own_cost(g, c, n, model, &opts.sizes);
-        let mut seen = std::collections::BTreeSet::new();
-        for k in &n.children {
-            let k = g.find(*k);
-            if seen.insert(k) {
-                t += ex.best.get(&k)?.0;
-            }
-        }
-        Some(t)
-    };
+    let total_of = |c: Id, n: &Node| cost_with_inputs(g, c, n, &ex.best, model, &opts.sizes);
     let kernels = fused
         .iter()
         .filter_map(|c| {
