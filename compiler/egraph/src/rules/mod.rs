@@ -12,7 +12,8 @@ pub mod precision;
 use crate::analysis::{Graph, Types};
 use crate::lang::{Head, KernelRef, Node};
 use egg::{Id, PatternAst, Rewrite, SearchMatches, Subst, Symbol, Var};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// An egg rewrite of the graph language.
 pub type Rule = Rewrite<Node, Types>;
@@ -36,10 +37,37 @@ pub trait ClassRule: Send + Sync + 'static {
 }
 
 /// Turns a [`ClassRule`] into an egg searcher and applier: the search reports the
-/// e-classes where the rule proposes something new, the application adds it.
+/// e-classes where the rule proposes something new and keeps what it found, the
+/// application adds it (so the rule runs once per e-class and iteration, not twice).
+/// What the search kept stays true when other rules apply first: an e-graph only grows.
 struct Adapter {
     rule: Arc<dyn ClassRule>,
     name: &'static str,
+    found: Arc<Mutex<BTreeMap<Id, Searched>>>,
+}
+
+/// What a search found for an e-class, with the class's nodes as the rule saw them.
+struct Searched {
+    seen: Vec<Node>,
+    found: Vec<Found>,
+}
+
+impl Adapter {
+    fn search(&self, g: &Graph, class: Id) -> Searched {
+        let seen = g[class]
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut n = n.clone();
+                n.children.iter_mut().for_each(|c| *c = g.find(*c));
+                n
+            })
+            .collect();
+        Searched {
+            seen,
+            found: self.rule.find(g, class),
+        }
+    }
 }
 
 fn is_new(g: &Graph, class: Id, f: &Found) -> bool {
@@ -59,15 +87,19 @@ impl egg::Searcher<Node, Types> for Adapter {
         if limit == 0 {
             return None;
         }
-        let found = self.rule.find(g, class);
-        found
-            .iter()
-            .any(|f| is_new(g, class, f))
-            .then(|| SearchMatches {
-                eclass: class,
-                substs: vec![Subst::default()],
-                ast: None,
-            })
+        let s = self.search(g, class);
+        if !s.found.iter().any(|f| is_new(g, class, f)) {
+            return None;
+        }
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(class, s);
+        Some(SearchMatches {
+            eclass: class,
+            substs: vec![Subst::default()],
+            ast: None,
+        })
     }
 
     fn vars(&self) -> Vec<Var> {
@@ -85,16 +117,13 @@ impl egg::Applier<Node, Types> for Adapter {
         _rule: Symbol,
     ) -> Vec<Id> {
         let mut changed = Vec::new();
-        let seen: Vec<Node> = g[class]
-            .nodes
-            .iter()
-            .map(|n| {
-                let mut n = n.clone();
-                n.children.iter_mut().for_each(|c| *c = g.find(*c));
-                n
-            })
-            .collect();
-        for f in self.rule.find(g, class) {
+        let kept = self
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&class);
+        let Searched { seen, found } = kept.unwrap_or_else(|| self.search(g, class));
+        for f in found {
             let id = match f {
                 Found::Node(n, from) => {
                     if let Head::Kernel(k) = &n.head {
@@ -117,11 +146,13 @@ impl egg::Applier<Node, Types> for Adapter {
 /// A rewrite from a [`ClassRule`].
 pub fn class_rule(name: &'static str, rule: impl ClassRule) -> Rule {
     let rule: Arc<dyn ClassRule> = Arc::new(rule);
+    let found = Arc::new(Mutex::new(BTreeMap::new()));
     let searcher = Adapter {
         rule: rule.clone(),
         name,
+        found: found.clone(),
     };
-    Rewrite::new(name, searcher, Adapter { rule, name })
+    Rewrite::new(name, searcher, Adapter { rule, name, found })
         .unwrap_or_else(|e| unreachable!("a class rule binds no variables: {e}"))
 }
 
