@@ -19,6 +19,9 @@ pub struct CpuExecutable {
     graph: tessera_dialects::Func,
     tiled: tessera_tiling::Tiled,
     jit: JitProgram,
+    /// The hoisted operations on weights ([`Program::hoisted`]): run once per
+    /// [`CpuExecutable::prepare`] on the original inputs; their results follow the inputs.
+    weights: Option<Box<CpuExecutable>>,
 }
 
 /// Inputs and outputs of one call in the runtime's storage form, so that repeated runs
@@ -52,7 +55,20 @@ impl CpuExecutable {
             graph,
             tiled,
             jit,
+            weights: None,
         })
+    }
+
+    /// This executable (whose function takes the hoisted values as extra parameters)
+    /// preceded by `weights`, which computes them from the original inputs.
+    pub fn with_weights(mut self, weights: CpuExecutable) -> CpuExecutable {
+        self.weights = Some(Box::new(weights));
+        self
+    }
+
+    /// The executable of the hoisted operations on weights, if any.
+    pub fn weights(&self) -> Option<&CpuExecutable> {
+        self.weights.as_deref()
     }
 
     /// The program this function comes from.
@@ -89,8 +105,14 @@ impl CpuExecutable {
 
     /// Checks `inputs` against the function's parameters (errors point at the parameter's
     /// declaration) and that no value would be empty (errors point at the operation), and
-    /// converts them, with zeroed outputs of the result shapes.
+    /// converts them, with zeroed outputs of the result shapes. With hoisted operations on
+    /// weights, they run here, once.
     pub fn prepare(&self, inputs: Vec<Tensor>) -> Result<PreparedRun, Error> {
+        let mut inputs = inputs;
+        if let Some(w) = &self.weights {
+            let prepared = w.run(inputs.clone())?;
+            inputs.extend(prepared);
+        }
         if let Err(e) = tessera_interp::check_inputs_and_sizes(&self.graph, &inputs) {
             return Err(self.program.runtime_error(&self.func, e));
         }

@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod dump;
 pub mod error;
 pub mod inputs;
+pub mod precision;
 pub mod repl;
 
 pub use cpu::{CpuExecutable, F32Result, PreparedRun};
@@ -57,11 +58,17 @@ pub struct Program {
     /// Who chooses the kernel boundaries before tiling.
     pub fusion: Fusion,
     /// Sizes of symbolic dimensions the cost model assumes (`--shapes`); others are 64.
-    pub sizes: std::collections::BTreeMap<String, i64>,
+    pub sizes: BTreeMap<String, i64>,
     /// The precision contractions are lowered to (`--precision`): applied after the
     /// default pipeline, so every back end (the interpreter included) runs the lowered
     /// program.
     pub precision: tessera_egraph::Precision,
+    /// The lowering `--precision auto` chose ([`Program::choose_precision`]); it replaces
+    /// its function after the default pipeline.
+    pub auto: BTreeMap<String, precision::AutoChoice>,
+    /// Functions that replace (or join) the module's after the default pipeline and the
+    /// precision lowering: the two halves of a function split by weight hoisting.
+    overrides: BTreeMap<String, tessera_dialects::Func>,
 }
 
 /// Who chooses the kernel boundaries (`--fusion`).
@@ -100,8 +107,10 @@ impl Program {
             ast,
             module,
             fusion: Fusion::default(),
-            sizes: std::collections::BTreeMap::new(),
+            sizes: BTreeMap::new(),
             precision: tessera_egraph::Precision::F32,
+            auto: BTreeMap::new(),
+            overrides: BTreeMap::new(),
         })
     }
 
@@ -152,6 +161,12 @@ impl Program {
                     .map_err(|e| Error::msg(format!("precision lowering: {e}")))?
                     .0;
             }
+        }
+        for a in self.auto.values() {
+            m = precision::with_func(&m, &a.lowered);
+        }
+        for f in self.overrides.values() {
+            m = precision::with_func(&m, f);
         }
         Ok(m)
     }
@@ -239,7 +254,12 @@ impl Program {
         let mut out = format!("// @{func}\n{}", report.summary());
         if explain {
             out.push_str(&report.explain());
-            out.push_str(&self.measured_error(func, &module)?);
+            // With `auto`, the error on the calibration data replaces the one on random
+            // inputs.
+            match self.auto.get(func) {
+                Some(a) => out.push_str(&a.report.explain(&|l| self.line_col(l))),
+                None => out.push_str(&self.measured_error(func, &module)?),
+            }
         }
         out.push_str(&tessera_dialects::print::print_func(f));
         Ok(out)
@@ -284,18 +304,10 @@ impl Program {
         }
         let mut reference = self.clone();
         reference.precision = tessera_egraph::Precision::F32;
+        reference.auto.clear();
         let want = reference.run_interp(func, inputs.clone())?;
         let got =
             tessera_interp::run_func(module, func, inputs).map_err(|e| Error::msg(e.message))?;
-        let (mut diff, mut scale) = (0.0f64, 0.0f64);
-        for (g, w) in got.iter().zip(&want) {
-            for (a, b) in g.to_f64_vec().iter().zip(w.to_f64_vec()) {
-                if a.is_finite() && b.is_finite() {
-                    diff = diff.max((a - b).abs());
-                    scale = scale.max(b.abs());
-                }
-            }
-        }
         let shown: Vec<String> = sizes.iter().map(|(n, v)| format!("{n}={v}")).collect();
         Ok(format!(
             "// measured in the interpreter on random inputs{}: max |optimised - f32 graph| / max |f32 graph| = {:.2e}\n",
@@ -304,7 +316,7 @@ impl Program {
             } else {
                 format!(" ({})", shown.join(", "))
             },
-            if scale > 0.0 { diff / scale } else { diff }
+            precision::normwise_error(&got, &want)
         ))
     }
 
@@ -365,7 +377,16 @@ impl Program {
 
     /// Lowers `func` to tile IR and compiles every kernel with Cranelift into one native
     /// program (an operation or dtype the back end does not compile is a clear error).
+    ///
+    /// With a lowered precision, the operations on weights alone (their quantisation,
+    /// scales and casts) are hoisted into a second function that runs once, when
+    /// [`CpuExecutable::prepare`] binds the inputs ([`Program::hoisted`]).
     pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable, Error> {
+        if let Some((p, prep)) = self.hoisted(func)? {
+            let main = CpuExecutable::new(p.clone(), func, p.scheduled(func)?)?;
+            let weights = CpuExecutable::new(p.clone(), &prep, p.scheduled(&prep)?)?;
+            return Ok(main.with_weights(weights));
+        }
         let tiled = self.scheduled(func)?;
         CpuExecutable::new(self.clone(), func, tiled)
     }

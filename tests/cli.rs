@@ -559,12 +559,108 @@ fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
     }
 }
 
+/// `--precision auto`: the decisions show in `dump --explain`; `run` keeps the error on
+/// its calibration data (here, its own inputs) within `--max-error`; a zero budget gives
+/// the `f32` program; misuse is a clear error.
 #[test]
-fn auto_precision_is_a_clear_error_until_it_exists() {
-    for cmd in ["run", "bench"] {
-        let o = tessera(&[cmd, "examples/mlp.tsr", "--precision", "auto"]);
-        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
-        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+fn auto_precision_chooses_per_contraction_within_the_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let w = dir.path().join("mlp.safetensors");
+    gen("examples/mlp.tsr", "B=16", &x, &w);
+    let xb = format!("x={}", p(&x));
+    let o = tessera(&[
+        "dump",
+        "examples/mlp.tsr",
+        "--ir",
+        "graph-opt",
+        "--explain",
+        "--precision",
+        "auto",
+        "--max-error",
+        "1e-2",
+        "--calibrate",
+        &xb,
+        "--calibrate",
+        p(&w),
+        "--shapes",
+        "B=256",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for want in [
+        "// precision auto:",
+        "round 1: [",
+        "// matmul #1 (f32[B, 784] @ f32[784, 1024]) at examples/mlp.tsr:",
+        "// matmul #3",
+        "// measured error on the calibration data:",
+    ] {
+        assert!(text.contains(want), "`{want}` missing:\n{text}");
+    }
+    let run = |extra: &[&str], name: &str| {
+        let y = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            "examples/mlp.tsr",
+            "--input",
+            &xb,
+            "--weights",
+            p(&w),
+            "--output",
+            p(&y),
+        ];
+        args.extend_from_slice(extra);
+        let r = tessera(&args);
+        assert!(r.status.success(), "{extra:?}: {}", stderr(&r));
+        tessera_tensor::npy::read_npy_file(&y, None).expect("written")
+    };
+    let exact = run(&[], "f32.npy");
+    let auto = run(&["--precision", "auto", "--max-error", "1e-2"], "auto.npy");
+    let err = tessera::precision::normwise_error(&[auto], std::slice::from_ref(&exact));
+    // The budget, measured in the interpreter, plus the native back end's f32 tolerance.
+    assert!(err <= 1e-2 + 1e-4, "error {err}");
+    let zero = run(&["--precision", "auto", "--max-error", "0"], "zero.npy");
+    assert_eq!(zero.to_f64_vec(), exact.to_f64_vec());
+    // AOT: the chosen program compiles.
+    let obj = dir.path().join("mlp.o");
+    let c = tessera(&[
+        "compile",
+        "examples/mlp.tsr",
+        "--target",
+        "cpu",
+        "-o",
+        p(&obj),
+        "--precision",
+        "auto",
+        "--calibrate",
+        &xb,
+        "--calibrate",
+        p(&w),
+    ]);
+    assert!(c.status.success(), "{}", stderr(&c));
+    for (args, message) in [
+        (&["--max-error", "1e-2"][..], "go with --precision auto"),
+        (
+            &["--precision", "auto", "--max-error", "-1"],
+            "non-negative",
+        ),
+        (
+            &["--precision", "auto", "--calibrate", "nope=x.npy"],
+            "no parameter `nope`",
+        ),
+    ] {
+        let mut all = vec![
+            "run",
+            "examples/mlp.tsr",
+            "--input",
+            &xb,
+            "--weights",
+            p(&w),
+        ];
+        all.extend_from_slice(args);
+        let o = tessera(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
     }
 }
 

@@ -125,25 +125,16 @@ pub enum Precision {
     /// Operands quantised to FP8 E4M3 (per-tensor activation, per-channel weight
     /// scales), f32 compute.
     Fp8,
-    /// i8 operands (per-tensor activation, per-channel weight scales), i32 accumulation.
+    /// i8 operands (per-row activation, per-channel weight scales), i32 accumulation.
     Int8,
-    /// Chosen per operation under --max-error (not available yet: a clear error).
+    /// Per contraction, the cheapest lowering whose error on the calibration data stays
+    /// within --max-error.
     Auto,
 }
 
 impl Precision {
-    /// The error for a precision that cannot be lowered to yet.
-    pub fn unavailable(self) -> Option<tessera::Error> {
-        match self {
-            Precision::Auto => Some(tessera::Error::msg(
-                "--precision auto (a precision chosen per operation under --max-error, with \
-                 --calibrate data) is not available yet: choose bf16, f16, fp8 or int8",
-            )),
-            _ => None,
-        }
-    }
-
-    /// The lowering the e-graph applies.
+    /// The lowering the e-graph applies to every contraction (`f32` for `auto`, which
+    /// chooses per contraction instead).
     pub fn lowering(self) -> tessera_egraph::Precision {
         match self {
             Precision::F32 | Precision::Auto => tessera_egraph::Precision::F32,
@@ -214,8 +205,46 @@ pub struct RunArgs {
     /// Where to run: cpu (the default), interp or tile.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+}
+
+/// `--precision` and the accuracy budget of `--precision auto`.
+#[derive(Args, Debug, Clone)]
+pub struct PrecisionArgs {
+    /// The precision of contractions (docs/egraph.md "Precision").
     #[arg(long, value_enum, default_value_t)]
     pub precision: Precision,
+    /// With --precision auto: the largest end-to-end error allowed on the calibration
+    /// data, max |lowered - f32| / max |f32| over the results (default 1e-2).
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    pub max_error: Option<f64>,
+    /// With --precision auto: calibration data, NAME=PATH.npy for one parameter or
+    /// PATH.safetensors for parameters by tensor name (repeatable). Parameters not given
+    /// take the run's own inputs (`run`, `bench`), else deterministic random data.
+    #[arg(long = "calibrate", value_name = "NAME=PATH.npy|PATH.safetensors", value_parser = parse_calibration)]
+    pub calibrate: Vec<Calibration>,
+}
+
+/// One `--calibrate`.
+#[derive(Clone, Debug)]
+pub enum Calibration {
+    /// `NAME=PATH.npy`.
+    Param(Binding),
+    /// `PATH.safetensors`.
+    Weights(PathBuf),
+}
+
+fn parse_calibration(s: &str) -> Result<Calibration, String> {
+    if s.contains('=') {
+        return parse_binding(s).map(Calibration::Param);
+    }
+    if s.ends_with(".safetensors") {
+        return Ok(Calibration::Weights(PathBuf::from(s)));
+    }
+    Err(format!(
+        "expected NAME=PATH.npy or PATH.safetensors, got `{s}`"
+    ))
 }
 
 /// The IR levels `dump` can print.
@@ -249,6 +278,12 @@ pub struct DumpArgs {
     /// cost and the best alternative it beat.
     #[arg(long)]
     pub explain: bool,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+    /// Sizes of symbolic names for the cost model and for random calibration data,
+    /// e.g. `B=32`.
+    #[arg(long, value_parser = parse_shapes)]
+    pub shapes: Vec<Vec<(String, i64)>>,
 }
 
 #[derive(Args, Debug)]
@@ -296,8 +331,8 @@ pub struct BenchArgs {
     /// Where to run: cpu (the default), interp or tile.
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
-    #[arg(long, value_enum, default_value_t)]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -342,7 +377,6 @@ pub struct CompileArgs {
     /// Who chooses the kernels (see `run --fusion`).
     #[arg(long, value_enum, default_value_t = FusionArg::Egraph)]
     pub fusion: FusionArg,
-    /// The precision of contractions (see `run --precision`).
-    #[arg(long, value_enum, default_value_t)]
-    pub precision: Precision,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }

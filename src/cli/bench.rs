@@ -9,14 +9,23 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     if let Some(e) = a.backend.and_then(Backend::unavailable) {
         return Err(e);
     }
-    if let Some(e) = a.precision.unavailable() {
-        return Err(e);
-    }
     let t0 = Instant::now();
     let mut prog = crate::cli::load(&a.source)?;
-    prog.precision = a.precision.lowering();
     prog.sizes = shapes_map(&a.shapes);
     let func = prog.entry(a.source.func.as_deref())?;
+    {
+        let (inputs, weights) = load_named(&prog, &func, &a.io)?;
+        let mut bound = weights;
+        bound.extend(inputs);
+        let sizes = prog.sizes.clone();
+        crate::cli::precision::apply(
+            &mut prog,
+            std::slice::from_ref(&func),
+            &a.precision,
+            &bound,
+            &sizes,
+        )?;
+    }
     // Compile once; the closure runs the compiled function alone.
     let exe = prog.executable(&func)?;
     let mut backend = a.backend.unwrap_or(Backend::Cpu);

@@ -12,9 +12,6 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
             "the cuda target is not available yet: compile with --target cpu",
         ));
     }
-    if let Some(e) = a.precision.unavailable() {
-        return Err(e);
-    }
     // Check the request before any work.
     tessera::aot::ArtifactKind::from_path(&a.output)?;
     if a.header.as_deref() == Some(a.output.as_path()) {
@@ -47,8 +44,19 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
     }
     let mut prog = Program::load(&a.file)?;
     prog.fusion = a.fusion.fusion();
-    prog.precision = a.precision.lowering();
     prog.sizes = sizes.clone();
+    let exported = if funcs.is_empty() {
+        prog.module.funcs.iter().map(|f| f.name.clone()).collect()
+    } else {
+        funcs.clone()
+    };
+    crate::cli::precision::apply(
+        &mut prog,
+        &exported,
+        &a.precision,
+        &Default::default(),
+        &sizes,
+    )?;
     let artifact = prog.compile_aot(&funcs, &sizes)?;
     artifact.write(&a.output, a.header.as_deref())
 }

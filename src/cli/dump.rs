@@ -22,7 +22,15 @@ impl From<IrLevel> for Level {
 }
 
 pub fn dump(a: DumpArgs) -> Result<(), Error> {
-    let prog = crate::cli::load(&a.source)?;
+    let mut prog = crate::cli::load(&a.source)?;
+    prog.sizes = crate::cli::data::shapes_map(&a.shapes);
+    // `auto` chooses for one function: the one `--fn` names (or the only one, or `main`).
+    let funcs = match a.precision.precision {
+        crate::cli::args::Precision::Auto => vec![prog.entry(a.source.func.as_deref())?],
+        _ => Vec::new(),
+    };
+    let sizes = prog.sizes.clone();
+    crate::cli::precision::apply(&mut prog, &funcs, &a.precision, &Default::default(), &sizes)?;
     let text = tessera::dump::render(&prog, a.source.func.as_deref(), a.ir.into(), a.explain)?;
     crate::cli::out(text)
 }

@@ -7,6 +7,7 @@ mod data;
 mod dump;
 mod gen;
 mod opt;
+mod precision;
 mod repl;
 mod run;
 

@@ -8,13 +8,18 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     if let Some(e) = a.backend.and_then(Backend::unavailable) {
         return Err(e);
     }
-    if let Some(e) = a.precision.unavailable() {
-        return Err(e);
-    }
     let mut prog = crate::cli::load(&a.source)?;
-    prog.precision = a.precision.lowering();
     let func = prog.entry(a.source.func.as_deref())?;
     let (inputs, weights) = load_named(&prog, &func, &a.io)?;
+    let mut bound = weights.clone();
+    bound.extend(inputs.iter().map(|(k, v)| (k.clone(), v.clone())));
+    crate::cli::precision::apply(
+        &mut prog,
+        std::slice::from_ref(&func),
+        &a.precision,
+        &bound,
+        &Default::default(),
+    )?;
     let ordered = prog.bind(&func, inputs, weights)?;
     let results = match a.backend {
         Some(Backend::Interp) => prog.run_interp(&func, ordered)?,

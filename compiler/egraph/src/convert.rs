@@ -15,6 +15,9 @@ use tessera_dialects::{
 pub struct Built {
     pub egraph: Graph,
     pub roots: Vec<Id>,
+    /// The e-class of each operation of the body with a result, by its index in the body
+    /// (before any rewrite: call `find` after unions).
+    pub ops: Vec<(usize, Id)>,
 }
 
 fn tensor(f: &Func, v: Value) -> Result<TensorType, OptError> {
@@ -51,7 +54,8 @@ pub fn to_egraph(f: &Func) -> Result<Built, OptError> {
             ))
         })
     };
-    for op in &f.body.ops {
+    let mut ops = Vec::new();
+    for (index, op) in f.body.ops.iter().enumerate() {
         let g = op
             .op
             .as_graph()
@@ -65,7 +69,7 @@ pub fn to_egraph(f: &Func) -> Result<Built, OptError> {
             GraphOp::Return => {
                 egraph.rebuild();
                 let roots = kids.iter().map(|k| egraph.find(*k)).collect();
-                return Ok(Built { egraph, roots });
+                return Ok(Built { egraph, roots, ops });
             }
             GraphOp::Call => {
                 return Err(OptError::new(format!(
@@ -82,6 +86,7 @@ pub fn to_egraph(f: &Func) -> Result<Built, OptError> {
         let id = egraph.add(node);
         if let Some(r) = op.results.first() {
             ids.insert(*r, id);
+            ops.push((index, id));
         }
     }
     Err(OptError::new(format!(

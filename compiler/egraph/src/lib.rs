@@ -11,6 +11,7 @@
 //! saturation stopped, how often each rule applied, and, per kernel, why it was chosen.
 
 pub mod analysis;
+pub mod auto;
 pub mod convert;
 pub mod cost;
 pub mod extract;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use tessera_dialects::{Func, Module};
 
 pub use report::{KernelNote, Report};
-pub use rules::precision::Precision;
+pub use rules::precision::{Form, Precision, Scales};
 
 /// An optimiser error (a function it cannot take, such as one with calls left).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -148,9 +149,19 @@ pub fn lower_precision(
     f: &Func,
     opts: &Options,
 ) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
-    if opts.precision == Precision::F32 {
-        return Ok((f.clone(), std::collections::BTreeMap::new()));
+    match opts.precision.form() {
+        None => Ok((f.clone(), std::collections::BTreeMap::new())),
+        Some(form) => lower_form(f, form, opts),
     }
+}
+
+/// [`lower_precision`] for one form of the precision table (also the forms no
+/// `--precision` names alone, such as `int8/block32`).
+pub fn lower_form(
+    f: &Func,
+    form: Form,
+    opts: &Options,
+) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
     let built = convert::to_egraph(f)?;
     let runner = egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
         .with_egraph(built.egraph)
@@ -158,7 +169,7 @@ pub fn lower_precision(
         .with_node_limit(opts.node_limit)
         .with_time_limit(opts.time_limit)
         .with_scheduler(egg::SimpleScheduler)
-        .run(&rules::precision::rules_for(opts.precision));
+        .run(&rules::precision::rules_for(form));
     let mut counts = std::collections::BTreeMap::new();
     for it in &runner.iterations {
         for (name, n) in &it.applied {

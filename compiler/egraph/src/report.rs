@@ -129,7 +129,8 @@ pub(crate) fn build(
     }
 }
 
-fn us(s: f64) -> String {
+/// Seconds as microseconds, for the reports.
+pub(crate) fn us(s: f64) -> String {
     format!("{:.1} us", s * 1e6)
 }
 

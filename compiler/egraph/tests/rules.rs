@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use tessera_egraph::{Options, Precision};
+use tessera_dialects::DType;
+use tessera_egraph::{Form, Options, Precision, Scales};
 
 /// One rule's test: the table to run, the rule that must apply, a program (`main`), and
 /// substrings the optimised function must and must not contain, with their counts.
@@ -192,12 +193,12 @@ fn every_rule_has_a_case() {
     }
 }
 
-/// A precision rule's test: the precision that runs it, the rule, a program, the counts
+/// A precision rule's test: the form whose rules run, the rule, a program, the counts
 /// of substrings in the lowered function, and the tolerance of the lowered values against
 /// the `f32` program's, relative to `1 + |want|` (random operands in [-2, 2], K = 8: each
 /// bound is K * 2 * 2 times the error of one product).
 struct PrecisionCase {
-    precision: Precision,
+    form: Form,
     rule: &'static str,
     src: &'static str,
     count: &'static [(&'static str, usize)],
@@ -208,7 +209,7 @@ const MATMUL: &str = "fn main(x: f32[N, 8], w: f32[8, M]) -> f32[N, M] { x @ w }
 
 const PRECISION_CASES: &[PrecisionCase] = &[
     PrecisionCase {
-        precision: Precision::Bf16,
+        form: Form::Float(DType::BF16),
         rule: "lower-matmul-bf16",
         src: MATMUL,
         // Two roundings to bf16 per product: 2 * 2^-9.
@@ -216,14 +217,14 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         rtol: 32.0 * 2.0 * (1.0 / 512.0) * 1.01,
     },
     PrecisionCase {
-        precision: Precision::F16,
+        form: Form::Float(DType::F16),
         rule: "lower-matmul-f16",
         src: MATMUL,
         count: &[("{dtype = f16}", 2), ("graph.matmul", 1)],
         rtol: 32.0 * 2.0 * (1.0 / 2048.0) * 1.01,
     },
     PrecisionCase {
-        precision: Precision::Fp8,
+        form: Form::Scaled(DType::F8E4M3),
         rule: "lower-matmul-f8e4m3",
         src: MATMUL,
         // Two E4M3 roundings (3 mantissa bits) per product: about 2 * 2^-4.
@@ -235,8 +236,8 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         rtol: 32.0 * 0.14,
     },
     PrecisionCase {
-        precision: Precision::Int8,
-        rule: "lower-matmul-int8",
+        form: Form::Int8(Scales::Tensor),
+        rule: "lower-matmul-int8-tensor",
         src: MATMUL,
         // Half a step of each operand's scale (max / 127) per product.
         count: &[
@@ -248,14 +249,42 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         rtol: 32.0 * (1.0 / 127.0 + 1e-4),
     },
     PrecisionCase {
-        precision: Precision::Bf16,
+        form: Form::Int8(Scales::Row),
+        rule: "lower-matmul-int8",
+        src: MATMUL,
+        // As per tensor: each row's scale is at most the tensor's.
+        count: &[
+            ("graph.quantize", 2),
+            ("graph.dequantize", 1),
+            ("graph.reduce_max", 2),
+            ("keepdims = true", 1),
+            ("-> i32[", 1),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    PrecisionCase {
+        form: Form::Int8(Scales::Block32),
+        rule: "lower-matmul-int8-block32",
+        src: "fn main(x: f32[N, 64], w: f32[64, M]) -> f32[N, M] { x @ w }",
+        // Per block as per row and channel; K = 64 here: 8 times the K = 8 bound.
+        count: &[
+            ("graph.quantize", 2),
+            ("graph.einsum", 1),
+            ("spec = \"abk,bkn->abn\"", 1),
+            ("-> i32[", 1),
+            ("graph.reduce_sum", 1),
+        ],
+        rtol: 8.0 * 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    PrecisionCase {
+        form: Form::Float(DType::BF16),
         rule: "cast-roundtrip",
         src: "fn main(x: f32[N, M]) -> bf16[N, M] { x as bf16 as f32 as bf16 }",
         count: &[("graph.cast", 1)],
         rtol: 0.0,
     },
     PrecisionCase {
-        precision: Precision::Int8,
+        form: Form::Int8(Scales::Row),
         rule: "quantize-dequantize",
         src: "fn main(q: i8[N, M]) -> i8[N, M] {
             quantize(dequantize(q, scale: 0.5), dtype: i8, scale: 0.5)
@@ -267,19 +296,16 @@ const PRECISION_CASES: &[PrecisionCase] = &[
 
 fn check_precision_case(c: &PrecisionCase, n: i64, seed: u64) {
     let m = inlined(c.src);
-    let opts = Options {
-        tables: vec!["precision"],
-        precision: c.precision,
-        ..Options::default()
-    };
-    let (after, o) = optimized(&m, "main", &opts);
-    let text = tessera_dialects::print_func(&o.func);
+    let f = m.func("main").expect("main");
+    let (lowered, counts) =
+        tessera_egraph::lower_form(f, c.form, &Options::default()).expect("lowers");
+    let after = with_func(&m, &lowered);
+    let text = tessera_dialects::print_func(&lowered);
     assert!(
-        o.report.rules.get(c.rule).copied().unwrap_or(0) > 0,
-        "{}: rule `{}` did not apply\n{}{text}",
+        counts.get(c.rule).copied().unwrap_or(0) > 0,
+        "{}: rule `{}` did not apply ({counts:?})\n{text}",
         c.src,
         c.rule,
-        o.report.summary()
     );
     for (what, want) in c.count {
         let got = text.matches(what).count();

@@ -6,6 +6,7 @@
 pub mod canonicalize;
 pub mod cse;
 pub mod dce;
+pub mod hoist;
 pub mod inline;
 pub mod manager;
 pub mod registry;

@@ -9,21 +9,31 @@
 //! - `lower-matmul-f8e4m3`: operands quantised to E4M3 with a per-tensor scale for the
 //!   activation (`max|a| / 448`) and a per-output-channel scale for the 2-D weight
 //!   (`max_k |w[k, n]| / 448`), dequantised, multiplied in `f32`.
-//! - `lower-matmul-int8`: `a @ w = dequantize(qa @ qw, s_w * s_a, axis: -1)` with
-//!   `s_a = max(max|a| / 127, tiny)` (per tensor, at run time), `s_w[n] = max(max_k |w[k,
-//!   n]| / 127, tiny)` (per output channel), `qa = quantize(a, i8, s_a)`, `qw =
-//!   quantize(w, i8, s_w, axis: 1)`; the `i8 @ i8` product accumulates exactly in `i32`.
-//!   `tiny` (the smallest normal `f32`) guards all-zero tensors: their quantised values
-//!   are then all zero.
+//! - `lower-matmul-int8` (the form of `--precision int8`): `a @ w = dequantize(qa @ qw,
+//!   s_w, axis: -1) * s_a` with one scale per row of `a` (per token) at run time, `s_a =
+//!   max(max_k |a[.., m, k]| / 127, tiny)` kept as `[.., M, 1]`, `qa = quantize(a / s_a, i8,
+//!   scale: 1)`, and one scale per output channel of the 2-D weight, `s_w[n] = max(max_k
+//!   |w[k, n]| / 127, tiny)`, `qw = quantize(w, i8, s_w, axis: 1)`; the `i8 @ i8` product
+//!   accumulates exactly in `i32`. `tiny` (the smallest normal `f32`) guards all-zero
+//!   rows and columns: their quantised values are then all zero.
+//! - `lower-matmul-int8-tensor`: the same with one activation scale for the whole tensor,
+//!   `dequantize(qa @ qw, s_w * s_a, axis: -1)`: one kernel fewer, coarser.
+//! - `lower-matmul-int8-block32`: scales per block of 32 along the reduction axis for both
+//!   operands (for a static `K`, a multiple of 32, at least 64): with `a` viewed as
+//!   `[.., M, K/32, 32]` and `w` as `[K/32, 32, N]`, each block quantised with its own
+//!   scale, `a @ w = sum_b (qa_b @ qw_b) * s_a[.., m, b] * s_w[b, n]`: an `i8` einsum into
+//!   `i32` partial products per block, scaled in `f32` and summed over the blocks.
+//!   Finer, and dearer: the `[.., M, K/32, N]` partial products are materialised.
 //! - `cast-roundtrip`: `(x as T as f32) as T = x as T` for a narrow float `T` (widening to
 //!   `f32` is exact).
 //! - `quantize-dequantize`: `quantize(dequantize(q, s), dtype(q), s) = q` for a 0-d
 //!   literal scale with `1e-30 <= |s| <= 1e30` (then `q * s / s` rounds back to `q`).
 //!
 //! Only rank-2 weights are lowered to int8 and fp8 (the MLP and transformer case); the
-//! float forms apply to every `f32` matmul. The lowered forms are not cheaper in the cost
-//! model's eyes (they add kernels), so the choice is not the cost model's: [`choose`]
-//! takes, per e-class, the smallest term with the fewest `f32` matmuls left unlowered.
+//! float forms apply to every `f32` matmul. With one precision asked for, the choice is
+//! not the cost model's: [`choose`] takes, per e-class, the smallest term with the fewest
+//! `f32` matmuls left unlowered. With `--precision auto`, every form is an alternative
+//! and the cost model and the accuracy budget choose per contraction (`crate::auto`).
 
 use super::algebra::FnRule;
 use super::{class_rule, Found, Rule};
@@ -31,7 +41,7 @@ use crate::analysis::{ty, Graph, Types};
 use crate::lang::{Head, Node, OpAttrs};
 use egg::{Id, PatternAst, Rewrite, SearchMatches, Subst, Symbol, Var};
 use std::collections::{BTreeMap, BTreeSet};
-use tessera_dialects::{Attr, Attrs, DType, GraphOp};
+use tessera_dialects::{Attr, Attrs, DType, GraphOp, SymExpr, TensorType};
 
 /// A requested precision of contractions (`--precision`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -48,14 +58,103 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// The lowering rule of this precision (`None` for `f32`).
-    pub fn rule(self) -> Option<&'static str> {
+    /// The form every contraction is lowered to (`None` for `f32`).
+    pub fn form(self) -> Option<Form> {
         match self {
             Precision::F32 => None,
-            Precision::Bf16 => Some("lower-matmul-bf16"),
-            Precision::F16 => Some("lower-matmul-f16"),
-            Precision::Fp8 => Some("lower-matmul-f8e4m3"),
-            Precision::Int8 => Some("lower-matmul-int8"),
+            Precision::Bf16 => Some(Form::Float(DType::BF16)),
+            Precision::F16 => Some(Form::Float(DType::F16)),
+            Precision::Fp8 => Some(Form::Scaled(DType::F8E4M3)),
+            Precision::Int8 => Some(Form::Int8(Scales::Row)),
+        }
+    }
+
+    /// The lowering rule of this precision (`None` for `f32`).
+    pub fn rule(self) -> Option<&'static str> {
+        self.form().map(Form::rule)
+    }
+}
+
+/// One lowered form of a contraction: an alternative of the precision table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Form {
+    /// Operands rounded to a narrow float, computed in `f32`.
+    Float(DType),
+    /// Quantised to FP8 with scales (per-tensor activation, per-channel weights),
+    /// dequantised, computed in `f32`.
+    Scaled(DType),
+    /// `i8` x `i8` -> `i32`, dequantised, with activation scales as given and weight
+    /// scales to match.
+    Int8(Scales),
+}
+
+/// The granularity of the scales of an `i8` form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scales {
+    /// One activation scale per tensor, one weight scale per output channel.
+    Tensor,
+    /// One activation scale per row (token), one weight scale per output channel.
+    Row,
+    /// One scale per block of 32 along the reduction axis, for both operands.
+    Block32,
+}
+
+impl Form {
+    /// Every form, in the table's order.
+    pub const ALL: [Form; 6] = [
+        Form::Float(DType::BF16),
+        Form::Float(DType::F16),
+        Form::Scaled(DType::F8E4M3),
+        Form::Int8(Scales::Tensor),
+        Form::Int8(Scales::Row),
+        Form::Int8(Scales::Block32),
+    ];
+
+    /// The rule that adds this form.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Form::Float(DType::F16) => "lower-matmul-f16",
+            Form::Float(_) => "lower-matmul-bf16",
+            Form::Scaled(_) => "lower-matmul-f8e4m3",
+            Form::Int8(Scales::Tensor) => "lower-matmul-int8-tensor",
+            Form::Int8(Scales::Row) => "lower-matmul-int8",
+            Form::Int8(Scales::Block32) => "lower-matmul-int8-block32",
+        }
+    }
+
+    /// A short name (`--explain`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Float(DType::F16) => "f16",
+            Form::Float(_) => "bf16",
+            Form::Scaled(_) => "fp8-e4m3",
+            Form::Int8(Scales::Tensor) => "int8/tensor",
+            Form::Int8(Scales::Row) => "int8/row",
+            Form::Int8(Scales::Block32) => "int8/block32",
+        }
+    }
+
+    /// The dtypes and scales of the form, in words (`--explain`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Form::Float(DType::F16) => "operands rounded to f16, f32 products and accumulation",
+            Form::Float(_) => "operands rounded to bf16, f32 products and accumulation",
+            Form::Scaled(_) => {
+                "operands quantised to f8e4m3 (activation scale per tensor, weight scales per \
+                 output channel), f32 compute"
+            }
+            Form::Int8(Scales::Tensor) => {
+                "i8 operands (activation scale per tensor, weight scales per output channel), \
+                 i32 accumulation"
+            }
+            Form::Int8(Scales::Row) => {
+                "i8 operands (activation scale per row, weight scales per output channel), \
+                 i32 accumulation"
+            }
+            Form::Int8(Scales::Block32) => {
+                "i8 operands (scales per block of 32 along the reduction axis for both), i32 \
+                 partial sums per block"
+            }
         }
     }
 }
@@ -66,43 +165,32 @@ pub const CANCELLING: [&str; 2] = ["cast-roundtrip", "quantize-dequantize"];
 /// The precision table: every lowering rule and the cancelling rules.
 pub fn rules() -> Vec<Rule> {
     vec![
-        lower("lower-matmul-bf16", Form::Float(DType::BF16)),
-        lower("lower-matmul-f16", Form::Float(DType::F16)),
-        lower("lower-matmul-f8e4m3", Form::Scaled(DType::F8E4M3)),
-        lower("lower-matmul-int8", Form::Int8),
+        lower(Form::Float(DType::BF16)),
+        lower(Form::Float(DType::F16)),
+        lower(Form::Scaled(DType::F8E4M3)),
+        lower(Form::Int8(Scales::Tensor)),
+        lower(Form::Int8(Scales::Row)),
+        lower(Form::Int8(Scales::Block32)),
         class_rule("cast-roundtrip", FnRule(cast_roundtrip)),
         class_rule("quantize-dequantize", FnRule(quantize_dequantize)),
     ]
 }
 
-/// The rules to run for `p`: its lowering and the cancelling rules.
-pub fn rules_for(p: Precision) -> Vec<Rule> {
-    let Some(name) = p.rule() else {
-        return Vec::new();
-    };
+/// The rules to run for `form`: its lowering and the cancelling rules.
+pub fn rules_for(form: Form) -> Vec<Rule> {
     rules()
         .into_iter()
-        .filter(|r| r.name.as_str() == name || CANCELLING.contains(&r.name.as_str()))
+        .filter(|r| r.name.as_str() == form.rule() || CANCELLING.contains(&r.name.as_str()))
         .collect()
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Form {
-    /// Rounded to a narrow float, computed in `f32`.
-    Float(DType),
-    /// Quantised to FP8 with scales, dequantised, computed in `f32`.
-    Scaled(DType),
-    /// `i8` x `i8` -> `i32`, dequantised.
-    Int8,
-}
-
 /// A rewrite that adds a multi-node term (egg patterns cannot carry attributes).
-struct Lower {
-    form: Form,
+pub(crate) struct Lower {
+    pub(crate) form: Form,
 }
 
-fn lower(name: &'static str, form: Form) -> Rule {
-    Rewrite::new(name, Lower { form }, Lower { form })
+fn lower(form: Form) -> Rule {
+    Rewrite::new(form.rule(), Lower { form }, Lower { form })
         .unwrap_or_else(|e| unreachable!("a lowering binds no variables: {e}"))
 }
 
@@ -125,7 +213,7 @@ pub fn is_lowered_operand(g: &Graph, id: Id) -> bool {
 
 impl Lower {
     /// The operands of the matmul nodes of `class` this form lowers.
-    fn sites(&self, g: &Graph, class: Id) -> Vec<(Id, Id)> {
+    pub(crate) fn sites(&self, g: &Graph, class: Id) -> Vec<(Id, Id)> {
         let mut out = Vec::new();
         for n in &g[class].nodes {
             if n.graph_op() != Some(GraphOp::MatMul) {
@@ -143,7 +231,12 @@ impl Lower {
             }
             let ok = match self.form {
                 Form::Float(_) => true,
-                Form::Scaled(_) | Form::Int8 => tw.rank() == 2 && ta.rank() >= 2,
+                Form::Scaled(_) | Form::Int8(Scales::Tensor | Scales::Row) => {
+                    tw.rank() == 2 && ta.rank() >= 2
+                }
+                Form::Int8(Scales::Block32) => {
+                    tw.rank() == 2 && ta.rank() >= 2 && blocks(tw).is_some()
+                }
             };
             if ok {
                 out.push((a, w));
@@ -153,7 +246,7 @@ impl Lower {
     }
 
     /// Adds the lowered form of `a @ w` and returns its class.
-    fn build(&self, g: &mut Graph, a: Id, w: Id) -> Option<Id> {
+    pub(crate) fn build(&self, g: &mut Graph, a: Id, w: Id) -> Option<Id> {
         let ra = ty(g, a)?.rank();
         match self.form {
             Form::Float(t) => {
@@ -168,7 +261,7 @@ impl Lower {
                 let dw = op(g, GraphOp::Dequantize, axis(1), vec![qw, sw]);
                 Some(op(g, GraphOp::MatMul, Attrs::new(), vec![da, dw]))
             }
-            Form::Int8 => {
+            Form::Int8(Scales::Tensor) => {
                 let (qa, sa) = quant_tensor(g, a, ra, DType::I8, 127.0);
                 let (qw, sw) = quant_columns(g, w, DType::I8, 127.0);
                 let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa, qw]);
@@ -176,8 +269,82 @@ impl Lower {
                 let last = ty(g, acc)?.rank() as i64 - 1;
                 Some(op(g, GraphOp::Dequantize, axis(last), vec![acc, s]))
             }
+            Form::Int8(Scales::Row) => {
+                let last = ra as i64 - 1;
+                let (qa, sa) = quant_keepdims(g, a, vec![last], DType::I8, 127.0);
+                let (qw, sw) = quant_columns(g, w, DType::I8, 127.0);
+                let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa, qw]);
+                let d = op(g, GraphOp::Dequantize, axis(last), vec![acc, sw]);
+                Some(op(g, GraphOp::Mul, Attrs::new(), vec![d, sa]))
+            }
+            Form::Int8(Scales::Block32) => {
+                let ta = ty(g, a)?.clone();
+                let tw = ty(g, w)?.clone();
+                let nb = blocks(&tw)?;
+                let lead = &ta.shape[..ra - 1];
+                let n = tw.shape[1].clone();
+                // a as [.., M, K/32, 32], w as [K/32, 32, N], quantised per block.
+                let mut a_dims: Vec<SymExpr> = lead.to_vec();
+                a_dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
+                let a4 = reshape(g, a, a_dims);
+                let (qa, sa) = quant_keepdims(g, a4, vec![ra as i64], DType::I8, 127.0);
+                let w3 = reshape(g, w, vec![SymExpr::lit(nb), SymExpr::lit(32), n.clone()]);
+                let (qw, sw) = quant_keepdims(g, w3, vec![1], DType::I8, 127.0);
+                // Partial products per block: [.., M, K/32, N] in i32.
+                let labels: String = "acdefghijlopqrs".chars().take(ra - 1).collect();
+                let spec = format!("{labels}bk,bkn->{labels}bn");
+                let attrs = Attrs::new().with("spec", Attr::Str(spec));
+                let acc = op(g, GraphOp::Einsum, attrs, vec![qa, qw]);
+                let wide = op(
+                    g,
+                    GraphOp::Cast,
+                    Attrs::new().with("dtype", Attr::DType(DType::F32)),
+                    vec![acc],
+                );
+                let sw2 = reshape(g, sw, vec![SymExpr::lit(nb), n]);
+                let by_a = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
+                let by_w = op(g, GraphOp::Mul, Attrs::new(), vec![by_a, sw2]);
+                let attrs = Attrs::new()
+                    .with("axes", Attr::Ints(vec![ra as i64 - 1]))
+                    .with("keepdims", Attr::Bool(false));
+                Some(op(g, GraphOp::ReduceSum, attrs, vec![by_w]))
+            }
         }
     }
+}
+
+/// The number of blocks of 32 along the reduction axis of a 2-D weight `[K, N]`: `K / 32`
+/// for a static `K` that is a multiple of 32 and at least 64 (one block is the per-row
+/// and per-channel form).
+fn blocks(w: &TensorType) -> Option<i64> {
+    match w.shape.first()?.as_const()? {
+        k if k >= 64 && k % 32 == 0 => Some(k / 32),
+        _ => None,
+    }
+}
+
+fn reshape(g: &mut Graph, x: Id, dims: Vec<SymExpr>) -> Id {
+    op(
+        g,
+        GraphOp::Reshape,
+        Attrs::new().with("shape", Attr::Sizes(dims)),
+        vec![x],
+    )
+}
+
+/// `x` quantised with one scale per slice along `axes` (kept as size-1 dimensions):
+/// (`quantize(x / s, t, scale: 1)`, `s`).
+fn quant_keepdims(g: &mut Graph, x: Id, axes: Vec<i64>, t: DType, top: f64) -> (Id, Id) {
+    let ab = op(g, GraphOp::Abs, Attrs::new(), vec![x]);
+    let attrs = Attrs::new()
+        .with("axes", Attr::Ints(axes))
+        .with("keepdims", Attr::Bool(true));
+    let m = op(g, GraphOp::ReduceMax, attrs, vec![ab]);
+    let s = scale(g, m, top);
+    let x = op(g, GraphOp::Div, Attrs::new(), vec![x, s]);
+    let one = constant(g, 1.0);
+    let attrs = Attrs::new().with("dtype", Attr::DType(t));
+    (op(g, GraphOp::Quantize, attrs, vec![x, one]), s)
 }
 
 fn op(g: &mut Graph, o: GraphOp, attrs: Attrs, kids: Vec<Id>) -> Id {

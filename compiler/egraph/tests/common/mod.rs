@@ -106,3 +106,20 @@ pub fn same_values(before: &Module, after: &Module, name: &str, size: i64, rtol:
         );
     }
 }
+
+/// `m` with the function of `f`'s name replaced by `f`, verified.
+pub fn with_func(m: &Module, f: &tessera_dialects::Func) -> Module {
+    let mut out = m.clone();
+    for g in out.funcs.iter_mut() {
+        if g.name == f.name {
+            *g = f.clone();
+        }
+    }
+    if let Err(es) = tessera_dialects::verify_module(&out) {
+        panic!(
+            "the lowered module does not verify: {es:?}\n{}",
+            tessera_dialects::print_module(&out)
+        );
+    }
+    out
+}

@@ -1,0 +1,497 @@
+//! `--precision auto`: per contraction, the cheapest lowering whose end-to-end error on
+//! calibration data stays within a budget.
+//!
+//! Every lowered form of the precision table ([`Form`]) is added to the e-class of each
+//! `f32` matmul, next to the matmul as written. Each alternative is priced by the cost
+//! model from the kernels it adds (before fusion). Extraction takes, per contraction, the
+//! cheapest alternative not rejected yet; the caller measures the extracted program's
+//! error against the `f32` program on its calibration data (the interpreter is the
+//! oracle). Over the budget, the offending lowering is rejected: of the contractions
+//! lowered in this round, the one whose form alone (every other contraction in `f32`)
+//! gives the largest error. Extraction repeats. The `f32` form is never rejected and an
+//! all-`f32` program has no error, so the loop ends, after at most one round per
+//! alternative.
+
+use crate::analysis::{ty, Graph};
+use crate::cost::{Roofline, Sizes};
+use crate::lang::{Head, Node};
+use crate::rules::precision::{Form, Lower};
+use crate::{convert, extract, OptError, Options};
+use egg::Id;
+use std::collections::{BTreeMap, BTreeSet};
+use tessera_dialects::{DType, Func, GraphOp, Loc};
+
+/// One way to compute a contraction: as written (`form: None`) or lowered.
+#[derive(Clone, Debug)]
+pub struct Alternative {
+    pub form: Option<Form>,
+    /// The root e-node of the alternative's term, and its e-class before the union.
+    node: Node,
+    root: Id,
+    /// The cost model's seconds for the kernels the alternative computes (its operands'
+    /// producers excluded).
+    pub predicted_s: f64,
+}
+
+impl Alternative {
+    /// The form's short name (`f32` as written).
+    pub fn name(&self) -> &'static str {
+        self.form.map_or("f32", Form::name)
+    }
+}
+
+/// A contraction that can be lowered, and its alternatives, cheapest first.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// `matmul #i` in body order, with the operand types.
+    pub label: String,
+    /// Where the contraction is in the source.
+    pub loc: Loc,
+    class: Id,
+    pub alternatives: Vec<Alternative>,
+}
+
+/// A function's e-graph with every lowered alternative of every contraction.
+pub struct Candidates {
+    func: Func,
+    graph: Graph,
+    roots: Vec<Id>,
+    pub sites: Vec<Site>,
+}
+
+impl Candidates {
+    /// Adds the alternatives of every `f32` matmul of `f` and prices them.
+    pub fn new(f: &Func, model: &Roofline, sizes: &Sizes) -> Result<Candidates, OptError> {
+        let built = convert::to_egraph(f)?;
+        let mut g: Graph = built.egraph;
+        let original: BTreeSet<Id> = g.classes().map(|c| c.id).collect();
+        let weights = weights(&g, f, &built.ops);
+        let mut sites = Vec::new();
+        for (index, class) in &built.ops {
+            let op = &f.body.ops[*index];
+            if op.op.as_graph() != Some(GraphOp::MatMul) {
+                continue;
+            }
+            let node = g[*class].nodes[0].clone();
+            let lowerable = Lower {
+                form: Form::Float(DType::BF16),
+            };
+            if lowerable.sites(&g, *class).is_empty() {
+                continue;
+            }
+            let operands: Vec<String> = node
+                .children
+                .iter()
+                .filter_map(|c| ty(&g, *c).map(|t| t.to_string()))
+                .collect();
+            let label = format!("matmul #{} ({})", sites.len() + 1, operands.join(" @ "));
+            let own = extract::own_cost(&g, *class, &node, model, sizes);
+            let mut alternatives = vec![Alternative {
+                form: None,
+                node,
+                root: *class,
+                predicted_s: own,
+            }];
+            for form in Form::ALL {
+                let lower = Lower { form };
+                let Some(&(a, w)) = lower.sites(&g, *class).first() else {
+                    continue;
+                };
+                let Some(root) = lower.build(&mut g, a, w) else {
+                    continue;
+                };
+                let node = g[root].nodes[0].clone();
+                let predicted_s = price(&g, root, &original, &weights, model, sizes);
+                alternatives.push(Alternative {
+                    form: Some(form),
+                    node,
+                    root,
+                    predicted_s,
+                });
+            }
+            // Cheapest first; ties keep the table's order (the form as written first).
+            alternatives.sort_by(|x, y| x.predicted_s.total_cmp(&y.predicted_s));
+            sites.push(Site {
+                label,
+                loc: op.loc,
+                class: *class,
+                alternatives,
+            });
+        }
+        for s in &sites {
+            for a in &s.alternatives {
+                g.union(a.root, s.class);
+            }
+        }
+        g.rebuild();
+        let roots = built.roots.iter().map(|r| g.find(*r)).collect();
+        Ok(Candidates {
+            func: f.clone(),
+            graph: g,
+            roots,
+            sites,
+        })
+    }
+
+    /// The function that computes site `i` with alternative `plan[i]` (an index into its
+    /// alternatives) and every other operation as written.
+    pub fn build(&self, plan: &[usize]) -> Result<Func, OptError> {
+        let g = &self.graph;
+        let mut chosen: BTreeMap<Id, Node> = BTreeMap::new();
+        for (s, &a) in self.sites.iter().zip(plan) {
+            let alt = s
+                .alternatives
+                .get(a)
+                .ok_or_else(|| OptError::new(format!("{}: no alternative {a}", s.label)))?;
+            chosen.insert(g.find(s.class), alt.node.clone());
+        }
+        let choose = |id: Id| -> Result<Node, OptError> {
+            let id = g.find(id);
+            match chosen.get(&id) {
+                Some(n) => Ok(n.clone()),
+                None => g[id]
+                    .nodes
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| OptError::new("an empty e-class".into())),
+            }
+        };
+        Ok(convert::from_choice(&self.func, g, &self.roots, &choose)?.0)
+    }
+
+    /// The plan that takes, per site, the alternative of `form` (`None`: as written), or
+    /// the form as written where the site has no such alternative.
+    pub fn uniform(&self, form: Option<Form>) -> Vec<usize> {
+        self.sites
+            .iter()
+            .map(|s| {
+                s.alternatives
+                    .iter()
+                    .position(|a| a.form == form)
+                    .or_else(|| s.alternatives.iter().position(|a| a.form.is_none()))
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+/// The parameters that are weights: the right operands of the `matmul`s of `f`, as
+/// `tessera_passes::hoist::contraction_weights` sees them (the CPU executable computes
+/// what depends on them alone once, when they are bound).
+fn weights(g: &Graph, f: &Func, ops: &[(usize, Id)]) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    for (index, class) in ops {
+        if f.body.ops[*index].op.as_graph() != Some(GraphOp::MatMul) {
+            continue;
+        }
+        let Some(w) = g[*class].nodes[0].children.get(1) else {
+            continue;
+        };
+        for n in &g[*w].nodes {
+            if let Head::Param(i) = n.head {
+                out.insert(i);
+            }
+        }
+    }
+    out
+}
+
+/// Whether the single-node term at `c` depends on weights and literals alone, with at
+/// least one weight.
+fn on_weights(g: &Graph, c: Id, weights: &BTreeSet<usize>, memo: &mut BTreeMap<Id, bool>) -> bool {
+    let c = g.find(c);
+    if let Some(v) = memo.get(&c) {
+        return *v;
+    }
+    let n = &g[c].nodes[0];
+    let v = match n.head {
+        Head::Param(i) => weights.contains(&i),
+        _ if n.children.is_empty() => false,
+        _ => {
+            let mut any = false;
+            let mut all = true;
+            for k in &n.children {
+                let k = g.find(*k);
+                if on_weights(g, k, weights, memo) {
+                    any = true;
+                } else if !g[k].nodes[0].children.is_empty()
+                    || matches!(g[k].nodes[0].head, Head::Param(_))
+                {
+                    all = false;
+                }
+            }
+            any && all
+        }
+    };
+    memo.insert(c, v);
+    v
+}
+
+/// The cost model's seconds for the kernels of the term rooted at `root` that are not in
+/// `original` (each node its own kernel, as before fusion), leaving out the work on
+/// weights alone, which runs once when the weights are bound.
+fn price(
+    g: &Graph,
+    root: Id,
+    original: &BTreeSet<Id>,
+    weights: &BTreeSet<usize>,
+    model: &Roofline,
+    sizes: &Sizes,
+) -> f64 {
+    let mut seen = BTreeSet::new();
+    let mut memo = BTreeMap::new();
+    let mut stack = vec![root];
+    let mut total = 0.0;
+    while let Some(c) = stack.pop() {
+        let c = g.find(c);
+        if original.contains(&c) || !seen.insert(c) || on_weights(g, c, weights, &mut memo) {
+            continue;
+        }
+        let n = &g[c].nodes[0];
+        total += extract::own_cost(g, c, n, model, sizes);
+        stack.extend(n.children.iter().copied());
+    }
+    total
+}
+
+/// One round of the accuracy loop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Round {
+    /// The form of each site, by name.
+    pub forms: Vec<&'static str>,
+    /// The measured error of the round's program.
+    pub error: f64,
+    /// The lowering rejected after the round: site, form, and the error of that form alone.
+    pub rejected: Option<(usize, &'static str, f64)>,
+}
+
+/// What the accuracy loop chose and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoReport {
+    pub max_error: f64,
+    /// Per site: its label, location, the chosen alternative (name, description,
+    /// predicted seconds), and the rejected ones with the error each gave alone.
+    pub sites: Vec<SiteNote>,
+    pub rounds: Vec<Round>,
+    /// The error of the chosen program on the calibration data.
+    pub error: f64,
+}
+
+/// The decision for one contraction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteNote {
+    pub label: String,
+    pub loc: Loc,
+    pub chosen: &'static str,
+    pub describe: &'static str,
+    pub predicted_s: f64,
+    /// Rejected alternatives: name, predicted seconds, error alone.
+    pub rejected: Vec<(&'static str, f64, f64)>,
+    /// The cheapest alternative that was not tried, if it is dearer than the chosen one.
+    pub next: Option<(&'static str, f64)>,
+}
+
+/// The result of `--precision auto` on one function.
+#[derive(Clone, Debug)]
+pub struct Auto {
+    pub func: Func,
+    pub report: AutoReport,
+}
+
+/// Chooses a lowering per contraction of `f`: the cheapest under `opts`' cost model whose
+/// program's error, as `measure` reports it, is at most `max_error` (the module doc).
+pub fn choose(
+    f: &Func,
+    opts: &Options,
+    max_error: f64,
+    measure: &mut dyn FnMut(&Func) -> Result<f64, OptError>,
+) -> Result<Auto, OptError> {
+    let c = Candidates::new(f, &opts.machine, &opts.sizes)?;
+    let mut rejected: Vec<BTreeMap<usize, f64>> = vec![BTreeMap::new(); c.sites.len()];
+    let mut alone: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let mut rounds = Vec::new();
+    let as_written = c.uniform(None);
+    loop {
+        let plan: Vec<usize> = c
+            .sites
+            .iter()
+            .zip(&rejected)
+            .map(|(s, r)| {
+                (0..s.alternatives.len())
+                    .find(|i| s.alternatives[*i].form.is_none() || !r.contains_key(i))
+                    .unwrap_or(0)
+            })
+            .collect();
+        let func = c.build(&plan)?;
+        let error = measure(&func)?;
+        let forms = c
+            .sites
+            .iter()
+            .zip(&plan)
+            .map(|(s, a)| s.alternatives[*a].name())
+            .collect();
+        let lowered: Vec<usize> = (0..plan.len())
+            .filter(|s| c.sites[*s].alternatives[plan[*s]].form.is_some())
+            .collect();
+        if error <= max_error || lowered.is_empty() {
+            rounds.push(Round {
+                forms,
+                error,
+                rejected: None,
+            });
+            let report = report(&c, &plan, &rejected, rounds, error, max_error);
+            return Ok(Auto { func, report });
+        }
+        // The offending lowering: the largest error alone (NaN counts as the largest).
+        let mut worst: Option<(usize, f64)> = None;
+        for s in lowered {
+            let a = plan[s];
+            let e = match alone.get(&(s, a)) {
+                Some(e) => *e,
+                None => {
+                    let mut only = as_written.clone();
+                    only[s] = a;
+                    let e = measure(&c.build(&only)?)?;
+                    let e = if e.is_nan() { f64::INFINITY } else { e };
+                    alone.insert((s, a), e);
+                    e
+                }
+            };
+            if worst.is_none_or(|(_, w)| e > w) {
+                worst = Some((s, e));
+            }
+        }
+        let (s, e) = worst.unwrap_or((0, f64::INFINITY));
+        rejected[s].insert(plan[s], e);
+        rounds.push(Round {
+            forms,
+            error,
+            rejected: Some((s, c.sites[s].alternatives[plan[s]].name(), e)),
+        });
+    }
+}
+
+fn report(
+    c: &Candidates,
+    plan: &[usize],
+    rejected: &[BTreeMap<usize, f64>],
+    rounds: Vec<Round>,
+    error: f64,
+    max_error: f64,
+) -> AutoReport {
+    let sites = c
+        .sites
+        .iter()
+        .zip(plan)
+        .zip(rejected)
+        .map(|((s, &a), r)| {
+            let alt = &s.alternatives[a];
+            SiteNote {
+                label: s.label.clone(),
+                loc: s.loc,
+                chosen: alt.name(),
+                describe: alt
+                    .form
+                    .map_or("as written: f32 operands and accumulation", Form::describe),
+                predicted_s: alt.predicted_s,
+                rejected: r
+                    .iter()
+                    .map(|(i, e)| {
+                        let x = &s.alternatives[*i];
+                        (x.name(), x.predicted_s, *e)
+                    })
+                    .collect(),
+                next: s.alternatives.get(a + 1).map(|x| (x.name(), x.predicted_s)),
+            }
+        })
+        .collect();
+    AutoReport {
+        max_error,
+        sites,
+        rounds,
+        error,
+    }
+}
+
+impl AutoReport {
+    /// The decisions as `//` lines (`dump --ir graph-opt --explain`); `line_col` turns a
+    /// location into `line:col` where it can.
+    pub fn explain(&self, line_col: &dyn Fn(Loc) -> Option<String>) -> String {
+        let mut out = format!(
+            "// precision auto: the cheapest lowering per contraction within max-error {:.2e} on the calibration data\n",
+            self.max_error
+        );
+        for (i, r) in self.rounds.iter().enumerate() {
+            let verdict = match &r.rejected {
+                Some((s, name, e)) => format!(
+                    "over the budget; rejected {name} for {} (error {} alone)",
+                    self.sites[*s].label,
+                    fmt_error(*e)
+                ),
+                None if r.error <= self.max_error => "within the budget".to_string(),
+                None => "over the budget with every contraction in f32".to_string(),
+            };
+            out.push_str(&format!(
+                "//   round {}: [{}] -> error {}: {verdict}\n",
+                i + 1,
+                r.forms.join(", "),
+                fmt_error(r.error)
+            ));
+        }
+        for s in &self.sites {
+            let at = line_col(s.loc)
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "// {}{at}: {} ({}), predicted {}\n",
+                s.label,
+                s.chosen,
+                s.describe,
+                crate::report::us(s.predicted_s)
+            ));
+            for (name, p, e) in &s.rejected {
+                out.push_str(&format!(
+                    "//   rejected {name}: predicted {}, error {} alone\n",
+                    crate::report::us(*p),
+                    fmt_error(*e)
+                ));
+            }
+            if let Some((name, p)) = s.next {
+                out.push_str(&format!(
+                    "//   next cheapest: {name}, predicted {}\n",
+                    crate::report::us(p)
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "// measured error on the calibration data: {} (max-error {:.2e})\n",
+            fmt_error(self.error),
+            self.max_error
+        ));
+        out
+    }
+}
+
+fn fmt_error(e: f64) -> String {
+    if e.is_finite() {
+        format!("{e:.2e}")
+    } else {
+        "not finite".to_string()
+    }
+}
+
+/// The lowered function when every contraction takes `form` where it has one: the same
+/// e-graph and alternatives as `auto`, for tests and comparisons.
+pub fn uniform(f: &Func, form: Option<Form>) -> Result<Func, OptError> {
+    let c = Candidates::new(f, &Roofline::default(), &Sizes::default())?;
+    c.build(&c.uniform(form))
+}
+
+impl std::fmt::Debug for Candidates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Candidates")
+            .field("func", &self.func.name)
+            .field("sites", &self.sites)
+            .finish()
+    }
+}

@@ -1,0 +1,144 @@
+//! `--precision`, `--max-error` and `--calibrate`: the precision of a program's
+//! contractions, chosen per contraction on calibration data with `auto`.
+
+use crate::cli::args::{Binding, Calibration, Precision, PrecisionArgs};
+use crate::cli::data::{concrete_shape, random_param, Named};
+use std::collections::BTreeMap;
+use tessera::{Error, Program, Tensor};
+
+/// The budget of `--precision auto` without `--max-error`.
+pub const DEFAULT_MAX_ERROR: f64 = 1e-2;
+
+/// Applies `a` to `prog` for `funcs`: a fixed precision for every contraction, or with
+/// `auto` the accuracy loop on calibration data. `bound` holds tensors the command binds
+/// anyway (its inputs and weights), the calibration data of parameters `--calibrate`
+/// does not give; `sizes` sizes random data for the rest.
+pub fn apply(
+    prog: &mut Program,
+    funcs: &[String],
+    a: &PrecisionArgs,
+    bound: &Named,
+    sizes: &BTreeMap<String, i64>,
+) -> Result<(), Error> {
+    prog.precision = a.precision.lowering();
+    if a.precision != Precision::Auto {
+        if a.max_error.is_some() || !a.calibrate.is_empty() {
+            return Err(Error::msg(
+                "--max-error and --calibrate go with --precision auto",
+            ));
+        }
+        return Ok(());
+    }
+    let max_error = a.max_error.unwrap_or(DEFAULT_MAX_ERROR);
+    if !(max_error.is_finite() && max_error >= 0.0) {
+        return Err(Error::msg(format!(
+            "--max-error must be a finite non-negative number, got {max_error}"
+        )));
+    }
+    for func in funcs {
+        check_names(prog, func, a)?;
+    }
+    let given = read(a)?;
+    for func in funcs {
+        let data = calibration(prog, func, &given, bound, sizes)?;
+        prog.choose_precision(func, max_error, data)?;
+    }
+    Ok(())
+}
+
+/// Rejects `--calibrate NAME=...` for a name that is not a parameter of `func`.
+fn check_names(prog: &Program, func: &str, a: &PrecisionArgs) -> Result<(), Error> {
+    let f = prog
+        .module
+        .func(func)
+        .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+    let params = tessera::inputs::params(f);
+    for c in &a.calibrate {
+        if let Calibration::Param(Binding { name, .. }) = c {
+            if !params.iter().any(|(n, _)| n == name) {
+                let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(Error::msg(format!(
+                    "`{func}` has no parameter `{name}` (given by --calibrate); its parameters are {}",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--calibrate` files read: by parameter name, each read in full.
+fn read(a: &PrecisionArgs) -> Result<Named, Error> {
+    let mut out = Named::new();
+    for c in &a.calibrate {
+        match c {
+            Calibration::Param(Binding { name, path }) => {
+                let t = tessera_tensor::npy::read_npy_file(path, None).map_err(|e| {
+                    Error::msg(format!("--calibrate {name} ({}): {e}", path.display()))
+                })?;
+                if out.insert(name.clone(), t).is_some() {
+                    return Err(Error::msg(format!("--calibrate {name} is given twice")));
+                }
+            }
+            Calibration::Weights(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
+                let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
+                    .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+                for (name, t) in tensors {
+                    out.entry(name).or_insert(t);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A tensor per parameter of `func`: from `--calibrate`, else from `bound`, else random
+/// (symbolic sizes from the given tensors' shapes, then `sizes`).
+fn calibration(
+    prog: &Program,
+    func: &str,
+    given: &Named,
+    bound: &Named,
+    sizes: &BTreeMap<String, i64>,
+) -> Result<Vec<Tensor>, Error> {
+    let f = prog
+        .module
+        .func(func)
+        .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+    let params = tessera::inputs::params(f);
+    let mut known = sizes.clone();
+    let pick = |name: &str| given.get(name).or_else(|| bound.get(name));
+    for (name, ty) in &params {
+        let Some(t) = pick(name) else { continue };
+        for (d, &n) in ty.shape.iter().zip(t.shape()) {
+            if let [s] = d.names().as_slice() {
+                if d.to_string() == *s {
+                    known.entry(s.clone()).or_insert(n as i64);
+                }
+            }
+        }
+    }
+    let mut data = Vec::new();
+    for (i, (name, ty)) in params.iter().enumerate() {
+        let t = match pick(name) {
+            Some(t) if t.dtype() != ty.dtype => {
+                return Err(prog.input_error(
+                    func,
+                    tessera::inputs::InputError {
+                        param: Some(i),
+                        message: format!(
+                            "calibration data for `{name}` is {}, the parameter is {ty}",
+                            t.dtype()
+                        ),
+                    },
+                ))
+            }
+            Some(t) => t.clone(),
+            None => random_param(ty, concrete_shape(name, ty, &known)?, 0, i)?,
+        };
+        data.push(t);
+    }
+    Ok(data)
+}
