@@ -3,8 +3,11 @@
 //!
 //! Every lowered form of the precision table ([`Form`]) is added to the e-class of each
 //! `f32` matmul, next to the matmul as written. Each alternative is priced by the cost
-//! model from the kernels it adds (before fusion). Extraction takes, per contraction, the
-//! cheapest alternative not rejected yet; the caller measures the extracted program's
+//! model as the whole program it gives with every other contraction as written: the
+//! operations on weights alone hoisted out (they run once, when the weights are bound:
+//! `tessera_passes::hoist`), the rest through the e-graph optimiser, so that what fuses
+//! is priced fused. Extraction takes, per contraction, the cheapest alternative not
+//! rejected yet; the caller measures the extracted program's
 //! error against the `f32` program on its calibration data (the interpreter is the
 //! oracle). Over the budget, the offending lowering is rejected: of the contractions
 //! lowered in this round, the one whose form alone (every other contraction in `f32`)
@@ -13,12 +16,11 @@
 //! alternative.
 
 use crate::analysis::{ty, Graph};
-use crate::cost::{Roofline, Sizes};
-use crate::lang::{Head, Node};
+use crate::lang::Node;
 use crate::rules::precision::{Form, Lower};
-use crate::{convert, extract, OptError, Options};
+use crate::{convert, OptError, Options};
 use egg::Id;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tessera_dialects::{DType, Func, GraphOp, Loc};
 
 /// One way to compute a contraction: as written (`form: None`) or lowered.
@@ -28,8 +30,8 @@ pub struct Alternative {
     /// The root e-node of the alternative's term, and its e-class before the union.
     node: Node,
     root: Id,
-    /// The cost model's seconds for the kernels the alternative computes (its operands'
-    /// producers excluded).
+    /// The cost model's seconds for the whole program with this alternative and every
+    /// other contraction as written (weight-only work excluded, fusion included).
     pub predicted_s: f64,
 }
 
@@ -60,12 +62,11 @@ pub struct Candidates {
 }
 
 impl Candidates {
-    /// Adds the alternatives of every `f32` matmul of `f` and prices them.
-    pub fn new(f: &Func, model: &Roofline, sizes: &Sizes) -> Result<Candidates, OptError> {
+    /// Adds the alternatives of every `f32` matmul of `f` and prices them under `opts`'
+    /// cost model.
+    pub fn new(f: &Func, opts: &Options) -> Result<Candidates, OptError> {
         let built = convert::to_egraph(f)?;
         let mut g: Graph = built.egraph;
-        let original: BTreeSet<Id> = g.classes().map(|c| c.id).collect();
-        let weights = weights(&g, f, &built.ops);
         let mut sites = Vec::new();
         for (index, class) in &built.ops {
             let op = &f.body.ops[*index];
@@ -85,12 +86,11 @@ impl Candidates {
                 .filter_map(|c| ty(&g, *c).map(|t| t.to_string()))
                 .collect();
             let label = format!("matmul #{} ({})", sites.len() + 1, operands.join(" @ "));
-            let own = extract::own_cost(&g, *class, &node, model, sizes);
             let mut alternatives = vec![Alternative {
                 form: None,
                 node,
                 root: *class,
-                predicted_s: own,
+                predicted_s: 0.0,
             }];
             for form in Form::ALL {
                 let lower = Lower { form };
@@ -101,16 +101,13 @@ impl Candidates {
                     continue;
                 };
                 let node = g[root].nodes[0].clone();
-                let predicted_s = price(&g, root, &original, &weights, model, sizes);
                 alternatives.push(Alternative {
                     form: Some(form),
                     node,
                     root,
-                    predicted_s,
+                    predicted_s: 0.0,
                 });
             }
-            // Cheapest first; ties keep the table's order (the form as written first).
-            alternatives.sort_by(|x, y| x.predicted_s.total_cmp(&y.predicted_s));
             sites.push(Site {
                 label,
                 loc: op.loc,
@@ -125,12 +122,50 @@ impl Candidates {
         }
         g.rebuild();
         let roots = built.roots.iter().map(|r| g.find(*r)).collect();
-        Ok(Candidates {
+        let mut c = Candidates {
             func: f.clone(),
             graph: g,
             roots,
             sites,
-        })
+        };
+        c.price(opts)?;
+        Ok(c)
+    }
+
+    /// Prices every alternative as its whole program ([`Alternative::predicted_s`]) and
+    /// sorts each site's alternatives cheapest first (ties keep the table's order, the
+    /// form as written first).
+    fn price(&mut self, opts: &Options) -> Result<(), OptError> {
+        let weights = tessera_passes::hoist::contraction_weights(&self.func);
+        let mut opts = opts.clone();
+        opts.precision = crate::Precision::F32;
+        let predict = |f: &Func| -> Result<f64, OptError> {
+            let main = match tessera_passes::hoist::hoist_weights(f, &weights) {
+                Some(h) => h.main,
+                None => f.clone(),
+            };
+            Ok(crate::optimize(&main, &opts)?.report.after.0)
+        };
+        let as_written = self.uniform(None);
+        let base = predict(&self.build(&as_written)?)?;
+        for s in 0..self.sites.len() {
+            for a in 0..self.sites[s].alternatives.len() {
+                let cost = if self.sites[s].alternatives[a].form.is_none() {
+                    base
+                } else {
+                    let mut plan = as_written.clone();
+                    plan[s] = a;
+                    predict(&self.build(&plan)?)?
+                };
+                self.sites[s].alternatives[a].predicted_s = cost;
+            }
+        }
+        // Sorted once all are priced: `as_written` holds indices into the table's order.
+        for site in self.sites.iter_mut() {
+            site.alternatives
+                .sort_by(|x, y| x.predicted_s.total_cmp(&y.predicted_s));
+        }
+        Ok(())
     }
 
     /// The function that computes site `i` with alternative `plan[i]` (an index into its
@@ -173,85 +208,6 @@ impl Candidates {
             })
             .collect()
     }
-}
-
-/// The parameters that are weights: the right operands of the `matmul`s of `f`, as
-/// `tessera_passes::hoist::contraction_weights` sees them (the CPU executable computes
-/// what depends on them alone once, when they are bound).
-fn weights(g: &Graph, f: &Func, ops: &[(usize, Id)]) -> BTreeSet<usize> {
-    let mut out = BTreeSet::new();
-    for (index, class) in ops {
-        if f.body.ops[*index].op.as_graph() != Some(GraphOp::MatMul) {
-            continue;
-        }
-        let Some(w) = g[*class].nodes[0].children.get(1) else {
-            continue;
-        };
-        for n in &g[*w].nodes {
-            if let Head::Param(i) = n.head {
-                out.insert(i);
-            }
-        }
-    }
-    out
-}
-
-/// Whether the single-node term at `c` depends on weights and literals alone, with at
-/// least one weight.
-fn on_weights(g: &Graph, c: Id, weights: &BTreeSet<usize>, memo: &mut BTreeMap<Id, bool>) -> bool {
-    let c = g.find(c);
-    if let Some(v) = memo.get(&c) {
-        return *v;
-    }
-    let n = &g[c].nodes[0];
-    let v = match n.head {
-        Head::Param(i) => weights.contains(&i),
-        _ if n.children.is_empty() => false,
-        _ => {
-            let mut any = false;
-            let mut all = true;
-            for k in &n.children {
-                let k = g.find(*k);
-                if on_weights(g, k, weights, memo) {
-                    any = true;
-                } else if !g[k].nodes[0].children.is_empty()
-                    || matches!(g[k].nodes[0].head, Head::Param(_))
-                {
-                    all = false;
-                }
-            }
-            any && all
-        }
-    };
-    memo.insert(c, v);
-    v
-}
-
-/// The cost model's seconds for the kernels of the term rooted at `root` that are not in
-/// `original` (each node its own kernel, as before fusion), leaving out the work on
-/// weights alone, which runs once when the weights are bound.
-fn price(
-    g: &Graph,
-    root: Id,
-    original: &BTreeSet<Id>,
-    weights: &BTreeSet<usize>,
-    model: &Roofline,
-    sizes: &Sizes,
-) -> f64 {
-    let mut seen = BTreeSet::new();
-    let mut memo = BTreeMap::new();
-    let mut stack = vec![root];
-    let mut total = 0.0;
-    while let Some(c) = stack.pop() {
-        let c = g.find(c);
-        if original.contains(&c) || !seen.insert(c) || on_weights(g, c, weights, &mut memo) {
-            continue;
-        }
-        let n = &g[c].nodes[0];
-        total += extract::own_cost(g, c, n, model, sizes);
-        stack.extend(n.children.iter().copied());
-    }
-    total
 }
 
 /// One round of the accuracy loop.
@@ -306,7 +262,7 @@ pub fn choose(
     max_error: f64,
     measure: &mut dyn FnMut(&Func) -> Result<f64, OptError>,
 ) -> Result<Auto, OptError> {
-    let c = Candidates::new(f, &opts.machine, &opts.sizes)?;
+    let c = Candidates::new(f, opts)?;
     let mut rejected: Vec<BTreeMap<usize, f64>> = vec![BTreeMap::new(); c.sites.len()];
     let mut alone: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     let mut rounds = Vec::new();
@@ -418,7 +374,8 @@ impl AutoReport {
     /// location into `line:col` where it can.
     pub fn explain(&self, line_col: &dyn Fn(Loc) -> Option<String>) -> String {
         let mut out = format!(
-            "// precision auto: the cheapest lowering per contraction within max-error {:.2e} on the calibration data\n",
+            "// precision auto: the cheapest lowering per contraction within max-error {:.2e} on the calibration data\n\
+             // (each lowering priced as the whole program with it and every other contraction in f32; work on weights alone runs once, when they are bound)\n",
             self.max_error
         );
         for (i, r) in self.rounds.iter().enumerate() {
@@ -443,7 +400,7 @@ impl AutoReport {
                 .map(|l| format!(" at {l}"))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "// {}{at}: {} ({}), predicted {}\n",
+                "// {}{at}: {} ({}); predicted program time with it: {}\n",
                 s.label,
                 s.chosen,
                 s.describe,
@@ -478,13 +435,6 @@ fn fmt_error(e: f64) -> String {
     } else {
         "not finite".to_string()
     }
-}
-
-/// The lowered function when every contraction takes `form` where it has one: the same
-/// e-graph and alternatives as `auto`, for tests and comparisons.
-pub fn uniform(f: &Func, form: Option<Form>) -> Result<Func, OptError> {
-    let c = Candidates::new(f, &Roofline::default(), &Sizes::default())?;
-    c.build(&c.uniform(form))
 }
 
 impl std::fmt::Debug for Candidates {

@@ -174,13 +174,21 @@ fn the_choice_is_deterministic() {
 fn every_form_of_every_site_is_an_alternative_priced_by_the_cost_model() {
     let m = module(TWO_LAYERS);
     let f = m.func("main").unwrap();
-    let c = tessera_egraph::auto::Candidates::new(
-        f,
-        &tessera_egraph::cost::Roofline::default(),
-        &tessera_egraph::cost::Sizes::default(),
-    )
-    .expect("candidates");
+    let c = tessera_egraph::auto::Candidates::new(f, &Options::default()).expect("candidates");
     assert_eq!(c.sites.len(), 2);
+    // The form as written prices the same program, the one as written, at every site.
+    let as_written: Vec<f64> = c
+        .sites
+        .iter()
+        .map(|s| {
+            s.alternatives
+                .iter()
+                .find(|a| a.form.is_none())
+                .expect("f32")
+                .predicted_s
+        })
+        .collect();
+    assert_eq!(as_written[0], as_written[1]);
     for s in &c.sites {
         // f32 and the six forms (K = 256 allows blocks of 32).
         assert_eq!(s.alternatives.len(), 7, "{s:?}");

@@ -241,8 +241,9 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         src: MATMUL,
         // Half a step of each operand's scale (max / 127) per product.
         count: &[
-            ("graph.quantize", 2),
-            ("graph.dequantize", 1),
+            ("graph.quantize", 1),
+            ("graph.dequantize", 0),
+            ("dtype = i8}", 2),
             ("graph.reduce_max", 2),
             ("-> i32[", 1),
         ],
@@ -252,10 +253,13 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         form: Form::Int8(Scales::Row),
         rule: "lower-matmul-int8",
         src: MATMUL,
-        // As per tensor: each row's scale is at most the tensor's.
+        // As per tensor: each row's scale is at most the tensor's. Elementwise: the
+        // activation's quantisation is a cast, the dequantisation a cast and products.
         count: &[
-            ("graph.quantize", 2),
-            ("graph.dequantize", 1),
+            ("graph.quantize", 1),
+            ("graph.dequantize", 0),
+            ("dtype = i8}", 2),
+            ("{dtype = f32}", 1),
             ("graph.reduce_max", 2),
             ("keepdims = true", 1),
             ("-> i32[", 1),

@@ -9,15 +9,16 @@
 //! - `lower-matmul-f8e4m3`: operands quantised to E4M3 with a per-tensor scale for the
 //!   activation (`max|a| / 448`) and a per-output-channel scale for the 2-D weight
 //!   (`max_k |w[k, n]| / 448`), dequantised, multiplied in `f32`.
-//! - `lower-matmul-int8` (the form of `--precision int8`): `a @ w = dequantize(qa @ qw,
-//!   s_w, axis: -1) * s_a` with one scale per row of `a` (per token) at run time, `s_a =
-//!   max(max_k |a[.., m, k]| / 127, tiny)` kept as `[.., M, 1]`, `qa = quantize(a / s_a, i8,
-//!   scale: 1)`, and one scale per output channel of the 2-D weight, `s_w[n] = max(max_k
-//!   |w[k, n]| / 127, tiny)`, `qw = quantize(w, i8, s_w, axis: 1)`; the `i8 @ i8` product
-//!   accumulates exactly in `i32`. `tiny` (the smallest normal `f32`) guards all-zero
+//! - `lower-matmul-int8` (the form of `--precision int8`): `a @ w = (qa @ qw) as f32 * s_w
+//!   * s_a` with one scale per row of `a` (per token) at run time, `s_a = max(max_k |a[..,
+//!   m, k]| / 127, tiny)` kept as `[.., M, 1]`, `qa = a / s_a as i8` (what `quantize(a,
+//!   s_a)` computes, written elementwise so that it fuses, and the dequantisation with it
+//!   into the matmul's epilogue), and one scale per output channel of the 2-D weight,
+//!   `s_w[n] = max(max_k |w[k, n]| / 127, tiny)`, `qw = quantize(w, i8, s_w, axis: 1)`; the
+//!   `i8 @ i8` product accumulates exactly in `i32`. `tiny` (the smallest normal `f32`) guards all-zero
 //!   rows and columns: their quantised values are then all zero.
 //! - `lower-matmul-int8-tensor`: the same with one activation scale for the whole tensor,
-//!   `dequantize(qa @ qw, s_w * s_a, axis: -1)`: one kernel fewer, coarser.
+//!   `(qa @ qw) as f32 * (s_w * s_a)`: coarser, and a 0-d scale fuses everywhere.
 //! - `lower-matmul-int8-block32`: scales per block of 32 along the reduction axis for both
 //!   operands (for a static `K`, a multiple of 32, at least 64): with `a` viewed as
 //!   `[.., M, K/32, 32]` and `w` as `[K/32, 32, N]`, each block quantised with its own
@@ -262,19 +263,29 @@ impl Lower {
                 Some(op(g, GraphOp::MatMul, Attrs::new(), vec![da, dw]))
             }
             Form::Int8(Scales::Tensor) => {
-                let (qa, sa) = quant_tensor(g, a, ra, DType::I8, 127.0);
+                // Elementwise, as the per-row form, so that it fuses.
+                let m = reduce_max(g, a, (0..ra as i64).collect());
+                let sa = scale(g, m, 127.0);
+                let x = op(g, GraphOp::Div, Attrs::new(), vec![a, sa]);
+                let qa = cast(g, x, DType::I8);
                 let (qw, sw) = quant_columns(g, w, DType::I8, 127.0);
                 let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa, qw]);
                 let s = op(g, GraphOp::Mul, Attrs::new(), vec![sw, sa]);
-                let last = ty(g, acc)?.rank() as i64 - 1;
-                Some(op(g, GraphOp::Dequantize, axis(last), vec![acc, s]))
+                let wide = cast(g, acc, DType::F32);
+                Some(op(g, GraphOp::Mul, Attrs::new(), vec![wide, s]))
             }
             Form::Int8(Scales::Row) => {
+                // Written with elementwise operations only (`quantize(x, s)` is `x / s as
+                // i8`, `dequantize(q, s)` is `q as f32 * s`), so that the activation's
+                // quantisation and the dequantisation fuse: the latter into the matmul's
+                // epilogue.
                 let last = ra as i64 - 1;
-                let (qa, sa) = quant_keepdims(g, a, vec![last], DType::I8, 127.0);
+                let (x, sa) = scaled_keepdims(g, a, vec![last], 127.0);
+                let qa = cast(g, x, DType::I8);
                 let (qw, sw) = quant_columns(g, w, DType::I8, 127.0);
                 let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa, qw]);
-                let d = op(g, GraphOp::Dequantize, axis(last), vec![acc, sw]);
+                let wide = cast(g, acc, DType::F32);
+                let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sw]);
                 Some(op(g, GraphOp::Mul, Attrs::new(), vec![d, sa]))
             }
             Form::Int8(Scales::Block32) => {
@@ -332,19 +343,35 @@ fn reshape(g: &mut Graph, x: Id, dims: Vec<SymExpr>) -> Id {
     )
 }
 
-/// `x` quantised with one scale per slice along `axes` (kept as size-1 dimensions):
-/// (`quantize(x / s, t, scale: 1)`, `s`).
-fn quant_keepdims(g: &mut Graph, x: Id, axes: Vec<i64>, t: DType, top: f64) -> (Id, Id) {
+/// `x` divided by one scale per slice along `axes` (kept as size-1 dimensions): (`x / s`,
+/// `s`).
+fn scaled_keepdims(g: &mut Graph, x: Id, axes: Vec<i64>, top: f64) -> (Id, Id) {
     let ab = op(g, GraphOp::Abs, Attrs::new(), vec![x]);
     let attrs = Attrs::new()
         .with("axes", Attr::Ints(axes))
         .with("keepdims", Attr::Bool(true));
     let m = op(g, GraphOp::ReduceMax, attrs, vec![ab]);
     let s = scale(g, m, top);
-    let x = op(g, GraphOp::Div, Attrs::new(), vec![x, s]);
+    (op(g, GraphOp::Div, Attrs::new(), vec![x, s]), s)
+}
+
+/// `x` quantised with one scale per slice along `axes` (kept as size-1 dimensions):
+/// (`quantize(x / s, t, scale: 1)`, `s`).
+fn quant_keepdims(g: &mut Graph, x: Id, axes: Vec<i64>, t: DType, top: f64) -> (Id, Id) {
+    let (x, s) = scaled_keepdims(g, x, axes, top);
     let one = constant(g, 1.0);
     let attrs = Attrs::new().with("dtype", Attr::DType(t));
     (op(g, GraphOp::Quantize, attrs, vec![x, one]), s)
+}
+
+/// `x as t`.
+fn cast(g: &mut Graph, x: Id, t: DType) -> Id {
+    op(
+        g,
+        GraphOp::Cast,
+        Attrs::new().with("dtype", Attr::DType(t)),
+        vec![x],
+    )
 }
 
 fn op(g: &mut Graph, o: GraphOp, attrs: Attrs, kids: Vec<Id>) -> Id {
