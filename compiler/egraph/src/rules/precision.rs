@@ -9,9 +9,9 @@
 //! - `lower-matmul-f8e4m3`: operands quantised to E4M3 with a per-tensor scale for the
 //!   activation (`max|a| / 448`) and a per-output-channel scale for the 2-D weight
 //!   (`max_k |w[k, n]| / 448`), dequantised, multiplied in `f32`.
-//! - `lower-matmul-int8` (the form of `--precision int8`): `a @ w = (qa @ qw) as f32 * s_w
-//!   * s_a` with one scale per row of `a` (per token) at run time, `s_a = max(max_k |a[..,
-//!   m, k]| / 127, tiny)` kept as `[.., M, 1]`, `qa = a / s_a as i8` (what `quantize(a,
+//! - `lower-matmul-int8` (the form of `--precision int8`): `a @ w = (qa @ qw) as f32 *
+//!   s_w * s_a` with one scale per row of `a` (per token) at run time, `s_a =
+//!   max(max_k |a[.., m, k]| / 127, tiny)` kept as `[.., M, 1]`, `qa = a / s_a as i8` (what `quantize(a,
 //!   s_a)` computes, written elementwise so that it fuses, and the dequantisation with it
 //!   into the matmul's epilogue), and one scale per output channel of the 2-D weight,
 //!   `s_w[n] = max(max_k |w[k, n]| / 127, tiny)`, `qw = quantize(w, i8, s_w, axis: 1)`; the
