@@ -58,6 +58,7 @@ pub struct Candidates {
     func: Func,
     graph: Graph,
     roots: Vec<Id>,
+    locs: BTreeMap<Id, tessera_dialects::Loc>,
     pub sites: Vec<Site>,
 }
 
@@ -122,10 +123,12 @@ impl Candidates {
         }
         g.rebuild();
         let roots = built.roots.iter().map(|r| g.find(*r)).collect();
+        let locs = convert::locations(f, &built.ops, &g);
         let mut c = Candidates {
             func: f.clone(),
             graph: g,
             roots,
+            locs,
             sites,
         };
         c.price(opts)?;
@@ -191,7 +194,7 @@ impl Candidates {
                     .ok_or_else(|| OptError::new("an empty e-class".into())),
             }
         };
-        Ok(convert::from_choice(&self.func, g, &self.roots, &choose)?.0)
+        Ok(convert::from_choice(&self.func, g, &self.roots, &self.locs, &choose)?.0)
     }
 
     /// The plan that takes, per site, the alternative of `form` (`None`: as written), or

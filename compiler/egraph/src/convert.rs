@@ -8,7 +8,7 @@ use crate::OptError;
 use egg::Id;
 use std::collections::BTreeMap;
 use tessera_dialects::{
-    Attr, Attrs, Func, GraphOp, Op, Operation, Region, TensorType, Type, Value,
+    Attr, Attrs, Func, GraphOp, Loc, Op, Operation, Region, TensorType, Type, Value,
 };
 
 /// A function's body in an e-graph, and the e-classes it returns.
@@ -140,13 +140,27 @@ fn kernel_of(f: &Func, op: &Operation) -> Result<Kernel, OptError> {
     Err(bad("region does not end with graph.yield"))
 }
 
+/// The source location of each e-class of `built`: that of the first operation of `f`
+/// in it, keyed by the e-class as `egraph` (the saturated e-graph) now names it.
+pub fn locations(f: &Func, built_ops: &[(usize, Id)], egraph: &Graph) -> BTreeMap<Id, Loc> {
+    let mut out = BTreeMap::new();
+    for (index, class) in built_ops {
+        let loc = f.body.ops[*index].loc;
+        if loc.0.is_some() {
+            out.entry(egraph.find(*class)).or_insert(loc);
+        }
+    }
+    out
+}
+
 /// Rebuilds a function with `f`'s signature whose body computes `roots`, taking for every
-/// needed e-class the node `choose` picks. A kernel of one elementwise operation prints as
+/// needed e-class the node `choose` picks (and its location from `locs`). A kernel of one elementwise operation prints as
 /// that operation. Also returns the e-class of each `graph.fused`, in body order.
 pub fn from_choice(
     f: &Func,
     egraph: &Graph,
     roots: &[Id],
+    locs: &BTreeMap<Id, Loc>,
     choose: &dyn Fn(Id) -> Result<Node, OptError>,
 ) -> Result<(Func, Vec<Id>), OptError> {
     let mut out = Func::new(f.kind, &f.name);
@@ -160,6 +174,7 @@ pub fn from_choice(
     }
     let mut b = Emitter {
         egraph,
+        locs,
         choose,
         out,
         params,
@@ -181,6 +196,7 @@ pub fn from_choice(
 
 struct Emitter<'a> {
     egraph: &'a Graph,
+    locs: &'a BTreeMap<Id, Loc>,
     choose: &'a dyn Fn(Id) -> Result<Node, OptError>,
     out: Func,
     params: Vec<Value>,
@@ -204,6 +220,7 @@ impl Emitter<'_> {
         for c in &node.children {
             kids.push(self.class(*c)?);
         }
+        let first_new = self.out.body.ops.len();
         let v = match &node.head {
             Head::Param(i) => *self
                 .params
@@ -218,6 +235,15 @@ impl Emitter<'_> {
                 self.fused(k, kids, ty)?
             }
         };
+        // The operations of this e-class carry the source location of the operation of
+        // the function it came from.
+        if let Some(loc) = self.locs.get(&id) {
+            for op in &mut self.out.body.ops[first_new..] {
+                if op.loc.0.is_none() {
+                    op.loc = *loc;
+                }
+            }
+        }
         self.done.insert(id, v);
         Ok(v)
     }

@@ -95,6 +95,7 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
         f
     };
     let built = convert::to_egraph(f)?;
+    let built_ops = built.ops.clone();
     let before = {
         let ex = extract::extract(&built.egraph, &built.roots, &opts.machine, &opts.sizes);
         (
@@ -123,7 +124,8 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
             .cloned()
             .ok_or_else(|| OptError::new("an e-class has no extractable node".into()))
     };
-    let (func, order) = convert::from_choice(f, g, &roots, &choose)?;
+    let locs = convert::locations(f, &built_ops, g);
+    let (func, order) = convert::from_choice(f, g, &roots, &locs, &choose)?;
     let mut report = report::build(
         &runner,
         &ex,
@@ -163,6 +165,7 @@ pub fn lower_form(
     opts: &Options,
 ) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
     let built = convert::to_egraph(f)?;
+    let built_ops = built.ops.clone();
     let runner = egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
         .with_egraph(built.egraph)
         .with_iter_limit(opts.iter_limit)
@@ -184,7 +187,8 @@ pub fn lower_form(
             .cloned()
             .ok_or_else(|| OptError::new("an e-class has no extractable node".into()))
     };
-    let (func, _) = convert::from_choice(f, g, &roots, &choose)?;
+    let locs = convert::locations(f, &built_ops, g);
+    let (func, _) = convert::from_choice(f, g, &roots, &locs, &choose)?;
     Ok((func, counts))
 }
 

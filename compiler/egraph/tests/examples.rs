@@ -44,3 +44,31 @@ fn every_example_optimises_to_the_same_values() {
         }
     }
 }
+
+/// The operations of an optimised function keep the source location of the operation
+/// they come from (a fused kernel, its root's), so that errors after optimisation point
+/// into the source.
+#[test]
+fn optimised_operations_keep_their_source_locations() {
+    for (file, src) in examples() {
+        let m = graph(&src);
+        for f in &m.funcs {
+            let (_, o) = optimized(&m, &f.name, &Options::default());
+            for op in &o.func.body.ops {
+                let g = op.op.as_graph();
+                if matches!(
+                    g,
+                    Some(tessera_dialects::GraphOp::Return | tessera_dialects::GraphOp::Constant)
+                ) {
+                    continue;
+                }
+                assert!(
+                    op.loc.0.is_some(),
+                    "{file} @{}: {:?} has no location",
+                    f.name,
+                    g
+                );
+            }
+        }
+    }
+}
