@@ -40,8 +40,20 @@ pub fn apply(
     }
     let given = read(a)?;
     for func in funcs {
-        let data = calibration(prog, func, &given, bound, sizes)?;
-        prog.choose_precision(func, max_error, data)?;
+        let (data, known) = calibration(prog, func, &given, bound, sizes)?;
+        // The cost model sizes symbolic dimensions as the calibration data does, unless
+        // `--shapes` says otherwise.
+        for (name, v) in known {
+            prog.sizes.entry(name).or_insert(v);
+        }
+        let choice = prog.choose_precision(func, max_error, data)?;
+        let forms: Vec<&str> = choice.report.sites.iter().map(|s| s.chosen).collect();
+        eprintln!(
+            "note: --precision auto for `{func}`: [{}] per matmul, error {:.2e} on the calibration \
+             data (max-error {max_error:.2e}); `tessera dump --ir graph-opt --explain` says why",
+            forms.join(", "),
+            choice.report.error
+        );
     }
     Ok(())
 }
@@ -95,14 +107,14 @@ fn read(a: &PrecisionArgs) -> Result<Named, Error> {
 }
 
 /// A tensor per parameter of `func`: from `--calibrate`, else from `bound`, else random
-/// (symbolic sizes from the given tensors' shapes, then `sizes`).
+/// (symbolic sizes from the given tensors' shapes, then `sizes`); and the sizes used.
 fn calibration(
     prog: &Program,
     func: &str,
     given: &Named,
     bound: &Named,
     sizes: &BTreeMap<String, i64>,
-) -> Result<Vec<Tensor>, Error> {
+) -> Result<(Vec<Tensor>, BTreeMap<String, i64>), Error> {
     let f = prog
         .module
         .func(func)
@@ -140,5 +152,5 @@ fn calibration(
         };
         data.push(t);
     }
-    Ok(data)
+    Ok((data, known))
 }
