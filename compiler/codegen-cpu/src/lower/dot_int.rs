@@ -66,9 +66,11 @@ impl IntDotPlan {
         };
         match op.attrs.str("pack") {
             None | Some("both") => {}
-            Some(p) => return invalid(format!(
+            Some(p) => {
+                return invalid(format!(
                 "tile.dot: an i8 dot always packs both operands (`pack = \"both\"`), got \"{p}\""
-            )),
+            ))
+            }
         }
         if op.attrs.get("madd").is_some() {
             return invalid("tile.dot: `madd` applies to f32 dots only");
