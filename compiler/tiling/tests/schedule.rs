@@ -79,7 +79,7 @@ fn i8_dots_get_the_int8_block_and_narrow_float_dots_none() {
     assert_eq!(after.matches("tile.dot").count(), 2, "{after}");
     assert_eq!(after.matches("block =").count(), 1, "{after}");
     assert!(
-        after.contains("{block = [4, 2], unroll = 1, pack = \"both\"} : (tile<"),
+        after.contains("{block = [4, 2], unroll = 2, pack = \"both\"} : (tile<"),
         "{after}"
     );
     assert!(after.contains("xi8>, tile<"), "{after}");

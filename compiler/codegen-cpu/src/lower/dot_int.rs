@@ -158,55 +158,82 @@ impl Lowerer<'_, '_> {
                 MemFlagsData::new().with_notrap()
             },
         };
+        // Row blocks outside, column panels inside: each block's lhs pair words are
+        // broadcast once into `pw` (`pairs x rows` `i16x8` vectors, 8 KiB for 4 x 256)
+        // and read by every panel from L1, while the rhs panels stream.
+        let rows = plan.rows.min(m);
+        let pw = self
+            .frame
+            .alloc(DType::I32, &[(kp / 2 * rows * 4).max(1) as usize])?;
         let bw = vecs * 4;
-        let panel = Panel {
+        let whole = Panel {
             vecs,
             last_lanes: 4,
         };
-        if full > 0 {
-            self.for_const(0, full, 1, |l, jb| {
-                let col0 = l.mul_c(jb, bw);
-                l.row_blocks_i8(&g, col0, panel, m, plan)
+        let block = |l: &mut Self, row0: ClValue, rows: i64| -> Result<()> {
+            l.broadcast_pairs(&g, row0, rows, &pw)?;
+            if full > 0 {
+                l.for_const(0, full, 1, |l, jb| {
+                    let col0 = l.mul_c(jb, bw);
+                    l.micro_kernel_i8(&g, &pw, row0, col0, rows, whole, plan.unroll)
+                })?;
+            }
+            if last.vecs > 0 {
+                let col0 = l.iconst(full * bw);
+                l.micro_kernel_i8(&g, &pw, row0, col0, rows, last, plan.unroll)?;
+            }
+            Ok(())
+        };
+        let (fr, rr) = (m / rows, m % rows);
+        if fr > 0 {
+            self.for_const(0, fr, 1, |l, ib| {
+                let row0 = l.mul_c(ib, rows);
+                block(l, row0, rows)
             })?;
         }
-        if last.vecs > 0 {
-            let col0 = self.iconst(full * bw);
-            self.row_blocks_i8(&g, col0, last, m, plan)?;
+        if rr > 0 {
+            let row0 = self.iconst(fr * rows);
+            block(self, row0, rr)?;
         }
         Ok(())
     }
 
-    /// The micro-kernels of one column panel: blocks of `plan.rows` rows, then one block
-    /// of the remaining rows.
-    fn row_blocks_i8(
+    /// Copies the pair words of rows `row0 .. row0 + rows` of the widened lhs into `pw`,
+    /// each broadcast to an `i16x8` (the pair repeated four times): pair `p` of row `r` at
+    /// vector `p * rows + r`.
+    fn broadcast_pairs(
         &mut self,
         g: &IntGemm,
-        col0: ClValue,
-        p: Panel,
-        m: i64,
-        plan: IntDotPlan,
+        row0: ClValue,
+        rows: i64,
+        pw: &TileSlot,
     ) -> Result<()> {
-        let rows = plan.rows.min(m);
-        let (full, rem) = (m / rows, m % rows);
-        if full > 0 {
-            self.for_const(0, full, 1, |l, ib| {
-                let row0 = l.mul_c(ib, rows);
-                l.micro_kernel_i8(g, row0, col0, rows, p, plan.unroll)
-            })?;
-        }
-        if rem > 0 {
-            let row0 = self.iconst(full * rows);
-            self.micro_kernel_i8(g, row0, col0, rem, p, plan.unroll)?;
-        }
+        let pairs = g.kp / 2;
+        let e = self.mul_c(row0, pairs);
+        let src = self.elem_addr(&g.a, e);
+        let dst = self.slot_addr(pw);
+        let (zero, end) = (self.iconst(0), self.iconst(pairs));
+        self.for_carry(zero, end, 1, vec![src, dst], |l, _, p| {
+            for r in 0..rows {
+                let w =
+                    l.b.ins()
+                        .load(types::I32, frame_flags(), p[0], (r * pairs * 4) as i32);
+                let v = l.b.ins().splat(types::I32X4, w);
+                l.b.ins().store(frame_flags(), v, p[1], (r * 16) as i32);
+            }
+            Ok(vec![l.add_c(p[0], 4), l.add_c(p[1], rows * 16)])
+        })?;
         Ok(())
     }
 
     /// One register block: `rows x p.vecs` `i32x4` accumulators (a partial last vector
     /// starts from zero), the loop over the `kp / 2` pairs of `k` counted by the lhs
     /// pointer, then the stores (a partial vector lane by lane, added to `c`).
+    #[allow(clippy::too_many_arguments)]
     fn micro_kernel_i8(
         &mut self,
         g: &IntGemm,
+        pw: &TileSlot,
         row0: ClValue,
         col0: ClValue,
         rows: i64,
@@ -235,13 +262,12 @@ impl Lowerer<'_, '_> {
                 }
             }
         }
-        // The lhs pair words of this block's rows (`kp * 2` bytes a row, 4 bytes a pair)
-        // and the rhs panel (`vecs` vectors of 16 bytes a pair, from element `col0 * kp`).
-        let ea = self.mul_c(row0, kp / 2);
-        let pa = self.elem_addr(&g.a, ea);
+        // The block's broadcast lhs pairs (`rows` vectors a pair) and the rhs panel
+        // (`vecs` vectors a pair, from word `col0 * kp / 2`).
+        let pa = self.slot_addr(pw);
         let eb = self.mul_c(col0, kp / 2);
         let pb = self.elem_addr(&g.b, eb);
-        let (astep, bstep, arow) = (4, vecs * 16, kp * 2);
+        let (astep, bstep, arow) = (rows * 16, vecs * 16, 16);
         let rflags = frame_flags().with_readonly().with_can_move();
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
             let bv: Vec<ClValue> = (0..vecs)
@@ -252,9 +278,7 @@ impl Lowerer<'_, '_> {
                 .collect();
             for r in 0..rows {
                 let off = (r * arow + t * astep) as i32;
-                let w = l.b.ins().load(types::I32, rflags, pa, off);
-                let w = l.b.ins().splat(types::I32X4, w);
-                let x = l.b.ins().bitcast(types::I16X8, little(), w);
+                let x = l.b.ins().load(types::I16X8, rflags, pa, off);
                 for (v, &y) in bv.iter().enumerate() {
                     let i = r as usize * vecs as usize + v;
                     let d = pmaddwd(&mut l.b, x, y);
