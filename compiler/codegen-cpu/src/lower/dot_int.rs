@@ -12,15 +12,19 @@
 //!   panel narrower): for each pair of rows `(2p, 2p + 1)`, one `i16x8` per four columns,
 //!   `b[2p, j] b[2p+1, j] b[2p, j+1] b[2p+1, j+1] ...` ([`Lowerer::pack_rhs_i8`]);
 //! - the lhs (`m x k`) widened to `i16` rows of even length, so that the pair
-//!   `a[r, 2p], a[r, 2p+1]` is one 32-bit word, splatted to four lanes in the k loop
-//!   ([`Lowerer::pack_lhs_i8`]).
+//!   `a[r, 2p], a[r, 2p+1]` is one 32-bit word ([`Lowerer::pack_lhs_i8`]); before the
+//!   panels of a block of rows, that block's words are broadcast to four lanes
+//!   ([`Lowerer::broadcast_pairs`]: row blocks outside, panels inside, so the k loop reads
+//!   each as one vector load; Cranelift does not fold a load into a broadcast whose result
+//!   is used more than once, which cost a `mov`, a `vmovd` and a `vpbroadcastd` per row
+//!   and pair).
 //!
 //! An odd `k` is padded with a zero row of the rhs and a zero column of the lhs; the last
 //! `n % 4` columns are one more vector whose pack has zero columns, accumulated from zero
 //! and added to the accumulator lane by lane at the end. The output is cut into blocks
 //! of `rows x vecs` `i32x4` accumulators (`block` schedule attribute, as for `f32`) held in
 //! registers across the whole `k` loop (unrolled `unroll` times, over pairs): per pair,
-//! `vecs` rhs loads, `rows` broadcasts, `rows * vecs` `pmaddwd` and `paddd`.
+//! `vecs` rhs loads, `rows` lhs loads, `rows * vecs` `pmaddwd` and `paddd`.
 //!
 //! Exactness: an `i8` product is at most `2^14` in magnitude, a pair sum at most `2^15`,
 //! so `pmaddwd` never meets its one wrapping case (`-2^15 * -2^15` twice); the sums are
