@@ -82,6 +82,9 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
             if all || last_only || axes.is_empty() {
                 return Ok(None);
             }
+            if crate::lower::column_reduction(g, xt.dtype, &axes) {
+                return Ok(None);
+            }
             let perm = to_end(r, &axes);
             let t = b.transpose(x, &perm)?;
             let kept: Vec<SymExpr> = (0..r)

@@ -21,6 +21,10 @@
 //! The cache sizes are read at run time from `/sys/devices/system/cpu/cpu0/cache`, with a
 //! fallback of 32 KiB L1 and 512 KiB L2 when they cannot be read.
 
+mod int8;
+
+pub use int8::{DOT_I8_BLOCK, DOT_I8_UNROLL};
+
 use crate::plan::Tiled;
 use std::fmt;
 use tessera_dialects::{Attr, DType, Op, Operation, Region, SymExpr, TileOp, Type, ValueData};
@@ -117,7 +121,9 @@ impl Schedule {
 ///   right operand is reused by more than one row block (packing copies it once, every
 ///   row block then streams a contiguous panel), `"lhs"` when the left one is reused by
 ///   more than one column panel (each block of rows is copied once as broadcast vectors,
-///   read by every panel from L1), `"both"` or `"none"`, and `madd` ([`DOT_MADD`]).
+///   read by every panel from L1), `"both"` or `"none"`, and `madd` ([`DOT_MADD`]);
+/// - every `i8 x i8 -> i32` `tile.dot`: `block`, `unroll` and `pack = "both"` by the rule
+///   of [`int8`].
 ///
 /// Attributes already present are kept: a hand-written schedule in a `.tir` file wins.
 pub fn apply(tiled: &Tiled) -> Tiled {
@@ -160,7 +166,13 @@ fn schedule_dot(op: &mut Operation, values: &[ValueData]) {
     else {
         return;
     };
-    if (da, db, dc) != (DType::F32, DType::F32, DType::F32) || op.attrs.get("block").is_some() {
+    if op.attrs.get("block").is_some() {
+        return;
+    }
+    if (da, db, dc) == (DType::I8, DType::I8, DType::I32) {
+        return int8::schedule_i8_dot(op, m, k, n);
+    }
+    if (da, db, dc) != (DType::F32, DType::F32, DType::F32) {
         return;
     }
     let rows = DOT_BLOCK[0].min(m as i64).max(1);

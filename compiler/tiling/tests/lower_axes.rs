@@ -59,3 +59,34 @@ fn every_axis_lowers_and_matches() {
         }
     }
 }
+
+#[test]
+fn max_and_min_over_leading_axes_are_column_reductions_without_a_transpose() {
+    let m = graph(
+        "fn main(x: f32[B, 5, 3], q: i32[B, 7]) -> (f32[5, 3], f32[3], i32[7], f32[1, 5, 3], f32[B, 3]) {
+            (max(x, axis: 0), min(x, axis: [0, 1]), max(q, axis: 0), max(x, axis: 0, keepdims: true), max(x, axis: 1))
+        }",
+    );
+    for schedule in [
+        Schedule {
+            elementwise: 8,
+            mm: 4,
+            mk: 4,
+            rows: 2,
+        },
+        Schedule::host(),
+    ] {
+        let tiled = lower_func(&m, "main", &schedule).unwrap_or_else(|e| panic!("{e}"));
+        let text = tiled.to_string();
+        // Only `max(x, axis: 1)` (a middle axis) goes through a transpose.
+        assert_eq!(text.matches("graph.transpose").count(), 1, "{text}");
+        assert!(text.contains("-> tile<1x"), "{text}");
+        for batch in [1, 3, 6] {
+            let sizes: BTreeMap<String, i64> = [("B".to_string(), batch)].into();
+            let xs = inputs(&m, &sizes, 17);
+            let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("graph interpreter");
+            let got = run_tiled(&tiled, xs);
+            close(&got, &want, 0.0).unwrap_or_else(|e| panic!("{schedule} B={batch}: {e}"));
+        }
+    }
+}

@@ -71,14 +71,28 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
 }
 
 #[test]
-fn integer_and_narrow_dots_keep_no_block() {
+fn i8_dots_get_the_int8_block_and_narrow_float_dots_none() {
     let (_, after) = lowered(
         "fn main(a: i8[M, K], b: i8[K, N], c: bf16[M, K], d: bf16[K, N]) -> (i32[M, N], bf16[M, N]) { (a @ b, c @ d) }",
         &Schedule::host(),
     );
-    assert!(after.contains("tile.dot"), "{after}");
-    assert!(!after.contains("block ="), "{after}");
+    assert_eq!(after.matches("tile.dot").count(), 2, "{after}");
+    assert_eq!(after.matches("block =").count(), 1, "{after}");
+    assert!(
+        after.contains("{block = [4, 2], unroll = 2, pack = \"both\"} : (tile<"),
+        "{after}"
+    );
+    assert!(after.contains("xi8>, tile<"), "{after}");
     assert!(after.contains("vector = 4"), "{after}");
+    // Narrowed to a small tile: 3 rows, one (partial) vector of 3 columns, one pair of k.
+    let (_, after) = lowered(
+        "fn main(a: i8[3, 2], b: i8[2, 3]) -> i32[3, 3] { a @ b }",
+        &Schedule::host(),
+    );
+    assert!(
+        after.contains("{block = [3, 1], unroll = 1, pack = \"both\"} : (tile<3x2xi8>, tile<2x3xi8>, tile<3x3xi32>)"),
+        "{after}"
+    );
 }
 
 #[test]

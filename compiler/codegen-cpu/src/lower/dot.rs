@@ -14,7 +14,9 @@
 //! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
 //! with scalar accumulators. Accumulation is in `f32`, sequential in `k`; the
 //! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
-//! `i8`/`i32` operands with an `i32` accumulator: scalar, wrapping, exact.
+//! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
+//! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
+//! exact.
 //! Narrow float operands (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any
 //! float accumulator, or `f32` operands with a narrow accumulator: scalar, exactly the
 //! interpreter's computation: operands widened exactly, `acc + sum_k a * b` in `f64` in `k`
@@ -134,9 +136,11 @@ impl Lowerer<'_, '_> {
                 let plan = DotPlan::from_attrs(op)?;
                 self.dot_f32(&a, &b, &c, &out, m, k, n, plan)?
             }
-            (DType::I8, DType::I8, DType::I32) | (DType::I32, DType::I32, DType::I32) => {
-                self.dot_int(&a, &b, &c, &out, m, k, n)?
+            (DType::I8, DType::I8, DType::I32) => {
+                let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
+                self.dot_i8(&a, &b, &c, &out, m, k, n, plan)?
             }
+            (DType::I32, DType::I32, DType::I32) => self.dot_int(&a, &b, &c, &out, m, k, n)?,
             (x, y, z) if x == y && x.is_float() && z.is_float() => {
                 self.dot_f64(&a, &b, &c, &out, m, k, n)?
             }

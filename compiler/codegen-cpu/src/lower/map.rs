@@ -7,7 +7,8 @@
 //! recip`, the transcendentals of [`super::vmath`], constants, 0-d `f32` values from
 //! outside), the loop runs on `f32x4` and a scalar loop does the last `n % 4` elements.
 //! `mul` feeding only an `add`/`sub` is fused into `fma` on both paths (`f32` only).
-//! Everything else runs the scalar loop. `f32` transcendentals are the inline `f32x4`
+//! Casts between `f32`, `i32` and `i8`, and `i8` operands and results, have four-lane
+//! forms too ([`super::lane_cast`]). Everything else runs the scalar loop. `f32` transcendentals are the inline `f32x4`
 //! sequences of [`super::vmath`] on both paths (one lane in the scalar loop, so results do
 //! not depend on an element's position); `pow` and every transcendental of a narrow float
 //! call the helpers of [`crate::helpers`] (computed in `f64`, rounded once).
@@ -26,6 +27,7 @@
 //! [`crate::helpers::cast_bits`]. No `fma` fusion on narrow floats (the product is rounded
 //! to the dtype before the add). One helper call per rounded element: correct first.
 
+use super::lane_cast::lane_cast_supported;
 use super::memory::Access;
 use super::vmath::VMATH_OPS;
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
@@ -258,9 +260,12 @@ impl Lowerer<'_, '_> {
     /// `f32` arithmetic with an inline vector form, `i32` `add sub mul max min neg abs
     /// relu`, comparisons of `f32` or `i32` values (an `i32x4` lane mask) and `select`
     /// between `f32` or `i32` values.
+    /// `i8` operands and results are read and written as `i32x4` lanes, and only casts
+    /// may touch them ([`super::lane_cast`]).
     fn vectorisable(&self, region: &Region, srcs: &[DType], out: DType) -> Result<bool> {
         let lane = |d: DType| matches!(d, DType::F32 | DType::I32);
-        if !lane(out) || srcs.iter().any(|d| !lane(*d)) {
+        let io = |d: DType| lane(d) || d == DType::I8;
+        if !io(out) || srcs.iter().any(|d| !io(*d)) {
             return Ok(false);
         }
         use GraphOp as G;
@@ -310,6 +315,7 @@ impl Lowerer<'_, '_> {
                 G::Lt | G::Le | G::Gt | G::Ge | G::Eq | G::Ne => {
                     rd == DType::Bool && (all(DType::F32) || all(DType::I32))
                 }
+                G::Cast => dts.len() == 1 && lane_cast_supported(dts[0], rd),
                 G::Select => {
                     lane(rd)
                         && dts.len() == 3
@@ -344,7 +350,9 @@ impl Lowerer<'_, '_> {
         };
         for (a, s) in region.args.iter().zip(srcs) {
             let addr = self.add_c(s.base, e * s.size());
-            let v = if lanes {
+            let v = if lanes && s.dtype == DType::I8 {
+                self.load_i8_lanes(addr, s.flags)
+            } else if lanes {
                 let ty = if s.dtype == DType::I32 {
                     types::I32X4
                 } else {
@@ -372,7 +380,9 @@ impl Lowerer<'_, '_> {
                     ));
                 }
                 let addr = self.add_c(out.base, e * out.size());
-                if lanes {
+                if lanes && out.dtype == DType::I8 {
+                    self.store_i8_lanes(v, addr, out.flags);
+                } else if lanes {
                     self.b.ins().store(out.flags, v, addr, 0);
                 } else {
                     self.store_elem(v, out.dtype, addr, out.flags)?;
@@ -671,6 +681,10 @@ impl Lowerer<'_, '_> {
             G::Cast if !lanes => {
                 arity(1)?;
                 self.elem_cast(args[0], ad, rd)?
+            }
+            G::Cast => {
+                arity(1)?;
+                self.lane_cast(args[0], ad, rd)?
             }
             // f32 transcendentals inline (lanes or one lane); narrow floats keep the
             // helpers (computed in f64, rounded once, then to the dtype).

@@ -5,10 +5,13 @@
 //! are `i64` SSA values, 0-d element values are scalar SSA values, and every tile value
 //! has its own slot in the frame ([`crate::tile_layout`]). Submodules lower one op family
 //! each: [`memory`] (load, store, zeros, splat and the copy/fill loops), [`map`] (map
-//! regions and scalar graph ops), [`reduce`], [`dot`], [`shape`] (broadcast, cast).
+//! regions and scalar graph ops, with [`lane_cast`] for their four-lane casts), [`reduce`], [`dot`] (with [`dot_int`], the `i8` micro-kernel),
+//! [`shape`] (broadcast, cast).
 
 mod dot;
+mod dot_int;
 mod index;
+mod lane_cast;
 mod map;
 mod memory;
 mod reduce;

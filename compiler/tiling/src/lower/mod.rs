@@ -15,6 +15,8 @@ mod quant;
 mod reduce;
 mod shape;
 
+pub(crate) use reduce::column_reduction;
+
 use crate::plan::{BufId, BufKind, BufferInfo, Launch, Tiled};
 use crate::schedule::Schedule;
 use std::collections::BTreeMap;

@@ -2,8 +2,9 @@
 //! `log_softmax` over the last axis as one kernel (row max, sum of `exp(x - max)`,
 //! normalise: three loops over a row; an `f32` softmax stores `exp(x - max)` in its output
 //! in the second loop and divides it in place in the third). Sums and means of narrow floats accumulate in `f32`
-//! and round once; the softmax of a narrow float computes in `f32` and rounds once. Both see the input as `[R, n]`: R rows of n reduced elements. Other axes are
-//! not lowered yet.
+//! and round once; the softmax of a narrow float computes in `f32` and rounds once. Both see the input as `[R, n]`: R rows of n reduced elements. `max`/`min`
+//! of `f32`/`i32` over leading axes are column reductions (`[R, n]` to `[1, n]`, rows
+//! combined in order, no transpose); other axes are moved last first (`axes.rs`).
 
 use super::elementwise::Seen;
 use super::prologue::{prologue_body, prologue_inputs};
@@ -44,7 +45,24 @@ pub(super) fn reduce(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     };
     let (x, y) = (ctx.buf(op.operands[0]), ctx.buf(op.results[0]));
     let axes = op.attrs.ints("axes").unwrap_or(&[]).to_vec();
-    let Some((rows, n)) = rows_and_len(&ctx.ty(x).shape, &axes) else {
+    let xt = ctx.ty(x).clone();
+    let leading: Vec<usize> = axes
+        .iter()
+        .filter_map(|a| usize::try_from(*a).ok())
+        .collect();
+    if column_reduction(
+        op.op.as_graph().unwrap_or(GraphOp::ReduceSum),
+        xt.dtype,
+        &leading,
+    ) && leading.len() < xt.rank()
+    {
+        let j = leading.len();
+        let (rows, n) = (numel(&xt.shape[..j]), numel(&xt.shape[j..]));
+        let input = Seen::viewed(ctx, x, vec![rows, n.clone()]);
+        let out = Seen::viewed(ctx, y, vec![SymExpr::lit(1), n.clone()]);
+        return column_reduce(ctx, op, kind, &input, &out, &n);
+    }
+    let Some((rows, n)) = rows_and_len(&xt.shape, &axes) else {
         return Err(TilingError::at(
             op,
             "reductions over axes other than the last one (or all) are not lowered to tile IR yet",
@@ -53,6 +71,67 @@ pub(super) fn reduce(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let input = Seen::viewed(ctx, x, vec![rows.clone(), n.clone()]);
     let out = Seen::viewed(ctx, y, vec![rows]);
     row_reduce(ctx, op, kind, &input, &out, &n)
+}
+
+/// Whether a reduction `g` of a `dtype` tensor over `axes` (sorted) is lowered as a column
+/// reduction: `max` or `min` of `f32` or `i32` over the leading axes `0 .. j` (not all of
+/// them). Exact in any order, so the rows are combined one after the other.
+pub(crate) fn column_reduction(g: GraphOp, dtype: DType, axes: &[usize]) -> bool {
+    matches!(g, GraphOp::ReduceMax | GraphOp::ReduceMin)
+        && matches!(dtype, DType::F32 | DType::I32)
+        && !axes.is_empty()
+        && axes.iter().enumerate().all(|(i, a)| i == *a)
+}
+
+/// Reduces the rows of `input` (`[R, n]`) into `out` (`[1, n]`): a grid over column tiles
+/// of at most 256 elements, each combining the `R` rows one by one (`out = max(out,
+/// row)`: one four-lane map a row, reading the row in place), without a transpose.
+fn column_reduce(
+    ctx: &mut Ctx,
+    op: &Operation,
+    kind: Kind,
+    input: &Seen,
+    out: &Seen,
+    n: &SymExpr,
+) -> Result<(), TilingError> {
+    let dt = input.dtype;
+    let rows = &input.shape[0];
+    let tn = fit(n, ctx.schedule.elementwise.min(256));
+    let (init, combine, part) = match (kind, dt.is_float()) {
+        (Kind::Max, true) => (float_lowest(dt).to_string(), "max", "max"),
+        (Kind::Min, true) => (float_highest(dt).to_string(), "min", "min"),
+        (Kind::Max, false) => (int_min(dt).to_string(), "max", "max"),
+        (Kind::Min, false) => (int_max(dt).to_string(), "min", "min"),
+        _ => {
+            return Err(TilingError::at(
+                op,
+                "internal error: a column reduction must be a max or a min",
+            ))
+        }
+    };
+    let name = ctx.kernel_name(part);
+    let params = vec![
+        ("x".to_string(), buf(dt, &input.shape)),
+        ("out".to_string(), buf(dt, &out.shape)),
+    ];
+    let mut k = KernelText::new(&name, &params, &[cdiv(n, tn)]);
+    let acc = tile(dt, &[1, tn]);
+    k.line("%j = tile.program_id {axis = 0} : () -> index");
+    k.line("%zero = tile.index {value = sizes[0]} : () -> index");
+    k.line(format!(
+        "%init = tile.splat {{value = {init}}} : () -> {acc}"
+    ));
+    k.line(format!(
+        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%i: index, %c: {acc}) {{\n  %t = tile.load %x, %i, %j {{pad = {init}}} : ({}, index, index) -> {acc}\n  %n = tile.map %c, %t : ({acc}, {acc}) -> {acc} (%u: {dt}, %w: {dt}) {{\n    %s = graph.{combine} %u, %w : ({dt}, {dt}) -> {dt}\n    tile.yield %s : {dt}\n  }}\n  tile.yield %n : {acc}\n}}",
+        sizes(&[SymExpr::lit(0), rows.clone()]),
+        buf(dt, &input.shape),
+    ));
+    k.line(format!(
+        "tile.store %acc, %out, %zero, %j : ({acc}, {}, index, index) -> ()",
+        buf(dt, &out.shape)
+    ));
+    ctx.emit(name, k.finish(), vec![input.arg(), out.arg()], op);
+    Ok(())
 }
 
 /// Reduces each row of `input` (`[R, n]`) into `out` (`[R]`).

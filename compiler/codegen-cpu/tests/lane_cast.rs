@@ -1,0 +1,177 @@
+//! Four-lane casts between `f32`, `i32` and `i8` in maps (`lower/lane_cast.rs`), bit for
+//! bit against the tile interpreter on the values where conversions go wrong: ties (0.5,
+//! 2.5, -2.5, 126.5, -127.5), the `i8` and `i32` range ends and beyond, infinities, NaN,
+//! -0, subnormals, `i32` values that `f32` cannot hold exactly; on tiles whose length
+//! leaves both the four-lane loop and the scalar tail work to do. The quantisation forms
+//! (`x / s as i8`, `q as f32 * s`) are checked too, and that their maps run on lanes.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use tessera_codegen_cpu::JitBackend;
+use tessera_dialects::DType;
+use tessera_tensor::{Data, Tensor};
+
+/// A 1-D map kernel over tiles of `t` elements: `out = region(x, s)`, `s` a second
+/// operand of `sd` (`f32`) elements.
+fn kernel(t: u64, xd: DType, od: DType, region: &str) -> String {
+    format!(
+        "tile.kernel @k(%x: buf<{xd}[N]>, %s: buf<f32[N]>, %out: buf<{od}[N]>) attributes {{grid = sizes[(N + {t1}) / {t}], parallel = [0], vector = 4}} {{
+  %p = tile.program_id {{axis = 0}} : () -> index
+  %tx = tile.load %x, %p : (buf<{xd}[N]>, index) -> tile<{t}x{xd}>
+  %ts = tile.load %s, %p : (buf<f32[N]>, index) -> tile<{t}xf32>
+  %r = tile.map %tx, %ts : (tile<{t}x{xd}>, tile<{t}xf32>) -> tile<{t}x{od}> (%e: {xd}, %f: f32) {{
+{region}
+  }}
+  tile.store %r, %out, %p : (tile<{t}x{od}>, buf<{od}[N]>, index) -> ()
+}}
+",
+        t1 = t - 1
+    )
+}
+
+const FLOATS: &[f32] = &[
+    0.0,
+    -0.0,
+    0.5,
+    -0.5,
+    1.5,
+    2.5,
+    -2.5,
+    126.5,
+    -127.5,
+    127.49,
+    127.5,
+    128.0,
+    -128.5,
+    -129.0,
+    1e10,
+    -1e10,
+    2147483520.0,
+    2147483648.0,
+    -2147483904.0,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    f32::NAN,
+    1e-45,
+    -1e-40,
+    3.7,
+    -3.7,
+    99.99,
+];
+
+const INTS: &[i32] = &[
+    0,
+    1,
+    -1,
+    127,
+    -128,
+    16_777_217,
+    -16_777_219,
+    i32::MAX,
+    i32::MIN,
+    123_456_789,
+    -987_654_321,
+];
+
+/// Runs kernel `k` on `x` (and `s`) in the interpreter and compiled; every buffer must be
+/// bit-identical. Returns the CLIF.
+fn check(text: &str, x: Tensor, s: Vec<f32>, od: DType) -> String {
+    let m = module(text);
+    let n = x.shape()[0];
+    let k = JitBackend::new().unwrap().compile(&m, "k").unwrap();
+    let sizes: BTreeMap<String, i64> = sizes(&[("N", n as i64)]);
+    let args = vec![
+        x,
+        Tensor::from_f32(DType::F32, vec![n], s).unwrap(),
+        Tensor::zeros(od, vec![n]).unwrap(),
+    ];
+    let mut want = args.clone();
+    tessera_interp::run_kernel(&m, "k", &mut want, &sizes).unwrap();
+    let mut got = args;
+    k.run_tensors(&mut got, &sizes).unwrap();
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert_tensors(a, b, Tol::Exact, &format!("buffer {i} of\n{text}"));
+    }
+    tessera_codegen_cpu::clif_text(&k)
+}
+
+fn floats(n: usize) -> Vec<f32> {
+    (0..n).map(|i| FLOATS[i % FLOATS.len()]).collect()
+}
+
+fn cast(xd: DType, od: DType) -> String {
+    format!("    %c = graph.cast %e {{dtype = {od}}} : ({xd}) -> {od}\n    tile.yield %c : {od}")
+}
+
+#[test]
+fn float_to_integer_rounds_ties_to_even_saturates_and_maps_nan_to_zero() {
+    for od in [DType::I8, DType::I32] {
+        for (t, n) in [(61, 200), (8, 27), (4, 4), (64, 64)] {
+            let x = Tensor::from_f32(DType::F32, vec![n], floats(n)).unwrap();
+            let clif = check(
+                &kernel(t, DType::F32, od, &cast(DType::F32, od)),
+                x,
+                vec![1.0; n],
+                od,
+            );
+            if t >= 4 {
+                assert!(clif.contains("fcvt_to_sint_sat.i32x4"), "{clif}");
+            }
+        }
+    }
+}
+
+#[test]
+fn integers_to_float_round_to_nearest_even_and_i8_widens_exactly() {
+    for (t, n) in [(61, 150), (9, 30)] {
+        let v: Vec<i32> = (0..n).map(|i| INTS[i % INTS.len()]).collect();
+        let x = Tensor::new(DType::I32, vec![n], Data::Int(v)).unwrap();
+        let clif = check(
+            &kernel(t, DType::I32, DType::F32, &cast(DType::I32, DType::F32)),
+            x,
+            vec![1.0; n],
+            DType::F32,
+        );
+        assert!(clif.contains("fcvt_from_sint.f32x4"), "{clif}");
+        let v: Vec<i32> = (0..n).map(|i| (i as i32 * 37) % 256 - 128).collect();
+        for od in [DType::F32, DType::I32] {
+            let x = Tensor::new(DType::I8, vec![n], Data::Int(v.clone())).unwrap();
+            let clif = check(
+                &kernel(t, DType::I8, od, &cast(DType::I8, od)),
+                x,
+                vec![1.0; n],
+                od,
+            );
+            assert!(clif.contains("swiden_low"), "{clif}");
+        }
+    }
+}
+
+#[test]
+fn quantise_and_dequantise_maps_run_on_lanes() {
+    let n = 203;
+    let x = floats(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| v * (i as f32 - 100.0))
+        .collect::<Vec<_>>();
+    let s: Vec<f32> = (0..n).map(|i| 0.01 + (i % 7) as f32 * 0.37).collect();
+    let q = "    %v = graph.div %e, %f : (f32, f32) -> f32\n    %c = graph.cast %v {dtype = i8} : (f32) -> i8\n    tile.yield %c : i8";
+    let x = Tensor::from_f32(DType::F32, vec![n], x).unwrap();
+    let clif = check(
+        &kernel(32, DType::F32, DType::I8, q),
+        x,
+        s.clone(),
+        DType::I8,
+    );
+    assert!(clif.contains("snarrow"), "{clif}");
+    assert!(!clif.contains("call "), "{clif}");
+    let d = "    %w = graph.cast %e {dtype = f32} : (i32) -> f32\n    %v = graph.mul %w, %f : (f32, f32) -> f32\n    tile.yield %v : f32";
+    let v: Vec<i32> = (0..n).map(|i| INTS[i % INTS.len()] / 3).collect();
+    let x = Tensor::new(DType::I32, vec![n], Data::Int(v)).unwrap();
+    let clif = check(&kernel(32, DType::I32, DType::F32, d), x, s, DType::F32);
+    assert!(clif.contains("fcvt_from_sint.f32x4"), "{clif}");
+    assert!(!clif.contains("call "), "{clif}");
+}
