@@ -4,6 +4,7 @@
 A He-initialised MLP (w ~ N(0, 2 / fan_in), b ~ N(0, 0.01), numpy seed 0) and 1,000
 inputs x ~ N(0, 1); runs `tessera run` once in f32 and once per precision, and prints the
 share of inputs whose arg-max class agrees with f32 and the largest probability gap.
+`auto` calibrates on 256 other inputs from the same distribution (--max-error 1e-2).
 
     python3 bench/precision_agreement.py [--tessera target/release/tessera] [PRECISION ...]
 """
@@ -53,12 +54,16 @@ def main():
         d = Path(d)
         write_safetensors(d / "w.safetensors", weights)
         np.save(d / "x.npy", x)
+        np.save(d / "calib.npy", rng.normal(0, 1, (256, 784)).astype(np.float32))
 
         def run(precision):
             out = d / f"{precision}.npy"
+            extra = []
+            if precision == "auto":
+                extra = ["--max-error", "1e-2", "--calibrate", f"x={d / 'calib.npy'}"]
             subprocess.run([a.tessera, "run", "examples/mlp.tsr", "--input", f"x={d / 'x.npy'}",
                             "--weights", str(d / "w.safetensors"), "--precision", precision,
-                            "--output", str(out)], check=True)
+                            "--output", str(out)] + extra, check=True)
             return np.load(out)
 
         ref = run("f32")
