@@ -163,8 +163,10 @@ fn int_max(d: DType) -> i64 {
 /// grid point ([`row_tile`]: several short rows per grid point, a long one alone), three
 /// loops over the rows' column tiles (the row stays in L1/L2 after the first): the row
 /// maximum `m` (padding `-inf`); the sum `s` of `exp(x - m)` (padding `-inf` adds 0); then
-/// `exp(x - m) / s` or `x - m - log(s)`, stored. Narrow floats compute in `f32` and round
-/// once at the store.
+/// `exp(x - m) / s` or `x - m - log(s)`, stored. For `log_softmax` the second loop sums
+/// the terms below the maximum (`t`) and counts the maxima (`c`) apart, and
+/// `log(s) = log1p((c - 1) + t)` (docs/numerics-cpu.md). Narrow floats compute in `f32`
+/// and round once at the store.
 ///
 /// With a `prologue` (the elementwise group computing the input, [`super::prologue`]), the
 /// first loop computes the input into the output row and the loops read it from there.
