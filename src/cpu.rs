@@ -45,7 +45,7 @@ impl CpuExecutable {
         let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
         let jit = JitProgram::compile(&backend, &tiled).map_err(|e| Error::msg(e.to_string()))?;
         let graph = program
-            .optimized()?
+            .optimized_for(func)?
             .func(func)
             .cloned()
             .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;

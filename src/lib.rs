@@ -148,6 +148,31 @@ impl Program {
         tessera_passes::PassManager::default_pipeline()
             .run(&mut m)
             .map_err(|e| Error::msg(e.to_string()))?;
+        self.lower_precision(m)
+    }
+
+    /// [`Program::optimized`] for the one function `func`: the module holds only `func`,
+    /// identical to its version in `optimized()`, in time linear in its inlined size (the
+    /// other functions are not inlined themselves: a chain of 1000 calls inlines once, not
+    /// 1000 times). What compiling or interpreting one function uses.
+    pub fn optimized_for(&self, func: &str) -> Result<Module, Error> {
+        let mut m = self.module.clone();
+        tessera_passes::inline::entry(&mut m, func).map_err(|e| Error::msg(e.to_string()))?;
+        // The default pipeline after its `inline` (done above, for `func` only).
+        let rest: Vec<&str> = tessera_passes::DEFAULT_PIPELINE
+            .iter()
+            .copied()
+            .filter(|p| *p != "inline")
+            .collect();
+        tessera_passes::PassManager::new(&rest)
+            .and_then(|pm| pm.run(&mut m))
+            .map_err(|e| Error::msg(e.to_string()))?;
+        self.lower_precision(m)
+    }
+
+    /// With a precision other than `f32`, the e-graph's precision lowering of every graph
+    /// function of `m`.
+    fn lower_precision(&self, mut m: Module) -> Result<Module, Error> {
         if self.precision != tessera_egraph::Precision::F32 {
             let opts = tessera_egraph::Options {
                 precision: self.precision,
@@ -214,7 +239,7 @@ impl Program {
         self.func(func)?;
         Ok(Executable {
             program: self,
-            module: self.optimized()?,
+            module: self.optimized_for(func)?,
             func: func.to_string(),
         })
     }
@@ -223,7 +248,7 @@ impl Program {
     /// module with `func` replaced, and the optimiser's report (`dump --ir graph-opt`).
     pub fn graph_opt(&self, func: &str) -> Result<(Module, tessera_egraph::Report), Error> {
         self.func(func)?;
-        let mut module = self.optimized()?;
+        let mut module = self.optimized_for(func)?;
         let opts = tessera_egraph::Options {
             sizes: tessera_egraph::cost::Sizes {
                 bound: self.sizes.clone(),
@@ -324,7 +349,7 @@ impl Program {
     fn lowering_module(&self, func: &str) -> Result<Module, Error> {
         match self.fusion {
             Fusion::EGraph => Ok(self.graph_opt(func)?.0),
-            Fusion::Basic | Fusion::None => self.optimized(),
+            Fusion::Basic | Fusion::None => self.optimized_for(func),
         }
     }
 

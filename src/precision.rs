@@ -58,7 +58,7 @@ impl Program {
         }
         self.auto.remove(func);
         self.precision = tessera_egraph::Precision::F32;
-        let module = self.optimized()?;
+        let module = self.optimized_for(func)?;
         let f = module
             .func(func)
             .ok_or_else(|| Error::msg(format!("no function `{func}`")))?
@@ -105,9 +105,9 @@ impl Program {
         plain.auto.clear();
         plain.overrides.clear();
         let weights = tessera_passes::hoist::contraction_weights(
-            plain.optimized()?.func(func).ok_or_else(missing)?,
+            plain.optimized_for(func)?.func(func).ok_or_else(missing)?,
         );
-        let lowered = self.optimized()?;
+        let lowered = self.optimized_for(func)?;
         let f = lowered.func(func).ok_or_else(missing)?;
         let Some(h) = tessera_passes::hoist::hoist_weights(f, &weights) else {
             return Ok(None);

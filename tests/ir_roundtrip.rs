@@ -110,6 +110,21 @@ fn every_program_round_trips_verifies_and_optimises() {
         {
             failures.push(format!("{name}: calls remain after inlining"));
         }
+        // Compiling one function inlines only it (`optimized_for`): the same function,
+        // printed identically, as the whole module's pipeline makes.
+        for f in &opt.funcs {
+            let one = prog.optimized_for(&f.name).map(|m| print_module(&m));
+            let want = print_module(&tessera_dialects::Module {
+                funcs: vec![f.clone()],
+            });
+            if one.as_ref().ok() != Some(&want) {
+                failures.push(format!(
+                    "{name}: optimized_for(@{}) differs from optimized():\n{}\nvs\n{want}",
+                    f.name,
+                    one.unwrap_or_else(|e| e.to_string())
+                ));
+            }
+        }
         for f in &lowered.funcs {
             let inputs = random_inputs(&prog, &f.name, 3);
             let want = tessera_interp::run_func(lowered, &f.name, inputs.clone());

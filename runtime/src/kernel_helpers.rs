@@ -50,11 +50,12 @@ pub extern "C" fn tsr_sigmoid_f32(x: f32) -> f32 {
     sigmoid(x as f64) as f32
 }
 
-/// `x * Φ(x)` with the exact `erf` form.
+/// `x * Φ(x)` with the exact `erf` form, as `x/2 erfc(-x / sqrt 2)` (no cancellation in
+/// the negative tail).
 #[no_mangle]
 pub extern "C" fn tsr_gelu_f32(x: f32) -> f32 {
     let d = x as f64;
-    (0.5 * d * (1.0 + libm::erf(d / std::f64::consts::SQRT_2))) as f32
+    (0.5 * d * libm::erfc(-d / std::f64::consts::SQRT_2)) as f32
 }
 
 /// The `tanh` approximation of GELU.
@@ -65,10 +66,13 @@ pub extern "C" fn tsr_gelu_tanh_f32(x: f32) -> f32 {
     (0.5 * d * (1.0 + (k * (d + 0.044715 * d * d * d)).tanh())) as f32
 }
 
-/// `x * sigmoid(x)`.
+/// `x * sigmoid(x)`, `-0` at `-inf` (its limit).
 #[no_mangle]
 pub extern "C" fn tsr_silu_f32(x: f32) -> f32 {
     let d = x as f64;
+    if d == f64::NEG_INFINITY {
+        return -0.0;
+    }
     (d * sigmoid(d)) as f32
 }
 

@@ -19,7 +19,34 @@ pub struct Pattern {
     pub name: &'static str,
     /// The identity it relies on.
     pub identity: &'static str,
-    pub apply: fn(&Func, &Operation) -> Option<Rewrite>,
+    pub apply: fn(&Cx, &Operation) -> Option<Rewrite>,
+}
+
+/// What a pattern sees: the function (`Cx` dereferences to it) and, for each value, the
+/// index of the body operation defining it (so finding a definition is not a scan).
+pub struct Cx<'f> {
+    func: &'f Func,
+    defs: &'f [Option<usize>],
+}
+
+impl std::ops::Deref for Cx<'_> {
+    type Target = Func;
+    fn deref(&self) -> &Func {
+        self.func
+    }
+}
+
+/// For each value of `func`, the first body operation that defines it.
+fn definitions(func: &Func) -> Vec<Option<usize>> {
+    let mut defs = vec![None; func.values.len()];
+    for (i, op) in func.body.ops.iter().enumerate() {
+        for r in &op.results {
+            if let Some(d) = defs.get_mut(r.index()) {
+                d.get_or_insert(i);
+            }
+        }
+    }
+    defs
 }
 
 /// The patterns, in the order they are tried.
@@ -89,10 +116,13 @@ pub fn run(module: &mut Module) -> Vec<(&'static str, usize)> {
         // so this terminates; the bound is a guard against a pattern bug.
         for _round in 0..1000 {
             let mut changed = false;
+            // Forwarding and in-place replacement keep every operation where it is.
+            let mut defs = definitions(func);
             for i in 0..func.body.ops.len() {
                 for (k, p) in PATTERNS.iter().enumerate() {
                     let op = &func.body.ops[i];
-                    let Some(rw) = (p.apply)(func, op) else {
+                    let cx = Cx { func, defs: &defs };
+                    let Some(rw) = (p.apply)(&cx, op) else {
                         continue;
                     };
                     match rw {
@@ -110,7 +140,11 @@ pub fn run(module: &mut Module) -> Vec<(&'static str, usize)> {
                         }
                         Rewrite::Replace(new) => {
                             if &new != op {
+                                let moved = new.results != op.results;
                                 func.body.ops[i] = new;
+                                if moved {
+                                    defs = definitions(func);
+                                }
                                 stats[k].1 += 1;
                                 changed = true;
                             }
@@ -140,41 +174,42 @@ fn operand_ty<'f>(f: &'f Func, op: &Operation, i: usize) -> Option<&'f TensorTyp
 }
 
 /// The operation defining `v`, if it is an operation result of the body.
-fn def_of(f: &Func, v: Value) -> Option<&Operation> {
-    f.body.ops.iter().find(|o| o.results.contains(&v))
+fn def_of<'f>(f: &Cx<'f>, v: Value) -> Option<&'f Operation> {
+    let i = (*f.defs.get(v.index())?)?;
+    f.func.body.ops.get(i)
 }
 
 /// Forwards the first operand when the result has exactly its type.
-fn forward_if_same_type(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn forward_if_same_type(f: &Cx, op: &Operation) -> Option<Rewrite> {
     let x = *op.operands.first()?;
     (result_ty(f, op)? == f.tensor_ty(x)?).then_some(Rewrite::Forward(x))
 }
 
-fn cast_same(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn cast_same(f: &Cx, op: &Operation) -> Option<Rewrite> {
     (graph(op)? == GraphOp::Cast)
         .then(|| forward_if_same_type(f, op))
         .flatten()
 }
 
-fn reshape_same(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn reshape_same(f: &Cx, op: &Operation) -> Option<Rewrite> {
     (graph(op)? == GraphOp::Reshape)
         .then(|| forward_if_same_type(f, op))
         .flatten()
 }
 
-fn broadcast_same(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn broadcast_same(f: &Cx, op: &Operation) -> Option<Rewrite> {
     (graph(op)? == GraphOp::BroadcastTo)
         .then(|| forward_if_same_type(f, op))
         .flatten()
 }
 
-fn slice_full(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn slice_full(f: &Cx, op: &Operation) -> Option<Rewrite> {
     (graph(op)? == GraphOp::Slice)
         .then(|| forward_if_same_type(f, op))
         .flatten()
 }
 
-fn reshape_reshape(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn reshape_reshape(f: &Cx, op: &Operation) -> Option<Rewrite> {
     if graph(op)? != GraphOp::Reshape {
         return None;
     }
@@ -187,7 +222,7 @@ fn reshape_reshape(f: &Func, op: &Operation) -> Option<Rewrite> {
     Some(Rewrite::Replace(new))
 }
 
-fn transpose_identity(_f: &Func, op: &Operation) -> Option<Rewrite> {
+fn transpose_identity(_f: &Cx, op: &Operation) -> Option<Rewrite> {
     if graph(op)? != GraphOp::Transpose {
         return None;
     }
@@ -198,7 +233,7 @@ fn transpose_identity(_f: &Func, op: &Operation) -> Option<Rewrite> {
         .then(|| Rewrite::Forward(op.operands[0]))
 }
 
-fn transpose_transpose(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn transpose_transpose(f: &Cx, op: &Operation) -> Option<Rewrite> {
     if graph(op)? != GraphOp::Transpose {
         return None;
     }
@@ -223,7 +258,7 @@ fn transpose_transpose(f: &Func, op: &Operation) -> Option<Rewrite> {
     Some(Rewrite::Replace(new))
 }
 
-fn neg_neg(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn neg_neg(f: &Cx, op: &Operation) -> Option<Rewrite> {
     if graph(op)? != GraphOp::Neg {
         return None;
     }
@@ -236,7 +271,7 @@ fn neg_neg(f: &Func, op: &Operation) -> Option<Rewrite> {
 }
 
 /// The scalar value of a `graph.constant`.
-fn constant_value(f: &Func, v: Value) -> Option<(DType, Attr)> {
+fn constant_value(f: &Cx, v: Value) -> Option<(DType, Attr)> {
     let d = def_of(f, v)?;
     if graph(d)? != GraphOp::Constant {
         return None;
@@ -244,7 +279,7 @@ fn constant_value(f: &Func, v: Value) -> Option<(DType, Attr)> {
     Some((d.attrs.dtype("dtype")?, d.attrs.get("value")?.clone()))
 }
 
-fn is_one(f: &Func, v: Value) -> bool {
+fn is_one(f: &Cx, v: Value) -> bool {
     match constant_value(f, v) {
         Some((_, Attr::Float(x))) => x == 1.0,
         Some((_, Attr::Int(x))) => x == 1,
@@ -252,7 +287,7 @@ fn is_one(f: &Func, v: Value) -> bool {
     }
 }
 
-fn mul_one(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn mul_one(f: &Cx, op: &Operation) -> Option<Rewrite> {
     if graph(op)? != GraphOp::Mul {
         return None;
     }
@@ -265,7 +300,7 @@ fn mul_one(f: &Func, op: &Operation) -> Option<Rewrite> {
     None
 }
 
-fn div_one(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn div_one(f: &Cx, op: &Operation) -> Option<Rewrite> {
     if graph(op)? != GraphOp::Div {
         return None;
     }
@@ -274,7 +309,7 @@ fn div_one(f: &Func, op: &Operation) -> Option<Rewrite> {
 }
 
 /// Folds `c1 op c2` on scalar f32 or i32 constants, exactly as the interpreter computes it.
-fn fold_scalar(f: &Func, op: &Operation) -> Option<Rewrite> {
+fn fold_scalar(f: &Cx, op: &Operation) -> Option<Rewrite> {
     let g = graph(op)?;
     if !matches!(g, GraphOp::Add | GraphOp::Sub | GraphOp::Mul | GraphOp::Div)
         || op.operands.len() != 2

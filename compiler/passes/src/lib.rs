@@ -13,4 +13,4 @@ pub mod registry;
 pub mod rewrite;
 
 pub use manager::{PassError, PassManager};
-pub use registry::{lookup, Pass, PASSES};
+pub use registry::{lookup, Pass, DEFAULT_PIPELINE, PASSES};

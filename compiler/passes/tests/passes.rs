@@ -192,3 +192,57 @@ fn inlining_is_linear_and_unbounded_in_depth() {
         );
     }
 }
+
+/// The IR text of a call chain of `n` functions: `main` calls `g1`, each `gK` returns
+/// `g(K+1)(x) + x`, the last `tanh(x)` (what `scripts/call_chain.py` writes as `.tsr`).
+fn chain(n: usize) -> String {
+    let t = "f32[B, 16]";
+    let mut src = format!(
+        "graph.func @main(%x: {t}) -> ({t}) {{\n  %0 = graph.call %x {{callee = @g1}} : ({t}) -> {t}\n  graph.return %0 : {t}\n}}\n"
+    );
+    for k in 1..n {
+        src.push_str(&format!(
+            "graph.func @g{k}(%x: {t}) -> ({t}) {{\n  %0 = graph.call %x {{callee = @g{}}} : ({t}) -> {t}\n  %1 = graph.add %0, %x : ({t}, {t}) -> {t}\n  graph.return %1 : {t}\n}}\n",
+            k + 1
+        ));
+    }
+    src.push_str(&format!(
+        "graph.func @g{n}(%x: {t}) -> ({t}) {{\n  %0 = graph.tanh %x : ({t}) -> {t}\n  graph.return %0 : {t}\n}}\n"
+    ));
+    src
+}
+
+/// A chain of 1000 nested calls: `inline::entry` inlines `main` alone (each callee copied
+/// once, not inlined into every caller first), with the pipeline after it, and gives the
+/// function the whole module's inlining gives (checked on a shorter chain, whose whole
+/// inlined module stays small).
+#[test]
+fn a_chain_of_1000_calls_inlines_main_once() {
+    let n = 1000;
+    let mut m = parse_module(&chain(n)).expect("parses");
+    let calls = tessera_passes::inline::entry(&mut m, "main").expect("inlines");
+    assert_eq!(calls, n, "one call per function");
+    assert_eq!(m.funcs.len(), 1, "only main is kept");
+    let mut pm = PassManager::new(&["canonicalize", "cse", "dce"]).expect("known passes");
+    pm.verify_each = true;
+    pm.run(&mut m).expect("runs");
+    // tanh, n - 1 adds and the return.
+    assert_eq!(m.funcs[0].body.ops.len(), n + 1, "{}", print_module(&m));
+
+    let short = chain(50);
+    let mut whole = parse_module(&short).expect("parses");
+    PassManager::default_pipeline()
+        .run(&mut whole)
+        .expect("runs");
+    let mut one = parse_module(&short).expect("parses");
+    tessera_passes::inline::entry(&mut one, "main").expect("inlines");
+    PassManager::new(&["canonicalize", "cse", "dce"])
+        .expect("known passes")
+        .run(&mut one)
+        .expect("runs");
+    let main = whole.func("main").expect("main").clone();
+    assert_eq!(
+        print_module(&one),
+        print_module(&Module { funcs: vec![main] })
+    );
+}

@@ -26,8 +26,9 @@
 //!   and `x/2 erfc |z|` below (no cancellation anywhere), `erfc(a) = exp(-x^2/2 + S(a))`
 //!   with `S` a degree-13 fit on `[0, 6]` (`-0` below `x = -6 sqrt 2`).
 //! - `sigmoid(x) = s / (1 + e)`, `e = exp(-|x|)`, `s = 1` for `x >= 0` else `e`;
-//!   `silu(x) = x s / (1 + e)`; `gelu_tanh(x) = x s / (1 + e)` with
-//!   `v = 2 sqrt(2/pi) (x + 0.044715 x^3)` in place of `x` (as `1 + tanh(v/2) = 2 sigmoid(v)`).
+//!   `silu(x) = x s / (1 + e)`, for `x < 0` with `e`'s last power-of-two factor applied
+//!   after the division (a denormal result is rounded once), `-0` below `-120`;
+//!   `gelu_tanh(x) = x / (1 + exp(-2u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)`.
 //! - `rsqrt(x) = 1 / sqrt(x)` (two correctly rounded operations).
 
 // The constants are written with the exact decimal expansion of each `f32` coefficient.
@@ -140,6 +141,8 @@ const GELU_S: [f32; 14] = [
     -0.0013305202592164278,
     0.0007184639107435942,
 ];
+/// Where silu's `exp` is clamped and its result is `-0` below (`silu(-108.8)` underflows).
+const SILU_LO: f32 = -120.0;
 /// sqrt(2 / pi) and sqrt(2 / pi) * 0.044715, doubled (gelu_tanh's v).
 const GELU_K2: f32 = 1.595_769_121_605_731;
 const GELU_KC2: f32 = 0.071_354_816_802_22;
@@ -161,8 +164,8 @@ impl Lowerer<'_, '_> {
             GraphOp::Tanh => self.v_tanh(v),
             GraphOp::Erf => self.v_erf(v),
             GraphOp::Gelu => self.v_gelu(v),
-            GraphOp::Sigmoid => self.v_sigmoid(v, v, false),
-            GraphOp::Silu => self.v_sigmoid(v, v, true),
+            GraphOp::Sigmoid => self.v_sigmoid(v),
+            GraphOp::Silu => self.v_silu(v),
             GraphOp::GeluTanh => {
                 // x sigmoid(2u) = x / (1 + exp(-2u)): no cancellation on either side (for
                 // x < 0 the exponential is large, and its overflow to inf gives -0, within
@@ -265,7 +268,16 @@ impl Lowerer<'_, '_> {
     /// `exp(x)` for every `x` but NaN (a NaN gives some number: callers that can see a
     /// NaN restore it).
     fn v_exp(&mut self, x: ClValue) -> ClValue {
-        let (lo, hi) = (self.vc(-104.0), self.vc(89.0));
+        let (y, s2) = self.v_exp_parts(x, -104.0);
+        self.b.ins().fmul(y, s2)
+    }
+
+    /// `exp(x)` as `y * s2`, `s2 = 2^n2` a power of two and `y` normal, with `x` clamped
+    /// to `[lo, 89]` (`lo >= -170`, so that `n2 >= -126`): a caller that multiplies `y` by
+    /// other factors first and by `s2` last rounds a denormal result once. `exp` itself
+    /// clamps at `-104`, where the result has underflowed to 0.
+    fn v_exp_parts(&mut self, x: ClValue, lo: f32) -> (ClValue, ClValue) {
+        let (lo, hi) = (self.vc(lo), self.vc(89.0));
         let xc = self.vmax(x, lo);
         let xc = self.vmin(xc, hi);
         let (l2e, sh) = (self.vc(LOG2E), self.vc(SHIFTER));
@@ -292,8 +304,7 @@ impl Lowerer<'_, '_> {
             l.as_f32x4(b)
         };
         let (s1, s2) = (scale(self, n1), scale(self, n2));
-        let y = self.b.ins().fmul(e, s1);
-        self.b.ins().fmul(y, s2)
+        (self.b.ins().fmul(e, s1), s2)
     }
 
     fn v_log(&mut self, x: ClValue) -> ClValue {
@@ -358,9 +369,8 @@ impl Lowerer<'_, '_> {
         self.keep_nan(x, y)
     }
 
-    /// `s / (1 + e)` with `e = exp(-|v|)` and `s = 1` for `v >= 0` else `e`: sigmoid(v);
-    /// times `x` when `times_x`.
-    fn v_sigmoid(&mut self, v: ClValue, x: ClValue, times_x: bool) -> ClValue {
+    /// `s / (1 + e)` with `e = exp(-|v|)` and `s = 1` for `v >= 0` else `e`: sigmoid(v).
+    fn v_sigmoid(&mut self, v: ClValue) -> ClValue {
         let a = self.b.ins().fabs(v);
         let na = self.b.ins().fneg(a);
         let e = self.v_exp(na);
@@ -368,9 +378,33 @@ impl Lowerer<'_, '_> {
         let den = self.b.ins().fadd(one, e);
         let pos = self.vcmp(FloatCC::GreaterThanOrEqual, v, z);
         let s = self.vsel(pos, one, e);
-        let s = if times_x { self.b.ins().fmul(x, s) } else { s };
         let y = self.b.ins().fdiv(s, den);
         self.keep_nan(v, y)
+    }
+
+    /// `silu(x) = x s / (1 + e)` as `sigmoid`, with `e = y 2^n2` ([`Self::v_exp_parts`])
+    /// and, for `x < 0`, the factor `2^n2` applied last: `((x y) / (1 + e)) 2^n2`, so a
+    /// denormal result (`x < -91.8`) is rounded once rather than computed from a denormal
+    /// `e` (`x < -87.3`). `exp` is clamped at `-120` here; below, the result is `-0` (the
+    /// true value is below `1e-50`), `silu(-inf)` included; NaN stays NaN.
+    fn v_silu(&mut self, x: ClValue) -> ClValue {
+        let a = self.b.ins().fabs(x);
+        let na = self.b.ins().fneg(a);
+        let (y, s2) = self.v_exp_parts(na, SILU_LO);
+        let e = self.b.ins().fmul(y, s2);
+        let (one, z) = (self.vc(1.0), self.vc(0.0));
+        let den = self.b.ins().fadd(one, e);
+        let pos = self.vcmp(FloatCC::GreaterThanOrEqual, x, z);
+        let s = self.vsel(pos, one, y);
+        let sc = self.vsel(pos, one, s2);
+        let num = self.b.ins().fmul(x, s);
+        let q = self.b.ins().fdiv(num, den);
+        let r = self.b.ins().fmul(q, sc);
+        let lim = self.vc(SILU_LO);
+        let far = self.vcmp(FloatCC::LessThan, x, lim);
+        let nz = self.vc(-0.0);
+        let r = self.vsel(far, nz, r);
+        self.keep_nan(x, r)
     }
 
     /// `gelu(x) = x/2 (2 - erfc(|z|))` for `z = x / sqrt 2 >= 0`, `x/2 erfc(|z|)` below,

@@ -65,13 +65,23 @@ pub fn softmax(x: &Tensor, ax: i64) -> KResult<Tensor> {
     from_f64(x.dtype(), x.shape().to_vec(), r)
 }
 
-/// `x - max - log(sum(exp(x - max)))` along `axis`.
+/// `x - max - log(sum(exp(x - max)))` along `axis`. The sum is `c + t`: `c` maxima (each
+/// an exact 1) and the sum `t` of the other terms, and `log(c + t) = log1p((c - 1) + t)`,
+/// so a dominant entry gives `-t` (not the 0 of `log(1 + t)` with `t` below `f64`'s eps).
 pub fn log_softmax(x: &Tensor, ax: i64) -> KResult<Tensor> {
     let v = floats(x, "the operand")?;
     let r = per_lane(v, lanes(x, ax)?, |l, o| {
         let m = lane_max(l);
-        let s: f64 = l.iter().map(|&v| (v - m).exp()).sum();
-        let ls = s.ln();
+        let (mut c, mut t) = (0f64, 0f64);
+        for &v in l {
+            let d = v - m;
+            if d == 0.0 {
+                c += 1.0;
+            } else {
+                t += d.exp();
+            }
+        }
+        let ls = ((c - 1.0) + t).ln_1p();
         for (e, &v) in o.iter_mut().zip(l) {
             *e = (v - m) - ls;
         }

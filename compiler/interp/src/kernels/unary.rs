@@ -53,12 +53,14 @@ pub fn apply_f32(op: UnaryOp, x: f32) -> f32 {
                 0.0
             }
         }
-        UnaryOp::Gelu => (0.5 * d * (1.0 + libm::erf(d / std::f64::consts::SQRT_2))) as f32,
+        // x Phi(x) = x/2 erfc(-x / sqrt 2): no cancellation in the negative tail, where
+        // 1 + erf(x / sqrt 2) loses every digit below x = -5.9 (and gave 0).
+        UnaryOp::Gelu => (0.5 * d * libm::erfc(-d / std::f64::consts::SQRT_2)) as f32,
         UnaryOp::GeluTanh => {
             let k = (2.0 / std::f64::consts::PI).sqrt();
             (0.5 * d * (1.0 + (k * (d + 0.044715 * d * d * d)).tanh())) as f32
         }
-        UnaryOp::Silu => (d * sigmoid(d)) as f32,
+        UnaryOp::Silu => silu(d) as f32,
         UnaryOp::Erf => libm::erf(d) as f32,
     }
 }
@@ -70,6 +72,15 @@ fn sigmoid(x: f64) -> f64 {
     } else {
         let e = x.exp();
         e / (1.0 + e)
+    }
+}
+
+/// `x sigmoid(x)`, with its limit `-0` at `-inf` (not `-inf * 0`).
+fn silu(x: f64) -> f64 {
+    if x == f64::NEG_INFINITY {
+        -0.0
+    } else {
+        x * sigmoid(x)
     }
 }
 
@@ -112,6 +123,13 @@ mod tests {
         assert_eq!(apply_f32(UnaryOp::Sigmoid, -1000.0), 0.0);
         assert_eq!(apply_f32(UnaryOp::Sigmoid, 1000.0), 1.0);
         assert_eq!(apply_f32(UnaryOp::Gelu, 0.0), 0.0);
+        // The negative tail: -6 Phi(-6) = -5.91953e-9, not 0.
+        let g = apply_f32(UnaryOp::Gelu, -6.0);
+        assert!((g / -5.919_526e-9 - 1.0).abs() < 1e-6, "{g:e}");
+        assert!(apply_f32(UnaryOp::Gelu, f32::NEG_INFINITY).is_nan());
+        let s = apply_f32(UnaryOp::Silu, f32::NEG_INFINITY);
+        assert!(s == 0.0 && s.is_sign_negative());
+        assert!(apply_f32(UnaryOp::Silu, f32::NAN).is_nan());
         assert_eq!(apply_i32(UnaryOp::Abs, i32::MIN), Some(i32::MIN));
     }
 }

@@ -242,8 +242,10 @@ fn int_max(d: DType) -> i64 {
 /// grid point ([`row_tile`]: several short rows per grid point, a long one alone), three
 /// loops over the rows' column tiles (the row stays in L1/L2 after the first): the row
 /// maximum `m` (padding `-inf`); the sum `s` of `exp(x - m)` (padding `-inf` adds 0); then
-/// `exp(x - m) / s` or `x - m - log(s)`, stored. Narrow floats compute in `f32` and round
-/// once at the store.
+/// `exp(x - m) / s` or `x - m - log(s)`, stored. For `log_softmax` the second loop sums
+/// the terms below the maximum (`t`) and counts the maxima (`c`) apart, and
+/// `log(s) = log1p((c - 1) + t)` (docs/numerics-cpu.md). Narrow floats compute in `f32`
+/// and round once at the store.
 ///
 /// With a `prologue` (the elementwise group computing the input, [`super::prologue`]), the
 /// first loop computes the input into the output row and the loops read it from there.
@@ -363,12 +365,26 @@ pub(super) fn softmax(
     k.line(format!(
         "%mb = tile.broadcast %m {{dims = [0]}} : ({row}) -> {blk}"
     ));
-    // Loop 2: the sum of exp(x - m).
+    // Loop 2: the sum of exp(x - m). For log_softmax, the sum `t` of the terms below the
+    // maximum and the count `c` of the maxima, each exact 1 kept out of `t`, so that
+    // `log(sum) = log1p((c - 1) + t)` keeps the digits of a small `t` (one dominant logit).
     k.line(format!("%zsum = tile.splat {{value = 0.0}} : () -> {row}"));
     let (mut body, bx) = load("b");
-    body.push(format!(
-        "%be = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %xb = graph.exp %db : (f32) -> f32\n  tile.yield %xb : f32\n}}"
-    ));
+    if log {
+        body.push(format!(
+            "%be = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %xb = graph.exp %db : (f32) -> f32\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %tb = graph.eq %db, %zb : (f32, f32) -> bool\n  %yb = graph.select %tb, %zb, %xb : (bool, f32, f32) -> f32\n  tile.yield %yb : f32\n}}"
+        ));
+        body.push(format!(
+            "%bm = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%ek: f32, %mk: f32) {{\n  %tk = graph.eq %ek, %mk : (f32, f32) -> bool\n  %ok = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %zk = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %yk = graph.select %tk, %ok, %zk : (bool, f32, f32) -> f32\n  tile.yield %yk : f32\n}}"
+        ));
+        body.push(format!(
+            "%bq = tile.reduce %bm {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+        ));
+    } else {
+        body.push(format!(
+            "%be = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %xb = graph.exp %db : (f32) -> f32\n  tile.yield %xb : f32\n}}"
+        ));
+    }
     body.push(format!(
         "%bp = tile.reduce %be {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
     ));
@@ -380,15 +396,26 @@ pub(super) fn softmax(
         ));
     }
     body.push(combine("bn", "bc", "bp", "add", "b"));
-    body.push(format!("tile.yield %bn : {row}"));
-    k.line(format!(
-        "%s = tile.for %zsum {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
-        indent(body)
-    ));
-    // Loop 3: normalise and store.
+    if log {
+        body.push(combine("bk", "bd", "bq", "add", "k"));
+        body.push(format!("tile.yield %bn, %bk : {row}, {row}"));
+        k.line(format!(
+            "%s, %c = tile.for %zsum, %zsum {{bounds = {bounds}}} : ({row}, {row}) -> ({row}, {row}) (%kb: index, %bc: {row}, %bd: {row}) {{\n{}\n}}",
+            indent(body)
+        ));
+    } else {
+        body.push(format!("tile.yield %bn : {row}"));
+        k.line(format!(
+            "%s = tile.for %zsum {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+            indent(body)
+        ));
+    }
+    // Loop 3: normalise and store. log_softmax: `ls = log1p(a)`, `a = (c - 1) + t`, as
+    // `a` where `1 + a` rounds to 1, else `log(1 + a) a / ((1 + a) - 1)` (Goldberg: the
+    // rounding of `1 + a` cancels), so a dominant entry gives `-t` rather than 0.
     let stat = if log {
         k.line(format!(
-            "%ls = tile.map %s : ({row}) -> {row} (%pl: f32) {{\n  %ql = graph.log %pl : (f32) -> f32\n  tile.yield %ql : f32\n}}"
+            "%ls = tile.map %s, %c : ({row}, {row}) -> {row} (%pl: f32, %cl: f32) {{\n  %ol = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %c1 = graph.sub %cl, %ol : (f32, f32) -> f32\n  %al = graph.add %c1, %pl : (f32, f32) -> f32\n  %ul = graph.add %ol, %al : (f32, f32) -> f32\n  %gl = graph.log %ul : (f32) -> f32\n  %hl = graph.mul %gl, %al : (f32, f32) -> f32\n  %vl = graph.sub %ul, %ol : (f32, f32) -> f32\n  %ql = graph.div %hl, %vl : (f32, f32) -> f32\n  %el = graph.eq %ul, %ol : (f32, f32) -> bool\n  %rl = graph.select %el, %al, %ql : (bool, f32, f32) -> f32\n  tile.yield %rl : f32\n}}"
         ));
         "ls"
     } else {
