@@ -104,6 +104,54 @@ fn lhs_packed_as_broadcast_vectors() {
 }
 
 #[test]
+fn live_rows_skip_the_padding_of_the_last_row_tile() {
+    // `rows = "live"`: row blocks past the end of `a` are skipped. M = 13 with 8-row tiles
+    // (5 live rows: one 4-row block and one row of the next), M = 40 with 16-row tiles
+    // (8 live rows of the last tile), ragged last blocks (tm = 13, 7), every pack form.
+    for (tm, tk, tn) in [(8, 16, 32), (16, 9, 27), (13, 5, 24), (7, 33, 13)] {
+        for (r, v) in [(4, 2), (6, 2), (3, 3)] {
+            for pack in ["none", "rhs", "lhs", "both"] {
+                let attrs = format!(
+                    "{{block = [{r}, {v}], unroll = 1, pack = \"{pack}\", madd = \"mul_add\", rows = \"live\"}}"
+                );
+                run((tm, tk, tn), &attrs, SIZES);
+            }
+        }
+    }
+    let b = tessera_codegen_cpu::JitBackend::new().unwrap();
+    let live = "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\", rows = \"live\"}";
+    let clif = tessera_codegen_cpu::clif_text(
+        &b.compile(&module(&kernel(8, 16, 24, live)), "mm").unwrap(),
+    );
+    assert!(
+        clif.contains(" = umin "),
+        "the row loop is bounded by the live rows: {clif}"
+    );
+    let all = "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"}";
+    let clif =
+        tessera_codegen_cpu::clif_text(&b.compile(&module(&kernel(8, 16, 24, all)), "mm").unwrap());
+    assert!(!clif.contains(" = umin "), "{clif}");
+}
+
+#[test]
+fn wide_rhs_tiles_are_packed_in_several_passes() {
+    // 300 columns: 37 panels of 8 and one of 4 (one pass of 32 panels, then 5 and the
+    // narrow one); 3-vector panels: 25 of 12 (passes of 21); N % 4 scalar columns.
+    for (r, v) in [(4, 2), (4, 3)] {
+        for pack in ["rhs", "both"] {
+            let attrs = format!(
+                "{{block = [{r}, {v}], unroll = 1, pack = \"{pack}\", madd = \"mul_add\"}}"
+            );
+            run(
+                (8, 7, 300),
+                &attrs,
+                &[(9, 7, 300), (20, 9, 611), (3, 2, 45)],
+            );
+        }
+    }
+}
+
+#[test]
 fn every_unroll_factor_with_k_remainders() {
     for u in 1..=4 {
         for tk in [1, 2, 3, 5, 8, 11] {

@@ -6,13 +6,17 @@
 //! per row, one broadcast element of `lhs`, then per accumulator one `vmulps` and one
 //! `vaddps` (`madd = "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh
 //! broadcast: Cranelift ties an `fma`'s result to its first factor). The `k` loop, counted
-//! by the lhs pointer, is unrolled `unroll` times; with `pack = "rhs"` the right operand
-//! is first copied into contiguous column panels of the block's width (so that a panel
-//! streams through L1 without the set conflicts of a strided walk), with `pack = "lhs"`
-//! each block of lhs rows is copied as broadcast vectors before the column panels that
-//! read it (row blocks are then the outer loop), `"both"` does both. Ragged edges: a last
-//! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
-//! with scalar accumulators. Accumulation is in `f32`, sequential in `k`; the
+//! by the lhs pointer, is unrolled `unroll` times; with `pack = "rhs"` the right operand is first
+//! copied into contiguous column panels of the block's width (so that a panel streams
+//! through L1 without the set conflicts of a strided walk; one loop over its rows fills
+//! every panel), with `pack = "lhs"` each block of lhs rows is copied as broadcast vectors
+//! (four `k` per loop iteration) before the column panels that read it (row blocks are
+//! then the outer loop), `"both"` does both. Ragged edges: a last column panel of fewer
+//! vectors, a last block of fewer rows, and the last `N % 4` columns with scalar
+//! accumulators. With `rows = "live"` (matmul kernels, whose result rows are only stored),
+//! row blocks that lie wholly in the padding of a tile loaded past the end of its buffer
+//! are skipped: the bound comes from the `tile.load` of the lhs at run time, so a 128-row
+//! tile costs a batch of 32 rows the multiply-adds of 32 rows. Accumulation is in `f32`, sequential in `k`; the
 //! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8`/`i32` operands with an `i32` accumulator: scalar, wrapping, exact.
 //! Narrow float operands (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any
@@ -45,6 +49,10 @@ pub(crate) struct DotPlan {
     pub pack_lhs: bool,
     /// `fma` (one fused multiply-add per product) or separate `fmul` + `fadd`.
     pub fused: bool,
+    /// Result rows whose lhs row is padding (past the end of the buffer the lhs was
+    /// loaded from) are never read (`rows = "live"`): row blocks wholly past the end are
+    /// skipped, and those rows of the result are left undefined.
+    pub live_rows: bool,
 }
 
 impl DotPlan {
@@ -83,6 +91,15 @@ impl DotPlan {
                 ))
             }
         };
+        let live_rows = match op.attrs.str("rows") {
+            None | Some("all") => false,
+            Some("live") => true,
+            Some(p) => {
+                return invalid(format!(
+                    "tile.dot: `rows` must be \"all\" or \"live\", got \"{p}\""
+                ))
+            }
+        };
         Ok(DotPlan {
             rows,
             vecs,
@@ -90,9 +107,14 @@ impl DotPlan {
             pack_rhs,
             pack_lhs,
             fused,
+            live_rows,
         })
     }
 }
+
+/// The most rhs vectors [`Lowerer::pack_rhs`] copies per loop iteration (one row of up to
+/// 256 columns: 64 loads and 64 stores).
+const PACK_VECS: i64 = 64;
 
 /// The operands of one `f32` dot as the micro-kernels address them.
 struct Gemm {
@@ -132,7 +154,11 @@ impl Lowerer<'_, '_> {
         match (a.dtype, b.dtype, c.dtype) {
             (DType::F32, DType::F32, DType::F32) => {
                 let plan = DotPlan::from_attrs(op)?;
-                self.dot_f32(&a, &b, &c, &out, m, k, n, plan)?
+                let live = match plan.live_rows {
+                    true => self.live_rows.get(&op.operands[0]).copied(),
+                    false => None,
+                };
+                self.dot_f32(&a, &b, &c, &out, (m, k, n), live, plan)?
             }
             (DType::I8, DType::I8, DType::I32) | (DType::I32, DType::I32, DType::I32) => {
                 self.dot_int(&a, &b, &c, &out, m, k, n)?
@@ -163,9 +189,8 @@ impl Lowerer<'_, '_> {
         b: &TileSlot,
         c: &TileSlot,
         out: &TileSlot,
-        m: i64,
-        k: i64,
-        n: i64,
+        (m, k, n): (i64, i64, i64),
+        live: Option<ClValue>,
         plan: DotPlan,
     ) -> Result<()> {
         let n4 = n - n % 4;
@@ -217,27 +242,17 @@ impl Lowerer<'_, '_> {
                     }
                     Ok(())
                 };
-                let (fr, rr) = (m / rows, m % rows);
-                if fr > 0 {
-                    self.for_const(0, fr, 1, |l, ib| {
-                        let row0 = l.mul_c(ib, rows);
-                        block(l, row0, rows)
-                    })?;
-                }
-                if rr > 0 {
-                    let row0 = self.iconst(fr * rows);
-                    block(self, row0, rr)?;
-                }
+                self.row_block_range(m, rows, live, &block)?;
             } else {
                 if full > 0 {
                     self.for_const(0, full, 1, |l, jb| {
                         let col0 = l.mul_c(jb, bw);
-                        l.row_blocks(&g, col0, plan.vecs, plan)
+                        l.row_blocks(&g, col0, plan.vecs, live, plan)
                     })?;
                 }
                 if rem > 0 {
                     let col0 = self.iconst(full * bw);
-                    self.row_blocks(&g, col0, rem, plan)?;
+                    self.row_blocks(&g, col0, rem, live, plan)?;
                 }
             }
         }
@@ -267,7 +282,9 @@ impl Lowerer<'_, '_> {
     /// Copies the first `n4` columns of the `k x n` tile `b` into a scratch slot laid out
     /// as the micro-kernel reads it: column panels of `vecs * 4` columns (the last one
     /// narrower), each `k` rows of its width, dense. The panel of columns from `col0` starts
-    /// at element `col0 * k`.
+    /// at element `col0 * k`. One loop over the rows of `b` copies a row into every panel
+    /// (up to [`PACK_VECS`] vectors per iteration; wider tiles take several passes), so the
+    /// loop's increments, compare and branch are paid once per row, not once per panel row.
     fn pack_rhs(
         &mut self,
         b: &TileSlot,
@@ -280,33 +297,48 @@ impl Lowerer<'_, '_> {
         let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
         let bw = vecs * 4;
         let (full, rem) = (n4 / bw, (n4 % bw) / 4);
-        let panel = |l: &mut Self, col0: ClValue, w: i64| -> Result<()> {
+        // One pass: `panels` full panels from panel `first`, then the narrower last panel
+        // (`rem` vectors, which starts where the full panels end) when `rem > 0`.
+        let pass = |l: &mut Self, first: ClValue, panels: i64, rem: i64| -> Result<()> {
+            let col0 = l.mul_c(first, bw);
             let src = l.elem_addr(b, col0);
             let off = l.mul_c(col0, k);
             let dst = l.elem_addr(&p, off);
+            let drem = l.add_c(dst, panels * bw * k * 4);
             let (zero, kend) = (l.iconst(0), l.iconst(k));
-            l.for_carry(zero, kend, 1, vec![src, dst], |l, _, ptrs| {
-                for v in 0..w / 4 {
-                    let x =
-                        l.b.ins()
-                            .load(types::F32X4, vflags, ptrs[0], (v * 16) as i32);
-                    l.b.ins().store(frame_flags(), x, ptrs[1], (v * 16) as i32);
+            l.for_carry(zero, kend, 1, vec![src, dst, drem], |l, _, ptrs| {
+                for q in 0..panels {
+                    for v in 0..vecs {
+                        let from = ((q * bw + v * 4) * 4) as i32;
+                        let x = l.b.ins().load(types::F32X4, vflags, ptrs[0], from);
+                        let to = (q * bw * k * 4 + v * 16) as i32;
+                        l.b.ins().store(frame_flags(), x, ptrs[1], to);
+                    }
                 }
-                let src = l.add_c(ptrs[0], n * 4);
-                let dst = l.add_c(ptrs[1], w * 4);
-                Ok(vec![src, dst])
+                for v in 0..rem {
+                    let from = ((panels * bw + v * 4) * 4) as i32;
+                    let x = l.b.ins().load(types::F32X4, vflags, ptrs[0], from);
+                    l.b.ins().store(frame_flags(), x, ptrs[2], (v * 16) as i32);
+                }
+                Ok(vec![
+                    l.add_c(ptrs[0], n * 4),
+                    l.add_c(ptrs[1], bw * 4),
+                    l.add_c(ptrs[2], rem * 16),
+                ])
             })?;
             Ok(())
         };
-        if full > 0 {
-            self.for_const(0, full, 1, |l, jb| {
-                let col0 = l.mul_c(jb, bw);
-                panel(l, col0, bw)
+        let chunk = (PACK_VECS / vecs).max(1);
+        let (passes, last) = (full / chunk, full % chunk);
+        if passes > 0 {
+            self.for_const(0, passes, 1, |l, c| {
+                let first = l.mul_c(c, chunk);
+                pass(l, first, chunk, 0)
             })?;
         }
-        if rem > 0 {
-            let col0 = self.iconst(full * bw);
-            panel(self, col0, rem * 4)?;
+        if last > 0 || rem > 0 {
+            let first = self.iconst(passes * chunk);
+            pass(self, first, last, rem)?;
         }
         Ok(p)
     }
@@ -314,7 +346,7 @@ impl Lowerer<'_, '_> {
     /// Copies rows `row0 .. row0 + rows` of the `m x k` tile `a` into `pa` as the
     /// micro-kernel reads them with `pack = "lhs"`: for each `k`, the `rows` elements of
     /// that column, each broadcast to a four-lane vector (element `(r, kk)` at vector
-    /// `kk * rows + r`).
+    /// `kk * rows + r`). Four `k` per loop iteration, then the last `k % 4` one by one.
     fn pack_lhs(
         &mut self,
         a: &TileSlot,
@@ -326,33 +358,95 @@ impl Lowerer<'_, '_> {
         let e = self.mul_c(row0, k);
         let src = self.elem_addr(a, e);
         let dst = self.slot_addr(pa);
-        let (zero, kend) = (self.iconst(0), self.iconst(k));
-        self.for_carry(zero, kend, 1, vec![src, dst], |l, _, p| {
-            for r in 0..rows {
-                let x =
-                    l.b.ins()
-                        .load(types::F32, frame_flags(), p[0], (r * k * 4) as i32);
-                let v = l.b.ins().splat(types::F32X4, x);
-                l.b.ins().store(frame_flags(), v, p[1], (r * 16) as i32);
+        let mut ptrs = vec![src, dst];
+        for (start, end, step) in [(0, k - k % 4, 4), (k - k % 4, k, 1)] {
+            if end <= start {
+                continue;
             }
-            Ok(vec![l.add_c(p[0], 4), l.add_c(p[1], rows * 16)])
-        })?;
+            let (s, e) = (self.iconst(start), self.iconst(end));
+            let (_, out) = self.for_carry(s, e, step, ptrs, |l, _, p| {
+                for t in 0..step {
+                    for r in 0..rows {
+                        let from = ((r * k + t) * 4) as i32;
+                        let x = l.b.ins().load(types::F32, frame_flags(), p[0], from);
+                        let v = l.b.ins().splat(types::F32X4, x);
+                        let to = ((t * rows + r) * 16) as i32;
+                        l.b.ins().store(frame_flags(), v, p[1], to);
+                    }
+                }
+                Ok(vec![
+                    l.add_c(p[0], step * 4),
+                    l.add_c(p[1], step * rows * 16),
+                ])
+            })?;
+            ptrs = out;
+        }
         Ok(())
     }
 
     /// The micro-kernels of one column panel (`vecs` vectors from `col0`): blocks of
     /// `plan.rows` rows, then one block of the remaining rows.
-    fn row_blocks(&mut self, g: &Gemm, col0: ClValue, vecs: i64, plan: DotPlan) -> Result<()> {
-        let (full, rem) = (g.m / plan.rows, g.m % plan.rows);
+    fn row_blocks(
+        &mut self,
+        g: &Gemm,
+        col0: ClValue,
+        vecs: i64,
+        live: Option<ClValue>,
+        plan: DotPlan,
+    ) -> Result<()> {
+        self.row_block_range(g.m, plan.rows, live, &|l: &mut Self, row0, rows| {
+            l.micro_kernel(g, None, row0, col0, rows, vecs, plan)
+        })
+    }
+
+    /// Calls `block(row0, rows)` for the blocks of `rows` rows of an `m`-row tile, then
+    /// for the block of the remaining `m % rows` rows. With `live` (the number of leading
+    /// rows that are not padding, known at run time), only the blocks that start before
+    /// it.
+    fn row_block_range(
+        &mut self,
+        m: i64,
+        rows: i64,
+        live: Option<ClValue>,
+        block: &dyn Fn(&mut Self, ClValue, i64) -> Result<()>,
+    ) -> Result<()> {
+        let (full, rem) = (m / rows, m % rows);
+        let Some(live) = live else {
+            if full > 0 {
+                self.for_const(0, full, 1, |l, ib| {
+                    let row0 = l.mul_c(ib, rows);
+                    block(l, row0, rows)
+                })?;
+            }
+            if rem > 0 {
+                let row0 = self.iconst(full * rows);
+                block(self, row0, rem)?;
+            }
+            return Ok(());
+        };
         if full > 0 {
-            self.for_const(0, full, 1, |l, ib| {
-                let row0 = l.mul_c(ib, plan.rows);
-                l.micro_kernel(g, None, row0, col0, plan.rows, vecs, plan)
+            // min(ceil(live / rows), full) full blocks.
+            let up = self.add_c(live, rows - 1);
+            let rows_c = self.iconst(rows);
+            let blocks = self.b.ins().udiv(up, rows_c);
+            let full_c = self.iconst(full);
+            let blocks = self.b.ins().umin(blocks, full_c);
+            let zero = self.iconst(0);
+            self.for_loop(zero, blocks, 1, |l, ib| {
+                let row0 = l.mul_c(ib, rows);
+                block(l, row0, rows)
             })?;
         }
         if rem > 0 {
-            let row0 = self.iconst(full * plan.rows);
-            self.micro_kernel(g, None, row0, col0, rem, vecs, plan)?;
+            let row0 = self.iconst(full * rows);
+            let needed = self.b.ins().icmp(IntCC::UnsignedGreaterThan, live, row0);
+            let then = self.b.create_block();
+            let join = self.b.create_block();
+            self.b.ins().brif(needed, then, &[], join, &[]);
+            self.b.switch_to_block(then);
+            block(self, row0, rem)?;
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(join);
         }
         Ok(())
     }
@@ -464,7 +558,11 @@ impl Lowerer<'_, '_> {
             // parameters); the body's results are used once, by the jump back, so the
             // rhs loads fold into their multiplies and each new pointer and sum takes its
             // old value's register: per iteration two pointer increments, a compare, a
-            // branch and a jump.
+            // branch and a jump. (Tested at the bottom instead, Cranelift's elaboration
+            // places the increments before the loads, which then need a register copy and
+            // a jump per iteration anyway. Walking frame offsets instead of pointers, to
+            // compare with a constant, needs the frame pointer in the loop, which the
+            // convolution's larger kernels spill and reload in every iteration.)
             let aend = self.add_c(pa, (k / u) * u * astep);
             let header = self.b.create_block();
             let body = self.b.create_block();

@@ -259,6 +259,16 @@ impl Lowerer<'_, '_> {
         };
         let acc = Access::of(&op.attrs, buf.dims.len(), "tile.load")?;
         self.transfer(&buf, idx, &slot, Some(pad), &acc)?;
+        if slot.shape.len() == 2 && acc.perm[0] == 0 && acc.strides[0] == 1 {
+            // Tile rows from `dims[0] - start` on lie past the buffer's end.
+            let start = self.tile_starts(idx, &slot.shape, &acc)?[0];
+            let room = self.b.ins().isub(buf.dims[0], start);
+            let t0 = self.iconst(slot.shape[0] as i64);
+            let zero = self.iconst(0);
+            let live = self.b.ins().smin(room, t0);
+            let live = self.b.ins().smax(live, zero);
+            self.live_rows.insert(single_result(op)?, live);
+        }
         self.set(single_result(op)?, Val::Tile(slot))
     }
 

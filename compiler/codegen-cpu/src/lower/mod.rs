@@ -92,6 +92,10 @@ pub(crate) struct Lowerer<'a, 'm> {
     table: &'m SizeTable,
     helpers: BTreeMap<&'static str, FuncRef>,
     pub ptr_ty: ClType,
+    /// For a 2-D tile loaded from a buffer along its rows: the number of leading tile rows
+    /// before the buffer ends (rows from there on are padding), for `tile.dot`'s `rows =
+    /// "live"`.
+    live_rows: BTreeMap<Value, ClValue>,
 }
 
 /// Memory flags for caller buffers (no alignment promise) and for the frame.
@@ -144,6 +148,7 @@ pub(crate) fn lower_kernel(
         table,
         helpers: BTreeMap::new(),
         ptr_ty,
+        live_rows: BTreeMap::new(),
     };
     // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
     if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
