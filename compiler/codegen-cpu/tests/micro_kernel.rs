@@ -152,6 +152,42 @@ fn wide_rhs_tiles_are_packed_in_several_passes() {
 }
 
 #[test]
+fn a_store_between_the_rhs_load_and_the_dot_keeps_the_loaded_values() {
+    // The rhs tile is packed straight from the buffer only when nothing writes a buffer
+    // between its load and the dot: here the tile is overwritten with zeros in between,
+    // and the dot must still see the values loaded before.
+    let text = "tile.kernel @mm(%a: buf<f32[M, K]>, %b: buf<f32[K, N]>, %out: buf<f32[M, N]>) attributes {grid = sizes[(M + 7) / 8, (N + 15) / 16], parallel = [0], vector = 4} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %j = tile.program_id {axis = 1} : () -> index
+  %zero = tile.zeros : () -> tile<8x16xf32>
+  %z2 = tile.zeros : () -> tile<16x16xf32>
+  %acc = tile.for %zero {bounds = sizes[0, (K + 15) / 16]} : (tile<8x16xf32>) -> tile<8x16xf32> (%k: index, %c: tile<8x16xf32>) {
+    %ta = tile.load %a, %i, %k : (buf<f32[M, K]>, index, index) -> tile<8x16xf32>
+    %tb = tile.load %b, %k, %j : (buf<f32[K, N]>, index, index) -> tile<16x16xf32>
+    tile.store %z2, %b, %k, %j : (tile<16x16xf32>, buf<f32[K, N]>, index, index) -> ()
+    %d = tile.dot %ta, %tb, %c {block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"} : (tile<8x16xf32>, tile<16x16xf32>, tile<8x16xf32>) -> tile<8x16xf32>
+    tile.yield %d : tile<8x16xf32>
+  }
+  tile.store %acc, %out, %i, %j : (tile<8x16xf32>, buf<f32[M, N]>, index, index) -> ()
+}
+";
+    // One grid point (M <= 8, N <= 16), so no grid point reads a tile another one zeroed.
+    let b: Vec<_> = [(8, 16, 16), (5, 40, 16), (3, 7, 9)]
+        .iter()
+        .map(|&(m, k, n)| sizes(&[("M", m), ("K", k), ("N", n)]))
+        .collect();
+    check_kernel(
+        &module(text),
+        "mm",
+        &b,
+        Tol::Close {
+            rtol: 1e-5,
+            atol: 4e-3,
+        },
+    );
+}
+
+#[test]
 fn every_unroll_factor_with_k_remainders() {
     for u in 1..=4 {
         for tk in [1, 2, 3, 5, 8, 11] {

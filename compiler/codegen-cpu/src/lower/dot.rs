@@ -1,23 +1,26 @@
 //! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles.
 //!
 //! `f32`: register-blocked micro-kernels. The output is cut into blocks of `rows x vecs`
-//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 2) that stay in
-//! registers across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and,
-//! per row, one broadcast element of `lhs`, then per accumulator one `vmulps` and one
-//! `vaddps` (`madd = "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh
-//! broadcast: Cranelift ties an `fma`'s result to its first factor). The `k` loop, counted
-//! by the lhs pointer, is unrolled `unroll` times; with `pack = "rhs"` the right operand is first
-//! copied into contiguous column panels of the block's width (so that a panel streams
-//! through L1 without the set conflicts of a strided walk; one loop over its rows fills
-//! every panel), with `pack = "lhs"` each block of lhs rows is copied as broadcast vectors
-//! (four `k` per loop iteration) before the column panels that read it (row blocks are
-//! then the outer loop), `"both"` does both. Ragged edges: a last column panel of fewer
-//! vectors, a last block of fewer rows, and the last `N % 4` columns with scalar
-//! accumulators. With `rows = "live"` (matmul kernels, whose result rows are only stored),
-//! row blocks that lie wholly in the padding of a tile loaded past the end of its buffer
-//! are skipped: the bound comes from the `tile.load` of the lhs at run time, so a 128-row
-//! tile costs a batch of 32 rows the multiply-adds of 32 rows. Accumulation is in `f32`, sequential in `k`; the
-//! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
+//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 2) that stay in registers
+//! across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and, per row, one
+//! broadcast element of `lhs`, then per accumulator one `vmulps` and one `vaddps` (`madd =
+//! "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh broadcast: Cranelift ties
+//! an `fma`'s result to its first factor). The `k` loop, counted by the lhs pointer, is
+//! unrolled `unroll` times; with `pack = "rhs"` the right operand is first copied into
+//! contiguous column panels of the block's width (so that a panel streams through L1
+//! without the set conflicts of a strided walk; one loop over its rows fills every panel;
+//! when the rhs is a `tile.load` used only by this dot, the load is left to the dot, which
+//! packs straight from the buffer when the tile lies wholly inside it, and loads it as
+//! `tile.load` does, padding included, before packing when it does not), with `pack =
+//! "lhs"` each block of lhs rows is copied as broadcast vectors (four `k` per loop
+//! iteration) before the column panels that read it (row blocks are then the outer loop),
+//! `"both"` does both. Ragged edges: a last column panel of fewer vectors, a last block of
+//! fewer rows, and the last `N % 4` columns with scalar accumulators. With `rows = "live"`
+//! (matmul kernels, whose result rows are only stored), row blocks that lie wholly in the
+//! padding of a tile loaded past the end of its buffer are skipped: the bound comes from
+//! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
+//! multiply-adds of 32 rows. Accumulation is in `f32`, sequential in `k`; the interpreter
+//! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8`/`i32` operands with an `i32` accumulator: scalar, wrapping, exact.
 //! Narrow float operands (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any
 //! float accumulator, or `f32` operands with a narrow accumulator: scalar, exactly the
@@ -25,12 +28,13 @@
 //! order (each product of two narrow floats is exact in `f64`), rounded once to `f32` and
 //! then to the accumulator's dtype (`round_arith`), so bit-identical to the interpreter.
 
-use super::{frame_flags, single_result, Lowerer, Val};
+use super::memory::{const_bits, Access};
+use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::tile_layout::TileSlot;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, BlockArg, InstBuilder, MemFlagsData, Value as ClValue};
-use tessera_dialects::{DType, Operation};
+use tessera_dialects::{DType, Op, Operation, Region, TileOp, Value};
 
 /// How an `f32` `tile.dot` is blocked, from its schedule attributes (written by the
 /// tiling crate's scheduler, `tessera_tiling::schedule`): `block = [rows, vecs]` (the
@@ -158,7 +162,8 @@ impl Lowerer<'_, '_> {
                     true => self.live_rows.get(&op.operands[0]).copied(),
                     false => None,
                 };
-                self.dot_f32(&a, &b, &c, &out, (m, k, n), live, plan)?
+                let rhs_load = self.deferred_rhs.remove(&op.operands[1]);
+                self.dot_f32(&a, &b, &c, &out, (m, k, n), live, rhs_load, plan)?
             }
             (DType::I8, DType::I8, DType::I32) | (DType::I32, DType::I32, DType::I32) => {
                 self.dot_int(&a, &b, &c, &out, m, k, n)?
@@ -191,6 +196,7 @@ impl Lowerer<'_, '_> {
         out: &TileSlot,
         (m, k, n): (i64, i64, i64),
         live: Option<ClValue>,
+        rhs_load: Option<Operation>,
         plan: DotPlan,
     ) -> Result<()> {
         let n4 = n - n % 4;
@@ -213,7 +219,15 @@ impl Lowerer<'_, '_> {
                 vflags,
             };
             let g = if plan.pack_rhs {
-                let p = self.pack_rhs(b, k, n, n4, plan.vecs, vflags)?;
+                let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
+                match rhs_load {
+                    Some(load) => self.pack_rhs_loaded(&load, b, &p, (k, n), plan.vecs)?,
+                    None => {
+                        let src = self.slot_addr(b);
+                        let row = self.iconst(n * 4);
+                        self.pack_rhs(src, row, vflags, &p, k, n4, plan.vecs)?
+                    }
+                }
                 Gemm { b: p, ..g }
             } else {
                 g
@@ -279,49 +293,52 @@ impl Lowerer<'_, '_> {
         Ok(())
     }
 
-    /// Copies the first `n4` columns of the `k x n` tile `b` into a scratch slot laid out
-    /// as the micro-kernel reads it: column panels of `vecs * 4` columns (the last one
-    /// narrower), each `k` rows of its width, dense. The panel of columns from `col0` starts
-    /// at element `col0 * k`. One loop over the rows of `b` copies a row into every panel
-    /// (up to [`PACK_VECS`] vectors per iteration; wider tiles take several passes), so the
-    /// loop's increments, compare and branch are paid once per row, not once per panel row.
+    /// Copies the first `n4` columns of a `k`-row tile (row `r` at `src + r * row` bytes,
+    /// read with `flags`) into the scratch slot `p` laid out as the micro-kernel reads it:
+    /// column panels of `vecs * 4` columns (the last one narrower), each `k` rows of its
+    /// width, dense. The panel of columns from `col0` starts at element `col0 * k`. One
+    /// loop over the rows copies a row into every panel (up to [`PACK_VECS`] vectors per
+    /// iteration; wider tiles take several passes), so the loop's increments, compare and
+    /// branch are paid once per row, not once per panel row.
+    #[allow(clippy::too_many_arguments)]
     fn pack_rhs(
         &mut self,
-        b: &TileSlot,
+        src: ClValue,
+        row: ClValue,
+        flags: MemFlagsData,
+        p: &TileSlot,
         k: i64,
-        n: i64,
         n4: i64,
         vecs: i64,
-        vflags: MemFlagsData,
-    ) -> Result<TileSlot> {
-        let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
+    ) -> Result<()> {
         let bw = vecs * 4;
         let (full, rem) = (n4 / bw, (n4 % bw) / 4);
         // One pass: `panels` full panels from panel `first`, then the narrower last panel
         // (`rem` vectors, which starts where the full panels end) when `rem > 0`.
         let pass = |l: &mut Self, first: ClValue, panels: i64, rem: i64| -> Result<()> {
-            let col0 = l.mul_c(first, bw);
-            let src = l.elem_addr(b, col0);
+            let col0 = l.mul_c(first, bw * 4);
+            let src = l.b.ins().iadd(src, col0);
             let off = l.mul_c(col0, k);
-            let dst = l.elem_addr(&p, off);
+            let base = l.slot_addr(p);
+            let dst = l.b.ins().iadd(base, off);
             let drem = l.add_c(dst, panels * bw * k * 4);
             let (zero, kend) = (l.iconst(0), l.iconst(k));
             l.for_carry(zero, kend, 1, vec![src, dst, drem], |l, _, ptrs| {
                 for q in 0..panels {
                     for v in 0..vecs {
                         let from = ((q * bw + v * 4) * 4) as i32;
-                        let x = l.b.ins().load(types::F32X4, vflags, ptrs[0], from);
+                        let x = l.b.ins().load(types::F32X4, flags, ptrs[0], from);
                         let to = (q * bw * k * 4 + v * 16) as i32;
                         l.b.ins().store(frame_flags(), x, ptrs[1], to);
                     }
                 }
                 for v in 0..rem {
                     let from = ((panels * bw + v * 4) * 4) as i32;
-                    let x = l.b.ins().load(types::F32X4, vflags, ptrs[0], from);
+                    let x = l.b.ins().load(types::F32X4, flags, ptrs[0], from);
                     l.b.ins().store(frame_flags(), x, ptrs[2], (v * 16) as i32);
                 }
                 Ok(vec![
-                    l.add_c(ptrs[0], n * 4),
+                    l.b.ins().iadd(ptrs[0], row),
                     l.add_c(ptrs[1], bw * 4),
                     l.add_c(ptrs[2], rem * 16),
                 ])
@@ -340,7 +357,122 @@ impl Lowerer<'_, '_> {
             let first = self.iconst(passes * chunk);
             pass(self, first, last, rem)?;
         }
-        Ok(p)
+        Ok(())
+    }
+
+    /// Whether `ops[i]` is a `tile.load` to leave to the `tile.dot` after it that packs
+    /// the loaded tile as its rhs ([`Self::pack_rhs_loaded`]): an `f32` tile of whole
+    /// vectors loaded plainly (unit steps, no permutation) from a 2-D buffer, used once in
+    /// the kernel, by an `f32` dot of this region that packs its rhs, with no `tile.store`
+    /// in between.
+    pub(super) fn defer_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
+        let op = &ops[i];
+        if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
+            return Ok(false);
+        }
+        let v = op.results[0];
+        let f32_2d = |l: &Self, v: Value| match l.ty(v) {
+            Ok(tessera_dialects::Type::Tile(t)) if t.dtype == DType::F32 && t.shape.len() == 2 => {
+                Some((t.shape[0], t.shape[1]))
+            }
+            _ => None,
+        };
+        match f32_2d(self, v) {
+            Some((k, n)) if k >= 1 && n >= 4 && n % 4 == 0 => {}
+            _ => return Ok(false),
+        }
+        if !Access::of(&op.attrs, 2, "tile.load")?.is_plain() || uses(&self.func.body, v) != 1 {
+            return Ok(false);
+        }
+        let Some(j) = ops[i + 1..].iter().position(|o| o.operands.contains(&v)) else {
+            return Ok(false);
+        };
+        let dot = &ops[i + 1 + j];
+        Ok(dot.op == Op::Tile(TileOp::Dot)
+            && dot.operands.len() == 3
+            && dot.operands[1] == v
+            && f32_2d(self, dot.operands[0]).is_some()
+            && f32_2d(self, dot.operands[2]).is_some()
+            && DotPlan::from_attrs(dot).is_ok_and(|p| p.pack_rhs)
+            && !ops[i + 1..i + 1 + j].iter().any(stores))
+    }
+
+    /// A `tile.load` left to the dot that packs it ([`Self::defer_rhs`]): only its slot.
+    pub(super) fn load_deferred(&mut self, op: &Operation) -> Result<()> {
+        let slot = self.result_slot(op)?;
+        let v = single_result(op)?;
+        self.deferred_rhs.insert(v, op.clone());
+        self.set(v, Val::Tile(slot))
+    }
+
+    /// Packs the `k x n` rhs tile of the deferred `load` into `p`: straight from the
+    /// buffer when the tile lies wholly inside it (the common case: one copy instead of
+    /// the load's copy into `slot` and the packing copy), else the load as `tile.load`
+    /// does it (padding included), then the packing from `slot`.
+    fn pack_rhs_loaded(
+        &mut self,
+        load: &Operation,
+        slot: &TileSlot,
+        p: &TileSlot,
+        (k, n): (i64, i64),
+        vecs: i64,
+    ) -> Result<()> {
+        let buf = self.buffer(load.operands[0])?;
+        let idx = &load.operands[1..];
+        let acc = Access::of(&load.attrs, 2, "tile.load")?;
+        let pad = match load.attrs.get("pad") {
+            Some(v) => const_bits(v, DType::F32)?,
+            None => 0,
+        };
+        let starts = self.tile_starts(idx, &[k as usize, n as usize], &acc)?;
+        let zero = self.iconst(0);
+        let one = self.iconst(1);
+        let (e0, e1) = (self.add_c(starts[0], k), self.add_c(starts[1], n));
+        let conds = [
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[0], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e0, buf.dims[0]),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[1], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e1, buf.dims[1]),
+            self.b.ins().icmp(IntCC::Equal, buf.strides[1], one),
+        ];
+        let inside = conds[1..]
+            .iter()
+            .fold(conds[0], |a, &c| self.b.ins().band(a, c));
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().brif(inside, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let e = self.b.ins().imul(starts[0], buf.strides[0]);
+        let e = self.b.ins().iadd(e, starts[1]);
+        let off = self.mul_c(e, 4);
+        let src = self.b.ins().iadd(buf.base, off);
+        let row = self.mul_c(buf.strides[0], 4);
+        let flags = if buf.private {
+            frame_flags()
+        } else {
+            buf_flags()
+        };
+        self.pack_rhs(src, row, flags, p, k, n, vecs)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        self.transfer(&buf, idx, slot, Some(pad), &acc)?;
+        let src = self.slot_addr(slot);
+        let row = self.iconst(n * 4);
+        self.pack_rhs(src, row, frame_flags(), p, k, n, vecs)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        Ok(())
     }
 
     /// Copies rows `row0 .. row0 + rows` of the `m x k` tile `a` into `pa` as the
@@ -680,4 +812,20 @@ impl Lowerer<'_, '_> {
             })
         })
     }
+}
+
+/// The number of uses of `v` in `r` and the regions inside it.
+fn uses(r: &Region, v: Value) -> usize {
+    r.ops
+        .iter()
+        .map(|o| {
+            o.operands.iter().filter(|&&x| x == v).count()
+                + o.regions.iter().map(|r| uses(r, v)).sum::<usize>()
+        })
+        .sum()
+}
+
+/// Whether `op` is or contains a `tile.store`.
+fn stores(op: &Operation) -> bool {
+    op.op == Op::Tile(TileOp::Store) || op.regions.iter().any(|r| r.ops.iter().any(stores))
 }
