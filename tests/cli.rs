@@ -470,7 +470,10 @@ fn dump_scheduled_shows_the_schedule_codegen_reads() {
     let t = tessera(&["dump", "bench/workloads/sgemm.tsr", "--ir", "tile"]);
     assert!(t.status.success(), "{}", stderr(&t));
     let tile_ir = stdout(&t);
-    assert!(tile_ir.contains("tile.dot %ta, %tb, %c :"), "{tile_ir}");
+    assert!(
+        tile_ir.contains("tile.dot %ta, %tb, %c {rows = \"live\"} :"),
+        "{tile_ir}"
+    );
     assert!(!tile_ir.contains("block = ["), "{tile_ir}");
     // `--ir scheduled`: the same kernels with the decisions the Cranelift lowering reads.
     let s = tessera(&["dump", "bench/workloads/sgemm.tsr", "--ir", "scheduled"]);
@@ -478,7 +481,7 @@ fn dump_scheduled_shows_the_schedule_codegen_reads() {
     let sched = stdout(&s);
     assert!(sched.contains("parallel = [0, 1], vector = 4}"), "{sched}");
     assert!(
-        sched.contains("tile.dot %ta, %tb, %c {block = [4, 2], unroll = "),
+        sched.contains("tile.dot %ta, %tb, %c {rows = \"live\", block = [4, 2], unroll = "),
         "{sched}"
     );
     assert!(

@@ -115,6 +115,7 @@ declare_dialect! {
             ("unroll", Int, Opt, "schedule: unroll factor of the k loop"),
             ("pack", Str, Opt, "schedule: `rhs` (copy rhs into column panels of the block's width first) or `none`"),
             ("madd", Str, Opt, "schedule: `fma` (fused multiply-adds) or `mul_add` (separate multiplies and adds, for f32 dots)"),
+            ("rows", Str, Opt, "`live`: result rows whose lhs row is the padding of a load past the end of its buffer are never read (only stored, which skips them), so the back end may leave them undefined; `all` (the default): every row is computed"),
         ],
         traits: [Pure],
         summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype",

@@ -104,6 +104,90 @@ fn lhs_packed_as_broadcast_vectors() {
 }
 
 #[test]
+fn live_rows_skip_the_padding_of_the_last_row_tile() {
+    // `rows = "live"`: row blocks past the end of `a` are skipped. M = 13 with 8-row tiles
+    // (5 live rows: one 4-row block and one row of the next), M = 40 with 16-row tiles
+    // (8 live rows of the last tile), ragged last blocks (tm = 13, 7), every pack form.
+    for (tm, tk, tn) in [(8, 16, 32), (16, 9, 27), (13, 5, 24), (7, 33, 13)] {
+        for (r, v) in [(4, 2), (6, 2), (3, 3)] {
+            for pack in ["none", "rhs", "lhs", "both"] {
+                let attrs = format!(
+                    "{{block = [{r}, {v}], unroll = 1, pack = \"{pack}\", madd = \"mul_add\", rows = \"live\"}}"
+                );
+                run((tm, tk, tn), &attrs, SIZES);
+            }
+        }
+    }
+    let b = tessera_codegen_cpu::JitBackend::new().unwrap();
+    let live = "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\", rows = \"live\"}";
+    let clif = tessera_codegen_cpu::clif_text(
+        &b.compile(&module(&kernel(8, 16, 24, live)), "mm").unwrap(),
+    );
+    assert!(
+        clif.contains(" = umin "),
+        "the row loop is bounded by the live rows: {clif}"
+    );
+    let all = "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"}";
+    let clif =
+        tessera_codegen_cpu::clif_text(&b.compile(&module(&kernel(8, 16, 24, all)), "mm").unwrap());
+    assert!(!clif.contains(" = umin "), "{clif}");
+}
+
+#[test]
+fn wide_rhs_tiles_are_packed_in_several_passes() {
+    // 300 columns: 37 panels of 8 and one of 4 (one pass of 32 panels, then 5 and the
+    // narrow one); 3-vector panels: 25 of 12 (passes of 21); N % 4 scalar columns.
+    for (r, v) in [(4, 2), (4, 3)] {
+        for pack in ["rhs", "both"] {
+            let attrs = format!(
+                "{{block = [{r}, {v}], unroll = 1, pack = \"{pack}\", madd = \"mul_add\"}}"
+            );
+            run(
+                (8, 7, 300),
+                &attrs,
+                &[(9, 7, 300), (20, 9, 611), (3, 2, 45)],
+            );
+        }
+    }
+}
+
+#[test]
+fn a_store_between_the_rhs_load_and_the_dot_keeps_the_loaded_values() {
+    // The rhs tile is packed straight from the buffer only when nothing writes a buffer
+    // between its load and the dot: here the tile is overwritten with zeros in between,
+    // and the dot must still see the values loaded before.
+    let text = "tile.kernel @mm(%a: buf<f32[M, K]>, %b: buf<f32[K, N]>, %out: buf<f32[M, N]>) attributes {grid = sizes[(M + 7) / 8, (N + 15) / 16], parallel = [0], vector = 4} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %j = tile.program_id {axis = 1} : () -> index
+  %zero = tile.zeros : () -> tile<8x16xf32>
+  %z2 = tile.zeros : () -> tile<16x16xf32>
+  %acc = tile.for %zero {bounds = sizes[0, (K + 15) / 16]} : (tile<8x16xf32>) -> tile<8x16xf32> (%k: index, %c: tile<8x16xf32>) {
+    %ta = tile.load %a, %i, %k : (buf<f32[M, K]>, index, index) -> tile<8x16xf32>
+    %tb = tile.load %b, %k, %j : (buf<f32[K, N]>, index, index) -> tile<16x16xf32>
+    tile.store %z2, %b, %k, %j : (tile<16x16xf32>, buf<f32[K, N]>, index, index) -> ()
+    %d = tile.dot %ta, %tb, %c {block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"} : (tile<8x16xf32>, tile<16x16xf32>, tile<8x16xf32>) -> tile<8x16xf32>
+    tile.yield %d : tile<8x16xf32>
+  }
+  tile.store %acc, %out, %i, %j : (tile<8x16xf32>, buf<f32[M, N]>, index, index) -> ()
+}
+";
+    // One grid point (M <= 8, N <= 16), so no grid point reads a tile another one zeroed.
+    let b: Vec<_> = [(8, 16, 16), (5, 40, 16), (3, 7, 9)]
+        .iter()
+        .map(|&(m, k, n)| sizes(&[("M", m), ("K", k), ("N", n)]))
+        .collect();
+    check_kernel(
+        &module(text),
+        "mm",
+        &b,
+        Tol::Close {
+            rtol: 1e-5,
+            atol: 4e-3,
+        },
+    );
+}
+
+#[test]
 fn every_unroll_factor_with_k_remainders() {
     for u in 1..=4 {
         for tk in [1, 2, 3, 5, 8, 11] {

@@ -39,13 +39,14 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
     assert!(after.contains("parallel = [0, 1], vector = 4}"), "{after}");
     assert!(
         after.contains(&format!(
-            "tile.dot %ta, %tb, %c {{block = [{}, {}], unroll = 1, pack = \"both\", madd = \"mul_add\"}} : (tile<32x256xf32>, tile<256x128xf32>, tile<32x128xf32>)",
+            "tile.dot %ta, %tb, %c {{rows = \"live\", block = [{}, {}], unroll = 1, pack = \"both\", madd = \"mul_add\"}} : (tile<32x256xf32>, tile<256x128xf32>, tile<32x128xf32>)",
             DOT_BLOCK[0], DOT_BLOCK[1]
         )),
         "{after}"
     );
-    // A symbolic M gets a quarter of the tile (a batch of 32 fills it); a constant
-    // M its own size up to the tile.
+    // A symbolic M alone (a batch size) gets a quarter of the tile (a batch of 32 fills
+    // it); a constant M its own size up to the tile. The dot skips the row blocks past
+    // the end of `a` (`rows = "live"`).
     let (_, after) = lowered(
         "fn main(a: f32[1000, K], b: f32[K, N]) -> f32[1000, N] { a @ b }",
         &Schedule::for_caches(32 * 1024, 512 * 1024),
@@ -57,7 +58,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
     // Small tiles narrow the block; one row block does not pay for packing.
     let (_, after) = lowered(src, &small());
     assert!(
-        after.contains("{block = [4, 1], unroll = 1, pack = \"none\", madd = \"mul_add\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
+        after.contains("{rows = \"live\", block = [4, 1], unroll = 1, pack = \"none\", madd = \"mul_add\"} : (tile<4x4xf32>, tile<4x4xf32>, tile<4x4xf32>)"),
         "{after}"
     );
     let (_, after) = lowered(
@@ -65,7 +66,7 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("{block = [2, 1], unroll = 1, pack = \"none\", madd = \"mul_add\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
+        after.contains("{rows = \"live\", block = [2, 1], unroll = 1, pack = \"none\", madd = \"mul_add\"} : (tile<2x1xf32>, tile<1x3xf32>, tile<2x3xf32>)"),
         "{after}"
     );
 }
@@ -102,7 +103,12 @@ fn batched_matmul_and_einsum_are_scheduled_like_matmul() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("tile.dot %ta1, %tb1, %c {block = [4, 2]"),
+        after.contains("tile.dot %ta1, %tb1, %c {rows = \"live\", block = [4, 2]"),
+        "{after}"
+    );
+    // S is both the rows and the columns: taken for a large size, the whole tile.
+    assert!(
+        after.contains("(tile<128x256xf32>, tile<256x128xf32>, tile<128x128xf32>)"),
         "{after}"
     );
 }

@@ -1,19 +1,26 @@
 //! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles.
 //!
 //! `f32`: register-blocked micro-kernels. The output is cut into blocks of `rows x vecs`
-//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 2) that stay in
-//! registers across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and,
-//! per row, one broadcast element of `lhs`, then per accumulator one `vmulps` and one
-//! `vaddps` (`madd = "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh
-//! broadcast: Cranelift ties an `fma`'s result to its first factor). The `k` loop, counted
-//! by the lhs pointer, is unrolled `unroll` times; with `pack = "rhs"` the right operand
-//! is first copied into contiguous column panels of the block's width (so that a panel
-//! streams through L1 without the set conflicts of a strided walk), with `pack = "lhs"`
-//! each block of lhs rows is copied as broadcast vectors before the column panels that
-//! read it (row blocks are then the outer loop), `"both"` does both. Ragged edges: a last
-//! column panel of fewer vectors, a last block of fewer rows, and the last `N % 4` columns
-//! with scalar accumulators. Accumulation is in `f32`, sequential in `k`; the
-//! interpreter rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
+//! `f32x4` accumulators (the `block` schedule attribute, e.g. 4 x 2) that stay in registers
+//! across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and, per row, one
+//! broadcast element of `lhs`, then per accumulator one `vmulps` and one `vaddps` (`madd =
+//! "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh broadcast: Cranelift ties
+//! an `fma`'s result to its first factor). The `k` loop, counted by the lhs pointer, is
+//! unrolled `unroll` times; with `pack = "rhs"` the right operand is first copied into
+//! contiguous column panels of the block's width (so that a panel streams through L1
+//! without the set conflicts of a strided walk; one loop over its rows fills every panel;
+//! when the rhs is a `tile.load` used only by this dot, the load is left to the dot, which
+//! packs straight from the buffer when the tile lies wholly inside it, and loads it as
+//! `tile.load` does, padding included, before packing when it does not), with `pack =
+//! "lhs"` each block of lhs rows is copied as broadcast vectors (four `k` per loop
+//! iteration) before the column panels that read it (row blocks are then the outer loop),
+//! `"both"` does both. Ragged edges: a last column panel of fewer vectors, a last block of
+//! fewer rows, and the last `N % 4` columns with scalar accumulators. With `rows = "live"`
+//! (matmul kernels, whose result rows are only stored), row blocks that lie wholly in the
+//! padding of a tile loaded past the end of its buffer are skipped: the bound comes from
+//! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
+//! multiply-adds of 32 rows. Accumulation is in `f32`, sequential in `k`; the interpreter
+//! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
 //! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
 //! exact.
@@ -23,12 +30,13 @@
 //! order (each product of two narrow floats is exact in `f64`), rounded once to `f32` and
 //! then to the accumulator's dtype (`round_arith`), so bit-identical to the interpreter.
 
-use super::{frame_flags, single_result, Lowerer, Val};
+use super::memory::{const_bits, Access};
+use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::tile_layout::TileSlot;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, BlockArg, InstBuilder, MemFlagsData, Value as ClValue};
-use tessera_dialects::{DType, Operation};
+use tessera_dialects::{DType, Op, Operation, Region, TileOp, Value};
 
 /// How an `f32` `tile.dot` is blocked, from its schedule attributes (written by the
 /// tiling crate's scheduler, `tessera_tiling::schedule`): `block = [rows, vecs]` (the
@@ -47,6 +55,10 @@ pub(crate) struct DotPlan {
     pub pack_lhs: bool,
     /// `fma` (one fused multiply-add per product) or separate `fmul` + `fadd`.
     pub fused: bool,
+    /// Result rows whose lhs row is padding (past the end of the buffer the lhs was
+    /// loaded from) are never read (`rows = "live"`): row blocks wholly past the end are
+    /// skipped, and those rows of the result are left undefined.
+    pub live_rows: bool,
 }
 
 impl DotPlan {
@@ -85,6 +97,15 @@ impl DotPlan {
                 ))
             }
         };
+        let live_rows = match op.attrs.str("rows") {
+            None | Some("all") => false,
+            Some("live") => true,
+            Some(p) => {
+                return invalid(format!(
+                    "tile.dot: `rows` must be \"all\" or \"live\", got \"{p}\""
+                ))
+            }
+        };
         Ok(DotPlan {
             rows,
             vecs,
@@ -92,9 +113,14 @@ impl DotPlan {
             pack_rhs,
             pack_lhs,
             fused,
+            live_rows,
         })
     }
 }
+
+/// The most rhs vectors [`Lowerer::pack_rhs`] copies per loop iteration (one row of up to
+/// 256 columns: 64 loads and 64 stores).
+const PACK_VECS: i64 = 64;
 
 /// The operands of one `f32` dot as the micro-kernels address them.
 struct Gemm {
@@ -134,7 +160,12 @@ impl Lowerer<'_, '_> {
         match (a.dtype, b.dtype, c.dtype) {
             (DType::F32, DType::F32, DType::F32) => {
                 let plan = DotPlan::from_attrs(op)?;
-                self.dot_f32(&a, &b, &c, &out, m, k, n, plan)?
+                let live = match plan.live_rows {
+                    true => self.live_rows.get(&op.operands[0]).copied(),
+                    false => None,
+                };
+                let rhs_load = self.deferred_rhs.remove(&op.operands[1]);
+                self.dot_f32(&a, &b, &c, &out, (m, k, n), live, rhs_load, plan)?
             }
             (DType::I8, DType::I8, DType::I32) => {
                 let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
@@ -167,9 +198,9 @@ impl Lowerer<'_, '_> {
         b: &TileSlot,
         c: &TileSlot,
         out: &TileSlot,
-        m: i64,
-        k: i64,
-        n: i64,
+        (m, k, n): (i64, i64, i64),
+        live: Option<ClValue>,
+        rhs_load: Option<Operation>,
         plan: DotPlan,
     ) -> Result<()> {
         let n4 = n - n % 4;
@@ -192,7 +223,15 @@ impl Lowerer<'_, '_> {
                 vflags,
             };
             let g = if plan.pack_rhs {
-                let p = self.pack_rhs(b, k, n, n4, plan.vecs, vflags)?;
+                let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
+                match rhs_load {
+                    Some(load) => self.pack_rhs_loaded(&load, b, &p, (k, n), plan.vecs)?,
+                    None => {
+                        let src = self.slot_addr(b);
+                        let row = self.iconst(n * 4);
+                        self.pack_rhs(src, row, vflags, &p, k, n4, plan.vecs)?
+                    }
+                }
                 Gemm { b: p, ..g }
             } else {
                 g
@@ -221,27 +260,17 @@ impl Lowerer<'_, '_> {
                     }
                     Ok(())
                 };
-                let (fr, rr) = (m / rows, m % rows);
-                if fr > 0 {
-                    self.for_const(0, fr, 1, |l, ib| {
-                        let row0 = l.mul_c(ib, rows);
-                        block(l, row0, rows)
-                    })?;
-                }
-                if rr > 0 {
-                    let row0 = self.iconst(fr * rows);
-                    block(self, row0, rr)?;
-                }
+                self.row_block_range(m, rows, live, &block)?;
             } else {
                 if full > 0 {
                     self.for_const(0, full, 1, |l, jb| {
                         let col0 = l.mul_c(jb, bw);
-                        l.row_blocks(&g, col0, plan.vecs, plan)
+                        l.row_blocks(&g, col0, plan.vecs, live, plan)
                     })?;
                 }
                 if rem > 0 {
                     let col0 = self.iconst(full * bw);
-                    self.row_blocks(&g, col0, rem, plan)?;
+                    self.row_blocks(&g, col0, rem, live, plan)?;
                 }
             }
         }
@@ -268,57 +297,192 @@ impl Lowerer<'_, '_> {
         Ok(())
     }
 
-    /// Copies the first `n4` columns of the `k x n` tile `b` into a scratch slot laid out
-    /// as the micro-kernel reads it: column panels of `vecs * 4` columns (the last one
-    /// narrower), each `k` rows of its width, dense. The panel of columns from `col0` starts
-    /// at element `col0 * k`.
+    /// Copies the first `n4` columns of a `k`-row tile (row `r` at `src + r * row` bytes,
+    /// read with `flags`) into the scratch slot `p` laid out as the micro-kernel reads it:
+    /// column panels of `vecs * 4` columns (the last one narrower), each `k` rows of its
+    /// width, dense. The panel of columns from `col0` starts at element `col0 * k`. One
+    /// loop over the rows copies a row into every panel (up to [`PACK_VECS`] vectors per
+    /// iteration; wider tiles take several passes), so the loop's increments, compare and
+    /// branch are paid once per row, not once per panel row.
+    #[allow(clippy::too_many_arguments)]
     fn pack_rhs(
         &mut self,
-        b: &TileSlot,
+        src: ClValue,
+        row: ClValue,
+        flags: MemFlagsData,
+        p: &TileSlot,
         k: i64,
-        n: i64,
         n4: i64,
         vecs: i64,
-        vflags: MemFlagsData,
-    ) -> Result<TileSlot> {
-        let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
+    ) -> Result<()> {
         let bw = vecs * 4;
         let (full, rem) = (n4 / bw, (n4 % bw) / 4);
-        let panel = |l: &mut Self, col0: ClValue, w: i64| -> Result<()> {
-            let src = l.elem_addr(b, col0);
+        // One pass: `panels` full panels from panel `first`, then the narrower last panel
+        // (`rem` vectors, which starts where the full panels end) when `rem > 0`.
+        let pass = |l: &mut Self, first: ClValue, panels: i64, rem: i64| -> Result<()> {
+            let col0 = l.mul_c(first, bw * 4);
+            let src = l.b.ins().iadd(src, col0);
             let off = l.mul_c(col0, k);
-            let dst = l.elem_addr(&p, off);
+            let base = l.slot_addr(p);
+            let dst = l.b.ins().iadd(base, off);
+            let drem = l.add_c(dst, panels * bw * k * 4);
             let (zero, kend) = (l.iconst(0), l.iconst(k));
-            l.for_carry(zero, kend, 1, vec![src, dst], |l, _, ptrs| {
-                for v in 0..w / 4 {
-                    let x =
-                        l.b.ins()
-                            .load(types::F32X4, vflags, ptrs[0], (v * 16) as i32);
-                    l.b.ins().store(frame_flags(), x, ptrs[1], (v * 16) as i32);
+            l.for_carry(zero, kend, 1, vec![src, dst, drem], |l, _, ptrs| {
+                for q in 0..panels {
+                    for v in 0..vecs {
+                        let from = ((q * bw + v * 4) * 4) as i32;
+                        let x = l.b.ins().load(types::F32X4, flags, ptrs[0], from);
+                        let to = (q * bw * k * 4 + v * 16) as i32;
+                        l.b.ins().store(frame_flags(), x, ptrs[1], to);
+                    }
                 }
-                let src = l.add_c(ptrs[0], n * 4);
-                let dst = l.add_c(ptrs[1], w * 4);
-                Ok(vec![src, dst])
+                for v in 0..rem {
+                    let from = ((panels * bw + v * 4) * 4) as i32;
+                    let x = l.b.ins().load(types::F32X4, flags, ptrs[0], from);
+                    l.b.ins().store(frame_flags(), x, ptrs[2], (v * 16) as i32);
+                }
+                Ok(vec![
+                    l.b.ins().iadd(ptrs[0], row),
+                    l.add_c(ptrs[1], bw * 4),
+                    l.add_c(ptrs[2], rem * 16),
+                ])
             })?;
             Ok(())
         };
-        if full > 0 {
-            self.for_const(0, full, 1, |l, jb| {
-                let col0 = l.mul_c(jb, bw);
-                panel(l, col0, bw)
+        let chunk = (PACK_VECS / vecs).max(1);
+        let (passes, last) = (full / chunk, full % chunk);
+        if passes > 0 {
+            self.for_const(0, passes, 1, |l, c| {
+                let first = l.mul_c(c, chunk);
+                pass(l, first, chunk, 0)
             })?;
         }
-        if rem > 0 {
-            let col0 = self.iconst(full * bw);
-            panel(self, col0, rem * 4)?;
+        if last > 0 || rem > 0 {
+            let first = self.iconst(passes * chunk);
+            pass(self, first, last, rem)?;
         }
-        Ok(p)
+        Ok(())
+    }
+
+    /// Whether `ops[i]` is a `tile.load` to leave to the `tile.dot` after it that packs
+    /// the loaded tile as its rhs ([`Self::pack_rhs_loaded`]): an `f32` tile of whole
+    /// vectors loaded plainly (unit steps, no permutation) from a 2-D buffer, used once in
+    /// the kernel, by an `f32` dot of this region that packs its rhs, with no `tile.store`
+    /// in between.
+    pub(super) fn defer_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
+        let op = &ops[i];
+        if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
+            return Ok(false);
+        }
+        let v = op.results[0];
+        let f32_2d = |l: &Self, v: Value| match l.ty(v) {
+            Ok(tessera_dialects::Type::Tile(t)) if t.dtype == DType::F32 && t.shape.len() == 2 => {
+                Some((t.shape[0], t.shape[1]))
+            }
+            _ => None,
+        };
+        match f32_2d(self, v) {
+            Some((k, n)) if k >= 1 && n >= 4 && n % 4 == 0 => {}
+            _ => return Ok(false),
+        }
+        if !Access::of(&op.attrs, 2, "tile.load")?.is_plain() || uses(&self.func.body, v) != 1 {
+            return Ok(false);
+        }
+        let Some(j) = ops[i + 1..].iter().position(|o| o.operands.contains(&v)) else {
+            return Ok(false);
+        };
+        let dot = &ops[i + 1 + j];
+        Ok(dot.op == Op::Tile(TileOp::Dot)
+            && dot.operands.len() == 3
+            && dot.operands[1] == v
+            && f32_2d(self, dot.operands[0]).is_some()
+            && f32_2d(self, dot.operands[2]).is_some()
+            && DotPlan::from_attrs(dot).is_ok_and(|p| p.pack_rhs)
+            && !ops[i + 1..i + 1 + j].iter().any(stores))
+    }
+
+    /// A `tile.load` left to the dot that packs it ([`Self::defer_rhs`]): only its slot.
+    pub(super) fn load_deferred(&mut self, op: &Operation) -> Result<()> {
+        let slot = self.result_slot(op)?;
+        let v = single_result(op)?;
+        self.deferred_rhs.insert(v, op.clone());
+        self.set(v, Val::Tile(slot))
+    }
+
+    /// Packs the `k x n` rhs tile of the deferred `load` into `p`: straight from the
+    /// buffer when the tile lies wholly inside it (the common case: one copy instead of
+    /// the load's copy into `slot` and the packing copy), else the load as `tile.load`
+    /// does it (padding included), then the packing from `slot`.
+    fn pack_rhs_loaded(
+        &mut self,
+        load: &Operation,
+        slot: &TileSlot,
+        p: &TileSlot,
+        (k, n): (i64, i64),
+        vecs: i64,
+    ) -> Result<()> {
+        let buf = self.buffer(load.operands[0])?;
+        let idx = &load.operands[1..];
+        let acc = Access::of(&load.attrs, 2, "tile.load")?;
+        let pad = match load.attrs.get("pad") {
+            Some(v) => const_bits(v, DType::F32)?,
+            None => 0,
+        };
+        let starts = self.tile_starts(idx, &[k as usize, n as usize], &acc)?;
+        let zero = self.iconst(0);
+        let one = self.iconst(1);
+        let (e0, e1) = (self.add_c(starts[0], k), self.add_c(starts[1], n));
+        let conds = [
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[0], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e0, buf.dims[0]),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[1], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e1, buf.dims[1]),
+            self.b.ins().icmp(IntCC::Equal, buf.strides[1], one),
+        ];
+        let inside = conds[1..]
+            .iter()
+            .fold(conds[0], |a, &c| self.b.ins().band(a, c));
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().brif(inside, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let e = self.b.ins().imul(starts[0], buf.strides[0]);
+        let e = self.b.ins().iadd(e, starts[1]);
+        let off = self.mul_c(e, 4);
+        let src = self.b.ins().iadd(buf.base, off);
+        let row = self.mul_c(buf.strides[0], 4);
+        let flags = if buf.private {
+            frame_flags()
+        } else {
+            buf_flags()
+        };
+        self.pack_rhs(src, row, flags, p, k, n, vecs)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        self.transfer(&buf, idx, slot, Some(pad), &acc)?;
+        let src = self.slot_addr(slot);
+        let row = self.iconst(n * 4);
+        self.pack_rhs(src, row, frame_flags(), p, k, n, vecs)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        Ok(())
     }
 
     /// Copies rows `row0 .. row0 + rows` of the `m x k` tile `a` into `pa` as the
     /// micro-kernel reads them with `pack = "lhs"`: for each `k`, the `rows` elements of
     /// that column, each broadcast to a four-lane vector (element `(r, kk)` at vector
-    /// `kk * rows + r`).
+    /// `kk * rows + r`). Four `k` per loop iteration, then the last `k % 4` one by one.
     fn pack_lhs(
         &mut self,
         a: &TileSlot,
@@ -330,33 +494,95 @@ impl Lowerer<'_, '_> {
         let e = self.mul_c(row0, k);
         let src = self.elem_addr(a, e);
         let dst = self.slot_addr(pa);
-        let (zero, kend) = (self.iconst(0), self.iconst(k));
-        self.for_carry(zero, kend, 1, vec![src, dst], |l, _, p| {
-            for r in 0..rows {
-                let x =
-                    l.b.ins()
-                        .load(types::F32, frame_flags(), p[0], (r * k * 4) as i32);
-                let v = l.b.ins().splat(types::F32X4, x);
-                l.b.ins().store(frame_flags(), v, p[1], (r * 16) as i32);
+        let mut ptrs = vec![src, dst];
+        for (start, end, step) in [(0, k - k % 4, 4), (k - k % 4, k, 1)] {
+            if end <= start {
+                continue;
             }
-            Ok(vec![l.add_c(p[0], 4), l.add_c(p[1], rows * 16)])
-        })?;
+            let (s, e) = (self.iconst(start), self.iconst(end));
+            let (_, out) = self.for_carry(s, e, step, ptrs, |l, _, p| {
+                for t in 0..step {
+                    for r in 0..rows {
+                        let from = ((r * k + t) * 4) as i32;
+                        let x = l.b.ins().load(types::F32, frame_flags(), p[0], from);
+                        let v = l.b.ins().splat(types::F32X4, x);
+                        let to = ((t * rows + r) * 16) as i32;
+                        l.b.ins().store(frame_flags(), v, p[1], to);
+                    }
+                }
+                Ok(vec![
+                    l.add_c(p[0], step * 4),
+                    l.add_c(p[1], step * rows * 16),
+                ])
+            })?;
+            ptrs = out;
+        }
         Ok(())
     }
 
     /// The micro-kernels of one column panel (`vecs` vectors from `col0`): blocks of
     /// `plan.rows` rows, then one block of the remaining rows.
-    fn row_blocks(&mut self, g: &Gemm, col0: ClValue, vecs: i64, plan: DotPlan) -> Result<()> {
-        let (full, rem) = (g.m / plan.rows, g.m % plan.rows);
+    fn row_blocks(
+        &mut self,
+        g: &Gemm,
+        col0: ClValue,
+        vecs: i64,
+        live: Option<ClValue>,
+        plan: DotPlan,
+    ) -> Result<()> {
+        self.row_block_range(g.m, plan.rows, live, &|l: &mut Self, row0, rows| {
+            l.micro_kernel(g, None, row0, col0, rows, vecs, plan)
+        })
+    }
+
+    /// Calls `block(row0, rows)` for the blocks of `rows` rows of an `m`-row tile, then
+    /// for the block of the remaining `m % rows` rows. With `live` (the number of leading
+    /// rows that are not padding, known at run time), only the blocks that start before
+    /// it.
+    fn row_block_range(
+        &mut self,
+        m: i64,
+        rows: i64,
+        live: Option<ClValue>,
+        block: &dyn Fn(&mut Self, ClValue, i64) -> Result<()>,
+    ) -> Result<()> {
+        let (full, rem) = (m / rows, m % rows);
+        let Some(live) = live else {
+            if full > 0 {
+                self.for_const(0, full, 1, |l, ib| {
+                    let row0 = l.mul_c(ib, rows);
+                    block(l, row0, rows)
+                })?;
+            }
+            if rem > 0 {
+                let row0 = self.iconst(full * rows);
+                block(self, row0, rem)?;
+            }
+            return Ok(());
+        };
         if full > 0 {
-            self.for_const(0, full, 1, |l, ib| {
-                let row0 = l.mul_c(ib, plan.rows);
-                l.micro_kernel(g, None, row0, col0, plan.rows, vecs, plan)
+            // min(ceil(live / rows), full) full blocks.
+            let up = self.add_c(live, rows - 1);
+            let rows_c = self.iconst(rows);
+            let blocks = self.b.ins().udiv(up, rows_c);
+            let full_c = self.iconst(full);
+            let blocks = self.b.ins().umin(blocks, full_c);
+            let zero = self.iconst(0);
+            self.for_loop(zero, blocks, 1, |l, ib| {
+                let row0 = l.mul_c(ib, rows);
+                block(l, row0, rows)
             })?;
         }
         if rem > 0 {
-            let row0 = self.iconst(full * plan.rows);
-            self.micro_kernel(g, None, row0, col0, rem, vecs, plan)?;
+            let row0 = self.iconst(full * rows);
+            let needed = self.b.ins().icmp(IntCC::UnsignedGreaterThan, live, row0);
+            let then = self.b.create_block();
+            let join = self.b.create_block();
+            self.b.ins().brif(needed, then, &[], join, &[]);
+            self.b.switch_to_block(then);
+            block(self, row0, rem)?;
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(join);
         }
         Ok(())
     }
@@ -468,7 +694,11 @@ impl Lowerer<'_, '_> {
             // parameters); the body's results are used once, by the jump back, so the
             // rhs loads fold into their multiplies and each new pointer and sum takes its
             // old value's register: per iteration two pointer increments, a compare, a
-            // branch and a jump.
+            // branch and a jump. (Tested at the bottom instead, Cranelift's elaboration
+            // places the increments before the loads, which then need a register copy and
+            // a jump per iteration anyway. Walking frame offsets instead of pointers, to
+            // compare with a constant, needs the frame pointer in the loop, which the
+            // convolution's larger kernels spill and reload in every iteration.)
             let aend = self.add_c(pa, (k / u) * u * astep);
             let header = self.b.create_block();
             let body = self.b.create_block();
@@ -586,4 +816,20 @@ impl Lowerer<'_, '_> {
             })
         })
     }
+}
+
+/// The number of uses of `v` in `r` and the regions inside it.
+fn uses(r: &Region, v: Value) -> usize {
+    r.ops
+        .iter()
+        .map(|o| {
+            o.operands.iter().filter(|&&x| x == v).count()
+                + o.regions.iter().map(|r| uses(r, v)).sum::<usize>()
+        })
+        .sum()
+}
+
+/// Whether `op` is or contains a `tile.store`.
+fn stores(op: &Operation) -> bool {
+    op.op == Op::Tile(TileOp::Store) || op.regions.iter().any(|r| r.ops.iter().any(stores))
 }

@@ -86,6 +86,11 @@ impl Access {
         })
     }
 
+    /// Whether tile axis `a` walks buffer axis `a` with step 1 on every axis.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.strides.iter().all(|&s| s == 1) && self.perm.iter().enumerate().all(|(a, &b)| a == b)
+    }
+
     /// Whether a tile of `shape` moved with this access is one contiguous run of a
     /// buffer row: every tile axis but the last has one element, and the last walks the
     /// buffer's last axis with step 1. Such a tile can be read and written in place
@@ -259,6 +264,16 @@ impl Lowerer<'_, '_> {
         };
         let acc = Access::of(&op.attrs, buf.dims.len(), "tile.load")?;
         self.transfer(&buf, idx, &slot, Some(pad), &acc)?;
+        if slot.shape.len() == 2 && acc.perm[0] == 0 && acc.strides[0] == 1 {
+            // Tile rows from `dims[0] - start` on lie past the buffer's end.
+            let start = self.tile_starts(idx, &slot.shape, &acc)?[0];
+            let room = self.b.ins().isub(buf.dims[0], start);
+            let t0 = self.iconst(slot.shape[0] as i64);
+            let zero = self.iconst(0);
+            let live = self.b.ins().smin(room, t0);
+            let live = self.b.ins().smax(live, zero);
+            self.live_rows.insert(single_result(op)?, live);
+        }
         self.set(single_result(op)?, Val::Tile(slot))
     }
 
@@ -292,7 +307,7 @@ impl Lowerer<'_, '_> {
 
     /// Moves a tile between a buffer and its slot: a load when `pad` is given (elements
     /// outside the buffer become `pad`), else a store (they are skipped).
-    fn transfer(
+    pub(super) fn transfer(
         &mut self,
         buf: &super::BufVal,
         idx: &[Value],
@@ -401,7 +416,12 @@ impl Lowerer<'_, '_> {
 
     /// The buffer coordinate of tile element 0 along each tile axis (clamped, see the
     /// module documentation).
-    fn tile_starts(&mut self, idx: &[Value], t: &[usize], acc: &Access) -> Result<Vec<ClValue>> {
+    pub(super) fn tile_starts(
+        &mut self,
+        idx: &[Value],
+        t: &[usize],
+        acc: &Access,
+    ) -> Result<Vec<ClValue>> {
         let (st, perm) = (&acc.strides, &acc.perm);
         let mut starts = Vec::with_capacity(t.len());
         for a in 0..t.len() {

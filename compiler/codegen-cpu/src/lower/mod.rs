@@ -95,6 +95,13 @@ pub(crate) struct Lowerer<'a, 'm> {
     table: &'m SizeTable,
     helpers: BTreeMap<&'static str, FuncRef>,
     pub ptr_ty: ClType,
+    /// For a 2-D tile loaded from a buffer along its rows: the number of leading tile rows
+    /// before the buffer ends (rows from there on are padding), for `tile.dot`'s `rows =
+    /// "live"`.
+    live_rows: BTreeMap<Value, ClValue>,
+    /// `tile.load`s left for the `tile.dot` that packs their tile as its rhs, which reads
+    /// the buffer directly when the tile lies wholly inside it (see `dot::defer_rhs`).
+    deferred_rhs: BTreeMap<Value, Operation>,
 }
 
 /// Memory flags for caller buffers (no alignment promise) and for the frame.
@@ -147,6 +154,8 @@ pub(crate) fn lower_kernel(
         table,
         helpers: BTreeMap::new(),
         ptr_ty,
+        live_rows: BTreeMap::new(),
+        deferred_rhs: BTreeMap::new(),
     };
     // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
     if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
@@ -498,6 +507,8 @@ impl Lowerer<'_, '_> {
             }
             if plan.views.contains(&i) {
                 self.load_view(op)?;
+            } else if self.defer_rhs(ops, i)? {
+                self.load_deferred(op)?;
             } else if plan.stores.contains(&i) {
                 self.map_into(op, Some(&ops[i + 1]))?;
                 skip = true;

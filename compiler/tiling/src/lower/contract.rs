@@ -273,8 +273,8 @@ fn contract(
     }
     let mm = ctx.schedule.mm;
     let (tm, tk, tn) = (
-        ctx.schedule.rows_tile(&dims.m),
-        fit(&dims.k, ctx.schedule.mk),
+        ctx.schedule.rows_tile(&dims.m, &dims.k, &dims.n),
+        ctx.schedule.k_tile(&dims.k),
         fit(&dims.n, mm),
     );
     let adt = if ta.dtype.is_float() {
@@ -354,7 +354,7 @@ fn contract(
     let lb = operand("b", &b.1, &tb, &bbuf, [Role::K, Role::N], [tk, tn]);
     let (a2, b2) = (tile(ta.dtype, &[tm, tk]), tile(tb.dtype, &[tk, tn]));
     body.push(format!(
-        "%d = tile.dot %{la}, %{lb}, %c : ({a2}, {b2}, {acc}) -> {acc}"
+        "%d = tile.dot %{la}, %{lb}, %c {{rows = \"live\"}} : ({a2}, {b2}, {acc}) -> {acc}"
     ));
     body.push(format!("tile.yield %d : {acc}"));
     let mut loop_text = format!(

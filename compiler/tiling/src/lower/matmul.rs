@@ -27,8 +27,8 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let (m, k, n) = (&ta.shape[0], &ta.shape[1], &tb.shape[1]);
     let mm = ctx.schedule.mm;
     let (tm, tk, tn) = (
-        ctx.schedule.rows_tile(m),
-        fit(k, ctx.schedule.mk),
+        ctx.schedule.rows_tile(m, k, n),
+        ctx.schedule.k_tile(k),
         fit(n, mm),
     );
     let name = ctx.kernel_name("matmul");
@@ -85,7 +85,7 @@ fn accumulate(
     kt.line("%j = tile.program_id {axis = 1} : () -> index");
     kt.line(format!("%z = tile.zeros : () -> {acc_tile}"));
     kt.line(format!(
-        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  %tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}\n  %d = tile.dot %ta, %tb, %c : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
+        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  %tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}\n  %d = tile.dot %ta, %tb, %c {{rows = \"live\"}} : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
         sizes(&[SymExpr::lit(0), cdiv(&sa[1], tk)]),
         buf(da, sa),
         buf(db, sb),
@@ -163,8 +163,8 @@ pub(super) fn fused(
         }
     }
     let (tm, tk, tn) = (
-        ctx.schedule.rows_tile(&m),
-        fit(&k, ctx.schedule.mk),
+        ctx.schedule.rows_tile(&m, &k, &n),
+        ctx.schedule.k_tile(&k),
         fit(&n, ctx.schedule.mm),
     );
     let name = ctx.kernel_name("matmul_epilogue");
