@@ -682,24 +682,48 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        // The accumulators, then the two pointers: a jump's arguments are placed in
-        // order, so the sums (and their loads) come before the pointer increments, which
-        // then reuse their old registers.
+        let st = self.counted_loop(accs, (pa, pb), k, u, (astep, bstride * 4), &step);
+        for r in 0..rows {
+            for v in 0..vecs {
+                let off = ((r * n + v * 4) * 4) as i32;
+                let acc = st[(r * vecs + v) as usize];
+                self.b.ins().store(g.vflags, acc, po, off);
+            }
+        }
+        Ok(())
+    }
+
+    /// The `k` loop of a micro-kernel (f32 and i8): `steps` steps of `step(l, pa, pb, t,
+    /// accs)`, `u` per iteration, over the accumulators `accs` and the lhs and rhs pointers
+    /// `ptrs`, which advance by `strides` bytes per step; the last `steps % u` steps follow
+    /// the loop. Returns the accumulators.
+    ///
+    /// The accumulators, then the two pointers, are the loop's carried values: a jump's
+    /// arguments are placed in order, so the sums (and their loads) come before the pointer
+    /// increments, which then reuse their old registers. The loop over `steps / u`
+    /// iterations is counted by the lhs pointer. The header tests and branches without
+    /// arguments (the body and the exit read its parameters); the body's results are used
+    /// once, by the jump back, so the rhs loads fold into their multiplies and each new
+    /// pointer and sum takes its old value's register: per iteration two pointer
+    /// increments, a compare, a branch and a jump. (Tested at the bottom instead,
+    /// Cranelift's elaboration places the increments before the loads, which then need a
+    /// register copy and a jump per iteration anyway. Walking frame offsets instead of
+    /// pointers, to compare with a constant, needs the frame pointer in the loop, which the
+    /// convolution's larger kernels spill and reload in every iteration.)
+    pub(super) fn counted_loop(
+        &mut self,
+        accs: Vec<ClValue>,
+        (pa, pb): (ClValue, ClValue),
+        steps: i64,
+        u: i64,
+        (astep, bstep): (i64, i64),
+        step: &dyn Fn(&mut Self, ClValue, ClValue, i64, &mut [ClValue]),
+    ) -> Vec<ClValue> {
         let na = accs.len();
         let mut st = accs;
         st.extend([pa, pb]);
-        if k / u > 0 {
-            // The loop over `k / u` steps of `u`, counted by the lhs pointer. The header
-            // tests and branches without arguments (the body and the exit read its
-            // parameters); the body's results are used once, by the jump back, so the
-            // rhs loads fold into their multiplies and each new pointer and sum takes its
-            // old value's register: per iteration two pointer increments, a compare, a
-            // branch and a jump. (Tested at the bottom instead, Cranelift's elaboration
-            // places the increments before the loads, which then need a register copy and
-            // a jump per iteration anyway. Walking frame offsets instead of pointers, to
-            // compare with a constant, needs the frame pointer in the loop, which the
-            // convolution's larger kernels spill and reload in every iteration.)
-            let aend = self.add_c(pa, (k / u) * u * astep);
+        if steps / u > 0 {
+            let aend = self.add_c(pa, (steps / u) * u * astep);
             let header = self.b.create_block();
             let body = self.b.create_block();
             let exit = self.b.create_block();
@@ -720,24 +744,18 @@ impl Lowerer<'_, '_> {
                 step(self, pa, pb, t, &mut cur[..na]);
             }
             cur[na] = self.add_c(pa, u * astep);
-            cur[na + 1] = self.add_c(pb, u * bstride * 4);
+            cur[na + 1] = self.add_c(pb, u * bstep);
             let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
             self.b.ins().jump(header, &args);
             self.b.switch_to_block(exit);
             st = params;
         }
         let (pa, pb) = (st[na], st[na + 1]);
-        for t in 0..k % u {
+        for t in 0..steps % u {
             step(self, pa, pb, t, &mut st[..na]);
         }
-        for r in 0..rows {
-            for v in 0..vecs {
-                let off = ((r * n + v * 4) * 4) as i32;
-                let acc = st[(r * vecs + v) as usize];
-                self.b.ins().store(g.vflags, acc, po, off);
-            }
-        }
-        Ok(())
+        st.truncate(na);
+        st
     }
 
     /// Float dots other than all-`f32`: scalar `f64` accumulation (see the module docs).

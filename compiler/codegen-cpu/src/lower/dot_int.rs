@@ -34,9 +34,8 @@
 use super::{frame_flags, Lowerer};
 use crate::error::{invalid, Result};
 use crate::tile_layout::TileSlot;
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    types, BlockArg, ConstantData, Endianness, InstBuilder, MemFlagsData, Value as ClValue,
+    types, ConstantData, Endianness, InstBuilder, MemFlagsData, Value as ClValue,
 };
 use cranelift_frontend::FunctionBuilder;
 use tessera_dialects::{DType, Operation};
@@ -291,43 +290,8 @@ impl Lowerer<'_, '_> {
             }
         };
         let u = unroll.clamp(1, pairs.max(1));
-        let na = accs.len();
-        let mut st = accs;
-        st.extend([pa, pb]);
-        if pairs / u > 0 {
-            // As the f32 micro-kernel: a header that tests the lhs pointer, a body whose
-            // results are used once, by the jump back.
-            let aend = self.add_c(pa, (pairs / u) * u * astep);
-            let header = self.b.create_block();
-            let body = self.b.create_block();
-            let exit = self.b.create_block();
-            for &v in &st {
-                let ty = self.b.func.dfg.value_type(v);
-                self.b.append_block_param(header, ty);
-            }
-            let args: Vec<BlockArg> = st.iter().copied().map(BlockArg::Value).collect();
-            self.b.ins().jump(header, &args);
-            self.b.switch_to_block(header);
-            let params = self.b.block_params(header).to_vec();
-            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, params[na], aend);
-            self.b.ins().brif(more, body, &[], exit, &[]);
-            self.b.switch_to_block(body);
-            let mut cur = params.clone();
-            let (pa, pb) = (cur[na], cur[na + 1]);
-            for t in 0..u {
-                step(self, pa, pb, t, &mut cur[..na]);
-            }
-            cur[na] = self.add_c(pa, u * astep);
-            cur[na + 1] = self.add_c(pb, u * bstep);
-            let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
-            self.b.ins().jump(header, &args);
-            self.b.switch_to_block(exit);
-            st = params;
-        }
-        let (pa, pb) = (st[na], st[na + 1]);
-        for t in 0..pairs % u {
-            step(self, pa, pb, t, &mut st[..na]);
-        }
+        // The loop of the f32 micro-kernel, over pairs of `k`.
+        let st = self.counted_loop(accs, (pa, pb), pairs, u, (astep, bstep), &step);
         for r in 0..rows {
             for v in 0..vecs {
                 let acc = st[(r * vecs + v) as usize];
