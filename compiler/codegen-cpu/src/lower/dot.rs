@@ -38,6 +38,11 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, BlockArg, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::{DType, Op, Operation, Region, TileOp, Value};
 
+/// One step of a micro-kernel's `k` loop ([`Lowerer::counted_loop`]): given the lhs and
+/// rhs pointers and the step's index within the unrolled body, updates the accumulators.
+pub(super) type KStep<'s, 'a, 'm> =
+    dyn Fn(&mut Lowerer<'a, 'm>, ClValue, ClValue, i64, &mut [ClValue]) + 's;
+
 /// How an `f32` `tile.dot` is blocked, from its schedule attributes (written by the
 /// tiling crate's scheduler, `tessera_tiling::schedule`): `block = [rows, vecs]` (the
 /// register block: `rows x vecs` `f32x4` accumulators), `unroll` (of the `k` loop) and
@@ -693,71 +698,6 @@ impl Lowerer<'_, '_> {
         Ok(())
     }
 
-    /// The `k` loop of a micro-kernel (f32 and i8): `steps` steps of `step(l, pa, pb, t,
-    /// accs)`, `u` per iteration, over the accumulators `accs` and the lhs and rhs pointers
-    /// `ptrs`, which advance by `strides` bytes per step; the last `steps % u` steps follow
-    /// the loop. Returns the accumulators.
-    ///
-    /// The accumulators, then the two pointers, are the loop's carried values: a jump's
-    /// arguments are placed in order, so the sums (and their loads) come before the pointer
-    /// increments, which then reuse their old registers. The loop over `steps / u`
-    /// iterations is counted by the lhs pointer. The header tests and branches without
-    /// arguments (the body and the exit read its parameters); the body's results are used
-    /// once, by the jump back, so the rhs loads fold into their multiplies and each new
-    /// pointer and sum takes its old value's register: per iteration two pointer
-    /// increments, a compare, a branch and a jump. (Tested at the bottom instead,
-    /// Cranelift's elaboration places the increments before the loads, which then need a
-    /// register copy and a jump per iteration anyway. Walking frame offsets instead of
-    /// pointers, to compare with a constant, needs the frame pointer in the loop, which the
-    /// convolution's larger kernels spill and reload in every iteration.)
-    pub(super) fn counted_loop(
-        &mut self,
-        accs: Vec<ClValue>,
-        (pa, pb): (ClValue, ClValue),
-        steps: i64,
-        u: i64,
-        (astep, bstep): (i64, i64),
-        step: &dyn Fn(&mut Self, ClValue, ClValue, i64, &mut [ClValue]),
-    ) -> Vec<ClValue> {
-        let na = accs.len();
-        let mut st = accs;
-        st.extend([pa, pb]);
-        if steps / u > 0 {
-            let aend = self.add_c(pa, (steps / u) * u * astep);
-            let header = self.b.create_block();
-            let body = self.b.create_block();
-            let exit = self.b.create_block();
-            for &v in &st {
-                let ty = self.b.func.dfg.value_type(v);
-                self.b.append_block_param(header, ty);
-            }
-            let args: Vec<BlockArg> = st.iter().copied().map(BlockArg::Value).collect();
-            self.b.ins().jump(header, &args);
-            self.b.switch_to_block(header);
-            let params = self.b.block_params(header).to_vec();
-            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, params[na], aend);
-            self.b.ins().brif(more, body, &[], exit, &[]);
-            self.b.switch_to_block(body);
-            let mut cur = params.clone();
-            let (pa, pb) = (cur[na], cur[na + 1]);
-            for t in 0..u {
-                step(self, pa, pb, t, &mut cur[..na]);
-            }
-            cur[na] = self.add_c(pa, u * astep);
-            cur[na + 1] = self.add_c(pb, u * bstep);
-            let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
-            self.b.ins().jump(header, &args);
-            self.b.switch_to_block(exit);
-            st = params;
-        }
-        let (pa, pb) = (st[na], st[na + 1]);
-        for t in 0..steps % u {
-            step(self, pa, pb, t, &mut st[..na]);
-        }
-        st.truncate(na);
-        st
-    }
-
     /// Float dots other than all-`f32`: scalar `f64` accumulation (see the module docs).
     #[allow(clippy::too_many_arguments)]
     fn dot_f64(
@@ -850,4 +790,71 @@ fn uses(r: &Region, v: Value) -> usize {
 /// Whether `op` is or contains a `tile.store`.
 fn stores(op: &Operation) -> bool {
     op.op == Op::Tile(TileOp::Store) || op.regions.iter().any(|r| r.ops.iter().any(stores))
+}
+
+impl<'a, 'm> Lowerer<'a, 'm> {
+    /// The `k` loop of a micro-kernel (f32 and i8): `steps` steps of `step(l, pa, pb, t,
+    /// accs)`, `u` per iteration, over the accumulators `accs` and the lhs and rhs pointers
+    /// `ptrs`, which advance by `strides` bytes per step; the last `steps % u` steps follow
+    /// the loop. Returns the accumulators.
+    ///
+    /// The accumulators, then the two pointers, are the loop's carried values: a jump's
+    /// arguments are placed in order, so the sums (and their loads) come before the pointer
+    /// increments, which then reuse their old registers. The loop over `steps / u`
+    /// iterations is counted by the lhs pointer. The header tests and branches without
+    /// arguments (the body and the exit read its parameters); the body's results are used
+    /// once, by the jump back, so the rhs loads fold into their multiplies and each new
+    /// pointer and sum takes its old value's register: per iteration two pointer
+    /// increments, a compare, a branch and a jump. (Tested at the bottom instead,
+    /// Cranelift's elaboration places the increments before the loads, which then need a
+    /// register copy and a jump per iteration anyway. Walking frame offsets instead of
+    /// pointers, to compare with a constant, needs the frame pointer in the loop, which the
+    /// convolution's larger kernels spill and reload in every iteration.)
+    pub(super) fn counted_loop(
+        &mut self,
+        accs: Vec<ClValue>,
+        (pa, pb): (ClValue, ClValue),
+        steps: i64,
+        u: i64,
+        (astep, bstep): (i64, i64),
+        step: &KStep<'_, 'a, 'm>,
+    ) -> Vec<ClValue> {
+        let na = accs.len();
+        let mut st = accs;
+        st.extend([pa, pb]);
+        if steps / u > 0 {
+            let aend = self.add_c(pa, (steps / u) * u * astep);
+            let header = self.b.create_block();
+            let body = self.b.create_block();
+            let exit = self.b.create_block();
+            for &v in &st {
+                let ty = self.b.func.dfg.value_type(v);
+                self.b.append_block_param(header, ty);
+            }
+            let args: Vec<BlockArg> = st.iter().copied().map(BlockArg::Value).collect();
+            self.b.ins().jump(header, &args);
+            self.b.switch_to_block(header);
+            let params = self.b.block_params(header).to_vec();
+            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, params[na], aend);
+            self.b.ins().brif(more, body, &[], exit, &[]);
+            self.b.switch_to_block(body);
+            let mut cur = params.clone();
+            let (pa, pb) = (cur[na], cur[na + 1]);
+            for t in 0..u {
+                step(self, pa, pb, t, &mut cur[..na]);
+            }
+            cur[na] = self.add_c(pa, u * astep);
+            cur[na + 1] = self.add_c(pb, u * bstep);
+            let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
+            self.b.ins().jump(header, &args);
+            self.b.switch_to_block(exit);
+            st = params;
+        }
+        let (pa, pb) = (st[na], st[na + 1]);
+        for t in 0..steps % u {
+            step(self, pa, pb, t, &mut st[..na]);
+        }
+        st.truncate(na);
+        st
+    }
 }
