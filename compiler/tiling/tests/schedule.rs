@@ -80,7 +80,7 @@ fn i8_dots_get_the_int8_block_and_narrow_float_dots_none() {
     assert_eq!(after.matches("tile.dot").count(), 2, "{after}");
     assert_eq!(after.matches("block =").count(), 1, "{after}");
     assert!(
-        after.contains("{block = [4, 2], unroll = 2, pack = \"both\"} : (tile<"),
+        after.contains("{rows = \"live\", block = [4, 2], unroll = 2, pack = \"both\"} : (tile<"),
         "{after}"
     );
     assert!(after.contains("xi8>, tile<"), "{after}");
@@ -91,7 +91,7 @@ fn i8_dots_get_the_int8_block_and_narrow_float_dots_none() {
         &Schedule::host(),
     );
     assert!(
-        after.contains("{block = [3, 1], unroll = 1, pack = \"both\"} : (tile<3x2xi8>, tile<2x3xi8>, tile<3x3xi32>)"),
+        after.contains("{rows = \"live\", block = [3, 1], unroll = 1, pack = \"both\"} : (tile<3x2xi8>, tile<2x3xi8>, tile<3x3xi32>)"),
         "{after}"
     );
 }
