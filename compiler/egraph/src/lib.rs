@@ -109,13 +109,7 @@ pub fn optimize(f: &Func, opts: &Options) -> Result<Optimized, OptError> {
             rules.extend(table);
         }
     }
-    let runner = egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
-        .with_egraph(built.egraph)
-        .with_iter_limit(opts.iter_limit)
-        .with_node_limit(opts.node_limit)
-        .with_time_limit(opts.time_limit)
-        .with_scheduler(egg::SimpleScheduler)
-        .run(&rules);
+    let runner = saturate(built.egraph, opts, &rules);
     let g: &Graph = &runner.egraph;
     let roots: Vec<_> = built.roots.iter().map(|r| g.find(*r)).collect();
     let ex = extract::extract(g, &roots, &opts.machine, &opts.sizes);
@@ -166,13 +160,7 @@ pub fn lower_form(
 ) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
     let built = convert::to_egraph(f)?;
     let built_ops = built.ops.clone();
-    let runner = egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
-        .with_egraph(built.egraph)
-        .with_iter_limit(opts.iter_limit)
-        .with_node_limit(opts.node_limit)
-        .with_time_limit(opts.time_limit)
-        .with_scheduler(egg::SimpleScheduler)
-        .run(&rules::precision::rules_for(form));
+    let runner = saturate(built.egraph, opts, &rules::precision::rules_for(form));
     let mut counts = std::collections::BTreeMap::new();
     for it in &runner.iterations {
         for (name, n) in &it.applied {
@@ -190,6 +178,21 @@ pub fn lower_form(
     let locs = convert::locations(f, &built_ops, g);
     let (func, _) = convert::from_choice(f, g, &roots, &locs, &choose)?;
     Ok((func, counts))
+}
+
+/// Runs `rules` on `g` within `opts`' limits (iterations, nodes, time), in a fixed order.
+fn saturate(
+    g: Graph,
+    opts: &Options,
+    rules: &[rules::Rule],
+) -> egg::Runner<lang::Node, analysis::Types, ()> {
+    egg::Runner::<lang::Node, analysis::Types, ()>::new(analysis::Types::default())
+        .with_egraph(g)
+        .with_iter_limit(opts.iter_limit)
+        .with_node_limit(opts.node_limit)
+        .with_time_limit(opts.time_limit)
+        .with_scheduler(egg::SimpleScheduler)
+        .run(rules)
 }
 
 /// Optimises every graph function of a module; the reports are in function order.

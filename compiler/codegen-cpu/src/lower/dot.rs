@@ -43,6 +43,26 @@ use tessera_dialects::{DType, Op, Operation, Region, TileOp, Value};
 pub(super) type KStep<'s, 'a, 'm> =
     dyn Fn(&mut Lowerer<'a, 'm>, ClValue, ClValue, i64, &mut [ClValue]) + 's;
 
+/// A dot's `block = [rows, vecs]` attribute (`default` without one), checked.
+pub(crate) fn block_attr(op: &Operation, default: (i64, i64)) -> Result<(i64, i64)> {
+    match op.attrs.ints("block") {
+        None => Ok(default),
+        Some(&[r, v]) if (1..=16).contains(&r) && (1..=8).contains(&v) => Ok((r, v)),
+        Some(other) => invalid(format!(
+            "tile.dot: `block` must be [rows in 1..=16, vectors in 1..=8], got {other:?}"
+        )),
+    }
+}
+
+/// A dot's `unroll` attribute (1 without one), checked.
+pub(crate) fn unroll_attr(op: &Operation) -> Result<i64> {
+    match op.attrs.int("unroll") {
+        None => Ok(1),
+        Some(u) if (1..=16).contains(&u) => Ok(u),
+        Some(u) => invalid(format!("tile.dot: `unroll` must be in 1..=16, got {u}")),
+    }
+}
+
 /// How an `f32` `tile.dot` is blocked, from its schedule attributes (written by the
 /// tiling crate's scheduler, `tessera_tiling::schedule`): `block = [rows, vecs]` (the
 /// register block: `rows x vecs` `f32x4` accumulators), `unroll` (of the `k` loop) and
@@ -68,20 +88,8 @@ pub(crate) struct DotPlan {
 
 impl DotPlan {
     pub(crate) fn from_attrs(op: &Operation) -> Result<DotPlan> {
-        let (rows, vecs) = match op.attrs.ints("block") {
-            None => (1, 4),
-            Some(&[r, v]) if (1..=16).contains(&r) && (1..=8).contains(&v) => (r, v),
-            Some(other) => {
-                return invalid(format!(
-                    "tile.dot: `block` must be [rows in 1..=16, vectors in 1..=8], got {other:?}"
-                ))
-            }
-        };
-        let unroll = match op.attrs.int("unroll") {
-            None => 1,
-            Some(u) if (1..=16).contains(&u) => u,
-            Some(u) => return invalid(format!("tile.dot: `unroll` must be in 1..=16, got {u}")),
-        };
+        let (rows, vecs) = block_attr(op, (1, 4))?;
+        let unroll = unroll_attr(op)?;
         let (pack_rhs, pack_lhs) = match op.attrs.str("pack") {
             None | Some("none") => (false, false),
             Some("rhs") => (true, false),

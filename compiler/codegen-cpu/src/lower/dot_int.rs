@@ -53,20 +53,8 @@ pub(crate) struct IntDotPlan {
 
 impl IntDotPlan {
     pub(crate) fn from_attrs(op: &Operation) -> Result<IntDotPlan> {
-        let (rows, vecs) = match op.attrs.ints("block") {
-            None => (4, 2),
-            Some(&[r, v]) if (1..=16).contains(&r) && (1..=8).contains(&v) => (r, v),
-            Some(other) => {
-                return invalid(format!(
-                    "tile.dot: `block` must be [rows in 1..=16, vectors in 1..=8], got {other:?}"
-                ))
-            }
-        };
-        let unroll = match op.attrs.int("unroll") {
-            None => 1,
-            Some(u) if (1..=16).contains(&u) => u,
-            Some(u) => return invalid(format!("tile.dot: `unroll` must be in 1..=16, got {u}")),
-        };
+        let (rows, vecs) = super::dot::block_attr(op, (4, 2))?;
+        let unroll = super::dot::unroll_attr(op)?;
         match op.attrs.str("pack") {
             None | Some("both") => {}
             Some(p) => {
