@@ -20,7 +20,7 @@
 //! `t[a] * strides[a]` at most [`MAX_EXTENT`], checked at compile time), so starts and
 //! coordinates stay below `2^63` in magnitude.
 
-use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
+use super::{buf_flags, frame_flags, single_result, BufVal, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
 use crate::helpers::encode_float;
 use crate::tile_layout::{storage_type, TileSlot};
@@ -126,6 +126,17 @@ pub(crate) fn const_bits(value: &Attr, d: DType) -> Result<u32> {
         (Attr::Bool(b), DType::Bool) => u32::from(*b),
         (v, d) => return invalid(format!("the value `{v}` cannot have dtype {d}")),
     })
+}
+
+/// A `tile.load`'s buffer (value and description), indices, result slot (of the
+/// buffer's dtype), pad bits and access.
+struct LoadParts<'o> {
+    bv: Value,
+    buf: BufVal,
+    idx: &'o [Value],
+    slot: TileSlot,
+    pad: u32,
+    acc: Access,
 }
 
 impl Lowerer<'_, '_> {
@@ -245,8 +256,8 @@ impl Lowerer<'_, '_> {
         self.set(single_result(op)?, Val::Tile(slot))
     }
 
-    /// `tile.load`.
-    pub(super) fn load(&mut self, op: &Operation) -> Result<()> {
+    /// What a `tile.load` reads and writes, checked.
+    fn load_parts<'o>(&mut self, op: &'o Operation) -> Result<LoadParts<'o>> {
         let Some((&bv, idx)) = op.operands.split_first() else {
             return invalid("tile.load expects a buffer");
         };
@@ -263,6 +274,26 @@ impl Lowerer<'_, '_> {
             None => 0,
         };
         let acc = Access::of(&op.attrs, buf.dims.len(), "tile.load")?;
+        Ok(LoadParts {
+            bv,
+            buf,
+            idx,
+            slot,
+            pad,
+            acc,
+        })
+    }
+
+    /// `tile.load`.
+    pub(super) fn load(&mut self, op: &Operation) -> Result<()> {
+        let LoadParts {
+            bv: _,
+            buf,
+            idx,
+            slot,
+            pad,
+            acc,
+        } = self.load_parts(op)?;
         self.transfer(&buf, idx, &slot, Some(pad), &acc)?;
         if slot.shape.len() == 2 && acc.perm[0] == 0 && acc.strides[0] == 1 {
             // Tile rows from `dims[0] - start` on lie past the buffer's end.
@@ -454,22 +485,14 @@ impl Lowerer<'_, '_> {
     /// run lies wholly inside it, and otherwise copies it (with its pad) into the slot
     /// first ([`Lowerer::materialise`]).
     pub(super) fn load_view(&mut self, op: &Operation) -> Result<()> {
-        let Some((&bv, idx)) = op.operands.split_first() else {
-            return invalid("tile.load expects a buffer");
-        };
-        let buf = self.buffer(bv)?;
-        let slot = self.result_slot(op)?;
-        if slot.dtype != buf.dtype {
-            return invalid(format!(
-                "tile.load: loads a {} tile from a {} buffer",
-                slot.dtype, buf.dtype
-            ));
-        }
-        let pad = match op.attrs.get("pad") {
-            Some(v) => const_bits(v, slot.dtype)?,
-            None => 0,
-        };
-        let acc = Access::of(&op.attrs, buf.dims.len(), "tile.load")?;
+        let LoadParts {
+            bv,
+            buf,
+            idx,
+            slot,
+            pad,
+            acc,
+        } = self.load_parts(op)?;
         if idx.len() != buf.dims.len() || slot.shape.len() != buf.dims.len() {
             return invalid("tile.load: indices, buffer and tile ranks differ");
         }
