@@ -107,7 +107,7 @@ fn reference(op: &str, x: f64) -> f64 {
         "erf" => libm::erf(x),
         "sigmoid" => sigmoid(x),
         // The limit at -inf.
-        "silu" if x == f64::NEG_INFINITY => -0.0,
+        "silu" | "gelu" | "gelu_tanh" if x == f64::NEG_INFINITY => -0.0,
         "silu" => x * sigmoid(x),
         // 0.5 x erfc(-x / sqrt 2): no cancellation in the negative tail.
         "gelu" => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),

@@ -24,11 +24,11 @@
 //!   (`0` beyond 6).
 //! - `gelu(x) = x/2 (1 + erf(z))`, `z = x / sqrt 2`, as `x/2 (2 - erfc |z|)` for `z >= 0`
 //!   and `x/2 erfc |z|` below (no cancellation anywhere), `erfc(a) = exp(-x^2/2 + S(a))`
-//!   with `S` a degree-13 fit on `[0, 6]` (`-0` below `x = -6 sqrt 2`).
+//!   with `S` a degree-13 fit on `[0, 6]` (`-0` below `x = -6 sqrt 2`, and at `-inf`).
 //! - `sigmoid(x) = s / (1 + e)`, `e = exp(-|x|)`, `s = 1` for `x >= 0` else `e`;
 //!   `silu(x) = x s / (1 + e)`, for `x < 0` with `e`'s last power-of-two factor applied
 //!   after the division (a denormal result is rounded once), `-0` below `-120`;
-//!   `gelu_tanh(x) = x / (1 + exp(-2u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)`.
+//!   `gelu_tanh(x) = x / (1 + exp(-2u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)` (`-0` at `-inf`).
 //! - `rsqrt(x) = 1 / sqrt(x)` (two correctly rounded operations).
 
 // The constants are written with the exact decimal expansion of each `f32` coefficient.
@@ -170,7 +170,7 @@ impl Lowerer<'_, '_> {
                 // x sigmoid(2u) = x / (1 + exp(-2u)): no cancellation on either side (for
                 // x < 0 the exponential is large, and its overflow to inf gives -0, within
                 // the documented absolute error); a NaN x stays NaN through the division,
-                // so no blends are needed.
+                // and `-inf` (`-inf / inf`) is blended to its limit `-0`.
                 let x2 = self.b.ins().fmul(v, v);
                 let (kc, k) = (self.vc(-GELU_KC2), self.vc(-GELU_K2));
                 let p = self.b.ins().fma(x2, kc, k);
@@ -178,7 +178,8 @@ impl Lowerer<'_, '_> {
                 let e = self.v_exp(t);
                 let one = self.vc(1.0);
                 let den = self.b.ins().fadd(one, e);
-                self.b.ins().fdiv(v, den)
+                let y = self.b.ins().fdiv(v, den);
+                self.neg_inf_to_neg_zero(v, y)
             }
             _ => {
                 let s = self.b.ins().sqrt(v);
@@ -433,7 +434,17 @@ impl Lowerer<'_, '_> {
         let half = self.vc(0.5);
         let hx = self.b.ins().fmul(x, half);
         let y = self.b.ins().fmul(hx, opl);
+        let y = self.neg_inf_to_neg_zero(x, y);
         self.keep_nan(x, y)
+    }
+
+    /// `y`, except `-0` where `x` is `-inf`: the limit of the gelus there (`-inf * 0`
+    /// would be NaN).
+    fn neg_inf_to_neg_zero(&mut self, x: ClValue, y: ClValue) -> ClValue {
+        let ninf = self.vc(f32::NEG_INFINITY);
+        let at = self.vcmp(FloatCC::Equal, x, ninf);
+        let nz = self.vc(-0.0);
+        self.vsel(at, nz, y)
     }
 
     /// `erf(x)`: `x P(x^2)` for `|x| < 1`, else `sign(x) (1 - erfc |x|)`.

@@ -55,6 +55,8 @@ pub fn apply_f32(op: UnaryOp, x: f32) -> f32 {
         }
         // x Phi(x) = x/2 erfc(-x / sqrt 2): no cancellation in the negative tail, where
         // 1 + erf(x / sqrt 2) loses every digit below x = -5.9 (and gave 0).
+        // Both gelus take their limit `-0` at `-inf` (not `-inf * 0`), as `silu` does.
+        UnaryOp::Gelu | UnaryOp::GeluTanh if d == f64::NEG_INFINITY => -0.0,
         UnaryOp::Gelu => (0.5 * d * libm::erfc(-d / std::f64::consts::SQRT_2)) as f32,
         UnaryOp::GeluTanh => {
             let k = (2.0 / std::f64::consts::PI).sqrt();
@@ -126,7 +128,12 @@ mod tests {
         // The negative tail: -6 Phi(-6) = -5.91953e-9, not 0.
         let g = apply_f32(UnaryOp::Gelu, -6.0);
         assert!((g / -5.919_526e-9 - 1.0).abs() < 1e-6, "{g:e}");
-        assert!(apply_f32(UnaryOp::Gelu, f32::NEG_INFINITY).is_nan());
+        for op in [UnaryOp::Gelu, UnaryOp::GeluTanh] {
+            let g = apply_f32(op, f32::NEG_INFINITY);
+            assert!(g == 0.0 && g.is_sign_negative(), "{op:?}(-inf) = {g}");
+            assert_eq!(apply_f32(op, f32::INFINITY), f32::INFINITY);
+            assert!(apply_f32(op, f32::NAN).is_nan());
+        }
         let s = apply_f32(UnaryOp::Silu, f32::NEG_INFINITY);
         assert!(s == 0.0 && s.is_sign_negative());
         assert!(apply_f32(UnaryOp::Silu, f32::NAN).is_nan());
