@@ -24,6 +24,12 @@ fn lsm_axis0(x: f32[R, C]) -> f32[R, C] {
 fn acts(x: f32[N]) -> (f32[N], f32[N]) {
     (silu(x), gelu(x))
 }
+fn f8_rows(x: f8e4m3[R, C]) -> (f8e4m3[R, C], f8e4m3[R, C]) {
+    (softmax(x, axis: -1), log_softmax(x, axis: -1))
+}
+fn f8_rows_prologue(x: f32[R, C]) -> (f8e4m3[R, C], f8e4m3[R, C]) {
+    (softmax(x as f8e4m3, axis: -1), log_softmax(x as f8e4m3, axis: -1))
+}
 ";
 
 fn program() -> Program {
@@ -208,6 +214,9 @@ fn erfc_cf(a: f64) -> f64 {
 
 /// `x Phi(x)` without `libm` and without cancellation.
 fn gelu_ref(x: f64) -> f64 {
+    if x == f64::NEG_INFINITY {
+        return -0.0;
+    }
     let z = x / std::f64::consts::SQRT_2;
     let phi = if x.is_nan() {
         f64::NAN
@@ -231,6 +240,34 @@ fn silu_ref(x: f64) -> f64 {
         x.exp() / (1.0 + x.exp())
     };
     x * s
+}
+
+/// f8e4m3 has no infinity, so its row kernels pad with -448: a row whose maximum is -448
+/// must not count that padding in its sum (a column mask after the widening cast).
+#[test]
+fn f8e4m3_softmax_ignores_its_padding() {
+    let prog = program();
+    // Rows of 3 (one tile, padded to the tile width): all -448; -448 and one larger value.
+    let vals = vec![-448.0, -448.0, -448.0, -448.0, -448.0, -416.0];
+    let x = Tensor::from_f32(DType::F8E4M3, vec![2, 3], vals.clone()).unwrap();
+    let [interp, cpu] = both(&prog, "f8_rows", &x);
+    let xf = Tensor::from_f32(DType::F32, vec![2, 3], vals).unwrap();
+    let [interp_p, cpu_p] = both(&prog, "f8_rows_prologue", &xf);
+    for (what, r) in [
+        ("interp", &interp),
+        ("cpu", &cpu),
+        ("interp prologue", &interp_p),
+        ("cpu prologue", &cpu_p),
+    ] {
+        let sm = r[0].to_f64_vec();
+        let lsm = r[1].to_f64_vec();
+        // 1/3 and log(1/3) rounded to E4M3; exp(-32) vanishes next to 1.
+        for c in 0..3 {
+            assert_eq!(sm[c], 0.34375, "{what} softmax {sm:?}");
+            assert_eq!(lsm[c], -1.125, "{what} log_softmax {lsm:?}");
+        }
+        assert_eq!(&sm[3..], &[0.0, 0.0, 1.0], "{what} softmax {sm:?}");
+    }
 }
 
 /// The sweep: `[-125, 10]` densely, then edges.

@@ -309,7 +309,11 @@ pub(super) fn softmax(
     let f = DType::F32;
     let (row, blk, raw) = (tile(f, &[tr]), tile(f, &[tr, tn]), tile(dt, &[tr, tn]));
     let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
-    // Row tile `k{p}` of x as f32 (padding -inf): lines and name.
+    // Row tile `k{p}` of x as f32 (padding -inf): lines and name. f8e4m3 has no infinity,
+    // so its padding is -448 and would count in the sum where the row's maximum is -448
+    // too: its columns past the row's end are set to -inf after the widening cast.
+    let ipos = tile(DType::I32, &[tr, tn]);
+    let past_end = sizes(&[SymExpr::lit(1).sub(&n)]);
     let load = |p: &str| -> (Vec<String>, String) {
         let mut v = vec![format!(
             "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = {}}} : ({xb}, index, index) -> {raw}",
@@ -321,7 +325,20 @@ pub(super) fn softmax(
         v.push(format!(
             "%{p}x = tile.cast %{p}r {{dtype = f32}} : ({raw}) -> {blk}"
         ));
-        (v, format!("{p}x"))
+        if dt != DType::F8E4M3 {
+            return (v, format!("{p}x"));
+        }
+        // Column positions minus n, plus 1: positive exactly past the row's end.
+        v.push(format!(
+            "%{p}f8kb = tile.affine %k{p} {{coeffs = [{tn}], offset = {past_end}}} : (index) -> index"
+        ));
+        v.push(format!(
+            "%{p}f8kp = tile.iota %{p}f8kb {{axis = 1}} : (index) -> {ipos}"
+        ));
+        v.push(format!(
+            "%{p}f8m = tile.map %{p}x, %{p}f8kp : ({blk}, {ipos}) -> {blk} (%{p}f8u: f32, %{p}f8q: i32) {{\n  %{p}f8z = graph.constant {{value = 0, dtype = i32}} : () -> i32\n  %{p}f8o = graph.gt %{p}f8q, %{p}f8z : (i32, i32) -> bool\n  %{p}f8n = graph.constant {{value = -inf, dtype = f32}} : () -> f32\n  %{p}f8s = graph.select %{p}f8o, %{p}f8n, %{p}f8u : (bool, f32, f32) -> f32\n  tile.yield %{p}f8s : f32\n}}"
+        ));
+        (v, format!("{p}f8m"))
     };
     let indent = |v: Vec<String>| -> String {
         v.iter()
