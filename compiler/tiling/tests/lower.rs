@@ -81,6 +81,37 @@ fn reductions_and_reshape() {
     );
 }
 
+/// A reshape is a view of its input's buffer (no kernel, no buffer of its own), except one
+/// the function returns, which is copied into its output.
+#[test]
+fn a_reshape_is_a_view_unless_returned() {
+    let src = "fn main(x: f32[B, 6]) -> (f32[B, 2, 3], f32[B, 6]) {
+        let e = exp(x);
+        let r = reshape(e, [B, 2, 3]);
+        let s = reshape(reshape(e, [B * 3, 2]), [B * 2, 3]);
+        (r, reshape(softmax(s, axis: -1), [B, 6]))
+    }";
+    check(src, &[&[("B", 1)], &[("B", 5)]], 1e-6);
+    let t = lower_func(&graph(src), "main", &Schedule::host()).expect("lowers");
+    let text = t.to_string();
+    let launches: Vec<&str> = text.lines().filter(|l| l.contains("launch @")).collect();
+    // exp, the two returned reshapes' copies, softmax; the inner reshapes are views.
+    assert_eq!(launches.len(), 4, "{text}");
+    assert_eq!(
+        launches.iter().filter(|l| l.contains("_reshape")).count(),
+        2,
+        "{text}"
+    );
+    // softmax reads exp's buffer (#1) seen as [B*2, 3]; no buffer for the views.
+    let sm = launches.iter().find(|l| l.contains("softmax")).unwrap();
+    assert!(sm.contains("(#1 as [2*B, 3]"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("buffer #")).count(),
+        5,
+        "{text}"
+    );
+}
+
 #[test]
 fn the_plan_prints_kernels_buffers_and_launches() {
     let m = graph("fn main(x: f32[B, 4], w: f32[4, 3]) -> f32[B, 3] { relu(x @ w) }");

@@ -19,7 +19,7 @@ pub(crate) use reduce::column_reduction;
 
 use crate::plan::{BufId, BufKind, BufferInfo, Launch, Tiled};
 use crate::schedule::Schedule;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tessera_dialects::dialect::Trait;
 use tessera_dialects::parse::parse_module;
 use tessera_dialects::verify::verify_module;
@@ -50,6 +50,11 @@ pub(crate) struct Ctx {
     pub launches: Vec<Launch>,
     pub kernels: Vec<String>,
     values: BTreeMap<Value, BufId>,
+    /// The values the function returns (their buffers are its outputs).
+    returned: BTreeSet<Value>,
+    /// Buffers that are another buffer seen with their own shape (a `reshape` that is not
+    /// returned): no kernel writes them; [`resolve_aliases`] removes them from the plan.
+    aliases: BTreeMap<BufId, BufId>,
 }
 
 impl Ctx {
@@ -70,6 +75,18 @@ impl Ctx {
             kind: BufKind::Temp,
         });
         self.buffers.len() - 1
+    }
+
+    /// Whether value `v` is a result of the function.
+    pub fn is_returned(&self, v: Value) -> bool {
+        self.returned.contains(&v)
+    }
+
+    /// Makes buffer `view` the elements of buffer `of` seen with `view`'s own shape (same
+    /// element count, C order): launches that use `view` get `of` instead, as a view.
+    pub fn alias(&mut self, view: BufId, of: BufId) {
+        let root = self.aliases.get(&of).copied().unwrap_or(of);
+        self.aliases.insert(view, root);
     }
 
     /// A kernel name unique in the module: `k3_add`.
@@ -145,6 +162,14 @@ pub fn lower_func_with(
         launches: Vec::new(),
         kernels: Vec::new(),
         values: BTreeMap::new(),
+        returned: func
+            .body
+            .ops
+            .iter()
+            .filter(|op| op.op.def().has_trait(Trait::Terminator))
+            .flat_map(|op| op.operands.iter().copied())
+            .collect(),
+        aliases: BTreeMap::new(),
     };
     let mut params = Vec::new();
     for (i, p) in func.params.iter().enumerate() {
@@ -230,14 +255,52 @@ pub fn lower_func_with(
             loc: Loc::default(),
         });
     }
-    Ok(Tiled {
+    let mut tiled = Tiled {
         name: name.to_string(),
         kernels,
         buffers: ctx.buffers,
         launches: ctx.launches,
         params,
         results,
-    })
+    };
+    resolve_aliases(&mut tiled, &ctx.aliases);
+    Ok(tiled)
+}
+
+/// Replaces every use of an alias buffer by its root buffer seen with the alias's shape
+/// (or the view the launch asked for), then drops the alias buffers and renumbers the
+/// rest in order. Parameters and results are never aliases.
+fn resolve_aliases(t: &mut Tiled, aliases: &BTreeMap<BufId, BufId>) {
+    if aliases.is_empty() {
+        return;
+    }
+    let mut new_id = vec![usize::MAX; t.buffers.len()];
+    let mut next = 0;
+    for (b, id) in new_id.iter_mut().enumerate() {
+        if !aliases.contains_key(&b) {
+            *id = next;
+            next += 1;
+        }
+    }
+    for l in &mut t.launches {
+        for (b, view) in &mut l.args {
+            if let Some(&root) = aliases.get(b) {
+                if view.is_none() {
+                    *view = Some(t.buffers[*b].ty.shape.clone());
+                }
+                *b = root;
+            }
+            *b = new_id[*b];
+        }
+    }
+    for b in t.params.iter_mut().chain(t.results.iter_mut()) {
+        *b = new_id[*b];
+    }
+    let mut i = 0;
+    t.buffers.retain(|_| {
+        i += 1;
+        !aliases.contains_key(&(i - 1))
+    });
 }
 
 /// The operations of a fusion group (by index), with their result dtypes.
