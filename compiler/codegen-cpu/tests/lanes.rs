@@ -255,3 +255,58 @@ fn last_axis_reductions_with_four_accumulators() {
     assert_tensors(&got[2], &want[2], Tol::Exact, "max");
     assert_tensors(&got[3], &want[3], Tol::Exact, "min");
 }
+
+const UNIT_AXIS: &str = r#"
+tile.kernel @unit(%x: buf<f32[L, 8]>, %y: buf<f32[L, 8]>, %s: buf<f32[L]>, %c: buf<f32[L, 8]>) attributes {grid = sizes[L]} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %zero = tile.index {value = sizes[0]} : () -> index
+  %t = tile.load %x, %i, %zero : (buf<f32[L, 8]>, index, index) -> tile<1x8xf32>
+  %r = tile.reduce %t {axis = 0, kind = "max"} : (tile<1x8xf32>) -> tile<8xf32>
+  %m = tile.reduce %t {axis = 0, kind = "min"} : (tile<1x8xf32>) -> tile<8xf32>
+  %q = tile.reduce %t {axis = 0, kind = "sum"} : (tile<1x8xf32>) -> tile<8xf32>
+  %d = tile.map %r, %m, %q : (tile<8xf32>, tile<8xf32>, tile<8xf32>) -> tile<8xf32> (%a: f32, %b: f32, %e: f32) {
+    %u = graph.sub %a, %b : (f32, f32) -> f32
+    %v = graph.add %u, %e : (f32, f32) -> f32
+    tile.yield %v : f32
+  }
+  %w = tile.broadcast %d : (tile<8xf32>) -> tile<1x8xf32>
+  tile.store %w, %y, %i, %zero : (tile<1x8xf32>, buf<f32[L, 8]>, index, index) -> ()
+  %z = tile.reduce %t {axis = 1, kind = "sum"} : (tile<1x8xf32>) -> tile<1xf32>
+  tile.store %z, %s, %i : (tile<1xf32>, buf<f32[L]>, index) -> ()
+  %init = tile.zeros : () -> tile<1x8xf32>
+  %acc = tile.for %init {bounds = sizes[0, 3]} : (tile<1x8xf32>) -> tile<1x8xf32> (%k: index, %p: tile<1x8xf32>) {
+    %pr = tile.reduce %p {axis = 0, kind = "max"} : (tile<1x8xf32>) -> tile<8xf32>
+    %tr = tile.reduce %t {axis = 0, kind = "max"} : (tile<1x8xf32>) -> tile<8xf32>
+    %n = tile.map %pr, %tr : (tile<8xf32>, tile<8xf32>) -> tile<8xf32> (%f: f32, %g: f32) {
+      %h = graph.add %f, %g : (f32, f32) -> f32
+      tile.yield %h : f32
+    }
+    %nb = tile.broadcast %n : (tile<8xf32>) -> tile<1x8xf32>
+    tile.yield %nb : tile<1x8xf32>
+  }
+  tile.store %acc, %c, %i, %zero : (tile<1x8xf32>, buf<f32[L, 8]>, index, index) -> ()
+}
+"#;
+
+/// Reductions over a size-1 axis are the tile itself seen without that axis (no code):
+/// bit-identical to the interpreter (NaN and -0 kept), the reduced tile still readable
+/// whole afterwards, and an iteration value (rewritten every step) never shared.
+#[test]
+fn reductions_over_a_size_one_axis() {
+    let mut g = Lcg(11);
+    let l = 5;
+    let mut x: Vec<f32> = (0..l * 8).map(|_| g.f() * 4.0 - 2.0).collect();
+    x[3] = f32::NAN;
+    x[9] = -0.0;
+    x[17] = f32::NEG_INFINITY;
+    same(
+        UNIT_AXIS,
+        "unit",
+        vec![
+            Tensor::from_f32(DType::F32, vec![l, 8], x).unwrap(),
+            Tensor::from_f32(DType::F32, vec![l, 8], vec![0.0; l * 8]).unwrap(),
+            floats(vec![0.0; l]),
+            Tensor::from_f32(DType::F32, vec![l, 8], vec![0.0; l * 8]).unwrap(),
+        ],
+    );
+}

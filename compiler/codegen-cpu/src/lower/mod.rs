@@ -30,7 +30,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::{Linkage, Module};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tessera_dialects::{DType, Func, Op, Operation, TileOp, Type, Value};
 
 /// The run-time value of one IR value.
@@ -102,6 +102,9 @@ pub(crate) struct Lowerer<'a, 'm> {
     /// `tile.load`s left for the `tile.dot` that packs their tile as its rhs, which reads
     /// the buffer directly when the tile lies wholly inside it (see `dot::defer_rhs`).
     deferred_rhs: BTreeMap<Value, Operation>,
+    /// Offsets of the slots of `tile.for` iteration values, which every iteration
+    /// overwrites: no other value may share them (see `reduce`'s size-1 axes).
+    carried: BTreeSet<u32>,
 }
 
 /// Memory flags for caller buffers (no alignment promise) and for the frame.
@@ -156,6 +159,7 @@ pub(crate) fn lower_kernel(
         ptr_ty,
         live_rows: BTreeMap::new(),
         deferred_rhs: BTreeMap::new(),
+        carried: BTreeSet::new(),
     };
     // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
     if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
@@ -586,6 +590,7 @@ impl Lowerer<'_, '_> {
             };
             let slot = self.frame.alloc(src.dtype, &src.shape)?;
             self.copy_slot(&slot, &src)?;
+            self.carried.insert(slot.offset);
             self.set(a, Val::Tile(slot.clone()))?;
             slots.push(slot);
         }

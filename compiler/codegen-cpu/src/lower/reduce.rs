@@ -42,11 +42,57 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// A reduction over an axis of extent 1 (the max or min of one element is that element,
+    /// NaN and -0 included, and so is an `f32` sum here, see `columns`) of a tile in its
+    /// own slot:
+    /// the result is the same slot seen without that axis (C order keeps every element's
+    /// offset), so no code is emitted. Slots of `tile.for` iteration values are excluded,
+    /// since every iteration overwrites them. Returns whether it applied.
+    fn reduce_unit_axis(&mut self, op: &Operation, xv: tessera_dialects::Value) -> Result<bool> {
+        let Val::Tile(x) = self.get(xv)? else {
+            return Ok(false);
+        };
+        let axis = op.attrs.int("axis").and_then(|a| usize::try_from(a).ok());
+        let kind = op.attrs.str("kind");
+        let (Some(axis), Some("sum" | "max" | "min")) = (axis, kind) else {
+            return Ok(false);
+        };
+        if x.shape.get(axis) != Some(&1) || self.carried.contains(&x.offset) {
+            return Ok(false);
+        }
+        // The exact sums of other dtypes start from +0 (a -0 element sums to +0).
+        if kind == Some("sum") && x.dtype != DType::F32 {
+            return Ok(false);
+        }
+        let r = single_result(op)?;
+        let mut shape = x.shape.clone();
+        shape.remove(axis);
+        let view = TileSlot {
+            offset: x.offset,
+            dtype: x.dtype,
+            shape,
+        };
+        match self.ty(r)? {
+            tessera_dialects::Type::Tile(t)
+                if t.dtype == view.dtype
+                    && t.shape
+                        .iter()
+                        .map(|d| *d as usize)
+                        .eq(view.shape.iter().copied()) => {}
+            _ => return Ok(false),
+        }
+        self.set(r, Val::Tile(view))?;
+        Ok(true)
+    }
+
     pub(super) fn reduce(&mut self, op: &Operation) -> Result<()> {
         let xv = match op.operands.as_slice() {
             [x] => *x,
             _ => return invalid("tile.reduce expects one operand"),
         };
+        if self.reduce_unit_axis(op, xv)? {
+            return Ok(());
+        }
         // f32 tiles are read where they are (a view's buffer run, see `operand_base`),
         // others from their slot.
         let (x, xbase, xflags) = match self.get(xv)? {
