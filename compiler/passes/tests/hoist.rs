@@ -138,3 +138,36 @@ fn a_weight_still_read_by_the_function_is_kept() {
     let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("original");
     assert_eq!(run_split(&h, &xs)[0].to_f64_vec(), want[0].to_f64_vec());
 }
+
+#[test]
+fn the_two_halves_compute_the_original_results() {
+    let (m, h) = split(CASTS, &[1]);
+    for rows in [1, 3, 7] {
+        let xs = random(m.func("main").unwrap(), rows);
+        let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("original");
+        let got = run_split(&h, &xs);
+        assert_eq!(got[0].to_f64_vec(), want[0].to_f64_vec());
+    }
+}
+
+#[test]
+fn nothing_is_hoisted_without_work_on_weights() {
+    let m = module("fn main(x: f32[N, 8], w: f32[8, 4]) -> f32[N, 4] { relu(x @ w) }");
+    let f = m.func("main").unwrap();
+    assert_eq!(contraction_weights(f), BTreeSet::from([1]));
+    assert!(hoist_weights(f, &contraction_weights(f)).is_none());
+    // An operation on an activation and a weight together stays.
+    let m = module("fn main(x: f32[4, 4], w: f32[4, 4]) -> f32[4, 4] { (x + w) @ w }");
+    assert!(hoist_weights(m.func("main").unwrap(), &BTreeSet::from([1])).is_none());
+}
+
+#[test]
+fn a_value_used_only_inside_the_prep_function_is_not_returned() {
+    let (_, h) = split(
+        "fn main(x: f32[N, 8], w: f32[8, 4]) -> f32[N, 4] { x @ relu(abs(w) * 3) }",
+        &[1],
+    );
+    assert_eq!(h.prep.result_types.len(), 1);
+    // x and the hoisted value: `w` itself is no longer read.
+    assert_eq!(h.main.params.len(), 2);
+}
