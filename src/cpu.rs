@@ -20,8 +20,15 @@ pub struct CpuExecutable {
     tiled: tessera_tiling::Tiled,
     jit: JitProgram,
     /// The hoisted operations on weights ([`Program::hoisted`]): run once per
-    /// [`CpuExecutable::prepare`] on the original inputs; their results follow the inputs.
+    /// [`CpuExecutable::prepare`] on the original inputs; their results follow the kept
+    /// inputs.
     weights: Option<Box<CpuExecutable>>,
+    /// With hoisted operations: the indices of the original inputs this function still
+    /// takes (the weights it no longer reads are not held).
+    kept: Option<Vec<usize>>,
+    /// The indices of this function's inputs that hold weights (the right operands of
+    /// `matmul`s, as given or as hoisted): [`PreparedRun::weight_bytes`].
+    weight_inputs: Vec<usize>,
 }
 
 /// Inputs and outputs of one call in the runtime's storage form, so that repeated runs
@@ -29,6 +36,17 @@ pub struct CpuExecutable {
 pub struct PreparedRun {
     inputs: Vec<HostTensor>,
     outputs: Vec<HostTensor>,
+    weight_bytes: usize,
+}
+
+impl PreparedRun {
+    /// The bytes held for weights: the buffers of the parameters used as the right
+    /// operand of a `matmul` as written, or, with a lowered precision, of the values
+    /// hoisted from them and of the weights still read as given. With `--precision bf16`
+    /// the weights are held in `bf16`: half the bytes of `f32`.
+    pub fn weight_bytes(&self) -> usize {
+        self.weight_bytes
+    }
 }
 
 fn host_error(e: tessera_runtime::Error) -> Error {
@@ -56,12 +74,36 @@ impl CpuExecutable {
             tiled,
             jit,
             weights: None,
+            kept: None,
+            weight_inputs: Vec::new(),
         })
     }
 
-    /// This executable (whose function takes the hoisted values as extra parameters)
-    /// preceded by `weights`, which computes them from the original inputs.
-    pub fn with_weights(mut self, weights: CpuExecutable) -> CpuExecutable {
+    /// This executable with its inputs `weight_inputs` counted as weights
+    /// ([`PreparedRun::weight_bytes`]).
+    pub fn holding(mut self, weight_inputs: Vec<usize>) -> CpuExecutable {
+        self.weight_inputs = weight_inputs;
+        self
+    }
+
+    /// This executable (whose function takes the original inputs `kept`, then the
+    /// hoisted values) preceded by `weights`, which computes the hoisted values from the
+    /// original inputs; `weight_params` are the original inputs that are weights.
+    pub fn with_weights(
+        mut self,
+        weights: CpuExecutable,
+        kept: Vec<usize>,
+        weight_params: &std::collections::BTreeSet<usize>,
+    ) -> CpuExecutable {
+        let hoisted = weights.tiled.results.len();
+        self.weight_inputs = kept
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| weight_params.contains(i))
+            .map(|(j, _)| j)
+            .chain(kept.len()..kept.len() + hoisted)
+            .collect();
+        self.kept = Some(kept);
         self.weights = Some(Box::new(weights));
         self
     }
@@ -111,6 +153,13 @@ impl CpuExecutable {
         let mut inputs = inputs;
         if let Some(w) = &self.weights {
             let prepared = w.run(inputs.clone())?;
+            if let Some(kept) = &self.kept {
+                let mut all: Vec<Option<Tensor>> = inputs.into_iter().map(Some).collect();
+                inputs = kept
+                    .iter()
+                    .filter_map(|&i| all.get_mut(i).and_then(Option::take))
+                    .collect();
+            }
             inputs.extend(prepared);
         }
         if let Err(e) = tessera_interp::check_inputs_and_sizes(&self.graph, &inputs) {
@@ -135,9 +184,16 @@ impl CpuExecutable {
             .zip(&out_shapes)
             .map(|(a, s)| HostTensor::zeros(a.dtype, s).map_err(host_error))
             .collect::<Result<Vec<_>, _>>()?;
+        let weight_bytes = self
+            .weight_inputs
+            .iter()
+            .filter_map(|&i| host.get(i))
+            .map(|h| h.as_bytes().len())
+            .sum();
         Ok(PreparedRun {
             inputs: host,
             outputs,
+            weight_bytes,
         })
     }
 

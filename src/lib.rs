@@ -407,13 +407,15 @@ impl Program {
     /// scales and casts) are hoisted into a second function that runs once, when
     /// [`CpuExecutable::prepare`] binds the inputs ([`Program::hoisted`]).
     pub fn cpu_executable(&self, func: &str) -> Result<CpuExecutable, Error> {
-        if let Some((p, prep)) = self.hoisted(func)? {
+        let weights = self.weight_params(func)?;
+        if let Some(h) = self.hoisted(func)? {
+            let p = &h.program;
             let main = CpuExecutable::new(p.clone(), func, p.scheduled(func)?)?;
-            let weights = CpuExecutable::new(p.clone(), &prep, p.scheduled(&prep)?)?;
-            return Ok(main.with_weights(weights));
+            let prep = CpuExecutable::new(p.clone(), &h.prep, p.scheduled(&h.prep)?)?;
+            return Ok(main.with_weights(prep, h.kept, &weights));
         }
         let tiled = self.scheduled(func)?;
-        CpuExecutable::new(self.clone(), func, tiled)
+        Ok(CpuExecutable::new(self.clone(), func, tiled)?.holding(weights.into_iter().collect()))
     }
 
     /// Compiles and runs `func` once in the reference interpreter.

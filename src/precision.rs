@@ -6,6 +6,17 @@ use tessera_dialects::{Func, Loc, Module};
 use tessera_egraph::auto::AutoReport;
 use tessera_tensor::Tensor;
 
+/// A function split by weight hoisting ([`Program::hoisted`]).
+#[derive(Debug, Clone)]
+pub struct Hoist {
+    /// The program in which the function takes the hoisted values as extra parameters.
+    pub program: Program,
+    /// The function that computes them from the original inputs.
+    pub prep: String,
+    /// The indices of the original parameters the function still takes, in order.
+    pub kept: Vec<usize>,
+}
+
 /// The lowering `--precision auto` chose for one function.
 #[derive(Debug, Clone)]
 pub struct AutoChoice {
@@ -90,23 +101,33 @@ impl Program {
         }))
     }
 
-    /// With a lowered precision (fixed or `auto`), `func` split by weight hoisting
-    /// (`tessera_passes::hoist`): a program in which `func` takes the hoisted values as
-    /// extra parameters, and the name of the function that computes them from the
-    /// original inputs. The weights are the parameters used as the right operand of a
-    /// `matmul` as written. `None` when there is nothing to hoist.
-    pub fn hoisted(&self, func: &str) -> Result<Option<(Program, String)>, Error> {
-        if self.precision == tessera_egraph::Precision::F32 && !self.auto.contains_key(func) {
-            return Ok(None);
-        }
-        let missing = || Error::msg(format!("no function `{func}`"));
+    /// The weights of `func`: the indices of its parameters used as the right operand of
+    /// a `matmul` as written (before any precision lowering).
+    pub fn weight_params(&self, func: &str) -> Result<std::collections::BTreeSet<usize>, Error> {
         let mut plain = self.clone();
         plain.precision = tessera_egraph::Precision::F32;
         plain.auto.clear();
         plain.overrides.clear();
-        let weights = tessera_passes::hoist::contraction_weights(
-            plain.optimized_for(func)?.func(func).ok_or_else(missing)?,
-        );
+        let m = plain.optimized_for(func)?;
+        let f = m
+            .func(func)
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        Ok(tessera_passes::hoist::contraction_weights(f))
+    }
+
+    /// With a lowered precision (fixed or `auto`), `func` split by weight hoisting
+    /// (`tessera_passes::hoist`): a program in which `func` takes the hoisted values as
+    /// extra parameters, the name of the function that computes them from the original
+    /// inputs, and the indices of the original parameters `func` still takes (the weights
+    /// it no longer reads are dropped: only their hoisted forms are held). The weights are
+    /// the parameters used as the right operand of a `matmul` as written. `None` when
+    /// there is nothing to hoist.
+    pub fn hoisted(&self, func: &str) -> Result<Option<Hoist>, Error> {
+        if self.precision == tessera_egraph::Precision::F32 && !self.auto.contains_key(func) {
+            return Ok(None);
+        }
+        let missing = || Error::msg(format!("no function `{func}`"));
+        let weights = self.weight_params(func)?;
         let lowered = self.optimized_for(func)?;
         let f = lowered.func(func).ok_or_else(missing)?;
         let Some(h) = tessera_passes::hoist::hoist_weights(f, &weights) else {
@@ -124,7 +145,11 @@ impl Program {
         for f in split.funcs {
             p.overrides.insert(f.name.clone(), f);
         }
-        Ok(Some((p, prep)))
+        Ok(Some(Hoist {
+            program: p,
+            prep,
+            kept: h.kept,
+        }))
     }
 
     /// `line:col` of a location in this program's source.

@@ -355,6 +355,8 @@ fn bench_prints_json() {
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
     assert!(v["compile_ms"].as_f64().is_some());
     assert_eq!(v["iters"].as_u64(), Some(3));
+    // No matmul: no weights held.
+    assert_eq!(v["weight_bytes"].as_u64(), Some(0), "{v}");
     for k in ["min", "median", "max"] {
         assert!(v["run_ms"][k].as_f64().is_some_and(|t| t >= 0.0), "{v}");
     }

@@ -67,6 +67,17 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         Some(c) => Some(c.prepare(ordered.clone())?),
         None => None,
     };
+    // The bytes held for weights: as prepared by the native back end (hoisted, possibly
+    // narrowed), else as given.
+    let weight_bytes = match &prepared {
+        Some(p) => p.weight_bytes(),
+        None => prog
+            .weight_params(&func)?
+            .iter()
+            .filter_map(|&i| ordered.get(i))
+            .map(|t| t.shape().iter().product::<usize>() * t.dtype().size_bytes())
+            .sum(),
+    };
     // The interpreters consume their inputs: each run gets a copy made before the clock
     // starts.
     // With --profile, every launch's seconds add up here over the timed runs.
@@ -132,6 +143,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
             "run_ms": {"min": round3(min), "median": round3(median), "max": round3(max)},
             "iters": a.iters,
             "backend": backend_name(backend),
+            "weight_bytes": weight_bytes,
         });
         if profiling {
             doc["kernels"] = rows
@@ -143,6 +155,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     } else {
         crate::cli::out(format!("{}: {func} on {}", prog.file, backend_name(backend)) + "\n")?;
         crate::cli::out(format!("compile: {compile_ms:.3} ms") + "\n")?;
+        crate::cli::out(format!("weights held: {weight_bytes} bytes") + "\n")?;
         crate::cli::out(
             format!(
                 "run ({} iters): min {min:.3} ms, median {median:.3} ms, max {max:.3} ms",

@@ -5,18 +5,44 @@
 //! This is how narrowed weights are computed "at compile time" (the quantisation of a
 //! weight, its scales, a cast to bf16): once per set of weights, as ONNX Runtime prepacks
 //! initializers when a session starts, never on every call.
+//!
+//! A widening cast of `bf16` (`w as bf16 as f32`: the `as f32` of a `bf16` value) is
+//! never hoisted: the narrow value is what is held (half the bytes), and
+//! the function proper widens it where it is read (the matmul widens its rhs tiles while
+//! packing them, `tessera_tiling`'s `widened_rhs`). A weight the function proper no
+//! longer reads is dropped from its parameters ([`Hoisted::kept`]), so it need not be
+//! held either.
 
 use std::collections::{BTreeMap, BTreeSet};
-use tessera_dialects::{Attrs, Func, GraphOp, Op, Operation, Value};
+use tessera_dialects::{Attrs, DType, Func, GraphOp, Op, Operation, Value};
 
 /// A function split in two.
 #[derive(Clone, Debug)]
 pub struct Hoisted {
     /// The original signature; returns the hoisted values.
     pub prep: Func,
-    /// The original parameters, then one parameter per hoisted value (`prep`'s results,
-    /// in order); computes the original results.
+    /// The original parameters it still reads ([`Hoisted::kept`]), then one parameter
+    /// per hoisted value (`prep`'s results, in order); computes the original results.
     pub main: Func,
+    /// The indices of the original parameters that `main` takes, in order: all but the
+    /// weights it no longer reads (whose symbolic sizes other parameters bind).
+    pub kept: Vec<usize>,
+}
+
+/// Whether `op` widens `bf16` exactly to `f32` (`graph.cast` of a `bf16` value to
+/// `f32`): left to the reader, so the narrow value is what is held. (`f16` is not: its
+/// widening is not yet inline in the CPU back end's packing, so an `f16` weight is still
+/// held widened.)
+pub fn is_widening_cast(f: &Func, op: &Operation) -> bool {
+    let narrow = |v: &Value| f.tensor_ty(*v).is_some_and(|t| t.dtype == DType::BF16);
+    op.op.as_graph() == Some(GraphOp::Cast)
+        && op.operands.len() == 1
+        && narrow(&op.operands[0])
+        && op
+            .results
+            .first()
+            .and_then(|r| f.tensor_ty(*r))
+            .is_some_and(|t| t.dtype == DType::F32)
 }
 
 /// Splits `f`: `weights` are the indices of the parameters that are weights. An operation
@@ -44,7 +70,8 @@ pub fn hoist_weights(f: &Func, weights: &BTreeSet<usize>) -> Option<Hoisted> {
             .operands
             .iter()
             .all(|v| derived.contains(v) || literal.contains(v));
-        if all_known && op.operands.iter().any(|v| derived.contains(v)) {
+        if all_known && op.operands.iter().any(|v| derived.contains(v)) && !is_widening_cast(f, op)
+        {
             hoisted[i] = true;
             derived.extend(op.results.iter().copied());
         }
@@ -116,7 +143,57 @@ pub fn hoist_weights(f: &Func, weights: &BTreeSet<usize>) -> Option<Hoisted> {
             op
         })
         .collect();
-    Some(Hoisted { prep, main })
+    // Weights main no longer reads are dropped, unless one binds a symbolic size that no
+    // other parameter of main binds.
+    let read: BTreeSet<Value> = main
+        .body
+        .ops
+        .iter()
+        .flat_map(|op| op.operands.iter().copied())
+        .collect();
+    // The names in `v`'s shape, and those its shape binds (plain names).
+    let syms = |v: Value| -> BTreeSet<String> {
+        main.tensor_ty(v)
+            .map(|t| t.shape.iter().flat_map(|d| d.names()).collect())
+            .unwrap_or_default()
+    };
+    let binds = |v: Value| -> BTreeSet<String> {
+        main.tensor_ty(v)
+            .map(|t| {
+                t.shape
+                    .iter()
+                    .filter_map(|d| d.as_name().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut drop: BTreeSet<usize> = (0..f.params.len())
+        .filter(|i| weights.contains(i) && !read.contains(&f.params[*i]))
+        .collect();
+    loop {
+        let bound: BTreeSet<String> = main
+            .params
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .flat_map(|(_, p)| binds(*p))
+            .collect();
+        let needed = drop
+            .iter()
+            .copied()
+            .find(|i| !syms(f.params[*i]).is_subset(&bound));
+        match needed {
+            Some(i) => {
+                drop.remove(&i);
+            }
+            None => break,
+        }
+    }
+    let kept: Vec<usize> = (0..f.params.len()).filter(|i| !drop.contains(i)).collect();
+    let gone: BTreeSet<Value> = drop.iter().map(|i| f.params[*i]).collect();
+    main.params.retain(|p| !gone.contains(p));
+    main.body.args.retain(|p| !gone.contains(p));
+    Some(Hoisted { prep, main, kept })
 }
 
 /// The weights of `f` as the precision lowering sees them: the parameters that are the

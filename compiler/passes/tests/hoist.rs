@@ -55,16 +55,88 @@ fn operations_on_weights_alone_move_into_the_prep_function() {
     let prep = print_func(&h.prep);
     let main = print_func(&h.main);
     assert_eq!(h.prep.name, "main__weights");
-    assert_eq!(prep.matches("graph.cast").count(), 2, "{prep}");
+    // The narrowing `as bf16` moves; the widening `as f32` stays with its reader.
+    assert_eq!(prep.matches("graph.cast").count(), 1, "{prep}");
+    assert!(prep.contains("{dtype = bf16}"), "{prep}");
     assert_eq!(prep.matches("graph.relu").count(), 1, "{prep}");
     assert_eq!(prep.matches("graph.mul").count(), 1, "{prep}");
     assert_eq!(h.prep.result_types.len(), 2, "{prep}");
-    assert_eq!(h.main.params.len(), 4, "{main}");
-    for gone in ["graph.cast", "graph.relu", "graph.mul"] {
+    // `w` is no longer read: main takes x and the two hoisted values.
+    assert_eq!(h.kept, vec![0]);
+    assert_eq!(h.main.params.len(), 3, "{main}");
+    for gone in ["graph.relu", "graph.mul"] {
         assert!(!main.contains(gone), "{gone} left in\n{main}");
     }
+    assert_eq!(main.matches("graph.cast").count(), 1, "{main}");
     assert_eq!(main.matches("graph.matmul").count(), 2, "{main}");
     assert!(main.contains("graph.abs"), "{main}");
+}
+
+/// Runs `h` on `xs` (the original inputs): the prep function, then main on the kept
+/// inputs and the hoisted values.
+fn run_split(h: &tessera_passes::hoist::Hoisted, xs: &[Tensor]) -> Vec<Tensor> {
+    let both = Module {
+        funcs: vec![h.main.clone(), h.prep.clone()],
+    };
+    let prepared = tessera_interp::run_func(&both, "main__weights", xs.to_vec()).expect("prep");
+    let mut args: Vec<Tensor> = h.kept.iter().map(|&i| xs[i].clone()).collect();
+    args.extend(prepared);
+    tessera_interp::run_func(&both, "main", args).expect("main")
+}
+
+const BF16_MLP: &str =
+    "fn main(x: f32[N, 8], w1: f32[8, 16], b1: f32[16], w2: f32[16, 4]) -> f32[N, 4] {
+    let h = relu((x as bf16 as f32) @ (w1 as bf16 as f32) + b1);
+    (h as bf16 as f32) @ (w2 as bf16 as f32)
+}";
+
+#[test]
+fn a_bf16_weight_is_held_narrow_and_widened_by_its_reader() {
+    let (m, h) = split(BF16_MLP, &[1, 3]);
+    let prep = print_func(&h.prep);
+    let main = print_func(&h.main);
+    // IR out: prep returns the bf16 weights, main widens them where the matmuls read them.
+    assert_eq!(
+        h.prep
+            .result_types
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>(),
+        ["bf16[8, 16]", "bf16[16, 4]"],
+        "{prep}"
+    );
+    assert_eq!(prep.matches("graph.cast").count(), 2, "{prep}");
+    assert!(!prep.contains("{dtype = f32}"), "{prep}");
+    assert_eq!(h.kept, vec![0, 2], "{main}");
+    let params: Vec<String> = h
+        .main
+        .params
+        .iter()
+        .map(|p| h.main.ty(*p).to_string())
+        .collect();
+    assert_eq!(
+        params,
+        ["f32[N, 8]", "f32[16]", "bf16[8, 16]", "bf16[16, 4]"]
+    );
+    // x and h are narrowed and widened (2 + 2 casts), each weight widened once (2).
+    assert_eq!(main.matches("graph.cast").count(), 6, "{main}");
+    for rows in [1, 5] {
+        let xs = random(m.func("main").unwrap(), rows);
+        let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("original");
+        let got = run_split(&h, &xs);
+        assert_eq!(got[0].to_f64_vec(), want[0].to_f64_vec());
+    }
+}
+
+#[test]
+fn a_weight_still_read_by_the_function_is_kept() {
+    let src = "fn main(x: f32[4, 4], w: f32[4, 4]) -> f32[4, 4] { (x + w) @ (w as bf16 as f32) }";
+    let (m, h) = split(src, &[1]);
+    assert_eq!(h.kept, vec![0, 1]);
+    assert_eq!(h.main.params.len(), 3);
+    let xs = random(m.func("main").unwrap(), 4);
+    let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("original");
+    assert_eq!(run_split(&h, &xs)[0].to_f64_vec(), want[0].to_f64_vec());
 }
 
 #[test]
@@ -73,13 +145,7 @@ fn the_two_halves_compute_the_original_results() {
     for rows in [1, 3, 7] {
         let xs = random(m.func("main").unwrap(), rows);
         let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("original");
-        let both = Module {
-            funcs: vec![h.main.clone(), h.prep.clone()],
-        };
-        let prepared = tessera_interp::run_func(&both, "main__weights", xs.clone()).expect("prep");
-        let mut args = xs;
-        args.extend(prepared);
-        let got = tessera_interp::run_func(&both, "main", args).expect("main");
+        let got = run_split(&h, &xs);
         assert_eq!(got[0].to_f64_vec(), want[0].to_f64_vec());
     }
 }
@@ -102,5 +168,6 @@ fn a_value_used_only_inside_the_prep_function_is_not_returned() {
         &[1],
     );
     assert_eq!(h.prep.result_types.len(), 1);
-    assert_eq!(h.main.params.len(), 3);
+    // x and the hoisted value: `w` itself is no longer read.
+    assert_eq!(h.main.params.len(), 2);
 }

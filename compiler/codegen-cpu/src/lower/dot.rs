@@ -133,7 +133,7 @@ impl DotPlan {
 
 /// The most rhs vectors [`Lowerer::pack_rhs`] copies per loop iteration (one row of up to
 /// 256 columns: 64 loads and 64 stores).
-const PACK_VECS: i64 = 64;
+pub(super) const PACK_VECS: i64 = 64;
 
 /// The operands of one `f32` dot as the micro-kernels address them.
 struct Gemm {
@@ -238,6 +238,10 @@ impl Lowerer<'_, '_> {
             let g = if plan.pack_rhs {
                 let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
                 match rhs_load {
+                    // A bf16 rhs, widened while packed (`dot_widen`).
+                    Some(load) if self.is_widened_load(&load) => {
+                        self.pack_rhs_widened(&load, &p, (k, n), plan.vecs)?
+                    }
                     Some(load) => self.pack_rhs_loaded(&load, b, &p, (k, n), plan.vecs)?,
                     None => {
                         let src = self.slot_addr(b);
@@ -785,7 +789,7 @@ impl Lowerer<'_, '_> {
 }
 
 /// The number of uses of `v` in `r` and the regions inside it.
-fn uses(r: &Region, v: Value) -> usize {
+pub(super) fn uses(r: &Region, v: Value) -> usize {
     r.ops
         .iter()
         .map(|o| {
@@ -796,7 +800,7 @@ fn uses(r: &Region, v: Value) -> usize {
 }
 
 /// Whether `op` is or contains a `tile.store`.
-fn stores(op: &Operation) -> bool {
+pub(super) fn stores(op: &Operation) -> bool {
     op.op == Op::Tile(TileOp::Store) || op.regions.iter().any(|r| r.ops.iter().any(stores))
 }
 

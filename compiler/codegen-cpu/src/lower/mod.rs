@@ -10,6 +10,7 @@
 
 mod dot;
 mod dot_int;
+mod dot_widen;
 mod index;
 mod lane_cast;
 mod map;
@@ -513,6 +514,9 @@ impl Lowerer<'_, '_> {
                 self.load_view(op)?;
             } else if self.defer_rhs(ops, i)? {
                 self.load_deferred(op)?;
+            } else if self.defer_widened_rhs(ops, i)? {
+                self.load_deferred_widened(op, &ops[i + 1])?;
+                skip = true;
             } else if plan.stores.contains(&i) {
                 self.map_into(op, Some(&ops[i + 1]))?;
                 skip = true;

@@ -132,6 +132,8 @@ impl Lowerer<'_, '_> {
                     let x = l.b.ins().load(types::I32, frame_flags(), src, 0);
                     l.b.ins().fcvt_from_sint(types::F32, x)
                 }
+                // Exact and inline: the bits are the top half of the f32's.
+                (DType::BF16, DType::F32) => l.load_elem(src, DType::BF16, frame_flags())?,
                 _ => {
                     let st = storage_type(from);
                     let raw = l.b.ins().load(st, frame_flags(), src, 0);

@@ -32,7 +32,7 @@ enum Role {
 pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let (a, b, c) = (
         ctx.buf(op.operands[0]),
-        ctx.buf(op.operands[1]),
+        ctx.rhs(op.operands[1]),
         ctx.buf(op.results[0]),
     );
     let (ra, rb, rc) = (ctx.ty(a).rank(), ctx.ty(b).rank(), ctx.ty(c).rank());

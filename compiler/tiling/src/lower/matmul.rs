@@ -5,16 +5,17 @@
 //! epilogue (bias, activation, residual) to each accumulated tile before the store.
 
 use super::elementwise::scalar_ops;
+use super::fuse::Fusion;
 use super::{Ctx, TilingError};
 use crate::plan::BufId;
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use std::collections::BTreeMap;
-use tessera_dialects::{DType, Operation, SymExpr, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use tessera_dialects::{DType, Func, GraphOp, Operation, SymExpr, Value};
 
 pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let (a, b, c) = (
         ctx.buf(op.operands[0]),
-        ctx.buf(op.operands[1]),
+        ctx.rhs(op.operands[1]),
         ctx.buf(op.results[0]),
     );
     let (ta, tb, tc) = (ctx.ty(a).clone(), ctx.ty(b).clone(), ctx.ty(c).clone());
@@ -38,9 +39,18 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         ("out".to_string(), buf(tc.dtype, &tc.shape)),
     ];
     let mut kt = KernelText::new(&name, &params, &[cdiv(m, tm), cdiv(n, tn)]);
+    if tb.dtype != ta.dtype && !(ta.dtype == DType::F32 && is_narrow_float(tb.dtype)) {
+        return Err(TilingError::at(
+            op,
+            format!(
+                "internal error: a matmul of {} and {} operands",
+                ta.dtype, tb.dtype
+            ),
+        ));
+    }
     // Narrow float results accumulate in f32 and are rounded once.
     let acc_dtype = if tc.dtype.is_float() {
-        tessera_dialects::DType::F32
+        DType::F32
     } else {
         tc.dtype
     };
@@ -80,15 +90,28 @@ fn accumulate(
     [tm, tk, tn]: [u64; 3],
 ) {
     let acc_tile = tile(acc_dtype, &[tm, tn]);
-    let (a_tile, b_tile) = (tile(da, &[tm, tk]), tile(db, &[tk, tn]));
+    let (a_tile, b_tile) = (tile(da, &[tm, tk]), tile(da, &[tk, tn]));
+    // A narrow float rhs (a weight held narrow, [`widened_rhs`]) is read narrow and
+    // widened exactly to the lhs's dtype: the dot packs it widening.
+    let load_b = if db == da {
+        format!(
+            "%tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}",
+            buf(db, sb)
+        )
+    } else {
+        let narrow = tile(db, &[tk, tn]);
+        format!(
+            "%tn = tile.load %b, %k, %j : ({}, index, index) -> {narrow}\n  %tb = tile.cast %tn {{dtype = {da}}} : ({narrow}) -> {b_tile}",
+            buf(db, sb)
+        )
+    };
     kt.line("%i = tile.program_id {axis = 0} : () -> index");
     kt.line("%j = tile.program_id {axis = 1} : () -> index");
     kt.line(format!("%z = tile.zeros : () -> {acc_tile}"));
     kt.line(format!(
-        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  %tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}\n  %d = tile.dot %ta, %tb, %c {{rows = \"live\"}} : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
+        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  {load_b}\n  %d = tile.dot %ta, %tb, %c {{rows = \"live\"}} : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
         sizes(&[SymExpr::lit(0), cdiv(&sa[1], tk)]),
         buf(da, sa),
-        buf(db, sb),
     ));
 }
 
@@ -117,11 +140,12 @@ pub(super) fn fused(
     };
     let (a, b, c) = (
         ctx.buf(mm.operands[0]),
-        ctx.buf(mm.operands[1]),
+        ctx.rhs(mm.operands[1]),
         ctx.buf(root.results[0]),
     );
     let (ta, tb, tc) = (ctx.ty(a).clone(), ctx.ty(b).clone(), ctx.ty(c).clone());
-    if ta.rank() < 2 || tb.rank() != 2 || ta.dtype != DType::F32 || tb.dtype != DType::F32 {
+    let rhs_ok = tb.dtype == DType::F32 || ctx.widened.contains_key(&mm.operands[1]);
+    if ta.rank() < 2 || tb.rank() != 2 || ta.dtype != DType::F32 || !rhs_ok {
         return Err(TilingError::at(
             mm,
             "a matmul epilogue needs f32 operands and a 2-D right operand",
@@ -270,4 +294,75 @@ pub(super) fn fused(
     // The launch is the matmul's (profiles name it), with its epilogue.
     ctx.emit(name, kt.finish(), args, mm);
     Ok(())
+}
+
+/// Whether `d` is a narrow float whose widening to `f32` is exact and which the matmul
+/// reads through [`widened_rhs`]: `bf16` (whose widening the CPU back end does inline
+/// while packing; `f16` would take a helper call per element and tile).
+fn is_narrow_float(d: DType) -> bool {
+    d == DType::BF16
+}
+
+/// The widening casts `w as f32` of a `bf16` tensor of rank 2
+/// whose every use is the right operand of a `matmul` that is lowered here (rank-2
+/// operands, or the anchor of a matmul epilogue): each is left out (`fusion.absorbed`),
+/// and the matmuls read the narrow tensor and widen each tile (`tile.cast`, which the
+/// CPU back end does while packing the dot's rhs). This is how a weight held in `bf16`
+/// (`--precision bf16`, hoisted: `tessera_passes::hoist`) is read: half the bytes, no
+/// `f32` copy. Returns each cast's result and the narrow tensor it widens.
+pub(super) fn widened_rhs(func: &Func, fusion: &mut Fusion) -> BTreeMap<Value, Value> {
+    let ops = &func.body.ops;
+    let mut uses: BTreeMap<Value, Vec<(usize, usize)>> = BTreeMap::new();
+    for (j, o) in ops.iter().enumerate() {
+        for (p, v) in o.operands.iter().enumerate() {
+            uses.entry(*v).or_default().push((j, p));
+        }
+    }
+    let anchors: BTreeSet<usize> = fusion.epilogue.values().map(|(mm, _)| *mm).collect();
+    let def: BTreeMap<Value, usize> = ops
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| o.results.iter().map(move |r| (*r, i)))
+        .collect();
+    let ty = |v: Value| func.tensor_ty(v);
+    let mut out = BTreeMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        if o.op.as_graph() != Some(GraphOp::Cast)
+            || o.operands.len() != 1
+            || o.results.len() != 1
+            || fusion.absorbed.contains(&i)
+            || fusion.groups.contains_key(&i)
+            || fusion.epilogue.contains_key(&i)
+        {
+            continue;
+        }
+        let (x, r) = (o.operands[0], o.results[0]);
+        let (Some(tx), Some(tr)) = (ty(x), ty(r)) else {
+            continue;
+        };
+        // The narrow value must have a buffer of its own.
+        let materialised = def.get(&x).is_none_or(|d| !fusion.absorbed.contains(d));
+        if !is_narrow_float(tx.dtype) || tr.dtype != DType::F32 || tr.rank() != 2 || !materialised {
+            continue;
+        }
+        let Some(us) = uses.get(&r) else { continue };
+        let all_rhs = us.iter().all(|&(j, p)| {
+            let m = &ops[j];
+            let lowered_here = anchors.contains(&j)
+                || (!fusion.absorbed.contains(&j)
+                    && !fusion.epilogue.contains_key(&j)
+                    && !fusion.attention.contains_key(&j)
+                    && ty(m.operands[0]).is_some_and(|t| t.rank() == 2));
+            m.op.as_graph() == Some(GraphOp::MatMul)
+                && p == 1
+                && m.operands[0] != r
+                && lowered_here
+                && ty(m.operands[0]).is_some_and(|t| t.dtype == DType::F32)
+        });
+        if all_rhs {
+            fusion.absorbed.insert(i);
+            out.insert(r, x);
+        }
+    }
+    out
 }

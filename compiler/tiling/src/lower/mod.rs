@@ -55,12 +55,21 @@ pub(crate) struct Ctx {
     /// Buffers that are another buffer seen with their own shape (a `reshape` that is not
     /// returned): no kernel writes them; [`resolve_aliases`] removes them from the plan.
     aliases: BTreeMap<BufId, BufId>,
+    /// Widening casts read by matmuls through their narrow operand
+    /// ([`matmul::widened_rhs`]): the cast's result and the narrow value.
+    pub widened: BTreeMap<Value, Value>,
 }
 
 impl Ctx {
     /// The buffer holding a value.
     pub fn buf(&self, v: Value) -> BufId {
         self.values[&v]
+    }
+
+    /// The buffer a `matmul` reads as its right operand `v`: that of the narrow value
+    /// when `v` is a widening cast left to the matmul ([`matmul::widened_rhs`]).
+    pub fn rhs(&self, v: Value) -> BufId {
+        self.buf(*self.widened.get(&v).unwrap_or(&v))
     }
 
     pub fn ty(&self, b: BufId) -> &TensorType {
@@ -170,6 +179,7 @@ pub fn lower_func_with(
             .flat_map(|op| op.operands.iter().copied())
             .collect(),
         aliases: BTreeMap::new(),
+        widened: BTreeMap::new(),
     };
     let mut params = Vec::new();
     for (i, p) in func.params.iter().enumerate() {
@@ -187,11 +197,12 @@ pub fn lower_func_with(
         params.push(ctx.buffers.len() - 1);
     }
     let mut results = Vec::new();
-    let fusion = match &chosen {
+    let mut fusion = match &chosen {
         Some(c) => chosen::fusion(func, c),
         None if policy == FusionPolicy::None => fuse::Fusion::default(),
         None => fuse::plan(func),
     };
+    ctx.widened = matmul::widened_rhs(func, &mut fusion);
     for (i, op) in func.body.ops.iter().enumerate() {
         if op.op.def().has_trait(Trait::Terminator) {
             results = op.operands.iter().map(|v| ctx.buf(*v)).collect();

@@ -1,0 +1,239 @@
+//! The rhs of an `f32` `tile.dot` held in `bf16` and widened while it is packed: the
+//! matmul of a weight held narrow (`--precision bf16`, tiling's `widened_rhs`) reads
+//!
+//! ```text
+//! %tn = tile.load %b, %k, %j : (buf<bf16[K, N]>, index, index) -> tile<KTxNTxbf16>
+//! %tb = tile.cast %tn {dtype = f32} : (tile<KTxNTxbf16>) -> tile<KTxNTxf32>
+//! %d  = tile.dot %ta, %tb, %c {pack = "rhs" | "both", ..}
+//! ```
+//!
+//! The load and the cast are left to the dot ([`Lowerer::defer_widened_rhs`]), which
+//! copies the `bf16` tile into its `f32` column panels in one pass
+//! ([`Lowerer::pack_rhs_widened`]): four elements at a time, `uload16x4` (four `u16`
+//! zero-extended to `i32x4`), a shift left by 16 and a bitcast to `f32x4` (a `bf16` is
+//! the top half of the `f32` of the same value, so the widening is exact). Straight from
+//! the buffer when the tile lies wholly inside it; otherwise the tile is first loaded as
+//! `tile.load` does (padding included, in `bf16`) into a scratch slot and packed from
+//! there. The micro-kernels then read `f32` panels as for any `f32` dot: the weight is
+//! held in half the bytes, and the widening costs one pass over each rhs tile, the same
+//! pass as the `f32` packing copy.
+
+use super::dot::{stores, uses, DotPlan, PACK_VECS};
+use super::memory::{const_bits, Access};
+use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
+use crate::error::Result;
+use crate::tile_layout::TileSlot;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value as ClValue};
+use tessera_dialects::{DType, Op, Operation, TileOp, Type, Value};
+
+impl Lowerer<'_, '_> {
+    /// Whether `ops[i]` is the `tile.load` of a `bf16` rhs that the `tile.cast` to `f32`
+    /// right after it widens for an `f32` dot that packs its rhs: a 2-D tile of whole
+    /// vectors loaded plainly from a 2-D buffer, the load used only by the cast, the cast
+    /// only by the dot (as its rhs), with no `tile.store` in between. Both are then left
+    /// to the dot ([`Self::load_deferred_widened`]).
+    pub(super) fn defer_widened_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
+        let op = &ops[i];
+        if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
+            return Ok(false);
+        }
+        let v = op.results[0];
+        let tile_2d = |l: &Self, v: Value, d: DType| match l.ty(v) {
+            Ok(Type::Tile(t)) if t.dtype == d && t.shape.len() == 2 => {
+                Some((t.shape[0], t.shape[1]))
+            }
+            _ => None,
+        };
+        match tile_2d(self, v, DType::BF16) {
+            Some((k, n)) if k >= 1 && n >= 4 && n % 4 == 0 => {}
+            _ => return Ok(false),
+        }
+        let Some(cast) = ops.get(i + 1) else {
+            return Ok(false);
+        };
+        if cast.op != Op::Tile(TileOp::Cast)
+            || cast.operands.as_slice() != [v]
+            || cast.results.len() != 1
+            || cast.attrs.dtype("dtype") != Some(DType::F32)
+            || tile_2d(self, cast.results[0], DType::F32).is_none()
+        {
+            return Ok(false);
+        }
+        let w = cast.results[0];
+        let body = &self.func.body;
+        if !Access::of(&op.attrs, 2, "tile.load")?.is_plain()
+            || uses(body, v) != 1
+            || uses(body, w) != 1
+        {
+            return Ok(false);
+        }
+        let Some(j) = ops[i + 2..].iter().position(|o| o.operands.contains(&w)) else {
+            return Ok(false);
+        };
+        let dot = &ops[i + 2 + j];
+        Ok(dot.op == Op::Tile(TileOp::Dot)
+            && dot.operands.len() == 3
+            && dot.operands[1] == w
+            && tile_2d(self, dot.operands[0], DType::F32).is_some()
+            && tile_2d(self, dot.operands[2], DType::F32).is_some()
+            && DotPlan::from_attrs(dot).is_ok_and(|p| p.pack_rhs)
+            && !ops[i + 2..i + 2 + j].iter().any(stores))
+    }
+
+    /// The `bf16` `load` and the widening `cast` after it, left to the dot that packs the
+    /// cast's result ([`Self::defer_widened_rhs`]): only the cast's slot.
+    pub(super) fn load_deferred_widened(
+        &mut self,
+        load: &Operation,
+        cast: &Operation,
+    ) -> Result<()> {
+        let slot = self.result_slot(cast)?;
+        let w = single_result(cast)?;
+        self.deferred_rhs.insert(w, load.clone());
+        self.set(w, Val::Tile(slot))
+    }
+
+    /// Whether a deferred rhs `load` reads `bf16` (and so is widened while packed).
+    pub(super) fn is_widened_load(&self, load: &Operation) -> bool {
+        load.results
+            .first()
+            .is_some_and(|v| matches!(self.ty(*v), Ok(Type::Tile(t)) if t.dtype == DType::BF16))
+    }
+
+    /// Packs the `k x n` `bf16` rhs tile of the deferred `load` into the `f32` panels `p`,
+    /// widening: straight from the buffer when the tile lies wholly inside it, else
+    /// loaded as `tile.load` does (padding included) into a `bf16` scratch slot first.
+    pub(super) fn pack_rhs_widened(
+        &mut self,
+        load: &Operation,
+        p: &TileSlot,
+        (k, n): (i64, i64),
+        vecs: i64,
+    ) -> Result<()> {
+        let buf = self.buffer(load.operands[0])?;
+        let idx = &load.operands[1..];
+        let acc = Access::of(&load.attrs, 2, "tile.load")?;
+        let pad = match load.attrs.get("pad") {
+            Some(v) => const_bits(v, DType::BF16)?,
+            None => 0,
+        };
+        let starts = self.tile_starts(idx, &[k as usize, n as usize], &acc)?;
+        let zero = self.iconst(0);
+        let one = self.iconst(1);
+        let (e0, e1) = (self.add_c(starts[0], k), self.add_c(starts[1], n));
+        let conds = [
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[0], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e0, buf.dims[0]),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[1], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e1, buf.dims[1]),
+            self.b.ins().icmp(IntCC::Equal, buf.strides[1], one),
+        ];
+        let inside = conds[1..]
+            .iter()
+            .fold(conds[0], |a, &c| self.b.ins().band(a, c));
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().brif(inside, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let e = self.b.ins().imul(starts[0], buf.strides[0]);
+        let e = self.b.ins().iadd(e, starts[1]);
+        let off = self.mul_c(e, 2);
+        let src = self.b.ins().iadd(buf.base, off);
+        let row = self.mul_c(buf.strides[0], 2);
+        let flags = if buf.private {
+            frame_flags()
+        } else {
+            buf_flags()
+        };
+        self.pack_rhs_bf16(src, row, flags, p, k, n, vecs)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let slot = self.frame.alloc(DType::BF16, &[k as usize, n as usize])?;
+        self.transfer(&buf, idx, &slot, Some(pad), &acc)?;
+        let src = self.slot_addr(&slot);
+        let row = self.iconst(n * 2);
+        self.pack_rhs_bf16(src, row, frame_flags(), p, k, n, vecs)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        Ok(())
+    }
+
+    /// The `f32` panels of `pack_rhs` (column panels of `vecs * 4` columns, the last one
+    /// narrower, each `k` rows of its width) from a `bf16` tile of `k` rows of `n4`
+    /// columns (row `r` at `src + r * row` bytes, read with `flags`), widened on the way.
+    #[allow(clippy::too_many_arguments)]
+    fn pack_rhs_bf16(
+        &mut self,
+        src: ClValue,
+        row: ClValue,
+        flags: MemFlagsData,
+        p: &TileSlot,
+        k: i64,
+        n4: i64,
+        vecs: i64,
+    ) -> Result<()> {
+        let bw = vecs * 4;
+        let (full, rem) = (n4 / bw, (n4 % bw) / 4);
+        // Four bf16 at byte offset `from` as an f32x4.
+        let widen4 = |l: &mut Self, ptr: ClValue, from: i64| -> ClValue {
+            let x = l.b.ins().uload16x4(flags, ptr, from as i32);
+            let x = l.b.ins().ishl_imm_u(x, 16);
+            let little = MemFlagsData::new().with_endianness(Endianness::Little);
+            l.b.ins().bitcast(types::F32X4, little, x)
+        };
+        let pass = |l: &mut Self, first: ClValue, panels: i64, rem: i64| -> Result<()> {
+            let col0 = l.mul_c(first, bw * 2);
+            let src = l.b.ins().iadd(src, col0);
+            // f32 panels: the panel of columns from `first * bw` starts at `col * k` f32s.
+            let off = l.mul_c(first, bw * 4 * k);
+            let base = l.slot_addr(p);
+            let dst = l.b.ins().iadd(base, off);
+            let drem = l.add_c(dst, panels * bw * k * 4);
+            let (zero, kend) = (l.iconst(0), l.iconst(k));
+            l.for_carry(zero, kend, 1, vec![src, dst, drem], |l, _, ptrs| {
+                for q in 0..panels {
+                    for v in 0..vecs {
+                        let x = widen4(l, ptrs[0], (q * bw + v * 4) * 2);
+                        let to = (q * bw * k * 4 + v * 16) as i32;
+                        l.b.ins().store(frame_flags(), x, ptrs[1], to);
+                    }
+                }
+                for v in 0..rem {
+                    let x = widen4(l, ptrs[0], (panels * bw + v * 4) * 2);
+                    l.b.ins().store(frame_flags(), x, ptrs[2], (v * 16) as i32);
+                }
+                Ok(vec![
+                    l.b.ins().iadd(ptrs[0], row),
+                    l.add_c(ptrs[1], bw * 4),
+                    l.add_c(ptrs[2], rem * 16),
+                ])
+            })?;
+            Ok(())
+        };
+        let chunk = (PACK_VECS / vecs).max(1);
+        let (passes, last) = (full / chunk, full % chunk);
+        if passes > 0 {
+            self.for_const(0, passes, 1, |l, c| {
+                let first = l.mul_c(c, chunk);
+                pass(l, first, chunk, 0)
+            })?;
+        }
+        if last > 0 || rem > 0 {
+            let first = self.iconst(passes * chunk);
+            pass(self, first, last, rem)?;
+        }
+        Ok(())
+    }
+}
