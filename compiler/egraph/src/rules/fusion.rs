@@ -365,13 +365,7 @@ fn fuse_producer(g: &Graph, class: Id, grown: &BTreeSet<Node>) -> Vec<Found> {
             continue;
         }
         for (j, a) in n.children.iter().enumerate() {
-            // A producer of the kernel's shape, or an elementwise one of a column of it
-            // (a per-row scale), recomputed for every element of its row.
-            let Some(shape) = ty(g, *a).map(|x| &x.shape) else {
-                continue;
-            };
-            let same = *shape == t.shape;
-            if !same && !column(shape, &t.shape) {
+            if ty(g, *a).map(|x| &x.shape) != Some(&t.shape) {
                 continue;
             }
             // Kernels grow one producer operation at a time (not by merging two kernels):
@@ -385,7 +379,7 @@ fn fuse_producer(g: &Graph, class: Id, grown: &BTreeSet<Node>) -> Vec<Found> {
                 let Some((p, pkids)) = as_kernel(g, pn) else {
                     continue;
                 };
-                if p.kind == KernelKind::Row || (!same && p.kind != KernelKind::Elementwise) {
+                if p.kind == KernelKind::Row {
                     continue;
                 }
                 let (m, mkids) = absorb(k, &n.children, j, &p, &pkids, p.kind);
