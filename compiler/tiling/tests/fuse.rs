@@ -110,7 +110,11 @@ fn norm_prologues_with_scalars_narrow_floats_and_shared_inputs() {
         "fn main(x: f32[R, C], c: f32[R, 1], g: f32[C], b: f32[C]) -> f32[R, C] {
              layernorm(x * c, g, b)
          }",
-        &[&[("R", 4), ("C", 5)], &[("R", 37), ("C", 19)], &[("R", 1), ("C", 3)]],
+        &[
+            &[("R", 4), ("C", 5)],
+            &[("R", 37), ("C", 19)],
+            &[("R", 1), ("C", 3)],
+        ],
     );
     let ks = kernels(&t);
     assert_eq!(ks.len(), 1, "{t}");
@@ -122,7 +126,10 @@ fn norm_prologues_with_scalars_narrow_floats_and_shared_inputs() {
         "fn main(x: f32[B, S, D], c: f32[B, S, 1]) -> f32[B, S, D] {
              softmax(x / c + 1.0, axis: -1)
          }",
-        &[&[("B", 2), ("S", 3), ("D", 5)], &[("B", 3), ("S", 7), ("D", 33)]],
+        &[
+            &[("B", 2), ("S", 3), ("D", 5)],
+            &[("B", 3), ("S", 7), ("D", 33)],
+        ],
     );
     assert_eq!(kernels(&t).len(), 1, "{t}");
 }

@@ -218,7 +218,11 @@ pub fn column(shape: &[SymExpr], out: &[SymExpr]) -> bool {
     let lit1 = SymExpr::lit(1);
     padded.extend(std::iter::repeat_n(&lit1, r - rk));
     padded.extend(shape.iter());
-    one(padded[r - 1]) && padded[..r - 1].iter().zip(&out[..r - 1]).all(|(a, b)| *a == b)
+    one(padded[r - 1])
+        && padded[..r - 1]
+            .iter()
+            .zip(&out[..r - 1])
+            .all(|(a, b)| *a == b)
 }
 
 /// Whether kernel `k` with children `kids` and result type `out` is within the limits and
