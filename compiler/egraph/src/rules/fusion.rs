@@ -5,9 +5,8 @@
 //!   (0-d literals become lines of its body).
 //! - `fuse-producer`: an elementwise kernel reading the result of an elementwise operation
 //!   of its own shape computes that operation itself (kernels grow one operation at a
-//!   time), or of a column of its shape (`[.., M, 1]`, recomputed per element); reading a
-//!   2-D-weight `matmul` of its shape (f32, or i8 with an i32 result) makes it that
-//!   matmul's epilogue (kind `matmul`).
+//!   time); reading a 2-D-weight `matmul` of its shape (f32, or i8 with an i32 result)
+//!   makes it that matmul's epilogue (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
 //! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c])` over the
