@@ -98,6 +98,32 @@ const CASES: &[Case] = &[
         src: "fn main(x: f32[N, 8], w: f32[8, M], b: f32[M]) -> f32[N, M] { gelu(x @ w + b) }",
         count: &[("graph.fused", 1), ("kind = \"matmul\"", 1), ("graph.matmul", 1)],
     },
+    // Column inputs ([N, 1], one value per row, e.g. the int8 per-row scales) are read
+    // inside kernels: elementwise, matmul epilogues (f32 and i8) and row prologues.
+    Case {
+        table: "fusion",
+        rule: "fuse-producer",
+        src: "fn main(x: f32[N, M], s: f32[N, 1], b: f32[M]) -> i8[N, M] { (relu(x + b) / s) as i8 }",
+        count: &[("graph.fused", 1), ("kind = \"elementwise\"", 1), ("graph.cast", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-producer",
+        src: "fn main(x: f32[N, 8], w: f32[8, M], s: f32[N, 1]) -> f32[N, M] { relu((x @ w) * s) }",
+        count: &[("graph.fused", 1), ("kind = \"matmul\"", 1), ("graph.matmul", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-producer",
+        src: "fn main(a: i8[N, 8], w: i8[8, M], sw: f32[M], sa: f32[N, 1]) -> f32[N, M] { (a @ w) as f32 * sw * sa }",
+        count: &[("graph.fused", 1), ("kind = \"matmul\"", 1), ("graph.matmul", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-row-prologue",
+        src: "fn main(x: f32[N, M], s: f32[N, 1]) -> f32[N, M] { softmax(x * s, axis: -1) }",
+        count: &[("graph.fused", 1), ("kind = \"row\"", 1)],
+    },
     Case {
         table: "fusion",
         rule: "fuse-row-prologue",

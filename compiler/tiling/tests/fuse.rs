@@ -104,14 +104,34 @@ fn norm_prologues_with_scalars_narrow_floats_and_shared_inputs() {
     let ks = kernels(&t);
     let names: Vec<&str> = ks.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["k0_tanh_constant_add", "k1_layernorm"], "{t}");
-    // A column operand ([R, 1]) is not read by rows: the chain is its own kernel.
+    // A column operand ([R, 1], one value per row) is read as a [tr, 1] tile before the
+    // row loops and broadcast along the columns: one kernel.
     let t = lower_and_check(
         "fn main(x: f32[R, C], c: f32[R, 1], g: f32[C], b: f32[C]) -> f32[R, C] {
              layernorm(x * c, g, b)
          }",
-        &[&[("R", 4), ("C", 5)]],
+        &[
+            &[("R", 4), ("C", 5)],
+            &[("R", 37), ("C", 19)],
+            &[("R", 1), ("C", 3)],
+        ],
     );
-    assert_eq!(kernels(&t).len(), 2, "{t}");
+    let ks = kernels(&t);
+    assert_eq!(ks.len(), 1, "{t}");
+    assert!(ks[0].1.contains("%l1: buf<f32[R, 1]>"), "{t}");
+    assert!(ks[0].1.contains("tile.load %l1, %i, %zero"), "{t}");
+    assert!(ks[0].1.contains("%pb1 = tile.broadcast %pl1"), "{t}");
+    // Also with leading axes ([B, S, 1] against [B, S, D]) and in a softmax.
+    let t = lower_and_check(
+        "fn main(x: f32[B, S, D], c: f32[B, S, 1]) -> f32[B, S, D] {
+             softmax(x / c + 1.0, axis: -1)
+         }",
+        &[
+            &[("B", 2), ("S", 3), ("D", 5)],
+            &[("B", 3), ("S", 7), ("D", 33)],
+        ],
+    );
+    assert_eq!(kernels(&t).len(), 1, "{t}");
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //!   (0-d literals become lines of its body).
 //! - `fuse-producer`: an elementwise kernel reading the result of an elementwise operation
 //!   of its own shape computes that operation itself (kernels grow one operation at a
-//!   time); reading a 2-D-weight `matmul` of its shape makes it that matmul's epilogue
-//!   (kind `matmul`).
+//!   time); reading a 2-D-weight `matmul` of its shape (f32, or i8 with an i32 result)
+//!   makes it that matmul's epilogue (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
 //! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c])` over the
@@ -16,7 +16,8 @@
 //!
 //! A kernel holds at most one matmul or norm (its anchor), at most [`MAX_OPS`] operations
 //! and [`MAX_INPUTS`] inputs, and reads its other inputs whole, as a row broadcast over
-//! the result's leading axes, or as a scalar: what the tile lowering can load.
+//! the result's leading axes, as a column (`[.., M, 1]`, one value per row, such as the
+//! int8 per-row activation scale), or as a scalar: what the tile lowering can load.
 
 use super::algebra::FnRule;
 use super::{class_rule, ClassRule, Found, Rule};
@@ -136,8 +137,8 @@ pub fn compact(kind: KernelKind, nodes: &[BodyNode], root: usize) -> Kernel {
 }
 
 /// A node of `class` seen as a kernel: a kernel node itself, an elementwise operation as a
-/// one-operation elementwise kernel, or a `matmul` with a 2-D f32 weight as a matmul
-/// kernel without epilogue.
+/// one-operation elementwise kernel, or a `matmul` with a 2-D weight ([`matmul_fusable`])
+/// as a matmul kernel without epilogue.
 fn as_kernel(g: &Graph, n: &Node) -> Option<(KernelRef, Vec<Id>)> {
     match &n.head {
         Head::Kernel(k) => Some((k.clone(), n.children.clone())),
@@ -179,22 +180,48 @@ fn as_kernel(g: &Graph, n: &Node) -> Option<(KernelRef, Vec<Id>)> {
     }
 }
 
-/// A matmul whose epilogue the tile lowering fuses: f32 operands, a 2-D right operand.
+/// A matmul whose epilogue the tile lowering fuses: f32 operands (or `i8` ones, whose
+/// `i32` accumulator the epilogue reads: the int8 dequantisation), a 2-D right operand.
 fn matmul_fusable(g: &Graph, kids: &[Id]) -> bool {
     let (Some(a), Some(b)) = (ty(g, kids[0]), ty(g, kids[1])) else {
         return false;
     };
-    a.dtype == DType::F32 && b.dtype == DType::F32 && a.rank() >= 2 && b.rank() == 2
+    let dtypes = matches!(
+        (a.dtype, b.dtype),
+        (DType::F32, DType::F32) | (DType::I8, DType::I8)
+    );
+    dtypes && a.rank() >= 2 && b.rank() == 2
 }
 
 /// How a kernel of result type `out` may read an input of shape `shape`: whole, as a row
-/// broadcast over the leading axes, or as a scalar.
+/// broadcast over the leading axes, as a column (one value per row: the result's leading
+/// axes, last axis 1, e.g. a per-row scale `[.., M, 1]`; missing leading axes count as
+/// ones), or as a scalar.
 pub fn readable(shape: &[SymExpr], out: &[SymExpr]) -> bool {
     let one = |d: &SymExpr| d.as_const() == Some(1);
-    if shape == out || shape.iter().all(one) {
+    if shape == out || shape.iter().all(one) || column(shape, out) {
         return true;
     }
     matches!(shape.split_last(), Some((last, lead)) if Some(last) == out.last() && lead.iter().all(one))
+}
+
+/// Whether `shape` is a column of `out`: with leading ones added to `out`'s rank, its
+/// leading axes are `out`'s and its last axis is 1 (one value per row of `out`).
+pub fn column(shape: &[SymExpr], out: &[SymExpr]) -> bool {
+    let (r, rk) = (out.len(), shape.len());
+    if r == 0 || rk > r {
+        return false;
+    }
+    let one = |d: &SymExpr| d.as_const() == Some(1);
+    let mut padded: Vec<&SymExpr> = Vec::with_capacity(r);
+    let lit1 = SymExpr::lit(1);
+    padded.extend(std::iter::repeat_n(&lit1, r - rk));
+    padded.extend(shape.iter());
+    one(padded[r - 1])
+        && padded[..r - 1]
+            .iter()
+            .zip(&out[..r - 1])
+            .all(|(a, b)| *a == b)
 }
 
 /// Whether kernel `k` with children `kids` and result type `out` is within the limits and

@@ -71,18 +71,23 @@ pub(crate) struct Fusion {
     pub attention: BTreeMap<usize, super::attention::Attention>,
 }
 
-/// How a value from outside a norm prologue is seen by the norm kernel (rows of `n`).
+/// How a value from outside a norm prologue or a matmul epilogue is seen by its kernel
+/// (rows of `n`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Leaf {
-    /// The norm's shape: `[rows, n]`.
+    /// The kernel's shape: `[rows, n]`.
     Full,
     /// Ones then `n`: one row for every row, `[1, n]`.
     Row,
+    /// The leading axes then 1: one value for each row (a per-row scale), `[rows, 1]`.
+    Column,
     /// One element: `[1, 1]`.
     Scalar,
 }
 
-/// How `shape` broadcasts against the norm shape `full`, if the norm kernel can read it.
+/// How `shape` broadcasts against the kernel shape `full`, if a row kernel or a matmul
+/// epilogue can read it: whole, a row, a column (leading ones added to `full`'s rank, the
+/// leading axes `full`'s, the last 1) or a scalar.
 pub(crate) fn leaf(shape: &[SymExpr], full: &[SymExpr]) -> Option<Leaf> {
     let one = |d: &SymExpr| d.as_const() == Some(1);
     if shape == full {
@@ -92,9 +97,21 @@ pub(crate) fn leaf(shape: &[SymExpr], full: &[SymExpr]) -> Option<Leaf> {
         return Some(Leaf::Scalar);
     }
     match shape.split_last() {
-        Some((last, lead)) if Some(last) == full.last() && lead.iter().all(one) => Some(Leaf::Row),
-        _ => None,
+        Some((last, lead)) if Some(last) == full.last() && lead.iter().all(one) => {
+            return Some(Leaf::Row)
+        }
+        _ => {}
     }
+    let (r, rk) = (full.len(), shape.len());
+    if r == 0 || rk > r || !shape.last().is_some_and(one) {
+        return None;
+    }
+    // `shape` with ones added in front, against `full`'s leading axes.
+    let lead_ok = (0..r - 1).all(|a| match (a + rk).checked_sub(r) {
+        Some(b) => shape[b] == full[a],
+        None => one(&full[a]),
+    });
+    lead_ok.then_some(Leaf::Column)
 }
 
 /// Decides the fusion groups of `func`'s body.

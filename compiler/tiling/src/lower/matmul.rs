@@ -5,7 +5,7 @@
 //! epilogue (bias, activation, residual) to each accumulated tile before the store.
 
 use super::elementwise::scalar_ops;
-use super::fuse::Fusion;
+use super::fuse::{leaf, Fusion, Leaf};
 use super::{Ctx, TilingError};
 use crate::plan::BufId;
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
@@ -115,21 +115,13 @@ fn accumulate(
     ));
 }
 
-/// How the epilogue reads a tensor from outside the kernel.
-enum Leaf {
-    /// The result's shape: the tile at `(i, j)` of its `[M, N]` view.
-    Full,
-    /// `[N]` broadcast over the rows: a `[1, N]` view.
-    Row,
-    /// One element: a `[1, 1]` view.
-    Scalar,
-}
-
-/// A matmul with an elementwise epilogue, one kernel: `mm` is the `matmul` (f32 operands,
-/// a 2-D right operand; a left operand of higher rank is seen as `[rows, K]`), `ops` the
-/// epilogue in program order with their result dtypes, the last one the kernel's result.
-/// The epilogue's other inputs have the result's shape, broadcast a row over it, or are
-/// scalars.
+/// A matmul with an elementwise epilogue, one kernel: `mm` is the `matmul` (f32 operands
+/// accumulated in f32, or i8 ones accumulated in i32, the epilogue then reading the `i32`
+/// tile; a 2-D right operand; a left operand of higher rank is seen as `[rows, K]`), `ops`
+/// the epilogue in program order with their result dtypes, the last one the kernel's
+/// result. The epilogue's other inputs have the result's shape, broadcast a row over it
+/// (`[1, tn]` tiles), are columns of it (one value per row, `[tm, 1]` tiles, such as the
+/// int8 per-row activation scale), or are scalars.
 pub(super) fn fused(
     ctx: &mut Ctx,
     mm: &Operation,
@@ -144,13 +136,20 @@ pub(super) fn fused(
         ctx.buf(root.results[0]),
     );
     let (ta, tb, tc) = (ctx.ty(a).clone(), ctx.ty(b).clone(), ctx.ty(c).clone());
-    let rhs_ok = tb.dtype == DType::F32 || ctx.widened.contains_key(&mm.operands[1]);
-    if ta.rank() < 2 || tb.rank() != 2 || ta.dtype != DType::F32 || !rhs_ok {
+    // An f32 rhs, or a narrow one that a widening cast left to the matmul.
+    let widened = ctx.widened.contains_key(&mm.operands[1]);
+    let acc_dtype = match (ta.dtype, tb.dtype) {
+        (DType::F32, DType::F32) => Some(DType::F32),
+        (DType::F32, _) if widened => Some(DType::F32),
+        (DType::I8, DType::I8) => Some(DType::I32),
+        _ => None,
+    };
+    let (Some(acc_dtype), true) = (acc_dtype, ta.rank() >= 2 && tb.rank() == 2) else {
         return Err(TilingError::at(
             mm,
-            "a matmul epilogue needs f32 operands and a 2-D right operand",
+            "a matmul epilogue needs f32 or i8 operands and a 2-D right operand",
         ));
-    }
+    };
     let r = ta.rank();
     let m = ta.shape[..r - 1]
         .iter()
@@ -170,17 +169,10 @@ pub(super) fn fused(
                 continue;
             }
             let shape = &ctx.ty(ctx.buf(*v)).shape;
-            let one = |d: &SymExpr| d.as_const() == Some(1);
-            let leaf = if *shape == tc.shape {
-                Leaf::Full
-            } else if shape.iter().all(one) {
-                Leaf::Scalar
-            } else if shape.last() == Some(&n) && shape[..shape.len() - 1].iter().all(one) {
-                Leaf::Row
-            } else {
+            let Some(leaf) = leaf(shape, &tc.shape) else {
                 return Err(TilingError::at(
                     op,
-                    "a matmul epilogue reads a tensor that is neither the result's shape, a row, nor a scalar",
+                    "a matmul epilogue reads a tensor that is neither the result's shape, a row, a column, nor a scalar",
                 ));
             };
             leaves.push((*v, leaf));
@@ -202,6 +194,7 @@ pub(super) fn fused(
         let shape = match leaf {
             Leaf::Full => c_view.clone(),
             Leaf::Row => vec![SymExpr::lit(1), n.clone()],
+            Leaf::Column => vec![m.clone(), SymExpr::lit(1)],
             Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
         };
         params.push((format!("x{i}"), buf(ctx.ty(lb).dtype, &shape)));
@@ -214,18 +207,19 @@ pub(super) fn fused(
         &mut kt,
         (&a_view, ta.dtype),
         (&tb.shape, tb.dtype),
-        DType::F32,
+        acc_dtype,
         [tm, tk, tn],
     );
     let full = |d: DType| tile(d, &[tm, tn]);
     kt.line("%zero = tile.index {value = sizes[0]} : () -> index");
-    let mut operands = vec![("acc".to_string(), DType::F32)];
+    let mut operands = vec![("acc".to_string(), acc_dtype)];
     for (i, (v, leaf)) in leaves.iter().enumerate() {
         let dt = ctx.ty(ctx.buf(*v)).dtype;
         let t = kt.fresh("t");
         let (idx, tdims, shape) = match leaf {
             Leaf::Full => ("%i, %j", [tm, tn], c_view.clone()),
             Leaf::Row => ("%zero, %j", [1, tn], vec![SymExpr::lit(1), n.clone()]),
+            Leaf::Column => ("%i, %zero", [tm, 1], vec![m.clone(), SymExpr::lit(1)]),
             Leaf::Scalar => (
                 "%zero, %zero",
                 [1, 1],
@@ -251,7 +245,7 @@ pub(super) fn fused(
     }
     let elems: Vec<String> = operands.iter().map(|_| kt.fresh("e")).collect();
     let mut names: BTreeMap<Value, (String, DType)> = BTreeMap::new();
-    names.insert(mm.results[0], (elems[0].clone(), DType::F32));
+    names.insert(mm.results[0], (elems[0].clone(), acc_dtype));
     for ((v, _), (e, (_, dt))) in leaves.iter().zip(elems.iter().zip(&operands).skip(1)) {
         names.insert(*v, (e.clone(), *dt));
     }

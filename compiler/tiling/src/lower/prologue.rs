@@ -20,7 +20,8 @@ use tessera_dialects::{DType, Operation, SymExpr, Value};
 /// The inputs of a prologue as the kernel sees them, and each one's value and kind.
 pub(super) type Inputs = (Vec<Seen>, Vec<(Value, Leaf)>);
 
-/// The group's inputs (each once), seen by rows of `n`: `[rows, n]`, `[1, n]` or `[1, 1]`.
+/// The group's inputs (each once), seen by rows of `n`: `[rows, n]`, `[1, n]`, `[rows, 1]`
+/// or `[1, 1]`.
 pub(super) fn prologue_inputs(
     ctx: &mut Ctx,
     op: &Operation,
@@ -51,6 +52,7 @@ pub(super) fn prologue_inputs(
         let shape = match kind {
             Leaf::Full => vec![rows.clone(), n.clone()],
             Leaf::Row => vec![SymExpr::lit(1), n.clone()],
+            Leaf::Column => vec![rows.clone(), SymExpr::lit(1)],
             Leaf::Scalar => vec![SymExpr::lit(1), SymExpr::lit(1)],
         };
         seen.push(Seen::viewed(ctx, b, shape));
@@ -60,8 +62,8 @@ pub(super) fn prologue_inputs(
 }
 
 /// Pushes the first loop's prologue onto `body` (loads of the group's inputs, the group as
-/// one map, the store into the output row); scalar inputs are loaded and broadcast once,
-/// before the loop, in `k`.
+/// one map, the store into the output row); scalar and column inputs (one value per row)
+/// are loaded and broadcast once, before the loop, in `k`.
 #[allow(clippy::too_many_arguments)] // one call per row kernel, all of them needed
 pub(super) fn prologue_body(
     k: &mut KernelText,
@@ -85,6 +87,15 @@ pub(super) fn prologue_body(
                     "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
                 ));
                 k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                args.push((format!("%pb{j}"), lt, s.dtype));
+            }
+            Leaf::Column => {
+                // The row tile's `tr` values, broadcast along the columns.
+                let col = tile(s.dtype, &[tr, 1]);
+                k.line(format!(
+                    "%pl{j} = tile.load %l{j}, %i, %zero : ({lb}, index, index) -> {col}"
+                ));
+                k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({col}) -> {lt}"));
                 args.push((format!("%pb{j}"), lt, s.dtype));
             }
             Leaf::Full => {
