@@ -19,7 +19,9 @@
 //! (matmul kernels, whose result rows are only stored), row blocks that lie wholly in the
 //! padding of a tile loaded past the end of its buffer are skipped: the bound comes from
 //! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
-//! multiply-adds of 32 rows. Accumulation is in `f32`, sequential in `k`; the interpreter
+//! multiply-adds of 32 rows. With a fourth operand (an index: the result columns that
+//! are read, e.g. the convolution's output columns inside the image), the column panels
+//! that start at or past it are skipped and those columns left undefined. Accumulation is in `f32`, sequential in `k`; the interpreter
 //! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
 //! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
@@ -153,7 +155,7 @@ struct Gemm {
 impl Lowerer<'_, '_> {
     pub(super) fn dot(&mut self, op: &Operation) -> Result<()> {
         let [a, b, c] = match op.operands.as_slice() {
-            [a, b, c] => [self.tile(*a)?, self.tile(*b)?, self.tile(*c)?],
+            [a, b, c] | [a, b, c, _] => [self.tile(*a)?, self.tile(*b)?, self.tile(*c)?],
             _ => return invalid("tile.dot expects lhs, rhs and acc"),
         };
         let out = self.result_slot(op)?;
@@ -178,7 +180,8 @@ impl Lowerer<'_, '_> {
                     false => None,
                 };
                 let rhs_load = self.deferred_rhs.remove(&op.operands[1]);
-                self.dot_f32(&a, &b, &c, &out, (m, k, n), live, rhs_load, plan)?
+                let cols = op.operands.get(3).map(|v| self.index(*v)).transpose()?;
+                self.dot_f32(&a, &b, &c, &out, (m, k, n), [live, cols], rhs_load, plan)?
             }
             (DType::I8, DType::I8, DType::I32) => {
                 let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
@@ -212,7 +215,7 @@ impl Lowerer<'_, '_> {
         c: &TileSlot,
         out: &TileSlot,
         (m, k, n): (i64, i64, i64),
-        live: Option<ClValue>,
+        [live, cols]: [Option<ClValue>; 2],
         rhs_load: Option<Operation>,
         plan: DotPlan,
     ) -> Result<()> {
@@ -261,30 +264,15 @@ impl Lowerer<'_, '_> {
                     .alloc(DType::F32, &[(k * rows * 4).max(1) as usize])?;
                 let block = |l: &mut Self, row0: ClValue, rows: i64| -> Result<()> {
                     l.pack_lhs(&g.a, row0, rows, k, &pa)?;
-                    if full > 0 {
-                        l.for_const(0, full, 1, |l, jb| {
-                            let col0 = l.mul_c(jb, bw);
-                            l.micro_kernel(&g, Some(&pa), row0, col0, rows, plan.vecs, plan)
-                        })?;
-                    }
-                    if rem > 0 {
-                        let col0 = l.iconst(full * bw);
-                        l.micro_kernel(&g, Some(&pa), row0, col0, rows, rem, plan)?;
-                    }
-                    Ok(())
+                    l.panel_range((full, rem, plan.vecs), cols, &|l, col0, vecs| {
+                        l.micro_kernel(&g, Some(&pa), row0, col0, rows, vecs, plan)
+                    })
                 };
                 self.row_block_range(m, rows, live, &block)?;
             } else {
-                if full > 0 {
-                    self.for_const(0, full, 1, |l, jb| {
-                        let col0 = l.mul_c(jb, bw);
-                        l.row_blocks(&g, col0, plan.vecs, live, plan)
-                    })?;
-                }
-                if rem > 0 {
-                    let col0 = self.iconst(full * bw);
-                    self.row_blocks(&g, col0, rem, live, plan)?;
-                }
+                self.panel_range((full, rem, plan.vecs), cols, &|l, col0, vecs| {
+                    l.row_blocks(&g, col0, vecs, live, plan)
+                })?;
             }
         }
         if n4 < n {
@@ -406,7 +394,7 @@ impl Lowerer<'_, '_> {
         };
         let dot = &ops[i + 1 + j];
         Ok(dot.op == Op::Tile(TileOp::Dot)
-            && dot.operands.len() == 3
+            && (3..=4).contains(&dot.operands.len())
             && dot.operands[1] == v
             && f32_2d(self, dot.operands[0]).is_some()
             && f32_2d(self, dot.operands[2]).is_some()
@@ -546,6 +534,58 @@ impl Lowerer<'_, '_> {
         self.row_block_range(g.m, plan.rows, live, &|l: &mut Self, row0, rows| {
             l.micro_kernel(g, None, row0, col0, rows, vecs, plan)
         })
+    }
+
+    /// Calls `panel(col0, vecs)` for the `full` column panels of `vecs` vectors, then for
+    /// the narrower last panel of `rem` vectors. With `cols` (the dot's fourth operand: the
+    /// number of leading result columns that are read, known at run time), only the
+    /// panels that start before it; the others are left undefined.
+    fn panel_range(
+        &mut self,
+        (full, rem, vecs): (i64, i64, i64),
+        cols: Option<ClValue>,
+        panel: &dyn Fn(&mut Self, ClValue, i64) -> Result<()>,
+    ) -> Result<()> {
+        let bw = vecs * 4;
+        let Some(cols) = cols else {
+            if full > 0 {
+                self.for_const(0, full, 1, |l, jb| {
+                    let col0 = l.mul_c(jb, bw);
+                    panel(l, col0, vecs)
+                })?;
+            }
+            if rem > 0 {
+                let col0 = self.iconst(full * bw);
+                panel(self, col0, rem)?;
+            }
+            return Ok(());
+        };
+        if full > 0 {
+            // min(ceil(cols / bw), full) full panels (a negative `cols` counts as none).
+            let zero = self.iconst(0);
+            let cols = self.b.ins().smax(cols, zero);
+            let up = self.add_c(cols, bw - 1);
+            let bw_c = self.iconst(bw);
+            let panels = self.b.ins().udiv(up, bw_c);
+            let full_c = self.iconst(full);
+            let panels = self.b.ins().umin(panels, full_c);
+            self.for_loop(zero, panels, 1, |l, jb| {
+                let col0 = l.mul_c(jb, bw);
+                panel(l, col0, vecs)
+            })?;
+        }
+        if rem > 0 {
+            let col0 = self.iconst(full * bw);
+            let needed = self.b.ins().icmp(IntCC::SignedGreaterThan, cols, col0);
+            let then = self.b.create_block();
+            let join = self.b.create_block();
+            self.b.ins().brif(needed, then, &[], join, &[]);
+            self.b.switch_to_block(then);
+            panel(self, col0, rem)?;
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(join);
+        }
+        Ok(())
     }
 
     /// Calls `block(row0, rows)` for the blocks of `rows` rows of an `m`-row tile, then
