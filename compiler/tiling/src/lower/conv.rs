@@ -408,7 +408,7 @@ fn conv2d_gemm(
 fn live_cols(k: &mut KernelText, ow: &SymExpr, tn: u64) {
     k.line(format!(
         "%nl = tile.affine %pc {{coeffs = [-{tn}], offset = {}}} : (index) -> index",
-        sizes(&[ow.clone()])
+        sizes(std::slice::from_ref(ow))
     ));
 }
 
