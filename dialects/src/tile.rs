@@ -108,7 +108,7 @@ declare_dialect! {
         example: "%s = tile.splat {value = 0.5} : () -> tile<64xf32>",
     },
     Dot = "dot" {
-        operands: Operands::Fixed(&["lhs", "rhs", "acc"]), results: Results::Fixed(1),
+        operands: Operands::Variadic { name: "lhs, rhs, acc, live columns (optional index)", min: 3 }, results: Results::Fixed(1),
         attrs: [
             ("place", Str, Opt, "where the result lives: registers, scratch or global"),
             ("block", Ints, Opt, "schedule: the register block `[rows, vectors]` of accumulators (vectors of the target's width) held across the k loop"),
@@ -118,7 +118,7 @@ declare_dialect! {
             ("rows", Str, Opt, "`live`: result rows whose lhs row is the padding of a load past the end of its buffer are never read (only stored, which skips them), so the back end may leave them undefined; `all` (the default): every row is computed"),
         ],
         traits: [Pure],
-        summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype",
+        summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype; with a fourth operand (an index), only the result columns below it are ever read: the back end may leave the others undefined",
         example: "%d = tile.dot %a, %b, %c : (tile<64x256xf32>, tile<256x128xf32>, tile<64x128xf32>) -> tile<64x128xf32>",
     },
     Map = "map" {

@@ -185,7 +185,7 @@ fn tile2(values: &[ValueData], v: tessera_dialects::Value) -> Option<(DType, u64
 
 fn schedule_dot(op: &mut Operation, values: &[ValueData]) {
     let [a, b, c] = match op.operands.as_slice() {
-        [a, b, c] => [*a, *b, *c],
+        [a, b, c] | [a, b, c, _] => [*a, *b, *c],
         _ => return,
     };
     let (Some((da, m, k)), Some((db, _, n)), Some((dc, _, _))) =

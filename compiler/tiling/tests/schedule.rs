@@ -134,8 +134,17 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         "{before}"
     );
     assert_eq!(before.matches("tile.dot").count(), 9, "{before}");
+    // Every dot is given the output columns that lie inside the image (`W - 64 * pc`): the
+    // column panels past them (8 of 64 columns when W = 56) cost no multiply-adds.
     assert!(
-        after.contains("%d8 = tile.dot %tap8, %wn8, %d7 {block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>)"),
+        before.contains(
+            "%nl = tile.affine %pc {coeffs = [-64], offset = sizes[W]} : (index) -> index"
+        ),
+        "{before}"
+    );
+    assert_eq!(before.matches(", %nl : (").count(), 9, "{before}");
+    assert!(
+        after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>, index)"),
         "{after}"
     );
     // Channel counts the tiles do not divide: one dot per tap in loops over the taps.
@@ -144,7 +153,7 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         &Schedule::host(),
     );
     assert!(
-        before.contains("%d = tile.dot %tap2, %win2, %u"),
+        before.contains("%d = tile.dot %tap2, %win2, %u, %nl"),
         "{before}"
     );
     // Grouped and integer convolutions stay direct (no dot).

@@ -64,8 +64,21 @@ impl Checker<'_> {
                 }
             }
             TileOp::Dot => {
-                let ts: Vec<Option<&TileType>> =
-                    op.operands.iter().map(|v| self.tile(*v, &mut m)).collect();
+                if op.operands.len() > 4 {
+                    m.push(format!(
+                        "expects lhs, rhs, acc and at most one index, got {} operands",
+                        op.operands.len()
+                    ));
+                }
+                if let Some(&live) = op.operands.get(3) {
+                    if self.ty(live) != Some(&Type::Index) {
+                        m.push("the fourth operand (live columns) must be an index".into());
+                    }
+                }
+                let ts: Vec<Option<&TileType>> = op.operands[..op.operands.len().min(3)]
+                    .iter()
+                    .map(|v| self.tile(*v, &mut m))
+                    .collect();
                 if let [Some(a), Some(b), Some(c)] = ts[..] {
                     let ok = a.shape.len() == 2
                         && b.shape.len() == 2

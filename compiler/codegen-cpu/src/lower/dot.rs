@@ -19,7 +19,9 @@
 //! (matmul kernels, whose result rows are only stored), row blocks that lie wholly in the
 //! padding of a tile loaded past the end of its buffer are skipped: the bound comes from
 //! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
-//! multiply-adds of 32 rows. Accumulation is in `f32`, sequential in `k`; the interpreter
+//! multiply-adds of 32 rows. With a fourth operand (an index: the result columns that
+//! are read, e.g. the convolution's output columns inside the image), the column panels
+//! that start at or past it are skipped and those columns left undefined. Accumulation is in `f32`, sequential in `k`; the interpreter
 //! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
 //! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
@@ -153,7 +155,7 @@ struct Gemm {
 impl Lowerer<'_, '_> {
     pub(super) fn dot(&mut self, op: &Operation) -> Result<()> {
         let [a, b, c] = match op.operands.as_slice() {
-            [a, b, c] => [self.tile(*a)?, self.tile(*b)?, self.tile(*c)?],
+            [a, b, c] | [a, b, c, _] => [self.tile(*a)?, self.tile(*b)?, self.tile(*c)?],
             _ => return invalid("tile.dot expects lhs, rhs and acc"),
         };
         let out = self.result_slot(op)?;
@@ -178,7 +180,10 @@ impl Lowerer<'_, '_> {
                     false => None,
                 };
                 let rhs_load = self.deferred_rhs.remove(&op.operands[1]);
-                self.dot_f32(&a, &b, &c, &out, (m, k, n), live, rhs_load, plan)?
+                let lhs_load = self.deferred_rhs.remove(&op.operands[0]);
+                let cols = op.operands.get(3).map(|v| self.index(*v)).transpose()?;
+                let loads = [lhs_load, rhs_load];
+                self.dot_f32(&a, &b, &c, &out, (m, k, n), [live, cols], loads, plan)?
             }
             (DType::I8, DType::I8, DType::I32) => {
                 let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
@@ -212,8 +217,8 @@ impl Lowerer<'_, '_> {
         c: &TileSlot,
         out: &TileSlot,
         (m, k, n): (i64, i64, i64),
-        live: Option<ClValue>,
-        rhs_load: Option<Operation>,
+        [live, cols]: [Option<ClValue>; 2],
+        [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
     ) -> Result<()> {
         let n4 = n - n % 4;
@@ -263,32 +268,21 @@ impl Lowerer<'_, '_> {
                 let pa = self
                     .frame
                     .alloc(DType::F32, &[(k * rows * 4).max(1) as usize])?;
+                let (src, row) = match &lhs_load {
+                    Some(load) => self.lhs_rows(load, a, (m, k))?,
+                    None => (self.slot_addr(a), self.iconst(k * 4)),
+                };
                 let block = |l: &mut Self, row0: ClValue, rows: i64| -> Result<()> {
-                    l.pack_lhs(&g.a, row0, rows, k, &pa)?;
-                    if full > 0 {
-                        l.for_const(0, full, 1, |l, jb| {
-                            let col0 = l.mul_c(jb, bw);
-                            l.micro_kernel(&g, Some(&pa), row0, col0, rows, plan.vecs, plan)
-                        })?;
-                    }
-                    if rem > 0 {
-                        let col0 = l.iconst(full * bw);
-                        l.micro_kernel(&g, Some(&pa), row0, col0, rows, rem, plan)?;
-                    }
-                    Ok(())
+                    l.pack_lhs((src, row), row0, rows, k, &pa)?;
+                    l.panel_range((full, rem, plan.vecs), cols, &|l, col0, vecs| {
+                        l.micro_kernel(&g, Some(&pa), row0, col0, rows, vecs, plan)
+                    })
                 };
                 self.row_block_range(m, rows, live, &block)?;
             } else {
-                if full > 0 {
-                    self.for_const(0, full, 1, |l, jb| {
-                        let col0 = l.mul_c(jb, bw);
-                        l.row_blocks(&g, col0, plan.vecs, live, plan)
-                    })?;
-                }
-                if rem > 0 {
-                    let col0 = self.iconst(full * bw);
-                    self.row_blocks(&g, col0, rem, live, plan)?;
-                }
+                self.panel_range((full, rem, plan.vecs), cols, &|l, col0, vecs| {
+                    l.row_blocks(&g, col0, vecs, live, plan)
+                })?;
             }
         }
         if n4 < n {
@@ -382,10 +376,10 @@ impl Lowerer<'_, '_> {
     }
 
     /// Whether `ops[i]` is a `tile.load` to leave to the `tile.dot` after it that packs
-    /// the loaded tile as its rhs ([`Self::pack_rhs_loaded`]): an `f32` tile of whole
-    /// vectors loaded plainly (unit steps, no permutation) from a 2-D buffer, used once in
-    /// the kernel, by an `f32` dot of this region that packs its rhs, with no `tile.store`
-    /// in between.
+    /// the loaded tile as its rhs ([`Self::pack_rhs_loaded`]) or as its lhs
+    /// ([`Self::lhs_rows`]): an `f32` tile of whole vectors loaded plainly (unit steps, no
+    /// permutation) from a 2-D buffer, used once in the kernel, by an `f32` dot of this
+    /// region that packs that operand, with no `tile.store` in between.
     pub(super) fn defer_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
         let op = &ops[i];
         if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
@@ -409,12 +403,24 @@ impl Lowerer<'_, '_> {
             return Ok(false);
         };
         let dot = &ops[i + 1 + j];
+        // The lhs too when the dot packs it as broadcasts, has no live-row bound (which
+        // `tile.load` computes) and no scalar last columns (which read the lhs tile).
+        let whole_vectors = dot
+            .operands
+            .get(1)
+            .and_then(|&b| f32_2d(self, b))
+            .is_some_and(|(_, n)| n >= 4 && n % 4 == 0);
+        let packs = |p: DotPlan| match dot.operands.iter().position(|&o| o == v) {
+            Some(0) => p.pack_lhs && !p.live_rows && whole_vectors,
+            Some(1) => p.pack_rhs,
+            _ => false,
+        };
         Ok(dot.op == Op::Tile(TileOp::Dot)
-            && dot.operands.len() == 3
-            && dot.operands[1] == v
+            && (3..=4).contains(&dot.operands.len())
             && f32_2d(self, dot.operands[0]).is_some()
+            && f32_2d(self, dot.operands[1]).is_some()
             && f32_2d(self, dot.operands[2]).is_some()
-            && DotPlan::from_attrs(dot).is_ok_and(|p| p.pack_rhs)
+            && DotPlan::from_attrs(dot).is_ok_and(packs)
             && !ops[i + 1..i + 1 + j].iter().any(stores))
     }
 
@@ -496,20 +502,90 @@ impl Lowerer<'_, '_> {
         Ok(())
     }
 
-    /// Copies rows `row0 .. row0 + rows` of the `m x k` tile `a` into `pa` as the
+    /// Where the rows of a deferred lhs `load` ([`Self::defer_rhs`]) are read from by
+    /// [`Self::pack_lhs`]: the buffer itself when the `m x k` tile lies wholly inside it
+    /// (no copy into the slot; the convolution's weight taps), else the slot after the load
+    /// as `tile.load` does it (padding included). Returns the first row's address and the
+    /// bytes between rows.
+    fn lhs_rows(
+        &mut self,
+        load: &Operation,
+        slot: &TileSlot,
+        (m, k): (i64, i64),
+    ) -> Result<(ClValue, ClValue)> {
+        let buf = self.buffer(load.operands[0])?;
+        let idx = &load.operands[1..];
+        let acc = Access::of(&load.attrs, 2, "tile.load")?;
+        let starts = self.tile_starts(idx, &[m as usize, k as usize], &acc)?;
+        let zero = self.iconst(0);
+        let one = self.iconst(1);
+        let (e0, e1) = (self.add_c(starts[0], m), self.add_c(starts[1], k));
+        let conds = [
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[0], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e0, buf.dims[0]),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[1], zero),
+            self.b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, e1, buf.dims[1]),
+            self.b.ins().icmp(IntCC::Equal, buf.strides[1], one),
+        ];
+        let inside = conds[1..]
+            .iter()
+            .fold(conds[0], |a, &c| self.b.ins().band(a, c));
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        let src = self.b.append_block_param(join, types::I64);
+        let row = self.b.append_block_param(join, types::I64);
+        self.b.ins().brif(inside, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let e = self.b.ins().imul(starts[0], buf.strides[0]);
+        let e = self.b.ins().iadd(e, starts[1]);
+        let off = self.mul_c(e, 4);
+        let at = self.b.ins().iadd(buf.base, off);
+        let bytes = self.mul_c(buf.strides[0], 4);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(at), BlockArg::Value(bytes)]);
+        self.b.switch_to_block(slow);
+        let pad = match load.attrs.get("pad") {
+            Some(v) => const_bits(v, DType::F32)?,
+            None => 0,
+        };
+        self.transfer(&buf, idx, slot, Some(pad), &acc)?;
+        let at = self.slot_addr(slot);
+        let bytes = self.iconst(k * 4);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(at), BlockArg::Value(bytes)]);
+        self.b.switch_to_block(join);
+        Ok((src, row))
+    }
+
+    /// Copies rows `row0 .. row0 + rows` of the `m x k` lhs (row `r` at `a + r * row`
+    /// bytes: its tile slot, or the buffer it is loaded from, see [`Self::lhs_rows`]) into `pa` as the
     /// micro-kernel reads them with `pack = "lhs"`: for each `k`, the `rows` elements of
     /// that column, each broadcast to a four-lane vector (element `(r, kk)` at vector
     /// `kk * rows + r`). Four `k` per loop iteration, then the last `k % 4` one by one.
     fn pack_lhs(
         &mut self,
-        a: &TileSlot,
+        (a, row): (ClValue, ClValue),
         row0: ClValue,
         rows: i64,
         k: i64,
         pa: &TileSlot,
     ) -> Result<()> {
-        let e = self.mul_c(row0, k);
-        let src = self.elem_addr(a, e);
+        let e = self.b.ins().imul(row0, row);
+        let src = self.b.ins().iadd(a, e);
+        let offs: Vec<ClValue> = (0..rows).map(|r| self.mul_c(row, r)).collect();
         let dst = self.slot_addr(pa);
         let mut ptrs = vec![src, dst];
         for (start, end, step) in [(0, k - k % 4, 4), (k - k % 4, k, 1)] {
@@ -519,9 +595,10 @@ impl Lowerer<'_, '_> {
             let (s, e) = (self.iconst(start), self.iconst(end));
             let (_, out) = self.for_carry(s, e, step, ptrs, |l, _, p| {
                 for t in 0..step {
-                    for r in 0..rows {
-                        let from = ((r * k + t) * 4) as i32;
-                        let x = l.b.ins().load(types::F32, frame_flags(), p[0], from);
+                    for (r, &off) in offs.iter().enumerate() {
+                        let r = r as i64;
+                        let at = l.b.ins().iadd(p[0], off);
+                        let x = l.b.ins().load(types::F32, buf_flags(), at, (t * 4) as i32);
                         let v = l.b.ins().splat(types::F32X4, x);
                         let to = ((t * rows + r) * 16) as i32;
                         l.b.ins().store(frame_flags(), v, p[1], to);
@@ -550,6 +627,58 @@ impl Lowerer<'_, '_> {
         self.row_block_range(g.m, plan.rows, live, &|l: &mut Self, row0, rows| {
             l.micro_kernel(g, None, row0, col0, rows, vecs, plan)
         })
+    }
+
+    /// Calls `panel(col0, vecs)` for the `full` column panels of `vecs` vectors, then for
+    /// the narrower last panel of `rem` vectors. With `cols` (the dot's fourth operand: the
+    /// number of leading result columns that are read, known at run time), only the
+    /// panels that start before it; the others are left undefined.
+    fn panel_range(
+        &mut self,
+        (full, rem, vecs): (i64, i64, i64),
+        cols: Option<ClValue>,
+        panel: &dyn Fn(&mut Self, ClValue, i64) -> Result<()>,
+    ) -> Result<()> {
+        let bw = vecs * 4;
+        let Some(cols) = cols else {
+            if full > 0 {
+                self.for_const(0, full, 1, |l, jb| {
+                    let col0 = l.mul_c(jb, bw);
+                    panel(l, col0, vecs)
+                })?;
+            }
+            if rem > 0 {
+                let col0 = self.iconst(full * bw);
+                panel(self, col0, rem)?;
+            }
+            return Ok(());
+        };
+        if full > 0 {
+            // min(ceil(cols / bw), full) full panels (a negative `cols` counts as none).
+            let zero = self.iconst(0);
+            let cols = self.b.ins().smax(cols, zero);
+            let up = self.add_c(cols, bw - 1);
+            let bw_c = self.iconst(bw);
+            let panels = self.b.ins().udiv(up, bw_c);
+            let full_c = self.iconst(full);
+            let panels = self.b.ins().umin(panels, full_c);
+            self.for_loop(zero, panels, 1, |l, jb| {
+                let col0 = l.mul_c(jb, bw);
+                panel(l, col0, vecs)
+            })?;
+        }
+        if rem > 0 {
+            let col0 = self.iconst(full * bw);
+            let needed = self.b.ins().icmp(IntCC::SignedGreaterThan, cols, col0);
+            let then = self.b.create_block();
+            let join = self.b.create_block();
+            self.b.ins().brif(needed, then, &[], join, &[]);
+            self.b.switch_to_block(then);
+            panel(self, col0, rem)?;
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(join);
+        }
+        Ok(())
     }
 
     /// Calls `block(row0, rows)` for the blocks of `rows` rows of an `m`-row tile, then

@@ -344,6 +344,7 @@ fn conv2d_gemm(
         tile(f, &[to, tc]),
     );
     k.line(format!("%z = tile.zeros : () -> {acc}"));
+    live_cols(&mut k, ow, tn);
     let inner = vec![
         format!("%c0 = tile.affine %ci {{coeffs = [{tc}]}} : (index) -> index"),
         format!(
@@ -369,7 +370,7 @@ fn conv2d_gemm(
         ),
         format!("%tap1 = tile.reduce %tap {{axis = 0, kind = \"max\"}} : ({w4}) -> {w3}"),
         format!("%tap2 = tile.reduce %tap1 {{axis = 0, kind = \"max\"}} : ({w3}) -> {w2}"),
-        format!("%d = tile.dot %tap2, %win2, %u : ({w2}, {win2}, {acc}) -> {acc}"),
+        format!("%d = tile.dot %tap2, %win2, %u, %nl : ({w2}, {win2}, {acc}, index) -> {acc}"),
         format!("tile.yield %d : {acc}"),
     ];
     let zero = SymExpr::lit(0);
@@ -397,6 +398,18 @@ fn conv2d_gemm(
     ));
     ctx.emit(name, k.finish(), vec![(x, None), (wt, None), (y, None)], op);
     Ok(())
+}
+
+/// `%nl = OW - tn * %pc`: the output columns of this grid point's `[to, tn]` tile that lie
+/// inside the output (the rest is only stored, which skips it), given to each `tile.dot`
+/// as its live columns, so that the column panels past the image's last column (`W = 56`
+/// in 64-column tiles) cost no multiply-adds. The extent `OW` may be symbolic: the bound
+/// is an index computed at run time.
+fn live_cols(k: &mut KernelText, ow: &SymExpr, tn: u64) {
+    k.line(format!(
+        "%nl = tile.affine %pc {{coeffs = [-{tn}], offset = {}}} : (index) -> index",
+        sizes(std::slice::from_ref(ow))
+    ));
 }
 
 /// The output-column tile of the implicit GEMM (the dot's N): the largest multiple of the
@@ -474,6 +487,7 @@ fn conv2d_gemm_taps(
         tile(f, &[to, tc]),
     );
     k.line(format!("%z = tile.zeros : () -> {acc}"));
+    live_cols(&mut k, ow, tn);
     let mut body = vec![
         format!("%xc = tile.affine %n, %ci {{coeffs = [{c}, {tc}]}} : (index, index) -> index"),
         format!("%wc = tile.affine %ci {{coeffs = [{tc}]}} : (index) -> index"),
@@ -507,7 +521,7 @@ fn conv2d_gemm_taps(
                 "%tap{t} = tile.load %w, %wr{t}, %wc {{unit = \"elements\"}} : ({wbuf}, index, index) -> {w2}"
             ));
             body.push(format!(
-                "%d{t} = tile.dot %tap{t}, %wn{t}, %{cur} : ({w2}, {win2}, {acc}) -> {acc}"
+                "%d{t} = tile.dot %tap{t}, %wn{t}, %{cur}, %nl : ({w2}, {win2}, {acc}, index) -> {acc}"
             ));
             cur = format!("d{t}");
         }

@@ -1,0 +1,76 @@
+//! `f32` convolutions (the implicit GEMMs of `compiler/tiling/src/lower/conv.rs`, whose
+//! dots skip the column panels past the output's last column at run time) on the CPU back
+//! end and the tile interpreter against the graph interpreter: widths that the 64-column
+//! tile does not divide (1, 7, 9, 56, 63, 65, 130) and that it does (8, 64, 128), strides,
+//! dilations, paddings 0, 1 and 2, groups, channel counts the tiles do not divide, and a
+//! symbolic batch. Tolerances: `tests/common/mod.rs` (`mismatch`).
+
+mod common;
+
+use common::mismatch;
+use tessera::Program;
+use tessera_dialects::DType;
+use tessera_tensor::Tensor;
+
+/// Each function's output widths are written in terms of `W`; every input is `[N, C, H, W]`.
+const SRC: &str = "
+fn taps(x: f32[N, 16, H, W], w: f32[16, 16, 3, 3]) -> f32[N, 16, H, W] {
+    conv2d(x, w, padding: [1, 1])
+}
+fn pads(x: f32[N, 16, H, W], w: f32[16, 16, 3, 3]) -> (f32[N, 16, H - 2, W - 2], f32[N, 16, H + 2, W + 2]) {
+    (conv2d(x, w), conv2d(x, w, padding: [2, 2]))
+}
+fn strided(x: f32[N, 16, H, W], w: f32[16, 16, 3, 3]) -> (f32[N, 16, (H - 1) / 2 + 1, (W - 1) / 2 + 1], f32[N, 16, H, W]) {
+    (conv2d(x, w, stride: [2, 2], padding: [1, 1]), conv2d(x, w, padding: [2, 2], dilation: [2, 2]))
+}
+fn loops(x: f32[N, 3, H, W], w: f32[6, 3, 3, 3], v: f32[5, 3, 2, 3]) -> (f32[N, 6, H, W], f32[N, 5, (H - 1) / 2 + 1, W / 3]) {
+    (conv2d(x, w, padding: [1, 1]), conv2d(x, v, stride: [2, 3], padding: [1, 0], dilation: [2, 1]))
+}
+fn grouped(x: f32[N, 4, H, W], w: f32[6, 2, 3, 3]) -> f32[N, 6, H, W] {
+    conv2d(x, w, padding: [1, 1], groups: 2)
+}
+";
+
+fn random(shape: &[usize], seed: u64) -> Tensor {
+    tessera_tensor::random::uniform(DType::F32, shape, -2.0, 2.0, seed).expect("random")
+}
+
+fn check(prog: &Program, f: &str, c: usize, (n, h, w): (usize, usize, usize)) {
+    let weight: &[&[usize]] = match f {
+        "loops" => &[&[6, 3, 3, 3], &[5, 3, 2, 3]],
+        "grouped" => &[&[6, 2, 3, 3]],
+        _ => &[&[16, 16, 3, 3]],
+    };
+    let mut xs = vec![random(&[n, c, h, w], (n * 1000 + h * 100 + w) as u64)];
+    for (i, s) in weight.iter().enumerate() {
+        xs.push(random(s, 7 + i as u64));
+    }
+    let want = prog.run_interp(f, xs.clone()).expect("interpreter");
+    let tile = prog.run_tiled(f, xs.clone()).expect("tile interpreter");
+    if let Some(m) = mismatch(&tile, &want) {
+        panic!("{f} tile N={n} H={h} W={w}: {m}");
+    }
+    let cpu = prog
+        .cpu_executable(f)
+        .expect("compiles")
+        .run(xs)
+        .expect("runs");
+    if let Some(m) = mismatch(&cpu, &want) {
+        panic!("{f} cpu N={n} H={h} W={w}: {m}");
+    }
+}
+
+#[test]
+fn implicit_gemm_convolutions_on_ragged_widths() {
+    let prog = Program::from_source("conv.tsr", SRC).unwrap();
+    for w in [7, 8, 9, 56, 63, 64, 65, 130] {
+        check(&prog, "taps", 16, (2, 3, w));
+        check(&prog, "pads", 16, (1, 4, w));
+        check(&prog, "strided", 16, (1, 5, w));
+    }
+    for (n, h, w) in [(1, 1, 3), (3, 2, 4), (2, 7, 9), (1, 5, 70), (1, 2, 129)] {
+        check(&prog, "loops", 3, (n, h, w));
+        check(&prog, "grouped", 4, (n, h, w));
+    }
+    check(&prog, "taps", 16, (1, 1, 1));
+}
