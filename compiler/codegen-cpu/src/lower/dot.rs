@@ -432,10 +432,11 @@ impl Lowerer<'_, '_> {
         self.set(v, Val::Tile(slot))
     }
 
-    /// Packs the `k x n` rhs tile of the deferred `load` into `p`: straight from the
-    /// buffer when the tile lies wholly inside it (the common case: one copy instead of
-    /// the load's copy into `slot` and the packing copy), else the load as `tile.load`
-    /// does it (padding included), then the packing from `slot`.
+    /// Packs the `k x n` rhs tile of the deferred `load` ([`Self::defer_rhs`]) into the
+    /// panels `p`: from the buffer itself when the tile lies wholly inside it (one copy
+    /// instead of the load's copy into `slot` and the packing copy), else from `slot`
+    /// after the load as `tile.load` does it (padding included), see
+    /// [`Self::deferred_rows`].
     fn pack_rhs_loaded(
         &mut self,
         load: &Operation,
@@ -444,82 +445,40 @@ impl Lowerer<'_, '_> {
         (k, n): (i64, i64),
         vecs: i64,
     ) -> Result<()> {
-        let buf = self.buffer(load.operands[0])?;
-        let idx = &load.operands[1..];
-        let acc = Access::of(&load.attrs, 2, "tile.load")?;
-        let pad = match load.attrs.get("pad") {
-            Some(v) => const_bits(v, DType::F32)?,
-            None => 0,
-        };
-        let starts = self.tile_starts(idx, &[k as usize, n as usize], &acc)?;
-        let zero = self.iconst(0);
-        let one = self.iconst(1);
-        let (e0, e1) = (self.add_c(starts[0], k), self.add_c(starts[1], n));
-        let conds = [
-            self.b
-                .ins()
-                .icmp(IntCC::SignedGreaterThanOrEqual, starts[0], zero),
-            self.b
-                .ins()
-                .icmp(IntCC::SignedLessThanOrEqual, e0, buf.dims[0]),
-            self.b
-                .ins()
-                .icmp(IntCC::SignedGreaterThanOrEqual, starts[1], zero),
-            self.b
-                .ins()
-                .icmp(IntCC::SignedLessThanOrEqual, e1, buf.dims[1]),
-            self.b.ins().icmp(IntCC::Equal, buf.strides[1], one),
-        ];
-        let inside = conds[1..]
-            .iter()
-            .fold(conds[0], |a, &c| self.b.ins().band(a, c));
-        let (fast, slow, join) = (
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-        );
-        self.b.ins().brif(inside, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let e = self.b.ins().imul(starts[0], buf.strides[0]);
-        let e = self.b.ins().iadd(e, starts[1]);
-        let off = self.mul_c(e, 4);
-        let src = self.b.ins().iadd(buf.base, off);
-        let row = self.mul_c(buf.strides[0], 4);
-        let flags = if buf.private {
-            frame_flags()
-        } else {
-            buf_flags()
-        };
-        self.pack_rhs(src, row, flags, p, k, n, vecs)?;
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(slow);
-        self.transfer(&buf, idx, slot, Some(pad), &acc)?;
-        let src = self.slot_addr(slot);
-        let row = self.iconst(n * 4);
-        self.pack_rhs(src, row, frame_flags(), p, k, n, vecs)?;
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(join);
-        Ok(())
+        let (src, row) = self.deferred_rows(load, slot, (k, n))?;
+        self.pack_rhs(src, row, buf_flags(), p, k, n, vecs)
     }
 
-    /// Where the rows of a deferred lhs `load` ([`Self::defer_rhs`]) are read from by
-    /// [`Self::pack_lhs`]: the buffer itself when the `m x k` tile lies wholly inside it
-    /// (no copy into the slot; the convolution's weight taps), else the slot after the load
-    /// as `tile.load` does it (padding included). Returns the first row's address and the
-    /// bytes between rows.
+    /// Where the rows of a deferred lhs `load` are read from by [`Self::pack_lhs`] (the
+    /// convolution's weight taps): see [`Self::deferred_rows`].
     fn lhs_rows(
         &mut self,
         load: &Operation,
         slot: &TileSlot,
         (m, k): (i64, i64),
     ) -> Result<(ClValue, ClValue)> {
+        self.deferred_rows(load, slot, (m, k))
+    }
+
+    /// Where the rows of the `r x c` tile of a 2-D `load` left to a dot are read from: the
+    /// buffer itself when the tile lies wholly inside it with unit column stride (no
+    /// copy), else `slot` (of the load's dtype) after the load as `tile.load` does it,
+    /// padding included. Returns the first row's address and the bytes between rows; both
+    /// are read with [`buf_flags`].
+    pub(super) fn deferred_rows(
+        &mut self,
+        load: &Operation,
+        slot: &TileSlot,
+        (r, c): (i64, i64),
+    ) -> Result<(ClValue, ClValue)> {
         let buf = self.buffer(load.operands[0])?;
         let idx = &load.operands[1..];
         let acc = Access::of(&load.attrs, 2, "tile.load")?;
-        let starts = self.tile_starts(idx, &[m as usize, k as usize], &acc)?;
+        let elem = slot.dtype.size_bytes() as i64;
+        let starts = self.tile_starts(idx, &[r as usize, c as usize], &acc)?;
         let zero = self.iconst(0);
         let one = self.iconst(1);
-        let (e0, e1) = (self.add_c(starts[0], m), self.add_c(starts[1], k));
+        let (e0, e1) = (self.add_c(starts[0], r), self.add_c(starts[1], c));
         let conds = [
             self.b
                 .ins()
@@ -549,20 +508,20 @@ impl Lowerer<'_, '_> {
         self.b.switch_to_block(fast);
         let e = self.b.ins().imul(starts[0], buf.strides[0]);
         let e = self.b.ins().iadd(e, starts[1]);
-        let off = self.mul_c(e, 4);
+        let off = self.mul_c(e, elem);
         let at = self.b.ins().iadd(buf.base, off);
-        let bytes = self.mul_c(buf.strides[0], 4);
+        let bytes = self.mul_c(buf.strides[0], elem);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(at), BlockArg::Value(bytes)]);
         self.b.switch_to_block(slow);
         let pad = match load.attrs.get("pad") {
-            Some(v) => const_bits(v, DType::F32)?,
+            Some(v) => const_bits(v, slot.dtype)?,
             None => 0,
         };
         self.transfer(&buf, idx, slot, Some(pad), &acc)?;
         let at = self.slot_addr(slot);
-        let bytes = self.iconst(k * 4);
+        let bytes = self.iconst(c * elem);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(at), BlockArg::Value(bytes)]);

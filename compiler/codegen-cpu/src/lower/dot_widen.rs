@@ -19,11 +19,10 @@
 //! pass as the `f32` packing copy.
 
 use super::dot::{stores, uses, DotPlan, PACK_VECS};
-use super::memory::{const_bits, Access};
+use super::memory::Access;
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::Result;
 use crate::tile_layout::TileSlot;
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::{DType, Op, Operation, TileOp, Type, Value};
 
@@ -111,63 +110,9 @@ impl Lowerer<'_, '_> {
         (k, n): (i64, i64),
         vecs: i64,
     ) -> Result<()> {
-        let buf = self.buffer(load.operands[0])?;
-        let idx = &load.operands[1..];
-        let acc = Access::of(&load.attrs, 2, "tile.load")?;
-        let pad = match load.attrs.get("pad") {
-            Some(v) => const_bits(v, DType::BF16)?,
-            None => 0,
-        };
-        let starts = self.tile_starts(idx, &[k as usize, n as usize], &acc)?;
-        let zero = self.iconst(0);
-        let one = self.iconst(1);
-        let (e0, e1) = (self.add_c(starts[0], k), self.add_c(starts[1], n));
-        let conds = [
-            self.b
-                .ins()
-                .icmp(IntCC::SignedGreaterThanOrEqual, starts[0], zero),
-            self.b
-                .ins()
-                .icmp(IntCC::SignedLessThanOrEqual, e0, buf.dims[0]),
-            self.b
-                .ins()
-                .icmp(IntCC::SignedGreaterThanOrEqual, starts[1], zero),
-            self.b
-                .ins()
-                .icmp(IntCC::SignedLessThanOrEqual, e1, buf.dims[1]),
-            self.b.ins().icmp(IntCC::Equal, buf.strides[1], one),
-        ];
-        let inside = conds[1..]
-            .iter()
-            .fold(conds[0], |a, &c| self.b.ins().band(a, c));
-        let (fast, slow, join) = (
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-        );
-        self.b.ins().brif(inside, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let e = self.b.ins().imul(starts[0], buf.strides[0]);
-        let e = self.b.ins().iadd(e, starts[1]);
-        let off = self.mul_c(e, 2);
-        let src = self.b.ins().iadd(buf.base, off);
-        let row = self.mul_c(buf.strides[0], 2);
-        let flags = if buf.private {
-            frame_flags()
-        } else {
-            buf_flags()
-        };
-        self.pack_rhs_bf16(src, row, flags, p, k, n, vecs)?;
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(slow);
         let slot = self.frame.alloc(DType::BF16, &[k as usize, n as usize])?;
-        self.transfer(&buf, idx, &slot, Some(pad), &acc)?;
-        let src = self.slot_addr(&slot);
-        let row = self.iconst(n * 2);
-        self.pack_rhs_bf16(src, row, frame_flags(), p, k, n, vecs)?;
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(join);
-        Ok(())
+        let (src, row) = self.deferred_rows(load, &slot, (k, n))?;
+        self.pack_rhs_bf16(src, row, buf_flags(), p, k, n, vecs)
     }
 
     /// The `f32` panels of `pack_rhs` (column panels of `vecs * 4` columns, the last one
