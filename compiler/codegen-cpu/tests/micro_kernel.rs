@@ -10,47 +10,17 @@
 
 mod common;
 
+use tessera_dialects::DType;
+
 use common::*;
 
 /// A matmul kernel with `tm x tk` and `tk x tn` tiles and the given dot attributes.
 fn kernel(tm: u64, tk: u64, tn: u64, attrs: &str) -> String {
-    format!(
-        "tile.kernel @mm(%a: buf<f32[M, K]>, %b: buf<f32[K, N]>, %out: buf<f32[M, N]>) attributes {{grid = sizes[(M + {m1}) / {tm}, (N + {n1}) / {tn}], parallel = [0, 1], vector = 4}} {{
-  %i = tile.program_id {{axis = 0}} : () -> index
-  %j = tile.program_id {{axis = 1}} : () -> index
-  %zero = tile.zeros : () -> tile<{tm}x{tn}xf32>
-  %acc = tile.for %zero {{bounds = sizes[0, (K + {k1}) / {tk}]}} : (tile<{tm}x{tn}xf32>) -> tile<{tm}x{tn}xf32> (%k: index, %c: tile<{tm}x{tn}xf32>) {{
-    %ta = tile.load %a, %i, %k : (buf<f32[M, K]>, index, index) -> tile<{tm}x{tk}xf32>
-    %tb = tile.load %b, %k, %j : (buf<f32[K, N]>, index, index) -> tile<{tk}x{tn}xf32>
-    %d = tile.dot %ta, %tb, %c {attrs} : (tile<{tm}x{tk}xf32>, tile<{tk}x{tn}xf32>, tile<{tm}x{tn}xf32>) -> tile<{tm}x{tn}xf32>
-    tile.yield %d : tile<{tm}x{tn}xf32>
-  }}
-  tile.store %acc, %out, %i, %j : (tile<{tm}x{tn}xf32>, buf<f32[M, N]>, index, index) -> ()
-}}
-",
-        m1 = tm - 1,
-        n1 = tn - 1,
-        k1 = tk - 1,
-    )
+    matmul_kernel(tm, tk, tn, attrs, DType::F32)
 }
 
 fn run(tiles: (u64, u64, u64), attrs: &str, bindings: &[(i64, i64, i64)]) {
-    let (tm, tk, tn) = tiles;
-    let m = module(&kernel(tm, tk, tn, attrs));
-    let b: Vec<_> = bindings
-        .iter()
-        .map(|&(mm, k, n)| sizes(&[("M", mm), ("K", k), ("N", n)]))
-        .collect();
-    let kmax = bindings.iter().map(|b| b.1).max().unwrap_or(1);
-    check_kernel(
-        &m,
-        "mm",
-        &b,
-        Tol::Close {
-            rtol: 1e-5,
-            atol: 1e-4 * kmax as f32,
-        },
-    );
+    check_matmul(tiles, attrs, DType::F32, bindings);
 }
 
 const SIZES: &[(i64, i64, i64)] = &[(1, 1, 1), (13, 7, 29), (40, 33, 50), (9, 1, 1), (2, 70, 3)];

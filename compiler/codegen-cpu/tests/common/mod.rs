@@ -164,3 +164,55 @@ pub fn run_on(
     k.run_tensors_on(pool, &mut out, s).unwrap();
     out
 }
+
+/// A matmul kernel `@mm` over `a: f32[M, K]` and `b: RHS[K, N]` with `tm x tk` and
+/// `tk x tn` tiles and the given dot attributes. With a `bf16` rhs the tile is loaded
+/// narrow and widened by `tile.cast` before the dot (a weight held in `bf16`).
+pub fn matmul_kernel(tm: u64, tk: u64, tn: u64, attrs: &str, rhs: DType) -> String {
+    let rhs_lines = if rhs == DType::F32 {
+        format!("    %tb = tile.load %b, %k, %j : (buf<f32[K, N]>, index, index) -> tile<{tk}x{tn}xf32>")
+    } else {
+        format!(
+            "    %tn = tile.load %b, %k, %j : (buf<{rhs}[K, N]>, index, index) -> tile<{tk}x{tn}x{rhs}>\n    %tb = tile.cast %tn {{dtype = f32}} : (tile<{tk}x{tn}x{rhs}>) -> tile<{tk}x{tn}xf32>"
+        )
+    };
+    format!(
+        "tile.kernel @mm(%a: buf<f32[M, K]>, %b: buf<{rhs}[K, N]>, %out: buf<f32[M, N]>) attributes {{grid = sizes[(M + {m1}) / {tm}, (N + {n1}) / {tn}], parallel = [0, 1], vector = 4}} {{
+  %i = tile.program_id {{axis = 0}} : () -> index
+  %j = tile.program_id {{axis = 1}} : () -> index
+  %zero = tile.zeros : () -> tile<{tm}x{tn}xf32>
+  %acc = tile.for %zero {{bounds = sizes[0, (K + {k1}) / {tk}]}} : (tile<{tm}x{tn}xf32>) -> tile<{tm}x{tn}xf32> (%k: index, %c: tile<{tm}x{tn}xf32>) {{
+    %ta = tile.load %a, %i, %k : (buf<f32[M, K]>, index, index) -> tile<{tm}x{tk}xf32>
+{rhs_lines}
+    %d = tile.dot %ta, %tb, %c {attrs} : (tile<{tm}x{tk}xf32>, tile<{tk}x{tn}xf32>, tile<{tm}x{tn}xf32>) -> tile<{tm}x{tn}xf32>
+    tile.yield %d : tile<{tm}x{tn}xf32>
+  }}
+  tile.store %acc, %out, %i, %j : (tile<{tm}x{tn}xf32>, buf<f32[M, N]>, index, index) -> ()
+}}
+",
+        m1 = tm - 1,
+        n1 = tn - 1,
+        k1 = tk - 1,
+    )
+}
+
+/// Runs [`matmul_kernel`] at every `(M, K, N)` of `bindings` against the tile
+/// interpreter, within f32 reassociation of `K` products.
+pub fn check_matmul(tiles: (u64, u64, u64), attrs: &str, rhs: DType, bindings: &[(i64, i64, i64)]) {
+    let (tm, tk, tn) = tiles;
+    let m = module(&matmul_kernel(tm, tk, tn, attrs, rhs));
+    let b: Vec<_> = bindings
+        .iter()
+        .map(|&(mm, k, n)| sizes(&[("M", mm), ("K", k), ("N", n)]))
+        .collect();
+    let kmax = bindings.iter().map(|b| b.1).max().unwrap_or(1);
+    check_kernel(
+        &m,
+        "mm",
+        &b,
+        Tol::Close {
+            rtol: 1e-5,
+            atol: 1e-4 * kmax as f32,
+        },
+    );
+}
