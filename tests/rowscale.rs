@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::mismatch;
+use common::{inputs_in, mismatch};
 use std::collections::BTreeMap;
 use tessera::Program;
 use tessera_tensor::Tensor;
@@ -14,22 +14,13 @@ use tessera_tensor::Tensor;
 /// Deterministic inputs for `func` with its symbolic sizes bound by `sizes`; `[.., 1]`
 /// scales are positive (as the int8 scales are), other values in [-2, 2].
 fn inputs(prog: &Program, func: &str, sizes: &BTreeMap<String, i64>, seed: u64) -> Vec<Tensor> {
-    let f = prog.module.func(func).expect("function");
-    f.params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let t = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = t
-                .shape
-                .iter()
-                .map(|d| d.eval_map(sizes).expect("bound") as usize)
-                .collect();
-            let lo = if shape.last() == Some(&1) { 0.25 } else { -2.0 };
-            tessera_tensor::random::uniform(t.dtype, &shape, lo, 2.0, seed + i as u64)
-                .expect("random")
-        })
-        .collect()
+    inputs_in(prog, func, sizes, seed, |shape| {
+        if shape.last() == Some(&1) {
+            0.25
+        } else {
+            -2.0
+        }
+    })
 }
 
 /// The top-level lines of the optimised function (the kernels' bodies left out).

@@ -44,6 +44,19 @@ pub fn random_inputs(prog: &Program, func: &str, size: i64) -> Vec<Tensor> {
         })
         .map(|n| (n, size))
         .collect();
+    inputs_in(prog, func, &names, 7, |_| -2.0)
+}
+
+/// Deterministic inputs for `func` with its symbolic sizes bound by `sizes`: parameter `i`
+/// uniform in `[low(shape), 2]` with seed `seed + i`.
+pub fn inputs_in(
+    prog: &Program,
+    func: &str,
+    sizes: &BTreeMap<String, i64>,
+    seed: u64,
+    low: impl Fn(&[usize]) -> f32,
+) -> Vec<Tensor> {
+    let f = prog.module.func(func).expect("function");
     f.params
         .iter()
         .enumerate()
@@ -52,9 +65,9 @@ pub fn random_inputs(prog: &Program, func: &str, size: i64) -> Vec<Tensor> {
             let shape: Vec<usize> = t
                 .shape
                 .iter()
-                .map(|d| d.eval_map(&names).expect("bound") as usize)
+                .map(|d| d.eval_map(sizes).expect("bound") as usize)
                 .collect();
-            tessera_tensor::random::uniform(t.dtype, &shape, -2.0, 2.0, 7 + i as u64)
+            tessera_tensor::random::uniform(t.dtype, &shape, low(&shape), 2.0, seed + i as u64)
                 .expect("random")
         })
         .collect()
