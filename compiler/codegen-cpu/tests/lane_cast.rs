@@ -175,3 +175,45 @@ fn quantise_and_dequantise_maps_run_on_lanes() {
     assert!(clif.contains("fcvt_from_sint.f32x4"), "{clif}");
     assert!(!clif.contains("call "), "{clif}");
 }
+
+/// `x as bf16 as f32` (`--precision bf16`'s rounding of activations) inline on lanes and
+/// on the scalar tail, bit for bit: ties to even in both directions, values that round up
+/// into the next binade, finite values that would round to infinity (saturated to
+/// +-max finite), infinities, NaNs with payloads (kept quiet), -0, subnormals.
+#[test]
+fn f32_to_bf16_rounds_inline_on_lanes() {
+    let mut v: Vec<f32> = FLOATS.to_vec();
+    v.extend(
+        [
+            0x3f80_8000u32, // a tie, even below: stays
+            0x3f81_8000,    // a tie, odd below: rounds up
+            0x3f80_8001,    // just above a tie
+            0x3f80_7fff,    // just below a tie
+            0x3fff_ffff,    // rounds up into the next binade
+            0x7f7f_7fff,    // the largest that stays finite
+            0x7f7f_8000,    // rounds to infinity: saturates
+            0xff7f_ffff,    // -f32::MAX: saturates to -max
+            0x7f80_0000,
+            0xff80_0000,
+            0x7f80_0001, // a signalling NaN with a low payload
+            0xffc1_2345,
+            0x0000_0001, // the smallest subnormal
+            0x8000_8000, // a negative subnormal tie
+            0x0001_8000,
+        ]
+        .map(f32::from_bits),
+    );
+    let region = "    %c = graph.cast %e {dtype = bf16} : (f32) -> bf16\n    %w = graph.cast %c {dtype = f32} : (bf16) -> f32\n    tile.yield %w : f32";
+    for (t, n) in [(61, v.len() * 3), (8, v.len()), (4, 4)] {
+        let x: Vec<f32> = (0..n).map(|i| v[i % v.len()]).collect();
+        let x = Tensor::from_f32(DType::F32, vec![n], x).unwrap();
+        let clif = check(
+            &kernel(t as u64, DType::F32, DType::F32, region),
+            x,
+            vec![1.0; n],
+            DType::F32,
+        );
+        assert!(!clif.contains("call "), "{clif}");
+        assert!(clif.contains("bitselect"), "{clif}");
+    }
+}

@@ -1,6 +1,8 @@
 //! `graph.cast` between `f32`, `i32` and `i8` on four lanes, and the `i8` operands and
 //! results of four-lane maps (the quantisation kernels around int8 matmuls: `x / s as
-//! i8`, `q as f32 * s`).
+//! i8`, `q as f32 * s`); `f32 -> bf16` inline on lanes and scalars (`--precision bf16`'s
+//! `x as bf16 as f32`, [`Lowerer::round_bf16`]), a `bf16` value being held as its exact
+//! `f32`.
 //!
 //! In a four-lane map an `i8` value is an `i32x4` holding the sign-extended values: it is
 //! loaded from four bytes (`pmovsxbw`, `pmovsxwd`) and stored as four bytes (two
@@ -13,16 +15,17 @@
 
 use super::Lowerer;
 use crate::error::{unsupported, Result};
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value as ClValue};
 use tessera_dialects::DType;
 
 /// Whether a cast from `from` to `to` has a four-lane form.
 pub(super) fn lane_cast_supported(from: DType, to: DType) -> bool {
-    use DType::{F32, I32, I8};
+    use DType::{BF16, F32, I32, I8};
     matches!(
         (from, to),
-        (F32, I8) | (F32, I32) | (I32, F32) | (I8, F32) | (I8, I32)
-    ) || (from == to && matches!(from, F32 | I32 | I8))
+        (F32, I8) | (F32, I32) | (I32, F32) | (I8, F32) | (I8, I32) | (F32, BF16) | (BF16, F32)
+    ) || (from == to && matches!(from, F32 | I32 | I8 | BF16))
 }
 
 fn little() -> MemFlagsData {
@@ -32,11 +35,13 @@ fn little() -> MemFlagsData {
 impl Lowerer<'_, '_> {
     /// `x as to` on four lanes (`x` an `f32x4`, or an `i32x4` for `i32` and `i8`).
     pub(super) fn lane_cast(&mut self, x: ClValue, from: DType, to: DType) -> Result<ClValue> {
-        use DType::{F32, I32, I8};
-        if from == to || (from, to) == (I8, I32) {
+        use DType::{BF16, F32, I32, I8};
+        // A bf16 value is held as its exact f32 value: widening is the identity.
+        if from == to || (from, to) == (I8, I32) || (from, to) == (BF16, F32) {
             return Ok(x);
         }
         Ok(match (from, to) {
+            (F32, BF16) => self.round_bf16(x, true),
             (I32 | I8, F32) => self.b.ins().fcvt_from_sint(types::F32X4, x),
             (F32, I32 | I8) => {
                 let r = self.b.ins().nearest(x);
@@ -53,6 +58,60 @@ impl Lowerer<'_, '_> {
             }
             _ => return unsupported(format!("a four-lane cast from {from} to {to}")),
         })
+    }
+
+    /// `x as bf16` held as an `f32` (`x` an `f32`, or an `f32x4` when `lanes`), inline
+    /// and bit for bit as `tsr_cast_bits` (`half`'s `bf16::from_f32` with DSL saturation):
+    /// round to nearest even on the top 16 bits (`b + 0x7fff + lsb`, then the low half
+    /// cleared); a finite value that rounds to infinity saturates to +-max finite
+    /// (`0x7f7f`); infinities stay; a NaN keeps its top bits and becomes quiet.
+    pub(super) fn round_bf16(&mut self, x: ClValue, lanes: bool) -> ClValue {
+        let (ity, fty) = if lanes {
+            (types::I32X4, types::F32X4)
+        } else {
+            (types::I32, types::F32)
+        };
+        let c = |l: &mut Self, v: u32| {
+            let k = l.b.ins().iconst(types::I32, i64::from(v as i32));
+            if lanes {
+                l.b.ins().splat(ity, k)
+            } else {
+                k
+            }
+        };
+        let b = self.b.ins().bitcast(ity, MemFlagsData::new(), x);
+        let one = c(self, 1);
+        let hi = self.b.ins().ushr_imm_u(b, 16);
+        let lsb = self.b.ins().band(hi, one);
+        let half = c(self, 0x7fff);
+        let bias = self.b.ins().iadd(half, lsb);
+        let r = self.b.ins().iadd(b, bias);
+        let top = c(self, 0xffff_0000);
+        let r = self.b.ins().band(r, top);
+        // Magnitudes as non-negative i32: signed comparisons order them.
+        let abs_mask = c(self, 0x7fff_ffff);
+        let inf = c(self, 0x7f80_0000);
+        let ab = self.b.ins().band(b, abs_mask);
+        let ar = self.b.ins().band(r, abs_mask);
+        let finite = self.b.ins().icmp(IntCC::SignedLessThan, ab, inf);
+        let to_inf = self.b.ins().icmp(IntCC::Equal, ar, inf);
+        let over = self.b.ins().band(finite, to_inf);
+        let sign = c(self, 0x8000_0000);
+        let s = self.b.ins().band(b, sign);
+        let max = c(self, 0x7f7f_0000);
+        let sat = self.b.ins().bor(s, max);
+        let nan = self.b.ins().icmp(IntCC::SignedGreaterThan, ab, inf);
+        let quiet = c(self, 0x0040_0000);
+        let q = self.b.ins().bor(b, quiet);
+        let q = self.b.ins().band(q, top);
+        let r = if lanes {
+            let r = self.b.ins().bitselect(over, sat, r);
+            self.b.ins().bitselect(nan, q, r)
+        } else {
+            let r = self.b.ins().select(over, sat, r);
+            self.b.ins().select(nan, q, r)
+        };
+        self.b.ins().bitcast(fty, MemFlagsData::new(), r)
     }
 
     /// Four `i8` elements at `addr`, sign-extended to an `i32x4`.

@@ -724,6 +724,9 @@ impl Lowerer<'_, '_> {
         if from == to {
             return Ok(x);
         }
+        if (from, to) == (DType::F32, DType::BF16) {
+            return Ok(self.round_bf16(x, false));
+        }
         let bits = match from {
             DType::F32 => {
                 self.b
