@@ -1,5 +1,6 @@
 //! Attention kernels chosen by the e-graph optimiser (`graph.fused {kind = "attention"}`):
-//! one `attention` kernel (online softmax over key tiles, no score buffer) whose results
+//! k transposed once by a copy kernel, then one `attention` kernel (online softmax over key
+//! tiles, no score buffer) whose results
 //! match the graph interpreter on ragged sequence lengths (keys and queries that do not
 //! fill the last tile), with a scale, without one, and with `matmul(q, transpose(k))`.
 
@@ -46,8 +47,15 @@ fn check(src: &str, sizes: &[(&str, i64)], seed: u64) {
     let m = tessera_dialects::parse_module(src).expect("parses");
     let t = lower_func(&m, "main", &fixed()).unwrap_or_else(|e| panic!("{e}"));
     let ir = t.to_string();
-    assert_eq!(t.launches.len(), 1, "one kernel:\n{ir}");
-    assert!(ir.contains("_attention("), "{ir}");
+    // k transposed once to [.., D, T], then the attention kernel reading it in rows.
+    assert_eq!(t.launches.len(), 2, "two kernels:\n{ir}");
+    assert!(t.launches[0].kernel.ends_with("_transpose"), "{ir}");
+    assert!(t.launches[1].kernel.ends_with("_attention"), "{ir}");
+    assert_eq!(
+        ir.matches("perm =").count(),
+        1,
+        "one transposed load, the copy's:\n{ir}"
+    );
     let sizes: BTreeMap<String, i64> = sizes.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let xs = inputs(&m, &sizes, seed);
     let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("graph interpreter");

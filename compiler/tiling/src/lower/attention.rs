@@ -6,14 +6,15 @@
 //! same batch axes and constant head sizes D and E. The grid has one axis per batch axis
 //! and one per tile of `tq` query rows. Each grid point loads its query tile once, then
 //! walks the keys in tiles of `tk` rows carrying the running row maximum `m`, the running
-//! sum `l` and the `[tq, E]` accumulator: `s = q @ k^T` (k read through a `perm` load),
+//! sum `l` and the `[tq, E]` accumulator: `s = q @ k^T` (k transposed once, by a copy
+//! kernel before the attention kernel, to `[.., D, T]`, and read in `[D, tk]` tiles),
 //! scaled by `c`; keys past `T` (the ragged last tile) get `-1e30` added, so their
 //! `exp` is 0; `m' = max(m, rowmax(s))`, `a = exp(m - m')`, `p = exp(s - m')`,
 //! `l' = l * a + rowsum(p)`, `acc' = acc * a + p @ v`. The result is `acc / l`. All in f32.
 
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
-use tessera_dialects::{DType, Operation, SymExpr, Value};
+use tessera_dialects::{DType, Operation, SymExpr, TensorType, Value};
 
 /// The operands of one attention kernel, from its flattened operations.
 #[derive(Clone, Debug)]
@@ -49,6 +50,20 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     };
     let (d, e) = (d as u64, e as u64);
     let (s_len, t_len) = (tq_.shape[r - 2].clone(), tk_.shape[r - 2].clone());
+    // Every query tile reads all of k transposed: transpose it once, to `[.., D, T]`, so
+    // the kernel's k loads are plain row reads.
+    let mut swap: Vec<usize> = (0..r).collect();
+    swap.swap(r - 2, r - 1);
+    let kt_ty = TensorType {
+        dtype: tk_.dtype,
+        shape: swap.iter().map(|&a| tk_.shape[a].clone()).collect(),
+    };
+    let kb = {
+        let t = ctx.temp("k_t", kt_ty.clone());
+        super::layout::transpose_into(ctx, kb, t, &swap, op);
+        t
+    };
+    let tk_ = kt_ty;
     let tq = fit(&s_len, 32);
     let tk = fit(&t_len, 64);
     let f = DType::F32;
@@ -99,21 +114,13 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
                 row: &str,
                 col: &str,
                 a: u64,
-                b: u64,
-                perm: bool|
+                b: u64|
      -> String {
         let (ix, itys) = idx(row, col);
         let shape = wide(a, b);
-        let pa = if perm {
-            let mut p: Vec<String> = (0..r).map(|x| x.to_string()).collect();
-            p.swap(r - 2, r - 1);
-            format!(" {{perm = [{}]}}", p.join(", "))
-        } else {
-            String::new()
-        };
         let mut cur = format!("{tag}w");
         lines.push(format!(
-            "%{cur} = tile.load %{src}, {ix}{pa} : ({bty}, {itys}) -> {}",
+            "%{cur} = tile.load %{src}, {ix} : ({bty}, {itys}) -> {}",
             tile(f, &shape)
         ));
         for x in 0..nb {
@@ -128,7 +135,7 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         cur
     };
     let mut pre = Vec::new();
-    let qv = load(&mut pre, "tq", "q", &qt, "%i", "%zero", tq, d, false);
+    let qv = load(&mut pre, "tq", "q", &qt, "%i", "%zero", tq, d);
     for l in pre {
         k.line(l);
     }
@@ -137,9 +144,8 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     k.line(format!("%l0 = tile.zeros : () -> {row}"));
     k.line(format!("%a0 = tile.zeros : () -> {acc}"));
     let mut body = Vec::new();
-    // k is [.., T, D]: tile axes (D, key) walk buffer axes (r-1, r-2); its key index is the
-    // buffer's axis r-2 index.
-    let kv = load(&mut body, "tk", "k", &kt, "%j", "%zero", d, tk, true);
+    // k transposed is [.., D, T]: a `[D, tk]` tile at key tile j.
+    let kv = load(&mut body, "tk", "k", &kt, "%zero", "%j", d, tk);
     body.push(format!("%sz = tile.zeros : () -> {blk}"));
     body.push(format!(
         "%s = tile.dot %{qv}, %{kv}, %sz : ({}, {}, {blk}) -> {blk}",
@@ -200,7 +206,7 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     body.push(format!(
         "%as = tile.map %ac, %ab : ({acc}, {acc}) -> {acc} (%uas: f32, %tas: f32) {{\n  %xas = graph.mul %uas, %tas : (f32, f32) -> f32\n  tile.yield %xas : f32\n}}"
     ));
-    let vv = load(&mut body, "tv", "v", &vt, "%j", "%zero", tk, e, false);
+    let vv = load(&mut body, "tv", "v", &vt, "%j", "%zero", tk, e);
     body.push(format!(
         "%an = tile.dot %p, %{vv}, %as : ({blk}, {}, {acc}) -> {acc}",
         tile(f, &[tk, e])

@@ -13,6 +13,7 @@
 
 use super::elementwise::{kernel, Seen};
 use super::{Ctx, TilingError};
+use crate::plan::BufId;
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
 use tessera_dialects::{Operation, SymExpr};
 
@@ -88,6 +89,16 @@ pub(super) fn transpose(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError
     if r <= 1 || perm.iter().enumerate().all(|(a, &p)| a == p) {
         return copy(ctx, op, "transpose");
     }
+    transpose_into(ctx, x, y, &perm, op);
+    Ok(())
+}
+
+/// A copy kernel writing `x` permuted by `perm` (a permutation, rank at least 2) into `y`,
+/// whose shape is `x`'s permuted: 2-D tiles over the last two output axes, one grid point
+/// per index of every other output axis; `from` is the graph operation it serves.
+pub(super) fn transpose_into(ctx: &mut Ctx, x: BufId, y: BufId, perm: &[usize], from: &Operation) {
+    let (xt, yt) = (ctx.ty(x).clone(), ctx.ty(y).clone());
+    let r = xt.rank();
     let o = &yt.shape;
     let mm = ctx.schedule.mm;
     let mut t = vec![1u64; r];
@@ -123,8 +134,7 @@ pub(super) fn transpose(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError
         pids.join(", "),
         index_tys(r)
     ));
-    ctx.emit(name, k.finish(), vec![(x, None), (y, None)], op);
-    Ok(())
+    ctx.emit(name, k.finish(), vec![(x, None), (y, None)], from);
 }
 
 pub(super) fn slice(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
