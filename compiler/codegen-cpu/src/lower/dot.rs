@@ -135,7 +135,7 @@ impl DotPlan {
 
 /// The most rhs vectors [`Lowerer::pack_rhs`] copies per loop iteration (one row of up to
 /// 256 columns: 64 loads and 64 stores).
-pub(super) const PACK_VECS: i64 = 64;
+const PACK_VECS: i64 = 64;
 
 /// The operands of one `f32` dot as the micro-kernels address them.
 struct Gemm {
@@ -251,7 +251,7 @@ impl Lowerer<'_, '_> {
                     None => {
                         let src = self.slot_addr(b);
                         let row = self.iconst(n * 4);
-                        self.pack_rhs(src, row, vflags, &p, k, n4, plan.vecs)?
+                        self.pack_rhs(src, row, vflags, DType::F32, &p, k, n4, plan.vecs)?
                     }
                 }
                 Gemm { b: p, ..g }
@@ -315,12 +315,15 @@ impl Lowerer<'_, '_> {
     /// loop over the rows copies a row into every panel (up to [`PACK_VECS`] vectors per
     /// iteration; wider tiles take several passes), so the loop's increments, compare and
     /// branch are paid once per row, not once per panel row.
+    /// The source is `f32`, or `bf16` (`elem`), widened exactly on the way (a weight held
+    /// in `bf16`: `uload16x4`, shifted into the high half, see `dot_widen.rs`).
     #[allow(clippy::too_many_arguments)]
-    fn pack_rhs(
+    pub(super) fn pack_rhs(
         &mut self,
         src: ClValue,
         row: ClValue,
         flags: MemFlagsData,
+        elem: DType,
         p: &TileSlot,
         k: i64,
         n4: i64,
@@ -328,12 +331,22 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let bw = vecs * 4;
         let (full, rem) = (n4 / bw, (n4 % bw) / 4);
+        let size = elem.size_bytes() as i64;
+        // Four source elements at byte offset `from` as an f32x4.
+        let read4 = |l: &mut Self, ptr: ClValue, from: i64| -> ClValue {
+            if elem == DType::BF16 {
+                l.widen_bf16x4(ptr, from, flags)
+            } else {
+                l.b.ins().load(types::F32X4, flags, ptr, from as i32)
+            }
+        };
         // One pass: `panels` full panels from panel `first`, then the narrower last panel
         // (`rem` vectors, which starts where the full panels end) when `rem > 0`.
         let pass = |l: &mut Self, first: ClValue, panels: i64, rem: i64| -> Result<()> {
-            let col0 = l.mul_c(first, bw * 4);
+            let col0 = l.mul_c(first, bw * size);
             let src = l.b.ins().iadd(src, col0);
-            let off = l.mul_c(col0, k);
+            // The f32 panel of columns from `first * bw` starts at `first * bw * k` f32s.
+            let off = l.mul_c(first, bw * 4 * k);
             let base = l.slot_addr(p);
             let dst = l.b.ins().iadd(base, off);
             let drem = l.add_c(dst, panels * bw * k * 4);
@@ -341,15 +354,13 @@ impl Lowerer<'_, '_> {
             l.for_carry(zero, kend, 1, vec![src, dst, drem], |l, _, ptrs| {
                 for q in 0..panels {
                     for v in 0..vecs {
-                        let from = ((q * bw + v * 4) * 4) as i32;
-                        let x = l.b.ins().load(types::F32X4, flags, ptrs[0], from);
+                        let x = read4(l, ptrs[0], (q * bw + v * 4) * size);
                         let to = (q * bw * k * 4 + v * 16) as i32;
                         l.b.ins().store(frame_flags(), x, ptrs[1], to);
                     }
                 }
                 for v in 0..rem {
-                    let from = ((panels * bw + v * 4) * 4) as i32;
-                    let x = l.b.ins().load(types::F32X4, flags, ptrs[0], from);
+                    let x = read4(l, ptrs[0], (panels * bw + v * 4) * size);
                     l.b.ins().store(frame_flags(), x, ptrs[2], (v * 16) as i32);
                 }
                 Ok(vec![
@@ -446,7 +457,7 @@ impl Lowerer<'_, '_> {
         vecs: i64,
     ) -> Result<()> {
         let (src, row) = self.deferred_rows(load, slot, (k, n))?;
-        self.pack_rhs(src, row, buf_flags(), p, k, n, vecs)
+        self.pack_rhs(src, row, buf_flags(), DType::F32, p, k, n, vecs)
     }
 
     /// Where the rows of a deferred lhs `load` are read from by [`Self::pack_lhs`] (the

@@ -18,9 +18,9 @@
 //! held in half the bytes, and the widening costs one pass over each rhs tile, the same
 //! pass as the `f32` packing copy.
 
-use super::dot::{stores, uses, DotPlan, PACK_VECS};
+use super::dot::{stores, uses, DotPlan};
 use super::memory::Access;
-use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
+use super::{buf_flags, single_result, Lowerer, Val};
 use crate::error::Result;
 use crate::tile_layout::TileSlot;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value as ClValue};
@@ -112,73 +112,15 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let slot = self.frame.alloc(DType::BF16, &[k as usize, n as usize])?;
         let (src, row) = self.deferred_rows(load, &slot, (k, n))?;
-        self.pack_rhs_bf16(src, row, buf_flags(), p, k, n, vecs)
+        self.pack_rhs(src, row, buf_flags(), DType::BF16, p, k, n, vecs)
     }
 
-    /// The `f32` panels of `pack_rhs` (column panels of `vecs * 4` columns, the last one
-    /// narrower, each `k` rows of its width) from a `bf16` tile of `k` rows of `n4`
-    /// columns (row `r` at `src + r * row` bytes, read with `flags`), widened on the way.
-    #[allow(clippy::too_many_arguments)]
-    fn pack_rhs_bf16(
-        &mut self,
-        src: ClValue,
-        row: ClValue,
-        flags: MemFlagsData,
-        p: &TileSlot,
-        k: i64,
-        n4: i64,
-        vecs: i64,
-    ) -> Result<()> {
-        let bw = vecs * 4;
-        let (full, rem) = (n4 / bw, (n4 % bw) / 4);
-        // Four bf16 at byte offset `from` as an f32x4.
-        let widen4 = |l: &mut Self, ptr: ClValue, from: i64| -> ClValue {
-            let x = l.b.ins().uload16x4(flags, ptr, from as i32);
-            let x = l.b.ins().ishl_imm_u(x, 16);
-            let little = MemFlagsData::new().with_endianness(Endianness::Little);
-            l.b.ins().bitcast(types::F32X4, little, x)
-        };
-        let pass = |l: &mut Self, first: ClValue, panels: i64, rem: i64| -> Result<()> {
-            let col0 = l.mul_c(first, bw * 2);
-            let src = l.b.ins().iadd(src, col0);
-            // f32 panels: the panel of columns from `first * bw` starts at `col * k` f32s.
-            let off = l.mul_c(first, bw * 4 * k);
-            let base = l.slot_addr(p);
-            let dst = l.b.ins().iadd(base, off);
-            let drem = l.add_c(dst, panels * bw * k * 4);
-            let (zero, kend) = (l.iconst(0), l.iconst(k));
-            l.for_carry(zero, kend, 1, vec![src, dst, drem], |l, _, ptrs| {
-                for q in 0..panels {
-                    for v in 0..vecs {
-                        let x = widen4(l, ptrs[0], (q * bw + v * 4) * 2);
-                        let to = (q * bw * k * 4 + v * 16) as i32;
-                        l.b.ins().store(frame_flags(), x, ptrs[1], to);
-                    }
-                }
-                for v in 0..rem {
-                    let x = widen4(l, ptrs[0], (panels * bw + v * 4) * 2);
-                    l.b.ins().store(frame_flags(), x, ptrs[2], (v * 16) as i32);
-                }
-                Ok(vec![
-                    l.b.ins().iadd(ptrs[0], row),
-                    l.add_c(ptrs[1], bw * 4),
-                    l.add_c(ptrs[2], rem * 16),
-                ])
-            })?;
-            Ok(())
-        };
-        let chunk = (PACK_VECS / vecs).max(1);
-        let (passes, last) = (full / chunk, full % chunk);
-        if passes > 0 {
-            self.for_const(0, passes, 1, |l, c| {
-                let first = l.mul_c(c, chunk);
-                pass(l, first, chunk, 0)
-            })?;
-        }
-        if last > 0 || rem > 0 {
-            let first = self.iconst(passes * chunk);
-            pass(self, first, last, rem)?;
-        }
-        Ok(())
+    /// Four `bf16` elements at byte offset `from` of `ptr`, widened exactly to an `f32x4`
+    /// (the bits shifted into the high half).
+    pub(super) fn widen_bf16x4(&mut self, ptr: ClValue, from: i64, flags: MemFlagsData) -> ClValue {
+        let x = self.b.ins().uload16x4(flags, ptr, from as i32);
+        let x = self.b.ins().ishl_imm_u(x, 16);
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        self.b.ins().bitcast(types::F32X4, little, x)
     }
 }
