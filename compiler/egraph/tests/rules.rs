@@ -148,6 +148,19 @@ const CASES: &[Case] = &[
         src: "fn main(q: f32[B, S, D], k: f32[B, T, D], v: f32[B, T, E]) -> f32[B, S, E] { softmax(q @ transpose(k, [0, 2, 1]), axis: -1) @ v }",
         count: &[("graph.fused", 1), ("kind = \"attention\"", 1)],
     },
+    // An additive mask that broadcasts to the scores (causal [S, T], padding [B, 1, T]).
+    Case {
+        table: "fusion",
+        rule: "fuse-attention",
+        src: "fn main(q: f32[B, H, S, D], k: f32[B, H, T, D], v: f32[B, H, T, E], m: f32[S, T]) -> f32[B, H, S, E] { softmax(einsum(\"bhqd,bhkd->bhqk\", q, k) * 0.125 + m, axis: -1) @ v }",
+        count: &[("graph.fused", 1), ("kind = \"attention\"", 1), ("graph.add", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-attention",
+        src: "fn main(q: f32[B, S, D], k: f32[B, T, D], v: f32[B, T, E], m: f32[B, 1, T]) -> f32[B, S, E] { softmax(m + q @ transpose(k, [0, 2, 1]), axis: -1) @ v }",
+        count: &[("graph.fused", 1), ("kind = \"attention\"", 1), ("graph.add", 1)],
+    },
 ];
 
 /// Compiles and inlines without canonicalisation, so the rules see the patterns.

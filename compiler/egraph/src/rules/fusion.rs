@@ -9,10 +9,12 @@
 //!   makes it that matmul's epilogue (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
-//! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c])` over the
-//!   last axis (a plain softmax or a row kernel, `c` a 0-d literal) and whose `s` is
-//!   `einsum "...qd,...kd->...qk"` of `q` and `k` is one attention kernel reading q, k, v
-//!   (kind `attention`, lowered with an online softmax over key tiles).
+//! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c] [+ m])` over
+//!   the last axis (a plain softmax or a row kernel, `c` a 0-d literal, `m` an f32 additive
+//!   mask that broadcasts to the scores, such as a causal `[S, T]` or a padding `[B, 1, 1,
+//!   T]` mask of 0 and `-inf`) and whose `s` is `einsum "...qd,...kd->...qk"` of `q` and
+//!   `k` is one attention kernel reading q, k, v and m (kind `attention`, lowered with an
+//!   online softmax over key tiles).
 //!
 //! A kernel holds at most one matmul or norm (its anchor), at most [`MAX_OPS`] operations
 //! and [`MAX_INPUTS`] inputs, and reads its other inputs whole, as a row broadcast over
@@ -545,6 +547,58 @@ fn attention_types(g: &Graph, q: Id, k: Id, v: Id, out: &TensorType) -> bool {
         && out.shape[r - 1] == tv.shape[r - 1]
 }
 
+/// One way to read an attention's probabilities: the softmax's attributes, the score
+/// e-class `s`, the 0-d literal scale `c` and the additive mask `m`.
+type Probs = (
+    crate::lang::OpAttrs,
+    Id,
+    Option<crate::lang::OpAttrs>,
+    Option<Id>,
+);
+
+/// The readings of `x` as `s` or `s * c` with `c` a 0-d literal (either operand order):
+/// (s, the literal's attributes).
+fn scaled_scores(g: &Graph, x: Id) -> Vec<(Id, Option<crate::lang::OpAttrs>)> {
+    let mut out = vec![(x, None)];
+    for xn in &g[x].nodes {
+        if xn.graph_op() != Some(GraphOp::Mul) {
+            continue;
+        }
+        for (i, c) in xn.children.iter().enumerate() {
+            let lit = g[*c].nodes.iter().find_map(|m| match &m.head {
+                Head::Op(GraphOp::Constant, la) if ty(g, *c).is_some_and(|t| t.rank() == 0) => {
+                    Some(la.clone())
+                }
+                _ => None,
+            });
+            if let Some(la) = lit {
+                out.push((xn.children[1 - i], Some(la)));
+            }
+        }
+    }
+    out
+}
+
+/// Whether the additive mask `m` of an attention over keys `k` with result `out` is an
+/// f32 tensor that broadcasts (NumPy, no larger rank) to the scores `[.., S, T]`: each of
+/// its axes is the scores' or a constant 1.
+fn mask_fits(g: &Graph, m: Id, k: Id, out: &TensorType) -> bool {
+    let (Some(tm), Some(tk)) = (ty(g, m), ty(g, k)) else {
+        return false;
+    };
+    let r = out.rank();
+    if tm.dtype != DType::F32 || tm.rank() > r {
+        return false;
+    }
+    let mut scores = out.shape[..r - 1].to_vec();
+    scores.push(tk.shape[r - 2].clone());
+    let off = r - tm.rank();
+    tm.shape
+        .iter()
+        .enumerate()
+        .all(|(i, d)| *d == scores[off + i] || d.as_const() == Some(1))
+}
+
 fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
     let mut out = Vec::new();
     let Some(t) = ty(g, class) else { return out };
@@ -558,29 +612,25 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
         if r < 3 || tp.rank() != r {
             continue;
         }
-        // p: softmax over the last axis of `s` or of `s * c`, as (softmax attrs, s, c).
-        let mut probs: Vec<(crate::lang::OpAttrs, Id, Option<crate::lang::OpAttrs>)> = Vec::new();
+        // p: softmax over the last axis of `s`, `s * c`, or either plus a mask `m`, as
+        // (softmax attrs, s, c, m).
+        let mut probs: Vec<Probs> = Vec::new();
         let last = |a: &crate::lang::OpAttrs| a.attrs().int("axis") == Some(r as i64 - 1);
         for pn in &g[p].nodes {
             match &pn.head {
                 Head::Op(GraphOp::Softmax, a) if last(a) => {
                     let x = pn.children[0];
-                    probs.push((a.clone(), x, None));
+                    for (s, c) in scaled_scores(g, x) {
+                        probs.push((a.clone(), s, c, None));
+                    }
                     for xn in &g[x].nodes {
-                        if xn.graph_op() != Some(GraphOp::Mul) {
+                        if xn.graph_op() != Some(GraphOp::Add) {
                             continue;
                         }
-                        for (i, c) in xn.children.iter().enumerate() {
-                            let lit = g[*c].nodes.iter().find_map(|m| match &m.head {
-                                Head::Op(GraphOp::Constant, la)
-                                    if ty(g, *c).is_some_and(|t| t.rank() == 0) =>
-                                {
-                                    Some(la.clone())
-                                }
-                                _ => None,
-                            });
-                            if let Some(la) = lit {
-                                probs.push((a.clone(), xn.children[1 - i], Some(la)));
+                        for i in 0..2 {
+                            let (y, m) = (xn.children[i], xn.children[1 - i]);
+                            for (s, c) in scaled_scores(g, y) {
+                                probs.push((a.clone(), s, c, Some(m)));
                             }
                         }
                     }
@@ -593,7 +643,7 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                         continue;
                     }
                     match &k.body[c[0]] {
-                        BodyNode::Arg(0) => probs.push((a.clone(), pn.children[0], None)),
+                        BodyNode::Arg(0) => probs.push((a.clone(), pn.children[0], None, None)),
                         BodyNode::Op(GraphOp::Mul, _, m) if k.body.len() == 4 => {
                             let lit = m.iter().find_map(|i| match &k.body[*i] {
                                 BodyNode::Op(GraphOp::Constant, la, _) => Some(la.clone()),
@@ -601,7 +651,7 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                             });
                             let arg = m.iter().any(|i| k.body[*i] == BodyNode::Arg(0));
                             if let (Some(la), true) = (lit, arg) {
-                                probs.push((a.clone(), pn.children[0], Some(la)));
+                                probs.push((a.clone(), pn.children[0], Some(la), None));
                             }
                         }
                         _ => {}
@@ -610,12 +660,12 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                 _ => {}
             }
         }
-        for (sa, s, c) in probs {
+        for (sa, s, c, mask) in probs {
             let mut nodes = Vec::new();
             let Some((sc, q, k)) = scores(g, s, &mut nodes) else {
                 continue;
             };
-            if !attention_types(g, q, k, v, t) {
+            if !attention_types(g, q, k, v, t) || mask.is_some_and(|m| !mask_fits(g, m, k, t)) {
                 continue;
             }
             let x = match c {
@@ -630,6 +680,18 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                 }
                 None => sc,
             };
+            let x = match mask {
+                Some(_) => {
+                    nodes.push(BodyNode::Arg(3));
+                    nodes.push(BodyNode::Op(
+                        GraphOp::Add,
+                        crate::lang::OpAttrs::none(),
+                        vec![x, nodes.len() - 1],
+                    ));
+                    nodes.len() - 1
+                }
+                None => x,
+            };
             nodes.push(BodyNode::Op(GraphOp::Softmax, sa, vec![x]));
             nodes.push(BodyNode::Arg(2));
             let at = nodes.len();
@@ -638,7 +700,8 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                 mm.clone(),
                 vec![at - 2, at - 1],
             ));
-            let (kern, kids) = canonical(KernelKind::Attention, &nodes, at, &[q, k, v]);
+            let args: Vec<Id> = [q, k, v].into_iter().chain(mask).collect();
+            let (kern, kids) = canonical(KernelKind::Attention, &nodes, at, &args);
             out.push(Found::Node(
                 Node {
                     head: Head::Kernel(g.analysis.intern(kern)),

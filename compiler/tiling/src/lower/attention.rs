@@ -1,5 +1,5 @@
-//! Attention chosen by the e-graph optimiser (kind `attention`): `softmax(q @ k^T [* c])
-//! @ v` over the last axis, batched, as one kernel with an online softmax, so the score
+//! Attention chosen by the e-graph optimiser (kind `attention`): `softmax(q @ k^T [* c] [+
+//! m]) @ v` over the last axis, batched, as one kernel with an online softmax, so the score
 //! matrix is never stored.
 //!
 //! q is `[.., S, D]`, k `[.., T, D]`, v `[.., T, E]` and the result `[.., S, E]`, with the
@@ -8,9 +8,12 @@
 //! walks the keys in tiles of `tk` rows carrying the running row maximum `m`, the running
 //! sum `l` and the `[tq, E]` accumulator: `s = q @ k^T` (k transposed once, by a copy
 //! kernel before the attention kernel, to `[.., D, T]`, and read in `[D, tk]` tiles),
-//! scaled by `c`; keys past `T` (the ragged last tile) get `-1e30` added, so their
-//! `exp` is 0; `m' = max(m, rowmax(s))`, `a = exp(m - m')`, `p = exp(s - m')`,
-//! `l' = l * a + rowsum(p)`, `acc' = acc * a + p @ v`. The result is `acc / l`. All in f32.
+//! scaled by `c`, plus the additive mask `m` when there is one (its tile read with index 0
+//! on the axes it broadcasts along); keys past `T` (the ragged last tile) get `-1e30`
+//! added, so their `exp` is 0; `m' = max(m, rowmax(s))`, `a = exp(m - m')`, `p = exp(s -
+//! m')` (with 0 for `m'` while a row has seen only `-inf` scores, so a masked prefix makes
+//! no NaN), `l' = l * a + rowsum(p)`, `acc' = acc * a + p @ v`. The result is `acc / l`
+//! (NaN for a row masked entirely, as softmax gives). All in f32.
 
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
@@ -24,6 +27,8 @@ pub(crate) struct Attention {
     pub v: Value,
     /// The scale's `graph.constant` attributes, printed (`{value = 0.125, dtype = f32}`).
     pub scale: Option<String>,
+    /// The additive mask, an f32 tensor that broadcasts to the scores `[.., S, T]`.
+    pub mask: Option<Value>,
 }
 
 /// Lowers the attention whose result is `op`'s (the final `matmul`).
@@ -74,12 +79,24 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         buf(f, &tv_.shape),
         buf(f, &to_.shape),
     );
-    let params = vec![
+    // The mask seen with the scores' rank (leading 1s).
+    let mask = at.mask.map(|m| {
+        let b = ctx.buf(m);
+        let own = ctx.ty(b).shape.clone();
+        let mut shape = vec![SymExpr::lit(1); r - own.len()];
+        shape.extend(own.iter().cloned());
+        let view = (shape != own).then(|| shape.clone());
+        (b, shape, view)
+    });
+    let mut params = vec![
         ("q".to_string(), qt.clone()),
         ("k".to_string(), kt.clone()),
         ("v".to_string(), vt.clone()),
-        ("out".to_string(), ot.clone()),
     ];
+    if let Some((_, shape, _)) = &mask {
+        params.push(("mask".to_string(), buf(f, shape)));
+    }
+    params.push(("out".to_string(), ot.clone()));
     let mut grid = to_.shape[..nb].to_vec();
     grid.push(cdiv(&s_len, tq));
     let mut kt_ = KernelText::new(&name, &params, &grid);
@@ -165,6 +182,47 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         "%kf = tile.cast %kp {{dtype = f32}} : ({}) -> {blk}",
         tile(DType::I32, &[tq, tk])
     ));
+    let mut mask_tile = None;
+    // The mask's `[tq, tk]` tile: index 0 and one row or column on the axes it broadcasts
+    // along; keys past T read 0 (the penalty below removes them).
+    if let Some((_, shape, _)) = &mask {
+        let one = |a: usize| shape[a].as_const() == Some(1);
+        let mut ix: Vec<&str> = (0..nb)
+            .map(|a| if one(a) { "%zero" } else { batch[a].as_str() })
+            .collect();
+        let (rows, cols) = (
+            if one(r - 2) { 1 } else { tq },
+            if one(r - 1) { 1 } else { tk },
+        );
+        ix.push(if one(r - 2) { "%zero" } else { "%i" });
+        ix.push(if one(r - 1) { "%zero" } else { "%j" });
+        let full = wide(rows, cols);
+        body.push(format!(
+            "%mkw = tile.load %mask, {} {{pad = 0.0}} : ({}, {}) -> {}",
+            ix.join(", "),
+            buf(f, shape),
+            vec!["index"; r].join(", "),
+            tile(f, &full)
+        ));
+        let mut cur = "mkw".to_string();
+        for x in 0..nb {
+            let next = format!("mk{x}");
+            body.push(format!(
+                "%{next} = tile.reduce %{cur} {{axis = 0, kind = \"max\"}} : ({}) -> {}",
+                tile(f, &full[x..]),
+                tile(f, &full[x + 1..])
+            ));
+            cur = next;
+        }
+        if (rows, cols) != (tq, tk) {
+            body.push(format!(
+                "%mkb = tile.broadcast %{cur} : ({}) -> {blk}",
+                tile(f, &[rows, cols])
+            ));
+            cur = "mkb".to_string();
+        }
+        mask_tile = Some(cur);
+    }
     let scale = match &at.scale {
         Some(c) => format!(
             "  %cs = graph.constant {c} : () -> f32\n  %xs = graph.mul %ys, %cs : (f32, f32) -> f32\n"
@@ -176,8 +234,19 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     } else {
         scale
     };
+    // The masked score: `xs + ms` with the mask, else `xs`.
+    let (mask_in, mask_ty, mask_arg, masked) = match &mask_tile {
+        Some(t) => (
+            format!(", %{t}"),
+            format!(", {blk}"),
+            ", %ms: f32",
+            "  %xms = graph.add %xs, %ms : (f32, f32) -> f32\n",
+        ),
+        None => (String::new(), String::new(), "", ""),
+    };
+    let xm = if mask_tile.is_some() { "xms" } else { "xs" };
     body.push(format!(
-        "%sm = tile.map %s, %kf : ({blk}, {blk}) -> {blk} (%ys: f32, %ws: f32) {{\n{scale}  %z0s = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %z1s = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %bigs = graph.constant {{value = 1e30, dtype = f32}} : () -> f32\n  %w0s = graph.max %ws, %z0s : (f32, f32) -> f32\n  %w1s = graph.min %w0s, %z1s : (f32, f32) -> f32\n  %pens = graph.mul %w1s, %bigs : (f32, f32) -> f32\n  %os = graph.sub %xs, %pens : (f32, f32) -> f32\n  tile.yield %os : f32\n}}"
+        "%sm = tile.map %s, %kf{mask_in} : ({blk}, {blk}{mask_ty}) -> {blk} (%ys: f32, %ws: f32{mask_arg}) {{\n{scale}{masked}  %z0s = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %z1s = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %bigs = graph.constant {{value = 1e30, dtype = f32}} : () -> f32\n  %w0s = graph.max %ws, %z0s : (f32, f32) -> f32\n  %w1s = graph.min %w0s, %z1s : (f32, f32) -> f32\n  %pens = graph.mul %w1s, %bigs : (f32, f32) -> f32\n  %os = graph.sub %{xm}, %pens : (f32, f32) -> f32\n  tile.yield %os : f32\n}}"
     ));
     body.push(format!(
         "%rm = tile.reduce %sm {{axis = 1, kind = \"max\"}} : ({blk}) -> {row}"
@@ -185,11 +254,16 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     body.push(format!(
         "%mn = tile.map %mc, %rm : ({row}, {row}) -> {row} (%umx: f32, %tmx: f32) {{\n  %xmx = graph.max %umx, %tmx : (f32, f32) -> f32\n  tile.yield %xmx : f32\n}}"
     ));
+    // The shift of the exponentials: the running maximum, or 0 while a row has seen only
+    // `-inf` scores (a masked row prefix), so that `exp(-inf - -inf)` never makes a NaN.
     body.push(format!(
-        "%al = tile.map %mc, %mn : ({row}, {row}) -> {row} (%ual: f32, %tal: f32) {{\n  %xal = graph.sub %ual, %tal : (f32, f32) -> f32\n  %yal = graph.exp %xal : (f32) -> f32\n  tile.yield %yal : f32\n}}"
+        "%sh = tile.map %mn : ({row}) -> {row} (%ush: f32) {{\n  %nsh = graph.constant {{value = -inf, dtype = f32}} : () -> f32\n  %zsh = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %esh = graph.eq %ush, %nsh : (f32, f32) -> bool\n  %xsh = graph.select %esh, %zsh, %ush : (bool, f32, f32) -> f32\n  tile.yield %xsh : f32\n}}"
     ));
     body.push(format!(
-        "%mb = tile.broadcast %mn {{dims = [0]}} : ({row}) -> {blk}"
+        "%al = tile.map %mc, %sh : ({row}, {row}) -> {row} (%ual: f32, %tal: f32) {{\n  %xal = graph.sub %ual, %tal : (f32, f32) -> f32\n  %yal = graph.exp %xal : (f32) -> f32\n  tile.yield %yal : f32\n}}"
+    ));
+    body.push(format!(
+        "%mb = tile.broadcast %sh {{dims = [0]}} : ({row}) -> {blk}"
     ));
     body.push(format!(
         "%p = tile.map %sm, %mb : ({blk}, {blk}) -> {blk} (%upe: f32, %tpe: f32) {{\n  %xpe = graph.sub %upe, %tpe : (f32, f32) -> f32\n  %ype = graph.exp %xpe : (f32) -> f32\n  tile.yield %ype : f32\n}}"
@@ -241,11 +315,11 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         "tile.store %{res}, %out, {ix} : ({}, {ot}, {itys}) -> ()",
         tile(f, &oshape)
     ));
-    ctx.emit(
-        name,
-        kt_.finish(),
-        vec![(qb, None), (kb, None), (vb, None), (ob, None)],
-        op,
-    );
+    let mut args = vec![(qb, None), (kb, None), (vb, None)];
+    if let Some((b, _, view)) = mask {
+        args.push((b, view));
+    }
+    args.push((ob, None));
+    ctx.emit(name, kt_.finish(), args, op);
     Ok(())
 }

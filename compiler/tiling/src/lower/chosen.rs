@@ -138,10 +138,11 @@ pub(crate) fn fusion(func: &Func, chosen: &[Chosen]) -> Fusion {
     out
 }
 
-/// The q, k, v and scale of an attention kernel whose operations are `idx` (program order,
-/// the final `matmul` last), when the attention lowering takes its form: `matmul(softmax(s
-/// [* c]), v)` with `s` an `einsum` of q and k or `matmul(q, transpose(k))`, f32 operands
-/// of one rank with constant head sizes.
+/// The q, k, v, scale and mask of an attention kernel whose operations are `idx` (program
+/// order, the final `matmul` last), when the attention lowering takes its form:
+/// `matmul(softmax(s [* c] [+ m]), v)` with `s` an `einsum` of q and k or `matmul(q,
+/// transpose(k))`, f32 operands of one rank with constant head sizes, and `m` an f32 mask
+/// read from outside the kernel that broadcasts to the scores.
 fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> {
     let ops = &func.body.ops;
     let by_result = |v: Value| {
@@ -159,6 +160,18 @@ fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> 
     }
     let v = root.operands[1];
     let mut x = &ops[by_result(sm.operands[0])?];
+    // An additive mask: the operand of an `add` that the kernel reads from outside.
+    let mut mask = None;
+    if x.op.as_graph() == Some(GraphOp::Add) {
+        let inner: Vec<Option<usize>> = x.operands.iter().map(|o| by_result(*o)).collect();
+        let (y, m) = match inner[..] {
+            [Some(y), None] => (y, x.operands[1]),
+            [None, Some(y)] => (y, x.operands[0]),
+            _ => return None,
+        };
+        mask = Some(m);
+        x = &ops[y];
+    }
     let mut scale = None;
     if x.op.as_graph() == Some(GraphOp::Mul) {
         let (mut s, mut c) = (None, None);
@@ -196,5 +209,24 @@ fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> 
         && tys[2].shape[r - 1]
             .as_const()
             .is_some_and(|d| (1..=256).contains(&d));
-    ok.then_some(super::attention::Attention { q, k, v, scale })
+    let mask_ok = mask.is_none_or(|m| {
+        func.tensor_ty(m).is_some_and(|tm| {
+            let mut scores = tys[3].shape[..r - 1].to_vec();
+            scores.push(tys[1].shape[r - 2].clone());
+            tm.dtype == DType::F32
+                && tm.rank() <= r
+                && tm
+                    .shape
+                    .iter()
+                    .enumerate()
+                    .all(|(i, d)| *d == scores[r - tm.rank() + i] || d.as_const() == Some(1))
+        })
+    });
+    (ok && mask_ok).then_some(super::attention::Attention {
+        q,
+        k,
+        v,
+        scale,
+        mask,
+    })
 }
