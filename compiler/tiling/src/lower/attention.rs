@@ -174,13 +174,22 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         "%kb = tile.affine %j {{coeffs = [{tk}], offset = {}}} : (index) -> index",
         sizes(&[SymExpr::lit(1).sub(&t_len)])
     ));
+    // The penalty of each key of the tile, once per key tile (a row of `tk`, broadcast
+    // over the query rows): `1e30 * clamp(position - T + 1, 0, 1)`, 0 for real keys.
+    let keys = tile(f, &[tk]);
     body.push(format!(
-        "%kp = tile.iota %kb {{axis = 1}} : (index) -> {}",
-        tile(DType::I32, &[tq, tk])
+        "%kp = tile.iota %kb {{axis = 0}} : (index) -> {}",
+        tile(DType::I32, &[tk])
     ));
     body.push(format!(
-        "%kf = tile.cast %kp {{dtype = f32}} : ({}) -> {blk}",
-        tile(DType::I32, &[tq, tk])
+        "%kf = tile.cast %kp {{dtype = f32}} : ({}) -> {keys}",
+        tile(DType::I32, &[tk])
+    ));
+    body.push(format!(
+        "%kq = tile.map %kf : ({keys}) -> {keys} (%ws: f32) {{\n  %z0s = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %z1s = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %bigs = graph.constant {{value = 1e30, dtype = f32}} : () -> f32\n  %w0s = graph.max %ws, %z0s : (f32, f32) -> f32\n  %w1s = graph.min %w0s, %z1s : (f32, f32) -> f32\n  %pens = graph.mul %w1s, %bigs : (f32, f32) -> f32\n  tile.yield %pens : f32\n}}"
+    ));
+    body.push(format!(
+        "%kpen = tile.broadcast %kq {{dims = [1]}} : ({keys}) -> {blk}"
     ));
     let mut mask_tile = None;
     // The mask's `[tq, tk]` tile: index 0 and one row or column on the axes it broadcasts
@@ -246,7 +255,7 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     };
     let xm = if mask_tile.is_some() { "xms" } else { "xs" };
     body.push(format!(
-        "%sm = tile.map %s, %kf{mask_in} : ({blk}, {blk}{mask_ty}) -> {blk} (%ys: f32, %ws: f32{mask_arg}) {{\n{scale}{masked}  %z0s = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %z1s = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %bigs = graph.constant {{value = 1e30, dtype = f32}} : () -> f32\n  %w0s = graph.max %ws, %z0s : (f32, f32) -> f32\n  %w1s = graph.min %w0s, %z1s : (f32, f32) -> f32\n  %pens = graph.mul %w1s, %bigs : (f32, f32) -> f32\n  %os = graph.sub %{xm}, %pens : (f32, f32) -> f32\n  tile.yield %os : f32\n}}"
+        "%sm = tile.map %s, %kpen{mask_in} : ({blk}, {blk}{mask_ty}) -> {blk} (%ys: f32, %pns: f32{mask_arg}) {{\n{scale}{masked}  %os = graph.sub %{xm}, %pns : (f32, f32) -> f32\n  tile.yield %os : f32\n}}"
     ));
     body.push(format!(
         "%rm = tile.reduce %sm {{axis = 1, kind = \"max\"}} : ({blk}) -> {row}"
