@@ -3,11 +3,14 @@
 //! end and the tile interpreter against the graph interpreter: widths that the 64-column
 //! tile does not divide (1, 7, 9, 56, 63, 65, 130) and that it does (8, 64, 128), strides,
 //! dilations, paddings 0, 1 and 2, groups, channel counts the tiles do not divide, and a
-//! symbolic batch. Tolerances: `tests/common/mod.rs` (`mismatch`).
+//! symbolic batch; and convolutions with elementwise epilogues (bias, activation, residual,
+//! a per-column input, a cast), which the e-graph optimiser makes one conv kernel each.
+//! Tolerances: `tests/common/mod.rs` (`mismatch`).
 
 mod common;
 
-use common::mismatch;
+use common::{inputs_in, mismatch};
+use std::collections::BTreeMap;
 use tessera::Program;
 use tessera_dialects::DType;
 use tessera_tensor::Tensor;
@@ -73,4 +76,66 @@ fn implicit_gemm_convolutions_on_ragged_widths() {
         check(&prog, "grouped", 4, (n, h, w));
     }
     check(&prog, "taps", 16, (1, 1, 1));
+}
+
+/// Convolutions with epilogues: each function is one conv kernel (after the weight's
+/// tap-major copy), whose epilogue reads a bias `[O, 1, 1]`, a residual `[N, O, H, W]`, a
+/// per-column row, or scalars. `loops` has weight sizes the tap-unrolled form does not
+/// take (a symbolic channel count), so its epilogue runs in the loop form.
+const EPILOGUES: &str = "
+fn bias_relu(x: f32[N, 16, H, W], w: f32[16, 16, 3, 3], b: f32[16]) -> f32[N, 16, H, W] {
+    relu(conv2d(x, w, padding: [1, 1]) + reshape(b, [16, 1, 1]))
+}
+fn residual(x: f32[N, 16, H, W], w: f32[16, 16, 3, 3], b: f32[16, 1, 1]) -> f32[N, 16, H, W] {
+    x + gelu_tanh(conv2d(x, w, padding: [1, 1]) + b) * 0.5
+}
+fn strided(x: f32[N, 16, H, W], w: f32[16, 16, 3, 3], c: f32[(W - 1) / 2 + 1]) -> bf16[N, 16, (H - 1) / 2 + 1, (W - 1) / 2 + 1] {
+    max(conv2d(x, w, stride: [2, 2], padding: [1, 1]) * c, 0.25) as bf16
+}
+fn loops(x: f32[N, C, H, W], w: f32[6, C, 3, 3], b: f32[1, 6, 1, 1]) -> f32[N, 6, H, W] {
+    sigmoid(conv2d(x, w, padding: [1, 1]) - b)
+}
+";
+
+#[test]
+fn convolutions_with_epilogues_are_one_kernel_and_match() {
+    let prog = Program::from_source("conv_epilogue.tsr", EPILOGUES).unwrap();
+    for f in ["bias_relu", "residual", "strided", "loops"] {
+        let exe = prog.cpu_executable(f).expect("compiles");
+        let t = exe.tiled();
+        let kernels: Vec<&str> = t.launches.iter().map(|l| l.kernel.as_str()).collect();
+        assert_eq!(
+            kernels.len(),
+            2,
+            "{f}: the weight's copy and one conv: {kernels:?}"
+        );
+        assert!(kernels[1].ends_with("_conv2d"), "{f}: {kernels:?}");
+        let text = tessera_dialects::print_module(&t.kernels);
+        assert!(
+            text.contains("%e0: buf<"),
+            "{f}: the conv reads its epilogue's input\n{text}"
+        );
+        for (n, c, h, w) in [
+            (1, 3, 1, 1),
+            (2, 3, 3, 7),
+            (1, 5, 4, 56),
+            (2, 3, 2, 65),
+            (1, 3, 2, 130),
+        ] {
+            let sizes: BTreeMap<String, i64> = [("N", n), ("C", c), ("H", h), ("W", w)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            let xs = inputs_in(&prog, f, &sizes, (n * 100 + w) as u64, |_| -2.0);
+            let want = prog.run_interp(f, xs.clone()).expect("interpreter");
+            let tile = prog.run_tiled(f, xs.clone()).expect("tile interpreter");
+            if let Some(m) = mismatch(&tile, &want) {
+                panic!("{f} tile N={n} H={h} W={w}: {m}");
+            }
+            let cpu = exe.run(xs).expect("runs");
+            if let Some(m) = mismatch(&cpu, &want) {
+                panic!("{f} cpu N={n} H={h} W={w}: {m}");
+            }
+        }
+    }
 }

@@ -128,22 +128,25 @@ fn needed(g: &Graph, roots: &[Id], best: &BTreeMap<Id, (f64, Node)>) -> BTreeSet
     out
 }
 
-/// The e-class of the matmul inside a matmul kernel, if the e-graph has it.
+/// The e-class of the matmul (or conv2d) inside a matmul (or conv) kernel, if the e-graph
+/// has it.
 fn anchor_class(g: &Graph, n: &Node) -> Option<Id> {
     let Head::Kernel(k) = &n.head else {
         return None;
     };
-    if k.kind != KernelKind::Matmul {
-        return None;
-    }
+    let anchor = match k.kind {
+        KernelKind::Matmul => GraphOp::MatMul,
+        KernelKind::Conv => GraphOp::Conv2d,
+        _ => return None,
+    };
     k.body.iter().find_map(|b| match b {
-        BodyNode::Op(GraphOp::MatMul, a, c) => {
+        BodyNode::Op(op, a, c) if *op == anchor => {
             let arg = |i: usize| match k.body.get(c[i]) {
                 Some(BodyNode::Arg(x)) => n.children.get(*x).copied(),
                 _ => None,
             };
             let m = Node::op(
-                GraphOp::MatMul,
+                anchor,
                 OpAttrs::new(a.attrs().clone()),
                 vec![arg(0)?, arg(1)?],
             );

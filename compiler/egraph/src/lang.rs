@@ -71,6 +71,9 @@ pub enum KernelKind {
     Elementwise,
     /// One `matmul` with an elementwise epilogue applied before the result is stored.
     Matmul,
+    /// One `conv2d` (f32, one group) with an elementwise epilogue (bias, activation,
+    /// residual) applied to each output tile before it is stored.
+    Conv,
     /// A softmax, log-softmax, layernorm or rmsnorm over the last axis with an elementwise
     /// prologue computed in the row kernel's first loop.
     Row,
@@ -84,6 +87,7 @@ impl KernelKind {
         match self {
             KernelKind::Elementwise => "elementwise",
             KernelKind::Matmul => "matmul",
+            KernelKind::Conv => "conv",
             KernelKind::Row => "row",
             KernelKind::Attention => "attention",
         }
@@ -93,6 +97,7 @@ impl KernelKind {
         [
             KernelKind::Elementwise,
             KernelKind::Matmul,
+            KernelKind::Conv,
             KernelKind::Row,
             KernelKind::Attention,
         ]

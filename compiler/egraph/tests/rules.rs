@@ -148,6 +148,20 @@ const CASES: &[Case] = &[
         src: "fn main(q: f32[B, S, D], k: f32[B, T, D], v: f32[B, T, E]) -> f32[B, S, E] { softmax(q @ transpose(k, [0, 2, 1]), axis: -1) @ v }",
         count: &[("graph.fused", 1), ("kind = \"attention\"", 1)],
     },
+    // A channel bias `[C, 1, 1]` broadcasts into an elementwise kernel, and a conv2d takes
+    // its bias, activation and residual as an epilogue (kind `conv`).
+    Case {
+        table: "fusion",
+        rule: "fuse-producer",
+        src: "fn main(x: f32[N, 8, H, W], b: f32[8, 1, 1]) -> f32[N, 8, H, W] { relu(x * 2.0 + b) }",
+        count: &[("graph.fused", 1), ("kind = \"elementwise\"", 1), ("graph.relu", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-producer",
+        src: "fn main(x: f32[N, 4, H, W], w: f32[8, 4, 3, 3], b: f32[8, 1, 1], r: f32[N, 8, H, W]) -> f32[N, 8, H, W] { r + relu(conv2d(x, w, padding: [1, 1]) + b) }",
+        count: &[("graph.fused", 1), ("kind = \"conv\"", 1), ("graph.conv2d", 1), ("graph.relu", 1)],
+    },
     // An additive mask that broadcasts to the scores (causal [S, T], padding [B, 1, T]).
     Case {
         table: "fusion",

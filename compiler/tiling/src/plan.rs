@@ -128,10 +128,13 @@ impl Tiled {
                         .take()
                         .ok_or_else(|| format!("{}: buffer {b} is missing", l.kernel))?,
                 };
-                let t = match view {
-                    Some(shape) => t.into_shape(&eval(shape)?).map_err(|e| e.to_string())?,
-                    None => t,
+                // Each use with its own view (a buffer passed twice may be seen with two
+                // shapes: a conv's input and its epilogue's residual).
+                let shape = match view {
+                    Some(shape) => eval(shape)?,
+                    None => eval(&self.buffers[*b].ty.shape)?,
                 };
+                let t = t.into_shape(&shape).map_err(|e| e.to_string())?;
                 args.push(t);
             }
             let r = run(&self.kernels, &l.kernel, &mut args, &sizes);

@@ -169,6 +169,15 @@ fn as_kernel(g: &Graph, n: &Node) -> Option<(KernelRef, Vec<Id>)> {
             let (k, ch) = canonical(KernelKind::Elementwise, &nodes, nodes.len() - 1, &args);
             Some((g.analysis.intern(k), ch))
         }
+        Head::Op(GraphOp::Conv2d, a) if conv_fusable(g, &n.children, a) => {
+            let nodes = vec![
+                BodyNode::Arg(0),
+                BodyNode::Arg(1),
+                BodyNode::Op(GraphOp::Conv2d, a.clone(), vec![0, 1]),
+            ];
+            let (k, ch) = canonical(KernelKind::Conv, &nodes, 2, &n.children);
+            Some((g.analysis.intern(k), ch))
+        }
         Head::Op(GraphOp::MatMul, a) if matmul_fusable(g, &n.children) => {
             let nodes = vec![
                 BodyNode::Arg(0),
@@ -193,6 +202,26 @@ fn matmul_fusable(g: &Graph, kids: &[Id]) -> bool {
         (DType::F32, DType::F32) | (DType::I8, DType::I8)
     );
     dtypes && a.rank() >= 2 && b.rank() == 2
+}
+
+/// A conv2d whose epilogue the tile lowering fuses: the implicit GEMM's, f32 operands and
+/// one group.
+fn conv_fusable(g: &Graph, kids: &[Id], a: &crate::lang::OpAttrs) -> bool {
+    let (Some(x), Some(w)) = (ty(g, kids[0]), ty(g, kids[1])) else {
+        return false;
+    };
+    x.dtype == DType::F32 && w.dtype == DType::F32 && a.attrs().int("groups").unwrap_or(1) == 1
+}
+
+/// Whether `shape` broadcasts to `out` (NumPy, right-aligned, no larger rank): each of its
+/// axes is `out`'s or 1. What elementwise kernels and conv epilogues read (their tiles are
+/// loaded with index 0 and size 1 on the broadcast axes).
+pub fn broadcasts(shape: &[SymExpr], out: &[SymExpr]) -> bool {
+    shape.len() <= out.len()
+        && shape
+            .iter()
+            .zip(&out[out.len() - shape.len()..])
+            .all(|(d, o)| d == o || d.as_const() == Some(1))
 }
 
 /// How a kernel of result type `out` may read an input of shape `shape`: whole, as a row
@@ -234,11 +263,11 @@ fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
     }
     let anchors = k
         .ops()
-        .filter(|o| *o == GraphOp::MatMul || is_row_op(*o))
+        .filter(|o| matches!(o, GraphOp::MatMul | GraphOp::Conv2d) || is_row_op(*o))
         .count();
     let want = match k.kind {
         KernelKind::Elementwise => 0,
-        KernelKind::Matmul | KernelKind::Row => 1,
+        KernelKind::Matmul | KernelKind::Conv | KernelKind::Row => 1,
         // Formed whole by `fuse-attention`, never grown.
         KernelKind::Attention => return false,
     };
@@ -249,7 +278,7 @@ fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
     let mut anchor_inputs = Vec::new();
     for n in &k.body {
         if let BodyNode::Op(o, _, c) = n {
-            if *o == GraphOp::MatMul {
+            if matches!(o, GraphOp::MatMul | GraphOp::Conv2d) {
                 anchor_inputs.extend(c.iter().copied());
             } else if is_row_op(*o) {
                 anchor_inputs.extend(c.iter().skip(1).copied());
@@ -259,7 +288,10 @@ fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
     k.body.iter().enumerate().all(|(i, n)| match n {
         BodyNode::Arg(a) => {
             anchor_inputs.contains(&i)
-                || ty(g, kids[*a]).is_some_and(|t| readable(&t.shape, &out.shape))
+                || ty(g, kids[*a]).is_some_and(|t| match k.kind {
+                    KernelKind::Elementwise | KernelKind::Conv => broadcasts(&t.shape, &out.shape),
+                    _ => readable(&t.shape, &out.shape),
+                })
         }
         _ => true,
     })

@@ -125,6 +125,27 @@ pub(crate) fn fusion(func: &Func, chosen: &[Chosen]) -> Fusion {
                     (mm, idx.iter().copied().filter(|i| *i != mm).collect()),
                 );
             }
+            "conv" => {
+                let cv: Vec<usize> = idx
+                    .iter()
+                    .copied()
+                    .filter(|i| op_of(*i) == Some(GraphOp::Conv2d))
+                    .collect();
+                let [cv] = cv[..] else { continue };
+                // The implicit GEMM's form only: f32, one group.
+                let f32s = ops[cv]
+                    .operands
+                    .iter()
+                    .all(|v| func.tensor_ty(*v).is_some_and(|t| t.dtype == DType::F32));
+                if !f32s || ops[cv].attrs.int("groups").unwrap_or(1) != 1 {
+                    continue;
+                }
+                out.absorbed.extend(rest.iter().copied());
+                out.epilogue.insert(
+                    root,
+                    (cv, idx.iter().copied().filter(|i| *i != cv).collect()),
+                );
+            }
             "attention" => {
                 let Some(at) = attention(func, &idx) else {
                     continue;

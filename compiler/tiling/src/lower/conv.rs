@@ -17,6 +17,7 @@
 //! from `tile.iota` positions as `(min(lo + k, H) - max(lo, 0))` per axis with
 //! `lo = o * stride - padding`.
 
+use super::conv_epilogue::Epilogue;
 use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, sizes, tile, KernelText};
 use tessera_dialects::{DType, Operation, SymExpr};
@@ -74,6 +75,63 @@ fn indent(lines: &[String]) -> String {
     s
 }
 
+/// A `conv2d` with an elementwise epilogue (kind `conv`), one implicit-GEMM kernel whose
+/// output tiles go through the epilogue before their store (`conv_epilogue.rs`): f32
+/// operands, one group.
+pub(super) fn fused(
+    ctx: &mut Ctx,
+    op: &Operation,
+    ops: &[(&Operation, DType)],
+) -> Result<(), TilingError> {
+    let (x, w) = (ctx.buf(op.operands[0]), ctx.buf(op.operands[1]));
+    let (tx, tw) = (ctx.ty(x).clone(), ctx.ty(w).clone());
+    if tx.rank() != 4 || tw.rank() != 4 {
+        return Err(TilingError::at(
+            op,
+            "conv2d needs NCHW input and OIHW weight",
+        ));
+    }
+    if [tx.dtype, tw.dtype] != [DType::F32; 2] || op.attrs.int("groups").unwrap_or(1) != 1 {
+        return Err(TilingError::at(
+            op,
+            "a conv epilogue needs f32 operands and one group",
+        ));
+    }
+    let epi = Epilogue::new(ctx, op, ops)?;
+    if ctx.ty(epi.out).rank() != 4 {
+        return Err(TilingError::at(op, "conv2d needs an NCHW result"));
+    }
+    let (stride, pad, dil) = (
+        pair(op, "stride", 1)?,
+        pair(op, "padding", 0)?,
+        pair(op, "dilation", 1)?,
+    );
+    conv2d_gemm(ctx, op, [x, w, epi.out], stride, pad, dil, Some(&epi))
+}
+
+/// Stores the `[to, tn]` f32 accumulator `%acc` at the grid point's output tile, through
+/// the epilogue when there is one.
+fn store_out(
+    k: &mut KernelText,
+    epi: Option<&Epilogue>,
+    [to, tn]: [u64; 2],
+    out: DType,
+    obuf: &str,
+) {
+    let res = match epi {
+        Some(e) => e.apply(k, "acc", [to, tn], out),
+        None => "acc".to_string(),
+    };
+    let out4 = tile(out, &[1, to, 1, tn]);
+    k.line(format!(
+        "%wide = tile.broadcast %{res} {{dims = [1, 3]}} : ({}) -> {out4}",
+        tile(out, &[to, tn])
+    ));
+    k.line(format!(
+        "tile.store %wide, %out, %n, %o, %r, %pc : ({out4}, {obuf}, index, index, index, index) -> ()"
+    ));
+}
+
 pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
     let (x, w, y) = (
         ctx.buf(op.operands[0]),
@@ -111,7 +169,7 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
             None
         };
     if grouped.is_none() && [tx.dtype, tw.dtype, ty.dtype] == [DType::F32; 3] {
-        return conv2d_gemm(ctx, op, [x, w, y], stride, pad, dil);
+        return conv2d_gemm(ctx, op, [x, w, y], stride, pad, dil, None);
     }
     let (th, tw_) = out_tile(ctx, oh, ow);
     let xdt = tx.dtype;
@@ -269,6 +327,7 @@ fn conv2d_gemm(
     stride: [i64; 2],
     pad: [i64; 2],
     dil: [i64; 2],
+    epi: Option<&Epilogue>,
 ) -> Result<(), TilingError> {
     let (tx, tw, ty) = (ctx.ty(x).clone(), ctx.ty(w).clone(), ctx.ty(y).clone());
     let f = DType::F32;
@@ -305,7 +364,7 @@ fn conv2d_gemm(
     ctx.emit(name, k.finish(), vec![(w, None), (wt, None)], op);
 
     if let Some(taps) = dense_taps(&tw.shape, ctx.schedule.mm, ctx.schedule.mk) {
-        conv2d_gemm_taps(ctx, op, [x, wt, y], taps, stride, pad, dil);
+        conv2d_gemm_taps(ctx, op, [x, wt, y], taps, [stride, pad, dil], epi);
         return Ok(());
     }
     let (to, tc, tn) = (
@@ -314,12 +373,17 @@ fn conv2d_gemm(
         fit(ow, conv_cols()),
     );
     let name = ctx.kernel_name("conv2d");
-    let (xbuf, wbuf, obuf) = (buf(f, &tx.shape), buf(f, &wt_shape), buf(f, &ty.shape));
-    let params = vec![
+    let (xbuf, wbuf, obuf) = (
+        buf(f, &tx.shape),
+        buf(f, &wt_shape),
+        buf(ty.dtype, &ty.shape),
+    );
+    let mut params = vec![
         ("x".to_string(), xbuf.clone()),
         ("w".to_string(), wbuf.clone()),
-        ("out".to_string(), obuf.clone()),
     ];
+    params.extend(epi.map(Epilogue::params).unwrap_or_default());
+    params.push(("out".to_string(), obuf.clone()));
     let grid = vec![
         tx.shape[0].clone(),
         cdiv(o, to),
@@ -389,14 +453,11 @@ fn conv2d_gemm(
         sizes(&[zero, cdiv(c, tc)]),
         indent(&[kh_loop])
     ));
-    let out4 = tile(f, &[1, to, 1, tn]);
-    k.line(format!(
-        "%wide = tile.broadcast %acc {{dims = [1, 3]}} : ({acc}) -> {out4}"
-    ));
-    k.line(format!(
-        "tile.store %wide, %out, %n, %o, %r, %pc : ({out4}, {obuf}, index, index, index, index) -> ()"
-    ));
-    ctx.emit(name, k.finish(), vec![(x, None), (wt, None), (y, None)], op);
+    store_out(&mut k, epi, [to, tn], ty.dtype, &obuf);
+    let mut args = vec![(x, None), (wt, None)];
+    args.extend(epi.map(|e| e.args(ctx)).unwrap_or_default());
+    args.push((y, None));
+    ctx.emit(name, k.finish(), args, op);
     Ok(())
 }
 
@@ -446,9 +507,8 @@ fn conv2d_gemm_taps(
     op: &Operation,
     [x, wt, y]: [crate::plan::BufId; 3],
     [o, c, kh, kw, to, tc]: [i64; 6],
-    stride: [i64; 2],
-    pad: [i64; 2],
-    dil: [i64; 2],
+    [stride, pad, dil]: [[i64; 2]; 3],
+    epi: Option<&Epilogue>,
 ) {
     let f = DType::F32;
     let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
@@ -462,12 +522,13 @@ fn conv2d_gemm_taps(
     ];
     let wview = vec![SymExpr::lit(kh * kw * o), SymExpr::lit(c)];
     let name = ctx.kernel_name("conv2d");
-    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(f, &ty.shape));
-    let params = vec![
+    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(ty.dtype, &ty.shape));
+    let mut params = vec![
         ("x".to_string(), xbuf.clone()),
         ("w".to_string(), wbuf.clone()),
-        ("out".to_string(), obuf.clone()),
     ];
+    params.extend(epi.map(Epilogue::params).unwrap_or_default());
+    params.push(("out".to_string(), obuf.clone()));
     let grid = vec![
         tx.shape[0].clone(),
         SymExpr::lit(o / to as i64),
@@ -532,19 +593,11 @@ fn conv2d_gemm_taps(
         sizes(&[SymExpr::lit(0), SymExpr::lit(c / tc as i64)]),
         indent(&body)
     ));
-    let out4 = tile(f, &[1, to, 1, tn]);
-    k.line(format!(
-        "%wide = tile.broadcast %acc {{dims = [1, 3]}} : ({acc}) -> {out4}"
-    ));
-    k.line(format!(
-        "tile.store %wide, %out, %n, %o, %r, %pc : ({out4}, {obuf}, index, index, index, index) -> ()"
-    ));
-    ctx.emit(
-        name,
-        k.finish(),
-        vec![(x, Some(xview)), (wt, Some(wview)), (y, None)],
-        op,
-    );
+    store_out(&mut k, epi, [to, tn], ty.dtype, &obuf);
+    let mut args = vec![(x, Some(xview)), (wt, Some(wview))];
+    args.extend(epi.map(|e| e.args(ctx)).unwrap_or_default());
+    args.push((y, None));
+    ctx.emit(name, k.finish(), args, op);
 }
 
 /// The lowest value of `dt`, as a `pad` / `splat` attribute value.

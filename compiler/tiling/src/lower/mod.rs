@@ -5,6 +5,7 @@ mod attention;
 mod chosen;
 mod contract;
 mod conv;
+mod conv_epilogue;
 mod elementwise;
 mod fuse;
 mod layout;
@@ -235,9 +236,14 @@ pub fn lower_func_with(
             attention::attention(&mut ctx, op, at)?;
             continue;
         }
-        if let Some((mm, members)) = fusion.epilogue.get(&i) {
+        if let Some((anchor, members)) = fusion.epilogue.get(&i) {
             let ops = member_ops(func, members)?;
-            matmul::fused(&mut ctx, &func.body.ops[*mm], &ops)?;
+            let anchor = &func.body.ops[*anchor];
+            if anchor.op.as_graph() == Some(GraphOp::Conv2d) {
+                conv::fused(&mut ctx, anchor, &ops)?;
+            } else {
+                matmul::fused(&mut ctx, anchor, &ops)?;
+            }
             continue;
         }
         match fusion.groups.get(&i) {
