@@ -2,7 +2,8 @@
 //! kernel that reads the mask, on the native back end as in the interpreter: the
 //! decoder example `examples/causal_attention.tsr` with a causal mask of 0 and `-inf`
 //! matches the interpreter, has no softmax kernel and no score buffer, and is causal (a
-//! change at position t changes no result before t).
+//! change at position t changes no result before t); a bool mask (`where(m, s, -1e9)`) is
+//! one kernel too.
 
 use tessera::{Program, Tensor};
 use tessera_dialects::DType;
@@ -106,4 +107,39 @@ fn the_masked_kernel_is_causal() {
         "positions before t see only keys before t"
     );
     assert_ne!(a[t * 256..], b[t * 256..]);
+}
+
+/// Attention with a bool mask selecting the scores it keeps (a padding mask per batch).
+const SELECTED: &str = "
+fn main(q: f32[B, 2, S, 32], k: f32[B, 2, S, 32], v: f32[B, 2, S, 16], keep: bool[B, 1, 1, S]) -> f32[B, 2, S, 16] {
+    softmax(where(keep, einsum(\"bhqd,bhkd->bhqk\", q, k) * 0.25, -1e9), axis: -1) @ v
+}
+";
+
+#[test]
+fn a_bool_padding_mask_is_one_kernel_and_matches() {
+    let p = Program::from_source("selected.tsr", SELECTED).expect("compiles");
+    let exe = p.cpu_executable("main").expect("compiles");
+    let kernels = tessera_dialects::print_module(&exe.tiled().kernels);
+    assert!(
+        kernels.contains("%mask: buf<bool[B, 1, 1, S]>"),
+        "{kernels}"
+    );
+    assert!(!kernels.contains("_softmax"), "{kernels}");
+    for (i, (b, s)) in [(1, 1), (2, 9), (2, 70), (1, 130)].into_iter().enumerate() {
+        // Batch j sees its first s - 3 j keys (at least one).
+        let keep: Vec<f32> = (0..b * s)
+            .map(|e| f32::from(u8::from(e % s < (s - (3 * (e / s)).min(s - 1)))))
+            .collect();
+        let xs = vec![
+            random(&[b, 2, s, 32], 10 * i as u64),
+            random(&[b, 2, s, 32], 10 * i as u64 + 1),
+            random(&[b, 2, s, 16], 10 * i as u64 + 2),
+            Tensor::from_f32(DType::Bool, vec![b, 1, 1, s], keep).expect("mask"),
+        ];
+        let want = p.run_interp("main", xs.clone()).expect("interp");
+        let got = exe.run(xs).expect("cpu");
+        let d = max_diff(&got[0], &want[0]);
+        assert!(d <= 1e-5, "B={b} S={s}: {d}");
+    }
 }

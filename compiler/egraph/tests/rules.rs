@@ -172,6 +172,12 @@ const CASES: &[Case] = &[
     Case {
         table: "fusion",
         rule: "fuse-attention",
+        src: "fn main(q: f32[B, H, S, D], k: f32[B, H, T, D], v: f32[B, H, T, E], m: bool[S, T]) -> f32[B, H, S, E] { softmax(where(m, einsum(\"bhqd,bhkd->bhqk\", q, k) * 0.125, -1e9), axis: -1) @ v }",
+        count: &[("graph.fused", 1), ("kind = \"attention\"", 1), ("graph.select", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-attention",
         src: "fn main(q: f32[B, S, D], k: f32[B, T, D], v: f32[B, T, E], m: f32[B, 1, T]) -> f32[B, S, E] { softmax(m + q @ transpose(k, [0, 2, 1]), axis: -1) @ v }",
         count: &[("graph.fused", 1), ("kind = \"attention\"", 1), ("graph.add", 1)],
     },

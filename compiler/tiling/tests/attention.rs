@@ -186,3 +186,57 @@ fn a_causal_minus_infinity_mask_masks_whole_key_tiles_without_nans() {
         );
     }
 }
+
+/// `softmax(where(m, q k^T * 0.125, -inf)) @ v` with a bool mask `m` of type `MASK`.
+fn selected(mask: &str) -> String {
+    format!(
+        r#"graph.func @main(%q: f32[B, H, S, 16], %k: f32[B, H, T, 16], %v: f32[B, H, T, 8], %m: {mask}) -> (f32[B, H, S, 8]) {{
+  %0 = graph.fused %q, %k, %v, %m {{kind = "attention"}} : (f32[B, H, S, 16], f32[B, H, T, 16], f32[B, H, T, 8], {mask}) -> f32[B, H, S, 8] (%a: f32[B, H, S, 16], %b: f32[B, H, T, 16], %c: f32[B, H, T, 8], %d: {mask}) {{
+    %1 = graph.einsum %a, %b {{spec = "bhqd,bhkd->bhqk"}} : (f32[B, H, S, 16], f32[B, H, T, 16]) -> f32[B, H, S, T]
+    %2 = graph.constant {{value = 0.125, dtype = f32}} : () -> f32
+    %3 = graph.mul %1, %2 : (f32[B, H, S, T], f32) -> f32[B, H, S, T]
+    %4 = graph.constant {{value = -inf, dtype = f32}} : () -> f32
+    %5 = graph.select %d, %3, %4 : ({mask}, f32[B, H, S, T], f32) -> f32[B, H, S, T]
+    %6 = graph.softmax %5 {{axis = 3}} : (f32[B, H, S, T]) -> f32[B, H, S, T]
+    %7 = graph.matmul %6, %c : (f32[B, H, S, T], f32[B, H, T, 8]) -> f32[B, H, S, 8]
+    graph.yield %7 : f32[B, H, S, 8]
+  }}
+  graph.return %0 : f32[B, H, S, 8]
+}}
+"#
+    )
+}
+
+#[test]
+fn a_bool_mask_selects_the_scores_it_keeps() {
+    // A causal mask (the diagonal always kept, so no row is empty) of each broadcast.
+    for (i, mask) in ["bool[S, T]", "bool[B, 1, S, T]"].iter().enumerate() {
+        let src = selected(mask);
+        let m = tessera_dialects::parse_module(&src).expect("parses");
+        for (j, (s, t)) in [(1usize, 1usize), (5, 7), (40, 130), (70, 70)]
+            .into_iter()
+            .enumerate()
+        {
+            let b = 2;
+            let sizes: BTreeMap<String, i64> =
+                [("B", b as i64), ("H", 3), ("S", s as i64), ("T", t as i64)]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect();
+            let mut xs = inputs(&m, &sizes, (10 * i + j) as u64);
+            let reps = if mask.starts_with("bool[B") { b } else { 1 };
+            let keep: Vec<f32> = (0..reps * s * t)
+                .map(|e| f32::from(u8::from((e % t) <= (e / t) % s)))
+                .collect();
+            let shape = if reps == 1 {
+                vec![s, t]
+            } else {
+                vec![b, 1, s, t]
+            };
+            xs[3] = tessera_tensor::Tensor::from_f32(tessera_dialects::DType::Bool, shape, keep)
+                .expect("mask");
+            let ir = check_masked(&src, xs);
+            assert!(ir.contains("graph.select %bms"), "{ir}");
+        }
+    }
+}

@@ -9,10 +9,11 @@
 //!   makes it that matmul's epilogue (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
-//! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c] [+ m])` over
-//!   the last axis (a plain softmax or a row kernel, `c` a 0-d literal, `m` an f32 additive
-//!   mask that broadcasts to the scores, such as a causal `[S, T]` or a padding `[B, 1, 1,
-//!   T]` mask of 0 and `-inf`) and whose `s` is `einsum "...qd,...kd->...qk"` of `q` and
+//! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c] [+ m])` or
+//!   `softmax(where(b, s [* c], f))` over the last axis (a plain softmax or a row kernel,
+//!   `c` and `f` 0-d literals, `m` an f32 additive mask and `b` a bool mask, true where a
+//!   key is seen, that broadcast to the scores, such as a causal `[S, T]` or a padding `[B,
+//!   1, 1, T]` mask) and whose `s` is `einsum "...qd,...kd->...qk"` of `q` and
 //!   `k` is one attention kernel reading q, k, v and m (kind `attention`, lowered with an
 //!   online softmax over key tiles).
 //!
@@ -579,14 +580,40 @@ fn attention_types(g: &Graph, q: Id, k: Id, v: Id, out: &TensorType) -> bool {
         && out.shape[r - 1] == tv.shape[r - 1]
 }
 
+/// An attention's mask: added to the scores, or a bool mask selecting between the scores
+/// and a 0-d literal (`where(b, s, f)`).
+#[derive(Clone)]
+enum Mask {
+    Add(Id),
+    Select(Id, crate::lang::OpAttrs),
+}
+
+impl Mask {
+    fn class(&self) -> Id {
+        match self {
+            Mask::Add(m) | Mask::Select(m, _) => *m,
+        }
+    }
+}
+
 /// One way to read an attention's probabilities: the softmax's attributes, the score
-/// e-class `s`, the 0-d literal scale `c` and the additive mask `m`.
+/// e-class `s`, the 0-d literal scale `c` and the mask.
 type Probs = (
     crate::lang::OpAttrs,
     Id,
     Option<crate::lang::OpAttrs>,
-    Option<Id>,
+    Option<Mask>,
 );
+
+/// The 0-d literal of e-class `c`, if it has one.
+fn literal(g: &Graph, c: Id) -> Option<crate::lang::OpAttrs> {
+    g[c].nodes.iter().find_map(|m| match &m.head {
+        Head::Op(GraphOp::Constant, la) if ty(g, c).is_some_and(|t| t.rank() == 0) => {
+            Some(la.clone())
+        }
+        _ => None,
+    })
+}
 
 /// The readings of `x` as `s` or `s * c` with `c` a 0-d literal (either operand order):
 /// (s, the literal's attributes).
@@ -597,13 +624,7 @@ fn scaled_scores(g: &Graph, x: Id) -> Vec<(Id, Option<crate::lang::OpAttrs>)> {
             continue;
         }
         for (i, c) in xn.children.iter().enumerate() {
-            let lit = g[*c].nodes.iter().find_map(|m| match &m.head {
-                Head::Op(GraphOp::Constant, la) if ty(g, *c).is_some_and(|t| t.rank() == 0) => {
-                    Some(la.clone())
-                }
-                _ => None,
-            });
-            if let Some(la) = lit {
+            if let Some(la) = literal(g, *c) {
                 out.push((xn.children[1 - i], Some(la)));
             }
         }
@@ -611,15 +632,19 @@ fn scaled_scores(g: &Graph, x: Id) -> Vec<(Id, Option<crate::lang::OpAttrs>)> {
     out
 }
 
-/// Whether the additive mask `m` of an attention over keys `k` with result `out` is an
-/// f32 tensor that broadcasts (NumPy, no larger rank) to the scores `[.., S, T]`: each of
-/// its axes is the scores' or a constant 1.
-fn mask_fits(g: &Graph, m: Id, k: Id, out: &TensorType) -> bool {
-    let (Some(tm), Some(tk)) = (ty(g, m), ty(g, k)) else {
+/// Whether the mask of an attention over keys `k` with result `out` is an f32 tensor (to
+/// add) or a bool one (to select with) that broadcasts (NumPy, no larger rank) to the
+/// scores `[.., S, T]`: each of its axes is the scores' or a constant 1.
+fn mask_fits(g: &Graph, mask: &Mask, k: Id, out: &TensorType) -> bool {
+    let (Some(tm), Some(tk)) = (ty(g, mask.class()), ty(g, k)) else {
         return false;
     };
     let r = out.rank();
-    if tm.dtype != DType::F32 || tm.rank() > r {
+    let dtype = match mask {
+        Mask::Add(_) => DType::F32,
+        Mask::Select(..) => DType::Bool,
+    };
+    if tm.dtype != dtype || tm.rank() > r {
         return false;
     }
     let mut scores = out.shape[..r - 1].to_vec();
@@ -656,14 +681,24 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                         probs.push((a.clone(), s, c, None));
                     }
                     for xn in &g[x].nodes {
-                        if xn.graph_op() != Some(GraphOp::Add) {
-                            continue;
-                        }
-                        for i in 0..2 {
-                            let (y, m) = (xn.children[i], xn.children[1 - i]);
-                            for (s, c) in scaled_scores(g, y) {
-                                probs.push((a.clone(), s, c, Some(m)));
+                        match xn.graph_op() {
+                            Some(GraphOp::Add) => {
+                                for i in 0..2 {
+                                    let (y, m) = (xn.children[i], xn.children[1 - i]);
+                                    for (s, c) in scaled_scores(g, y) {
+                                        probs.push((a.clone(), s, c, Some(Mask::Add(m))));
+                                    }
+                                }
                             }
+                            Some(GraphOp::Select) => {
+                                let [b, y, f] = xn.children[..] else { continue };
+                                let Some(fill) = literal(g, f) else { continue };
+                                for (s, c) in scaled_scores(g, y) {
+                                    let m = Mask::Select(b, fill.clone());
+                                    probs.push((a.clone(), s, c, Some(m)));
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -697,7 +732,9 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
             let Some((sc, q, k)) = scores(g, s, &mut nodes) else {
                 continue;
             };
-            if !attention_types(g, q, k, v, t) || mask.is_some_and(|m| !mask_fits(g, m, k, t)) {
+            if !attention_types(g, q, k, v, t)
+                || mask.as_ref().is_some_and(|m| !mask_fits(g, m, k, t))
+            {
                 continue;
             }
             let x = match c {
@@ -712,8 +749,8 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                 }
                 None => sc,
             };
-            let x = match mask {
-                Some(_) => {
+            let x = match &mask {
+                Some(Mask::Add(_)) => {
                     nodes.push(BodyNode::Arg(3));
                     nodes.push(BodyNode::Op(
                         GraphOp::Add,
@@ -721,6 +758,17 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                         vec![x, nodes.len() - 1],
                     ));
                     nodes.len() - 1
+                }
+                Some(Mask::Select(_, fill)) => {
+                    nodes.push(BodyNode::Arg(3));
+                    nodes.push(BodyNode::Op(GraphOp::Constant, fill.clone(), Vec::new()));
+                    let at = nodes.len();
+                    nodes.push(BodyNode::Op(
+                        GraphOp::Select,
+                        crate::lang::OpAttrs::none(),
+                        vec![at - 2, x, at - 1],
+                    ));
+                    at
                 }
                 None => x,
             };
@@ -732,7 +780,10 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                 mm.clone(),
                 vec![at - 2, at - 1],
             ));
-            let args: Vec<Id> = [q, k, v].into_iter().chain(mask).collect();
+            let args: Vec<Id> = [q, k, v]
+                .into_iter()
+                .chain(mask.as_ref().map(Mask::class))
+                .collect();
             let (kern, kids) = canonical(KernelKind::Attention, &nodes, at, &args);
             out.push(Found::Node(
                 Node {

@@ -8,7 +8,8 @@
 //! walks the keys in tiles of `tk` rows carrying the running row maximum `m`, the running
 //! sum `l` and the `[tq, E]` accumulator: `s = q @ k^T` (k transposed once, by a copy
 //! kernel before the attention kernel, to `[.., D, T]`, and read in `[D, tk]` tiles),
-//! scaled by `c`, plus the additive mask `m` when there is one (its tile read with index 0
+//! scaled by `c`, plus the additive mask `m` when there is one, or selected by a bool mask
+//! (`where(b, s, f)`: the literal `f` where `b` is false) (the mask's tile read with index 0
 //! on the axes it broadcasts along); keys past `T` (the ragged last tile) get `-1e30`
 //! added, so their `exp` is 0; `m' = max(m, rowmax(s))`, `a = exp(m - m')`, `p = exp(s -
 //! m')` (with 0 for `m'` while a row has seen only `-inf` scores, so a masked prefix makes
@@ -27,8 +28,12 @@ pub(crate) struct Attention {
     pub v: Value,
     /// The scale's `graph.constant` attributes, printed (`{value = 0.125, dtype = f32}`).
     pub scale: Option<String>,
-    /// The additive mask, an f32 tensor that broadcasts to the scores `[.., S, T]`.
+    /// The mask, a tensor that broadcasts to the scores `[.., S, T]`: f32 and added, or
+    /// bool when there is a `fill`.
     pub mask: Option<Value>,
+    /// A bool mask's literal for the scores it hides (`where(mask, s, fill)`), printed
+    /// (`{value = -1e9, dtype = f32}`).
+    pub fill: Option<String>,
 }
 
 /// Lowers the attention whose result is `op`'s (the final `matmul`).
@@ -93,8 +98,14 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         ("k".to_string(), kt.clone()),
         ("v".to_string(), vt.clone()),
     ];
+    // A bool mask selects, an f32 one is added.
+    let md = if at.fill.is_some() {
+        DType::Bool
+    } else {
+        DType::F32
+    };
     if let Some((_, shape, _)) = &mask {
-        params.push(("mask".to_string(), buf(f, shape)));
+        params.push(("mask".to_string(), buf(md, shape)));
     }
     params.push(("out".to_string(), ot.clone()));
     let mut grid = to_.shape[..nb].to_vec();
@@ -193,7 +204,7 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     ));
     let mut mask_tile = None;
     // The mask's `[tq, tk]` tile: index 0 and one row or column on the axes it broadcasts
-    // along; keys past T read 0 (the penalty below removes them).
+    // along; keys past T read 0 or false (the penalty below removes them).
     if let Some((_, shape, _)) = &mask {
         let one = |a: usize| shape[a].as_const() == Some(1);
         let mut ix: Vec<&str> = (0..nb)
@@ -207,13 +218,22 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         ix.push(if one(r - 1) { "%zero" } else { "%j" });
         let full = wide(rows, cols);
         body.push(format!(
-            "%mkw = tile.load %mask, {} {{pad = 0.0}} : ({}, {}) -> {}",
+            "%mkw = tile.load %mask, {} : ({}, {}) -> {}",
             ix.join(", "),
-            buf(f, shape),
+            buf(md, shape),
             vec!["index"; r].join(", "),
-            tile(f, &full)
+            tile(md, &full)
         ));
         let mut cur = "mkw".to_string();
+        // A bool mask is read as 0 / 1 in f32 (tile reductions take numbers).
+        if md == DType::Bool {
+            body.push(format!(
+                "%mkf = tile.cast %mkw {{dtype = f32}} : ({}) -> {}",
+                tile(md, &full),
+                tile(f, &full)
+            ));
+            cur = "mkf".to_string();
+        }
         for x in 0..nb {
             let next = format!("mk{x}");
             body.push(format!(
@@ -243,15 +263,22 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
     } else {
         scale
     };
-    // The masked score: `xs + ms` with the mask, else `xs`.
-    let (mask_in, mask_ty, mask_arg, masked) = match &mask_tile {
-        Some(t) => (
+    // The masked score: `xs + ms` with an f32 mask, `ms ? xs : fill` with a bool one,
+    // else `xs`.
+    let (mask_in, mask_ty, mask_arg, masked) = match (&mask_tile, &at.fill) {
+        (Some(t), None) => (
             format!(", %{t}"),
             format!(", {blk}"),
-            ", %ms: f32",
-            "  %xms = graph.add %xs, %ms : (f32, f32) -> f32\n",
+            ", %ms: f32".to_string(),
+            "  %xms = graph.add %xs, %ms : (f32, f32) -> f32\n".to_string(),
         ),
-        None => (String::new(), String::new(), "", ""),
+        (Some(t), Some(fill)) => (
+            format!(", %{t}"),
+            format!(", {blk}"),
+            ", %ms: f32".to_string(),
+            format!("  %fms = graph.constant {fill} : () -> f32\n  %zms = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %bms = graph.gt %ms, %zms : (f32, f32) -> bool\n  %xms = graph.select %bms, %xs, %fms : (bool, f32, f32) -> f32\n"),
+        ),
+        _ => (String::new(), String::new(), String::new(), String::new()),
     };
     let xm = if mask_tile.is_some() { "xms" } else { "xs" };
     body.push(format!(

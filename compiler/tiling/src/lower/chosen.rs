@@ -181,9 +181,22 @@ fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> 
     }
     let v = root.operands[1];
     let mut x = &ops[by_result(sm.operands[0])?];
-    // An additive mask: the operand of an `add` that the kernel reads from outside.
+    // An additive mask: the operand of an `add` that the kernel reads from outside; a bool
+    // mask: the condition of a `select` of the scores and a literal.
     let mut mask = None;
-    if x.op.as_graph() == Some(GraphOp::Add) {
+    let mut fill = None;
+    if x.op.as_graph() == Some(GraphOp::Select) {
+        let inner: Vec<Option<usize>> = x.operands.iter().map(|o| by_result(*o)).collect();
+        let [None, Some(y), Some(f)] = inner[..] else {
+            return None;
+        };
+        if ops[f].op.as_graph() != Some(GraphOp::Constant) {
+            return None;
+        }
+        mask = Some(x.operands[0]);
+        fill = Some(tessera_dialects::print::attr_dict(&ops[f].attrs));
+        x = &ops[y];
+    } else if x.op.as_graph() == Some(GraphOp::Add) {
         let inner: Vec<Option<usize>> = x.operands.iter().map(|o| by_result(*o)).collect();
         let (y, m) = match inner[..] {
             [Some(y), None] => (y, x.operands[1]),
@@ -234,7 +247,12 @@ fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> 
         func.tensor_ty(m).is_some_and(|tm| {
             let mut scores = tys[3].shape[..r - 1].to_vec();
             scores.push(tys[1].shape[r - 2].clone());
-            tm.dtype == DType::F32
+            let dtype = if fill.is_some() {
+                DType::Bool
+            } else {
+                DType::F32
+            };
+            tm.dtype == dtype
                 && tm.rank() <= r
                 && tm
                     .shape
@@ -249,5 +267,6 @@ fn attention(func: &Func, idx: &[usize]) -> Option<super::attention::Attention> 
         v,
         scale,
         mask,
+        fill,
     })
 }
