@@ -165,6 +165,8 @@ impl CpuExecutable {
         if let Err(e) = tessera_interp::check_inputs_and_sizes(&self.graph, &inputs) {
             return Err(self.program.runtime_error(&self.func, e));
         }
+        // Weights held in column panels are packed here, once.
+        let inputs = self.tiled.pack_inputs(inputs).map_err(Error::msg)?;
         let mut host = Vec::with_capacity(inputs.len());
         for t in &inputs {
             let sizes: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();

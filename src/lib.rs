@@ -414,7 +414,9 @@ impl Program {
             let prep = CpuExecutable::new(p.clone(), &h.prep, p.scheduled(&h.prep)?)?;
             return Ok(main.with_weights(prep, h.kept, &weights));
         }
-        let tiled = self.scheduled(func)?;
+        // f32 weights held in the micro-kernel's column panels, packed once by `prepare`
+        // (`tessera_tiling::prepack`).
+        let (tiled, _) = tessera_tiling::prepack::prepack_weights(&self.scheduled(func)?, &weights);
         Ok(CpuExecutable::new(self.clone(), func, tiled)?.holding(weights.into_iter().collect()))
     }
 

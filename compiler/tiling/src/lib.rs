@@ -11,6 +11,7 @@ pub mod einsum;
 pub mod groups;
 mod lower;
 pub mod plan;
+pub mod prepack;
 mod rewrite;
 pub mod schedule;
 mod template;

@@ -16,6 +16,14 @@ pub enum BufKind {
     Param,
     /// An intermediate value.
     Temp,
+    /// A parameter given as a `[rows, cols]` tensor and held in column panels of `width`
+    /// (`[cols / width, rows, width]`, the buffer's type): packed once when the inputs are
+    /// bound ([`crate::prepack`]).
+    Panels {
+        rows: usize,
+        cols: usize,
+        width: usize,
+    },
 }
 
 /// One buffer: a tensor type with symbolic sizes.
@@ -67,6 +75,7 @@ impl Tiled {
                 inputs.len()
             ));
         }
+        let inputs = self.pack_inputs(inputs)?;
         let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
         for (&b, t) in self.params.iter().zip(&inputs) {
             let ty = &self.buffers[b].ty;
@@ -157,17 +166,46 @@ impl Tiled {
     }
 }
 
+impl Tiled {
+    /// The inputs as the plan holds them: each parameter held in panels
+    /// ([`BufKind::Panels`]) packed from its `[rows, cols]` input
+    /// ([`crate::prepack::pack_panels`]); the others as given.
+    pub fn pack_inputs(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, String> {
+        inputs
+            .into_iter()
+            .zip(&self.params)
+            .map(|(t, &b)| match self.buffers[b].kind {
+                BufKind::Panels { rows, cols, width } => {
+                    if t.shape() != [rows, cols] {
+                        return Err(format!(
+                            "input `{}` has shape {:?}, expected [{rows}, {cols}]",
+                            self.buffers[b].name,
+                            t.shape()
+                        ));
+                    }
+                    crate::prepack::pack_panels(&t, width)
+                }
+                _ => Ok(t),
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Tiled {
     /// The kernels, then the plan: `// plan @f`, each buffer and each launch.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", print_module(&self.kernels))?;
         writeln!(f, "\n// plan @{}", self.name)?;
         for (i, b) in self.buffers.iter().enumerate() {
-            let kind = match b.kind {
-                BufKind::Param => "param",
-                BufKind::Temp => "temp",
-            };
-            writeln!(f, "//   buffer #{i} {kind} %{}: {}", b.name, b.ty)?;
+            match b.kind {
+                BufKind::Param => writeln!(f, "//   buffer #{i} param %{}: {}", b.name, b.ty)?,
+                BufKind::Temp => writeln!(f, "//   buffer #{i} temp %{}: {}", b.name, b.ty)?,
+                BufKind::Panels { rows, cols, width } => writeln!(
+                    f,
+                    "//   buffer #{i} param %{}: {} (given as [{rows}, {cols}], packed in panels of {width} when bound)",
+                    b.name, b.ty
+                )?,
+            }
         }
         for l in &self.launches {
             let args: Vec<String> = l

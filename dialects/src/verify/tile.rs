@@ -80,15 +80,17 @@ impl Checker<'_> {
                     .map(|v| self.tile(*v, &mut m))
                     .collect();
                 if let [Some(a), Some(b), Some(c)] = ts[..] {
-                    let ok = a.shape.len() == 2
-                        && b.shape.len() == 2
-                        && c.shape.len() == 2
-                        && a.shape[1] == b.shape[0]
-                        && a.shape[0] == c.shape[0]
-                        && b.shape[1] == c.shape[1];
+                    let fit = a.shape.len() == 2 && c.shape.len() == 2 && a.shape[0] == c.shape[0];
+                    // The rhs as a K x N tile, or in column panels: P x K x W, column `n`
+                    // at (n / W, k, n % W), with P * W = N (`tessera_tiling::prepack`).
+                    let ok = match b.shape.as_slice() {
+                        [k, n] => fit && a.shape[1] == *k && c.shape[1] == *n,
+                        [p, k, w] => fit && a.shape[1] == *k && *w > 0 && p * w == c.shape[1],
+                        _ => false,
+                    };
                     if !ok {
                         m.push(format!(
-                            "shapes do not fit (MxK, KxN, MxN): `{a}`, `{b}`, `{c}`"
+                            "shapes do not fit (MxK, KxN or N/W x K x W panels, MxN): `{a}`, `{b}`, `{c}`"
                         ));
                     }
                     if a.dtype != b.dtype {

@@ -148,6 +148,9 @@ struct Gemm {
     k: i64,
     n: i64,
     packed: bool,
+    /// A rhs already in column panels of the block's width (`tile.dot`'s `P x K x W` rhs
+    /// form): the address of the first panel's first row and the bytes between panels.
+    panels: Option<(ClValue, ClValue)>,
     /// The flags of vector accesses to rows of `n` elements.
     vflags: MemFlagsData,
 }
@@ -159,9 +162,15 @@ impl Lowerer<'_, '_> {
             _ => return invalid("tile.dot expects lhs, rhs and acc"),
         };
         let out = self.result_slot(op)?;
+        let mut panels = None;
         let (m, k, n) = match (a.shape.as_slice(), b.shape.as_slice(), c.shape.as_slice()) {
             ([m, k], [k2, n], [m2, n2]) if m == m2 && n == n2 && k == k2 => {
                 (*m as i64, *k as i64, *n as i64)
+            }
+            // The rhs in column panels (`tessera_tiling::prepack`).
+            ([m, k], [p, k2, w], [m2, n2]) if m == m2 && k == k2 && p * w == *n2 => {
+                panels = Some(*w as i64);
+                (*m as i64, *k as i64, *n2 as i64)
             }
             (x, y, z) => {
                 return invalid(format!(
@@ -173,8 +182,24 @@ impl Lowerer<'_, '_> {
             return invalid("tile.dot: the result must have the accumulator's type");
         }
         match (a.dtype, b.dtype, c.dtype) {
+            _ if panels.is_some()
+                && (a.dtype, b.dtype, c.dtype) != (DType::F32, DType::F32, DType::F32) =>
+            {
+                return unsupported(format!(
+                    "tile.dot with an rhs in column panels on {} x {} tiles into a {} accumulator",
+                    a.dtype, b.dtype, c.dtype
+                ))
+            }
             (DType::F32, DType::F32, DType::F32) => {
                 let plan = DotPlan::from_attrs(op)?;
+                if let Some(w) = panels {
+                    if w != plan.vecs * 4 || n % w != 0 {
+                        return unsupported(format!(
+                            "tile.dot: rhs panels of {w} columns with a register block of {} columns",
+                            plan.vecs * 4
+                        ));
+                    }
+                }
                 let live = match plan.live_rows {
                     true => self.live_rows.get(&op.operands[0]).copied(),
                     false => None,
@@ -183,7 +208,29 @@ impl Lowerer<'_, '_> {
                 let lhs_load = self.deferred_rhs.remove(&op.operands[0]);
                 let cols = op.operands.get(3).map(|v| self.index(*v)).transpose()?;
                 let loads = [lhs_load, rhs_load];
-                self.dot_f32(&a, &b, &c, &out, (m, k, n), [live, cols], loads, plan)?
+                let plan = DotPlan {
+                    pack_rhs: plan.pack_rhs && panels.is_none(),
+                    ..plan
+                };
+                let b_panels = match panels {
+                    Some(w) => Some(self.rhs_panels(&b, loads[1].as_ref(), (k, n, w))?),
+                    None => None,
+                };
+                let loads = match b_panels {
+                    Some(_) => [loads[0].clone(), None],
+                    None => loads,
+                };
+                self.dot_f32(
+                    &a,
+                    &b,
+                    &c,
+                    &out,
+                    (m, k, n),
+                    [live, cols],
+                    loads,
+                    plan,
+                    b_panels,
+                )?
             }
             (DType::I8, DType::I8, DType::I32) => {
                 let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
@@ -220,6 +267,7 @@ impl Lowerer<'_, '_> {
         [live, cols]: [Option<ClValue>; 2],
         [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
+        panels: Option<(ClValue, ClValue)>,
     ) -> Result<()> {
         let n4 = n - n % 4;
         // Rows of `b`, `c` and `out` are 16-byte aligned only when `n` is a multiple of 4.
@@ -237,10 +285,11 @@ impl Lowerer<'_, '_> {
                 m,
                 k,
                 n,
-                packed: plan.pack_rhs,
+                packed: plan.pack_rhs || panels.is_some(),
+                panels,
                 vflags,
             };
-            let g = if plan.pack_rhs {
+            let g = if plan.pack_rhs && panels.is_none() {
                 let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
                 match rhs_load {
                     // A bf16 rhs, widened while packed (`dot_widen`).
@@ -393,7 +442,15 @@ impl Lowerer<'_, '_> {
     /// region that packs that operand, with no `tile.store` in between.
     pub(super) fn defer_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
         let op = &ops[i];
-        if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
+        if op.op != Op::Tile(TileOp::Load) || op.results.len() != 1 {
+            return Ok(false);
+        }
+        if let Ok(tessera_dialects::Type::Tile(t)) = self.ty(op.results[0]) {
+            if t.dtype == DType::F32 && t.shape.len() == 3 && op.operands.len() == 4 {
+                return self.defer_panels(ops, i);
+            }
+        }
+        if op.operands.len() != 3 {
             return Ok(false);
         }
         let v = op.results[0];
@@ -432,6 +489,102 @@ impl Lowerer<'_, '_> {
             && f32_2d(self, dot.operands[1]).is_some()
             && f32_2d(self, dot.operands[2]).is_some()
             && DotPlan::from_attrs(dot).is_ok_and(packs)
+            && !ops[i + 1..i + 1 + j].iter().any(stores))
+    }
+
+    /// Where the column panels of a `P x K x W` rhs tile (`tile.dot`'s packed rhs form)
+    /// are read: the first panel's first row and the bytes between panels. A deferred
+    /// `load` ([`Self::defer_rhs`]) is read in place when its tile lies wholly inside the
+    /// buffer with contiguous panel rows (a weight packed when bound: no copy at all), else
+    /// loaded into the tile's slot as `tile.load` does, padding included; a tile in a slot
+    /// is read there.
+    fn rhs_panels(
+        &mut self,
+        slot: &TileSlot,
+        load: Option<&Operation>,
+        (k, n, w): (i64, i64, i64),
+    ) -> Result<(ClValue, ClValue)> {
+        let Some(load) = load else {
+            return Ok((self.slot_addr(slot), self.iconst(k * w * 4)));
+        };
+        let buf = self.buffer(load.operands[0])?;
+        let idx = &load.operands[1..];
+        let acc = Access::of(&load.attrs, 3, "tile.load")?;
+        let shape = [(n / w) as usize, k as usize, w as usize];
+        let starts = self.tile_starts(idx, &shape, &acc)?;
+        let zero = self.iconst(0);
+        let one = self.iconst(1);
+        let mut inside = self.b.ins().icmp(IntCC::Equal, buf.strides[2], one);
+        let wc = self.iconst(w);
+        let rows = self.b.ins().icmp(IntCC::Equal, buf.strides[1], wc);
+        inside = self.b.ins().band(inside, rows);
+        for (a, &t) in shape.iter().enumerate() {
+            let end = self.add_c(starts[a], t as i64);
+            let lo = self
+                .b
+                .ins()
+                .icmp(IntCC::SignedGreaterThanOrEqual, starts[a], zero);
+            let hi = self
+                .b
+                .ins()
+                .icmp(IntCC::SignedLessThanOrEqual, end, buf.dims[a]);
+            let both = self.b.ins().band(lo, hi);
+            inside = self.b.ins().band(inside, both);
+        }
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        let at = self.b.append_block_param(join, types::I64);
+        let between = self.b.append_block_param(join, types::I64);
+        self.b.ins().brif(inside, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let e0 = self.b.ins().imul(starts[0], buf.strides[0]);
+        let e1 = self.b.ins().imul(starts[1], buf.strides[1]);
+        let e = self.b.ins().iadd(e0, e1);
+        let e = self.b.ins().iadd(e, starts[2]);
+        let off = self.mul_c(e, 4);
+        let p = self.b.ins().iadd(buf.base, off);
+        let bytes = self.mul_c(buf.strides[0], 4);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
+        self.b.switch_to_block(slow);
+        let pad = match load.attrs.get("pad") {
+            Some(v) => const_bits(v, slot.dtype)?,
+            None => 0,
+        };
+        self.transfer(&buf, idx, slot, Some(pad), &acc)?;
+        let p = self.slot_addr(slot);
+        let bytes = self.iconst(k * w * 4);
+        self.b
+            .ins()
+            .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
+        self.b.switch_to_block(join);
+        Ok((at, between))
+    }
+
+    /// Whether `ops[i]`, a `tile.load` of an `f32` `P x K x W` tile, is the rhs in column
+    /// panels of the `f32` `tile.dot` after it that alone uses it, with no `tile.store`
+    /// in between: left to the dot ([`Self::rhs_panels`]).
+    fn defer_panels(&self, ops: &[Operation], i: usize) -> Result<bool> {
+        let op = &ops[i];
+        let v = op.results[0];
+        if !Access::of(&op.attrs, 3, "tile.load")?.is_plain() || uses(&self.func.body, v) != 1 {
+            return Ok(false);
+        }
+        let Some(j) = ops[i + 1..].iter().position(|o| o.operands.contains(&v)) else {
+            return Ok(false);
+        };
+        let dot = &ops[i + 1 + j];
+        let f32_tile = |x: &Value| matches!(self.ty(*x), Ok(tessera_dialects::Type::Tile(t)) if t.dtype == DType::F32);
+        Ok(dot.op == Op::Tile(TileOp::Dot)
+            && (3..=4).contains(&dot.operands.len())
+            && dot.operands[1] == v
+            && dot.operands[0] != v
+            && dot.operands[2] != v
+            && dot.operands[..3].iter().all(f32_tile)
             && !ops[i + 1..i + 1 + j].iter().any(stores))
     }
 
@@ -752,16 +905,28 @@ impl Lowerer<'_, '_> {
                 l.b.ins().splat(types::F32X4, x)
             }
         };
-        let (pb, bstride) = if g.packed {
-            let eb = self.mul_c(col0, k);
-            (self.elem_addr(&g.b, eb), vecs * 4)
-        } else {
-            (self.elem_addr(&g.b, col0), n)
+        let (pb, bstride) = match g.panels {
+            Some((at, between)) => {
+                // Panel `col0 / (vecs * 4)`: every panel but a last narrower one is full.
+                let bw = self.iconst(plan.vecs * 4);
+                let p = self.b.ins().udiv(col0, bw);
+                let off = self.b.ins().imul(p, between);
+                (self.b.ins().iadd(at, off), vecs * 4)
+            }
+            None if g.packed => {
+                let eb = self.mul_c(col0, k);
+                (self.elem_addr(&g.b, eb), vecs * 4)
+            }
+            None => (self.elem_addr(&g.b, col0), n),
         };
         // Operand loads inside the k loop are pure for Cranelift's e-graph (the k loop
         // writes no memory), so each is placed right before its use instead of all at the
         // top of the body, which would keep every loaded value live at once.
-        let bflags = if g.packed { frame_flags() } else { g.vflags };
+        let bflags = match g.panels {
+            Some(_) => buf_flags(),
+            None if g.packed => frame_flags(),
+            None => g.vflags,
+        };
         let bflags = bflags.with_readonly().with_can_move();
         let u = unroll.clamp(1, k.max(1));
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {

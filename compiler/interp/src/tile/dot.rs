@@ -1,13 +1,37 @@
-//! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles. Floats: each result element is
+//! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles (the rhs possibly in column panels,
+//! `P x K x W`, read as the `K x (P * W)` tile it holds). Floats: each result element is
 //! `acc + sum_k lhs[m, k] * rhs[k, n]` computed in `f64` and rounded once to the
 //! accumulator's dtype. Integers: wrapping `i32`, wrapped to the accumulator's dtype.
 
 use crate::kernels::out::{elems, from_f64, from_i32, Elems};
 use tessera_dialects::DType;
-use tessera_tensor::Tensor;
+use tessera_tensor::{Data, Tensor};
 
 /// `acc + lhs @ rhs`.
 pub(crate) fn dot(lhs: &Tensor, rhs: &Tensor, acc: &Tensor) -> Result<Tensor, String> {
+    if let [p, k, w] = *rhs.shape() {
+        // Column panels (`P x K x W`, P * W = N): the K x N tile they hold.
+        let n = p * w;
+        if acc.shape().get(1) != Some(&n) {
+            return Err(format!(
+                "rhs panels {:?} do not make the accumulator's {:?} columns",
+                rhs.shape(),
+                acc.shape()
+            ));
+        }
+        let mut idx = Vec::with_capacity(k * n);
+        for kk in 0..k {
+            for col in 0..n {
+                idx.push((col / w) * k * w + kk * w + col % w);
+            }
+        }
+        let data = match rhs.data() {
+            Data::Float(v) => Data::Float(idx.iter().map(|&i| v[i]).collect()),
+            Data::Int(v) => Data::Int(idx.iter().map(|&i| v[i]).collect()),
+        };
+        let plain = Tensor::new(rhs.dtype(), vec![k, n], data).map_err(|e| e.to_string())?;
+        return dot(lhs, &plain, acc);
+    }
     let (m, k, k2, n) = match (lhs.shape(), rhs.shape(), acc.shape()) {
         ([m, k], [k2, n], [m2, n2]) if m == m2 && n == n2 => (*m, *k, *k2, *n),
         (a, b, c) => {
