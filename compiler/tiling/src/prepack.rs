@@ -34,7 +34,8 @@ pub const PANEL: usize = (crate::schedule::DOT_BLOCK[1] * crate::schedule::VECTO
 /// multiple of [`PANEL`], passed without a view to kernels launched once each, in which
 /// every use is a plain 2-D `tile.load` whose tile is a whole number of panels wide, used
 /// once, as the rhs of an `f32` `tile.dot` of the same region whose register block is
-/// [`PANEL`] columns wide. Other parameters are left as they are. Returns the rewritten
+/// [`PANEL`] columns wide, and not itself a result. Other parameters are left as they
+/// are. Returns the rewritten
 /// plan and the indices (into `params`) of the packed parameters.
 pub fn prepack_weights(tiled: &Tiled, weights: &BTreeSet<usize>) -> (Tiled, Vec<usize>) {
     let mut out = tiled.clone();
@@ -51,7 +52,12 @@ pub fn prepack_weights(tiled: &Tiled, weights: &BTreeSet<usize>) -> (Tiled, Vec<
             },
             _ => continue,
         };
-        if info.kind != BufKind::Param || info.ty.dtype != DType::F32 || n % PANEL != 0 {
+        // A parameter that is also a result is returned as given.
+        if info.kind != BufKind::Param
+            || info.ty.dtype != DType::F32
+            || n % PANEL != 0
+            || tiled.results.contains(&b)
+        {
             continue;
         }
         // Every (kernel, parameter position) the buffer is passed to.
@@ -189,7 +195,7 @@ fn panel_dot(f: &Func, r: &Region, i: usize, v: Value) -> bool {
         && dot.operands[0] != v
         && dot.operands[..3].iter().all(f32_2d)
         && (vecs * crate::schedule::VECTOR) as usize == PANEL
-        && tile_of(f, v).is_some_and(|t| t.shape[1] as usize % PANEL == 0)
+        && tile_of(f, v).is_some_and(|t| (t.shape[1] as usize).is_multiple_of(PANEL))
 }
 
 fn uses(r: &Region, v: Value) -> usize {
