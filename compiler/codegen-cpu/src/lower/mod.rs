@@ -536,7 +536,7 @@ impl Lowerer<'_, '_> {
         };
         let fp = self.frame_ptr;
         let consts: Vec<(u128, u32)> = self.consts.iter().map(|(k, v)| (*k, *v)).collect();
-        let mut pos = FuncCursor::new(&mut self.b.func).at_inst(term);
+        let mut pos = FuncCursor::new(self.b.func).at_inst(term);
         for (bits, off) in consts {
             let data = cranelift_codegen::ir::ConstantData::from(bits.to_le_bytes().to_vec());
             let h = pos.func.dfg.constants.insert(data);
