@@ -225,3 +225,15 @@ fn chunks_read_and_written_in_place() {
     let l = |n: i64| sizes(&[("L", n)]);
     check_kernel(&m, "shifted", &[l(7), l(50), l(1), l(64)], MAP);
 }
+
+#[test]
+fn reductions_folded_into_their_maps() {
+    let m = cpu_tir();
+    let rc = |a: i64, b: i64| sizes(&[("R", a), ("C", b)]);
+    check_kernel(
+        &m,
+        "folded",
+        &[rc(3, 28), rc(2, 29), rc(1, 1), rc(4, 13), rc(2, 130)],
+        sums(130),
+    );
+}

@@ -83,6 +83,50 @@ fn gelu_layernorm_is_one_kernel() {
     assert!(text.contains("tile.store %pt, %out, %i, %ka"), "{t}");
     assert!(text.contains("tile.load %out, %i, %kb {pad = nan}"), "{t}");
     assert!(!text.contains("tile.broadcast %pl"), "{t}");
+    // Whole chunks: the first loop sums the prologue's tile as computed, the second
+    // needs no mask; the ragged chunk (a loop of its own after each) reads the row back
+    // with the padding (0 for the sum, NaN masked for the squares).
+    assert!(text.contains("%ap = tile.reduce %pt {axis = 1"), "{t}");
+    assert!(text.contains("%s1 = tile.for %s1f"), "{t}");
+    assert!(text.contains("tile.load %out, %i, %kat {pad = 0.0}"), "{t}");
+    assert!(text.contains("%s2 = tile.for %s2f"), "{t}");
+    let whole = &text
+        [text.find("%s2f = tile.for").expect("loop")..text.find("%s2 = tile.for").expect("tail")];
+    assert!(
+        !whole.contains("graph.select") && !whole.contains("pad = nan"),
+        "{t}"
+    );
+}
+
+#[test]
+fn gelu_layernorm_whole_chunks_need_no_tail() {
+    let src = |d: u32| {
+        format!(
+            "fn main(x: f32[N, {d}], a: f32[{d}], b: f32[{d}], g: f32[{d}], beta: f32[{d}]) -> f32[N, {d}] {{
+                 layernorm(gelu_tanh(x * a + b), g, beta, axis: -1, eps: 1e-5)
+             }}"
+        )
+    };
+    // 24 = 3 chunks of 8 (the small schedule): no ragged chunk, no tail loops, no mask.
+    let t = lower_and_check(&src(24), &[&[("N", 3)], &[("N", 1)]]);
+    let text = t.to_string();
+    assert!(text.contains("%ap = tile.reduce %pt {axis = 1"), "{t}");
+    assert!(!text.contains("%s1f") && !text.contains("%s2f"), "{t}");
+    assert!(
+        !text.contains("pad = nan") && !text.contains("graph.select"),
+        "{t}"
+    );
+    // 20 = 2 chunks of 8 and a ragged one of 4.
+    let t = lower_and_check(&src(20), &[&[("N", 3)], &[("N", 2)]]);
+    let text = t.to_string();
+    assert!(
+        text.contains("%s1 = tile.for %s1f {bounds = sizes[2, 3]}"),
+        "{t}"
+    );
+    assert!(
+        text.contains("%s2 = tile.for %s2f {bounds = sizes[2, 3]}"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -29,6 +29,7 @@
 
 use super::lane_cast::lane_cast_supported;
 use super::memory::Access;
+use super::reduce::Kind;
 use super::vmath::VMATH_OPS;
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
@@ -81,6 +82,21 @@ impl Operand {
     }
 }
 
+/// Where a map operand comes from: its tile (a slot or a view's run) or one element
+/// broadcast to the tile.
+enum Src {
+    Mem((crate::tile_layout::TileSlot, ClValue, MemFlagsData)),
+    Splat(crate::tile_layout::TileSlot, Vec<usize>),
+}
+
+/// A map operand inside the loop: read at each point, or held in registers (`one` for
+/// the scalar tail, `lanes` splat for the vector loops).
+#[derive(Clone, Copy)]
+enum In {
+    Mem(Operand),
+    Reg { one: ClValue, lanes: ClValue },
+}
+
 /// Maps of at most this many region ops (with the `tile.yield`) compute two vectors per
 /// loop step.
 const UNROLL_OPS: usize = 6;
@@ -113,31 +129,58 @@ impl Lowerer<'_, '_> {
     /// `tile.map` (the largest region, in ops with its `tile.yield`, whose vector loop is
     /// unrolled twice: [`UNROLL_OPS`]).
     pub(super) fn map(&mut self, op: &Operation) -> Result<()> {
-        self.map_into(op, None)
+        self.map_into(op, None, &[], true)
     }
 
     /// `tile.map`, and when `store` is given the `tile.store` of its result that follows
     /// it (a contiguous run, see `Lowerer::block`): the map then writes the buffer
     /// directly when the run lies inside it, and otherwise its slot, stored as
-    /// `tile.store` does. Operands that are views are read in place the same way.
-    pub(super) fn map_into(&mut self, op: &Operation, store: Option<&Operation>) -> Result<()> {
+    /// `tile.store` does. Operands that are views are read in place the same way, and
+    /// operands that are broadcasts of one `f32`/`i32` element ([`Lowerer::splat_source`])
+    /// are read once, before the loop, and used from a register.
+    ///
+    /// `reduces` are `tile.reduce`s (`f32` sum, max or min over the last axis of a
+    /// one-row tile, see `Lowerer::block`) of the map's result: they are computed in the
+    /// map's loop from the values in registers, into one running vector per unrolled
+    /// vector and a running scalar for the tail, combined at the end (see
+    /// [`super::reduce`] for the order). `write` is false when nothing else reads the
+    /// result: the tile is then never written.
+    pub(super) fn map_into(
+        &mut self,
+        op: &Operation,
+        store: Option<&Operation>,
+        reduces: &[&Operation],
+        write: bool,
+    ) -> Result<()> {
         let region = match op.regions.as_slice() {
             [r] => r,
             _ => return invalid("tile.map takes exactly one region"),
         };
-        let mut srcs = Vec::new();
-        for v in &op.operands {
-            srcs.push(self.operand_base(*v)?);
-        }
         let out = self.result_slot(op)?;
-        if region.args.len() != srcs.len() {
+        if region.args.len() != op.operands.len() {
             return invalid("tile.map: operands and region arguments differ in number");
         }
-        for (s, _, _) in &srcs {
-            if s.shape != out.shape {
+        let mut srcs = Vec::new();
+        for v in &op.operands {
+            let s = match self.splat_source(*v) {
+                Some(_) => {
+                    let t = self.tile(*v)?;
+                    let shape = t.shape.clone();
+                    Src::Splat(t, shape)
+                }
+                None => Src::Mem(self.operand_base(*v)?),
+            };
+            srcs.push(s);
+        }
+        for s in &srcs {
+            let shape = match s {
+                Src::Mem((t, _, _)) => &t.shape,
+                Src::Splat(_, shape) => shape,
+            };
+            if *shape != out.shape {
                 return invalid(format!(
                     "tile.map: all operands must have the result's shape {:?}, got {:?} (use tile.broadcast)",
-                    out.shape, s.shape
+                    out.shape, shape
                 ));
             }
         }
@@ -172,25 +215,63 @@ impl Lowerer<'_, '_> {
             }
             None => (out_slot_addr, frame_flags()),
         };
-        let dst = Operand {
+        let dst = (write || store.is_some()).then_some(Operand {
             base: dst,
             flags: dflags,
             dtype: out.dtype,
-        };
-        let ins: Vec<Operand> = srcs
+        });
+        let uses = use_counts(region);
+        let src_dtypes: Vec<DType> = srcs
             .iter()
-            .map(|(s, base, flags)| Operand {
-                base: *base,
-                flags: *flags,
-                dtype: s.dtype,
+            .map(|s| match s {
+                Src::Mem((t, _, _)) => t.dtype,
+                Src::Splat(t, _) => t.dtype,
             })
             .collect();
-        let uses = use_counts(region);
-        let vector = self.vectorisable(
-            region,
-            &srcs.iter().map(|s| s.0.dtype).collect::<Vec<_>>(),
-            out.dtype,
-        )?;
+        let vector = self.vectorisable(region, &src_dtypes, out.dtype)?;
+        // The fused reductions: kind and result slot.
+        let mut folds = Vec::new();
+        for r in reduces {
+            let kind = Kind::of(r)?;
+            if out.dtype != DType::F32 || out.shape.iter().rev().skip(1).any(|&d| d != 1) {
+                return invalid(
+                    "internal error: a fused reduction of a tile that is not one f32 row",
+                );
+            }
+            let slot = self.result_slot(r)?;
+            if slot.dtype != DType::F32 || slot.len() != 1 {
+                return invalid("internal error: a fused reduction must give one f32 element");
+            }
+            folds.push((kind, slot));
+        }
+        // Operands read once: a broadcast element, splat for the vector loops.
+        let mut ins: Vec<In> = Vec::with_capacity(srcs.len());
+        for s in &srcs {
+            ins.push(match s {
+                Src::Mem((t, base, flags)) => In::Mem(Operand {
+                    base: *base,
+                    flags: *flags,
+                    dtype: t.dtype,
+                }),
+                Src::Splat(t, _) => {
+                    // The broadcast tile's first four elements: loads stay where they are
+                    // put, before the loop, where Cranelift would sink a `splat` into it.
+                    let a = self.slot_addr(t);
+                    let x = self.load_elem(a, t.dtype, frame_flags())?;
+                    let ty = if t.dtype == DType::I32 {
+                        types::I32X4
+                    } else {
+                        types::F32X4
+                    };
+                    let v = if vector && out.len() >= 4 {
+                        self.b.ins().load(ty, frame_flags(), a, 0)
+                    } else {
+                        x
+                    };
+                    In::Reg { one: x, lanes: v }
+                }
+            });
+        }
         let n = out.len() as i64;
         let nv = if vector { n / 4 * 4 } else { 0 };
         // Regions of a few graph ops (a transcendental counts as one: the scales, the
@@ -206,10 +287,29 @@ impl Lowerer<'_, '_> {
         } else {
             0
         };
-        // The loops carry one pointer per operand and one for the result (rather than an
-        // index from which Cranelift would recompute every address in the body).
-        let mut ptrs: Vec<ClValue> = ins.iter().map(|o| o.base).collect();
-        ptrs.push(dst.base);
+        // The loops address every operand and the result from the element index (`base +
+        // (i << log2 size) + offset`, one x86 addressing mode each), so an iteration adds
+        // to the index only; they carry two running vectors and one running scalar per
+        // fused reduction.
+        let mem: Vec<Operand> = ins
+            .iter()
+            .filter_map(|i| match i {
+                In::Mem(o) => Some(*o),
+                In::Reg { .. } => None,
+            })
+            .chain(dst)
+            .collect();
+        let mut carry: Vec<ClValue> = Vec::new();
+        for (kind, _) in &folds {
+            let id = kind.identity();
+            let c = self.b.ins().f32const(id);
+            let v = self.b.ins().splat(types::F32X4, c);
+            carry.extend([v, v, c]);
+        }
+        let np = mem.len();
+        // The frame pointer, carried by the loops, for their constants (`Lowerer::vconst`).
+        let outer_base = self.const_base;
+        carry.push(self.frame_ptr);
         let mut at = self.iconst(0);
         for (end, step, lanes) in [(n8, 8, true), (nv, 4, true), (n, 1, false)] {
             let start_c = match step {
@@ -221,27 +321,75 @@ impl Lowerer<'_, '_> {
                 continue;
             }
             let end = self.iconst(end);
-            let (next, p) = self.for_carry(at, end, step, ptrs, |l, _, p| {
-                let (srcs, out) = p.split_at(ins.len());
-                let mut next = Vec::with_capacity(p.len());
-                let moved: Vec<Operand> = ins
+            let (next, c) = self.for_carry(at, end, step, carry, |l, i, mut accs| {
+                let base = accs.pop();
+                l.const_base = base;
+                let moved: Vec<Operand> = mem
                     .iter()
-                    .zip(srcs)
-                    .chain(std::iter::once((&dst, &out[0])))
-                    .map(|(o, &base)| Operand { base, ..*o })
+                    .map(|o| {
+                        let sh = o.size().trailing_zeros() as i64;
+                        let off = if sh == 0 {
+                            i
+                        } else {
+                            l.b.ins().ishl_imm_u(i, sh)
+                        };
+                        Operand {
+                            base: l.b.ins().iadd(o.base, off),
+                            ..*o
+                        }
+                    })
                     .collect();
-                let (mi, mo) = moved.split_at(ins.len());
+                let mut it = moved.iter();
+                let mi: Vec<In> = ins
+                    .iter()
+                    .map(|i| match i {
+                        In::Mem(_) => In::Mem(*it.next().unwrap_or(&moved[0])),
+                        r => *r,
+                    })
+                    .collect();
+                let mo = dst.map(|_| moved[np - 1]);
                 let per = if step == 8 { 4 } else { step };
                 for half in 0..step / per {
-                    l.map_point(region, mi, &mo[0], half * per, lanes, &uses)?;
+                    let v = l.map_point(region, &mi, mo.as_ref(), half * per, lanes, &uses)?;
+                    for (k, (kind, _)) in folds.iter().enumerate() {
+                        let j = 3 * k + if lanes { half as usize } else { 2 };
+                        accs[j] = l.combine(*kind, accs[j], v);
+                    }
                 }
-                for o in &moved {
-                    next.push(l.add_c(o.base, step * o.size()));
+                // `p + 0`, not `p`: Cranelift removes a block parameter that every edge
+                // passes unchanged (before the e-graph folds the add), and the loads of
+                // the constants would then be hoisted after all.
+                if let Some(p) = base {
+                    let p = l.add_c(p, 0);
+                    accs.push(p);
                 }
-                Ok(next)
+                Ok(accs)
             })?;
             at = next;
-            ptrs = p;
+            carry = c;
+        }
+        self.const_base = outer_base;
+        for (k, (kind, slot)) in folds.iter().enumerate() {
+            let c = &carry[3 * k..3 * k + 3];
+            let mut r = c[2];
+            if nv > 0 {
+                let v = if n8 > 0 {
+                    self.combine(*kind, c[0], c[1])
+                } else {
+                    c[0]
+                };
+                let h = self.horizontal(*kind, v);
+                r = if nv < n {
+                    self.combine(*kind, h, c[2])
+                } else {
+                    h
+                };
+            }
+            let a = self.slot_addr(slot);
+            self.b.ins().store(frame_flags(), r, a, 0);
+        }
+        for (r, (_, slot)) in reduces.iter().zip(folds) {
+            self.set(single_result(r)?, Val::Tile(slot))?;
         }
         if let Some((buf, acc, full, _)) = target {
             let spill = self.b.create_block();
@@ -332,23 +480,30 @@ impl Lowerer<'_, '_> {
         Ok(true)
     }
 
-    /// Computes the map at element `e` from the operands' pointers (4 elements when
-    /// `lanes`).
+    /// Computes the map at element `e` from the operands (4 elements when `lanes`),
+    /// stores it through `out` when given and returns it.
     fn map_point(
         &mut self,
         region: &Region,
-        srcs: &[Operand],
-        out: &Operand,
+        srcs: &[In],
+        out: Option<&Operand>,
         e: i64,
         lanes: bool,
         uses: &BTreeMap<Value, usize>,
-    ) -> Result<()> {
+    ) -> Result<ClValue> {
         let mut loc = Locals {
             vals: BTreeMap::new(),
             fusable: BTreeMap::new(),
             lanes,
         };
         for (a, s) in region.args.iter().zip(srcs) {
+            let s = match s {
+                In::Reg { one, lanes: v } => {
+                    loc.vals.insert(*a, if lanes { *v } else { *one });
+                    continue;
+                }
+                In::Mem(s) => s,
+            };
             let addr = self.add_c(s.base, e * s.size());
             let v = if lanes && s.dtype == DType::I8 {
                 self.load_i8_lanes(addr, s.flags)
@@ -373,21 +528,23 @@ impl Lowerer<'_, '_> {
                 }
                 let v = self.elem_value(op.operands[0], &loc)?;
                 let d = self.elem_dtype(op.operands[0])?;
-                if d != out.dtype {
-                    return invalid(format!(
-                        "tile.map: the region yields {d} for a {} tile",
-                        out.dtype
-                    ));
+                if let Some(out) = out {
+                    if d != out.dtype {
+                        return invalid(format!(
+                            "tile.map: the region yields {d} for a {} tile",
+                            out.dtype
+                        ));
+                    }
+                    let addr = self.add_c(out.base, e * out.size());
+                    if lanes && out.dtype == DType::I8 {
+                        self.store_i8_lanes(v, addr, out.flags);
+                    } else if lanes {
+                        self.b.ins().store(out.flags, v, addr, 0);
+                    } else {
+                        self.store_elem(v, out.dtype, addr, out.flags)?;
+                    }
                 }
-                let addr = self.add_c(out.base, e * out.size());
-                if lanes && out.dtype == DType::I8 {
-                    self.store_i8_lanes(v, addr, out.flags);
-                } else if lanes {
-                    self.b.ins().store(out.flags, v, addr, 0);
-                } else {
-                    self.store_elem(v, out.dtype, addr, out.flags)?;
-                }
-                return Ok(());
+                return Ok(v);
             }
             if matches!(op.op, Op::Tile(_)) {
                 return invalid(

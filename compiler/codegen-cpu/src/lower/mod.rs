@@ -106,6 +106,15 @@ pub(crate) struct Lowerer<'a, 'm> {
     /// Offsets of the slots of `tile.for` iteration values, which every iteration
     /// overwrites: no other value may share them (see `reduce`'s size-1 axes).
     carried: BTreeSet<u32>,
+    /// Broadcasts of a one-element `f32`/`i32` tile: the element's slot (maps read it once
+    /// and keep it in a register, see [`Lowerer::splat_source`]).
+    splats: BTreeMap<Value, TileSlot>,
+    /// The kernel's table of 128-bit constants in the frame (bits -> frame offset),
+    /// stored once at entry ([`Lowerer::vconst`]).
+    consts: BTreeMap<u128, u32>,
+    /// Inside a map loop: the frame pointer as the loop carries it, from which the loop
+    /// reads its constants (see [`Lowerer::vconst`]).
+    const_base: Option<ClValue>,
 }
 
 /// Memory flags for caller buffers (no alignment promise) and for the frame.
@@ -161,6 +170,9 @@ pub(crate) fn lower_kernel(
         live_rows: BTreeMap::new(),
         deferred_rhs: BTreeMap::new(),
         carried: BTreeSet::new(),
+        splats: BTreeMap::new(),
+        consts: BTreeMap::new(),
+        const_base: None,
     };
     // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
     if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
@@ -201,6 +213,7 @@ pub(crate) fn lower_kernel(
     })?;
     l.b.ins().return_(&[]);
     l.b.seal_all_blocks();
+    l.store_consts(entry)?;
     let size = l.frame.size();
     let status = l.status.map(u64::from);
     let fc = l.module.isa().frontend_config();
@@ -298,7 +311,11 @@ impl Lowerer<'_, '_> {
     }
 
     /// Emits `for (i = start; i + step <= end; i += step) { carried = body(i, carried) }`
-    /// and returns the carried values at exit.
+    /// and returns the index and the carried values at exit.
+    ///
+    /// The loop is rotated: a guard before it, then the body with the test at its end
+    /// against `last = end - step` (loop-invariant, hoisted), so each iteration pays one
+    /// add, one compare and one branch.
     pub fn for_carry(
         &mut self,
         start: ClValue,
@@ -307,38 +324,36 @@ impl Lowerer<'_, '_> {
         init: Vec<ClValue>,
         body: impl FnOnce(&mut Self, ClValue, Vec<ClValue>) -> Result<Vec<ClValue>>,
     ) -> Result<(ClValue, Vec<ClValue>)> {
-        let header = self.b.create_block();
         let inner = self.b.create_block();
         let exit = self.b.create_block();
-        self.b.append_block_param(header, types::I64);
+        self.b.append_block_param(inner, types::I64);
         self.b.append_block_param(exit, types::I64);
         for &v in &init {
             let ty = self.b.func.dfg.value_type(v);
-            self.b.append_block_param(header, ty);
+            self.b.append_block_param(inner, ty);
             self.b.append_block_param(exit, ty);
         }
+        let last = self.add_c(end, -step);
+        let go = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, start, last);
         let args: Vec<BlockArg> = std::iter::once(start)
             .chain(init.iter().copied())
             .map(BlockArg::Value)
             .collect();
-        self.b.ins().jump(header, &args);
-        self.b.switch_to_block(header);
-        let hp = self.b.block_params(header).to_vec();
-        let i = hp[0];
-        let next = self.add_c(i, step);
-        let go = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, end);
-        let hargs: Vec<BlockArg> = hp.iter().copied().map(BlockArg::Value).collect();
-        self.b.ins().brif(go, inner, &[], exit, &hargs);
+        self.b.ins().brif(go, inner, &args, exit, &args);
         self.b.switch_to_block(inner);
+        let hp = self.b.block_params(inner).to_vec();
+        let i = hp[0];
         let out = body(self, i, hp[1..].to_vec())?;
         if out.len() != init.len() {
             return invalid("internal error: loop carries changed");
         }
+        let next = self.add_c(i, step);
+        let again = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, last);
         let back: Vec<BlockArg> = std::iter::once(next)
             .chain(out)
             .map(BlockArg::Value)
             .collect();
-        self.b.ins().jump(header, &back);
+        self.b.ins().brif(again, inner, &back, exit, &back);
         self.b.switch_to_block(exit);
         let ep = self.b.block_params(exit).to_vec();
         Ok((ep[0], ep[1..].to_vec()))
@@ -478,6 +493,64 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// A 128-bit constant of vector type `ty`. Inside a map loop it is read from the
+    /// kernel's constant table in the frame through the pointer the loop carries, with a
+    /// `readonly can_move` load: Cranelift then places each load next to its use and folds
+    /// it into the instruction as a memory operand where x86 allows one, instead of
+    /// hoisting every constant out of the loop into registers (a `gelu_tanh` map has more
+    /// constants than there are registers, and the spilled ones were reloaded and stored
+    /// back every iteration). The pointer is a loop-carried value, so the loads are not
+    /// loop-invariant to the e-graph. Elsewhere it is a `vconst`.
+    pub fn vconst(&mut self, ty: ClType, bytes: [u8; 16]) -> Result<ClValue> {
+        let Some(base) = self.const_base else {
+            let h = self
+                .b
+                .func
+                .dfg
+                .constants
+                .insert(cranelift_codegen::ir::ConstantData::from(bytes.to_vec()));
+            return Ok(self.b.ins().vconst(ty, h));
+        };
+        let key = u128::from_le_bytes(bytes);
+        let off = match self.consts.get(&key) {
+            Some(&o) => o,
+            None => {
+                let slot = self.frame.alloc(DType::I32, &[4])?;
+                self.consts.insert(key, slot.offset);
+                slot.offset
+            }
+        };
+        let flags = frame_flags().with_readonly().with_can_move();
+        Ok(self.b.ins().load(ty, flags, base, off as i32))
+    }
+
+    /// Stores the constant table at the end of the entry block (before its branch into
+    /// the grid loop), once per call.
+    fn store_consts(&mut self, entry: cranelift_codegen::ir::Block) -> Result<()> {
+        use cranelift_codegen::cursor::{Cursor, FuncCursor};
+        if self.consts.is_empty() {
+            return Ok(());
+        }
+        let Some(term) = self.b.func.layout.last_inst(entry) else {
+            return invalid("internal error: the entry block is empty");
+        };
+        let fp = self.frame_ptr;
+        let consts: Vec<(u128, u32)> = self.consts.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut pos = FuncCursor::new(self.b.func).at_inst(term);
+        for (bits, off) in consts {
+            let data = cranelift_codegen::ir::ConstantData::from(bits.to_le_bytes().to_vec());
+            let h = pos.func.dfg.constants.insert(data);
+            let v = pos.ins().vconst(types::I32X4, h);
+            pos.ins().store(frame_flags(), v, fp, off as i32);
+        }
+        Ok(())
+    }
+
+    /// For a broadcast of one `f32` or `i32` element: that element's slot.
+    pub fn splat_source(&self, v: Value) -> Option<TileSlot> {
+        self.splats.get(&v).cloned()
+    }
+
     /// A fresh slot for the single tile result of `op`.
     pub fn result_slot(&mut self, op: &Operation) -> Result<TileSlot> {
         let r = single_result(op)?;
@@ -500,8 +573,10 @@ impl Lowerer<'_, '_> {
     pub fn block(&mut self, ops: &[Operation]) -> Result<Option<Vec<Value>>> {
         let plan = in_place(ops, |v| self.ty(v).ok().cloned())?;
         let mut skip = false;
+        // Reductions already computed by the map of their operand.
+        let mut done = BTreeSet::new();
         for (i, op) in ops.iter().enumerate() {
-            if std::mem::take(&mut skip) {
+            if std::mem::take(&mut skip) || done.contains(&i) {
                 continue;
             }
             if op.op == Op::Tile(TileOp::Yield) {
@@ -517,8 +592,14 @@ impl Lowerer<'_, '_> {
             } else if self.defer_widened_rhs(ops, i)? {
                 self.load_deferred_widened(op, &ops[i + 1])?;
                 skip = true;
+            } else if let Some((rs, write)) = plan.folds.get(&i) {
+                let reduces: Vec<&Operation> = rs.iter().map(|&j| &ops[j]).collect();
+                let store = plan.stores.contains(&i).then(|| &ops[i + 1]);
+                self.map_into(op, store, &reduces, *write)?;
+                skip = store.is_some();
+                done.extend(rs.iter().copied());
             } else if plan.stores.contains(&i) {
-                self.map_into(op, Some(&ops[i + 1]))?;
+                self.map_into(op, Some(&ops[i + 1]), &[], true)?;
                 skip = true;
             } else {
                 self.op(op)?;
@@ -651,6 +732,35 @@ struct InPlace {
     views: Vec<usize>,
     /// Indices of the `tile.map`s that write the buffer of the `tile.store` after them.
     stores: Vec<usize>,
+    /// `tile.map`s (by index) whose result is reduced by `tile.reduce`s of the block that
+    /// the map computes in its own loop (their indices), and whether the result is
+    /// also read otherwise (by the `tile.store` right after the map, the only other use
+    /// allowed); when not, the map's tile is never written.
+    folds: BTreeMap<usize, (Vec<usize>, bool)>,
+}
+
+/// Whether `red` is a `tile.reduce` that the map producing its operand (a one-row `f32`
+/// tile of rank `rank`) can compute: `f32` sum, max or min over the last axis.
+fn foldable_reduce(red: &Operation, rank: usize) -> bool {
+    red.op == Op::Tile(TileOp::Reduce)
+        && red.results.len() == 1
+        && matches!(red.attrs.str("kind"), Some("sum" | "max" | "min"))
+        && red.attrs.int("axis") == Some(rank as i64 - 1)
+}
+
+/// Whether `ty` is a one-row `f32` tile (every axis but the last of extent 1).
+fn one_f32_row(ty: Option<Type>) -> Option<usize> {
+    match ty {
+        Some(Type::Tile(t))
+            if t.dtype == DType::F32
+                && !t.shape.is_empty()
+                && t.shape[..t.shape.len() - 1].iter().all(|&d| d == 1)
+                && t.shape[t.shape.len() - 1] >= 1 =>
+        {
+            Some(t.shape.len())
+        }
+        _ => None,
+    }
 }
 
 /// Whether the operands of `load` (a `tile.load` of `ty`) make a contiguous run of a
@@ -724,6 +834,32 @@ fn in_place(ops: &[Operation], ty: impl Fn(Value) -> Option<Type>) -> Result<InP
             views.push(i);
         }
     }
+    // Maps whose result is reduced (and at most stored right after).
+    let mut folds = BTreeMap::new();
+    for (i, map) in ops.iter().enumerate() {
+        if !is(map, TileOp::Map) || map.results.len() != 1 {
+            continue;
+        }
+        let r = map.results[0];
+        let Some(rank) = one_f32_row(ty(r)) else {
+            continue;
+        };
+        let uses = uses_of(r, ops);
+        let (reds, others): (Vec<_>, Vec<_>) = uses
+            .iter()
+            .partition(|&&(j, direct)| direct && j > i && foldable_reduce(&ops[j], rank));
+        let stored = |&&(j, direct): &&(usize, bool)| {
+            direct
+                && j == i + 1
+                && is(&ops[j], TileOp::Store)
+                && ops[j].operands.first() == Some(&r)
+                && ops[j].operands[1..].iter().all(|&o| o != r)
+        };
+        if !reds.is_empty() && others.len() <= 1 && others.iter().all(stored) {
+            let js: Vec<usize> = reds.iter().map(|u| u.0).collect();
+            folds.insert(i, (js, !others.is_empty()));
+        }
+    }
     let mut stores = Vec::new();
     for (i, pair) in ops.windows(2).enumerate() {
         let (map, store) = (&pair[0], &pair[1]);
@@ -734,7 +870,13 @@ fn in_place(ops: &[Operation], ty: impl Fn(Value) -> Option<Type>) -> Result<InP
         if store.operands.len() < 2 || store.operands[0] != r {
             continue;
         }
-        if uses_of(r, &ops[i + 1..]) != [(0, true)] || !contiguous_access(store, ty(r)) {
+        // Reductions the map computes itself do not read its tile.
+        let folded = folds.get(&i).map(|f| f.0.clone()).unwrap_or_default();
+        let rest: Vec<(usize, bool)> = uses_of(r, &ops[i + 1..])
+            .into_iter()
+            .filter(|u| !folded.contains(&(u.0 + i + 1)))
+            .collect();
+        if rest != [(0, true)] || !contiguous_access(store, ty(r)) {
             continue;
         }
         // A view of the same buffer must be the very run the map writes, so that each
@@ -759,7 +901,11 @@ fn in_place(ops: &[Operation], ty: impl Fn(Value) -> Option<Type>) -> Result<InP
             stores.push(i);
         }
     }
-    Ok(InPlace { views, stores })
+    Ok(InPlace {
+        views,
+        stores,
+        folds,
+    })
 }
 
 pub(crate) fn single_result(op: &Operation) -> Result<Value> {

@@ -27,19 +27,52 @@ use cranelift_codegen::ir::{types, InstBuilder, Value as ClValue};
 use tessera_dialects::{DType, Operation};
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Sum,
     Max,
     Min,
 }
 
+impl Kind {
+    /// The kind of a `tile.reduce` other than `argmax`.
+    pub(super) fn of(op: &Operation) -> Result<Kind> {
+        match op.attrs.str("kind") {
+            Some("sum") => Ok(Kind::Sum),
+            Some("max") => Ok(Kind::Max),
+            Some("min") => Ok(Kind::Min),
+            k => invalid(format!(
+                "tile.reduce: `kind` must be sum, max or min, got {k:?}"
+            )),
+        }
+    }
+
+    /// The identity of the `f32` combine: `-0` for sums (`-0 + x` is `x` for every `x`,
+    /// `-0` included), `-inf` for maxima, `+inf` for minima.
+    pub(super) fn identity(self) -> f32 {
+        match self {
+            Kind::Sum => -0.0,
+            Kind::Max => f32::NEG_INFINITY,
+            Kind::Min => f32::INFINITY,
+        }
+    }
+}
+
 impl Lowerer<'_, '_> {
-    fn combine(&mut self, k: Kind, a: ClValue, b: ClValue) -> ClValue {
+    pub(super) fn combine(&mut self, k: Kind, a: ClValue, b: ClValue) -> ClValue {
         match k {
             Kind::Sum => self.b.ins().fadd(a, b),
             Kind::Max => self.b.ins().fmax(a, b),
             Kind::Min => self.b.ins().fmin(a, b),
         }
+    }
+
+    /// The combine of the four lanes of `v`, as `(x0 . x1) . (x2 . x3)`.
+    pub(super) fn horizontal(&mut self, k: Kind, v: ClValue) -> ClValue {
+        let lane = |l: &mut Self, j: u8| l.b.ins().extractlane(v, j);
+        let (x0, x1, x2, x3) = (lane(self, 0), lane(self, 1), lane(self, 2), lane(self, 3));
+        let p = self.combine(k, x0, x1);
+        let q = self.combine(k, x2, x3);
+        self.combine(k, p, q)
     }
 
     /// A reduction over an axis of extent 1 (the max or min of one element is that element,
@@ -120,16 +153,7 @@ impl Lowerer<'_, '_> {
                 x.shape.len()
             ));
         };
-        let kind = match op.attrs.str("kind") {
-            Some("sum") => Kind::Sum,
-            Some("max") => Kind::Max,
-            Some("min") => Kind::Min,
-            k => {
-                return invalid(format!(
-                    "tile.reduce: `kind` must be sum, max or min, got {k:?}"
-                ))
-            }
-        };
+        let kind = Kind::of(op)?;
         let mut want = x.shape.clone();
         want.remove(axis);
         if want != out.shape {
@@ -216,11 +240,7 @@ impl Lowerer<'_, '_> {
                 let p = l.combine(kind, acc[0], acc[1]);
                 let q = l.combine(kind, acc[2], acc[3]);
                 let v = l.combine(kind, p, q);
-                let lane = |l: &mut Self, j: u8| l.b.ins().extractlane(v, j);
-                let (x0, x1, x2, x3) = (lane(l, 0), lane(l, 1), lane(l, 2), lane(l, 3));
-                let p = l.combine(kind, x0, x1);
-                let q = l.combine(kind, x2, x3);
-                let r = l.combine(kind, p, q);
+                let r = l.horizontal(kind, v);
                 let d = at_out(l, o, zero);
                 l.b.ins().store(frame_flags(), r, d, 0);
                 Ok(())
@@ -236,11 +256,7 @@ impl Lowerer<'_, '_> {
                     let v = l.b.ins().load(types::F32X4, xflags, a, 0);
                     Ok(vec![l.combine(kind, acc[0], v)])
                 })?;
-                let lane = |l: &mut Self, j: u8| l.b.ins().extractlane(acc[0], j);
-                let (x0, x1, x2, x3) = (lane(l, 0), lane(l, 1), lane(l, 2), lane(l, 3));
-                let p = l.combine(kind, x0, x1);
-                let q = l.combine(kind, x2, x3);
-                let r = l.combine(kind, p, q);
+                let r = l.horizontal(kind, acc[0]);
                 let d = at_out(l, o, zero);
                 l.b.ins().store(frame_flags(), r, d, 0);
                 Ok(())

@@ -97,6 +97,13 @@ impl Lowerer<'_, '_> {
                 l.fill_elems(dst, count, esz, bits, frame_flags())
             }
         })?;
+        // A broadcast element (a row statistic) is read once by the maps that use it.
+        if x.len() == 1
+            && matches!(x.dtype, DType::F32 | DType::I32)
+            && !self.carried.contains(&x.offset)
+        {
+            self.splats.insert(single_result(op)?, x);
+        }
         self.set(single_result(op)?, Val::Tile(out))
     }
 

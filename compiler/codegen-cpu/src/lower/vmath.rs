@@ -28,7 +28,9 @@
 //! - `sigmoid(x) = s / (1 + e)`, `e = exp(-|x|)`, `s = 1` for `x >= 0` else `e`;
 //!   `silu(x) = x s / (1 + e)`, for `x < 0` with `e`'s last power-of-two factor applied
 //!   after the division (a denormal result is rounded once), `-0` below `-120`;
-//!   `gelu_tanh(x) = x / (1 + exp(-2u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)` (`-0` at `-inf`).
+//!   `gelu_tanh(x) = x / (1 + exp(-2u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)`, with `x`
+//!   raised to at least `-f32::MAX` (`-0` at `-inf`) and `1 + exp` in one scale
+//!   (`v_one_plus_exp`).
 //! - `rsqrt(x) = 1 / sqrt(x)` (two correctly rounded operations).
 
 // The constants are written with the exact decimal expansion of each `f32` coefficient.
@@ -169,17 +171,17 @@ impl Lowerer<'_, '_> {
             GraphOp::GeluTanh => {
                 // x sigmoid(2u) = x / (1 + exp(-2u)): no cancellation on either side (for
                 // x < 0 the exponential is large, and its overflow to inf gives -0, within
-                // the documented absolute error); a NaN x stays NaN through the division,
-                // and `-inf` (`-inf / inf`) is blended to its limit `-0`.
-                let x2 = self.b.ins().fmul(v, v);
+                // the documented absolute error). `x` is first raised to at least
+                // `-f32::MAX` (`maxps` keeps a NaN x, which stays NaN through the
+                // division), so `-inf` gives `-f32::MAX / inf = -0`, its limit.
+                let lo = self.vc(f32::MIN);
+                let xm = self.vmax(lo, v);
+                let x2 = self.b.ins().fmul(xm, xm);
                 let (kc, k) = (self.vc(-GELU_KC2), self.vc(-GELU_K2));
                 let p = self.b.ins().fma(x2, kc, k);
-                let t = self.b.ins().fmul(v, p);
-                let e = self.v_exp(t);
-                let one = self.vc(1.0);
-                let den = self.b.ins().fadd(one, e);
-                let y = self.b.ins().fdiv(v, den);
-                self.neg_inf_to_neg_zero(v, y)
+                let t = self.b.ins().fmul(xm, p);
+                let den = self.v_one_plus_exp(t);
+                self.b.ins().fdiv(xm, den)
             }
             _ => {
                 let s = self.b.ins().sqrt(v);
@@ -206,9 +208,23 @@ impl Lowerer<'_, '_> {
     }
 
     fn v128(&mut self, ty: types::Type, bits: u32) -> ClValue {
-        let bytes: Vec<u8> = (0..4).flat_map(|_| bits.to_le_bytes()).collect();
-        let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
-        self.b.ins().vconst(ty, h)
+        let mut bytes = [0u8; 16];
+        for k in 0..4 {
+            bytes[4 * k..4 * k + 4].copy_from_slice(&bits.to_le_bytes());
+        }
+        match self.vconst(ty, bytes) {
+            Ok(v) => v,
+            // The table is full (the frame's limit): a constant of the code instead.
+            Err(_) => {
+                let h = self
+                    .b
+                    .func
+                    .dfg
+                    .constants
+                    .insert(ConstantData::from(bytes.to_vec()));
+                self.b.ins().vconst(ty, h)
+            }
+        }
     }
 
     fn as_f32x4(&mut self, v: ClValue) -> ClValue {
@@ -306,6 +322,36 @@ impl Lowerer<'_, '_> {
         };
         let (s1, s2) = (scale(self, n1), scale(self, n2));
         (self.b.ins().fmul(e, s1), s2)
+    }
+
+    /// `1 + exp(t)` for every `t` but NaN, with one power-of-two scale: `t` clamped to
+    /// `[-87, 89]` keeps `n = round(t / ln 2)` in `[-126, 128]`, so `2^n` is one exponent
+    /// field (normal, or `+inf` for `n = 128`, where `exp` has overflowed or is within a
+    /// factor 1.42 of it). Below `-87` the sum is 1 already (`exp(t) < 2^-125`); from
+    /// `t = 88.38` on it is `+inf` (the true sum from there to the overflow at `88.72` is
+    /// at least `2.4e38`; gelu_tanh divides by it). `1 + e^r 2^n` is one `fma`.
+    fn v_one_plus_exp(&mut self, t: ClValue) -> ClValue {
+        let (lo, hi) = (self.vc(-87.0), self.vc(89.0));
+        let xc = self.vmax(t, lo);
+        let xc = self.vmin(xc, hi);
+        let (l2e, sh) = (self.vc(LOG2E), self.vc(SHIFTER));
+        let ts = self.b.ins().fma(xc, l2e, sh);
+        let n = self.b.ins().fsub(ts, sh);
+        let (h, l) = (self.vc(-LN2_HI), self.vc(-LN2_LO));
+        let r = self.b.ins().fma(n, h, xc);
+        let r = self.b.ins().fma(n, l, r);
+        let p = self.horner(r, &EXP_P);
+        let r2 = self.b.ins().fmul(r, r);
+        let s = self.b.ins().fma(r2, p, r);
+        let one = self.vc(1.0);
+        let e = self.b.ins().fadd(s, one);
+        // 2^n: the shifter's bits are 0x4B40_0000 + n.
+        let tb = self.as_i32x4(ts);
+        let off = self.vi(0x4B40_0000 - 127);
+        let b = self.b.ins().isub(tb, off);
+        let b = self.b.ins().ishl_imm_u(b, 23);
+        let scale = self.as_f32x4(b);
+        self.b.ins().fma(e, scale, one)
     }
 
     fn v_log(&mut self, x: ClValue) -> ClValue {

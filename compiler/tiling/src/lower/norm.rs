@@ -142,17 +142,22 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 /// `f32` (other float dtypes are widened on load and the result cast back; the graph
 /// interpreter computes in `f64` and rounds once). Three loops over the row's column tiles
 /// (a row of up to a few thousand elements stays in L1/L2 after the first): the sum; the
-/// sum of the centred squares (`layernorm`; the padding past the row's end is NaN and
-/// masked by `x == x`, so a NaN of the row still makes the mean, and the row, NaN) or
-/// nothing (`rmsnorm`, whose first loop sums the squares: padding adds 0; rows past the
-/// last are padding too, computed and never stored); then
-/// `(x - mean) * r * gamma + beta` or `x * r * gamma` with `r = 1 / sqrt(var + eps)`.
+/// sum of the centred squares (`layernorm`) or nothing (`rmsnorm`, whose first loop sums
+/// the squares: padding adds 0; rows past the last are padding too, computed and never
+/// stored); then `(x - mean) * r * gamma + beta` or `x * r * gamma` with
+/// `r = 1 / sqrt(var + eps)`. The layernorm's second loop runs over the chunks wholly
+/// inside the row (`[0, n / tn)`) unmasked, then, when the row can end in a ragged chunk,
+/// over that chunk (`[n / tn, cdiv(n, tn))`: at most once) with the padding NaN and masked
+/// by `x == x`, so a NaN of the row still makes the mean, and the row, NaN.
 ///
 /// With a `prologue` (the elementwise group computing the input, see
-/// [`super::fuse::Fusion::prologue`]), the first loop computes the group from its inputs,
-/// stores each tile into the output (rounded to the dtype, as a materialised input would
-/// be) and reads it back (padding 0) for the sum; the other loops read the output row, still
-/// in L1/L2. The input is never a pass over memory of its own.
+/// [`super::fuse::Fusion::prologue`]), the first loop computes the group from its inputs
+/// and stores each tile into the output (rounded to the dtype, as a materialised input
+/// would be); the other loops read the output row, still in L1/L2. The input is never a
+/// pass over memory of its own. For the sum, a layernorm's `f32` prologue reduces each
+/// whole chunk as computed (the CPU back end adds it up in the loop that computes it),
+/// and the ragged chunk, in a loop of its own, is read back with the padding 0; otherwise
+/// every chunk is read back.
 pub(super) fn norm(
     ctx: &mut Ctx,
     op: &Operation,
@@ -268,7 +273,30 @@ pub(super) fn norm(
         "%cf = tile.cast %{cn} {{dtype = f32}} : ({}) -> {row}",
         tile(DType::I32, &[tr])
     ));
-    // Loop 1: the row sum (of x, or of x^2 for rmsnorm).
+    // Column chunks wholly inside the row (`[0, full)`) need no padding: the first loop
+    // sums a prologue's tile as computed and the second needs no mask. The ragged last
+    // chunk, if the row can have one, gets loops of its own (`[full, chunks)`, at most one
+    // iteration), with the padding handled as before.
+    let chunks = cdiv(&n, tn);
+    let full = n
+        .floor_div(&SymExpr::lit(tn as i64))
+        .unwrap_or_else(|_| SymExpr::lit(0));
+    let ragged = match n.as_const() {
+        Some(c) => c % tn as i64 != 0,
+        None => true,
+    };
+    let full_bounds = sizes(&[SymExpr::lit(0), full.clone()]);
+    let tail_bounds = sizes(&[full, chunks]);
+    let add = |name: &str, acc: &str, part: &str, t: &str| -> String {
+        format!(
+            "%{name} = tile.map %{acc}, %{part} : ({row}, {row}) -> {row} (%u{t}: f32, %w{t}: f32) {{\n  %s{t} = graph.add %u{t}, %w{t} : (f32, f32) -> f32\n  tile.yield %s{t} : f32\n}}"
+        )
+    };
+    // Loop 1: the row sum (of x, or of x^2 for rmsnorm). A layernorm's f32 prologue sums
+    // each chunk as computed (no reload), except in the ragged chunk, read back with the
+    // padding 0.
+    let split1 = layer && prologue.is_some() && ragged;
+    let direct = layer && prologue.is_some() && dt == f;
     let mut body = Vec::new();
     if let Some(group) = prologue {
         prologue_body(
@@ -280,52 +308,105 @@ pub(super) fn norm(
             dt,
             [tr, tn],
             &ob,
+            ("", true),
         );
     }
-    let (more, ax) = load_x("a", "0.0");
-    body.extend(more);
-    let summed = if layer {
-        ax
+    let summed = if direct {
+        "pt".to_string()
     } else {
-        body.push(format!(
-            "%aq = tile.map %{ax} : ({blk}) -> {blk} (%qa: f32) {{\n  %q2a = graph.mul %qa, %qa : (f32, f32) -> f32\n  tile.yield %q2a : f32\n}}"
-        ));
-        "aq".to_string()
+        let (more, ax) = load_x("a", "0.0");
+        body.extend(more);
+        if layer {
+            ax
+        } else {
+            body.push(format!(
+                "%aq = tile.map %{ax} : ({blk}) -> {blk} (%qa: f32) {{\n  %q2a = graph.mul %qa, %qa : (f32, f32) -> f32\n  tile.yield %q2a : f32\n}}"
+            ));
+            "aq".to_string()
+        }
     };
     body.push(format!(
         "%ap = tile.reduce %{summed} {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
     ));
-    body.push(format!(
-        "%an = tile.map %ac, %ap : ({row}, {row}) -> {row} (%ua: f32, %wa: f32) {{\n  %sa = graph.add %ua, %wa : (f32, f32) -> f32\n  tile.yield %sa : f32\n}}"
-    ));
+    body.push(add("an", "ac", "ap", "a"));
     body.push(format!("tile.yield %an : {row}"));
+    let (first, b1) = if split1 {
+        ("s1f", &full_bounds)
+    } else if layer && prologue.is_some() {
+        ("s1", &full_bounds)
+    } else {
+        ("s1", &bounds)
+    };
     k.line(format!(
-        "%s1 = tile.for %init {{bounds = {bounds}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
+        "%{first} = tile.for %init {{bounds = {b1}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
         indent(body)
     ));
+    if split1 {
+        let mut body = Vec::new();
+        if let Some(group) = prologue {
+            prologue_body(
+                &mut k,
+                &mut body,
+                group,
+                &inputs,
+                &leaves,
+                dt,
+                [tr, tn],
+                &ob,
+                ("t", false),
+            );
+        }
+        let (more, ax) = load_x("at", "0.0");
+        body.extend(more);
+        body.push(format!(
+            "%atp = tile.reduce %{ax} {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+        ));
+        body.push(add("atn", "atc", "atp", "at"));
+        body.push(format!("tile.yield %atn : {row}"));
+        k.line(format!(
+            "%s1 = tile.for %s1f {{bounds = {tail_bounds}}} : ({row}) -> {row} (%kat: index, %atc: {row}) {{\n{}\n}}",
+            indent(body)
+        ));
+    }
     k.line(format!(
         "%m1 = tile.map %s1, %cf : ({row}, {row}) -> {row} (%pm: f32, %qm: f32) {{\n  %dm = graph.div %pm, %qm : (f32, f32) -> f32\n  tile.yield %dm : f32\n}}"
     ));
     let var = if layer {
-        // Loop 2: the sum of the centred squares, masked past the row's end.
+        // Loop 2: the sum of the centred squares; in the ragged chunk the padding past the
+        // row's end is NaN and masked (`x == x`, so that a NaN of the row still makes the
+        // mean, and the row, NaN).
         k.line(format!(
             "%mb = tile.broadcast %m1 {{dims = [0]}} : ({row}) -> {blk}"
         ));
-        let (mut body, bx) = load_x("b", "nan");
+        let (mut body, fx) = load_x("f", "0.0");
         body.push(format!(
-            "%bq = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.eq %eb, %eb : (f32, f32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
+            "%fq = tile.map %{fx}, %mb : ({blk}, {blk}) -> {blk} (%ef: f32, %mf: f32) {{\n  %df = graph.sub %ef, %mf : (f32, f32) -> f32\n  %qf = graph.mul %df, %df : (f32, f32) -> f32\n  tile.yield %qf : f32\n}}"
         ));
         body.push(format!(
-            "%bp = tile.reduce %bq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+            "%fp = tile.reduce %fq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
         ));
-        body.push(format!(
-            "%bn = tile.map %bc, %bp : ({row}, {row}) -> {row} (%ub: f32, %wb: f32) {{\n  %sb = graph.add %ub, %wb : (f32, f32) -> f32\n  tile.yield %sb : f32\n}}"
-        ));
-        body.push(format!("tile.yield %bn : {row}"));
+        body.push(add("fn", "fc", "fp", "f"));
+        body.push(format!("tile.yield %fn : {row}"));
+        let first = if ragged { "s2f" } else { "s2" };
         k.line(format!(
-            "%s2 = tile.for %init {{bounds = {bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+            "%{first} = tile.for %init {{bounds = {full_bounds}}} : ({row}) -> {row} (%kf: index, %fc: {row}) {{\n{}\n}}",
             indent(body)
         ));
+        if ragged {
+            let (mut body, bx) = load_x("b", "nan");
+            body.push(format!(
+                "%bq = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.eq %eb, %eb : (f32, f32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
+            ));
+            body.push(format!(
+                "%bp = tile.reduce %bq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+            ));
+            body.push(add("bn", "bc", "bp", "b"));
+            body.push(format!("tile.yield %bn : {row}"));
+            k.line(format!(
+                "%s2 = tile.for %s2f {{bounds = {tail_bounds}}} : ({row}) -> {row} (%kb: index, %bc: {row}) {{\n{}\n}}",
+                indent(body)
+            ));
+        }
         k.line(format!(
             "%v2 = tile.map %s2, %cf : ({row}, {row}) -> {row} (%pv: f32, %qv: f32) {{\n  %dv = graph.div %pv, %qv : (f32, f32) -> f32\n  tile.yield %dv : f32\n}}"
         ));

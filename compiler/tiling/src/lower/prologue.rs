@@ -7,7 +7,8 @@
 //!
 //! Names used in the kernel text: the group's inputs are parameters `%l0, %l1, ...`; the
 //! first loop's index is `%ka`, the row index `%i` and `%zero` an index 0; the group's tile
-//! is `%pt`.
+//! is `%pt` (a second loop computing the prologue, over a row's ragged last chunk, suffixes
+//! its names: `%kat`, `%ptt`).
 
 use super::elementwise::Seen;
 use super::fuse::{leaf, Leaf};
@@ -63,7 +64,9 @@ pub(super) fn prologue_inputs(
 
 /// Pushes the first loop's prologue onto `body` (loads of the group's inputs, the group as
 /// one map, the store into the output row); scalar and column inputs (one value per row)
-/// are loaded and broadcast once, before the loop, in `k`.
+/// are loaded and broadcast once, before the loop, in `k`, when `setup` (the first of
+/// several loops computing the prologue). The loop's index is `%ka{sfx}` and every name
+/// defined in `body` ends with `sfx` (names are defined once per kernel).
 #[allow(clippy::too_many_arguments)] // one call per row kernel, all of them needed
 pub(super) fn prologue_body(
     k: &mut KernelText,
@@ -74,6 +77,7 @@ pub(super) fn prologue_body(
     dt: DType,
     [tr, tn]: [u64; 2],
     ob: &str,
+    (sfx, setup): (&str, bool),
 ) {
     let rt = tile(dt, &[tr, tn]);
     let mut args = Vec::new();
@@ -83,38 +87,44 @@ pub(super) fn prologue_body(
         match kind {
             Leaf::Scalar => {
                 let one = tile(s.dtype, &[1, 1]);
-                k.line(format!(
-                    "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
-                ));
-                k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                if setup {
+                    k.line(format!(
+                        "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
+                    ));
+                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                }
                 args.push((format!("%pb{j}"), lt, s.dtype));
             }
             Leaf::Column => {
                 // The row tile's `tr` values, broadcast along the columns.
                 let col = tile(s.dtype, &[tr, 1]);
-                k.line(format!(
-                    "%pl{j} = tile.load %l{j}, %i, %zero : ({lb}, index, index) -> {col}"
-                ));
-                k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({col}) -> {lt}"));
+                if setup {
+                    k.line(format!(
+                        "%pl{j} = tile.load %l{j}, %i, %zero : ({lb}, index, index) -> {col}"
+                    ));
+                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({col}) -> {lt}"));
+                }
                 args.push((format!("%pb{j}"), lt, s.dtype));
             }
             Leaf::Full => {
                 body.push(format!(
-                    "%pl{j} = tile.load %l{j}, %i, %ka : ({lb}, index, index) -> {lt}"
+                    "%pl{j}{sfx} = tile.load %l{j}, %i, %ka{sfx} : ({lb}, index, index) -> {lt}"
                 ));
-                args.push((format!("%pl{j}"), lt, s.dtype));
+                args.push((format!("%pl{j}{sfx}"), lt, s.dtype));
             }
             Leaf::Row => {
                 // One row, broadcast to the tile's `tr` rows.
                 let one = tile(s.dtype, &[1, tn]);
                 body.push(format!(
-                    "%pl{j} = tile.load %l{j}, %zero, %ka : ({lb}, index, index) -> {one}"
+                    "%pl{j}{sfx} = tile.load %l{j}, %zero, %ka{sfx} : ({lb}, index, index) -> {one}"
                 ));
                 if tr == 1 {
-                    args.push((format!("%pl{j}"), lt, s.dtype));
+                    args.push((format!("%pl{j}{sfx}"), lt, s.dtype));
                 } else {
-                    body.push(format!("%pr{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
-                    args.push((format!("%pr{j}"), lt, s.dtype));
+                    body.push(format!(
+                        "%pr{j}{sfx} = tile.broadcast %pl{j}{sfx} : ({one}) -> {lt}"
+                    ));
+                    args.push((format!("%pr{j}{sfx}"), lt, s.dtype));
                 }
             }
         }
@@ -123,12 +133,12 @@ pub(super) fn prologue_body(
         .iter()
         .zip(&args)
         .enumerate()
-        .map(|(j, ((v, _), (_, _, d)))| (*v, (format!("pe{j}"), *d)))
+        .map(|(j, ((v, _), (_, _, d)))| (*v, (format!("pe{j}{sfx}"), *d)))
         .collect();
     let mut region = Vec::new();
     let mut last = String::new();
     for (m, (o, rdt)) in group.iter().enumerate() {
-        let v = format!("pv{m}");
+        let v = format!("pv{m}{sfx}");
         let (a, t): (Vec<String>, Vec<String>) = o
             .operands
             .iter()
@@ -157,16 +167,16 @@ pub(super) fn prologue_body(
     let rargs: Vec<String> = args
         .iter()
         .enumerate()
-        .map(|(j, (_, _, d))| format!("%pe{j}: {d}"))
+        .map(|(j, (_, _, d))| format!("%pe{j}{sfx}: {d}"))
         .collect();
     body.push(format!(
-        "%pt = tile.map {} : ({}) -> {rt} ({}) {{\n{}\n}}",
+        "%pt{sfx} = tile.map {} : ({}) -> {rt} ({}) {{\n{}\n}}",
         margs.join(", "),
         mtys.join(", "),
         rargs.join(", "),
         region.join("\n")
     ));
     body.push(format!(
-        "tile.store %pt, %out, %i, %ka : ({rt}, {ob}, index, index) -> ()"
+        "tile.store %pt{sfx}, %out, %i, %ka{sfx} : ({rt}, {ob}, index, index) -> ()"
     ));
 }

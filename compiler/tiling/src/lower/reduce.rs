@@ -366,6 +366,7 @@ pub(super) fn softmax(
             dt,
             [tr, tn],
             &ob,
+            ("", true),
         );
     }
     let (more, ax) = load("a");
@@ -402,16 +403,18 @@ pub(super) fn softmax(
             "%be = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %xb = graph.exp %db : (f32) -> f32\n  tile.yield %xb : f32\n}}"
         ));
     }
-    body.push(format!(
-        "%bp = tile.reduce %be {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
-    ));
-    // An f32 softmax keeps exp(x - m) in the output row (loop 3 scales it, from L1/L2).
+    // An f32 softmax keeps exp(x - m) in the output row (loop 3 scales it, from L1/L2),
+    // stored right after the map, so that the CPU back end writes the row in place and
+    // sums the values in the same loop.
     let keep = !log && od == f;
     if keep {
         body.push(format!(
             "tile.store %be, %out, %i, %kb : ({blk}, {ob}, index, index) -> ()"
         ));
     }
+    body.push(format!(
+        "%bp = tile.reduce %be {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
+    ));
     body.push(combine("bn", "bc", "bp", "add", "b"));
     if log {
         body.push(combine("bk", "bd", "bq", "add", "k"));
