@@ -197,11 +197,11 @@ pub fn hoist_weights(f: &Func, weights: &BTreeSet<usize>) -> Option<Hoisted> {
 }
 
 /// The weights of `f` as the precision lowering sees them: the parameters that are the
-/// right operand of a `matmul` (before lowering).
+/// right operand of a `matmul` or the weight of a `conv2d` (before lowering).
 pub fn contraction_weights(f: &Func) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
     for op in &f.body.ops {
-        if op.op.as_graph() == Some(GraphOp::MatMul) {
+        if matches!(op.op.as_graph(), Some(GraphOp::MatMul | GraphOp::Conv2d)) {
             if let Some(i) = op
                 .operands
                 .get(1)

@@ -1,10 +1,11 @@
 //! `conv2d` (any stride, padding, dilation and groups; NCHW / OIHW) and `maxpool2d` /
 //! `avgpool2d`.
 //!
-//! `f32` convolutions without groups are implicit GEMMs (`conv2d_gemm`): `tile.dot`s of
-//! each tap's weight matrix with shifted input windows, on the register-blocked
-//! micro-kernel of `matmul` (taps unrolled and operands read through 2-D views when the
-//! weight's sizes are constants: `conv2d_gemm_taps`). The others (groups, integer and narrow dtypes) are direct
+//! `f32` convolutions without groups, and `i8` ones into `i32`, are implicit GEMMs
+//! (`conv2d_gemm`): `tile.dot`s of each tap's weight matrix with shifted input windows, on
+//! the register-blocked micro-kernels of `matmul` (taps unrolled and operands read through
+//! 2-D views when the weight's sizes are constants: `conv2d_gemm_taps`). The others
+//! (groups, other integer and narrow dtypes) are direct
 //! convolutions: the grid has one point per (image, output channel, output-row tile,
 //! output-column tile) (with `groups > 1`, the channel axis is split into (group, channel
 //! in group)). Each
@@ -110,7 +111,9 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         } else {
             None
         };
-    if grouped.is_none() && [tx.dtype, tw.dtype, ty.dtype] == [DType::F32; 3] {
+    let gemm = [tx.dtype, tw.dtype, ty.dtype] == [DType::F32; 3]
+        || [tx.dtype, tw.dtype, ty.dtype] == [DType::I8, DType::I8, DType::I32];
+    if grouped.is_none() && gemm {
         return conv2d_gemm(ctx, op, [x, w, y], stride, pad, dil);
     }
     let (th, tw_) = out_tile(ctx, oh, ow);
@@ -251,7 +254,10 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 
 /// `f32` `conv2d` without groups as an implicit GEMM: a sum over the taps `(kh, kw)` and
 /// the input-channel tiles of `tile.dot`s, `W_tap[o, c] @ X_shifted[c, ow]`, so that it
-/// runs on the same register-blocked micro-kernel as `matmul`.
+/// runs on the same register-blocked micro-kernel as `matmul`. `i8` operands with an
+/// `i32` result (the int8 convolution of `--precision int8`) take the same kernels with
+/// `i8` tiles and an `i32` accumulator: their dots run on the `i8` micro-kernel (exact),
+/// and a padded or out-of-image element loads as 0 there too.
 ///
 /// Two kernels: the first copies the weight to `[KH, KW, O, C]` (a `perm` load), so that
 /// each tap's `[O, C]` matrix is dense; the second has one grid point per (image,
@@ -271,7 +277,8 @@ fn conv2d_gemm(
     dil: [i64; 2],
 ) -> Result<(), TilingError> {
     let (tx, tw, ty) = (ctx.ty(x).clone(), ctx.ty(w).clone(), ctx.ty(y).clone());
-    let f = DType::F32;
+    // Operands `f32` or `i8`, the accumulator and result `f32` or `i32`.
+    let (f, adt) = (tx.dtype, ty.dtype);
     let (o, c, kh, kw) = (&tw.shape[0], &tw.shape[1], &tw.shape[2], &tw.shape[3]);
     let ow = &ty.shape[3];
     // The weight in tap-major layout.
@@ -314,7 +321,7 @@ fn conv2d_gemm(
         fit(ow, conv_cols()),
     );
     let name = ctx.kernel_name("conv2d");
-    let (xbuf, wbuf, obuf) = (buf(f, &tx.shape), buf(f, &wt_shape), buf(f, &ty.shape));
+    let (xbuf, wbuf, obuf) = (buf(f, &tx.shape), buf(f, &wt_shape), buf(adt, &ty.shape));
     let params = vec![
         ("x".to_string(), xbuf.clone()),
         ("w".to_string(), wbuf.clone()),
@@ -332,7 +339,7 @@ fn conv2d_gemm(
             "%{p} = tile.program_id {{axis = {a}}} : () -> index"
         ));
     }
-    let acc = tile(f, &[to, tn]);
+    let acc = tile(adt, &[to, tn]);
     let (win4, win3, win2) = (
         tile(f, &[1, tc, 1, tn]),
         tile(f, &[tc, 1, tn]),
@@ -389,7 +396,7 @@ fn conv2d_gemm(
         sizes(&[zero, cdiv(c, tc)]),
         indent(&[kh_loop])
     ));
-    let out4 = tile(f, &[1, to, 1, tn]);
+    let out4 = tile(adt, &[1, to, 1, tn]);
     k.line(format!(
         "%wide = tile.broadcast %acc {{dims = [1, 3]}} : ({acc}) -> {out4}"
     ));
@@ -450,8 +457,8 @@ fn conv2d_gemm_taps(
     pad: [i64; 2],
     dil: [i64; 2],
 ) {
-    let f = DType::F32;
     let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
+    let (f, adt) = (tx.dtype, ty.dtype);
     let ow = &ty.shape[3];
     let tn = fit(ow, conv_cols());
     let (to, tc) = (to as u64, tc as u64);
@@ -462,7 +469,7 @@ fn conv2d_gemm_taps(
     ];
     let wview = vec![SymExpr::lit(kh * kw * o), SymExpr::lit(c)];
     let name = ctx.kernel_name("conv2d");
-    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(f, &ty.shape));
+    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(adt, &ty.shape));
     let params = vec![
         ("x".to_string(), xbuf.clone()),
         ("w".to_string(), wbuf.clone()),
@@ -480,7 +487,7 @@ fn conv2d_gemm_taps(
             "%{p} = tile.program_id {{axis = {a}}} : () -> index"
         ));
     }
-    let acc = tile(f, &[to, tn]);
+    let acc = tile(adt, &[to, tn]);
     let (win3, win2, w2) = (
         tile(f, &[tc, 1, tn]),
         tile(f, &[tc, tn]),
@@ -532,7 +539,7 @@ fn conv2d_gemm_taps(
         sizes(&[SymExpr::lit(0), SymExpr::lit(c / tc as i64)]),
         indent(&body)
     ));
-    let out4 = tile(f, &[1, to, 1, tn]);
+    let out4 = tile(adt, &[1, to, 1, tn]);
     k.line(format!(
         "%wide = tile.broadcast %acc {{dims = [1, 3]}} : ({acc}) -> {out4}"
     ));
