@@ -27,7 +27,8 @@ pub struct CpuExecutable {
     /// takes (the weights it no longer reads are not held).
     kept: Option<Vec<usize>>,
     /// The indices of this function's inputs that hold weights (the right operands of
-    /// `matmul`s, as given or as hoisted): [`PreparedRun::weight_bytes`].
+    /// `matmul`s and the weights of `conv2d`s, as given or as hoisted):
+    /// [`PreparedRun::weight_bytes`].
     weight_inputs: Vec<usize>,
 }
 
@@ -41,7 +42,7 @@ pub struct PreparedRun {
 
 impl PreparedRun {
     /// The bytes held for weights: the buffers of the parameters used as the right
-    /// operand of a `matmul` as written, or, with a lowered precision, of the values
+    /// operand of a `matmul` or the weight of a `conv2d` as written, or, with a lowered precision, of the values
     /// hoisted from them and of the weights still read as given. With `--precision bf16`
     /// the weights are held in `bf16`: half the bytes of `f32`.
     pub fn weight_bytes(&self) -> usize {

@@ -102,7 +102,7 @@ impl Program {
     }
 
     /// The weights of `func`: the indices of its parameters used as the right operand of
-    /// a `matmul` as written (before any precision lowering).
+    /// a `matmul` or the weight of a `conv2d` as written (before any precision lowering).
     pub fn weight_params(&self, func: &str) -> Result<std::collections::BTreeSet<usize>, Error> {
         let mut plain = self.clone();
         plain.precision = tessera_egraph::Precision::F32;

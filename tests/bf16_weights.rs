@@ -1,5 +1,6 @@
-//! `--precision bf16`: the weights are held in `bf16` (hoisted once, half the bytes of
-//! `f32`) and the matmuls widen them while packing. Checked against the reference
+//! `--precision bf16` and `f16`: the weights are held narrow (hoisted once, half the bytes
+//! of `f32`) and the matmuls widen them while packing (`bf16` by a shift, `f16` by
+//! integer lane operations, both exact). Checked against the reference
 //! interpreter on the same lowered program (the oracle), on the native back end and in
 //! the tile interpreter, on the MLP example and on random shapes (ragged sizes, a
 //! symbolic batch); and the bytes held for weights, exactly.
@@ -28,7 +29,7 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) {
     let cpu = prog.cpu_executable(func).expect("compiles");
     assert!(cpu.weights().is_some(), "the bf16 weights are hoisted");
     let got = cpu.run(inputs.clone()).expect("cpu");
-    // The matmuls read the bf16 weights and widen each tile.
+    // The matmuls read the narrow weights and widen each tile.
     let kernels = tessera_dialects::print_module(&cpu.tiled().kernels);
     assert!(kernels.contains("tile.cast %tn {dtype = f32}"), "{kernels}");
     // The split program in the tile interpreter: the prep function, then the function
@@ -41,7 +42,11 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) {
         .program
         .run_tiled(&h.prep, inputs.clone())
         .expect("tile prep");
-    assert!(held.iter().all(|t| t.dtype() == DType::BF16));
+    let narrow = match prog.precision {
+        Precision::F16 => DType::F16,
+        _ => DType::BF16,
+    };
+    assert!(held.iter().all(|t| t.dtype() == narrow));
     let mut args: Vec<Tensor> = h.kept.iter().map(|&i| inputs[i].clone()).collect();
     args.extend(held);
     // (`Program::run_tiled` checks the original signature; the split function's is
@@ -92,16 +97,18 @@ fn mlp_inputs(b: usize) -> Vec<Tensor> {
 }
 
 #[test]
-fn the_bf16_mlp_matches_the_interpreter() {
-    // Probabilities in [0, 1]; a bf16 rounding of an activation may flip where the f32
-    // sums differ in their last bits, hence 1e-4 (as tests/cli.rs).
-    for b in [1, 5, 37] {
-        check(&mlp(Precision::Bf16), "mlp", mlp_inputs(b), 1e-4);
+fn the_bf16_and_f16_mlps_match_the_interpreter() {
+    // Probabilities in [0, 1]; a bf16 or f16 rounding of an activation may flip where
+    // the f32 sums differ in their last bits, hence 1e-4 (as tests/cli.rs).
+    for precision in [Precision::Bf16, Precision::F16] {
+        for b in [1, 5, 37] {
+            check(&mlp(precision), "mlp", mlp_inputs(b), 1e-4);
+        }
     }
 }
 
 #[test]
-fn the_prepared_bf16_mlp_holds_half_the_weight_bytes() {
+fn the_prepared_bf16_and_f16_mlps_hold_half_the_weight_bytes() {
     let params = 784 * 1024 + 1024 * 1024 + 1024 * 10;
     let held = |p: Precision| {
         let exe = mlp(p).cpu_executable("mlp").expect("compiles");
@@ -109,12 +116,11 @@ fn the_prepared_bf16_mlp_holds_half_the_weight_bytes() {
     };
     assert_eq!(held(Precision::F32), params * 4);
     assert_eq!(held(Precision::Bf16), params * 2);
-    // f16 weights are still held widened (their widening is not inline yet).
-    assert_eq!(held(Precision::F16), params * 4);
+    assert_eq!(held(Precision::F16), params * 2);
 }
 
 #[test]
-fn random_bf16_matmuls_match_the_interpreter() {
+fn random_bf16_and_f16_matmuls_match_the_interpreter() {
     // Ragged sizes (K, N not multiples of the tiles or of 4), a symbolic batch M, a
     // weight read by two matmuls, an epilogue.
     let mut g = 0x5eed_u64;
@@ -124,7 +130,7 @@ fn random_bf16_matmuls_match_the_interpreter() {
             .wrapping_add(1442695040888963407);
         lo + (g >> 33) as usize % (hi - lo + 1)
     };
-    for case in 0..6 {
+    for case in 0..8 {
         let (k, n) = (next(1, 300), next(1, 150));
         let src = format!(
             "fn main(x: f32[M, {k}], w: f32[{k}, {n}], b: f32[{n}]) -> f32[M, {n}] {{
@@ -132,7 +138,8 @@ fn random_bf16_matmuls_match_the_interpreter() {
             }}"
         );
         let mut p = Program::from_source("case.tsr", &src).expect("compiles");
-        p.precision = Precision::Bf16;
+        // Even cases in bf16, odd ones in f16.
+        p.precision = [Precision::Bf16, Precision::F16][case % 2];
         for m in [1, 3, next(4, 70)] {
             let seed = 100 * case as u64 + m as u64;
             let inputs = vec![

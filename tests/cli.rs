@@ -723,6 +723,83 @@ fn lower_precisions_run_natively_and_match_the_interpreter() {
     }
 }
 
+/// `--precision bf16|f16|fp8|int8` lowers the convolutions too: the CNN example's
+/// lowered program runs natively and matches the interpreter on the same program, stays
+/// close to the `f32` program (softmax probabilities), and `dump` shows the lowered
+/// convolutions (`i8` operands into `i32` with `int8`).
+#[test]
+fn lower_precisions_lower_convolutions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let w = dir.path().join("cnn.safetensors");
+    gen("examples/cnn.tsr", "N=3", &x, &w);
+    let run = |precision: &str, backend: &str| {
+        let y = dir.path().join(format!("y_{precision}_{backend}.npy"));
+        let r = tessera(&[
+            "run",
+            "examples/cnn.tsr",
+            "--input",
+            &format!("x={}", p(&x)),
+            "--weights",
+            p(&w),
+            "--output",
+            p(&y),
+            "--backend",
+            backend,
+            "--precision",
+            precision,
+        ]);
+        assert!(r.status.success(), "{precision} {backend}: {}", stderr(&r));
+        tessera_tensor::npy::read_npy_file(&y, None)
+            .expect("result written")
+            .to_f64_vec()
+    };
+    let max_diff = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f64, f64::max)
+    };
+    let exact = run("f32", "interp");
+    // (precision, native vs interpreter, lowered vs f32), on probabilities in [0, 1].
+    for (precision, native_tol, f32_tol, lowered) in [
+        ("bf16", 1e-5, 5e-3, "(f32[8, 1, 3, 3]) -> bf16[8, 1, 3, 3]"),
+        ("f16", 1e-5, 1e-3, "(f32[8, 1, 3, 3]) -> f16[8, 1, 3, 3]"),
+        ("fp8", 1e-5, 0.05, "graph.quantize %conv1_w"),
+        (
+            "int8",
+            1e-5,
+            0.02,
+            "(i8[N, 1, 28, 28], i8[8, 1, 3, 3]) -> i32[N, 8, 28, 28]",
+        ),
+    ] {
+        let interp = run(precision, "interp");
+        let native = run(precision, "cpu");
+        let d = max_diff(&native, &interp);
+        assert!(d <= native_tol, "{precision}: native vs interp {d}");
+        let d = max_diff(&interp, &exact);
+        assert!(d <= f32_tol, "{precision}: lowered vs f32 {d}");
+        eprintln!("{precision}: cnn lowered vs f32 max |dp| = {d:.3e}");
+        let o = tessera(&[
+            "dump",
+            "examples/cnn.tsr",
+            "--ir",
+            "graph-opt",
+            "--precision",
+            precision,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        assert!(
+            text.contains(lowered),
+            "{precision}: `{lowered}` missing\n{text}"
+        );
+        // Both convolutions are lowered.
+        let convs = text.lines().filter(|l| l.contains("graph.conv2d")).count();
+        assert_eq!(convs, 2, "{text}");
+    }
+}
+
 #[test]
 fn later_subcommands_are_clear_errors_until_they_exist() {
     let o = tessera(&["tune", "examples/mlp.tsr"]);

@@ -111,8 +111,8 @@ impl Backend {
     }
 }
 
-/// Numerical precision of contractions (`matmul`): lowered by the e-graph's precision
-/// table (docs/egraph.md "Precision").
+/// Numerical precision of contractions (`matmul`, two-operand `einsum`, `conv2d`): lowered
+/// by the e-graph's precision table (docs/egraph.md "Precision").
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Precision {
     /// As written.
@@ -123,9 +123,10 @@ pub enum Precision {
     /// Operands rounded to f16, products and accumulation in f32, f32 result.
     F16,
     /// Operands quantised to FP8 E4M3 (per-tensor activation, per-channel weight
-    /// scales), f32 compute.
+    /// scales; per-tensor for both einsum operands), f32 compute.
     Fp8,
-    /// i8 operands (per-row activation, per-channel weight scales), i32 accumulation.
+    /// i8 operands (per-row activation, per-channel weight scales; conv2d: per-image
+    /// activation scales; einsum: per-slice scales of both operands), i32 accumulation.
     Int8,
     /// Per contraction, the cheapest lowering whose error on the calibration data stays
     /// within --max-error.

@@ -2,7 +2,10 @@
 //! calibration data stays within a budget.
 //!
 //! Every lowered form of the precision table ([`Form`]) is added to the e-class of each
-//! `f32` matmul, next to the matmul as written. Each alternative is priced by the cost
+//! `f32` contraction (`matmul`, two-operand `einsum`, `conv2d`), next to the contraction
+//! as written (the forms that apply to it: `int8/block32` is for `matmul` only, the `i8`
+//! forms of an einsum need a label contracted across both operands and none summed
+//! within one). Each alternative is priced by the cost
 //! model as the whole program it gives with every other contraction as written: the
 //! operations on weights alone hoisted out (they run once, when the weights are bound:
 //! `tessera_passes::hoist`), the rest through the e-graph optimiser, so that what fuses
@@ -17,11 +20,11 @@
 
 use crate::analysis::{ty, Graph};
 use crate::lang::Node;
-use crate::rules::precision::{Form, Lower};
+use crate::rules::precision::{Contraction, Form, Lower};
 use crate::{convert, OptError, Options};
 use egg::Id;
 use std::collections::BTreeMap;
-use tessera_dialects::{DType, Func, GraphOp, Loc};
+use tessera_dialects::{DType, Func, Loc};
 
 /// One way to compute a contraction: as written (`form: None`) or lowered.
 #[derive(Clone, Debug)]
@@ -45,10 +48,13 @@ impl Alternative {
 /// A contraction that can be lowered, and its alternatives, cheapest first.
 #[derive(Clone, Debug)]
 pub struct Site {
-    /// `matmul #i` in body order, with the operand types.
+    /// `matmul #i`, `einsum #i` or `conv2d #i` (in body order per kind), with the
+    /// operand types.
     pub label: String,
     /// Where the contraction is in the source.
     pub loc: Loc,
+    /// The kind of contraction.
+    pub kind: Contraction,
     class: Id,
     pub alternatives: Vec<Alternative>,
 }
@@ -63,42 +69,54 @@ pub struct Candidates {
 }
 
 impl Candidates {
-    /// Adds the alternatives of every `f32` matmul of `f` and prices them under `opts`'
-    /// cost model.
+    /// Adds the alternatives of every `f32` contraction of `f` and prices them under
+    /// `opts`' cost model.
     pub fn new(f: &Func, opts: &Options) -> Result<Candidates, OptError> {
         let built = convert::to_egraph(f)?;
         let mut g: Graph = built.egraph;
         let mut sites = Vec::new();
+        let mut counts: BTreeMap<Contraction, usize> = BTreeMap::new();
         for (index, class) in &built.ops {
             let op = &f.body.ops[*index];
-            if op.op.as_graph() != Some(GraphOp::MatMul) {
+            let Some(kind) = op.op.as_graph().and_then(Contraction::of) else {
                 continue;
-            }
-            let node = g[*class].nodes[0].clone();
+            };
             let lowerable = Lower {
+                op: kind,
                 form: Form::Float(DType::BF16),
             };
-            if lowerable.sites(&g, *class).is_empty() {
+            let Some(node) = lowerable.sites(&g, *class).into_iter().next() else {
                 continue;
-            }
+            };
             let operands: Vec<String> = node
                 .children
                 .iter()
                 .filter_map(|c| ty(&g, *c).map(|t| t.to_string()))
                 .collect();
-            let label = format!("matmul #{} ({})", sites.len() + 1, operands.join(" @ "));
+            let count = counts.entry(kind).or_default();
+            *count += 1;
+            let how = match kind {
+                Contraction::MatMul => operands.join(" @ "),
+                Contraction::Einsum => format!(
+                    "\"{}\", {}",
+                    op.attrs.str("spec").unwrap_or(""),
+                    operands.join(", ")
+                ),
+                Contraction::Conv2d => operands.join(", "),
+            };
+            let label = format!("{} #{count} ({how})", kind.name());
             let mut alternatives = vec![Alternative {
                 form: None,
-                node,
+                node: node.clone(),
                 root: *class,
                 predicted_s: 0.0,
             }];
             for form in Form::ALL {
-                let lower = Lower { form };
-                let Some(&(a, w)) = lower.sites(&g, *class).first() else {
+                let lower = Lower { op: kind, form };
+                if kind.rule(form).is_none() || lower.sites(&g, *class).is_empty() {
                     continue;
-                };
-                let Some(root) = lower.build(&mut g, a, w) else {
+                }
+                let Some(root) = lower.build(&mut g, *class, &node) else {
                     continue;
                 };
                 let node = g[root].nodes[0].clone();
@@ -112,6 +130,7 @@ impl Candidates {
             sites.push(Site {
                 label,
                 loc: op.loc,
+                kind,
                 class: *class,
                 alternatives,
             });
@@ -351,7 +370,9 @@ fn report(
                 chosen: alt.name(),
                 describe: alt
                     .form
-                    .map_or("as written: f32 operands and accumulation", Form::describe),
+                    .map_or("as written: f32 operands and accumulation", |f| {
+                        s.kind.describe(f)
+                    }),
                 predicted_s: alt.predicted_s,
                 rejected: r
                     .iter()

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tessera_dialects::{Func, Module};
 
 pub use report::{KernelNote, Report};
-pub use rules::precision::{Form, Precision, Scales};
+pub use rules::precision::{Contraction, Form, Precision, Scales};
 
 /// An optimiser error (a function it cannot take, such as one with calls left).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

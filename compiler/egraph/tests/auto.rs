@@ -220,3 +220,71 @@ fn a_program_without_contractions_is_unchanged() {
         tessera_dialects::print_func(m.func("main").unwrap())
     );
 }
+
+/// A matmul, an einsum and a conv2d: every contraction is a site.
+const MIXED: &str = "fn main(x: f32[N, 8, 12, 12], w: f32[8, 8, 3, 3], q: f32[N, 32, 64],
+    k: f32[N, 48, 64], v: f32[48, 32]) -> (f32[N, 8, 10, 10], f32[N, 32, 32]) {
+    (conv2d(x, w), einsum(\"bqd,bkd->bqk\", q, k) @ v)
+}";
+
+#[test]
+fn einsums_and_convolutions_are_sites_with_their_forms() {
+    let m = module(MIXED);
+    let f = m.func("main").unwrap();
+    let c = tessera_egraph::auto::Candidates::new(f, &Options::default()).expect("candidates");
+    let labels: Vec<&str> = c.sites.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels.len(), 3, "{labels:?}");
+    assert!(labels[0].starts_with("conv2d #1 ("), "{labels:?}");
+    assert!(
+        labels[1].starts_with("einsum #1 (\"bqd,bkd->bqk\", "),
+        "{labels:?}"
+    );
+    assert!(labels[2].starts_with("matmul #1 ("), "{labels:?}");
+    for s in &c.sites {
+        let mut names: Vec<&str> = s.alternatives.iter().map(|a| a.name()).collect();
+        names.sort();
+        // f32 and five forms (no block32: that is for matmul only, and K = 48 here).
+        assert_eq!(
+            names,
+            ["bf16", "f16", "f32", "fp8-e4m3", "int8/row", "int8/tensor"],
+            "{}",
+            s.label
+        );
+        // Each alternative verifies and stays within its form's normwise bound.
+        let data = calibration(f, 2, false);
+        for i in 0..s.alternatives.len() {
+            let mut plan = c.uniform(None);
+            let at = c.sites.iter().position(|x| x.label == s.label).unwrap();
+            plan[at] = i;
+            let candidate = c.build(&plan).expect("builds");
+            with_func(&m, &candidate);
+            let e = measurer(&m, &data, &mut 0)(&candidate).expect("measures");
+            let bound = match s.alternatives[i].name() {
+                "f32" => 0.0,
+                "f16" => 2e-3,
+                "bf16" => 1e-2,
+                "fp8-e4m3" => 0.15,
+                _ => 0.05,
+            };
+            assert!(
+                e <= bound,
+                "{}: {} error {e}",
+                s.label,
+                s.alternatives[i].name()
+            );
+        }
+    }
+    // A generous budget lowers each one to its cheapest form, within the budget.
+    let (_, auto, _) = run(MIXED, 1.0, false);
+    assert_eq!(auto.report.rounds.len(), 1, "{:?}", auto.report);
+    for (s, note) in c.sites.iter().zip(&auto.report.sites) {
+        assert_eq!(note.chosen, s.alternatives[0].name(), "{note:?}");
+        assert!(note.describe.len() > 10);
+    }
+    // A zero budget keeps them all in f32.
+    let (m, auto, _) = run(MIXED, 0.0, false);
+    assert_eq!(
+        tessera_dialects::print_func(&auto.func),
+        tessera_dialects::print_func(m.func("main").unwrap())
+    );
+}

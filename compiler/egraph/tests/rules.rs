@@ -266,6 +266,14 @@ struct PrecisionCase {
 
 const MATMUL: &str = "fn main(x: f32[N, 8], w: f32[8, M]) -> f32[N, M] { x @ w }";
 
+const SCORES: &str = "fn main(q: f32[N, 2, M, 8], k: f32[N, 2, 3, 8]) -> f32[N, 2, M, 3] {
+    einsum(\"bhqd,bhkd->bhqk\", q, k)
+}";
+
+const CONV: &str = "fn main(x: f32[N, 2, 5, M], w: f32[3, 2, 2, 2]) -> f32[N, 3, 6, M + 1] {
+    conv2d(x, w, padding: [1, 1])
+}";
+
 const PRECISION_CASES: &[PrecisionCase] = &[
     PrecisionCase {
         form: Form::Float(DType::BF16),
@@ -339,6 +347,136 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         ],
         rtol: 8.0 * 32.0 * (1.0 / 127.0 + 1e-4),
     },
+    // Einsum: attention scores (`d`, K = 8, contracted), a batch label shared by both.
+    PrecisionCase {
+        form: Form::Float(DType::BF16),
+        rule: "lower-einsum-bf16",
+        src: SCORES,
+        count: &[("{dtype = bf16}", 2), ("graph.einsum", 1), ("graph.matmul", 0)],
+        rtol: 32.0 * 2.0 * (1.0 / 512.0) * 1.01,
+    },
+    PrecisionCase {
+        form: Form::Float(DType::F16),
+        rule: "lower-einsum-f16",
+        src: SCORES,
+        count: &[("{dtype = f16}", 2), ("graph.einsum", 1)],
+        rtol: 32.0 * 2.0 * (1.0 / 2048.0) * 1.01,
+    },
+    PrecisionCase {
+        form: Form::Scaled(DType::F8E4M3),
+        rule: "lower-einsum-f8e4m3",
+        src: SCORES,
+        // One scale per tensor for both operands.
+        count: &[
+            ("graph.quantize", 2),
+            ("graph.dequantize", 2),
+            ("axis =", 0),
+            ("graph.einsum", 1),
+        ],
+        rtol: 32.0 * 0.14,
+    },
+    PrecisionCase {
+        form: Form::Int8(Scales::Tensor),
+        rule: "lower-einsum-int8-tensor",
+        src: SCORES,
+        // Per tensor for both: half a step of each (max / 127) per product.
+        count: &[
+            ("dtype = i8}", 2),
+            ("graph.reduce_max", 2),
+            ("keepdims = true", 0),
+            ("graph.einsum", 1),
+            ("-> i32[", 1),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    PrecisionCase {
+        form: Form::Int8(Scales::Row),
+        rule: "lower-einsum-int8",
+        src: SCORES,
+        // A scale per query row ([N, 2, M, 1]) and per key row, laid out as [N, 2, 1, 3].
+        count: &[
+            ("dtype = i8}", 2),
+            ("keepdims = true", 2),
+            ("graph.einsum", 1),
+            ("-> i32[", 1),
+            ("graph.reshape", 1),
+            ("graph.transpose", 0),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    PrecisionCase {
+        form: Form::Int8(Scales::Row),
+        rule: "lower-einsum-int8",
+        // The output orders x's kept labels (m, b) differently: its scale is transposed.
+        src: "fn main(x: f32[M, 3, 8], w: f32[8, N]) -> f32[3, N, M] { einsum(\"mbk,kn->bnm\", x, w) }",
+        count: &[
+            ("dtype = i8}", 2),
+            ("graph.einsum", 1),
+            ("graph.transpose", 1),
+            ("-> i32[", 1),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    // conv2d: 2 input channels, 2x2 taps (K = 8), zero padding.
+    PrecisionCase {
+        form: Form::Float(DType::BF16),
+        rule: "lower-conv2d-bf16",
+        src: CONV,
+        count: &[
+            ("{dtype = bf16}", 2),
+            ("graph.conv2d", 1),
+            ("padding = [1, 1]", 1),
+        ],
+        rtol: 32.0 * 2.0 * (1.0 / 512.0) * 1.01,
+    },
+    PrecisionCase {
+        form: Form::Float(DType::F16),
+        rule: "lower-conv2d-f16",
+        src: CONV,
+        count: &[("{dtype = f16}", 2), ("graph.conv2d", 1)],
+        rtol: 32.0 * 2.0 * (1.0 / 2048.0) * 1.01,
+    },
+    PrecisionCase {
+        form: Form::Scaled(DType::F8E4M3),
+        rule: "lower-conv2d-f8e4m3",
+        src: CONV,
+        // Per tensor for the activation, per output channel (axis 0) for the weight.
+        count: &[
+            ("graph.quantize", 2),
+            ("graph.dequantize", 2),
+            ("axis = 0", 2),
+            ("graph.conv2d", 1),
+        ],
+        rtol: 32.0 * 0.14,
+    },
+    PrecisionCase {
+        form: Form::Int8(Scales::Tensor),
+        rule: "lower-conv2d-int8-tensor",
+        src: CONV,
+        count: &[
+            ("graph.quantize", 1),
+            ("dtype = i8}", 2),
+            ("axis = 0", 1),
+            ("keepdims = true", 0),
+            ("graph.conv2d", 1),
+            ("-> i32[", 1),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
+    PrecisionCase {
+        form: Form::Int8(Scales::Row),
+        rule: "lower-conv2d-int8",
+        src: CONV,
+        // One activation scale per image ([N, 1, 1, 1]).
+        count: &[
+            ("graph.quantize", 1),
+            ("dtype = i8}", 2),
+            ("keepdims = true", 1),
+            ("graph.conv2d", 1),
+            ("-> i32[", 1),
+        ],
+        rtol: 32.0 * (1.0 / 127.0 + 1e-4),
+    },
     PrecisionCase {
         form: Form::Float(DType::BF16),
         rule: "cast-roundtrip",
@@ -392,6 +530,47 @@ fn every_precision_rule_applies_within_its_tolerance() {
         for (n, seed) in [(1, 1), (3, 2), (9, 3)] {
             check_precision_case(c, n, seed);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #[test]
+    fn precision_rules_hold_on_random_tensors(
+        case in 0..PRECISION_CASES.len(),
+        n in 1i64..7,
+        seed in 0u64..1000,
+    ) {
+        check_precision_case(&PRECISION_CASES[case], n, seed);
+    }
+}
+
+#[test]
+fn int8_einsum_needs_one_exact_contraction() {
+    // `k` is summed within one operand, `"ij,ij->ij"` contracts nothing: no i8 form (the
+    // float forms still apply).
+    for src in [
+        "fn main(x: f32[N, 8], w: f32[8, M]) -> f32[N] { einsum(\"ij,jk->i\", x, w) }",
+        "fn main(x: f32[N, 8], w: f32[N, 8]) -> f32[N, 8] { einsum(\"ij,ij->ij\", x, w) }",
+    ] {
+        let m = inlined(src);
+        let f = m.func("main").expect("main");
+        for form in [Form::Int8(Scales::Row), Form::Int8(Scales::Tensor)] {
+            let (lowered, counts) =
+                tessera_egraph::lower_form(f, form, &Options::default()).expect("lowers");
+            let text = tessera_dialects::print_func(&lowered);
+            assert!(
+                counts.keys().all(|r| !r.starts_with("lower-einsum")),
+                "{src}: {counts:?}"
+            );
+            assert!(!text.contains("i8"), "{text}");
+        }
+        let (lowered, counts) =
+            tessera_egraph::lower_form(f, Form::Float(DType::BF16), &Options::default())
+                .expect("lowers");
+        assert!(counts.contains_key("lower-einsum-bf16"), "{counts:?}");
+        let after = with_func(&m, &lowered);
+        same_values(&m, &after, "main", 3, 32.0 * 2.0 / 512.0);
     }
 }
 

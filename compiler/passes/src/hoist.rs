@@ -6,8 +6,8 @@
 //! weight, its scales, a cast to bf16): once per set of weights, as ONNX Runtime prepacks
 //! initializers when a session starts, never on every call.
 //!
-//! A widening cast of `bf16` (`w as bf16 as f32`: the `as f32` of a `bf16` value) is
-//! never hoisted: the narrow value is what is held (half the bytes), and
+//! A widening cast of `bf16` or `f16` (`w as bf16 as f32`: the `as f32` of a `bf16`
+//! value) is never hoisted: the narrow value is what is held (half the bytes), and
 //! the function proper widens it where it is read (the matmul widens its rhs tiles while
 //! packing them, `tessera_tiling`'s `widened_rhs`). A weight the function proper no
 //! longer reads is dropped from its parameters ([`Hoisted::kept`]), so it need not be
@@ -29,12 +29,14 @@ pub struct Hoisted {
     pub kept: Vec<usize>,
 }
 
-/// Whether `op` widens `bf16` exactly to `f32` (`graph.cast` of a `bf16` value to
-/// `f32`): left to the reader, so the narrow value is what is held. (`f16` is not: its
-/// widening is not yet inline in the CPU back end's packing, so an `f16` weight is still
-/// held widened.)
+/// Whether `op` widens `bf16` or `f16` exactly to `f32` (`graph.cast` of such a value to
+/// `f32`): left to the reader, so the narrow value is what is held (the CPU back end
+/// widens both inline while packing).
 pub fn is_widening_cast(f: &Func, op: &Operation) -> bool {
-    let narrow = |v: &Value| f.tensor_ty(*v).is_some_and(|t| t.dtype == DType::BF16);
+    let narrow = |v: &Value| {
+        f.tensor_ty(*v)
+            .is_some_and(|t| matches!(t.dtype, DType::BF16 | DType::F16))
+    };
     op.op.as_graph() == Some(GraphOp::Cast)
         && op.operands.len() == 1
         && narrow(&op.operands[0])
@@ -197,11 +199,11 @@ pub fn hoist_weights(f: &Func, weights: &BTreeSet<usize>) -> Option<Hoisted> {
 }
 
 /// The weights of `f` as the precision lowering sees them: the parameters that are the
-/// right operand of a `matmul` (before lowering).
+/// right operand of a `matmul` or the weight of a `conv2d` (before lowering).
 pub fn contraction_weights(f: &Func) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
     for op in &f.body.ops {
-        if op.op.as_graph() == Some(GraphOp::MatMul) {
+        if matches!(op.op.as_graph(), Some(GraphOp::MatMul | GraphOp::Conv2d)) {
             if let Some(i) = op
                 .operands
                 .get(1)

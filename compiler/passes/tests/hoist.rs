@@ -171,3 +171,31 @@ fn a_value_used_only_inside_the_prep_function_is_not_returned() {
     // x and the hoisted value: `w` itself is no longer read.
     assert_eq!(h.main.params.len(), 2);
 }
+
+/// An `f16` weight is held narrow like a `bf16` one (the CPU back end widens both while
+/// packing); a conv2d's weight is a contraction weight.
+#[test]
+fn f16_and_conv_weights_are_held_narrow() {
+    let src = "fn main(x: f32[N, 8], w: f32[8, 4], i: f32[N, 2, 5, 5], k: f32[3, 2, 2, 2]) -> (f32[N, 4], f32[N, 3, 4, 4]) {
+        ((x as f16 as f32) @ (w as f16 as f32), conv2d(i as f16 as f32, k as f16 as f32))
+    }";
+    // The weights as written, before a precision lowering adds the casts.
+    let plain = module(
+        "fn main(x: f32[N, 8], w: f32[8, 4], i: f32[N, 2, 5, 5], k: f32[3, 2, 2, 2]) -> (f32[N, 4], f32[N, 3, 4, 4]) {
+            (x @ w, conv2d(i, k))
+        }",
+    );
+    assert_eq!(
+        contraction_weights(plain.func("main").expect("main")),
+        BTreeSet::from([1, 3])
+    );
+    let (_, h) = split(src, &[1, 3]);
+    let types: Vec<String> = h.prep.result_types.iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        types,
+        ["f16[8, 4]", "f16[3, 2, 2, 2]"],
+        "{}",
+        print_func(&h.prep)
+    );
+    assert_eq!(h.kept, vec![0, 2]);
+}

@@ -14,9 +14,11 @@
 //!    with N = 1), multiplied, and reshaped back to `[batch.., rows.., cols..]`.
 //! 3. The result is transposed to the output's label order.
 //!
+//! Two `i8` operands with no label summed within one are rewritten the same way: the one
+//! step is an `i8 x i8 -> i32` matmul, exact (the int8 einsum of `--precision int8`).
 //! Left unchanged (and refused by the lowering with a clear error): repeated labels in
-//! one operand (diagonals), `...`, and non-`f32` operands (narrow floats would be rounded
-//! after each step, integers need the `i32` promotion of each step).
+//! one operand (diagonals), `...`, and other non-`f32` operands (narrow floats would be
+//! rounded after each step, integers need the `i32` promotion of each step).
 
 use crate::rewrite::{rewrite_ops, Builder};
 use tessera_dialects::{Attr, Attrs, DType, Func, GraphOp, Op, Operation, SymExpr, Value};
@@ -112,10 +114,22 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
     let mut tys = Vec::new();
     for (v, t) in op.operands.iter().zip(&terms) {
         let ty = b.ty(*v)?;
-        if ty.dtype != DType::F32 || ty.rank() != t.len() {
+        if ty.rank() != t.len() {
             return Ok(None);
         }
         tys.push(ty);
+    }
+    // `f32`, or two `i8` operands with no label summed within one (one exact `i8 x i8 ->
+    // i32` matmul, the int8 einsum of `--precision int8`).
+    let all = |d: DType| tys.iter().all(|t| t.dtype == d);
+    let int8 = all(DType::I8)
+        && terms.len() == 2
+        && terms
+            .iter()
+            .flatten()
+            .all(|l| out.contains(l) || terms.iter().filter(|t| t.contains(l)).count() == 2);
+    if !all(DType::F32) && !int8 {
+        return Ok(None);
     }
     let size = |l: char| -> SymExpr {
         terms

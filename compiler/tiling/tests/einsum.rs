@@ -97,3 +97,31 @@ fn the_rewrite_builds_matmuls_sums_and_transposes() {
     );
     assert!(d.contains("graph.einsum"), "{d}");
 }
+
+/// Two `i8` operands with no label summed within one: one `i8 x i8 -> i32` matmul (exact),
+/// the int8 einsum of `--precision int8`; with a label summed within one operand, the
+/// einsum is left as it is (and refused by the lowering: `lower_conv_contract.rs`).
+#[test]
+fn int8_einsums_become_one_i8_matmul() {
+    let src = "fn main(x: i8[M, 4, 6], w: i8[4, 6, N], a: i8[B, M, 3], b: i8[M, 3, B]) -> (i32[M, N], i32[B, M]) {
+        (einsum(\"ijk,jkl->il\", x, w), einsum(\"bmk,mkb->bm\", a, b))
+    }";
+    let m = graph(src);
+    let d =
+        tessera_tiling::einsum::decompose_einsums(m.func("main").expect("main")).expect("rewrites");
+    let text = tessera_dialects::print_func(&d);
+    assert!(!text.contains("graph.einsum"), "{text}");
+    assert_eq!(text.matches("graph.matmul").count(), 2, "{text}");
+    assert!(text.contains("-> i32["), "{text}");
+    check(
+        src,
+        &[
+            &[("M", 1), ("N", 1), ("B", 1)],
+            &[("M", 5), ("N", 9), ("B", 3)],
+        ],
+    );
+    let m = graph("fn main(x: i8[2, 3], y: i8[3, 4]) -> i32[4] { einsum(\"ij,jk->k\", x, y) }");
+    let d =
+        tessera_tiling::einsum::decompose_einsums(m.func("main").expect("main")).expect("rewrites");
+    assert!(tessera_dialects::print_func(&d).contains("graph.einsum"));
+}

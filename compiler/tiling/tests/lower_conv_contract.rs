@@ -188,8 +188,9 @@ fn einsum_contractions_in_matmul_form() {
 
 #[test]
 fn the_conv_kernel_is_deterministic_and_covers_every_column() {
-    // The direct form (f32 convolutions are implicit GEMMs: tests/schedule.rs).
-    let m = graph("fn main(x: i8[N, 2, H, W], w: i8[3, 2, 3, 3]) -> i32[N, 3, (H - 1) / 2 + 1, (W - 1) / 2 + 1] { conv2d(x, w, stride: [2, 2], padding: [1, 1]) }");
+    // The direct form (f32 convolutions, and i8 ones into i32, are implicit GEMMs:
+    // tests/schedule.rs and below).
+    let m = graph("fn main(x: bf16[N, 2, H, W], w: bf16[3, 2, 3, 3]) -> bf16[N, 3, (H - 1) / 2 + 1, (W - 1) / 2 + 1] { conv2d(x, w, stride: [2, 2], padding: [1, 1]) }");
     let t = lower_func(&m, "main", &small()).expect("lowers");
     let text = t.to_string();
     assert!(
@@ -199,6 +200,37 @@ fn the_conv_kernel_is_deterministic_and_covers_every_column() {
     assert!(text.contains("strides = [1, 1, 2, 2]"), "{text}");
     let again = lower_func(&m, "main", &small()).expect("lowers");
     assert_eq!(again.to_string(), text);
+}
+
+#[test]
+fn int8_convolutions_are_implicit_gemms_on_i8_tiles() {
+    let src = "fn main(x: i8[N, 2, H, W], w: i8[3, 2, 3, 3]) -> i32[N, 3, (H - 1) / 2 + 1, (W - 1) / 2 + 1] { conv2d(x, w, stride: [2, 2], padding: [1, 1]) }";
+    let t = lower_func(&graph(src), "main", &small()).expect("lowers");
+    let text = t.to_string();
+    // The weight re-laid out tap-major in i8, dots of i8 tiles into an i32 accumulator.
+    assert!(
+        text.contains("-> buf<i8[3, 3, 3, 2]>") || text.contains("%out: buf<i8[3, 3, 3, 2]>"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("tile.dot") && l.contains("xi8>") && l.contains("xi32>")),
+        "{text}"
+    );
+    check(
+        src,
+        &[
+            &[("N", 1), ("H", 1), ("W", 3)],
+            &[("N", 2), ("H", 7), ("W", 9)],
+        ],
+        Tol::Exact,
+    );
+    // With groups: the direct convolution, accumulated in i32.
+    check(
+        "fn main(x: i8[N, 4, H, W], w: i8[6, 2, 3, 3]) -> i32[N, 6, H, W] { conv2d(x, w, padding: [1, 1], groups: 2) }",
+        &[&[("N", 2), ("H", 5), ("W", 6)]],
+        Tol::Exact,
+    );
 }
 
 #[test]

@@ -156,12 +156,23 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         before.contains("%d = tile.dot %tap2, %win2, %u, %nl"),
         "{before}"
     );
-    // Grouped and integer convolutions stay direct (no dot).
+    // Grouped and narrow-float convolutions stay direct (no dot).
     let (before, _) = lowered(
-        "fn main(x: f32[N, 4, H, W], w: f32[6, 2, 3, 3], q: i8[N, 2, H, W], p: i8[3, 2, 2, 2]) -> (f32[N, 6, H, W], i32[N, 3, H - 1, W - 1]) { (conv2d(x, w, padding: [1, 1], groups: 2), conv2d(q, p)) }",
+        "fn main(x: f32[N, 4, H, W], w: f32[6, 2, 3, 3], q: bf16[N, 2, H, W], p: bf16[3, 2, 2, 2]) -> (f32[N, 6, H, W], bf16[N, 3, H - 1, W - 1]) { (conv2d(x, w, padding: [1, 1], groups: 2), conv2d(q, p)) }",
         &Schedule::host(),
     );
     assert!(!before.contains("tile.dot"), "{before}");
+    // i8 into i32 (`--precision int8`): the implicit GEMM on i8 tiles, whose dots get the
+    // i8 micro-kernel's schedule.
+    let (before, after) = lowered(
+        "fn main(q: i8[N, 16, H, W], p: i8[16, 16, 3, 3]) -> i32[N, 16, H, W] { conv2d(q, p, padding: [1, 1]) }",
+        &Schedule::host(),
+    );
+    assert_eq!(before.matches("tile.dot").count(), 9, "{before}");
+    assert!(
+        after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 2, pack = \"both\"} : (tile<16x16xi8>, tile<16x64xi8>, tile<16x64xi32>, index)"),
+        "{after}"
+    );
 }
 
 /// Both implicit-GEMM forms against the graph interpreter (f32 within 1e-4 of

@@ -364,8 +364,8 @@ impl Lowerer<'_, '_> {
     /// loop over the rows copies a row into every panel (up to [`PACK_VECS`] vectors per
     /// iteration; wider tiles take several passes), so the loop's increments, compare and
     /// branch are paid once per row, not once per panel row.
-    /// The source is `f32`, or `bf16` (`elem`), widened exactly on the way (a weight held
-    /// in `bf16`: `uload16x4`, shifted into the high half, see `dot_widen.rs`).
+    /// The source is `f32`, or `bf16` or `f16` (`elem`), widened exactly on the way (a
+    /// weight held narrow, see `dot_widen.rs`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn pack_rhs(
         &mut self,
@@ -383,10 +383,10 @@ impl Lowerer<'_, '_> {
         let size = elem.size_bytes() as i64;
         // Four source elements at byte offset `from` as an f32x4.
         let read4 = |l: &mut Self, ptr: ClValue, from: i64| -> ClValue {
-            if elem == DType::BF16 {
-                l.widen_bf16x4(ptr, from, flags)
-            } else {
-                l.b.ins().load(types::F32X4, flags, ptr, from as i32)
+            match elem {
+                DType::BF16 => l.widen_bf16x4(ptr, from, flags),
+                DType::F16 => l.widen_f16x4(ptr, from, flags),
+                _ => l.b.ins().load(types::F32X4, flags, ptr, from as i32),
             }
         };
         // One pass: `panels` full panels from panel `first`, then the narrower last panel

@@ -1,5 +1,6 @@
-//! The rhs of an `f32` `tile.dot` held in `bf16` and widened while it is packed: the
-//! matmul of a weight held narrow (`--precision bf16`, tiling's `widened_rhs`) reads
+//! The rhs of an `f32` `tile.dot` held in `bf16` or `f16` and widened while it is packed:
+//! the matmul of a weight held narrow (`--precision bf16|f16`, tiling's `widened_rhs`)
+//! reads
 //!
 //! ```text
 //! %tn = tile.load %b, %k, %j : (buf<bf16[K, N]>, index, index) -> tile<KTxNTxbf16>
@@ -8,26 +9,38 @@
 //! ```
 //!
 //! The load and the cast are left to the dot ([`Lowerer::defer_widened_rhs`]), which
-//! copies the `bf16` tile into its `f32` column panels in one pass
+//! copies the narrow tile into its `f32` column panels in one pass
 //! ([`Lowerer::pack_rhs_widened`]): four elements at a time, `uload16x4` (four `u16`
-//! zero-extended to `i32x4`), a shift left by 16 and a bitcast to `f32x4` (a `bf16` is
-//! the top half of the `f32` of the same value, so the widening is exact). Straight from
-//! the buffer when the tile lies wholly inside it; otherwise the tile is first loaded as
-//! `tile.load` does (padding included, in `bf16`) into a scratch slot and packed from
-//! there. The micro-kernels then read `f32` panels as for any `f32` dot: the weight is
-//! held in half the bytes, and the widening costs one pass over each rhs tile, the same
-//! pass as the `f32` packing copy.
+//! zero-extended to `i32x4`), then
+//! - `bf16`: a shift left by 16 and a bitcast to `f32x4` (a `bf16` is the top half of the
+//!   `f32` of the same value, so the widening is exact) ([`Lowerer::widen_bf16x4`]);
+//! - `f16`: integer lane operations ([`Lowerer::widen_f16x4`]): the exponent rebiased
+//!   (`+ 112 << 23`) and the mantissa shifted into place for normal numbers; exponent 31
+//!   to 255 for infinities and NaNs (a NaN quieted, as `half`'s and `vcvtph2ps`'s
+//!   conversions do); a subnormal or zero `m * 2^-24` as the exact product of the
+//!   integer `m` converted to `f32` and `2^-24` (no subnormal `f32` is ever formed, so
+//!   flush-to-zero modes cannot change it); the sign ORed back. Bit for bit the
+//!   interpreter's `half::f16::to_f32` on all 65,536 inputs (tested).
+//!
+//! Straight from the buffer when the tile lies wholly inside it; otherwise the tile is
+//! first loaded as `tile.load` does (padding included, in its narrow dtype) into a scratch
+//! slot and packed from there. The micro-kernels then read `f32` panels as for any `f32`
+//! dot: the weight is held in half the bytes, and the widening costs one pass over each
+//! rhs tile, the same pass as the `f32` packing copy.
 
 use super::dot::{stores, uses, DotPlan};
 use super::memory::Access;
 use super::{buf_flags, single_result, Lowerer, Val};
 use crate::error::Result;
 use crate::tile_layout::TileSlot;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value as ClValue};
+use cranelift_frontend::FunctionBuilder;
 use tessera_dialects::{DType, Op, Operation, TileOp, Type, Value};
 
 impl Lowerer<'_, '_> {
-    /// Whether `ops[i]` is the `tile.load` of a `bf16` rhs that the `tile.cast` to `f32`
+    /// Whether `ops[i]` is the `tile.load` of a `bf16` or `f16` rhs that the `tile.cast` to
+    /// `f32`
     /// right after it widens for an `f32` dot that packs its rhs: a 2-D tile of whole
     /// vectors loaded plainly from a 2-D buffer, the load used only by the cast, the cast
     /// only by the dot (as its rhs), with no `tile.store` in between. Both are then left
@@ -44,7 +57,10 @@ impl Lowerer<'_, '_> {
             }
             _ => None,
         };
-        match tile_2d(self, v, DType::BF16) {
+        let narrow = [DType::BF16, DType::F16]
+            .into_iter()
+            .find_map(|d| tile_2d(self, v, d));
+        match narrow {
             Some((k, n)) if k >= 1 && n >= 4 && n % 4 == 0 => {}
             _ => return Ok(false),
         }
@@ -80,7 +96,7 @@ impl Lowerer<'_, '_> {
             && !ops[i + 2..i + 2 + j].iter().any(stores))
     }
 
-    /// The `bf16` `load` and the widening `cast` after it, left to the dot that packs the
+    /// The narrow `load` and the widening `cast` after it, left to the dot that packs the
     /// cast's result ([`Self::defer_widened_rhs`]): only the cast's slot.
     pub(super) fn load_deferred_widened(
         &mut self,
@@ -93,16 +109,24 @@ impl Lowerer<'_, '_> {
         self.set(w, Val::Tile(slot))
     }
 
-    /// Whether a deferred rhs `load` reads `bf16` (and so is widened while packed).
-    pub(super) fn is_widened_load(&self, load: &Operation) -> bool {
-        load.results
-            .first()
-            .is_some_and(|v| matches!(self.ty(*v), Ok(Type::Tile(t)) if t.dtype == DType::BF16))
+    /// The narrow dtype (`bf16` or `f16`) a deferred rhs `load` reads, if it reads one
+    /// (and so is widened while packed).
+    fn widened_dtype(&self, load: &Operation) -> Option<DType> {
+        match self.ty(*load.results.first()?) {
+            Ok(Type::Tile(t)) if matches!(t.dtype, DType::BF16 | DType::F16) => Some(t.dtype),
+            _ => None,
+        }
     }
 
-    /// Packs the `k x n` `bf16` rhs tile of the deferred `load` into the `f32` panels `p`,
-    /// widening: straight from the buffer when the tile lies wholly inside it, else
-    /// loaded as `tile.load` does (padding included) into a `bf16` scratch slot first.
+    /// Whether a deferred rhs `load` reads `bf16` or `f16` (and so is widened while
+    /// packed).
+    pub(super) fn is_widened_load(&self, load: &Operation) -> bool {
+        self.widened_dtype(load).is_some()
+    }
+
+    /// Packs the `k x n` narrow rhs tile of the deferred `load` into the `f32` panels
+    /// `p`, widening: straight from the buffer when the tile lies wholly inside it, else
+    /// loaded as `tile.load` does (padding included) into a narrow scratch slot first.
     pub(super) fn pack_rhs_widened(
         &mut self,
         load: &Operation,
@@ -110,9 +134,10 @@ impl Lowerer<'_, '_> {
         (k, n): (i64, i64),
         vecs: i64,
     ) -> Result<()> {
-        let slot = self.frame.alloc(DType::BF16, &[k as usize, n as usize])?;
+        let d = self.widened_dtype(load).unwrap_or(DType::BF16);
+        let slot = self.frame.alloc(d, &[k as usize, n as usize])?;
         let (src, row) = self.deferred_rows(load, &slot, (k, n))?;
-        self.pack_rhs(src, row, buf_flags(), DType::BF16, p, k, n, vecs)
+        self.pack_rhs(src, row, buf_flags(), d, p, k, n, vecs)
     }
 
     /// Four `bf16` elements at byte offset `from` of `ptr`, widened exactly to an `f32x4`
@@ -122,5 +147,123 @@ impl Lowerer<'_, '_> {
         let x = self.b.ins().ishl_imm_u(x, 16);
         let little = MemFlagsData::new().with_endianness(Endianness::Little);
         self.b.ins().bitcast(types::F32X4, little, x)
+    }
+
+    /// Four `f16` elements at byte offset `from` of `ptr`, widened exactly to an `f32x4`
+    /// with integer lane operations (the module docs).
+    pub(super) fn widen_f16x4(&mut self, ptr: ClValue, from: i64, flags: MemFlagsData) -> ClValue {
+        let h = self.b.ins().uload16x4(flags, ptr, from as i32);
+        widen_f16_lanes(&mut self.b, h)
+    }
+}
+
+/// `f16` bits held zero-extended in the lanes of an `i32x4`, widened exactly to the
+/// `f32x4` of their values (bit for bit `half::f16::to_f32`; the module docs).
+pub(super) fn widen_f16_lanes(b: &mut FunctionBuilder<'_>, h: ClValue) -> ClValue {
+    let splat = |b: &mut FunctionBuilder<'_>, v: i64| {
+        let c = b.ins().iconst(types::I32, v);
+        b.ins().splat(types::I32X4, c)
+    };
+    // Sign to bit 31; exponent and mantissa (15 bits) to bits 13..28.
+    let sign_mask = splat(b, 0x8000);
+    let sign = b.ins().band(h, sign_mask);
+    let sign = b.ins().ishl_imm_u(sign, 16);
+    let low = splat(b, 0x7fff);
+    let em = b.ins().band(h, low);
+    let shifted = b.ins().ishl_imm_u(em, 13);
+    // Normal: the exponent rebiased from 15 to 127.
+    let rebias = splat(b, 112 << 23);
+    let normal = b.ins().iadd(shifted, rebias);
+    // Infinity and NaN (exponent 31): exponent 255, a NaN quieted.
+    let inf = splat(b, 0x7f80_0000);
+    let special = b.ins().bor(shifted, inf);
+    let quiet = splat(b, 0x0040_0000);
+    let c7c00 = splat(b, 0x7c00);
+    let is_nan = b.ins().icmp(IntCC::UnsignedGreaterThan, em, c7c00);
+    let nan_bit = b.ins().band(is_nan, quiet);
+    let special = b.ins().bor(special, nan_bit);
+    let is_special = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, em, c7c00);
+    let finite = b.ins().bitselect(is_special, special, normal);
+    // Zero and subnormal (exponent 0): m * 2^-24, m < 2^10 converted exactly.
+    let m = b.ins().fcvt_from_sint(types::F32X4, em);
+    let tiny = b.ins().f32const(2f32.powi(-24));
+    let tiny = b.ins().splat(types::F32X4, tiny);
+    let sub = b.ins().fmul(m, tiny);
+    let little = MemFlagsData::new().with_endianness(Endianness::Little);
+    let sub = b.ins().bitcast(types::I32X4, little, sub);
+    let c400 = splat(b, 0x0400);
+    let is_sub = b.ins().icmp(IntCC::UnsignedLessThan, em, c400);
+    let bits = b.ins().bitselect(is_sub, sub, finite);
+    let bits = b.ins().bor(bits, sign);
+    b.ins().bitcast(types::F32X4, little, bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::AbiParam;
+    use cranelift_codegen::settings::{self, Configurable};
+    use cranelift_frontend::FunctionBuilderContext;
+    use cranelift_jit::{JITBuilder, JITModule};
+    use cranelift_module::{default_libcall_names, Linkage, Module};
+
+    /// `widen(src, dst)`: four `f16` at `src` widened by [`widen_f16_lanes`] to four `f32`
+    /// at `dst`, compiled for the host.
+    fn compile() -> (JITModule, extern "C" fn(*const u16, *mut f32)) {
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").expect("flag");
+        let isa = cranelift_native::builder()
+            .expect("host")
+            .finish(settings::Flags::new(flags))
+            .expect("isa");
+        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut ctx = module.make_context();
+        let ptr = module.target_config().pointer_type();
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        let mut fbc = FunctionBuilderContext::new();
+        let frontend = module.isa().frontend_config();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let p = b.block_params(entry).to_vec();
+            let h = b.ins().uload16x4(MemFlagsData::trusted(), p[0], 0);
+            let w = widen_f16_lanes(&mut b, h);
+            b.ins().store(MemFlagsData::trusted(), w, p[1], 0);
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(frontend);
+        }
+        let id = module
+            .declare_function("widen", Linkage::Local, &ctx.func.signature)
+            .expect("declares");
+        module.define_function(id, &mut ctx).expect("compiles");
+        module.finalize_definitions().expect("finalizes");
+        let code = module.get_finalized_function(id);
+        // SAFETY: the function was compiled with exactly this signature (two pointers,
+        // no result) for the host's calling convention.
+        let f =
+            unsafe { std::mem::transmute::<*const u8, extern "C" fn(*const u16, *mut f32)>(code) };
+        (module, f)
+    }
+
+    #[test]
+    fn f16_widening_is_exact_on_every_input() {
+        let (_module, widen) = compile();
+        let all: Vec<u16> = (0..=u16::MAX).collect();
+        let mut out = vec![0f32; all.len()];
+        for (src, dst) in all.chunks(4).zip(out.chunks_mut(4)) {
+            widen(src.as_ptr(), dst.as_mut_ptr());
+        }
+        for (h, got) in all.iter().zip(&out) {
+            let want = tessera_runtime::scalar::f16_bits_to_f32(*h);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "f16 bits {h:#06x}: {got} vs {want}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Precision lowering as rewrites (`--precision`, docs/egraph.md "Precision"). Each rule
-//! states that an `f32` `matmul` equals a form whose operands are narrowed, so the e-graph
+//! states that an `f32` contraction (`matmul`, two-operand `einsum`, `conv2d`) equals a
+//! form whose operands are narrowed, so the e-graph
 //! holds both; the table runs only when a precision is asked for ([`crate::Options`]),
 //! and [`choose`] then takes the lowered form wherever one exists.
 //!
@@ -25,15 +26,36 @@
 //!   scale, `a @ w = sum_b (qa_b @ qw_b) * s_a[.., m, b] * s_w[b, n]`: an `i8` einsum into
 //!   `i32` partial products per block, scaled in `f32` and summed over the blocks.
 //!   Finer, and dearer: the `[.., M, K/32, N]` partial products are materialised.
+//! - `lower-einsum-bf16`, `lower-einsum-f16`: `einsum(s, a, b) = einsum(s, a as T as f32,
+//!   b as T as f32)`, any two-operand spec.
+//! - `lower-einsum-f8e4m3`: both operands quantised to E4M3 with one scale per tensor
+//!   (`max |x| / 448`), dequantised, `f32` einsum.
+//! - `lower-einsum-int8-tensor`: `einsum(s, a, b) = einsum(s, a / s_a as i8, b / s_b as
+//!   i8) as f32 * (s_a * s_b)`, one scale per tensor each; `lower-einsum-int8` (what
+//!   `--precision int8` uses): one scale per slice of each operand over its contracted
+//!   labels (for `"bhqd,bhkd->bhqk"`: per query row and per key row), each laid out along
+//!   the output's labels. Both need a label contracted across the operands and none
+//!   summed within one operand (the `i8` einsum must be one exact `i32` contraction). A
+//!   scale that does not vary along the contracted labels factors out of the sum:
+//!   `sum_k (qa s_a)(qb s_b) = s_a s_b sum_k qa qb`.
+//! - `lower-conv2d-bf16`, `lower-conv2d-f16`: `conv2d(x, w) = conv2d(x as T as f32, w as T
+//!   as f32)`, attributes unchanged.
+//! - `lower-conv2d-f8e4m3`: the activation quantised with one scale per tensor, the OIHW
+//!   weight with one per output channel (`max_{c, kh, kw} |w[o]| / 448`), dequantised,
+//!   `f32` conv2d.
+//! - `lower-conv2d-int8-tensor`, `lower-conv2d-int8` (the form of `--precision int8`):
+//!   `conv2d(x, w) = conv2d(x / s_x as i8, qw) as f32 * s_w[o] * s_x`, `qw = quantize(w,
+//!   i8, s_w, axis: 0)` per output channel, `s_x` per tensor or per image (`[N, 1, 1,
+//!   1]`); the `i8` convolution accumulates exactly in `i32`.
 //! - `cast-roundtrip`: `(x as T as f32) as T = x as T` for a narrow float `T` (widening to
 //!   `f32` is exact).
 //! - `quantize-dequantize`: `quantize(dequantize(q, s), dtype(q), s) = q` for a 0-d
 //!   literal scale with `1e-30 <= |s| <= 1e30` (then `q * s / s` rounds back to `q`).
 //!
-//! Only rank-2 weights are lowered to int8 and fp8 (the MLP and transformer case); the
-//! float forms apply to every `f32` matmul. With one precision asked for, the choice is
-//! not the cost model's: [`choose`] takes, per e-class, the smallest term with the fewest
-//! `f32` matmuls left unlowered. With `--precision auto`, every form is an alternative
+//! Only `matmul`s with rank-2 weights are lowered to int8 and fp8 (the MLP and
+//! transformer case); the float forms apply to every `f32` contraction. With one
+//! precision asked for, the choice is not the cost model's: [`choose`] takes, per
+//! e-class, the smallest term with the fewest `f32` contractions left unlowered. With `--precision auto`, every form is an alternative
 //! and the cost model and the accuracy budget choose per contraction (`crate::auto`).
 
 use super::algebra::FnRule;
@@ -160,39 +182,138 @@ impl Form {
     }
 }
 
+/// The contraction a lowering applies to: each has its rules (one per form that applies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Contraction {
+    MatMul,
+    /// A two-operand `einsum`.
+    Einsum,
+    Conv2d,
+}
+
+impl Contraction {
+    /// Every contraction, in the table's order.
+    pub const ALL: [Contraction; 3] = [
+        Contraction::MatMul,
+        Contraction::Einsum,
+        Contraction::Conv2d,
+    ];
+
+    /// The graph operation.
+    pub fn op(self) -> GraphOp {
+        match self {
+            Contraction::MatMul => GraphOp::MatMul,
+            Contraction::Einsum => GraphOp::Einsum,
+            Contraction::Conv2d => GraphOp::Conv2d,
+        }
+    }
+
+    /// The contraction of a graph operation, if it is one.
+    pub fn of(op: GraphOp) -> Option<Contraction> {
+        Contraction::ALL.into_iter().find(|c| c.op() == op)
+    }
+
+    /// The operation's name (`matmul`, `einsum`, `conv2d`).
+    pub fn name(self) -> &'static str {
+        self.op().name()
+    }
+
+    /// The rule that adds `form` for this contraction (`None` where the form does not
+    /// apply: `int8/block32` is for `matmul` only).
+    pub fn rule(self, form: Form) -> Option<&'static str> {
+        use Contraction::*;
+        Some(match (self, form) {
+            (MatMul, f) => f.rule(),
+            (Einsum, Form::Float(DType::F16)) => "lower-einsum-f16",
+            (Einsum, Form::Float(_)) => "lower-einsum-bf16",
+            (Einsum, Form::Scaled(_)) => "lower-einsum-f8e4m3",
+            (Einsum, Form::Int8(Scales::Tensor)) => "lower-einsum-int8-tensor",
+            (Einsum, Form::Int8(Scales::Row)) => "lower-einsum-int8",
+            (Conv2d, Form::Float(DType::F16)) => "lower-conv2d-f16",
+            (Conv2d, Form::Float(_)) => "lower-conv2d-bf16",
+            (Conv2d, Form::Scaled(_)) => "lower-conv2d-f8e4m3",
+            (Conv2d, Form::Int8(Scales::Tensor)) => "lower-conv2d-int8-tensor",
+            (Conv2d, Form::Int8(Scales::Row)) => "lower-conv2d-int8",
+            (_, Form::Int8(Scales::Block32)) => return None,
+        })
+    }
+
+    /// The dtypes and scales of `form` on this contraction, in words (`--explain`).
+    pub fn describe(self, form: Form) -> &'static str {
+        match (self, form) {
+            (Contraction::MatMul, f) | (_, f @ Form::Float(_)) => f.describe(),
+            (Contraction::Einsum, Form::Scaled(_)) => {
+                "operands quantised to f8e4m3 (one scale per tensor each), f32 compute"
+            }
+            (Contraction::Einsum, Form::Int8(Scales::Row)) => {
+                "i8 operands (scales per slice of each operand's kept labels), i32 \
+                 accumulation"
+            }
+            (Contraction::Einsum, _) => "i8 operands (one scale per tensor each), i32 accumulation",
+            (Contraction::Conv2d, Form::Scaled(_)) => {
+                "operands quantised to f8e4m3 (activation scale per tensor, weight scales per \
+                 output channel), f32 compute"
+            }
+            (Contraction::Conv2d, Form::Int8(Scales::Row)) => {
+                "i8 operands (activation scale per image, weight scales per output channel), \
+                 i32 accumulation"
+            }
+            (Contraction::Conv2d, _) => {
+                "i8 operands (activation scale per tensor, weight scales per output channel), \
+                 i32 accumulation"
+            }
+        }
+    }
+}
+
 /// The rules that cancel conversions; they run with every lowering.
 pub const CANCELLING: [&str; 2] = ["cast-roundtrip", "quantize-dequantize"];
 
-/// The precision table: every lowering rule and the cancelling rules.
+/// The precision table: every lowering rule (per contraction, per form) and the
+/// cancelling rules.
 pub fn rules() -> Vec<Rule> {
-    vec![
-        lower(Form::Float(DType::BF16)),
-        lower(Form::Float(DType::F16)),
-        lower(Form::Scaled(DType::F8E4M3)),
-        lower(Form::Int8(Scales::Tensor)),
-        lower(Form::Int8(Scales::Row)),
-        lower(Form::Int8(Scales::Block32)),
+    let mut out: Vec<Rule> = Contraction::ALL
+        .into_iter()
+        .flat_map(|op| {
+            Form::ALL
+                .into_iter()
+                .filter_map(move |form| lower(op, form))
+        })
+        .collect();
+    out.extend(cancelling());
+    out
+}
+
+fn cancelling() -> [Rule; 2] {
+    [
         class_rule("cast-roundtrip", FnRule(cast_roundtrip)),
         class_rule("quantize-dequantize", FnRule(quantize_dequantize)),
     ]
 }
 
-/// The rules to run for `form`: its lowering and the cancelling rules.
+/// The rules to run for `form`: its lowering of every contraction it applies to and the
+/// cancelling rules.
 pub fn rules_for(form: Form) -> Vec<Rule> {
-    rules()
+    let mut out: Vec<Rule> = Contraction::ALL
         .into_iter()
-        .filter(|r| r.name.as_str() == form.rule() || CANCELLING.contains(&r.name.as_str()))
-        .collect()
+        .filter_map(|op| lower(op, form))
+        .collect();
+    out.extend(cancelling());
+    out
 }
 
 /// A rewrite that adds a multi-node term (egg patterns cannot carry attributes).
 pub(crate) struct Lower {
+    pub(crate) op: Contraction,
     pub(crate) form: Form,
 }
 
-fn lower(form: Form) -> Rule {
-    Rewrite::new(form.rule(), Lower { form }, Lower { form })
-        .unwrap_or_else(|e| unreachable!("a lowering binds no variables: {e}"))
+fn lower(op: Contraction, form: Form) -> Option<Rule> {
+    let name = op.rule(form)?;
+    Some(
+        Rewrite::new(name, Lower { op, form }, Lower { op, form })
+            .unwrap_or_else(|e| unreachable!("a lowering binds no variables: {e}")),
+    )
 }
 
 fn dtype(g: &Graph, id: Id) -> Option<DType> {
@@ -212,42 +333,115 @@ pub fn is_lowered_operand(g: &Graph, id: Id) -> bool {
     })
 }
 
+/// Whether `n` is an `f32` contraction of the precision table with an operand not yet
+/// lowered: a `matmul`, a two-operand `einsum` or a `conv2d` of `f32` operands.
+fn unlowered_contraction(g: &Graph, n: &Node) -> Option<Contraction> {
+    let c = Contraction::of(n.graph_op()?)?;
+    let [a, w] = n.children.as_slice() else {
+        return None;
+    };
+    let f32s = dtype(g, *a) == Some(DType::F32) && dtype(g, *w) == Some(DType::F32);
+    (f32s && !(is_lowered_operand(g, *a) && is_lowered_operand(g, *w))).then_some(c)
+}
+
+/// The labels of a two-operand einsum spec: (first term, second term, output), for a spec
+/// without `...`, repeated labels within a term, or non-letters.
+fn einsum_terms(n: &Node) -> Option<(Vec<char>, Vec<char>, Vec<char>)> {
+    let Head::Op(GraphOp::Einsum, a) = &n.head else {
+        return None;
+    };
+    let spec: String = a
+        .attrs()
+        .str("spec")?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let (lhs, out) = spec.split_once("->")?;
+    let (x, y) = lhs.split_once(',')?;
+    let terms: Vec<Vec<char>> = [x, y, out].iter().map(|t| t.chars().collect()).collect();
+    let ok = |t: &[char]| {
+        t.iter().all(|c| c.is_ascii_alphabetic())
+            && t.iter().enumerate().all(|(i, c)| !t[..i].contains(c))
+    };
+    if !terms.iter().all(|t| ok(t)) {
+        return None;
+    }
+    let mut it = terms.into_iter();
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
+/// The contracted labels of an einsum, if it can be lowered to `i8` exactly: at least one
+/// label shared by both operands and absent from the output, and every other label of
+/// each operand in the output (no label summed within one operand, which would need an
+/// `i32` sum of `i8` values before the product).
+fn int8_contracted(x: &[char], y: &[char], out: &[char]) -> Option<Vec<char>> {
+    let k: Vec<char> = x
+        .iter()
+        .filter(|l| y.contains(l) && !out.contains(l))
+        .copied()
+        .collect();
+    let kept = x.iter().chain(y).all(|l| out.contains(l) || k.contains(l));
+    (!k.is_empty() && kept).then_some(k)
+}
+
 impl Lower {
-    /// The operands of the matmul nodes of `class` this form lowers.
-    pub(crate) fn sites(&self, g: &Graph, class: Id) -> Vec<(Id, Id)> {
+    /// The nodes of `class` this rule lowers: `f32` contractions of its kind, with an
+    /// operand not yet lowered, of a form this lowering takes.
+    pub(crate) fn sites(&self, g: &Graph, class: Id) -> Vec<Node> {
         let mut out = Vec::new();
         for n in &g[class].nodes {
-            if n.graph_op() != Some(GraphOp::MatMul) {
+            if unlowered_contraction(g, n) != Some(self.op) {
                 continue;
             }
             let (a, w) = (n.children[0], n.children[1]);
             let (Some(ta), Some(tw)) = (ty(g, a), ty(g, w)) else {
                 continue;
             };
-            if ta.dtype != DType::F32 || tw.dtype != DType::F32 {
-                continue;
-            }
-            if is_lowered_operand(g, a) && is_lowered_operand(g, w) {
-                continue;
-            }
-            let ok = match self.form {
-                Form::Float(_) => true,
-                Form::Scaled(_) | Form::Int8(Scales::Tensor | Scales::Row) => {
-                    tw.rank() == 2 && ta.rank() >= 2
-                }
-                Form::Int8(Scales::Block32) => {
+            let ok = match (self.op, self.form) {
+                (_, Form::Float(_)) => true,
+                (
+                    Contraction::MatMul,
+                    Form::Scaled(_) | Form::Int8(Scales::Tensor | Scales::Row),
+                ) => tw.rank() == 2 && ta.rank() >= 2,
+                (Contraction::MatMul, Form::Int8(Scales::Block32)) => {
                     tw.rank() == 2 && ta.rank() >= 2 && blocks(tw).is_some()
                 }
+                (Contraction::Einsum, Form::Scaled(_)) => einsum_terms(n).is_some(),
+                (Contraction::Einsum, Form::Int8(Scales::Tensor | Scales::Row)) => {
+                    einsum_terms(n).is_some_and(|(x, y, o)| int8_contracted(&x, &y, &o).is_some())
+                }
+                (
+                    Contraction::Conv2d,
+                    Form::Scaled(_) | Form::Int8(Scales::Tensor | Scales::Row),
+                ) => ta.rank() == 4 && tw.rank() == 4,
+                (_, Form::Int8(Scales::Block32)) => false,
             };
             if ok {
-                out.push((a, w));
+                out.push(n.clone());
             }
         }
         out
     }
 
+    /// Adds the lowered form of the contraction `n` of e-class `class` (one of
+    /// [`Self::sites`]) and returns its class; `None` when the form's type is not the
+    /// contraction's (never for the sites this rule finds; a guard against a wrong
+    /// union).
+    pub(crate) fn build(&self, g: &mut Graph, class: Id, n: &Node) -> Option<Id> {
+        let (a, w) = (*n.children.first()?, *n.children.get(1)?);
+        let Head::Op(_, attrs) = &n.head else {
+            return None;
+        };
+        let id = match self.op {
+            Contraction::MatMul => self.build_matmul(g, a, w),
+            Contraction::Einsum => self.build_einsum(g, a, w, attrs.clone(), n),
+            Contraction::Conv2d => self.build_conv(g, a, w, attrs.clone()),
+        }?;
+        (ty(g, id).is_some() && ty(g, id) == ty(g, class)).then_some(id)
+    }
+
     /// Adds the lowered form of `a @ w` and returns its class.
-    pub(crate) fn build(&self, g: &mut Graph, a: Id, w: Id) -> Option<Id> {
+    fn build_matmul(&self, g: &mut Graph, a: Id, w: Id) -> Option<Id> {
         let ra = ty(g, a)?.rank();
         match self.form {
             Form::Float(t) => {
@@ -322,6 +516,168 @@ impl Lower {
             }
         }
     }
+
+    /// Adds the lowered form of the two-operand `einsum` `n` of `a` and `b`:
+    /// - `bf16`/`f16`: `einsum(a as T as f32, b as T as f32)`;
+    /// - `fp8`: each operand quantised with one scale per tensor, dequantised, `f32`
+    ///   einsum (per-tensor scales: an einsum's operands have no fixed weight layout);
+    /// - `int8/tensor`: `einsum(a / s_a as i8, b / s_b as i8) as f32 * (s_a * s_b)`;
+    /// - `int8/row`: one scale per slice of each operand over its contracted labels
+    ///   (`s_a[kept labels of a]`, `max(max_k |a| / 127, tiny)`, likewise `s_b`): the
+    ///   scales are constant along the reduction, so `sum_k qa qb * s_a * s_b` factors,
+    ///   and the result is `einsum(qa, qb) as f32 * s_a * s_b`, each scale laid out along
+    ///   the output's labels (a transpose where the output orders them differently, size
+    ///   1 for the other operand's labels). For `"bhqd,bhkd->bhqk"`: a scale per query
+    ///   row and per key row, as `int8/row` of `matmul` takes one per row of the
+    ///   activation and one per output channel of the weight.
+    fn build_einsum(&self, g: &mut Graph, a: Id, b: Id, attrs: OpAttrs, n: &Node) -> Option<Id> {
+        let (x, y, out) = einsum_terms(n)?;
+        let einsum = |g: &mut Graph, l: Id, r: Id| {
+            g.add(Node::op(GraphOp::Einsum, attrs.clone(), vec![l, r]))
+        };
+        match self.form {
+            Form::Float(t) => {
+                let la = widen(g, a, t);
+                let lb = widen(g, b, t);
+                Some(einsum(g, la, lb))
+            }
+            Form::Scaled(t) => {
+                let (qa, sa) = quant_tensor(g, a, x.len(), t, 448.0);
+                let (qb, sb) = quant_tensor(g, b, y.len(), t, 448.0);
+                let da = op(g, GraphOp::Dequantize, Attrs::new(), vec![qa, sa]);
+                let db = op(g, GraphOp::Dequantize, Attrs::new(), vec![qb, sb]);
+                Some(einsum(g, da, db))
+            }
+            Form::Int8(Scales::Tensor) => {
+                int8_contracted(&x, &y, &out)?;
+                let (xa, sa) = scaled_tensor(g, a, x.len(), 127.0);
+                let (xb, sb) = scaled_tensor(g, b, y.len(), 127.0);
+                let (qa, qb) = (cast(g, xa, DType::I8), cast(g, xb, DType::I8));
+                let acc = einsum(g, qa, qb);
+                let wide = cast(g, acc, DType::F32);
+                let s = op(g, GraphOp::Mul, Attrs::new(), vec![sa, sb]);
+                Some(op(g, GraphOp::Mul, Attrs::new(), vec![wide, s]))
+            }
+            Form::Int8(Scales::Row) => {
+                let k = int8_contracted(&x, &y, &out)?;
+                let axes = |t: &[char]| -> Vec<i64> {
+                    (0..t.len() as i64)
+                        .filter(|i| k.contains(&t[*i as usize]))
+                        .collect()
+                };
+                let (xa, sa) = scaled_keepdims(g, a, axes(&x), 127.0);
+                let (xb, sb) = scaled_keepdims(g, b, axes(&y), 127.0);
+                let (qa, qb) = (cast(g, xa, DType::I8), cast(g, xb, DType::I8));
+                let acc = einsum(g, qa, qb);
+                let wide = cast(g, acc, DType::F32);
+                let sa = along_output(g, sa, &x, &out)?;
+                let sb = along_output(g, sb, &y, &out)?;
+                let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
+                Some(op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]))
+            }
+            Form::Int8(Scales::Block32) => None,
+        }
+    }
+
+    /// Adds the lowered form of `conv2d(x, w)` (NCHW, OIHW; the attributes of `attrs`):
+    /// - `bf16`/`f16`: `conv2d(x as T as f32, w as T as f32)`;
+    /// - `fp8`: the activation quantised with one scale per tensor, the weight with one
+    ///   per output channel (`max_{c, kh, kw} |w[o]| / 448`), dequantised, `f32` conv2d;
+    /// - `int8/tensor` and `int8/row`: `conv2d(x / s_x as i8, qw) as f32 * s_w[o] * s_x`
+    ///   with `qw = quantize(w, i8, s_w, axis: 0)` per output channel, and `s_x` one
+    ///   scale per tensor (`int8/tensor`) or per image (`int8/row`, `[N, 1, 1, 1]`: an
+    ///   image's result does not depend on the others in its batch). Each output element
+    ///   sums products of one image and one output channel, so the scales factor out of
+    ///   the exact `i32` sum.
+    fn build_conv(&self, g: &mut Graph, x: Id, w: Id, attrs: OpAttrs) -> Option<Id> {
+        let conv = |g: &mut Graph, l: Id, r: Id| {
+            g.add(Node::op(GraphOp::Conv2d, attrs.clone(), vec![l, r]))
+        };
+        match self.form {
+            Form::Float(t) => {
+                let lx = widen(g, x, t);
+                let lw = widen(g, w, t);
+                Some(conv(g, lx, lw))
+            }
+            Form::Scaled(t) => {
+                let (qx, sx) = quant_tensor(g, x, 4, t, 448.0);
+                let (qw, sw) = quant_out_channels(g, w, t, 448.0);
+                let dx = op(g, GraphOp::Dequantize, Attrs::new(), vec![qx, sx]);
+                let dw = op(g, GraphOp::Dequantize, axis(0), vec![qw, sw]);
+                Some(conv(g, dx, dw))
+            }
+            Form::Int8(s) => {
+                let (xs, sx) = match s {
+                    Scales::Tensor => scaled_tensor(g, x, 4, 127.0),
+                    Scales::Row => scaled_keepdims(g, x, vec![1, 2, 3], 127.0),
+                    Scales::Block32 => return None,
+                };
+                let qx = cast(g, xs, DType::I8);
+                let (qw, sw) = quant_out_channels(g, w, DType::I8, 127.0);
+                let acc = conv(g, qx, qw);
+                let wide = cast(g, acc, DType::F32);
+                let o = ty(g, w)?.shape.first()?.clone();
+                let sw = reshape(g, sw, vec![o, SymExpr::lit(1), SymExpr::lit(1)]);
+                let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sw]);
+                Some(op(g, GraphOp::Mul, Attrs::new(), vec![d, sx]))
+            }
+        }
+    }
+}
+
+/// A scale `s` of an einsum operand with labels `t` (its contracted axes kept as size 1)
+/// laid out along the output's labels `out`: its kept labels in the output's order, size 1
+/// for the output's other labels, so that it broadcasts against the result.
+fn along_output(g: &mut Graph, s: Id, t: &[char], out: &[char]) -> Option<Id> {
+    let shape = ty(g, s)?.shape.clone();
+    let kept: Vec<(char, SymExpr)> = t
+        .iter()
+        .zip(&shape)
+        .filter(|(l, _)| out.contains(l))
+        .map(|(l, d)| (*l, d.clone()))
+        .collect();
+    let at = |l: char| out.iter().position(|o| *o == l);
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    order.sort_by_key(|i| at(kept[*i].0));
+    let mut s = s;
+    if order.iter().enumerate().any(|(i, p)| i != *p) {
+        let dims = kept.iter().map(|(_, d)| d.clone()).collect();
+        s = reshape(g, s, dims);
+        let perm = order.iter().map(|p| *p as i64).collect();
+        s = op(
+            g,
+            GraphOp::Transpose,
+            Attrs::new().with("perm", Attr::Ints(perm)),
+            vec![s],
+        );
+    }
+    let dims: Vec<SymExpr> = out
+        .iter()
+        .map(|l| match kept.iter().find(|(k, _)| k == l) {
+            Some((_, d)) => d.clone(),
+            None => SymExpr::lit(1),
+        })
+        .collect();
+    if ty(g, s)?.shape != dims {
+        s = reshape(g, s, dims);
+    }
+    Some(s)
+}
+
+/// `x` divided by one scale for the whole tensor: (`x / s`, `s`), `s` 0-d.
+fn scaled_tensor(g: &mut Graph, x: Id, rank: usize, top: f64) -> (Id, Id) {
+    let m = reduce_max(g, x, (0..rank as i64).collect());
+    let s = scale(g, m, top);
+    (op(g, GraphOp::Div, Attrs::new(), vec![x, s]), s)
+}
+
+/// An OIHW weight quantised with one scale per output channel (`max |w[o]| / top`, the
+/// maximum over `c, kh, kw`): (quantised, scales `[O]`).
+fn quant_out_channels(g: &mut Graph, w: Id, t: DType, top: f64) -> (Id, Id) {
+    let m = reduce_max(g, w, vec![1, 2, 3]);
+    let s = scale(g, m, top);
+    let attrs = axis(0).with("dtype", Attr::DType(t));
+    (op(g, GraphOp::Quantize, attrs, vec![w, s]), s)
 }
 
 /// The number of blocks of 32 along the reduction axis of a 2-D weight `[K, N]`: `K / 32`
@@ -466,8 +822,8 @@ impl egg::Applier<Node, Types> for Lower {
         _rule: Symbol,
     ) -> Vec<Id> {
         let mut changed = Vec::new();
-        for (a, w) in self.sites(g, class) {
-            if let Some(id) = self.build(g, a, w) {
+        for n in self.sites(g, class) {
+            if let Some(id) = self.build(g, class, &n) {
                 if g.union(id, class) {
                     changed.push(class);
                 }
@@ -535,8 +891,8 @@ fn quantize_dequantize(g: &Graph, class: Id) -> Vec<Found> {
     out
 }
 
-/// Per e-class, the node of the term with the fewest unlowered `f32` matmuls, then the
-/// fewest nodes (a tree count; ties: the first node found). Deterministic.
+/// Per e-class, the node of the term with the fewest unlowered `f32` contractions
+/// (`matmul`, two-operand `einsum`, `conv2d`), then the fewest nodes (a tree count; ties: the first node found). Deterministic.
 pub fn choose(g: &Graph) -> BTreeMap<Id, Node> {
     let mut classes: Vec<Id> = g.classes().map(|c| c.id).collect();
     classes.sort();
@@ -546,9 +902,7 @@ pub fn choose(g: &Graph) -> BTreeMap<Id, Node> {
         for c in &classes {
             for n in &g[*c].nodes {
                 let own = u64::from(
-                    n.graph_op() == Some(GraphOp::MatMul)
-                        && dtype(g, *c) == Some(DType::F32)
-                        && !n.children.iter().all(|k| is_lowered_operand(g, *k)),
+                    dtype(g, *c) == Some(DType::F32) && unlowered_contraction(g, n).is_some(),
                 );
                 let mut cost = (own, 1u64);
                 let mut seen = BTreeSet::new();

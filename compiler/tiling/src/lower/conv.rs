@@ -1,10 +1,11 @@
 //! `conv2d` (any stride, padding, dilation and groups; NCHW / OIHW) and `maxpool2d` /
 //! `avgpool2d`.
 //!
-//! `f32` convolutions without groups are implicit GEMMs (`conv2d_gemm`): `tile.dot`s of
-//! each tap's weight matrix with shifted input windows, on the register-blocked
-//! micro-kernel of `matmul` (taps unrolled and operands read through 2-D views when the
-//! weight's sizes are constants: `conv2d_gemm_taps`). The others (groups, integer and narrow dtypes) are direct
+//! `f32` convolutions without groups, and `i8` ones into `i32`, are implicit GEMMs
+//! (`conv2d_gemm`): `tile.dot`s of each tap's weight matrix with shifted input windows, on
+//! the register-blocked micro-kernels of `matmul` (taps unrolled and operands read through
+//! 2-D views when the weight's sizes are constants: `conv2d_gemm_taps`). The others
+//! (groups, other integer and narrow dtypes) are direct
 //! convolutions: the grid has one point per (image, output channel, output-row tile,
 //! output-column tile) (with `groups > 1`, the channel axis is split into (group, channel
 //! in group)). Each
@@ -168,7 +169,9 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         } else {
             None
         };
-    if grouped.is_none() && [tx.dtype, tw.dtype, ty.dtype] == [DType::F32; 3] {
+    let gemm = [tx.dtype, tw.dtype, ty.dtype] == [DType::F32; 3]
+        || [tx.dtype, tw.dtype, ty.dtype] == [DType::I8, DType::I8, DType::I32];
+    if grouped.is_none() && gemm {
         return conv2d_gemm(ctx, op, [x, w, y], stride, pad, dil, None);
     }
     let (th, tw_) = out_tile(ctx, oh, ow);
@@ -309,7 +312,10 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 
 /// `f32` `conv2d` without groups as an implicit GEMM: a sum over the taps `(kh, kw)` and
 /// the input-channel tiles of `tile.dot`s, `W_tap[o, c] @ X_shifted[c, ow]`, so that it
-/// runs on the same register-blocked micro-kernel as `matmul`.
+/// runs on the same register-blocked micro-kernel as `matmul`. `i8` operands with an
+/// `i32` result (the int8 convolution of `--precision int8`) take the same kernels with
+/// `i8` tiles and an `i32` accumulator: their dots run on the `i8` micro-kernel (exact),
+/// and a padded or out-of-image element loads as 0 there too.
 ///
 /// Two kernels: the first copies the weight to `[KH, KW, O, C]` (a `perm` load), so that
 /// each tap's `[O, C]` matrix is dense; the second has one grid point per (image,
@@ -330,7 +336,11 @@ fn conv2d_gemm(
     epi: Option<&Epilogue>,
 ) -> Result<(), TilingError> {
     let (tx, tw, ty) = (ctx.ty(x).clone(), ctx.ty(w).clone(), ctx.ty(y).clone());
-    let f = DType::F32;
+    // Operands `f32` or `i8`, the accumulator and result `f32` or `i32`.
+    // (With an epilogue the result may be of another dtype: the accumulator is the
+    // operands' `f32` or `i32`, the stored tile the result's.)
+    let (f, odt) = (tx.dtype, ty.dtype);
+    let adt = acc_dtype(f);
     let (o, c, kh, kw) = (&tw.shape[0], &tw.shape[1], &tw.shape[2], &tw.shape[3]);
     let ow = &ty.shape[3];
     // The weight in tap-major layout.
@@ -373,11 +383,7 @@ fn conv2d_gemm(
         fit(ow, conv_cols()),
     );
     let name = ctx.kernel_name("conv2d");
-    let (xbuf, wbuf, obuf) = (
-        buf(f, &tx.shape),
-        buf(f, &wt_shape),
-        buf(ty.dtype, &ty.shape),
-    );
+    let (xbuf, wbuf, obuf) = (buf(f, &tx.shape), buf(f, &wt_shape), buf(odt, &ty.shape));
     let mut params = vec![
         ("x".to_string(), xbuf.clone()),
         ("w".to_string(), wbuf.clone()),
@@ -396,7 +402,7 @@ fn conv2d_gemm(
             "%{p} = tile.program_id {{axis = {a}}} : () -> index"
         ));
     }
-    let acc = tile(f, &[to, tn]);
+    let acc = tile(adt, &[to, tn]);
     let (win4, win3, win2) = (
         tile(f, &[1, tc, 1, tn]),
         tile(f, &[tc, 1, tn]),
@@ -453,7 +459,7 @@ fn conv2d_gemm(
         sizes(&[zero, cdiv(c, tc)]),
         indent(&[kh_loop])
     ));
-    store_out(&mut k, epi, [to, tn], ty.dtype, &obuf);
+    store_out(&mut k, epi, [to, tn], odt, &obuf);
     let mut args = vec![(x, None), (wt, None)];
     args.extend(epi.map(|e| e.args(ctx)).unwrap_or_default());
     args.push((y, None));
@@ -510,8 +516,11 @@ fn conv2d_gemm_taps(
     [stride, pad, dil]: [[i64; 2]; 3],
     epi: Option<&Epilogue>,
 ) {
-    let f = DType::F32;
     let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
+    // (With an epilogue the result may be of another dtype: the accumulator is the
+    // operands' `f32` or `i32`, the stored tile the result's.)
+    let (f, odt) = (tx.dtype, ty.dtype);
+    let adt = acc_dtype(f);
     let ow = &ty.shape[3];
     let tn = fit(ow, conv_cols());
     let (to, tc) = (to as u64, tc as u64);
@@ -522,7 +531,7 @@ fn conv2d_gemm_taps(
     ];
     let wview = vec![SymExpr::lit(kh * kw * o), SymExpr::lit(c)];
     let name = ctx.kernel_name("conv2d");
-    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(ty.dtype, &ty.shape));
+    let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(odt, &ty.shape));
     let mut params = vec![
         ("x".to_string(), xbuf.clone()),
         ("w".to_string(), wbuf.clone()),
@@ -541,7 +550,7 @@ fn conv2d_gemm_taps(
             "%{p} = tile.program_id {{axis = {a}}} : () -> index"
         ));
     }
-    let acc = tile(f, &[to, tn]);
+    let acc = tile(adt, &[to, tn]);
     let (win3, win2, w2) = (
         tile(f, &[tc, 1, tn]),
         tile(f, &[tc, tn]),
@@ -593,7 +602,7 @@ fn conv2d_gemm_taps(
         sizes(&[SymExpr::lit(0), SymExpr::lit(c / tc as i64)]),
         indent(&body)
     ));
-    store_out(&mut k, epi, [to, tn], ty.dtype, &obuf);
+    store_out(&mut k, epi, [to, tn], odt, &obuf);
     let mut args = vec![(x, Some(xview)), (wt, Some(wview))];
     args.extend(epi.map(|e| e.args(ctx)).unwrap_or_default());
     args.push((y, None));

@@ -291,13 +291,13 @@ pub(super) fn fused(
 }
 
 /// Whether `d` is a narrow float whose widening to `f32` is exact and which the matmul
-/// reads through [`widened_rhs`]: `bf16` (whose widening the CPU back end does inline
-/// while packing; `f16` would take a helper call per element and tile).
+/// reads through [`widened_rhs`]: `bf16` and `f16` (whose widening the CPU back end does
+/// inline while packing).
 fn is_narrow_float(d: DType) -> bool {
-    d == DType::BF16
+    matches!(d, DType::BF16 | DType::F16)
 }
 
-/// The widening casts `w as f32` of a `bf16` tensor of rank 2
+/// The widening casts `w as f32` of a `bf16` or `f16` tensor of rank 2
 /// whose every use is the right operand of a `matmul` that is lowered here (rank-2
 /// operands, or the anchor of a matmul epilogue): each is left out (`fusion.absorbed`),
 /// and the matmuls read the narrow tensor and widen each tile (`tile.cast`, which the

@@ -1,0 +1,183 @@
+//! `--precision bf16|f16|fp8|int8` on `einsum` and `conv2d` operands
+//! (`compiler/egraph/src/rules/precision.rs`): the lowered programs run on the CPU back end
+//! and in the tile interpreter and match the graph interpreter on the same lowered
+//! program (the oracle; tolerances of `common::mismatch`), and stay within per-format
+//! normwise bounds of the `f32` program ([`BOUNDS`]). Programs: the CNN example (two
+//! convolutions and a matmul), attention scores (a batched einsum and a softmax), an einsum
+//! with two contracted labels (which tiling rewrites into a matmul, in `i8` too) and one
+//! whose output reorders the labels, on ragged sizes. The `int8` forms run `i8` kernels:
+//! the convolutions' implicit GEMMs and the einsums' dots read `i8` tiles into `i32`.
+
+mod common;
+
+use common::{inputs_in, mismatch};
+use std::collections::BTreeMap;
+use tessera::precision::normwise_error;
+use tessera::{Program, Tensor};
+use tessera_dialects::DType;
+use tessera_egraph::Precision;
+
+/// Per format, the largest normwise error (max |lowered - f32| / max |f32|, in the
+/// interpreter) allowed on these programs' random inputs in [-2, 2]: about twice the
+/// largest measured (bf16 3.4e-3, f16 4.6e-4, fp8 4.2e-2, int8 1.1e-2 on the einsums;
+/// smaller on the CNN, whose softmax output is a probability).
+const BOUNDS: [(Precision, f64); 4] = [
+    (Precision::Bf16, 1e-2),
+    (Precision::F16, 2e-3),
+    (Precision::Fp8, 0.1),
+    (Precision::Int8, 3e-2),
+];
+
+const EINSUMS: &str = r#"
+fn scores(q: f32[B, 2, S, 16], k: f32[B, 2, T, 16]) -> f32[B, 2, S, T] {
+    softmax(einsum("bhqd,bhkd->bhqk", q, k) * 0.25, axis: -1)
+}
+fn two_labels(x: f32[M, 4, 6], w: f32[4, 6, N]) -> f32[M, N] {
+    einsum("ijk,jkl->il", x, w)
+}
+fn reordered(x: f32[M, 3, 8], w: f32[8, N]) -> f32[3, N, M] {
+    einsum("mbk,kn->bnm", x, w)
+}
+"#;
+
+/// Runs `func` of `prog` (as written: `f32`) under every lowered precision on the CPU
+/// back end and in the tile interpreter on `xs`; returns the normwise errors against
+/// `f32`.
+fn check(prog: &Program, func: &str, xs: Vec<Tensor>) -> Vec<(Precision, f64)> {
+    let exact = prog.run_interp(func, xs.clone()).expect("f32 interpreter");
+    let mut errors = Vec::new();
+    for (precision, bound) in BOUNDS {
+        let mut p = prog.clone();
+        p.precision = precision;
+        let want = p.run_interp(func, xs.clone()).expect("interpreter");
+        let tile = p.run_tiled(func, xs.clone()).expect("tile interpreter");
+        if let Some(m) = mismatch(&tile, &want) {
+            panic!("{func} {precision:?} tile: {m}");
+        }
+        let cpu = p.cpu_executable(func).expect("compiles");
+        let got = cpu.run(xs.clone()).expect("runs");
+        if let Some(m) = mismatch(&got, &want) {
+            panic!("{func} {precision:?} cpu: {m}");
+        }
+        let kernels = tessera_dialects::print_module(&cpu.tiled().kernels);
+        let i8_dots = kernels
+            .lines()
+            .filter(|l| l.contains("tile.dot") && l.contains("xi8>"))
+            .count();
+        assert_eq!(
+            i8_dots > 0,
+            precision == Precision::Int8,
+            "{func} {precision:?}: {i8_dots} i8 dots\n{kernels}"
+        );
+        let e = normwise_error(&want, &exact);
+        assert!(e <= bound, "{func} {precision:?}: error {e} > {bound}");
+        eprintln!("{func} {precision:?}: normwise error against f32 {e:.2e}");
+        errors.push((precision, e));
+    }
+    errors
+}
+
+#[test]
+fn lowered_einsums_match_the_interpreter() {
+    let prog = Program::from_source("einsums.tsr", EINSUMS).expect("compiles");
+    for (b, s, t) in [(1, 1, 1), (2, 5, 7), (3, 9, 33)] {
+        let sizes: BTreeMap<String, i64> =
+            [("B".into(), b), ("S".into(), s), ("T".into(), t)].into();
+        check(
+            &prog,
+            "scores",
+            inputs_in(&prog, "scores", &sizes, 11, |_| -2.0),
+        );
+    }
+    for (m, n) in [(1, 1), (5, 9), (17, 40)] {
+        let sizes: BTreeMap<String, i64> = [("M".into(), m), ("N".into(), n)].into();
+        for f in ["two_labels", "reordered"] {
+            check(&prog, f, inputs_in(&prog, f, &sizes, 11, |_| -2.0));
+        }
+    }
+}
+
+#[test]
+fn lowered_convolutions_match_the_interpreter() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cnn.tsr");
+    let prog = Program::load(std::path::Path::new(path)).expect("loads");
+    // Inputs in [-1, 1], weights scaled by 1 / sqrt(fan-in), so that the probabilities
+    // are not all 0 or 1 (which would hide any error).
+    for n in [1, 3] {
+        let shapes: [(&[usize], f32); 7] = [
+            (&[n, 1, 28, 28], 1.0),
+            (&[8, 1, 3, 3], 0.33),
+            (&[8], 0.1),
+            (&[16, 8, 3, 3], 0.12),
+            (&[16], 0.1),
+            (&[784, 10], 0.036),
+            (&[10], 0.1),
+        ];
+        let xs: Vec<Tensor> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, (s, r))| {
+                tessera_tensor::random::uniform(DType::F32, s, -r, *r, 40 + i as u64)
+                    .expect("random")
+            })
+            .collect();
+        let probs = prog.run_interp("cnn", xs.clone()).expect("interpreter");
+        let top = probs[0].to_f64_vec().into_iter().fold(0.0, f64::max);
+        assert!(top < 0.9, "saturated probabilities: {top}");
+        for (p, e) in check(&prog, "cnn", xs) {
+            assert!(e > 0.0, "{p:?}: no error at all");
+        }
+    }
+    // The convolutions' weights are weights: their conversion is hoisted (run once when
+    // they are bound) and the function proper no longer takes them as given (only their
+    // converted forms are held).
+    for (precision, _) in BOUNDS {
+        let mut p = prog.clone();
+        p.precision = precision;
+        let h = p
+            .hoisted("cnn")
+            .expect("hoists")
+            .expect("something hoisted");
+        // Parameters: x, conv1_w, conv1_b, conv2_w, conv2_b, fc_w, fc_b.
+        assert_eq!(h.kept, [0, 2, 4, 6], "{precision:?}");
+    }
+}
+
+/// Grouped, strided, dilated and unpadded convolutions under `int8`: the grouped one
+/// keeps the direct `i8` convolution (accumulated in `i32`), the others the implicit
+/// GEMM on the `i8` micro-kernel.
+#[test]
+fn int8_convolutions_of_every_shape_match_the_interpreter() {
+    let src = "
+fn shapes(x: f32[N, 4, H, W], w: f32[6, 4, 3, 3], g: f32[6, 2, 3, 3], v: f32[5, 4, 2, 3])
+    -> (f32[N, 6, H, W], f32[N, 6, H, W], f32[N, 5, (H - 1) / 2 + 1, W / 3]) {
+    (conv2d(x, w, padding: [1, 1]), conv2d(x, g, padding: [1, 1], groups: 2),
+     conv2d(x, v, stride: [2, 3], padding: [1, 0], dilation: [2, 1]))
+}";
+    let mut prog = Program::from_source("shapes.tsr", src).expect("compiles");
+    prog.precision = Precision::Int8;
+    for (n, h, w) in [(1, 1, 3), (2, 7, 9), (1, 5, 70)] {
+        let sizes: BTreeMap<String, i64> =
+            [("N".into(), n), ("H".into(), h), ("W".into(), w)].into();
+        let xs = inputs_in(&prog, "shapes", &sizes, 3, |_| -2.0);
+        let want = prog.run_interp("shapes", xs.clone()).expect("interpreter");
+        let got = prog
+            .cpu_executable("shapes")
+            .expect("compiles")
+            .run(xs.clone())
+            .expect("runs");
+        if let Some(m) = mismatch(&got, &want) {
+            panic!("N={n} H={h} W={w}: {m}");
+        }
+        let tile = prog
+            .run_tiled("shapes", xs.clone())
+            .expect("tile interpreter");
+        assert_eq!(mismatch(&tile, &want), None);
+        let mut exact = prog.clone();
+        exact.precision = Precision::F32;
+        let exact = exact.run_interp("shapes", xs).expect("f32 interpreter");
+        let e = normwise_error(&want, &exact);
+        assert!(e <= 3e-2, "N={n} H={h} W={w}: error {e}");
+        eprintln!("int8 convolutions N={n} H={h} W={w}: normwise error against f32 {e:.2e}");
+    }
+}
