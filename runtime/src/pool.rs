@@ -16,13 +16,16 @@
 //! from several outside threads at once are serialised.
 //!
 //! Only std is used (threads, one mutex, two condition variables, atomics), so the pool
-//! can be linked into C programs. The number of threads of the global pool comes from
+//! can be linked into C programs. Waits spin briefly ([`SPIN_LIMIT`] polls of an atomic
+//! mirror of the state) before they sleep on a condition variable: a compiled function
+//! launches its kernels back to back, and waking a sleeping worker costs several
+//! microseconds per launch, as much as a small kernel's whole grid. The number of threads of the global pool comes from
 //! `TESSERA_NUM_THREADS`, else `std::thread::available_parallelism`.
 
 use std::cell::Cell;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -33,6 +36,11 @@ pub const NUM_THREADS_ENV: &str = "TESSERA_NUM_THREADS";
 
 /// The most threads a pool may have (a larger request is an error, not a fork bomb).
 pub const MAX_THREADS: usize = 1024;
+
+/// How many times a waiting thread polls before it sleeps (about 10 to 50 microseconds
+/// here): long enough to cover the gap between two launches of one function, short
+/// enough that an idle pool costs nothing.
+pub const SPIN_LIMIT: u32 = 1 << 12;
 
 thread_local! {
     /// Whether this thread is running a task (always true on workers).
@@ -134,6 +142,10 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// `state.generation`, readable without the lock (for spinning workers).
+    generation: AtomicU64,
+    /// `state.pending`, readable without the lock (for a spinning dispatcher).
+    pending: AtomicUsize,
     /// Signalled when a job is published or on shutdown.
     wake: Condvar,
     /// Signalled when `pending` drops to zero.
@@ -180,6 +192,8 @@ impl ThreadPool {
                 pending: 0,
                 shutdown: false,
             }),
+            generation: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
             wake: Condvar::new(),
             done: Condvar::new(),
         });
@@ -273,6 +287,10 @@ impl ThreadPool {
                 st.job = Some(JobPtr(ptr.cast::<Job<'static>>()));
                 st.n_parts = n_parts;
                 st.pending = n_parts - 1;
+                self.shared.pending.store(n_parts - 1, Ordering::Release);
+                self.shared
+                    .generation
+                    .store(st.generation, Ordering::Release);
             }
             // From here until `wait` has returned, workers may hold pointers to `job`; the
             // guard waits for them even if this thread unwinds, so `job` outlives them.
@@ -290,6 +308,8 @@ struct WaitForWorkers<'a>(&'a Shared);
 
 impl Drop for WaitForWorkers<'_> {
     fn drop(&mut self) {
+        // The lock-protected count decides; the spin only saves the sleep.
+        spin_until(|| self.0.pending.load(Ordering::Acquire) == 0);
         let mut st = lock(&self.0.state);
         while st.pending > 0 {
             st = self.0.done.wait(st).unwrap_or_else(PoisonError::into_inner);
@@ -298,10 +318,30 @@ impl Drop for WaitForWorkers<'_> {
     }
 }
 
+/// Polls `ready` up to [`SPIN_LIMIT`] times, yielding the core every 64 polls (so that a
+/// spinning thread gives way to another process on a busy machine); returns whether it
+/// became true.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
+    for i in 0..SPIN_LIMIT {
+        if ready() {
+            return true;
+        }
+        if i % 64 == 63 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    false
+}
+
 fn worker_loop(shared: &Shared, index: usize) {
     IN_TASK.with(|f| f.set(true));
     let mut seen = 0u64;
     loop {
+        // A new job (or shutdown, which bumps nothing: the lock-protected loop below
+        // sees it after the spin) usually follows the last one within microseconds.
+        spin_until(|| shared.generation.load(Ordering::Acquire) != seen);
         let job = {
             let mut st = lock(&shared.state);
             loop {
@@ -325,6 +365,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         unsafe { &*job.0 }.run_part(index);
         let mut st = lock(&shared.state);
         st.pending -= 1;
+        shared.pending.store(st.pending, Ordering::Release);
         if st.pending == 0 {
             shared.done.notify_all();
         }
