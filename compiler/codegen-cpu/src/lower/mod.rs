@@ -115,9 +115,6 @@ pub(crate) struct Lowerer<'a, 'm> {
     /// Inside a map loop: the frame pointer as the loop carries it, from which the loop
     /// reads its constants (see [`Lowerer::vconst`]).
     const_base: Option<ClValue>,
-    /// Whether [`Lowerer::for_carry`] emits rotated loops (false while a `tile.dot` is
-    /// lowered: see [`Lowerer::for_carry_tested`]).
-    rotate: bool,
 }
 
 /// Memory flags for caller buffers (no alignment promise) and for the frame.
@@ -176,7 +173,6 @@ pub(crate) fn lower_kernel(
         splats: BTreeMap::new(),
         consts: BTreeMap::new(),
         const_base: None,
-        rotate: true,
     };
     // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
     if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
@@ -328,9 +324,6 @@ impl Lowerer<'_, '_> {
         init: Vec<ClValue>,
         body: impl FnOnce(&mut Self, ClValue, Vec<ClValue>) -> Result<Vec<ClValue>>,
     ) -> Result<(ClValue, Vec<ClValue>)> {
-        if !self.rotate {
-            return self.for_carry_tested(start, end, step, init, body);
-        }
         let inner = self.b.create_block();
         let exit = self.b.create_block();
         self.b.append_block_param(inner, types::I64);
@@ -367,57 +360,6 @@ impl Lowerer<'_, '_> {
     }
 
     /// A loop without carried values; returns the first index not run.
-    /// As [`Lowerer::for_carry`], with the test at the top of the loop (a header block that
-    /// computes `i + step <= end` and branches into the body or out). The micro-kernels'
-    /// loops use it: in the rotated form, the carried values that both the back edge and
-    /// the exit receive made the register allocator reload five spilled integers in every
-    /// step of the 4 x 2 `f32` micro-kernel (25 to 31 instructions per step; MLP B=256 433 M
-    /// to 510 M instructions per run).
-    pub fn for_carry_tested(
-        &mut self,
-        start: ClValue,
-        end: ClValue,
-        step: i64,
-        init: Vec<ClValue>,
-        body: impl FnOnce(&mut Self, ClValue, Vec<ClValue>) -> Result<Vec<ClValue>>,
-    ) -> Result<(ClValue, Vec<ClValue>)> {
-        let header = self.b.create_block();
-        let inner = self.b.create_block();
-        let exit = self.b.create_block();
-        self.b.append_block_param(header, types::I64);
-        self.b.append_block_param(exit, types::I64);
-        for &v in &init {
-            let ty = self.b.func.dfg.value_type(v);
-            self.b.append_block_param(header, ty);
-            self.b.append_block_param(exit, ty);
-        }
-        let args: Vec<BlockArg> = std::iter::once(start)
-            .chain(init.iter().copied())
-            .map(BlockArg::Value)
-            .collect();
-        self.b.ins().jump(header, &args);
-        self.b.switch_to_block(header);
-        let hp = self.b.block_params(header).to_vec();
-        let i = hp[0];
-        let next = self.add_c(i, step);
-        let go = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, next, end);
-        let hargs: Vec<BlockArg> = hp.iter().copied().map(BlockArg::Value).collect();
-        self.b.ins().brif(go, inner, &[], exit, &hargs);
-        self.b.switch_to_block(inner);
-        let out = body(self, i, hp[1..].to_vec())?;
-        if out.len() != init.len() {
-            return invalid("internal error: loop carries changed");
-        }
-        let back: Vec<BlockArg> = std::iter::once(next)
-            .chain(out)
-            .map(BlockArg::Value)
-            .collect();
-        self.b.ins().jump(header, &back);
-        self.b.switch_to_block(exit);
-        let ep = self.b.block_params(exit).to_vec();
-        Ok((ep[0], ep[1..].to_vec()))
-    }
-
     pub fn for_loop(
         &mut self,
         start: ClValue,
@@ -690,12 +632,7 @@ impl Lowerer<'_, '_> {
                 TileOp::Map => self.map(op),
                 TileOp::Reduce if op.attrs.str("kind") == Some("argmax") => self.argmax(op),
                 TileOp::Reduce => self.reduce(op),
-                TileOp::Dot => {
-                    let rotate = std::mem::replace(&mut self.rotate, false);
-                    let r = self.dot(op);
-                    self.rotate = rotate;
-                    r
-                }
+                TileOp::Dot => self.dot(op),
                 TileOp::Broadcast => self.broadcast(op),
                 TileOp::Index => self.index_op(op),
                 TileOp::Affine => self.affine(op),
