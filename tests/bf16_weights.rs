@@ -5,22 +5,13 @@
 //! the tile interpreter, on the MLP example and on random shapes (ragged sizes, a
 //! symbolic batch); and the bytes held for weights, exactly.
 
+mod common;
+
+use common::{max_diff, random_f32};
+
 use tessera::{Program, Tensor};
 use tessera_dialects::DType;
 use tessera_egraph::Precision;
-
-fn random(shape: &[usize], seed: u64) -> Tensor {
-    tessera_tensor::random::uniform(DType::F32, shape, -1.0, 1.0, seed).expect("random")
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    a.to_f64_vec()
-        .iter()
-        .zip(b.to_f64_vec())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-}
 
 /// Runs `func` of `prog` on `inputs` natively and in the tile interpreter; both must
 /// agree with the interpreter within `tol`.
@@ -87,7 +78,7 @@ fn mlp_inputs(b: usize) -> Vec<Tensor> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let t = random(s, 7 + i as u64);
+            let t = random_f32(s, 7 + i as u64);
             // Weights scaled so that the activations stay of order one.
             let scale = if s.len() == 2 && i > 0 { 0.05 } else { 1.0 };
             let v: Vec<f32> = t.to_f32_vec().iter().map(|x| x * scale).collect();
@@ -143,18 +134,18 @@ fn random_bf16_and_f16_matmuls_match_the_interpreter() {
         for m in [1, 3, next(4, 70)] {
             let seed = 100 * case as u64 + m as u64;
             let inputs = vec![
-                random(&[m, k], seed),
-                random(&[k, n], seed + 1),
-                random(&[n], seed + 2),
+                random_f32(&[m, k], seed),
+                random_f32(&[k, n], seed + 1),
+                random_f32(&[n], seed + 2),
             ];
             check(&p, "main", inputs, 1e-5 * k as f64 + 1e-5);
         }
         let exe = p.cpu_executable("main").expect("compiles");
         let run = exe
             .prepare(vec![
-                random(&[2, k], 1),
-                random(&[k, n], 2),
-                random(&[n], 3),
+                random_f32(&[2, k], 1),
+                random_f32(&[k, n], 2),
+                random_f32(&[n], 3),
             ])
             .expect("prepares");
         assert_eq!(run.weight_bytes(), k * n * 2, "k = {k}, n = {n}");

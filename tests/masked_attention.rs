@@ -5,14 +5,14 @@
 //! change at position t changes no result before t); a bool mask (`where(m, s, -1e9)`) is
 //! one kernel too.
 
+mod common;
+
+use common::{max_diff, random_f32};
+
 use tessera::{Program, Tensor};
 use tessera_dialects::DType;
 
 const EXAMPLE: &str = "examples/causal_attention.tsr";
-
-fn random(shape: &[usize], seed: u64) -> Tensor {
-    tessera_tensor::random::uniform(DType::F32, shape, -1.0, 1.0, seed).expect("random")
-}
 
 /// `-inf` above the diagonal: query i sees keys 0..=i.
 fn causal(s: usize) -> Tensor {
@@ -30,24 +30,15 @@ fn causal(s: usize) -> Tensor {
 
 fn inputs(b: usize, s: usize, seed: u64) -> Vec<Tensor> {
     vec![
-        random(&[b, s, 256], seed),
+        random_f32(&[b, s, 256], seed),
         causal(s),
-        random(&[256], seed + 1),
-        random(&[256], seed + 2),
-        random(&[256, 768], seed + 3),
-        random(&[64], seed + 4),
-        random(&[64], seed + 5),
-        random(&[256, 256], seed + 6),
+        random_f32(&[256], seed + 1),
+        random_f32(&[256], seed + 2),
+        random_f32(&[256, 768], seed + 3),
+        random_f32(&[64], seed + 4),
+        random_f32(&[64], seed + 5),
+        random_f32(&[256, 256], seed + 6),
     ]
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    a.to_f64_vec()
-        .iter()
-        .zip(b.to_f64_vec())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -132,9 +123,9 @@ fn a_bool_padding_mask_is_one_kernel_and_matches() {
             .map(|e| f32::from(u8::from(e % s < (s - (3 * (e / s)).min(s - 1)))))
             .collect();
         let xs = vec![
-            random(&[b, 2, s, 32], 10 * i as u64),
-            random(&[b, 2, s, 32], 10 * i as u64 + 1),
-            random(&[b, 2, s, 16], 10 * i as u64 + 2),
+            random_f32(&[b, 2, s, 32], 10 * i as u64),
+            random_f32(&[b, 2, s, 32], 10 * i as u64 + 1),
+            random_f32(&[b, 2, s, 16], 10 * i as u64 + 2),
             Tensor::from_f32(DType::Bool, vec![b, 1, 1, s], keep).expect("mask"),
         ];
         let want = p.run_interp("main", xs.clone()).expect("interp");

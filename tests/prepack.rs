@@ -6,22 +6,13 @@
 //! (ragged M, K and N, a symbolic batch); and the rewritten tile IR, which prints,
 //! parses back and verifies.
 
+mod common;
+
+use common::{max_diff, random_f32};
+
 use tessera::{Program, Tensor};
 use tessera_dialects::{parse_module, print_module, verify_module, DType};
 use tessera_tiling::BufKind;
-
-fn random(shape: &[usize], seed: u64) -> Tensor {
-    tessera_tensor::random::uniform(DType::F32, shape, -1.0, 1.0, seed).expect("random")
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    a.to_f64_vec()
-        .iter()
-        .zip(b.to_f64_vec())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-}
 
 /// Runs `func` natively and in the tile interpreter on the executable's own (packed)
 /// plan; both must agree with the interpreter within `tol`. Returns the names of the
@@ -69,7 +60,7 @@ fn mlp_inputs(b: usize) -> Vec<Tensor> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let t = random(s, 11 + i as u64);
+            let t = random_f32(s, 11 + i as u64);
             let scale = if s.len() == 2 && i > 0 { 0.05 } else { 1.0 };
             let v: Vec<f32> = t.to_f32_vec().iter().map(|x| x * scale).collect();
             Tensor::from_f32(DType::F32, s.to_vec(), v).expect("tensor")
@@ -122,10 +113,10 @@ fn random_matmuls_with_packed_weights_match_the_interpreter() {
         for m in [1, 3, 33] {
             let seed = (1000 * k + n + m) as u64;
             let inputs = vec![
-                random(&[m, k], seed),
-                random(&[k, n], seed + 1),
-                random(&[n, 24], seed + 2),
-                random(&[n], seed + 3),
+                random_f32(&[m, k], seed),
+                random_f32(&[k, n], seed + 1),
+                random_f32(&[n, 24], seed + 2),
+                random_f32(&[n], seed + 3),
             ];
             let packed = check(&p, "main", inputs, 1e-5 * (k * n) as f64 + 1e-5);
             // `v` (24 columns) is always three panels; `w` when N is a multiple of 8 and

@@ -8,6 +8,22 @@ use std::path::Path;
 use tessera::Program;
 use tessera_tensor::Tensor;
 
+/// A uniform random f32 tensor in `[-1, 1]`.
+pub fn random_f32(shape: &[usize], seed: u64) -> Tensor {
+    tessera_tensor::random::uniform(tessera_dialects::DType::F32, shape, -1.0, 1.0, seed)
+        .expect("random")
+}
+
+/// The largest absolute difference of two tensors of one shape.
+pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    a.to_f64_vec()
+        .iter()
+        .zip(b.to_f64_vec())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 pub fn sources() -> Vec<std::path::PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();

@@ -9,11 +9,10 @@
 //! the result `[N, O, OH, OW]`; its tile is loaded with index 0 and size 1 on the axes it
 //! broadcasts along, reduced to `[to | 1, tn | 1]` and broadcast to the output tile.
 
-use super::elementwise::scalar_ops;
+use super::elementwise::map_ops;
 use super::{Ctx, TilingError};
 use crate::plan::BufId;
 use crate::template::{buf, tile, KernelText};
-use std::collections::BTreeMap;
 use tessera_dialects::{DType, Operation, SymExpr, Value};
 
 /// One conv kernel's epilogue: its operations and what they read from outside.
@@ -139,44 +138,11 @@ impl<'a> Epilogue<'a> {
             }
             operands.push((cur, *dt));
         }
-        let elems: Vec<String> = operands.iter().map(|_| k.fresh("ee")).collect();
-        let mut names: BTreeMap<Value, (String, DType)> = BTreeMap::new();
-        names.insert(self.conv, (elems[0].clone(), DType::F32));
-        for ((v, ..), (e, (_, dt))) in self.leaves.iter().zip(elems.iter().zip(&operands).skip(1)) {
-            names.insert(*v, (e.clone(), *dt));
-        }
-        let mut body = KernelText::new("region", &[], &[]);
-        body.set_counter(k.counter());
-        let result = scalar_ops(&mut body, self.ops, names);
-        k.set_counter(body.counter());
+        let inputs: Vec<Value> = std::iter::once(self.conv)
+            .chain(self.leaves.iter().map(|(v, ..)| *v))
+            .collect();
         let res = k.fresh("ep");
-        let mut map = format!(
-            "%{res} = tile.map {} : ({}) -> {} ({}) {{\n",
-            operands
-                .iter()
-                .map(|(o, _)| format!("%{o}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            operands
-                .iter()
-                .map(|(_, d)| full(*d))
-                .collect::<Vec<_>>()
-                .join(", "),
-            full(out),
-            elems
-                .iter()
-                .zip(&operands)
-                .map(|(e, (_, d))| format!("%{e}: {d}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        for l in body.body_lines() {
-            map.push_str("  ");
-            map.push_str(l);
-            map.push('\n');
-        }
-        map.push_str(&format!("  tile.yield %{result} : {out}\n}}"));
-        k.line(map);
+        map_ops(k, &res, &[to, tn], &operands, &inputs, self.ops, out);
         res
     }
 }

@@ -312,6 +312,47 @@ pub(super) fn fused(ctx: &mut Ctx, ops: &[(&Operation, DType)]) -> Result<(), Ti
     kernel(ctx, root, &what.join("_"), &inputs, &out, &region)
 }
 
+/// Writes `%res = tile.map` of the `[shape]` tiles `operands` (name, dtype), whose region
+/// computes `ops` (program order, with their result dtypes) with `inputs[i]` read as the
+/// element of `operands[i]`, and yields the last one's result, of dtype `out`: a matmul's
+/// or conv's epilogue on its accumulator tile.
+pub(crate) fn map_ops(
+    k: &mut KernelText,
+    res: &str,
+    shape: &[u64],
+    operands: &[(String, DType)],
+    inputs: &[Value],
+    ops: &[(&Operation, DType)],
+    out: DType,
+) {
+    let elems: Vec<String> = operands.iter().map(|_| k.fresh("e")).collect();
+    let names: BTreeMap<Value, (String, DType)> = inputs
+        .iter()
+        .zip(elems.iter().zip(operands))
+        .map(|(v, (e, (_, dt)))| (*v, (e.clone(), *dt)))
+        .collect();
+    let mut body = KernelText::new("region", &[], &[]);
+    body.set_counter(k.counter());
+    let result = scalar_ops(&mut body, ops, names);
+    k.set_counter(body.counter());
+    let list =
+        |f: &dyn Fn(usize) -> String| (0..operands.len()).map(f).collect::<Vec<_>>().join(", ");
+    let mut map = format!(
+        "%{res} = tile.map {} : ({}) -> {} ({}) {{\n",
+        list(&|i| format!("%{}", operands[i].0)),
+        list(&|i| tile(operands[i].1, shape)),
+        tile(out, shape),
+        list(&|i| format!("%{}: {}", elems[i], operands[i].1)),
+    );
+    for l in body.body_lines() {
+        map.push_str("  ");
+        map.push_str(l);
+        map.push('\n');
+    }
+    map.push_str(&format!("  tile.yield %{result} : {out}\n}}"));
+    k.line(map);
+}
+
 /// Writes `ops` (program order, with their result dtypes) as scalar lines of a map region,
 /// given the element names of the values they read from outside; returns the name of the
 /// last one's result.

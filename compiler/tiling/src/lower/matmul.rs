@@ -4,7 +4,7 @@
 //! A matmul kernel chosen by the e-graph optimiser ([`fused`]) applies its elementwise
 //! epilogue (bias, activation, residual) to each accumulated tile before the store.
 
-use super::elementwise::scalar_ops;
+use super::elementwise::map_ops;
 use super::fuse::{leaf, Fusion, Leaf};
 use super::{Ctx, TilingError};
 use crate::plan::BufId;
@@ -243,43 +243,10 @@ pub(super) fn fused(
             operands.push((bc, dt));
         }
     }
-    let elems: Vec<String> = operands.iter().map(|_| kt.fresh("e")).collect();
-    let mut names: BTreeMap<Value, (String, DType)> = BTreeMap::new();
-    names.insert(mm.results[0], (elems[0].clone(), acc_dtype));
-    for ((v, _), (e, (_, dt))) in leaves.iter().zip(elems.iter().zip(&operands).skip(1)) {
-        names.insert(*v, (e.clone(), *dt));
-    }
-    let mut body = KernelText::new("region", &[], &[]);
-    body.set_counter(kt.counter());
-    let result = scalar_ops(&mut body, ops, names);
-    kt.set_counter(body.counter());
-    let mut map = format!(
-        "%res = tile.map {} : ({}) -> {} ({}) {{\n",
-        operands
-            .iter()
-            .map(|(o, _)| format!("%{o}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        operands
-            .iter()
-            .map(|(_, d)| full(*d))
-            .collect::<Vec<_>>()
-            .join(", "),
-        full(tc.dtype),
-        elems
-            .iter()
-            .zip(&operands)
-            .map(|(e, (_, d))| format!("%{e}: {d}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for l in body.body_lines() {
-        map.push_str("  ");
-        map.push_str(l);
-        map.push('\n');
-    }
-    map.push_str(&format!("  tile.yield %{result} : {}\n}}", tc.dtype));
-    kt.line(map);
+    let inputs: Vec<Value> = std::iter::once(mm.results[0])
+        .chain(leaves.iter().map(|(v, _)| *v))
+        .collect();
+    map_ops(&mut kt, "res", &[tm, tn], &operands, &inputs, ops, tc.dtype);
     kt.line(format!(
         "tile.store %res, %out, %i, %j : ({}, {}, index, index) -> ()",
         full(tc.dtype),
