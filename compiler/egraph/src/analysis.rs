@@ -26,6 +26,9 @@ pub struct ClassData {
 pub struct Types {
     pub params: Vec<TensorType>,
     pub provenance: BTreeMap<KernelRef, Vec<&'static str>>,
+    /// Contractions the precision table leaves in `f32` (attention's, see
+    /// `rules::fusion::attention_contractions`), as e-classes when the phase began.
+    pub keep_f32: std::collections::BTreeSet<egg::Id>,
     /// Every kernel made so far, so that equal kernels share one allocation and compare
     /// by pointer (a long program repeats the same body in many e-classes).
     interned: std::sync::Mutex<std::collections::HashMap<Kernel, KernelRef>>,

@@ -158,8 +158,10 @@ pub fn lower_form(
     form: Form,
     opts: &Options,
 ) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
-    let built = convert::to_egraph(f)?;
+    let mut built = convert::to_egraph(f)?;
     let built_ops = built.ops.clone();
+    // Attention's two contractions stay f32, so that its fused kernel forms.
+    built.egraph.analysis.keep_f32 = rules::fusion::attention_contractions(&built.egraph);
     let runner = saturate(built.egraph, opts, &rules::precision::rules_for(form));
     let mut counts = std::collections::BTreeMap::new();
     for it in &runner.iterations {

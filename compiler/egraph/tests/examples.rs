@@ -72,3 +72,32 @@ fn optimised_operations_keep_their_source_locations() {
         }
     }
 }
+
+/// With one precision asked for, attention's two contractions stay f32, so the encoder
+/// keeps its attention kernel while its four linear layers are lowered: IR out.
+#[test]
+fn a_lowered_encoder_keeps_its_attention_kernel() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let src = std::fs::read_to_string(format!("{dir}/transformer_block.tsr")).expect("example");
+    let m = graph(&src);
+    for (precision, lowered) in [
+        (tessera_egraph::Precision::Int8, "i8["),
+        (tessera_egraph::Precision::Bf16, "bf16["),
+    ] {
+        let opts = Options {
+            precision,
+            ..Options::default()
+        };
+        let (_, o) = optimized(&m, "encoder_block", &opts);
+        let text = tessera_dialects::print_func(&o.func);
+        assert_eq!(
+            text.matches("kind = \"attention\"").count(),
+            1,
+            "{precision:?}:\n{text}"
+        );
+        assert!(
+            text.contains(lowered),
+            "{precision:?}: the linear layers are lowered\n{text}"
+        );
+    }
+}

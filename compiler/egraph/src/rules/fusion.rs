@@ -657,6 +657,29 @@ fn mask_fits(g: &Graph, mask: &Mask, k: Id, out: &TensorType) -> bool {
 }
 
 fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
+    attention_forms(g, class)
+        .into_iter()
+        .map(|(found, _)| found)
+        .collect()
+}
+
+/// The e-classes of the two contractions of every attention `fuse-attention` would fuse
+/// in `g`: the scores (`einsum` of q and k, or `matmul(q, transpose(k))`) and the final
+/// `matmul(p, v)`. The precision table leaves them in `f32` (`lower_form`): the attention
+/// kernel is `f32`, and it beats the lowered contractions run unfused.
+pub fn attention_contractions(g: &Graph) -> BTreeSet<Id> {
+    let mut out = BTreeSet::new();
+    for c in g.classes() {
+        for (_, s) in attention_forms(g, c.id) {
+            out.insert(g.find(c.id));
+            out.insert(g.find(s));
+        }
+    }
+    out
+}
+
+/// The attention kernels of e-class `class`, each with the e-class of its scores.
+fn attention_forms(g: &Graph, class: Id) -> Vec<(Found, Id)> {
     let mut out = Vec::new();
     let Some(t) = ty(g, class) else { return out };
     let r = t.rank();
@@ -785,12 +808,15 @@ fn fuse_attention(g: &Graph, class: Id) -> Vec<Found> {
                 .chain(mask.as_ref().map(Mask::class))
                 .collect();
             let (kern, kids) = canonical(KernelKind::Attention, &nodes, at, &args);
-            out.push(Found::Node(
-                Node {
-                    head: Head::Kernel(g.analysis.intern(kern)),
-                    children: kids,
-                },
-                Vec::new(),
+            out.push((
+                Found::Node(
+                    Node {
+                        head: Head::Kernel(g.analysis.intern(kern)),
+                        children: kids,
+                    },
+                    Vec::new(),
+                ),
+                s,
             ));
         }
     }

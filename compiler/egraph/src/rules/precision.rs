@@ -389,6 +389,10 @@ impl Lower {
     /// operand not yet lowered, of a form this lowering takes.
     pub(crate) fn sites(&self, g: &Graph, class: Id) -> Vec<Node> {
         let mut out = Vec::new();
+        let here = g.find(class);
+        if g.analysis.keep_f32.iter().any(|k| g.find(*k) == here) {
+            return out;
+        }
         for n in &g[class].nodes {
             if unlowered_contraction(g, n) != Some(self.op) {
                 continue;
