@@ -80,23 +80,32 @@ fn matmul_transpose_attention_matches_the_interpreter() {
     }
 }
 
-/// `softmax(q k^T * 0.125 + m) @ v` with an additive mask `m` of type `MASK` (broadcast to
-/// the scores `[B, H, S, T]`).
-fn masked(mask: &str) -> String {
+/// A fused attention over `s = q k^T * 0.125` whose softmax reads `%x`, computed from `s`
+/// (`%3`) and the mask `%d` of type `mask` by the graph lines `masking`.
+fn attention_with(mask: &str, masking: &str) -> String {
     format!(
         r#"graph.func @main(%q: f32[B, H, S, 16], %k: f32[B, H, T, 16], %v: f32[B, H, T, 8], %m: {mask}) -> (f32[B, H, S, 8]) {{
   %0 = graph.fused %q, %k, %v, %m {{kind = "attention"}} : (f32[B, H, S, 16], f32[B, H, T, 16], f32[B, H, T, 8], {mask}) -> f32[B, H, S, 8] (%a: f32[B, H, S, 16], %b: f32[B, H, T, 16], %c: f32[B, H, T, 8], %d: {mask}) {{
     %1 = graph.einsum %a, %b {{spec = "bhqd,bhkd->bhqk"}} : (f32[B, H, S, 16], f32[B, H, T, 16]) -> f32[B, H, S, T]
     %2 = graph.constant {{value = 0.125, dtype = f32}} : () -> f32
     %3 = graph.mul %1, %2 : (f32[B, H, S, T], f32) -> f32[B, H, S, T]
-    %4 = graph.add %3, %d : (f32[B, H, S, T], {mask}) -> f32[B, H, S, T]
-    %5 = graph.softmax %4 {{axis = 3}} : (f32[B, H, S, T]) -> f32[B, H, S, T]
-    %6 = graph.matmul %5, %c : (f32[B, H, S, T], f32[B, H, T, 8]) -> f32[B, H, S, 8]
-    graph.yield %6 : f32[B, H, S, 8]
+{masking}
+    %6 = graph.softmax %x {{axis = 3}} : (f32[B, H, S, T]) -> f32[B, H, S, T]
+    %7 = graph.matmul %6, %c : (f32[B, H, S, T], f32[B, H, T, 8]) -> f32[B, H, S, 8]
+    graph.yield %7 : f32[B, H, S, 8]
   }}
   graph.return %0 : f32[B, H, S, 8]
 }}
 "#
+    )
+}
+
+/// `softmax(q k^T * 0.125 + m) @ v` with an additive mask `m` of type `mask` (broadcast to
+/// the scores `[B, H, S, T]`).
+fn masked(mask: &str) -> String {
+    attention_with(
+        mask,
+        &format!("    %x = graph.add %3, %d : (f32[B, H, S, T], {mask}) -> f32[B, H, S, T]"),
     )
 }
 
@@ -187,23 +196,13 @@ fn a_causal_minus_infinity_mask_masks_whole_key_tiles_without_nans() {
     }
 }
 
-/// `softmax(where(m, q k^T * 0.125, -inf)) @ v` with a bool mask `m` of type `MASK`.
+/// `softmax(where(m, q k^T * 0.125, -inf)) @ v` with a bool mask `m` of type `mask`.
 fn selected(mask: &str) -> String {
-    format!(
-        r#"graph.func @main(%q: f32[B, H, S, 16], %k: f32[B, H, T, 16], %v: f32[B, H, T, 8], %m: {mask}) -> (f32[B, H, S, 8]) {{
-  %0 = graph.fused %q, %k, %v, %m {{kind = "attention"}} : (f32[B, H, S, 16], f32[B, H, T, 16], f32[B, H, T, 8], {mask}) -> f32[B, H, S, 8] (%a: f32[B, H, S, 16], %b: f32[B, H, T, 16], %c: f32[B, H, T, 8], %d: {mask}) {{
-    %1 = graph.einsum %a, %b {{spec = "bhqd,bhkd->bhqk"}} : (f32[B, H, S, 16], f32[B, H, T, 16]) -> f32[B, H, S, T]
-    %2 = graph.constant {{value = 0.125, dtype = f32}} : () -> f32
-    %3 = graph.mul %1, %2 : (f32[B, H, S, T], f32) -> f32[B, H, S, T]
-    %4 = graph.constant {{value = -inf, dtype = f32}} : () -> f32
-    %5 = graph.select %d, %3, %4 : ({mask}, f32[B, H, S, T], f32) -> f32[B, H, S, T]
-    %6 = graph.softmax %5 {{axis = 3}} : (f32[B, H, S, T]) -> f32[B, H, S, T]
-    %7 = graph.matmul %6, %c : (f32[B, H, S, T], f32[B, H, T, 8]) -> f32[B, H, S, 8]
-    graph.yield %7 : f32[B, H, S, 8]
-  }}
-  graph.return %0 : f32[B, H, S, 8]
-}}
-"#
+    attention_with(
+        mask,
+        &format!(
+            "    %4 = graph.constant {{value = -inf, dtype = f32}} : () -> f32\n    %x = graph.select %d, %3, %4 : ({mask}, f32[B, H, S, T], f32) -> f32[B, H, S, T]"
+        ),
     )
 }
 

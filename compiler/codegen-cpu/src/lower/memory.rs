@@ -25,7 +25,7 @@ use crate::error::{invalid, unsupported, Result};
 use crate::helpers::encode_float;
 use crate::tile_layout::{storage_type, TileSlot};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value as ClValue};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type as ClType, Value as ClValue};
 use tessera_dialects::{Attr, Attrs, DType, Operation, Value};
 use tessera_tensor::convert;
 
@@ -597,6 +597,24 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// Moves one element of type `ty` between the buffer address `baddr` and the tile
+    /// address `taddr + toff`: into the tile for a load, out of it for a store.
+    fn move_elem(
+        &mut self,
+        ty: ClType,
+        (baddr, bflags): (ClValue, MemFlagsData),
+        (taddr, toff): (ClValue, i32),
+        load: bool,
+    ) {
+        if load {
+            let v = self.b.ins().load(ty, bflags, baddr, 0);
+            self.b.ins().store(frame_flags(), v, taddr, toff);
+        } else {
+            let v = self.b.ins().load(ty, frame_flags(), taddr, toff);
+            self.b.ins().store(bflags, v, baddr, 0);
+        }
+    }
+
     /// One tile row whose last axis is strided or permuted: element `j` is at coordinate
     /// `c = s + j * step` of a buffer axis of size `dim` and stride `bstride`, and is moved
     /// only when the row's outer coordinates are inside (`ok`) and `0 <= c < dim`; a load
@@ -641,13 +659,7 @@ impl Lowerer<'_, '_> {
             let (mut baddr, taddr) = (p[0], p[1]);
             for u in 0..unroll {
                 let toff = (u * i64::from(esz)) as i32;
-                if pad.is_some() {
-                    let v = l.b.ins().load(ty, bflags, baddr, 0);
-                    l.b.ins().store(frame_flags(), v, taddr, toff);
-                } else {
-                    let v = l.b.ins().load(ty, frame_flags(), taddr, toff);
-                    l.b.ins().store(bflags, v, baddr, 0);
-                }
+                l.move_elem(ty, (baddr, bflags), (taddr, toff), pad.is_some());
                 baddr = l.b.ins().iadd(baddr, bstep);
             }
             Ok(vec![baddr, l.add_c(taddr, unroll * i64::from(esz))])
@@ -670,13 +682,7 @@ impl Lowerer<'_, '_> {
             let e = l.b.ins().iadd(off, co);
             let eb = l.mul_c(e, i64::from(esz));
             let baddr = l.b.ins().iadd(base, eb);
-            if pad.is_some() {
-                let v = l.b.ins().load(ty, bflags, baddr, 0);
-                l.b.ins().store(frame_flags(), v, taddr, 0);
-            } else {
-                let v = l.b.ins().load(ty, frame_flags(), taddr, 0);
-                l.b.ins().store(bflags, v, baddr, 0);
-            }
+            l.move_elem(ty, (baddr, bflags), (taddr, 0), pad.is_some());
             l.b.ins().jump(join, &[]);
             l.b.switch_to_block(no);
             if let Some(p) = pad {
