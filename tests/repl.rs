@@ -79,6 +79,31 @@ fn host_builtins() {
         "f32[2, 1]\n[[3.],\n [3.]]\n"
     );
     assert_eq!(ok(&mut s, "arange(4) + 1"), "f32[4]\n[1., 2., 3., 4.]\n");
+    assert_eq!(
+        ok(
+            &mut s,
+            "tensor([[1.0, -2], [3, 4e0]]) @ tensor([[1.0], [1.0]])"
+        ),
+        "f32[2, 1]\n[[-1.],\n [ 7.]]\n"
+    );
+    assert_eq!(ok(&mut s, "tensor([1, -2, 3])"), "i32[3]\n[ 1, -2,  3]\n");
+    assert_eq!(
+        ok(&mut s, "tensor([true, false])"),
+        "bool[2]\n[ true, false]\n"
+    );
+    assert_eq!(
+        ok(&mut s, "tensor([1.5, 2.5], dtype: i8)"),
+        "i8[2]\n[2, 2]\n"
+    );
+    assert_eq!(ok(&mut s, "tensor(2.5) * 2"), "f32\n5.\n");
+    assert!(err(&mut s, "tensor([[1, 2], [3]])")
+        .contains("ragged nesting: this list has 1 entry, the first list at its depth 2 entries"));
+    assert!(err(&mut s, "tensor([[1, 2], 3])").contains("ragged nesting"));
+    assert!(err(&mut s, "tensor([1, [2]])").contains("ragged nesting"));
+    assert!(err(&mut s, "tensor([])").contains("empty list"));
+    assert!(err(&mut s, "tensor([1, true])").contains("mix booleans and numbers"));
+    assert!(err(&mut s, "tensor([x])").contains("nested lists of number"));
+    assert!(err(&mut s, "tensor([3000000000])").contains("does not fit in i32"));
     let r = ok(&mut s, "rand([1000])");
     assert!(r.starts_with("f32[1000]\n["), "{r}");
     assert!(err(&mut s, "zeros([0, 2])").contains("size 0 is not positive"));

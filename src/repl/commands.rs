@@ -75,7 +75,8 @@ fn help() -> String {
     }
     out.push_str(
         "\nREPL built-ins (literal arguments): randn([d, ...]) rand([d, ...]) zeros([d, ...]) \
-         ones([d, ...])\n  arange(n) load(\"file.npy\"); `seed: N` (randn, rand) and \
+         ones([d, ...])\n  arange(n) tensor([[1.0, 2.0], [3.0, 4.0]]) load(\"file.npy\"); `seed: N` \
+         (randn, rand) and \
          `dtype: f32` (all but load).\nThe language's built-ins are those of DSL.md §4 \
          (relu, softmax(x, axis: -1), x @ w, ...).\n",
     );

@@ -1,5 +1,6 @@
 //! The REPL's own built-ins, evaluated on the host before anything is compiled: they make
-//! tensors (`randn`, `rand`, `zeros`, `ones`, `arange`) or read them (`load`). Their
+//! tensors (`randn`, `rand`, `zeros`, `ones`, `arange`, `tensor` from nested lists of
+//! literals) or read them (`load`). Their
 //! arguments are literals; a call may stand anywhere in an expression, where it becomes an
 //! input of the compiled function.
 
@@ -9,8 +10,10 @@ use tessera_dialects::{DType, Span};
 use tessera_frontend::ast::{Expr, ExprKind, Ident};
 use tessera_frontend::Diagnostic;
 
+mod literal;
+
 /// The names of the REPL's built-ins.
-pub const NAMES: [&str; 6] = ["randn", "rand", "zeros", "ones", "arange", "load"];
+pub const NAMES: [&str; 7] = ["randn", "rand", "zeros", "ones", "arange", "tensor", "load"];
 
 /// The most elements a tensor made by a built-in may have (2^28: 1 GiB of `f32`).
 pub const MAX_ELEMENTS: usize = 1 << 28;
@@ -30,11 +33,11 @@ pub fn eval(
     next_seed: &mut dyn FnMut() -> u64,
 ) -> Result<Tensor, Diagnostic> {
     let name = callee.name.as_str();
-    let mut dtype = DType::F32;
+    let mut given_dtype = None;
     let mut seed = None;
     for (n, v) in named {
         match (name, n.name.as_str(), &v.kind) {
-            (_, "dtype", ExprKind::DType(d)) if name != "load" => dtype = *d,
+            (_, "dtype", ExprKind::DType(d)) if name != "load" => given_dtype = Some(*d),
             (_, "dtype", _) if name != "load" => {
                 return Err(
                     Diagnostic::error("`dtype:` takes a dtype such as `f32` or `i8`")
@@ -65,6 +68,10 @@ pub fn eval(
         .primary(span, "this call")
         .hint(usage(name)));
     };
+    if name == "tensor" {
+        return literal::tensor(arg, given_dtype);
+    }
+    let dtype = given_dtype.unwrap_or(DType::F32);
     let made = match name {
         "load" => return load(arg),
         "arange" => {
@@ -104,6 +111,7 @@ fn usage(name: &str) -> String {
     match name {
         "load" => "`load(\"path.npy\")` reads a NumPy file".to_string(),
         "arange" => "`arange(n)` is 0, 1, ..., n-1 (`dtype: f32` by default)".to_string(),
+        "tensor" => "`tensor([[1.0, 2.0], [3.0, 4.0]])`, with `dtype: bf16` if wanted".to_string(),
         "randn" | "rand" => {
             format!("`{name}([d0, d1, ...])`, with `seed: N` and `dtype: f32` if wanted")
         }
