@@ -11,12 +11,19 @@
 //! with a symbol index (written in-process); `.so` a shared library linked by the system C
 //! compiler (`cc -shared`), whose runtime symbols resolve when the program that loads it
 //! links the Tessera runtime. Every file is written atomically: on an error nothing is left.
+//!
+//! Weights can be held in the artifact ([`Program::compile_aot_baked`], `tessera compile
+//! --weights FILE.safetensors`): every parameter the file names is then part of the object,
+//! in the form the kernels read it (with a lowered precision, quantised or narrowed once
+//! at compile time; `f32` matmul weights packed into the micro-kernel's panels), and the
+//! entry point takes only the other parameters.
 
 use crate::{Error, Program};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use tessera_codegen_cpu::{compile_object, JitBackend, ObjectArtifact};
+use tessera_codegen_cpu::{compile_object, Baked, JitBackend, ObjectArtifact, ObjectFunction};
 use tessera_runtime::plan::Plan;
+use tessera_tensor::Tensor;
 
 /// What `-o` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +56,8 @@ pub struct Artifact {
     pub source: String,
     /// The signature of each function as written in the source, for the header.
     pub signatures: Vec<String>,
+    /// Per function, the parameters held in the artifact (`--weights`), in order.
+    pub baked: Vec<Vec<String>>,
 }
 
 impl Program {
@@ -58,6 +67,19 @@ impl Program {
         &self,
         funcs: &[String],
         fixed: &BTreeMap<String, i64>,
+    ) -> Result<Artifact, Error> {
+        self.compile_aot_baked(funcs, fixed, &BTreeMap::new())
+    }
+
+    /// [`Program::compile_aot`], holding the parameters named in `weights` in the artifact:
+    /// each function's entry point takes only its other parameters. The work on weights
+    /// alone (a lowered precision's quantisation, the packing of `f32` matmul weights) is
+    /// done here, once, by running it on the host.
+    pub fn compile_aot_baked(
+        &self,
+        funcs: &[String],
+        fixed: &BTreeMap<String, i64>,
+        weights: &BTreeMap<String, Tensor>,
     ) -> Result<Artifact, Error> {
         let names: Vec<String> = if funcs.is_empty() {
             self.module.funcs.iter().map(|f| f.name.clone()).collect()
@@ -76,9 +98,9 @@ impl Program {
                 n.trim_end_matches("_output_sizes")
             )));
         }
-        let tiled = names
+        let prepared = names
             .iter()
-            .map(|n| self.scheduled(n))
+            .map(|n| self.aot_function(n, fixed, weights))
             .collect::<Result<Vec<_>, _>>()?;
         for name in fixed.keys() {
             let known = names.iter().any(|f| {
@@ -94,15 +116,128 @@ impl Program {
                 )));
             }
         }
+        if !weights.is_empty() && prepared.iter().all(|p| p.baked_names.is_empty()) {
+            return Err(Error::msg(format!(
+                "the weights name no parameter of {}: their tensors are {}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                weights.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
         let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
-        let refs: Vec<&tessera_tiling::Tiled> = tiled.iter().collect();
-        let object = compile_object(&backend, &self.file, &refs, fixed)
+        let functions: Vec<ObjectFunction<'_>> = prepared
+            .iter()
+            .map(|p| ObjectFunction {
+                tiled: &p.tiled,
+                baked: p.baked.clone(),
+            })
+            .collect();
+        let object = compile_object(&backend, &self.file, &functions, fixed)
             .map_err(|e| Error::msg(format!("cannot compile: {e}")))?;
         let signatures = names.iter().map(|n| self.signature_text(n)).collect();
         Ok(Artifact {
             object,
             source: self.file.clone(),
             signatures,
+            baked: prepared.into_iter().map(|p| p.baked_names).collect(),
+        })
+    }
+
+    /// Function `name` as tile IR, with the values of the parameters `weights` names
+    /// prepared for the object: without any, the function as scheduled; with some, the
+    /// function the JIT runs once its inputs are bound (hoisted weight work, packed
+    /// weights; [`Program::cpu_executable`] with only those parameters as weights), and
+    /// every argument of it that comes from them alone, computed now.
+    fn aot_function(
+        &self,
+        name: &str,
+        fixed: &BTreeMap<String, i64>,
+        weights: &BTreeMap<String, Tensor>,
+    ) -> Result<AotFunction, Error> {
+        let func = self
+            .module
+            .func(name)
+            .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
+        let params = crate::inputs::params(func);
+        let held: BTreeSet<usize> = (0..params.len())
+            .filter(|&i| weights.contains_key(&params[i].0))
+            .collect();
+        if held.is_empty() {
+            return Ok(AotFunction {
+                tiled: self.scheduled(name)?,
+                baked: Vec::new(),
+                baked_names: Vec::new(),
+            });
+        }
+        let mut p = self.clone();
+        p.weight_names = Some(held.iter().map(|&i| params[i].0.clone()).collect());
+        let exec = p.cpu_executable(name)?;
+        // The held weights bind the sizes they name; the other parameters get zeros of
+        // their declared shapes (1 for a size nothing binds), only so that the weight work
+        // can run.
+        let mut sizes = fixed.clone();
+        for &i in &held {
+            let shape = weights[&params[i].0].shape();
+            for (d, &v) in params[i].1.shape.iter().zip(shape) {
+                if let Some(n) = d.as_name() {
+                    sizes.entry(n.to_string()).or_insert(v as i64);
+                }
+            }
+        }
+        let mut inputs = Vec::with_capacity(params.len());
+        for (i, (pname, ty)) in params.iter().enumerate() {
+            if held.contains(&i) {
+                inputs.push(weights[pname].clone());
+                continue;
+            }
+            for n in ty.shape.iter().flat_map(|d| d.names()) {
+                sizes.entry(n).or_insert(1);
+            }
+            let shape = ty
+                .shape
+                .iter()
+                .map(|d| {
+                    d.eval_map(&sizes)
+                        .ok()
+                        .and_then(|v| usize::try_from(v).ok())
+                })
+                .collect::<Option<Vec<usize>>>()
+                .filter(|s| s.iter().all(|&d| d >= 1))
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "cannot hold the weights of `{name}`: parameter `{pname}` ({ty}) has no \
+                         positive shape with sizes {sizes:?}; fix them with --shapes"
+                    ))
+                })?;
+            inputs.push(Tensor::zeros(ty.dtype, shape).map_err(|e| Error::msg(e.to_string()))?);
+        }
+        let run = exec.prepare(inputs)?;
+        let kept: Vec<usize> = match exec.kept() {
+            Some(k) => k.to_vec(),
+            None => (0..params.len()).collect(),
+        };
+        // Inputs of the compiled function: the kept parameters, then the hoisted values,
+        // which come from held weights alone (only they were weights to hoist).
+        let baked = run
+            .inputs()
+            .iter()
+            .enumerate()
+            .map(|(j, h)| {
+                let from_weights = kept.get(j).is_none_or(|i| held.contains(i));
+                from_weights.then(|| Baked {
+                    dtype: h.dtype(),
+                    sizes: h.sizes().to_vec(),
+                    bytes: h.as_bytes().to_vec(),
+                })
+            })
+            .collect();
+        Ok(AotFunction {
+            tiled: exec.tiled().clone(),
+            baked,
+            baked_names: held.iter().map(|&i| params[i].0.clone()).collect(),
         })
     }
 
@@ -126,6 +261,13 @@ impl Program {
             .replace("( ", "(")
             .replace(" )", ")")
     }
+}
+
+/// One function prepared for [`compile_object`].
+struct AotFunction {
+    tiled: tessera_tiling::Tiled,
+    baked: Vec<Option<Baked>>,
+    baked_names: Vec<String>,
 }
 
 /// C keywords (and names the header itself uses) that a parameter may not be called.
@@ -250,11 +392,22 @@ impl Artifact {
         h.push_str(&format!("#ifndef {guard}\n#define {guard}\n\n"));
         h.push_str("#include <stdint.h>\n\n#include \"tessera_runtime.h\"\n\n");
         h.push_str("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-        for (e, sig) in self.object.entries.iter().zip(&self.signatures) {
+        let none = Vec::new();
+        for (k, (e, sig)) in self.object.entries.iter().zip(&self.signatures).enumerate() {
             let plan = &e.plan;
             h.push_str(&format!("/* {sig}\n"));
+            let held = self.baked.get(k).unwrap_or(&none);
+            if !held.is_empty() {
+                h.push_str(&format!(
+                    " *   held in the artifact (compiled with --weights): {}\n",
+                    held.join(", ")
+                ));
+            }
             let mut params = Vec::new();
             for (i, a) in plan.args.iter().enumerate() {
+                if e.baked.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
                 let role = if a.output { "output" } else { "input" };
                 h.push_str(&format!(" *   {}: {role} {}\n", a.name, arg_type(plan, i)));
                 let qual = if a.output { "" } else { "const " };
@@ -283,8 +436,13 @@ impl Artifact {
             ));
             let mut inputs: Vec<String> = params
                 .iter()
-                .zip(&plan.args)
-                .filter(|(_, a)| !a.output)
+                .zip(
+                    plan.args
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !e.baked.get(*i).copied().unwrap_or(false)),
+                )
+                .filter(|(_, (_, a))| !a.output)
                 .map(|(p, _)| p.clone())
                 .collect();
             inputs.push("int64_t *sizes".to_string());

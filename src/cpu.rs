@@ -48,6 +48,12 @@ impl PreparedRun {
     pub fn weight_bytes(&self) -> usize {
         self.weight_bytes
     }
+
+    /// The inputs as the compiled function takes them: hoisted values computed, weights
+    /// packed (`tessera compile --weights` holds some of them in the artifact).
+    pub fn inputs(&self) -> &[HostTensor] {
+        &self.inputs
+    }
 }
 
 fn host_error(e: tessera_runtime::Error) -> Error {
@@ -107,6 +113,12 @@ impl CpuExecutable {
         self.kept = Some(kept);
         self.weights = Some(Box::new(weights));
         self
+    }
+
+    /// With hoisted operations on weights, the indices of the original inputs this
+    /// function still takes, first; the hoisted values follow them.
+    pub fn kept(&self) -> Option<&[usize]> {
+        self.kept.as_deref()
     }
 
     /// The executable of the hoisted operations on weights, if any.

@@ -69,6 +69,10 @@ pub struct Program {
     /// Functions that replace (or join) the module's after the default pipeline and the
     /// precision lowering: the two halves of a function split by weight hoisting.
     overrides: BTreeMap<String, tessera_dialects::Func>,
+    /// When set, only the parameters of these names count as weights
+    /// ([`Program::weight_params`]): `compile --weights` prepares (hoists, packs) only
+    /// the weights it holds in the artifact.
+    pub weight_names: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Who chooses the kernel boundaries (`--fusion`).
@@ -111,6 +115,7 @@ impl Program {
             precision: tessera_egraph::Precision::F32,
             auto: BTreeMap::new(),
             overrides: BTreeMap::new(),
+            weight_names: None,
         })
     }
 

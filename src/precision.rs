@@ -102,7 +102,8 @@ impl Program {
     }
 
     /// The weights of `func`: the indices of its parameters used as the right operand of
-    /// a `matmul` or the weight of a `conv2d` as written (before any precision lowering).
+    /// a `matmul` or the weight of a `conv2d` as written (before any precision lowering),
+    /// and, when [`Program::weight_names`] is set, named there.
     pub fn weight_params(&self, func: &str) -> Result<std::collections::BTreeSet<usize>, Error> {
         let mut plain = self.clone();
         plain.precision = tessera_egraph::Precision::F32;
@@ -112,7 +113,12 @@ impl Program {
         let f = m
             .func(func)
             .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
-        Ok(tessera_passes::hoist::contraction_weights(f))
+        let mut weights = tessera_passes::hoist::contraction_weights(f);
+        if let Some(names) = &self.weight_names {
+            let params = crate::inputs::params(f);
+            weights.retain(|&i| params.get(i).is_some_and(|(n, _)| names.contains(n)));
+        }
+        Ok(weights)
     }
 
     /// With a lowered precision (fixed or `auto`), `func` split by weight hoisting

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tessera::{Program, Tensor};
 use tessera_dialects::DType;
+use tessera_egraph::Precision;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -352,4 +353,166 @@ fn every_program_compiles_to_an_object() {
         );
     }
     assert!(n >= 96, "{n} functions");
+}
+
+/// A C program for `tessera compile --weights`: the entry point takes `x` alone.
+const HELD_DEMO: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include "mlp.h"
+int main(int argc, char **argv) {
+    int64_t b = atoll(argv[1]);
+    int64_t xs[] = {b, 784}, os[2];
+    float *x = malloc((size_t)(b * 784) * sizeof(float));
+    for (int64_t i = 0; i < b * 784; i++) x[i] = ((float)((i * 7 + 1) % 17) / 17.0f - 0.5f);
+    TsrTensor in = {x, TSR_F32, 2, xs};
+    if (tessera_mlp_output_sizes(&in, os) != TSR_OK) return 1;
+    float *y = malloc((size_t)(os[0] * os[1]) * sizeof(float));
+    TsrTensor out = {y, TSR_F32, 2, os};
+    if (tessera_mlp(&in, &out) != TSR_OK) { fprintf(stderr, "%s\n", tsr_last_error()); return 1; }
+    for (int64_t r = 0; r < b; r++) {
+        printf("row %lld:", (long long)r);
+        for (int c = 0; c < 10; c++) printf(" %.9g", y[r * 10 + c]);
+        printf("\n");
+    }
+    int64_t bad[] = {b, 783};
+    TsrTensor wrong = {x, TSR_F32, 2, bad};
+    int32_t rc = tessera_mlp(&wrong, &out);
+    const char *message = tsr_last_error();
+    printf("wrong shape: %s: %s\n", tsr_error_name(rc), message);
+    return 0;
+}
+"#;
+
+/// `tessera compile --weights`: the weights are compiled into the artifact, prepared
+/// once (int8 and bf16 held quantised: a quarter and a half of the f32 object), the entry
+/// point takes `x` alone, and its numbers are those of the JIT with the same precision
+/// (the interpreter's, for f32).
+#[test]
+fn weights_held_in_the_artifact() {
+    let dir = scratch("held");
+    let weights: Vec<(String, Tensor)> = [
+        ("w1", vec![784, 1024], 2),
+        ("b1", vec![1024], 3),
+        ("w2", vec![1024, 1024], 4),
+        ("b2", vec![1024], 5),
+        ("w3", vec![1024, 10], 6),
+        ("b3", vec![10], 7),
+    ]
+    .into_iter()
+    .map(|(n, s, salt)| (n.to_string(), pattern(&s, salt, 0.1)))
+    .collect();
+    let file = dir.path().join("mlp.safetensors");
+    tessera_tensor::safetensors_io::write_safetensors_file(&file, &weights).unwrap();
+    std::fs::write(dir.path().join("held.c"), HELD_DEMO).unwrap();
+    let batch = 3;
+    let mut sizes = BTreeMap::new();
+    for (precision, flag) in [
+        (Precision::F32, "f32"),
+        (Precision::Int8, "int8"),
+        (Precision::Bf16, "bf16"),
+    ] {
+        let obj = compile_mlp(
+            dir.path(),
+            "mlp.o",
+            &["--weights", file.to_str().unwrap(), "--precision", flag],
+        );
+        sizes.insert(flag, std::fs::metadata(&obj).unwrap().len());
+        let header = std::fs::read_to_string(dir.path().join("mlp.h")).unwrap();
+        assert!(
+            header.contains("int32_t tessera_mlp(const TsrTensor *x, TsrTensor *out0);"),
+            "{header}"
+        );
+        assert!(header
+            .contains("held in the artifact (compiled with --weights): w1, b1, w2, b2, w3, b3"));
+        let exe = dir.path().join("held");
+        ok(
+            Command::new("cc")
+                .args(["-std=c99", "-Wall", "-Werror", "-O1", "-I"])
+                .arg(root().join("runtime/include"))
+                .arg("-I")
+                .arg(dir.path())
+                .arg(dir.path().join("held.c"))
+                .arg(&obj)
+                .arg(runtime_staticlib())
+                .args(NATIVE_LIBS)
+                .arg("-o")
+                .arg(&exe)
+                .output()
+                .unwrap(),
+            "cc",
+        );
+        let stdout = ok(
+            Command::new(&exe).arg(batch.to_string()).output().unwrap(),
+            "held demo",
+        );
+        let got = rows(&stdout);
+        let want = if precision == Precision::F32 {
+            expected(batch)
+        } else {
+            let mut prog = Program::load(&root().join("examples/mlp.tsr")).unwrap();
+            prog.precision = precision;
+            let mut inputs = vec![pattern(&[batch, 784], 1, 1.0)];
+            inputs.extend(weights.iter().map(|(_, t)| t.clone()));
+            let exec = prog.cpu_executable("mlp").unwrap();
+            exec.run(inputs).unwrap()[0].to_f32_vec()
+        };
+        assert_eq!(got.len(), want.len(), "{flag}: {stdout}");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+                "{flag}: element {i}: {g} vs {w}"
+            );
+        }
+        assert!(
+            stdout.contains("wrong shape: SHAPE_MISMATCH: parameter `x`: dimension 1 is 783"),
+            "{flag}: {stdout}"
+        );
+    }
+    // The weights are 7.4 MB in f32: int8 holds a quarter of them, bf16 half.
+    assert!(sizes["f32"] > 7_400_000, "{sizes:?}");
+    assert!(sizes["int8"] * 3 < sizes["f32"], "{sizes:?}");
+    assert!(sizes["bf16"] * 3 < sizes["f32"] * 2, "{sizes:?}");
+}
+
+/// `--weights` that name no parameter are a user error, and nothing is written.
+#[test]
+fn weights_that_name_no_parameter_are_refused() {
+    let dir = scratch("held-errors");
+    let file = dir.path().join("other.safetensors");
+    let t = pattern(&[4], 1, 1.0);
+    tessera_tensor::safetensors_io::write_safetensors_file(&file, &[("zz".to_string(), t)])
+        .unwrap();
+    let out = tessera()
+        .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
+        .arg(dir.path().join("m.o"))
+        .arg("--weights")
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the weights name no parameter of `mlp`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m.o").exists());
+    // A held weight of the wrong shape points at its parameter.
+    let bad = dir.path().join("bad.safetensors");
+    let w1 = pattern(&[783, 1024], 1, 1.0);
+    tessera_tensor::safetensors_io::write_safetensors_file(&bad, &[("w1".to_string(), w1)])
+        .unwrap();
+    let out = tessera()
+        .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
+        .arg(dir.path().join("m.o"))
+        .arg("--weights")
+        .arg(&bad)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("w1"), "{err}");
+    assert!(!dir.path().join("m.o").exists());
 }

@@ -380,4 +380,9 @@ pub struct CompileArgs {
     pub fusion: FusionArg,
     #[command(flatten)]
     pub precision: PrecisionArgs,
+    /// Hold these weights in the artifact: every parameter named by a tensor of the file
+    /// is compiled in (prepared once: quantised with a lowered precision, packed), and the
+    /// entry points no longer take it.
+    #[arg(long, value_name = "PATH.safetensors")]
+    pub weights: Option<PathBuf>,
 }

@@ -57,6 +57,10 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
         &Default::default(),
         &sizes,
     )?;
-    let artifact = prog.compile_aot(&funcs, &sizes)?;
+    let weights = match &a.weights {
+        Some(path) => crate::cli::data::read_weights(path)?,
+        None => Default::default(),
+    };
+    let artifact = prog.compile_aot_baked(&funcs, &sizes, &weights)?;
     artifact.write(&a.output, a.header.as_deref())
 }

@@ -39,15 +39,20 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, 
             return Err(Error::msg(format!("--input {name} is given twice")));
         }
     }
-    let mut weights = BTreeMap::new();
-    if let Some(path) = &io.weights {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
-        let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
-            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-        weights.extend(tensors);
-    }
+    let weights = match &io.weights {
+        Some(path) => read_weights(path)?,
+        None => BTreeMap::new(),
+    };
     Ok((inputs, weights))
+}
+
+/// Every tensor of a `.safetensors` file, by name.
+pub fn read_weights(path: &Path) -> Result<Named, Error> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
+    let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    Ok(tensors.into_iter().collect())
 }
 
 /// Writes one tensor as .npy, atomically (no partial file on failure).

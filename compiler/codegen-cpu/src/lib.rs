@@ -48,5 +48,7 @@ pub mod tile_layout;
 pub use abi::{KernelFn, ParamKind, Signature};
 pub use error::{CodegenError, Result};
 pub use jit::{clif_text, CompiledKernel, JitBackend};
-pub use object::{compile_object, entry_symbol, sizes_symbol, ObjectArtifact, ObjectEntry};
+pub use object::{
+    compile_object, entry_symbol, sizes_symbol, Baked, ObjectArtifact, ObjectEntry, ObjectFunction,
+};
 pub use program::{build_plan, output_name, JitProgram};

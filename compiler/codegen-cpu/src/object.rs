@@ -15,6 +15,10 @@
 //! and `int32_t tessera_f_output_sizes(const TsrTensor *in0, ..., int64_t *sizes)`, which
 //! writes the outputs' sizes for those inputs (`tsr_plan_output_sizes`), so a caller can
 //! allocate outputs of symbolic size.
+//!
+//! An input can be held in the object instead ([`Baked`], `tessera compile --weights`): its
+//! bytes, sizes and descriptor are read-only data of the object, the entry points do not
+//! take it, and they pass the plan that descriptor in its place.
 //! The object's undefined symbols are `tsr_plan_run` and the kernel helpers
 //! (`tsr_exp_f32`, ...), all in the runtime library. The code targets the compiling
 //! machine's CPU features (as `-march=native` would), position-independent, so the object
@@ -37,8 +41,27 @@ use tessera_tiling::Tiled;
 pub struct ObjectEntry {
     /// The exported C symbol (`tessera_<name>`).
     pub symbol: String,
-    /// The plan it runs: its arguments are the entry point's parameters.
+    /// The plan it runs: its arguments are the entry point's parameters, less the baked
+    /// ones.
     pub plan: Plan,
+    /// Per argument of the plan, whether the object holds it ([`Baked`]).
+    pub baked: Vec<bool>,
+}
+
+/// An input held in the object: its value in the runtime's storage form (what the plan's
+/// argument expects: dtype, sizes, and the bytes of a dense row-major buffer).
+#[derive(Clone, Debug)]
+pub struct Baked {
+    pub dtype: tessera_runtime::DType,
+    pub sizes: Vec<i64>,
+    pub bytes: Vec<u8>,
+}
+
+/// A function to compile into an object, with the inputs it holds: `baked[i]` for plan
+/// argument `i` (shorter than the arguments, or empty: the rest are taken).
+pub struct ObjectFunction<'a> {
+    pub tiled: &'a Tiled,
+    pub baked: Vec<Option<Baked>>,
 }
 
 /// An object file and what it exports.
@@ -53,21 +76,21 @@ pub fn entry_symbol(name: &str) -> String {
     format!("tessera_{name}")
 }
 
-/// Compiles `functions` (each a tiled function) into one object file named `object_name`.
-/// Symbolic sizes named in `fixed` are fixed to their values: the entry points then accept
-/// only those sizes ([`Plan::specialize`]).
+/// Compiles `functions` (each a tiled function, with the inputs it holds) into one object
+/// file named `object_name`. Symbolic sizes named in `fixed` are fixed to their values: the
+/// entry points then accept only those sizes ([`Plan::specialize`]).
 pub fn compile_object(
     backend: &JitBackend,
     object_name: &str,
-    functions: &[&Tiled],
+    functions: &[ObjectFunction<'_>],
     fixed: &BTreeMap<String, i64>,
 ) -> Result<ObjectArtifact> {
     let isa = backend.object_isa()?;
     let builder = ObjectBuilder::new(isa, object_name, default_libcall_names()).map_err(cl_err)?;
     let mut module = ObjectModule::new(builder);
     let mut entries = Vec::new();
-    for tiled in functions {
-        entries.push(define_function(&mut module, tiled, fixed)?);
+    for f in functions {
+        entries.push(define_function(&mut module, f, fixed)?);
     }
     let bytes = module
         .finish()
@@ -79,9 +102,10 @@ pub fn compile_object(
 /// Defines the kernels, plan, kernel table and entry point of one function.
 fn define_function(
     module: &mut ObjectModule,
-    tiled: &Tiled,
+    function: &ObjectFunction<'_>,
     fixed: &BTreeMap<String, i64>,
 ) -> Result<ObjectEntry> {
+    let tiled = function.tiled;
     let name = &tiled.name;
     let defined = define_kernels(module, tiled, &format!("tsr_k_{name}_"))?;
     let ids: Vec<_> = defined.iter().map(|d| d.id).collect();
@@ -135,6 +159,27 @@ fn define_function(
         .declare_function("tsr_plan_output_sizes", Linkage::Import, &sizes_sig)
         .map_err(cl_err)?;
 
+    let mut sources = Vec::with_capacity(plan.args.len());
+    let mut baked = Vec::with_capacity(plan.args.len());
+    for (i, a) in plan.args.iter().enumerate() {
+        match function.baked.get(i).and_then(Option::as_ref) {
+            Some(b) if !a.output => {
+                let id = define_baked(module, &format!("tsr_baked_{name}_{i}"), b)?;
+                sources.push(ArgSource::Baked(id));
+                baked.push(true);
+            }
+            Some(_) => {
+                return Err(CodegenError::Invalid(format!(
+                    "`{name}`: output `{}` cannot be held in the object",
+                    a.name
+                )))
+            }
+            None => {
+                sources.push(ArgSource::Param);
+                baked.push(false);
+            }
+        }
+    }
     let symbol = entry_symbol(name);
     let plan_ref = PlanRef {
         data: plan_id,
@@ -143,7 +188,7 @@ fn define_function(
     define_forwarder(
         module,
         &symbol,
-        plan.args.len(),
+        &sources,
         run_id,
         plan_ref,
         Trailing::KernelTable {
@@ -151,7 +196,13 @@ fn define_function(
             n_kernels: ids.len(),
         },
     )?;
-    let n_inputs = plan.args.iter().filter(|a| !a.output).count();
+    let input_sources: Vec<ArgSource> = plan
+        .args
+        .iter()
+        .zip(&sources)
+        .filter(|(a, _)| !a.output)
+        .map(|(_, s)| *s)
+        .collect();
     let n_sizes: usize = plan
         .args
         .iter()
@@ -161,12 +212,66 @@ fn define_function(
     define_forwarder(
         module,
         &sizes_symbol(name),
-        n_inputs,
+        &input_sources,
         sizes_id,
         plan_ref,
         Trailing::SizesOut { n_sizes },
     )?;
-    Ok(ObjectEntry { symbol, plan })
+    Ok(ObjectEntry {
+        symbol,
+        plan,
+        baked,
+    })
+}
+
+/// Where a forwarder takes one argument of the plan from.
+#[derive(Clone, Copy)]
+enum ArgSource {
+    /// The entry point's next parameter.
+    Param,
+    /// The descriptor of a baked input, in the object's data.
+    Baked(cranelift_module::DataId),
+}
+
+/// Defines `symbol` and its two companions, read-only: the bytes of `b` (64-byte aligned,
+/// as the runtime's buffers are), its sizes, and a `TsrTensor` descriptor of them (data
+/// pointer, dtype, rank, sizes pointer: the layout of `runtime/include/tessera_runtime.h`),
+/// whose id is returned.
+fn define_baked(
+    module: &mut ObjectModule,
+    symbol: &str,
+    b: &Baked,
+) -> Result<cranelift_module::DataId> {
+    let mut define = |name: String, bytes: Vec<u8>, align: u64| -> Result<_> {
+        let id = module
+            .declare_data(&name, Linkage::Local, false, false)
+            .map_err(cl_err)?;
+        let mut desc = DataDescription::new();
+        // At least one byte: an empty object could share its address with another.
+        let bytes = if bytes.is_empty() { vec![0] } else { bytes };
+        desc.define(bytes.into_boxed_slice());
+        desc.set_align(align);
+        module.define_data(id, &desc).map_err(cl_err)?;
+        Ok(id)
+    };
+    let data = define(format!("{symbol}_data"), b.bytes.clone(), 64)?;
+    let sizes: Vec<u8> = b.sizes.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let sizes = define(format!("{symbol}_sizes"), sizes, 8)?;
+    let id = module
+        .declare_data(symbol, Linkage::Local, false, false)
+        .map_err(cl_err)?;
+    let mut desc = DataDescription::new();
+    let mut bytes = vec![0u8; 24];
+    bytes[8..12].copy_from_slice(&(b.dtype as u32).to_le_bytes());
+    bytes[12..16].copy_from_slice(&(b.sizes.len() as u32).to_le_bytes());
+    desc.define(bytes.into_boxed_slice());
+    desc.set_align(8);
+    let data_gv = module.declare_data_in_data(data, &mut desc);
+    desc.write_data_addr(0, data_gv, 0);
+    let sizes_gv = module.declare_data_in_data(sizes, &mut desc);
+    desc.write_data_addr(16, sizes_gv, 0);
+    module.define_data(id, &desc).map_err(cl_err)?;
+    Ok(id)
 }
 
 /// The exported symbol that computes function `name`'s output sizes.
@@ -193,22 +298,28 @@ enum Trailing {
     SizesOut { n_sizes: usize },
 }
 
-/// Defines the exported `symbol(p0, ..., p{n-1}[, sizes]) -> int32_t`, which gathers
-/// `p0 .. p{n-1}` into an array on its stack and returns the runtime's `callee(plan,
-/// plan_len, [table, n_kernels,] array, n[, sizes, n_sizes])`.
+/// Defines the exported `symbol(p0, ..., p{m-1}[, sizes]) -> int32_t`, which gathers the
+/// plan's `n` arguments (`sources`: each the next parameter, or a baked descriptor) into an
+/// array on its stack and returns the runtime's `callee(plan, plan_len, [table,
+/// n_kernels,] array, n[, sizes, n_sizes])`.
 fn define_forwarder(
     module: &mut ObjectModule,
     symbol: &str,
-    n: usize,
+    sources: &[ArgSource],
     callee: cranelift_module::FuncId,
     plan: PlanRef,
     trailing: Trailing,
 ) -> Result<()> {
     let ptr = module.target_config().pointer_type();
     let ptr_bytes = ptr.bytes() as usize;
+    let n = sources.len();
+    let taken = sources
+        .iter()
+        .filter(|s| matches!(s, ArgSource::Param))
+        .count();
     let mut sig = module.make_signature();
     let extra = matches!(trailing, Trailing::SizesOut { .. });
-    for _ in 0..n + usize::from(extra) {
+    for _ in 0..taken + usize::from(extra) {
         sig.params.push(AbiParam::new(ptr));
     }
     sig.returns.push(AbiParam::new(types::I32));
@@ -229,8 +340,16 @@ fn define_forwarder(
             (n.max(1) * ptr_bytes) as u32,
             3,
         ));
-        for (i, p) in params[..n].iter().enumerate() {
-            b.ins().stack_store(ptr, *p, slot, (i * ptr_bytes) as i32);
+        let mut next = params.iter();
+        for (i, source) in sources.iter().enumerate() {
+            let p = match source {
+                ArgSource::Param => *next.next().expect("one parameter per taken argument"),
+                ArgSource::Baked(id) => {
+                    let gv = module.declare_data_in_func(*id, b.func);
+                    b.ins().symbol_value(ptr, gv)
+                }
+            };
+            b.ins().stack_store(ptr, p, slot, (i * ptr_bytes) as i32);
         }
         let array = b.ins().stack_addr(ptr, slot, 0);
         let plan_gv = module.declare_data_in_func(plan.data, b.func);
@@ -247,7 +366,7 @@ fn define_forwarder(
             }
             Trailing::SizesOut { n_sizes } => {
                 let ns = b.ins().iconst(types::I32, n_sizes as i64);
-                args.extend([array, count, params[n], ns]);
+                args.extend([array, count, params[taken], ns]);
             }
         }
         let f = module.declare_func_in_func(callee, b.func);
