@@ -288,7 +288,12 @@ impl Program {
             // inputs.
             match self.auto.get(func) {
                 Some(a) => out.push_str(&a.report.explain(&|l| self.line_col(l))),
-                None => out.push_str(&self.measured_error(func, &module)?),
+                None => {
+                    if self.precision != tessera_egraph::Precision::F32 {
+                        out.push_str(&self.fixed_precision_text(func)?);
+                    }
+                    out.push_str(&self.measured_error(func, &module)?)
+                }
             }
         }
         out.push_str(&tessera_dialects::print::print_func(f));

@@ -158,6 +158,31 @@ impl Program {
         }))
     }
 
+    /// `--explain`'s account of a fixed `--precision`: the rules that applied and, per
+    /// contraction of `func`, the form it was lowered to or why it stays `f32`.
+    pub(crate) fn fixed_precision_text(&self, func: &str) -> Result<String, Error> {
+        let mut plain = self.clone();
+        plain.precision = tessera_egraph::Precision::F32;
+        plain.auto.clear();
+        plain.overrides.clear();
+        let m = plain.optimized_for(func)?;
+        let f = m
+            .func(func)
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        let opts = tessera_egraph::Options {
+            precision: self.precision,
+            ..Default::default()
+        };
+        let (notes, counts) = tessera_egraph::fixed::explain_fixed(f, &opts)
+            .map_err(|e| Error::msg(format!("precision lowering: {e}")))?;
+        Ok(tessera_egraph::fixed::explain_text(
+            self.precision.name(),
+            &notes,
+            &counts,
+            &|l| self.line_col(l),
+        ))
+    }
+
     /// `line:col` of a location in this program's source.
     pub fn line_col(&self, loc: Loc) -> Option<String> {
         let span = loc.0?;

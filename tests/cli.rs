@@ -564,6 +564,54 @@ fn ir_levels_of_later_stages_are_clear_errors_until_they_exist() {
     }
 }
 
+/// A fixed `--precision`: `dump --explain` names the rules that applied and, per
+/// contraction, what it was lowered to or why it stays f32 (the encoder's attention).
+#[test]
+fn fixed_precision_is_explained_per_contraction() {
+    let o = tessera(&[
+        "dump",
+        "examples/transformer_block.tsr",
+        "--ir",
+        "graph-opt",
+        "--explain",
+        "--precision",
+        "int8",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("// precision int8: rules applied: lower-matmul-int8 4\n"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("// matmul #") || l.starts_with("// einsum #"))
+        .collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    let lowered = lines
+        .iter()
+        .filter(|l| l.contains(": int8/row (") && l.ends_with("reads i8 and i8 into i32"))
+        .count();
+    assert_eq!(lowered, 4, "{lines:#?}");
+    assert!(lines[1].starts_with(
+        "// einsum #1 (\"bhqd,bhkd->bhqk\", f32[B, 4, S, 64], f32[B, 4, S, 64]) at examples/transformer_block.tsr:22:18: stays f32: a contraction of an attention"
+    ), "{lines:#?}");
+    let o = tessera(&[
+        "dump",
+        "examples/mlp.tsr",
+        "--ir",
+        "graph-opt",
+        "--explain",
+        "--precision",
+        "bf16",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("// matmul #3 (f32[B, 1024] @ f32[1024, 10]) at examples/mlp.tsr:12:13: bf16 (operands rounded to bf16, f32 products and accumulation): reads bf16 and bf16 into f32"),
+        "{text}"
+    );
+}
+
 /// `--precision auto`: the decisions show in `dump --explain`; `run` keeps the error on
 /// its calibration data (here, its own inputs) within `--max-error`; a zero budget gives
 /// the `f32` program; misuse is a clear error.

@@ -111,6 +111,34 @@ fn host_builtins() {
     assert!(err(&mut s, "ones([2], sed: 1)").contains("`ones` has no argument `sed`"));
 }
 
+/// `:precision` lowers the contractions of later entries, as `--precision` does: the
+/// value moves by a quantisation's error, `:explain` names the lowering, the cache keeps
+/// the two compilations apart, and `f32` gives the exact value back.
+#[test]
+fn precision_command_lowers_contractions() {
+    let mut s = Session::new();
+    ok(&mut s, "let x = randn([4, 64])");
+    ok(&mut s, "let w = randn([64, 8])");
+    assert_eq!(ok(&mut s, ":precision"), "precision: f32\n");
+    ok(&mut s, "let y = x @ w");
+    let exact = s.tensor("y").unwrap().to_f32_vec();
+    assert!(ok(&mut s, ":precision int8").starts_with("precision: int8"));
+    assert!(ok(&mut s, ":explain x @ w").contains("int8/row"));
+    ok(&mut s, "let y8 = x @ w");
+    let lowered = s.tensor("y8").unwrap().to_f32_vec();
+    let scale = exact.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = exact
+        .iter()
+        .zip(&lowered)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff > 0.0 && diff < 2e-2 * scale, "{diff} of {scale}");
+    ok(&mut s, ":precision f32");
+    ok(&mut s, "let y32 = x @ w");
+    assert_eq!(s.tensor("y32").unwrap().to_f32_vec(), exact);
+    assert!(err(&mut s, ":precision auto").contains("needs calibration data"));
+    assert!(err(&mut s, ":precision int4").contains("unknown precision `int4`"));
+}
+
 #[test]
 fn files_save_load_weights() {
     let dir = tempfile::tempdir().unwrap();

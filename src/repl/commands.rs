@@ -38,6 +38,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (":explain", "EXPR|FN", "the fusion and precision decisions"),
     (
+        ":precision",
+        "[f32|bf16|f16|fp8|int8]",
+        "show or set the precision of contractions (as --precision)",
+    ),
+    (
         ":time",
         "EXPR",
         "compile time (cold) and run time over repeated runs",
@@ -150,6 +155,7 @@ pub fn run(
             let c = checked(s, origin, rest_at)?;
             Ok(Reply::text(c.program.src))
         }
+        "precision" => precision(s, origin, rest, rest_span),
         "time" if rest.is_empty() => need("an expression"),
         "time" => time(s, origin, rest_at),
         _ => {
@@ -161,6 +167,39 @@ pub fn run(
             Err(entry_error(origin, vec![d]))
         }
     }
+}
+
+/// `:precision [f32|bf16|f16|fp8|int8]`: shows or sets the precision of contractions.
+fn precision(s: &mut Session, origin: &Origin, rest: &str, span: Span) -> EvalResult<Reply> {
+    use tessera_egraph::Precision;
+    let all = [
+        Precision::F32,
+        Precision::Bf16,
+        Precision::F16,
+        Precision::Fp8,
+        Precision::Int8,
+    ];
+    if rest.is_empty() {
+        return Ok(Reply::text(format!("precision: {}\n", s.precision.name())));
+    }
+    let Some(p) = all.iter().find(|p| p.name() == rest) else {
+        let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
+        let hint = if rest == "auto" {
+            "`auto` needs calibration data: use `tessera run --precision auto --calibrate ...`"
+                .to_string()
+        } else {
+            format!("the precisions are: {}", names.join(", "))
+        };
+        let d = Diagnostic::error(format!("unknown precision `{rest}`"))
+            .primary(span, "not a precision")
+            .hint(hint);
+        return Err(entry_error(origin, vec![d]));
+    };
+    s.precision = *p;
+    Ok(Reply::text(format!(
+        "precision: {} (matmul, einsum and conv2d operands; `:explain` shows the lowering)\n",
+        p.name()
+    )))
 }
 
 /// The first word of `text` and the offset of what follows it (blanks skipped).
@@ -177,12 +216,15 @@ fn split_word(text: &str) -> Option<(&str, usize)> {
 /// function by name, else an expression.
 fn checked(s: &mut Session, origin: &Origin, at: usize) -> EvalResult<Checked> {
     let arg = origin.src[at..].trim();
-    if s.has_fn(arg) && s.tensor(arg).is_none() {
-        return s.fn_program(arg);
-    }
-    let target = expr_target(origin, at)?;
-    let draft = s.draft(&target)?;
-    Session::check_draft(&draft)
+    let mut c = if s.has_fn(arg) && s.tensor(arg).is_none() {
+        s.fn_program(arg)?
+    } else {
+        let target = expr_target(origin, at)?;
+        let draft = s.draft(&target)?;
+        Session::check_draft(&draft)?
+    };
+    c.program.precision = s.precision;
+    Ok(c)
 }
 
 /// The expression that runs from `at` to the end of the entry (a final `;` dropped).
@@ -347,7 +389,7 @@ fn time(s: &mut Session, origin: &Origin, at: usize) -> EvalResult<Reply> {
     let t0 = Instant::now();
     let compiled = s.compile(&draft)?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    s.cache.insert(draft.synth("_").src, compiled.clone());
+    s.cache.insert(s.cache_key(&draft), compiled.clone());
     let iters = s.time_iters.max(1);
     let inputs = draft.inputs.clone();
     let c = compiled.clone();

@@ -186,6 +186,8 @@ pub struct Session {
     interrupt: Arc<AtomicBool>,
     /// Timed runs of `:time` (after 3 warm-up runs).
     pub time_iters: usize,
+    /// The precision contractions are lowered to (`:precision`), as `--precision` does.
+    pub precision: tessera_egraph::Precision,
 }
 
 impl Default for Session {
@@ -203,6 +205,7 @@ impl Session {
             next_seed: 0,
             interrupt: Arc::new(AtomicBool::new(false)),
             time_iters: 10,
+            precision: tessera_egraph::Precision::F32,
         }
     }
 
@@ -568,7 +571,8 @@ impl Session {
     /// Checks and compiles a draft (on the worker thread, so Ctrl-C can interrupt it),
     /// counting the compilation.
     pub(crate) fn compile(&mut self, draft: &Draft) -> EvalResult<Arc<Compiled>> {
-        let checked = Session::check_draft(draft)?;
+        let mut checked = Session::check_draft(draft)?;
+        checked.program.precision = self.precision;
         let map = checked.synth.clone();
         let job = move || Compiled::new(checked.program, checked.synth, checked.func);
         let compiled =
@@ -577,9 +581,18 @@ impl Session {
         Ok(Arc::new(compiled))
     }
 
+    /// What the cache knows a compiled draft by: its source and the precision.
+    pub(crate) fn cache_key(&self, draft: &Draft) -> String {
+        format!(
+            "// precision {}\n{}",
+            self.precision.name(),
+            draft.synth("_").src
+        )
+    }
+
     /// The compiled function of a draft: from the cache, else compiled and cached.
     pub(crate) fn compiled(&mut self, draft: &Draft) -> EvalResult<Arc<Compiled>> {
-        let key = draft.synth("_").src;
+        let key = self.cache_key(draft);
         if let Some(c) = self.cache.get(&key) {
             return Ok(c);
         }

@@ -15,6 +15,7 @@ pub mod auto;
 pub mod convert;
 pub mod cost;
 pub mod extract;
+pub mod fixed;
 pub mod lang;
 pub mod report;
 pub mod rules;
@@ -22,7 +23,7 @@ pub mod rules;
 use analysis::Graph;
 use cost::{Roofline, Sizes};
 use std::time::Duration;
-use tessera_dialects::{Func, Module};
+use tessera_dialects::{DType, Func, Module};
 
 pub use report::{KernelNote, Report};
 pub use rules::precision::{Contraction, Form, Precision, Scales};
@@ -158,10 +159,29 @@ pub fn lower_form(
     form: Form,
     opts: &Options,
 ) -> Result<(Func, std::collections::BTreeMap<String, usize>), OptError> {
+    lower_form_noted(f, form, opts).map(|l| (l.func, l.counts))
+}
+
+/// A function lowered to one form, with what happened to each contraction.
+pub struct Lowered {
+    pub func: Func,
+    /// How often each rule applied.
+    pub counts: std::collections::BTreeMap<String, usize>,
+    /// Per contraction of the input (its index in the body) that was lowered: the dtypes
+    /// of the lowered contraction's operands and of its result.
+    pub narrowed: std::collections::BTreeMap<usize, (Vec<DType>, DType)>,
+    /// The contractions of the input kept `f32` because an attention's fused kernel
+    /// computes them (their indices in the body).
+    pub attention: std::collections::BTreeSet<usize>,
+}
+
+/// [`lower_form`], noting per contraction what it became ([`Lowered`]).
+pub fn lower_form_noted(f: &Func, form: Form, opts: &Options) -> Result<Lowered, OptError> {
     let mut built = convert::to_egraph(f)?;
     let built_ops = built.ops.clone();
     // Attention's two contractions stay f32, so that its fused kernel forms.
     built.egraph.analysis.keep_f32 = rules::fusion::attention_contractions(&built.egraph);
+    let keep = built.egraph.analysis.keep_f32.clone();
     let runner = saturate(built.egraph, opts, &rules::precision::rules_for(form));
     let mut counts = std::collections::BTreeMap::new();
     for it in &runner.iterations {
@@ -179,7 +199,99 @@ pub fn lower_form(
     };
     let locs = convert::locations(f, &built_ops, g);
     let (func, _) = convert::from_choice(f, g, &roots, &locs, &choose)?;
-    Ok((func, counts))
+    let mut narrowed = std::collections::BTreeMap::new();
+    let mut attention = std::collections::BTreeSet::new();
+    for (index, class) in &built_ops {
+        let Some(op) = f.body.ops[*index].op.as_graph() else {
+            continue;
+        };
+        if rules::precision::Contraction::of(op).is_none() {
+            continue;
+        }
+        if keep.iter().any(|k| g.find(*k) == g.find(*class)) {
+            attention.insert(*index);
+        }
+        if let Some(found) = narrowed_contraction(g, &best, g.find(*class), op, 8) {
+            narrowed.insert(*index, found);
+        }
+    }
+    Ok(Lowered {
+        func,
+        counts,
+        narrowed,
+        attention,
+    })
+}
+
+/// In the term `best` takes for `class`, down to `depth` levels through the epilogue a
+/// lowering wraps a contraction in (`mul` by scales, `cast`, the block sum), a
+/// contraction `op` whose operands are not all `f32`: their dtypes and its result's. An `f32` operand that is a
+/// narrow value widened (`x as bf16 as f32`, the float forms) counts as the narrow dtype.
+fn narrowed_contraction(
+    g: &Graph,
+    best: &std::collections::BTreeMap<egg::Id, lang::Node>,
+    class: egg::Id,
+    op: tessera_dialects::GraphOp,
+    depth: usize,
+) -> Option<(Vec<DType>, DType)> {
+    use tessera_dialects::GraphOp;
+    let node = best.get(&class)?;
+    let lang::Head::Op(o, _) = &node.head else {
+        return None;
+    };
+    if *o == op {
+        let dtypes: Vec<DType> = node
+            .children
+            .iter()
+            .filter_map(|c| operand_dtype(g, best, g.find(*c)))
+            .collect();
+        return dtypes
+            .iter()
+            .any(|d| *d != DType::F32)
+            .then(|| Some((dtypes, analysis::ty(g, class)?.dtype)))
+            .flatten();
+    }
+    if depth == 0 || !matches!(o, GraphOp::Mul | GraphOp::Cast | GraphOp::ReduceSum) {
+        return None;
+    }
+    node.children
+        .iter()
+        .find_map(|c| narrowed_contraction(g, best, g.find(*c), op, depth - 1))
+}
+
+/// The dtype an operand of a contraction holds: a widening `cast` to `f32` (as `best`
+/// takes `class`) counts as its input's dtype, a `dequantize` as its quantised input's,
+/// and a product of a widened value and a scale (the elementwise form of `dequantize`)
+/// as the widened value's.
+fn operand_dtype(
+    g: &Graph,
+    best: &std::collections::BTreeMap<egg::Id, lang::Node>,
+    class: egg::Id,
+) -> Option<DType> {
+    use tessera_dialects::GraphOp;
+    let d = analysis::ty(g, class)?.dtype;
+    if d != DType::F32 {
+        return Some(d);
+    }
+    let narrow = |c: &egg::Id| analysis::ty(g, g.find(*c)).map(|t| t.dtype);
+    let found = match best.get(&class).map(|n| (&n.head, n.children.as_slice())) {
+        Some((lang::Head::Op(GraphOp::Cast | GraphOp::Dequantize, _), [input, ..])) => {
+            narrow(input)
+        }
+        Some((lang::Head::Op(GraphOp::Mul, _), [a, b])) => [a, b].into_iter().find_map(|c| {
+            match best
+                .get(&g.find(*c))
+                .map(|n| (&n.head, n.children.as_slice()))
+            {
+                Some((lang::Head::Op(GraphOp::Cast, _), [input])) => {
+                    narrow(input).filter(|t| *t != DType::F32)
+                }
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    Some(found.unwrap_or(d))
 }
 
 /// Runs `rules` on `g` within `opts`' limits (iterations, nodes, time), in a fixed order.

@@ -99,5 +99,33 @@ fn a_lowered_encoder_keeps_its_attention_kernel() {
             text.contains(lowered),
             "{precision:?}: the linear layers are lowered\n{text}"
         );
+        // All four linear layers, not only the first: the qkv projection's input has no
+        // contraction, the other three are fed by the attention's f32 contractions (a
+        // tree count of unlowered contractions once left them in f32).
+        let f = m.func("encoder_block").expect("function");
+        let (notes, counts) = tessera_egraph::fixed::explain_fixed(f, &opts).expect("lowering");
+        let outcomes: Vec<&str> = notes.iter().map(|n| n.outcome.as_str()).collect();
+        let form = precision.form().expect("a lowered form").name();
+        assert_eq!(
+            outcomes.iter().filter(|o| o.starts_with(form)).count(),
+            4,
+            "{precision:?}: {outcomes:#?}"
+        );
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| o.contains("a contraction of an attention"))
+                .count(),
+            2,
+            "{precision:?}: {outcomes:#?}"
+        );
+        assert_eq!(counts.values().sum::<usize>(), 4, "{counts:?}");
+        if precision == tessera_egraph::Precision::Int8 {
+            let i8_matmuls = text
+                .lines()
+                .filter(|l| l.contains("graph.matmul") && l.contains(": (i8["))
+                .count();
+            assert_eq!(i8_matmuls, 4, "{text}");
+        }
     }
 }

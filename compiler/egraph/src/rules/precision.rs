@@ -96,6 +96,17 @@ impl Precision {
     pub fn rule(self) -> Option<&'static str> {
         self.form().map(Form::rule)
     }
+
+    /// Its name on the command line (`--precision`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+            Precision::Fp8 => "fp8",
+            Precision::Int8 => "int8",
+        }
+    }
 }
 
 /// One lowered form of a contraction: an alternative of the precision table.
@@ -895,20 +906,28 @@ fn quantize_dequantize(g: &Graph, class: Id) -> Vec<Found> {
     out
 }
 
-/// Per e-class, the node of the term with the fewest unlowered `f32` contractions
-/// (`matmul`, two-operand `einsum`, `conv2d`), then the fewest nodes (a tree count; ties: the first node found). Deterministic.
+/// Per e-class, the node of the term with the fewest distinct unlowered `f32`
+/// contractions (`matmul`, two-operand `einsum`, `conv2d`; counted as a set of e-classes,
+/// so that a subterm two operands share, such as an activation and its own scale, counts
+/// once: a tree count would make the lowered form of a contraction fed by unlowerable
+/// ones look worse than leaving it in `f32`), then the fewest nodes (a tree count; ties:
+/// the first node found). Deterministic.
 pub fn choose(g: &Graph) -> BTreeMap<Id, Node> {
     let mut classes: Vec<Id> = g.classes().map(|c| c.id).collect();
     classes.sort();
-    let mut best: BTreeMap<Id, ((u64, u64), Node)> = BTreeMap::new();
+    // Per class: the f32 contractions its term leaves unlowered, as a set (a subterm
+    // shared by two operands, such as an activation and its scale, counts once), the
+    // term's size, and the node.
+    let mut best: BTreeMap<Id, (BTreeSet<Id>, u64, Node)> = BTreeMap::new();
     loop {
         let mut changed = false;
         for c in &classes {
             for n in &g[*c].nodes {
-                let own = u64::from(
-                    dtype(g, *c) == Some(DType::F32) && unlowered_contraction(g, n).is_some(),
-                );
-                let mut cost = (own, 1u64);
+                let mut unlowered = BTreeSet::new();
+                if dtype(g, *c) == Some(DType::F32) && unlowered_contraction(g, n).is_some() {
+                    unlowered.insert(g.find(*c));
+                }
+                let mut size = 1u64;
                 let mut seen = BTreeSet::new();
                 let mut ok = true;
                 for k in &n.children {
@@ -917,8 +936,9 @@ pub fn choose(g: &Graph) -> BTreeMap<Id, Node> {
                         continue;
                     }
                     match best.get(&k) {
-                        Some(((u, s), _)) => {
-                            cost = (cost.0.saturating_add(*u), cost.1.saturating_add(*s))
+                        Some((u, s, _)) => {
+                            unlowered.extend(u.iter().copied());
+                            size = size.saturating_add(*s);
                         }
                         None => {
                             ok = false;
@@ -929,15 +949,16 @@ pub fn choose(g: &Graph) -> BTreeMap<Id, Node> {
                 if !ok {
                     continue;
                 }
-                let better = best.get(c).is_none_or(|(v, _)| cost < *v);
+                let cost = (unlowered.len(), size);
+                let better = best.get(c).is_none_or(|(u, s, _)| cost < (u.len(), *s));
                 if better {
-                    best.insert(*c, (cost, n.clone()));
+                    best.insert(*c, (unlowered, size, n.clone()));
                     changed = true;
                 }
             }
         }
         if !changed {
-            return best.into_iter().map(|(c, (_, n))| (c, n)).collect();
+            return best.into_iter().map(|(c, (_, _, n))| (c, n)).collect();
         }
     }
 }
