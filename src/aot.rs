@@ -196,22 +196,12 @@ impl Program {
             for n in ty.shape.iter().flat_map(|d| d.names()) {
                 sizes.entry(n).or_insert(1);
             }
-            let shape = ty
-                .shape
-                .iter()
-                .map(|d| {
-                    d.eval_map(&sizes)
-                        .ok()
-                        .and_then(|v| usize::try_from(v).ok())
-                })
-                .collect::<Option<Vec<usize>>>()
-                .filter(|s| s.iter().all(|&d| d >= 1))
-                .ok_or_else(|| {
-                    Error::msg(format!(
-                        "cannot hold the weights of `{name}`: parameter `{pname}` ({ty}) has no \
+            let shape = crate::inputs::shape_under(ty, &sizes).ok_or_else(|| {
+                Error::msg(format!(
+                    "cannot hold the weights of `{name}`: parameter `{pname}` ({ty}) has no \
                          positive shape with sizes {sizes:?}; fix them with --shapes"
-                    ))
-                })?;
+                ))
+            })?;
             inputs.push(Tensor::zeros(ty.dtype, shape).map_err(|e| Error::msg(e.to_string()))?);
         }
         let run = exec.prepare(inputs)?;

@@ -30,6 +30,20 @@ pub fn params(func: &Func) -> Vec<(String, TensorType)> {
         .collect()
 }
 
+/// The concrete shape of `ty` under `sizes`: `None` when a size is unbound or not
+/// positive.
+pub fn shape_under(ty: &TensorType, sizes: &BTreeMap<String, i64>) -> Option<Vec<usize>> {
+    ty.shape
+        .iter()
+        .map(|d| {
+            d.eval_map(sizes)
+                .ok()
+                .and_then(|v| usize::try_from(v).ok())
+                .filter(|&v| v >= 1)
+        })
+        .collect()
+}
+
 /// Orders named tensors as the function's parameters; `inputs` wins over `weights`.
 pub fn collect(
     func: &Func,

@@ -322,16 +322,8 @@ impl Program {
             let t = f
                 .tensor_ty(*p)
                 .ok_or_else(|| Error::msg("a parameter is not a tensor"))?;
-            let shape = t
-                .shape
-                .iter()
-                .map(|d| {
-                    d.eval_map(&sizes)
-                        .ok()
-                        .and_then(|v| usize::try_from(v).ok())
-                        .ok_or_else(|| Error::msg(format!("cannot size `{d}`")))
-                })
-                .collect::<Result<Vec<usize>, Error>>()?;
+            let shape = inputs::shape_under(t, &sizes)
+                .ok_or_else(|| Error::msg(format!("cannot size `{t}`")))?;
             inputs.push(
                 tessera_tensor::random::uniform(t.dtype, &shape, -1.0, 1.0, 1000 + i as u64)
                     .map_err(|e| Error::msg(e.to_string()))?,

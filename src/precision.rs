@@ -101,18 +101,26 @@ impl Program {
         }))
     }
 
-    /// The weights of `func`: the indices of its parameters used as the right operand of
-    /// a `matmul` or the weight of a `conv2d` as written (before any precision lowering),
-    /// and, when [`Program::weight_names`] is set, named there.
-    pub fn weight_params(&self, func: &str) -> Result<std::collections::BTreeSet<usize>, Error> {
+    /// `func` after the default passes, before any precision lowering (as written, in
+    /// `f32`).
+    fn f32_graph(&self, func: &str) -> Result<tessera_dialects::Func, Error> {
         let mut plain = self.clone();
         plain.precision = tessera_egraph::Precision::F32;
         plain.auto.clear();
         plain.overrides.clear();
-        let m = plain.optimized_for(func)?;
-        let f = m
+        plain
+            .optimized_for(func)?
             .func(func)
-            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+            .cloned()
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))
+    }
+
+    /// The weights of `func`: the indices of its parameters used as the right operand of
+    /// a `matmul` or the weight of a `conv2d` as written (before any precision lowering),
+    /// and, when [`Program::weight_names`] is set, named there.
+    pub fn weight_params(&self, func: &str) -> Result<std::collections::BTreeSet<usize>, Error> {
+        let f = self.f32_graph(func)?;
+        let f = &f;
         let mut weights = tessera_passes::hoist::contraction_weights(f);
         if let Some(names) = &self.weight_names {
             let params = crate::inputs::params(f);
@@ -161,14 +169,8 @@ impl Program {
     /// `--explain`'s account of a fixed `--precision`: the rules that applied and, per
     /// contraction of `func`, the form it was lowered to or why it stays `f32`.
     pub(crate) fn fixed_precision_text(&self, func: &str) -> Result<String, Error> {
-        let mut plain = self.clone();
-        plain.precision = tessera_egraph::Precision::F32;
-        plain.auto.clear();
-        plain.overrides.clear();
-        let m = plain.optimized_for(func)?;
-        let f = m
-            .func(func)
-            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        let f = self.f32_graph(func)?;
+        let f = &f;
         let opts = tessera_egraph::Options {
             precision: self.precision,
             ..Default::default()

@@ -147,6 +147,19 @@ fn rows(stdout: &str) -> Vec<f32> {
         .collect()
 }
 
+/// The printed rows against `want`: f32 accumulation against the interpreter's f64 (or
+/// the JIT's), so softmax outputs agree closely.
+fn assert_rows_close(stdout: &str, want: &[f32]) {
+    let got = rows(stdout);
+    assert_eq!(got.len(), want.len(), "{stdout}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+            "element {i}: {g} vs {w}\n{stdout}"
+        );
+    }
+}
+
 fn check_demo(exe: &Path, batch: usize) {
     let stdout = ok(
         Command::new(exe).arg(batch.to_string()).output().unwrap(),
@@ -156,16 +169,7 @@ fn check_demo(exe: &Path, batch: usize) {
         stdout.contains(&format!("output: [{batch}, 10]")),
         "{stdout}"
     );
-    let got = rows(&stdout);
-    let want = expected(batch);
-    assert_eq!(got.len(), want.len(), "{stdout}");
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        // f32 accumulation against the interpreter's f64: softmax outputs agree closely.
-        assert!(
-            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
-            "element {i}: {g} vs {w}\n{stdout}"
-        );
-    }
+    assert_rows_close(&stdout, &expected(batch));
     assert!(
         stdout.contains(
             "wrong shape: SHAPE_MISMATCH: parameter `w1`: dimension 0 is 783, expected 784"
@@ -446,7 +450,6 @@ fn weights_held_in_the_artifact() {
             Command::new(&exe).arg(batch.to_string()).output().unwrap(),
             "held demo",
         );
-        let got = rows(&stdout);
         let want = if precision == Precision::F32 {
             expected(batch)
         } else {
@@ -457,13 +460,7 @@ fn weights_held_in_the_artifact() {
             let exec = prog.cpu_executable("mlp").unwrap();
             exec.run(inputs).unwrap()[0].to_f32_vec()
         };
-        assert_eq!(got.len(), want.len(), "{flag}: {stdout}");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
-                "{flag}: element {i}: {g} vs {w}"
-            );
-        }
+        assert_rows_close(&stdout, &want);
         assert!(
             stdout.contains("wrong shape: SHAPE_MISMATCH: parameter `x`: dimension 1 is 783"),
             "{flag}: {stdout}"
@@ -479,40 +476,31 @@ fn weights_held_in_the_artifact() {
 #[test]
 fn weights_that_name_no_parameter_are_refused() {
     let dir = scratch("held-errors");
-    let file = dir.path().join("other.safetensors");
-    let t = pattern(&[4], 1, 1.0);
-    tessera_tensor::safetensors_io::write_safetensors_file(&file, &[("zz".to_string(), t)])
+    let refused = |name: &str, tensor: Tensor, message: &str| {
+        let file = dir.path().join(format!("{name}.safetensors"));
+        tessera_tensor::safetensors_io::write_safetensors_file(
+            &file,
+            &[(name.to_string(), tensor)],
+        )
         .unwrap();
-    let out = tessera()
-        .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
-        .arg(dir.path().join("m.o"))
-        .arg("--weights")
-        .arg(&file)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("the weights name no parameter of `mlp`"),
-        "{err}"
+        let out = tessera()
+            .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
+            .arg(dir.path().join("m.o"))
+            .arg("--weights")
+            .arg(&file)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{err}");
+        assert!(!dir.path().join("m.o").exists());
+    };
+    refused(
+        "zz",
+        pattern(&[4], 1, 1.0),
+        "the weights name no parameter of `mlp`",
     );
-    assert!(!dir.path().join("m.o").exists());
     // A held weight of the wrong shape points at its parameter.
-    let bad = dir.path().join("bad.safetensors");
-    let w1 = pattern(&[783, 1024], 1, 1.0);
-    tessera_tensor::safetensors_io::write_safetensors_file(&bad, &[("w1".to_string(), w1)])
-        .unwrap();
-    let out = tessera()
-        .args(["compile", "examples/mlp.tsr", "--target", "cpu", "-o"])
-        .arg(dir.path().join("m.o"))
-        .arg("--weights")
-        .arg(&bad)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("w1"), "{err}");
-    assert!(!dir.path().join("m.o").exists());
+    refused("w1", pattern(&[783, 1024], 1, 1.0), "w1");
 }

@@ -95,16 +95,8 @@ impl Candidates {
                 .collect();
             let count = counts.entry(kind).or_default();
             *count += 1;
-            let how = match kind {
-                Contraction::MatMul => operands.join(" @ "),
-                Contraction::Einsum => format!(
-                    "\"{}\", {}",
-                    op.attrs.str("spec").unwrap_or(""),
-                    operands.join(", ")
-                ),
-                Contraction::Conv2d => operands.join(", "),
-            };
-            let label = format!("{} #{count} ({how})", kind.name());
+            let texts: Vec<&str> = operands.iter().map(String::as_str).collect();
+            let label = kind.label(*count, op.attrs.str("spec"), &texts);
             let mut alternatives = vec![Alternative {
                 form: None,
                 node: node.clone(),

@@ -42,16 +42,7 @@ pub fn explain_fixed(
         let n = numbers.entry(kind).or_default();
         *n += 1;
         let texts: Vec<&str> = types.iter().map(|(_, t)| t.as_str()).collect();
-        let how = match kind {
-            Contraction::MatMul => texts.join(" @ "),
-            Contraction::Einsum => format!(
-                "\"{}\", {}",
-                op.attrs.str("spec").unwrap_or(""),
-                texts.join(", ")
-            ),
-            Contraction::Conv2d => texts.join(", "),
-        };
-        let label = format!("{} #{n} ({how})", kind.name());
+        let label = kind.label(*n, op.attrs.str("spec"), &texts);
         let outcome = match lowered.narrowed.get(&index) {
             Some((operands, result)) => {
                 let dtypes: Vec<&str> = operands.iter().map(|d| d.name()).collect();

@@ -229,6 +229,17 @@ impl Contraction {
         self.op().name()
     }
 
+    /// `matmul #n (f32[B, 784] @ f32[784, 1024])`, `einsum #n ("ij,jk->ik", ...)`: how
+    /// `--explain` names the `n`-th contraction of this kind with these operand types.
+    pub fn label(self, n: usize, spec: Option<&str>, operands: &[&str]) -> String {
+        let how = match self {
+            Contraction::MatMul => operands.join(" @ "),
+            Contraction::Einsum => format!("\"{}\", {}", spec.unwrap_or(""), operands.join(", ")),
+            Contraction::Conv2d => operands.join(", "),
+        };
+        format!("{} #{n} ({how})", self.name())
+    }
+
     /// The rule that adds `form` for this contraction (`None` where the form does not
     /// apply: `int8/block32` is for `matmul` only).
     pub fn rule(self, form: Form) -> Option<&'static str> {
