@@ -610,6 +610,28 @@ fn fixed_precision_is_explained_per_contraction() {
         text.contains("// matmul #3 (f32[B, 1024] @ f32[1024, 10]) at examples/mlp.tsr:12:13: bf16 (operands rounded to bf16, f32 products and accumulation): reads bf16 and bf16 into f32"),
         "{text}"
     );
+    // Operands the program narrows itself, and a weight the int8 rule does not take: not
+    // lowered, and not reported as such.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("cast.tsr");
+    std::fs::write(
+        &src,
+        "fn f(x: f32[8, 64], w: f32[64, 16], v: f32[2, 64, 16]) -> (f32[8, 16], f32[2, 8, 16]) {\n\
+         \x20   ((x as bf16 as f32) @ (w as bf16 as f32), x @ v)\n}\n",
+    )
+    .expect("write");
+    for (precision, second) in [
+        ("int8", "stays as written: its operands do not fit `lower-matmul-int8`"),
+        ("bf16", "bf16 (operands rounded to bf16, f32 products and accumulation): reads bf16 and bf16 into f32"),
+    ] {
+        let o = tessera(&["dump", p(&src), "--ir", "graph-opt", "--explain", "--precision", precision]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("// matmul #")).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains(": stays as written: its operands do not fit"), "{precision}: {}", lines[0]);
+        assert!(lines[1].contains(second), "{precision}: {}", lines[1]);
+    }
 }
 
 /// `--precision auto`: the decisions show in `dump --explain`; `run` keeps the error on

@@ -44,6 +44,10 @@ pub fn explain_fixed(
         let texts: Vec<&str> = types.iter().map(|(_, t)| t.as_str()).collect();
         let label = kind.label(*n, op.attrs.str("spec"), &texts);
         let outcome = match lowered.narrowed.get(&index) {
+            _ if lowered.attention.contains(&index) => {
+                "stays f32: a contraction of an attention, which its fused kernel computes in f32"
+                    .to_string()
+            }
             Some((operands, result)) => {
                 let dtypes: Vec<&str> = operands.iter().map(|d| d.name()).collect();
                 format!(
@@ -54,15 +58,15 @@ pub fn explain_fixed(
                     result.name()
                 )
             }
-            None if lowered.attention.contains(&index) => {
-                "stays f32: a contraction of an attention, which its fused kernel computes in f32"
-                    .to_string()
-            }
             None if kind.rule(form).is_none() => {
-                format!("stays f32: {} has no {} form", kind.name(), form.name())
+                format!(
+                    "stays as written: {} has no {} form",
+                    kind.name(),
+                    form.name()
+                )
             }
             None => format!(
-                "stays f32: its operands do not fit `{}` (docs/egraph.md \"Precision\")",
+                "stays as written: its operands do not fit `{}` (docs/egraph.md \"Precision\")",
                 kind.rule(form).unwrap_or("the rule")
             ),
         };

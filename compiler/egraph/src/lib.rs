@@ -167,8 +167,8 @@ pub struct Lowered {
     pub func: Func,
     /// How often each rule applied.
     pub counts: std::collections::BTreeMap<String, usize>,
-    /// Per contraction of the input (its index in the body) that was lowered: the dtypes
-    /// of the lowered contraction's operands and of its result.
+    /// Per contraction of the input (its index in the body) that the form's rule
+    /// replaced: the dtypes of the lowered contraction's operands and of its result.
     pub narrowed: std::collections::BTreeMap<usize, (Vec<DType>, DType)>,
     /// The contractions of the input kept `f32` because an attention's fused kernel
     /// computes them (their indices in the body).
@@ -182,6 +182,19 @@ pub fn lower_form_noted(f: &Func, form: Form, opts: &Options) -> Result<Lowered,
     // Attention's two contractions stay f32, so that its fused kernel forms.
     built.egraph.analysis.keep_f32 = rules::fusion::attention_contractions(&built.egraph);
     let keep = built.egraph.analysis.keep_f32.clone();
+    // Each contraction's own node, to tell after saturation whether the rule replaced it.
+    let originals: std::collections::BTreeMap<usize, lang::Node> = built_ops
+        .iter()
+        .filter_map(|(i, c)| {
+            let op = f.body.ops[*i].op.as_graph()?;
+            rules::precision::Contraction::of(op)?;
+            let n = built.egraph[*c]
+                .nodes
+                .iter()
+                .find(|n| matches!(&n.head, lang::Head::Op(o, _) if *o == op))?;
+            Some((*i, n.clone()))
+        })
+        .collect();
     let runner = saturate(built.egraph, opts, &rules::precision::rules_for(form));
     let mut counts = std::collections::BTreeMap::new();
     for it in &runner.iterations {
@@ -210,6 +223,21 @@ pub fn lower_form_noted(f: &Func, form: Form, opts: &Options) -> Result<Lowered,
         }
         if keep.iter().any(|k| g.find(*k) == g.find(*class)) {
             attention.insert(*index);
+            continue;
+        }
+        // Unchanged (the rule did not apply, or its form was not taken): not lowered,
+        // even if the operands were narrow as written.
+        let kept_as_written = originals.get(index).is_some_and(|o| {
+            best.get(&g.find(*class)).is_some_and(|b| {
+                b.head == o.head
+                    && b.children
+                        .iter()
+                        .map(|c| g.find(*c))
+                        .eq(o.children.iter().map(|c| g.find(*c)))
+            })
+        });
+        if kept_as_written {
+            continue;
         }
         if let Some(found) = narrowed_contraction(g, &best, g.find(*class), op, 8) {
             narrowed.insert(*index, found);
