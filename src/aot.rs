@@ -98,10 +98,6 @@ impl Program {
                 n.trim_end_matches("_output_sizes")
             )));
         }
-        let prepared = names
-            .iter()
-            .map(|n| self.aot_function(n, fixed, weights))
-            .collect::<Result<Vec<_>, _>>()?;
         for name in fixed.keys() {
             let known = names.iter().any(|f| {
                 self.module.func(f).is_some_and(|func| {
@@ -116,6 +112,10 @@ impl Program {
                 )));
             }
         }
+        let prepared = names
+            .iter()
+            .map(|n| self.aot_function(n, fixed, weights))
+            .collect::<Result<Vec<_>, _>>()?;
         if !weights.is_empty() && prepared.iter().all(|p| p.baked_names.is_empty()) {
             return Err(Error::msg(format!(
                 "the weights name no parameter of {}: their tensors are {}",
@@ -124,7 +124,7 @@ impl Program {
                     .map(|n| format!("`{n}`"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                weights.keys().cloned().collect::<Vec<_>>().join(", ")
+                first_names(weights.keys())
             )));
         }
         let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
@@ -176,8 +176,8 @@ impl Program {
         p.weight_names = Some(held.iter().map(|&i| params[i].0.clone()).collect());
         let exec = p.cpu_executable(name)?;
         // The held weights bind the sizes they name; the other parameters get zeros of
-        // their declared shapes (1 for a size nothing binds), only so that the weight work
-        // can run.
+        // their declared shapes (1 for a size nothing binds), only so that the work on
+        // weights can run: the function itself does not run here.
         let mut sizes = fixed.clone();
         for &i in &held {
             let shape = weights[&params[i].0].shape();
@@ -187,6 +187,7 @@ impl Program {
                 }
             }
         }
+        let fixed_by_weights: BTreeSet<String> = sizes.keys().cloned().collect();
         let mut inputs = Vec::with_capacity(params.len());
         for (i, (pname, ty)) in params.iter().enumerate() {
             if held.contains(&i) {
@@ -199,31 +200,44 @@ impl Program {
             let shape = crate::inputs::shape_under(ty, &sizes).ok_or_else(|| {
                 Error::msg(format!(
                     "cannot hold the weights of `{name}`: parameter `{pname}` ({ty}) has no \
-                         positive shape with sizes {sizes:?}; fix them with --shapes"
+                     positive shape with sizes {sizes:?}; fix them with --shapes"
                 ))
             })?;
             inputs.push(Tensor::zeros(ty.dtype, shape).map_err(|e| Error::msg(e.to_string()))?);
         }
-        let run = exec.prepare(inputs)?;
+        let prepared = exec.prepared_inputs(inputs)?;
         let kept: Vec<usize> = match exec.kept() {
             Some(k) => k.to_vec(),
             None => (0..params.len()).collect(),
         };
         // Inputs of the compiled function: the kept parameters, then the hoisted values,
-        // which come from held weights alone (only they were weights to hoist).
-        let baked = run
-            .inputs()
-            .iter()
-            .enumerate()
-            .map(|(j, h)| {
-                let from_weights = kept.get(j).is_none_or(|i| held.contains(i));
-                from_weights.then(|| Baked {
-                    dtype: h.dtype(),
-                    sizes: h.sizes().to_vec(),
-                    bytes: h.as_bytes().to_vec(),
-                })
-            })
-            .collect();
+        // which come from held weights alone (only they were weights to hoist). A value
+        // held must not depend on a size that only a taken input fixes.
+        let tiled = exec.tiled();
+        let mut baked = Vec::with_capacity(prepared.len());
+        for (j, t) in prepared.iter().enumerate() {
+            if !kept.get(j).is_none_or(|i| held.contains(i)) {
+                baked.push(None);
+                continue;
+            }
+            let ty = &tiled.buffers[tiled.params[j]].ty;
+            if let Some(n) = ty
+                .shape
+                .iter()
+                .flat_map(|d| d.names())
+                .find(|n| !fixed_by_weights.contains(n))
+            {
+                return Err(Error::msg(format!(
+                    "cannot hold the weights of `{name}`: a value computed from them ({ty}) \
+                     has the size `{n}`, which no held weight fixes; fix it with --shapes {n}=..."
+                )));
+            }
+            baked.push(Some(Baked {
+                dtype: tessera_tensor::convert::runtime_dtype(t.dtype()),
+                sizes: t.shape().iter().map(|&d| d as i64).collect(),
+                bytes: tessera_codegen_cpu::run::to_bytes(t),
+            }));
+        }
         Ok(AotFunction {
             tiled: exec.tiled().clone(),
             baked,
@@ -251,6 +265,21 @@ impl Program {
             .replace("( ", "(")
             .replace(" )", ")")
     }
+}
+
+/// At most ten names, then how many more.
+fn first_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&String> = names.collect();
+    let mut text = all
+        .iter()
+        .take(10)
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > 10 {
+        text.push_str(&format!(" and {} more", all.len() - 10));
+    }
+    text
 }
 
 /// One function prepared for [`compile_object`].

@@ -48,12 +48,6 @@ impl PreparedRun {
     pub fn weight_bytes(&self) -> usize {
         self.weight_bytes
     }
-
-    /// The inputs as the compiled function takes them: hoisted values computed, weights
-    /// packed (`tessera compile --weights` holds some of them in the artifact).
-    pub fn inputs(&self) -> &[HostTensor] {
-        &self.inputs
-    }
 }
 
 fn host_error(e: tessera_runtime::Error) -> Error {
@@ -163,18 +157,7 @@ impl CpuExecutable {
     /// converts them, with zeroed outputs of the result shapes. With hoisted operations on
     /// weights, they run here, once.
     pub fn prepare(&self, inputs: Vec<Tensor>) -> Result<PreparedRun, Error> {
-        let mut inputs = inputs;
-        if let Some(w) = &self.weights {
-            let prepared = w.run(inputs.clone())?;
-            if let Some(kept) = &self.kept {
-                let mut all: Vec<Option<Tensor>> = inputs.into_iter().map(Some).collect();
-                inputs = kept
-                    .iter()
-                    .filter_map(|&i| all.get_mut(i).and_then(Option::take))
-                    .collect();
-            }
-            inputs.extend(prepared);
-        }
+        let inputs = self.hoisted_inputs(inputs)?;
         if let Err(e) = tessera_interp::check_inputs_and_sizes(&self.graph, &inputs) {
             return Err(self.program.runtime_error(&self.func, e));
         }
@@ -210,6 +193,36 @@ impl CpuExecutable {
             outputs,
             weight_bytes,
         })
+    }
+
+    /// The original inputs as this function takes them: with hoisted operations on
+    /// weights, the kept inputs followed by the hoisted values, computed here.
+    fn hoisted_inputs(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let mut inputs = inputs;
+        if let Some(w) = &self.weights {
+            let prepared = w.run(inputs.clone())?;
+            if let Some(kept) = &self.kept {
+                let mut all: Vec<Option<Tensor>> = inputs.into_iter().map(Some).collect();
+                inputs = kept
+                    .iter()
+                    .filter_map(|&i| all.get_mut(i).and_then(Option::take))
+                    .collect();
+            }
+            inputs.extend(prepared);
+        }
+        Ok(inputs)
+    }
+
+    /// What [`CpuExecutable::prepare`] does to the inputs, without sizing the function's
+    /// intermediates: the hoisted values computed, the inputs checked against the
+    /// parameters (dtypes, ranks, symbolic sizes), weights packed into panels. For
+    /// `tessera compile --weights`, whose other inputs are stand-ins.
+    pub fn prepared_inputs(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let inputs = self.hoisted_inputs(inputs)?;
+        if let Err(e) = tessera_interp::check_inputs(&self.graph, &inputs) {
+            return Err(self.program.runtime_error(&self.func, e));
+        }
+        self.tiled.pack_inputs(inputs).map_err(Error::msg)
     }
 
     /// Runs the compiled function on prepared buffers, writing its outputs there.

@@ -72,7 +72,7 @@ pub struct Program {
     /// When set, only the parameters of these names count as weights
     /// ([`Program::weight_params`]): `compile --weights` prepares (hoists, packs) only
     /// the weights it holds in the artifact.
-    pub weight_names: Option<std::collections::BTreeSet<String>>,
+    pub(crate) weight_names: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Who chooses the kernel boundaries (`--fusion`).

@@ -364,16 +364,40 @@ const HELD_DEMO: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 #include "mlp.h"
+#ifdef TAKEN
+/* The pattern of examples/c/main.c, scale 0.1. */
+static TsrTensor weight(int64_t *sizes, uint32_t rank, int64_t salt) {
+    int64_t n = 1;
+    for (uint32_t d = 0; d < rank; d++) n *= sizes[d];
+    float *p = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) p[i] = ((float)((i * 7 + salt) % 17) / 17.0f - 0.5f) * 0.1f;
+    TsrTensor t = {p, TSR_F32, rank, sizes};
+    return t;
+}
+#endif
 int main(int argc, char **argv) {
     int64_t b = atoll(argv[1]);
     int64_t xs[] = {b, 784}, os[2];
     float *x = malloc((size_t)(b * 784) * sizeof(float));
     for (int64_t i = 0; i < b * 784; i++) x[i] = ((float)((i * 7 + 1) % 17) / 17.0f - 0.5f);
     TsrTensor in = {x, TSR_F32, 2, xs};
+#ifndef TAKEN
     if (tessera_mlp_output_sizes(&in, os) != TSR_OK) return 1;
+#else
+    /* w1, b1, w3, b3 taken at run time, w2 and b2 held. */
+    int64_t w1s[] = {784, 1024}, b1s[] = {1024}, w3s[] = {1024, 10}, b3s[] = {10};
+    TsrTensor w1 = weight(w1s, 2, 2), b1 = weight(b1s, 1, 3), w3 = weight(w3s, 2, 6),
+              b3 = weight(b3s, 1, 7);
+    if (tessera_mlp_output_sizes(&in, &w1, &b1, &w3, &b3, os) != TSR_OK) return 1;
+#endif
     float *y = malloc((size_t)(os[0] * os[1]) * sizeof(float));
     TsrTensor out = {y, TSR_F32, 2, os};
-    if (tessera_mlp(&in, &out) != TSR_OK) { fprintf(stderr, "%s\n", tsr_last_error()); return 1; }
+#ifndef TAKEN
+    int32_t ran = tessera_mlp(&in, &out);
+#else
+    int32_t ran = tessera_mlp(&in, &w1, &b1, &w3, &b3, &out);
+#endif
+    if (ran != TSR_OK) { fprintf(stderr, "%s\n", tsr_last_error()); return 1; }
     for (int64_t r = 0; r < b; r++) {
         printf("row %lld:", (long long)r);
         for (int c = 0; c < 10; c++) printf(" %.9g", y[r * 10 + c]);
@@ -381,7 +405,11 @@ int main(int argc, char **argv) {
     }
     int64_t bad[] = {b, 783};
     TsrTensor wrong = {x, TSR_F32, 2, bad};
+#ifndef TAKEN
     int32_t rc = tessera_mlp(&wrong, &out);
+#else
+    int32_t rc = tessera_mlp(&wrong, &w1, &b1, &w3, &b3, &out);
+#endif
     const char *message = tsr_last_error();
     printf("wrong shape: %s: %s\n", tsr_error_name(rc), message);
     return 0;
@@ -408,37 +436,56 @@ fn weights_held_in_the_artifact() {
     .collect();
     let file = dir.path().join("mlp.safetensors");
     tessera_tensor::safetensors_io::write_safetensors_file(&file, &weights).unwrap();
+    // Only w2 and b2: the entry point takes x, w1, b1, w3, b3.
+    let part = dir.path().join("part.safetensors");
+    let some: Vec<(String, Tensor)> = weights
+        .iter()
+        .filter(|(n, _)| n == "w2" || n == "b2")
+        .cloned()
+        .collect();
+    tessera_tensor::safetensors_io::write_safetensors_file(&part, &some).unwrap();
     std::fs::write(dir.path().join("held.c"), HELD_DEMO).unwrap();
     let batch = 3;
-    let mut sizes = BTreeMap::new();
-    for (precision, flag) in [
-        (Precision::F32, "f32"),
-        (Precision::Int8, "int8"),
-        (Precision::Bf16, "bf16"),
-    ] {
+    // Compiles with `--weights file --precision flag` into `out`, links the demo (with
+    // `-DTAKEN` when w1, b1, w3, b3 are taken), runs it and checks its numbers.
+    let case = |out: &str, file: &Path, precision: Precision, flag: &str, taken: bool| -> u64 {
         let obj = compile_mlp(
             dir.path(),
-            "mlp.o",
+            out,
             &["--weights", file.to_str().unwrap(), "--precision", flag],
         );
-        sizes.insert(flag, std::fs::metadata(&obj).unwrap().len());
         let header = std::fs::read_to_string(dir.path().join("mlp.h")).unwrap();
+        let (signature, held) = if taken {
+            (
+                "int32_t tessera_mlp(const TsrTensor *x, const TsrTensor *w1, const TsrTensor *b1, const TsrTensor *w3, const TsrTensor *b3, TsrTensor *out0);",
+                "w2, b2",
+            )
+        } else {
+            (
+                "int32_t tessera_mlp(const TsrTensor *x, TsrTensor *out0);",
+                "w1, b1, w2, b2, w3, b3",
+            )
+        };
+        assert!(header.contains(signature), "{header}");
         assert!(
-            header.contains("int32_t tessera_mlp(const TsrTensor *x, TsrTensor *out0);"),
+            header.contains(&format!(
+                "held in the artifact (compiled with --weights): {held}\n"
+            )),
             "{header}"
         );
-        assert!(header
-            .contains("held in the artifact (compiled with --weights): w1, b1, w2, b2, w3, b3"));
         let exe = dir.path().join("held");
         ok(
             Command::new("cc")
-                .args(["-std=c99", "-Wall", "-Werror", "-O1", "-I"])
+                .args(["-std=c99", "-Wall", "-Werror", "-O1"])
+                .args(if taken { &["-DTAKEN"][..] } else { &[] })
+                .arg("-I")
                 .arg(root().join("runtime/include"))
                 .arg("-I")
                 .arg(dir.path())
                 .arg(dir.path().join("held.c"))
                 .arg(&obj)
                 .arg(runtime_staticlib())
+                .arg(format!("-Wl,-rpath,{}", dir.path().display()))
                 .args(NATIVE_LIBS)
                 .arg("-o")
                 .arg(&exe)
@@ -465,7 +512,18 @@ fn weights_held_in_the_artifact() {
             stdout.contains("wrong shape: SHAPE_MISMATCH: parameter `x`: dimension 1 is 783"),
             "{flag}: {stdout}"
         );
+        std::fs::metadata(&obj).unwrap().len()
+    };
+    let mut sizes = BTreeMap::new();
+    for (precision, flag) in [
+        (Precision::F32, "f32"),
+        (Precision::Int8, "int8"),
+        (Precision::Bf16, "bf16"),
+    ] {
+        sizes.insert(flag, case("mlp.o", &file, precision, flag, false));
     }
+    case("mlp.o", &part, Precision::Int8, "int8", true);
+    case("libmlp.so", &part, Precision::F32, "f32", true);
     // The weights are 7.4 MB in f32: int8 holds a quarter of them, bf16 half.
     assert!(sizes["f32"] > 7_400_000, "{sizes:?}");
     assert!(sizes["int8"] * 3 < sizes["f32"], "{sizes:?}");

@@ -104,6 +104,19 @@ fn host_builtins() {
     assert!(err(&mut s, "tensor([1, true])").contains("mix booleans and numbers"));
     assert!(err(&mut s, "tensor([x])").contains("nested lists of number"));
     assert!(err(&mut s, "tensor([3000000000])").contains("does not fit in i32"));
+    // With a dtype, each entry converts once from its literal value.
+    assert_eq!(
+        ok(&mut s, "tensor([3000000000, 1], dtype: f32)"),
+        "f32[2]\n[3.e+09, 1.e+00]\n"
+    );
+    assert_eq!(
+        ok(&mut s, "tensor([16777217, 0.5, -2.5], dtype: i32)"),
+        "i32[3]\n[16777217,        0,       -2]\n"
+    );
+    assert_eq!(
+        ok(&mut s, "tensor([300, -1], dtype: i8)"),
+        "i8[2]\n[127,  -1]\n"
+    );
     let r = ok(&mut s, "rand([1000])");
     assert!(r.starts_with("f32[1000]\n["), "{r}");
     assert!(err(&mut s, "zeros([0, 2])").contains("size 0 is not positive"));

@@ -61,6 +61,21 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
         Some(path) => crate::cli::data::read_weights(path)?,
         None => Default::default(),
     };
+    let params: std::collections::BTreeSet<String> = exported
+        .iter()
+        .filter_map(|f| prog.module.func(f))
+        .flat_map(|f| tessera::inputs::params(f).into_iter().map(|(n, _)| n))
+        .collect();
+    let unused: Vec<&String> = weights.keys().filter(|k| !params.contains(*k)).collect();
+    if !unused.is_empty() && unused.len() < weights.len() {
+        let shown: Vec<&str> = unused.iter().take(10).map(|n| n.as_str()).collect();
+        eprintln!(
+            "note: {} tensor(s) of --weights name no parameter and are not held: {}{}",
+            unused.len(),
+            shown.join(", "),
+            if unused.len() > 10 { ", ..." } else { "" }
+        );
+    }
     let artifact = prog.compile_aot_baked(&funcs, &sizes, &weights)?;
     artifact.write(&a.output, a.header.as_deref())
 }

@@ -4,7 +4,8 @@
 //! empty); the entries are number literals (`2`, `-0.5`, `1e-3`) or `true`/`false`. Without
 //! `dtype:` the dtype is what NumPy would infer, narrowed to the language's dtypes: `f32`
 //! when any entry is a float, `i32` when all are integers, `bool` when all are booleans.
-//! With `dtype:` every entry is converted with `as` semantics (DSL.md §7). A bare literal
+//! With `dtype:` every entry is converted with `as` semantics (DSL.md §7), once, from its
+//! literal value (a float literal is first an `f32`, as in programs). A bare literal
 //! (`tensor(3.5)`) is a 0-d tensor.
 
 use super::checked_shape;
@@ -12,6 +13,7 @@ use crate::Tensor;
 use tessera_dialects::{DType, Span};
 use tessera_frontend::ast::{Expr, ExprKind};
 use tessera_frontend::Diagnostic;
+use tessera_tensor::convert;
 
 /// One entry of the literal.
 #[derive(Clone, Copy)]
@@ -62,31 +64,40 @@ pub fn tensor(arg: &Expr, given: Option<DType>) -> Result<Tensor, Diagnostic> {
     } else {
         DType::I32
     });
-    let made = if has_float {
+    if given.is_none() && !has_float {
+        if let Some(i) = flat.entries.iter().find_map(|e| match *e {
+            Entry::Int(i) if i32::try_from(i).is_err() => Some(i),
+            _ => None,
+        }) {
+            return Err(
+                Diagnostic::error(format!("the integer {i} does not fit in i32"))
+                    .primary(arg.span, "in this literal")
+                    .hint("write it as a float (`3000000000.0`), or give `dtype: f32`"),
+            );
+        }
+    }
+    // Each entry converted once, from its exact literal value, with `as` semantics.
+    let made = if dtype.is_float() {
         let vals: Vec<f32> = flat
             .entries
             .iter()
             .map(|e| match *e {
-                Entry::Float(f) => f as f32,
-                Entry::Int(i) => i as f32,
+                Entry::Int(i) => convert::int_to_float(dtype, i),
+                Entry::Float(f) => convert::round_to(dtype, f as f32),
                 Entry::Bool(b) => f32::from(u8::from(b)),
             })
             .collect();
         Tensor::from_f32(dtype, shape, vals)
     } else {
-        let mut vals = Vec::with_capacity(flat.entries.len());
-        for e in &flat.entries {
-            vals.push(match *e {
-                Entry::Int(i) => i32::try_from(i).map_err(|_| {
-                    Diagnostic::error(format!("the integer {i} does not fit in i32"))
-                        .primary(arg.span, "in this literal")
-                        .hint("write it as a float (`2147483648.0`) for a float tensor")
-                })?,
+        let vals: Vec<i32> = flat
+            .entries
+            .iter()
+            .map(|e| match *e {
+                Entry::Int(i) => convert::int_to_int(dtype, i),
+                Entry::Float(f) => float_to_int(dtype, f),
                 Entry::Bool(b) => i32::from(b),
-                // Not on this path: `has_float` is false.
-                Entry::Float(f) => f as i32,
-            });
-        }
+            })
+            .collect();
         Tensor::from_i32(dtype, shape, vals)
     };
     made.map_err(|e| Diagnostic::error(format!("tensor: {e}")).primary(arg.span, "this literal"))
@@ -130,6 +141,19 @@ impl Flat {
         self.entries.push(entry);
         Ok(())
     }
+}
+
+/// `f as dtype` for an integer (or `bool`) dtype: NaN is 0, ties round to even, values
+/// beyond the range saturate; `as bool` is "not zero".
+fn float_to_int(dtype: DType, f: f64) -> i32 {
+    if dtype == DType::Bool {
+        return i32::from(f != 0.0);
+    }
+    if f.is_nan() {
+        return 0;
+    }
+    // `as i64` saturates; the dtype's own range is applied by `int_to_int`.
+    convert::int_to_int(dtype, f.round_ties_even() as i64)
 }
 
 fn entries(n: usize) -> String {
