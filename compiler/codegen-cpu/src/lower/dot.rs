@@ -32,6 +32,7 @@
 //! order (each product of two narrow floats is exact in `f64`), rounded once to `f32` and
 //! then to the accumulator's dtype (`round_arith`), so bit-identical to the interpreter.
 
+use super::dot_widen::widen_in_kernel;
 use super::memory::{const_bits, Access};
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
@@ -149,8 +150,9 @@ struct Gemm {
     n: i64,
     packed: bool,
     /// A rhs already in column panels of the block's width (`tile.dot`'s `P x K x W` rhs
-    /// form): the address of the first panel's first row and the bytes between panels.
-    panels: Option<(ClValue, ClValue)>,
+    /// form): the address of the first panel's first row, the bytes between panels, and
+    /// the dtype the panels are held in (`f32`, or `bf16` widened as it is loaded).
+    panels: Option<(ClValue, ClValue, DType)>,
     /// The flags of vector accesses to rows of `n` elements.
     vflags: MemFlagsData,
 }
@@ -216,6 +218,16 @@ impl Lowerer<'_, '_> {
                     Some(w) => Some(self.rhs_panels(&b, loads[1].as_ref(), (k, n, w))?),
                     None => None,
                 };
+                // Narrow panels the micro-kernel does not widen itself: widened once here.
+                let b_panels = match b_panels {
+                    Some((at, between, d)) if d != DType::F32 && !widen_in_kernel(d) => {
+                        let w = panels.unwrap_or(4);
+                        self.widen_panels((at, between), d, &b, (n / w, k, w))?;
+                        let (at, between) = (self.slot_addr(&b), self.iconst(k * w * 4));
+                        Some((at, between, DType::F32))
+                    }
+                    other => other,
+                };
                 let loads = match b_panels {
                     Some(_) => [loads[0].clone(), None],
                     None => loads,
@@ -267,7 +279,7 @@ impl Lowerer<'_, '_> {
         [live, cols]: [Option<ClValue>; 2],
         [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
-        panels: Option<(ClValue, ClValue)>,
+        panels: Option<(ClValue, ClValue, DType)>,
     ) -> Result<()> {
         let n4 = n - n % 4;
         // Rows of `b`, `c` and `out` are 16-byte aligned only when `n` is a multiple of 4.
@@ -493,20 +505,28 @@ impl Lowerer<'_, '_> {
     }
 
     /// Where the column panels of a `P x K x W` rhs tile (`tile.dot`'s packed rhs form)
-    /// are read: the first panel's first row and the bytes between panels. A deferred
-    /// `load` ([`Self::defer_rhs`]) is read in place when its tile lies wholly inside the
-    /// buffer with contiguous panel rows (a weight packed when bound: no copy at all), else
-    /// loaded into the tile's slot as `tile.load` does, padding included; a tile in a slot
-    /// is read there.
+    /// are read: the first panel's first row, the bytes between panels and the dtype they
+    /// are held in. A deferred `load` ([`Self::defer_rhs`], or a `bf16` or `f16` one that
+    /// the dot widens, [`Self::defer_widened_rhs`]) is read in place when its tile lies
+    /// wholly inside the buffer with contiguous panel rows (a weight packed when bound: no
+    /// copy at all), else loaded into a slot of its dtype as `tile.load` does, padding
+    /// included; a tile in a slot is read there.
     fn rhs_panels(
         &mut self,
         slot: &TileSlot,
         load: Option<&Operation>,
         (k, n, w): (i64, i64, i64),
-    ) -> Result<(ClValue, ClValue)> {
+    ) -> Result<(ClValue, ClValue, DType)> {
         let Some(load) = load else {
-            return Ok((self.slot_addr(slot), self.iconst(k * w * 4)));
+            return Ok((self.slot_addr(slot), self.iconst(k * w * 4), DType::F32));
         };
+        let elem = self.rhs_load_dtype(load);
+        let size = elem.size_bytes() as i64;
+        let slot = match elem {
+            DType::F32 => slot.clone(),
+            d => self.frame.alloc(d, &[(n / w) as usize, k as usize, w as usize])?,
+        };
+        let slot = &slot;
         let buf = self.buffer(load.operands[0])?;
         let idx = &load.operands[1..];
         let acc = Access::of(&load.attrs, 3, "tile.load")?;
@@ -544,9 +564,9 @@ impl Lowerer<'_, '_> {
         let e1 = self.b.ins().imul(starts[1], buf.strides[1]);
         let e = self.b.ins().iadd(e0, e1);
         let e = self.b.ins().iadd(e, starts[2]);
-        let off = self.mul_c(e, 4);
+        let off = self.mul_c(e, size);
         let p = self.b.ins().iadd(buf.base, off);
-        let bytes = self.mul_c(buf.strides[0], 4);
+        let bytes = self.mul_c(buf.strides[0], size);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
@@ -557,12 +577,12 @@ impl Lowerer<'_, '_> {
         };
         self.transfer(&buf, idx, slot, Some(pad), &acc)?;
         let p = self.slot_addr(slot);
-        let bytes = self.iconst(k * w * 4);
+        let bytes = self.iconst(k * w * size);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
         self.b.switch_to_block(join);
-        Ok((at, between))
+        Ok((at, between, elem))
     }
 
     /// Whether `ops[i]`, a `tile.load` of an `f32` `P x K x W` tile, is the rhs in column
@@ -906,7 +926,7 @@ impl Lowerer<'_, '_> {
             }
         };
         let (pb, bstride) = match g.panels {
-            Some((at, between)) => {
+            Some((at, between, _)) => {
                 // Panel `col0 / (vecs * 4)`: every panel but a last narrower one is full.
                 let bw = self.iconst(plan.vecs * 4);
                 let p = self.b.ins().udiv(col0, bw);
@@ -928,12 +948,22 @@ impl Lowerer<'_, '_> {
             None => g.vflags,
         };
         let bflags = bflags.with_readonly().with_can_move();
+        // The rhs held in `bf16` panels is widened as it is loaded (`dot_widen`).
+        let belem = match g.panels {
+            Some((_, _, d)) => d,
+            None => DType::F32,
+        };
+        let bsize = belem.size_bytes() as i64;
         let u = unroll.clamp(1, k.max(1));
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
             let bv: Vec<ClValue> = (0..vecs)
                 .map(|v| {
-                    let off = ((t * bstride + v * 4) * 4) as i32;
-                    l.b.ins().load(types::F32X4, bflags, pb, off)
+                    let off = (t * bstride + v * 4) * bsize;
+                    match belem {
+                        DType::BF16 => l.widen_bf16x4(pb, off, bflags),
+                        DType::F16 => l.widen_f16x4(pb, off, bflags),
+                        _ => l.b.ins().load(types::F32X4, bflags, pb, off as i32),
+                    }
                 })
                 .collect();
             for r in 0..rows {
@@ -963,7 +993,7 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let st = self.counted_loop(accs, (pa, pb), k, u, (astep, bstride * 4), &step);
+        let st = self.counted_loop(accs, (pa, pb), k, u, (astep, bstride * bsize), &step);
         for r in 0..rows {
             for v in 0..vecs {
                 let off = ((r * n + v * 4) * 4) as i32;

@@ -47,7 +47,13 @@ impl Lowerer<'_, '_> {
     /// to the dot ([`Self::load_deferred_widened`]).
     pub(super) fn defer_widened_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
         let op = &ops[i];
-        if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
+        if op.op != Op::Tile(TileOp::Load) || op.results.len() != 1 {
+            return Ok(false);
+        }
+        if op.operands.len() == 4 {
+            return self.defer_widened_panels(ops, i);
+        }
+        if op.operands.len() != 3 {
             return Ok(false);
         }
         let v = op.results[0];
@@ -96,6 +102,58 @@ impl Lowerer<'_, '_> {
             && !ops[i + 2..i + 2 + j].iter().any(stores))
     }
 
+    /// Whether `ops[i]` (a `tile.load` with three indices) reads a `bf16` or `f16` `P x K x
+    /// W` tile of a weight held in narrow panels (`tessera_tiling::prepack`) that the
+    /// `tile.cast` to `f32` right after it widens for the `f32` `tile.dot` that alone uses
+    /// the cast, as its rhs in panels, with no `tile.store` in between: both are left to
+    /// the dot, which reads the narrow panels in place ([`Self::rhs_panels`]).
+    fn defer_widened_panels(&self, ops: &[Operation], i: usize) -> Result<bool> {
+        let op = &ops[i];
+        let v = op.results[0];
+        let tile = |v: Value| match self.ty(v) {
+            Ok(Type::Tile(t)) => Some(t.clone()),
+            _ => None,
+        };
+        let narrow = tile(v).filter(|t| {
+            matches!(t.dtype, DType::BF16 | DType::F16) && t.shape.len() == 3 && t.shape[2] % 4 == 0
+        });
+        let (Some(narrow), Some(cast)) = (narrow, ops.get(i + 1)) else {
+            return Ok(false);
+        };
+        if cast.op != Op::Tile(TileOp::Cast)
+            || cast.operands.as_slice() != [v]
+            || cast.results.len() != 1
+            || cast.attrs.dtype("dtype") != Some(DType::F32)
+            || tile(cast.results[0])
+                .is_none_or(|t| t.dtype != DType::F32 || t.shape != narrow.shape)
+        {
+            return Ok(false);
+        }
+        let w = cast.results[0];
+        let body = &self.func.body;
+        if !Access::of(&op.attrs, 3, "tile.load")?.is_plain()
+            || uses(body, v) != 1
+            || uses(body, w) != 1
+        {
+            return Ok(false);
+        }
+        let Some(j) = ops[i + 2..].iter().position(|o| o.operands.contains(&w)) else {
+            return Ok(false);
+        };
+        let dot = &ops[i + 2 + j];
+        let f32_2d = |x: &Value| {
+            tile(*x).is_some_and(|t| t.dtype == DType::F32 && t.shape.len() == 2)
+        };
+        Ok(dot.op == Op::Tile(TileOp::Dot)
+            && (3..=4).contains(&dot.operands.len())
+            && dot.operands[1] == w
+            && dot.operands[0] != w
+            && dot.operands[2] != w
+            && f32_2d(&dot.operands[0])
+            && f32_2d(&dot.operands[2])
+            && !ops[i + 2..i + 2 + j].iter().any(stores))
+    }
+
     /// The narrow `load` and the widening `cast` after it, left to the dot that packs the
     /// cast's result ([`Self::defer_widened_rhs`]): only the cast's slot.
     pub(super) fn load_deferred_widened(
@@ -122,6 +180,46 @@ impl Lowerer<'_, '_> {
     /// packed).
     pub(super) fn is_widened_load(&self, load: &Operation) -> bool {
         self.widened_dtype(load).is_some()
+    }
+
+    /// The dtype of the tile a deferred rhs `load` reads: `f32`, or the narrow dtype it is
+    /// widened from.
+    pub(super) fn rhs_load_dtype(&self, load: &Operation) -> DType {
+        self.widened_dtype(load).unwrap_or(DType::F32)
+    }
+
+    /// The `p` narrow panels of `k x w` elements (`elem`, `bf16` or `f16`) from `at`,
+    /// `between` bytes apart, widened into the dense `f32` panels of `dst`: one pass, four
+    /// elements at a time (a weight held in narrow panels whose widening is too dear to
+    /// repeat in the micro-kernel, [`widen_in_kernel`]).
+    pub(super) fn widen_panels(
+        &mut self,
+        (at, between): (ClValue, ClValue),
+        elem: DType,
+        dst: &TileSlot,
+        (p, k, w): (i64, i64, i64),
+    ) -> Result<()> {
+        let size = elem.size_bytes() as i64;
+        let base = self.slot_addr(dst);
+        self.for_const(0, p, 1, |l, q| {
+            let off = l.b.ins().imul(q, between);
+            let src = l.b.ins().iadd(at, off);
+            let off = l.mul_c(q, k * w * 4);
+            let dst = l.b.ins().iadd(base, off);
+            let (zero, kend) = (l.iconst(0), l.iconst(k));
+            l.for_carry(zero, kend, 1, vec![src, dst], |l, _, ptrs| {
+                for v in 0..w / 4 {
+                    let x = match elem {
+                        DType::F16 => l.widen_f16x4(ptrs[0], v * 4 * size, buf_flags()),
+                        _ => l.widen_bf16x4(ptrs[0], v * 4 * size, buf_flags()),
+                    };
+                    l.b.ins()
+                        .store(super::frame_flags(), x, ptrs[1], (v * 16) as i32);
+                }
+                Ok(vec![l.add_c(ptrs[0], w * size), l.add_c(ptrs[1], w * 4)])
+            })?;
+            Ok(())
+        })
     }
 
     /// Packs the `k x n` narrow rhs tile of the deferred `load` into the `f32` panels
@@ -155,6 +253,20 @@ impl Lowerer<'_, '_> {
         let h = self.b.ins().uload16x4(flags, ptr, from as i32);
         widen_f16_lanes(&mut self.b, h)
     }
+}
+
+/// Whether the micro-kernel widens rhs panels held in `elem` as it loads them (`bf16`:
+/// a zero-extending load and a shift per vector), rather than widening the panel tile
+/// once into `f32` panels that it then reads ([`Lowerer::widen_panels`]; `f16`, whose
+/// exact widening is about 18 lane operations per vector).
+pub(super) fn widen_in_kernel(elem: DType) -> bool {
+    // TEMP-MEASURE
+    match std::env::var("TESSERA_WIDEN").as_deref() {
+        Ok("copy") => return false,
+        Ok("kernel") => return true,
+        _ => {}
+    }
+    elem == DType::BF16
 }
 
 /// `f16` bits held zero-extended in the lanes of an `i32x4`, widened exactly to the
