@@ -1,8 +1,8 @@
 //! `bf16` and `f16` weights packed at bind time (`tessera_tiling::prepack`): with
 //! `--precision bf16|f16` the hoisted narrow weights are held in the micro-kernel's column
 //! panels in their own dtype (still half the bytes of `f32`), packed once by `prepare`,
-//! and `tile.dot` reads the narrow `P x K x W` rhs in place, widened to `f32` (`bf16` as
-//! the micro-kernel loads it, `f16` once per tile). Checked against the reference
+//! and `tile.dot` reads the narrow `P x K x W` rhs in place, widened to `f32` once per
+//! tile. Checked against the reference
 //! interpreter on the same lowered program (the oracle), natively and in the tile
 //! interpreter on the executable's own packed plan, on the MLP example and on random
 //! shapes (ragged K and N, a symbolic batch); the rewritten tile IR prints, parses back

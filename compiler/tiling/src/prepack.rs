@@ -18,8 +18,8 @@
 //! tile and widens it, `tile.cast` to `f32` right after the load, tiling's `widened_rhs`)
 //! is packed the same way in its own dtype, so it still takes half the bytes: the load
 //! reads a narrow `nt / W x kt x W` tile and the cast widens that panel tile, which the
-//! CPU back end leaves to the dot (it reads the narrow panels in place and widens them
-//! as the micro-kernel loads them, `dot_widen.rs`).
+//! CPU back end leaves to the dot: it reads the narrow panels in place (sequentially,
+//! half the bytes) and widens them once per tile into `f32` panels (`dot_widen.rs`).
 //!
 //! Only for executables that bind their inputs once: AOT artifacts take the original
 //! weights on every call and keep the unpacked kernels (docs/aot.md).

@@ -32,7 +32,6 @@
 //! order (each product of two narrow floats is exact in `f64`), rounded once to `f32` and
 //! then to the accumulator's dtype (`round_arith`), so bit-identical to the interpreter.
 
-use super::dot_widen::widen_in_kernel;
 use super::memory::{const_bits, Access};
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, unsupported, Result};
@@ -150,9 +149,8 @@ struct Gemm {
     n: i64,
     packed: bool,
     /// A rhs already in column panels of the block's width (`tile.dot`'s `P x K x W` rhs
-    /// form): the address of the first panel's first row, the bytes between panels, and
-    /// the dtype the panels are held in (`f32`, or `bf16` widened as it is loaded).
-    panels: Option<(ClValue, ClValue, DType)>,
+    /// form): the address of the first panel's first row and the bytes between panels.
+    panels: Option<(ClValue, ClValue)>,
     /// The flags of vector accesses to rows of `n` elements.
     vflags: MemFlagsData,
 }
@@ -218,15 +216,14 @@ impl Lowerer<'_, '_> {
                     Some(w) => Some(self.rhs_panels(&b, loads[1].as_ref(), (k, n, w))?),
                     None => None,
                 };
-                // Narrow panels the micro-kernel does not widen itself: widened once here.
-                let b_panels = match b_panels {
-                    Some((at, between, d)) if d != DType::F32 && !widen_in_kernel(d) => {
-                        let w = panels.unwrap_or(4);
+                // Narrow panels (a `bf16` or `f16` weight packed when bound) are widened
+                // once per tile into the `f32` panels of the rhs slot (`dot_widen`).
+                let b_panels = match (b_panels, panels) {
+                    (Some((at, between, d)), Some(w)) if d != DType::F32 => {
                         self.widen_panels((at, between), d, &b, (n / w, k, w))?;
-                        let (at, between) = (self.slot_addr(&b), self.iconst(k * w * 4));
-                        Some((at, between, DType::F32))
+                        Some((self.slot_addr(&b), self.iconst(k * w * 4)))
                     }
-                    other => other,
+                    (p, _) => p.map(|(at, between, _)| (at, between)),
                 };
                 let loads = match b_panels {
                     Some(_) => [loads[0].clone(), None],
@@ -279,7 +276,7 @@ impl Lowerer<'_, '_> {
         [live, cols]: [Option<ClValue>; 2],
         [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
-        panels: Option<(ClValue, ClValue, DType)>,
+        panels: Option<(ClValue, ClValue)>,
     ) -> Result<()> {
         let n4 = n - n % 4;
         // Rows of `b`, `c` and `out` are 16-byte aligned only when `n` is a multiple of 4.
@@ -926,7 +923,7 @@ impl Lowerer<'_, '_> {
             }
         };
         let (pb, bstride) = match g.panels {
-            Some((at, between, _)) => {
+            Some((at, between)) => {
                 // Panel `col0 / (vecs * 4)`: every panel but a last narrower one is full.
                 let bw = self.iconst(plan.vecs * 4);
                 let p = self.b.ins().udiv(col0, bw);
@@ -948,22 +945,12 @@ impl Lowerer<'_, '_> {
             None => g.vflags,
         };
         let bflags = bflags.with_readonly().with_can_move();
-        // The rhs held in `bf16` panels is widened as it is loaded (`dot_widen`).
-        let belem = match g.panels {
-            Some((_, _, d)) => d,
-            None => DType::F32,
-        };
-        let bsize = belem.size_bytes() as i64;
         let u = unroll.clamp(1, k.max(1));
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
             let bv: Vec<ClValue> = (0..vecs)
                 .map(|v| {
-                    let off = (t * bstride + v * 4) * bsize;
-                    match belem {
-                        DType::BF16 => l.widen_bf16x4(pb, off, bflags),
-                        DType::F16 => l.widen_f16x4(pb, off, bflags),
-                        _ => l.b.ins().load(types::F32X4, bflags, pb, off as i32),
-                    }
+                    let off = ((t * bstride + v * 4) * 4) as i32;
+                    l.b.ins().load(types::F32X4, bflags, pb, off)
                 })
                 .collect();
             for r in 0..rows {
@@ -993,7 +980,7 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let st = self.counted_loop(accs, (pa, pb), k, u, (astep, bstride * bsize), &step);
+        let st = self.counted_loop(accs, (pa, pb), k, u, (astep, bstride * 4), &step);
         for r in 0..rows {
             for v in 0..vecs {
                 let off = ((r * n + v * 4) * 4) as i32;

@@ -27,6 +27,26 @@
 //! slot and packed from there. The micro-kernels then read `f32` panels as for any `f32`
 //! dot: the weight is held in half the bytes, and the widening costs one pass over each
 //! rhs tile, the same pass as the `f32` packing copy.
+//!
+//! A weight packed at bind time (`tessera_tiling::prepack`) is held in narrow panels and
+//! read as a `P x K x W` tile:
+//!
+//! ```text
+//! %tn = tile.load %b, %j, %k, %0 : (buf<bf16[N/W, K, W]>, index, index, index) -> tile<PxKTxWxbf16>
+//! %tb = tile.cast %tn {dtype = f32} : (tile<PxKTxWxbf16>) -> tile<PxKTxWxf32>
+//! %d  = tile.dot %ta, %tb, %c {..}
+//! ```
+//!
+//! Both are again left to the dot ([`Lowerer::defer_widened_rhs`]), which reads the narrow
+//! panels in place (or, for a tile past the buffer's end, from a narrow slot loaded as
+//! `tile.load` does) and widens them once per tile, panel by panel, each a dense run, into
+//! the `f32` panels the micro-kernel reads ([`Lowerer::widen_panels`]): a sequential read
+//! of half the bytes instead of the strided rows of `[K, N]`. Widening in the
+//! micro-kernel's rhs loads instead, `bf16` by `uload16x4` and a shift per vector, was
+//! measured slower on 2 threads (MLP B=32 `--precision bf16`: 5.3 ms against 2.8 ms, the
+//! extra lane operations of every row block competing with the multiplies and adds for
+//! the FP pipes; docs/BENCHMARKS.md, session 7), and `f16`'s 18 lane operations per vector
+//! more so (2.6x the instructions at B=32).
 
 use super::dot::{stores, uses, DotPlan};
 use super::memory::Access;
@@ -189,9 +209,9 @@ impl Lowerer<'_, '_> {
     }
 
     /// The `p` narrow panels of `k x w` elements (`elem`, `bf16` or `f16`) from `at`,
-    /// `between` bytes apart, widened into the dense `f32` panels of `dst`: one pass, four
-    /// elements at a time (a weight held in narrow panels whose widening is too dear to
-    /// repeat in the micro-kernel, [`widen_in_kernel`]).
+    /// `between` bytes apart, widened into the dense `f32` panels of `dst`: one pass over
+    /// each panel's dense run, four elements at a time, eight vectors per loop iteration
+    /// (a weight held in narrow panels, see the module docs).
     pub(super) fn widen_panels(
         &mut self,
         (at, between): (ClValue, ClValue),
@@ -201,23 +221,39 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let size = elem.size_bytes() as i64;
         let base = self.slot_addr(dst);
+        // A panel's `k x w` elements are one dense run: `UNROLL` vectors per iteration,
+        // then the last ones.
+        const UNROLL: i64 = 8;
+        let vecs = k * w / 4;
+        let (whole, last) = (vecs - vecs % UNROLL, vecs % UNROLL);
+        let widen = |l: &mut Self, src: ClValue, dst: ClValue, n: i64| {
+            for v in 0..n {
+                let x = match elem {
+                    DType::F16 => l.widen_f16x4(src, v * 4 * size, buf_flags()),
+                    _ => l.widen_bf16x4(src, v * 4 * size, buf_flags()),
+                };
+                l.b.ins()
+                    .store(super::frame_flags(), x, dst, (v * 16) as i32);
+            }
+        };
         self.for_const(0, p, 1, |l, q| {
             let off = l.b.ins().imul(q, between);
             let src = l.b.ins().iadd(at, off);
             let off = l.mul_c(q, k * w * 4);
             let dst = l.b.ins().iadd(base, off);
-            let (zero, kend) = (l.iconst(0), l.iconst(k));
-            l.for_carry(zero, kend, 1, vec![src, dst], |l, _, ptrs| {
-                for v in 0..w / 4 {
-                    let x = match elem {
-                        DType::F16 => l.widen_f16x4(ptrs[0], v * 4 * size, buf_flags()),
-                        _ => l.widen_bf16x4(ptrs[0], v * 4 * size, buf_flags()),
-                    };
-                    l.b.ins()
-                        .store(super::frame_flags(), x, ptrs[1], (v * 16) as i32);
-                }
-                Ok(vec![l.add_c(ptrs[0], w * size), l.add_c(ptrs[1], w * 4)])
-            })?;
+            let mut ptrs = vec![src, dst];
+            if whole > 0 {
+                let (zero, end) = (l.iconst(0), l.iconst(whole));
+                let (_, out) = l.for_carry(zero, end, UNROLL, ptrs, |l, _, ptrs| {
+                    widen(l, ptrs[0], ptrs[1], UNROLL);
+                    Ok(vec![
+                        l.add_c(ptrs[0], UNROLL * 4 * size),
+                        l.add_c(ptrs[1], UNROLL * 16),
+                    ])
+                })?;
+                ptrs = out;
+            }
+            widen(l, ptrs[0], ptrs[1], last);
             Ok(())
         })
     }
@@ -253,20 +289,6 @@ impl Lowerer<'_, '_> {
         let h = self.b.ins().uload16x4(flags, ptr, from as i32);
         widen_f16_lanes(&mut self.b, h)
     }
-}
-
-/// Whether the micro-kernel widens rhs panels held in `elem` as it loads them (`bf16`:
-/// a zero-extending load and a shift per vector), rather than widening the panel tile
-/// once into `f32` panels that it then reads ([`Lowerer::widen_panels`]; `f16`, whose
-/// exact widening is about 18 lane operations per vector).
-pub(super) fn widen_in_kernel(elem: DType) -> bool {
-    // TEMP-MEASURE
-    match std::env::var("TESSERA_WIDEN").as_deref() {
-        Ok("copy") => return false,
-        Ok("kernel") => return true,
-        _ => {}
-    }
-    elem == DType::BF16
 }
 
 /// `f16` bits held zero-extended in the lanes of an `i32x4`, widened exactly to the
