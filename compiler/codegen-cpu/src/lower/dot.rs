@@ -137,6 +137,16 @@ impl DotPlan {
 /// 256 columns: 64 loads and 64 stores).
 const PACK_VECS: i64 = 64;
 
+/// An `f32` dot's rhs that needs no packing: column panels of the block's width read
+/// where they are (`tile.dot`'s `P x K x W` rhs form: the address of the first panel's
+/// first row and the bytes between panels), or already packed in the rhs slot as `pack =
+/// "rhs"` lays them out (narrow panels widened there, `dot_widen`).
+#[derive(Clone, Copy)]
+enum Ready {
+    At(ClValue, ClValue),
+    Packed,
+}
+
 /// The operands of one `f32` dot as the micro-kernels address them.
 struct Gemm {
     a: TileSlot,
@@ -217,13 +227,14 @@ impl Lowerer<'_, '_> {
                     None => None,
                 };
                 // Narrow panels (a `bf16` or `f16` weight packed when bound) are widened
-                // once per tile into the `f32` panels of the rhs slot (`dot_widen`).
+                // once per tile into the rhs slot, which then holds the `f32` panels as
+                // `pack = "rhs"` lays them out (`dot_widen`), and is read as such.
                 let b_panels = match (b_panels, panels) {
                     (Some((at, between, d)), Some(w)) if d != DType::F32 => {
                         self.widen_panels((at, between), d, &b, (n / w, k, w))?;
-                        Some((self.slot_addr(&b), self.iconst(k * w * 4)))
+                        Some(Ready::Packed)
                     }
-                    (p, _) => p.map(|(at, between, _)| (at, between)),
+                    (p, _) => p.map(|(at, between, _)| Ready::At(at, between)),
                 };
                 let loads = match b_panels {
                     Some(_) => [loads[0].clone(), None],
@@ -276,8 +287,12 @@ impl Lowerer<'_, '_> {
         [live, cols]: [Option<ClValue>; 2],
         [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
-        panels: Option<(ClValue, ClValue)>,
+        ready: Option<Ready>,
     ) -> Result<()> {
+        let panels = match ready {
+            Some(Ready::At(at, between)) => Some((at, between)),
+            _ => None,
+        };
         let n4 = n - n % 4;
         // Rows of `b`, `c` and `out` are 16-byte aligned only when `n` is a multiple of 4.
         let vflags = if n % 4 == 0 {
@@ -294,11 +309,11 @@ impl Lowerer<'_, '_> {
                 m,
                 k,
                 n,
-                packed: plan.pack_rhs || panels.is_some(),
+                packed: plan.pack_rhs || ready.is_some(),
                 panels,
                 vflags,
             };
-            let g = if plan.pack_rhs && panels.is_none() {
+            let g = if plan.pack_rhs && ready.is_none() {
                 let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
                 match rhs_load {
                     // A bf16 rhs, widened while packed (`dot_widen`).
