@@ -536,7 +536,9 @@ impl Lowerer<'_, '_> {
         let size = elem.size_bytes() as i64;
         let slot = match elem {
             DType::F32 => slot.clone(),
-            d => self.frame.alloc(d, &[(n / w) as usize, k as usize, w as usize])?,
+            d => self
+                .frame
+                .alloc(d, &[(n / w) as usize, k as usize, w as usize])?,
         };
         let slot = &slot;
         let buf = self.buffer(load.operands[0])?;

@@ -161,9 +161,8 @@ impl Lowerer<'_, '_> {
             return Ok(false);
         };
         let dot = &ops[i + 2 + j];
-        let f32_2d = |x: &Value| {
-            tile(*x).is_some_and(|t| t.dtype == DType::F32 && t.shape.len() == 2)
-        };
+        let f32_2d =
+            |x: &Value| tile(*x).is_some_and(|t| t.dtype == DType::F32 && t.shape.len() == 2);
         Ok(dot.op == Op::Tile(TileOp::Dot)
             && (3..=4).contains(&dot.operands.len())
             && dot.operands[1] == w
