@@ -412,7 +412,19 @@ impl Program {
         let weights = self.weight_params(func)?;
         if let Some(h) = self.hoisted(func)? {
             let p = &h.program;
-            let main = CpuExecutable::new(p.clone(), func, p.scheduled(func)?)?;
+            // The weights `func` still takes as given and the hoisted ones (`bf16` or `f16`
+            // with `--precision bf16|f16`) held in panels too, in their own dtype.
+            let scheduled = p.scheduled(func)?;
+            let held: std::collections::BTreeSet<usize> = h
+                .kept
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| weights.contains(i))
+                .map(|(j, _)| j)
+                .chain(h.kept.len()..scheduled.params.len())
+                .collect();
+            let (tiled, _) = tessera_tiling::prepack::prepack_weights(&scheduled, &held);
+            let main = CpuExecutable::new(p.clone(), func, tiled)?;
             let prep = CpuExecutable::new(p.clone(), &h.prep, p.scheduled(&h.prep)?)?;
             return Ok(main.with_weights(prep, h.kept, &weights));
         }

@@ -14,6 +14,13 @@
 //! [`pack_panels`] makes the packed copy once when the inputs are bound (the CPU
 //! executable's `prepare`, [`Tiled::execute`] for the interpreter).
 //!
+//! A weight held in `bf16` or `f16` (`--precision bf16|f16`: the matmul reads the narrow
+//! tile and widens it, `tile.cast` to `f32` right after the load, tiling's `widened_rhs`)
+//! is packed the same way in its own dtype, so it still takes half the bytes: the load
+//! reads a narrow `nt / W x kt x W` tile and the cast widens that panel tile, which the
+//! CPU back end leaves to the dot: it reads the narrow panels in place (sequentially,
+//! half the bytes) and widens them once per tile into `f32` panels (`dot_widen.rs`).
+//!
 //! Only for executables that bind their inputs once: AOT artifacts take the original
 //! weights on every call and keep the unpacked kernels (docs/aot.md).
 
@@ -29,14 +36,18 @@ use tessera_tensor::Tensor;
 /// `VECTOR` lanes).
 pub const PANEL: usize = (crate::schedule::DOT_BLOCK[1] * crate::schedule::VECTOR) as usize;
 
+/// The dtypes of weights held in panels: `f32`, and `bf16` and `f16` widened by the dot.
+pub const PACKED_DTYPES: [DType; 3] = [DType::F32, DType::BF16, DType::F16];
+
 /// `tiled` with the parameters `weights` (indices into `tiled.params`) held in panels
-/// where every use allows it: an `f32` `[K, N]` parameter with constant sizes, `N` a
-/// multiple of [`PANEL`], passed without a view to kernels launched once each, in which
-/// every use is a plain 2-D `tile.load` whose tile is a whole number of panels wide, used
-/// once, as the rhs of an `f32` `tile.dot` of the same region whose register block is
-/// [`PANEL`] columns wide, and not itself a result. Other parameters are left as they
-/// are. Returns the rewritten
-/// plan and the indices (into `params`) of the packed parameters.
+/// where every use allows it: an `f32`, `bf16` or `f16` `[K, N]` parameter with constant
+/// sizes, `N` a multiple of [`PANEL`], passed without a view to kernels launched once
+/// each, in which every use is a plain 2-D `tile.load` whose tile is a whole number of
+/// panels wide, used once, as the rhs of an `f32` `tile.dot` of the same region whose
+/// register block is [`PANEL`] columns wide (a narrow tile through the `tile.cast` to
+/// `f32` right after the load, its only use), and not itself a result. Other parameters
+/// are left as they are. Returns the rewritten plan and the indices (into `params`) of
+/// the packed parameters.
 pub fn prepack_weights(tiled: &Tiled, weights: &BTreeSet<usize>) -> (Tiled, Vec<usize>) {
     let mut out = tiled.clone();
     let mut packed = Vec::new();
@@ -54,7 +65,7 @@ pub fn prepack_weights(tiled: &Tiled, weights: &BTreeSet<usize>) -> (Tiled, Vec<
         };
         // A parameter that is also a result is returned as given.
         if info.kind != BufKind::Param
-            || info.ty.dtype != DType::F32
+            || !PACKED_DTYPES.contains(&info.ty.dtype)
             || n % PANEL != 0
             || tiled.results.contains(&b)
         {
@@ -93,7 +104,7 @@ pub fn prepack_weights(tiled: &Tiled, weights: &BTreeSet<usize>) -> (Tiled, Vec<
         }
         let info = &mut out.buffers[b];
         info.ty = TensorType {
-            dtype: DType::F32,
+            dtype: info.ty.dtype,
             shape: [n / PANEL, k, PANEL]
                 .iter()
                 .map(|&d| SymExpr::lit(d as i64))
@@ -110,14 +121,18 @@ pub fn prepack_weights(tiled: &Tiled, weights: &BTreeSet<usize>) -> (Tiled, Vec<
 }
 
 /// `w` (`[rows, cols]`, `cols` a multiple of `width`) in panels: `[cols / width, rows,
-/// width]`, element `(r, c)` at `(c / width, r, c % width)`.
+/// width]`, element `(r, c)` at `(c / width, r, c % width)`, in `w`'s dtype (one of
+/// [`PACKED_DTYPES`]).
 pub fn pack_panels(w: &Tensor, width: usize) -> Result<Tensor, String> {
     let (rows, cols) = match w.shape() {
         [r, c] if width > 0 && c % width == 0 => (*r, *c),
         s => return Err(format!("cannot pack a {s:?} tensor in panels of {width}")),
     };
-    if w.dtype() != DType::F32 {
-        return Err(format!("only f32 weights are packed, got {}", w.dtype()));
+    if !PACKED_DTYPES.contains(&w.dtype()) {
+        return Err(format!(
+            "only f32, bf16 and f16 weights are packed, got {}",
+            w.dtype()
+        ));
     }
     let src = w.to_f32_vec();
     let mut out = Vec::with_capacity(src.len());
@@ -126,7 +141,8 @@ pub fn pack_panels(w: &Tensor, width: usize) -> Result<Tensor, String> {
             out.extend_from_slice(&src[r * cols + p * width..r * cols + p * width + width]);
         }
     }
-    Tensor::from_f32(DType::F32, vec![cols / width, rows, width], out).map_err(|e| e.to_string())
+    // The values are those of `w` (already exact in its dtype), only moved.
+    Tensor::from_f32(w.dtype(), vec![cols / width, rows, width], out).map_err(|e| e.to_string())
 }
 
 /// Whether every use of parameter `pos` of kernel `f` is a load that can read panels.
@@ -153,14 +169,21 @@ fn region_ok(f: &Func, r: &Region, p: Value, loads: &mut usize) -> bool {
                 && op.attrs.get("strides").is_none()
                 && op.attrs.get("perm").is_none()
                 && op.attrs.get("pad").is_none();
-            let ok = op.op == Op::Tile(TileOp::Load)
+            let load = op.op == Op::Tile(TileOp::Load)
                 && op.operands.len() == 3
                 && op.operands[0] == p
                 && op.results.len() == 1
-                && plain
-                && tile_of(f, op.results[0])
-                    .is_some_and(|t| t.dtype == DType::F32 && t.shape.len() == 2)
-                && panel_dot(f, r, i, op.results[0]);
+                && plain;
+            let ok = load
+                && match tile_of(f, op.results[0]) {
+                    Some(t) if t.shape.len() == 2 && t.dtype == DType::F32 => {
+                        panel_dot(f, r, i, op.results[0])
+                    }
+                    Some(t) if t.shape.len() == 2 && PACKED_DTYPES.contains(&t.dtype) => {
+                        widened(f, r, i).is_some_and(|w| panel_dot(f, r, i + 1, w))
+                    }
+                    _ => false,
+                };
             if !ok {
                 return false;
             }
@@ -171,6 +194,19 @@ fn region_ok(f: &Func, r: &Region, p: Value, loads: &mut usize) -> bool {
         }
     }
     true
+}
+
+/// The result of the `tile.cast` to `f32` right after the narrow load `r.ops[i]`, when
+/// that cast is the load's only use.
+fn widened(f: &Func, r: &Region, i: usize) -> Option<Value> {
+    let v = r.ops[i].results[0];
+    let cast = r.ops.get(i + 1)?;
+    let ok = cast.op == Op::Tile(TileOp::Cast)
+        && cast.operands.as_slice() == [v]
+        && cast.results.len() == 1
+        && cast.attrs.dtype("dtype") == Some(DType::F32)
+        && uses(&f.body, v) == 1;
+    ok.then(|| cast.results[0])
 }
 
 /// Whether `v`, defined by `r.ops[i]`, is used once in the kernel, as the rhs of an `f32`
@@ -208,9 +244,10 @@ fn uses(r: &Region, v: Value) -> usize {
         .sum()
 }
 
-/// Parameter `pos` of `f` becomes `buf<f32[n / PANEL, k, PANEL]>` and its loads read
+/// Parameter `pos` of `f` becomes `buf<T[n / PANEL, k, PANEL]>` and its loads read
 /// panels: `tile.load %b, %k, %j` of `kt x nt` becomes `tile.load %b, %j, %k, %zero` of
-/// `nt / PANEL x kt x PANEL`.
+/// `nt / PANEL x kt x PANEL` (and the widening `tile.cast` of a narrow load casts that
+/// panel tile).
 fn rewrite_kernel(f: &mut Func, pos: usize, k: usize, n: usize) {
     let p = f.params[pos];
     if let Type::Buffer(bt) = &mut f.values[p.index()].ty {
@@ -226,9 +263,19 @@ fn rewrite_kernel(f: &mut Func, pos: usize, k: usize, n: usize) {
 
 fn rewrite_region(f: &mut Func, r: &mut Region, p: Value) {
     let mut ops = Vec::with_capacity(r.ops.len() + 1);
+    // The results of the rewritten loads: a cast of one takes its panel shape.
+    let mut paneled = BTreeSet::new();
     for mut op in std::mem::take(&mut r.ops) {
         for inner in &mut op.regions {
             rewrite_region(f, inner, p);
+        }
+        if op.op == Op::Tile(TileOp::Cast) && op.operands.iter().any(|v| paneled.contains(v)) {
+            let shape = tile_of(f, op.operands[0]).map(|t| t.shape.clone());
+            if let (Some(shape), Some(&res)) = (shape, op.results.first()) {
+                if let Type::Tile(t) = &mut f.values[res.index()].ty {
+                    t.shape = shape;
+                }
+            }
         }
         if op.op == Op::Tile(TileOp::Load) && op.operands.first() == Some(&p) {
             let zero = f.new_value(Type::Index, None);
@@ -243,6 +290,7 @@ fn rewrite_region(f: &mut Func, r: &mut Region, p: Value) {
             let (kk, jj) = (op.operands[1], op.operands[2]);
             op.operands = vec![p, jj, kk, zero];
             let res = op.results[0];
+            paneled.insert(res);
             if let Type::Tile(t) = &mut f.values[res.index()].ty {
                 let (kt, nt) = (t.shape[0], t.shape[1]);
                 t.shape = vec![nt / PANEL as u64, kt, PANEL as u64];

@@ -137,6 +137,16 @@ impl DotPlan {
 /// 256 columns: 64 loads and 64 stores).
 const PACK_VECS: i64 = 64;
 
+/// An `f32` dot's rhs that needs no packing: column panels of the block's width read
+/// where they are (`tile.dot`'s `P x K x W` rhs form: the address of the first panel's
+/// first row and the bytes between panels), or already packed in the rhs slot as `pack =
+/// "rhs"` lays them out (narrow panels widened there, `dot_widen`).
+#[derive(Clone, Copy)]
+enum Ready {
+    At(ClValue, ClValue),
+    Packed,
+}
+
 /// The operands of one `f32` dot as the micro-kernels address them.
 struct Gemm {
     a: TileSlot,
@@ -216,6 +226,16 @@ impl Lowerer<'_, '_> {
                     Some(w) => Some(self.rhs_panels(&b, loads[1].as_ref(), (k, n, w))?),
                     None => None,
                 };
+                // Narrow panels (a `bf16` or `f16` weight packed when bound) are widened
+                // once per tile into the rhs slot, which then holds the `f32` panels as
+                // `pack = "rhs"` lays them out (`dot_widen`), and is read as such.
+                let b_panels = match (b_panels, panels) {
+                    (Some((at, between, d)), Some(w)) if d != DType::F32 => {
+                        self.widen_panels((at, between), d, &b, (n / w, k, w))?;
+                        Some(Ready::Packed)
+                    }
+                    (p, _) => p.map(|(at, between, _)| Ready::At(at, between)),
+                };
                 let loads = match b_panels {
                     Some(_) => [loads[0].clone(), None],
                     None => loads,
@@ -267,8 +287,12 @@ impl Lowerer<'_, '_> {
         [live, cols]: [Option<ClValue>; 2],
         [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
-        panels: Option<(ClValue, ClValue)>,
+        ready: Option<Ready>,
     ) -> Result<()> {
+        let panels = match ready {
+            Some(Ready::At(at, between)) => Some((at, between)),
+            _ => None,
+        };
         let n4 = n - n % 4;
         // Rows of `b`, `c` and `out` are 16-byte aligned only when `n` is a multiple of 4.
         let vflags = if n % 4 == 0 {
@@ -285,11 +309,11 @@ impl Lowerer<'_, '_> {
                 m,
                 k,
                 n,
-                packed: plan.pack_rhs || panels.is_some(),
+                packed: plan.pack_rhs || ready.is_some(),
                 panels,
                 vflags,
             };
-            let g = if plan.pack_rhs && panels.is_none() {
+            let g = if plan.pack_rhs && ready.is_none() {
                 let p = self.frame.alloc(DType::F32, &[k as usize, n4 as usize])?;
                 match rhs_load {
                     // A bf16 rhs, widened while packed (`dot_widen`).
@@ -493,20 +517,30 @@ impl Lowerer<'_, '_> {
     }
 
     /// Where the column panels of a `P x K x W` rhs tile (`tile.dot`'s packed rhs form)
-    /// are read: the first panel's first row and the bytes between panels. A deferred
-    /// `load` ([`Self::defer_rhs`]) is read in place when its tile lies wholly inside the
-    /// buffer with contiguous panel rows (a weight packed when bound: no copy at all), else
-    /// loaded into the tile's slot as `tile.load` does, padding included; a tile in a slot
-    /// is read there.
+    /// are read: the first panel's first row, the bytes between panels and the dtype they
+    /// are held in. A deferred `load` ([`Self::defer_rhs`], or a `bf16` or `f16` one that
+    /// the dot widens, [`Self::defer_widened_rhs`]) is read in place when its tile lies
+    /// wholly inside the buffer with contiguous panel rows (a weight packed when bound: no
+    /// copy at all), else loaded into a slot of its dtype as `tile.load` does, padding
+    /// included; a tile in a slot is read there.
     fn rhs_panels(
         &mut self,
         slot: &TileSlot,
         load: Option<&Operation>,
         (k, n, w): (i64, i64, i64),
-    ) -> Result<(ClValue, ClValue)> {
+    ) -> Result<(ClValue, ClValue, DType)> {
         let Some(load) = load else {
-            return Ok((self.slot_addr(slot), self.iconst(k * w * 4)));
+            return Ok((self.slot_addr(slot), self.iconst(k * w * 4), DType::F32));
         };
+        let elem = self.rhs_load_dtype(load);
+        let size = elem.size_bytes() as i64;
+        let slot = match elem {
+            DType::F32 => slot.clone(),
+            d => self
+                .frame
+                .alloc(d, &[(n / w) as usize, k as usize, w as usize])?,
+        };
+        let slot = &slot;
         let buf = self.buffer(load.operands[0])?;
         let idx = &load.operands[1..];
         let acc = Access::of(&load.attrs, 3, "tile.load")?;
@@ -544,9 +578,9 @@ impl Lowerer<'_, '_> {
         let e1 = self.b.ins().imul(starts[1], buf.strides[1]);
         let e = self.b.ins().iadd(e0, e1);
         let e = self.b.ins().iadd(e, starts[2]);
-        let off = self.mul_c(e, 4);
+        let off = self.mul_c(e, size);
         let p = self.b.ins().iadd(buf.base, off);
-        let bytes = self.mul_c(buf.strides[0], 4);
+        let bytes = self.mul_c(buf.strides[0], size);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
@@ -557,12 +591,12 @@ impl Lowerer<'_, '_> {
         };
         self.transfer(&buf, idx, slot, Some(pad), &acc)?;
         let p = self.slot_addr(slot);
-        let bytes = self.iconst(k * w * 4);
+        let bytes = self.iconst(k * w * size);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
         self.b.switch_to_block(join);
-        Ok((at, between))
+        Ok((at, between, elem))
     }
 
     /// Whether `ops[i]`, a `tile.load` of an `f32` `P x K x W` tile, is the rhs in column

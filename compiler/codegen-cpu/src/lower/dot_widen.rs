@@ -27,6 +27,26 @@
 //! slot and packed from there. The micro-kernels then read `f32` panels as for any `f32`
 //! dot: the weight is held in half the bytes, and the widening costs one pass over each
 //! rhs tile, the same pass as the `f32` packing copy.
+//!
+//! A weight packed at bind time (`tessera_tiling::prepack`) is held in narrow panels and
+//! read as a `P x K x W` tile:
+//!
+//! ```text
+//! %tn = tile.load %b, %j, %k, %0 : (buf<bf16[N/W, K, W]>, index, index, index) -> tile<PxKTxWxbf16>
+//! %tb = tile.cast %tn {dtype = f32} : (tile<PxKTxWxbf16>) -> tile<PxKTxWxf32>
+//! %d  = tile.dot %ta, %tb, %c {..}
+//! ```
+//!
+//! Both are again left to the dot ([`Lowerer::defer_widened_rhs`]), which reads the narrow
+//! panels in place (or, for a tile past the buffer's end, from a narrow slot loaded as
+//! `tile.load` does) and widens them once per tile, panel by panel, each a dense run, into
+//! the `f32` panels the micro-kernel reads ([`Lowerer::widen_panels`]): a sequential read
+//! of half the bytes instead of the strided rows of `[K, N]`. Widening in the
+//! micro-kernel's rhs loads instead, `bf16` by `uload16x4` and a shift per vector, was
+//! measured slower on 2 threads (MLP B=32 `--precision bf16`: 5.3 ms against 2.8 ms, the
+//! extra lane operations of every row block competing with the multiplies and adds for
+//! the FP pipes; docs/BENCHMARKS.md, session 7), and `f16`'s 18 lane operations per vector
+//! more so (2.6x the instructions at B=32).
 
 use super::dot::{stores, uses, DotPlan};
 use super::memory::Access;
@@ -47,7 +67,13 @@ impl Lowerer<'_, '_> {
     /// to the dot ([`Self::load_deferred_widened`]).
     pub(super) fn defer_widened_rhs(&self, ops: &[Operation], i: usize) -> Result<bool> {
         let op = &ops[i];
-        if op.op != Op::Tile(TileOp::Load) || op.operands.len() != 3 || op.results.len() != 1 {
+        if op.op != Op::Tile(TileOp::Load) || op.results.len() != 1 {
+            return Ok(false);
+        }
+        if op.operands.len() == 4 {
+            return self.defer_widened_panels(ops, i);
+        }
+        if op.operands.len() != 3 {
             return Ok(false);
         }
         let v = op.results[0];
@@ -96,6 +122,57 @@ impl Lowerer<'_, '_> {
             && !ops[i + 2..i + 2 + j].iter().any(stores))
     }
 
+    /// Whether `ops[i]` (a `tile.load` with three indices) reads a `bf16` or `f16` `P x K x
+    /// W` tile of a weight held in narrow panels (`tessera_tiling::prepack`) that the
+    /// `tile.cast` to `f32` right after it widens for the `f32` `tile.dot` that alone uses
+    /// the cast, as its rhs in panels, with no `tile.store` in between: both are left to
+    /// the dot, which reads the narrow panels in place ([`Self::rhs_panels`]).
+    fn defer_widened_panels(&self, ops: &[Operation], i: usize) -> Result<bool> {
+        let op = &ops[i];
+        let v = op.results[0];
+        let tile = |v: Value| match self.ty(v) {
+            Ok(Type::Tile(t)) => Some(t.clone()),
+            _ => None,
+        };
+        let narrow = tile(v).filter(|t| {
+            matches!(t.dtype, DType::BF16 | DType::F16) && t.shape.len() == 3 && t.shape[2] % 4 == 0
+        });
+        let (Some(narrow), Some(cast)) = (narrow, ops.get(i + 1)) else {
+            return Ok(false);
+        };
+        if cast.op != Op::Tile(TileOp::Cast)
+            || cast.operands.as_slice() != [v]
+            || cast.results.len() != 1
+            || cast.attrs.dtype("dtype") != Some(DType::F32)
+            || tile(cast.results[0])
+                .is_none_or(|t| t.dtype != DType::F32 || t.shape != narrow.shape)
+        {
+            return Ok(false);
+        }
+        let w = cast.results[0];
+        let body = &self.func.body;
+        if !Access::of(&op.attrs, 3, "tile.load")?.is_plain()
+            || uses(body, v) != 1
+            || uses(body, w) != 1
+        {
+            return Ok(false);
+        }
+        let Some(j) = ops[i + 2..].iter().position(|o| o.operands.contains(&w)) else {
+            return Ok(false);
+        };
+        let dot = &ops[i + 2 + j];
+        let f32_2d =
+            |x: &Value| tile(*x).is_some_and(|t| t.dtype == DType::F32 && t.shape.len() == 2);
+        Ok(dot.op == Op::Tile(TileOp::Dot)
+            && (3..=4).contains(&dot.operands.len())
+            && dot.operands[1] == w
+            && dot.operands[0] != w
+            && dot.operands[2] != w
+            && f32_2d(&dot.operands[0])
+            && f32_2d(&dot.operands[2])
+            && !ops[i + 2..i + 2 + j].iter().any(stores))
+    }
+
     /// The narrow `load` and the widening `cast` after it, left to the dot that packs the
     /// cast's result ([`Self::defer_widened_rhs`]): only the cast's slot.
     pub(super) fn load_deferred_widened(
@@ -122,6 +199,62 @@ impl Lowerer<'_, '_> {
     /// packed).
     pub(super) fn is_widened_load(&self, load: &Operation) -> bool {
         self.widened_dtype(load).is_some()
+    }
+
+    /// The dtype of the tile a deferred rhs `load` reads: `f32`, or the narrow dtype it is
+    /// widened from.
+    pub(super) fn rhs_load_dtype(&self, load: &Operation) -> DType {
+        self.widened_dtype(load).unwrap_or(DType::F32)
+    }
+
+    /// The `p` narrow panels of `k x w` elements (`elem`, `bf16` or `f16`) from `at`,
+    /// `between` bytes apart, widened into the dense `f32` panels of `dst`: one pass over
+    /// each panel's dense run, four elements at a time, eight vectors per loop iteration
+    /// (a weight held in narrow panels, see the module docs).
+    pub(super) fn widen_panels(
+        &mut self,
+        (at, between): (ClValue, ClValue),
+        elem: DType,
+        dst: &TileSlot,
+        (p, k, w): (i64, i64, i64),
+    ) -> Result<()> {
+        let size = elem.size_bytes() as i64;
+        let base = self.slot_addr(dst);
+        // A panel's `k x w` elements are one dense run: `UNROLL` vectors per iteration,
+        // then the last ones.
+        const UNROLL: i64 = 8;
+        let vecs = k * w / 4;
+        let (whole, last) = (vecs - vecs % UNROLL, vecs % UNROLL);
+        let widen = |l: &mut Self, src: ClValue, dst: ClValue, n: i64| {
+            for v in 0..n {
+                let x = match elem {
+                    DType::F16 => l.widen_f16x4(src, v * 4 * size, buf_flags()),
+                    _ => l.widen_bf16x4(src, v * 4 * size, buf_flags()),
+                };
+                l.b.ins()
+                    .store(super::frame_flags(), x, dst, (v * 16) as i32);
+            }
+        };
+        self.for_const(0, p, 1, |l, q| {
+            let off = l.b.ins().imul(q, between);
+            let src = l.b.ins().iadd(at, off);
+            let off = l.mul_c(q, k * w * 4);
+            let dst = l.b.ins().iadd(base, off);
+            let mut ptrs = vec![src, dst];
+            if whole > 0 {
+                let (zero, end) = (l.iconst(0), l.iconst(whole));
+                let (_, out) = l.for_carry(zero, end, UNROLL, ptrs, |l, _, ptrs| {
+                    widen(l, ptrs[0], ptrs[1], UNROLL);
+                    Ok(vec![
+                        l.add_c(ptrs[0], UNROLL * 4 * size),
+                        l.add_c(ptrs[1], UNROLL * 16),
+                    ])
+                })?;
+                ptrs = out;
+            }
+            widen(l, ptrs[0], ptrs[1], last);
+            Ok(())
+        })
     }
 
     /// Packs the `k x n` narrow rhs tile of the deferred `load` into the `f32` panels
