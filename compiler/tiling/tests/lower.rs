@@ -134,8 +134,9 @@ fn the_plan_prints_kernels_buffers_and_launches() {
         "{text}"
     );
     assert!(text.contains("tile.dot"), "{text}");
+    // The relu's rows (3 elements, below the 8-element tile) are one run: flat views.
     assert!(
-        text.contains("//   launch @k1_relu(#2, #3)  // graph.relu"),
+        text.contains("//   launch @k1_relu(#2 as [3*B], #3 as [3*B])  // graph.relu"),
         "{text}"
     );
     assert!(text.contains("//   return #3"), "{text}");
