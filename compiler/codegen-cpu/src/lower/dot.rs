@@ -265,7 +265,8 @@ impl Lowerer<'_, '_> {
             }
             (DType::I8, DType::I8, DType::I32) => {
                 let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
-                self.dot_i8(&a, &b, &c, &out, m, k, n, plan)?
+                let cols = op.operands.get(3).map(|v| self.index(*v)).transpose()?;
+                self.dot_i8(&a, &b, &c, &out, m, k, n, plan, cols)?
             }
             (DType::I32, DType::I32, DType::I32) => self.dot_int(&a, &b, &c, &out, m, k, n)?,
             (x, y, z) if x == y && x.is_float() && z.is_float() => {
