@@ -21,7 +21,10 @@
 //! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
 //! multiply-adds of 32 rows. With a fourth operand (an index: the result columns that
 //! are read, e.g. the convolution's output columns inside the image), the column panels
-//! that start at or past it are skipped and those columns left undefined. Accumulation is in `f32`, sequential in `k`; the interpreter
+//! that start at or past it are skipped and those columns left undefined. An lhs in
+//! broadcast row panels (`Q x K x R x 4`: each element in four lanes, the convolution's
+//! weight taps, `tessera_tiling`'s `conv.rs`) is read in place as a packed lhs is, row
+//! blocks of `R` rows outside (no lhs packing); result column `n` reads lane `n % 4`. Accumulation is in `f32`, sequential in `k`; the interpreter
 //! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
 //! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
