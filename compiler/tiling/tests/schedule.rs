@@ -152,7 +152,7 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
     );
     assert_eq!(before.matches(", %nl : (").count(), 9, "{before}");
     assert!(
-        after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 1, pack = \"rhs\", madd = \"mul_add\"} : (tile<16x64x4x4xf32>, tile<64x64xf32>, tile<64x64xf32>, index)"),
+        after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 2, pack = \"rhs\", madd = \"mul_add\"} : (tile<16x64x4x4xf32>, tile<64x64xf32>, tile<64x64xf32>, index)"),
         "{after}"
     );
     // Channel counts the tiles do not divide: one dot per tap in loops over the taps.
