@@ -158,7 +158,8 @@ impl Schedule {
 ///   more than one column panel (each block of rows is copied once as broadcast vectors,
 ///   read by every panel from L1), `"both"` or `"none"`, and `madd` ([`DOT_MADD`]); an
 ///   lhs already in broadcast row panels (`Q x K x R x L`, the convolution's weight
-///   taps) takes `R` rows per block, is never packed, and is unrolled [`PANEL_DOT_UNROLL`] times;
+///   taps) takes `R` rows per block, is never packed, and is unrolled
+///   [`PANEL_DOT_UNROLL`] times;
 /// - every `i8 x i8 -> i32` `tile.dot`: `block`, `unroll` and `pack = "both"` by the rule
 ///   of [`int8`].
 ///

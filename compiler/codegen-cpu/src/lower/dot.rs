@@ -175,9 +175,9 @@ impl Lowerer<'_, '_> {
             (&[q, k, r, 4], _) if r > 0 => (Some((q * r, k, Some(r as i64))), b.shape.as_slice()),
             _ => (None, b.shape.as_slice()),
         };
-        let rhs = match rhs {
-            &[k, n] => Some((k, n, None)),
-            &[p, k, w] if w > 0 => Some((k, p * w, Some(w as i64))),
+        let rhs = match *rhs {
+            [k, n] => Some((k, n, None)),
+            [p, k, w] if w > 0 => Some((k, p * w, Some(w as i64))),
             _ => None,
         };
         let (m, k, n, lhs_panels, panels) = match (lhs, rhs, c.shape.as_slice()) {
@@ -592,8 +592,8 @@ impl Lowerer<'_, '_> {
         self.b.ins().brif(inside, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
         let mut e = self.b.ins().imul(starts[0], buf.strides[0]);
-        for a in 1..shape.len() {
-            let t = self.b.ins().imul(starts[a], buf.strides[a]);
+        for (&st, &stride) in starts.iter().zip(&buf.strides).skip(1) {
+            let t = self.b.ins().imul(st, stride);
             e = self.b.ins().iadd(e, t);
         }
         let off = self.mul_c(e, 4);

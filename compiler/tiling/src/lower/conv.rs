@@ -346,7 +346,7 @@ fn conv2d_gemm(
     if f == DType::F32 {
         if let Some(taps) = dense_taps(&tw.shape, ctx.schedule.mm, ctx.schedule.mk) {
             let rows = crate::schedule::DOT_BLOCK[0];
-            if taps[4] % rows == 0 && fit(ow, conv_cols()) % 4 == 0 {
+            if taps[4] % rows == 0 && fit(ow, conv_cols()).is_multiple_of(4) {
                 let wt = weight_panels(ctx, op, w, taps, rows);
                 conv2d_gemm_taps(
                     ctx,
@@ -521,10 +521,10 @@ fn dense_taps(w: &[SymExpr], mm: u64, mk: u64) -> Option<[i64; 6]> {
 }
 
 /// The first kernel of the `f32` implicit GEMM with constant weight sizes: the `[O, C,
-/// KH, KW]` weight copied into broadcast row panels of `rows` output channels, `[KH * KW
-/// * O / rows, C, rows, 4]` (element `(o, c, kh, kw)` in the four lanes at `((kh * KW +
-/// kw) * O / rows + o / rows, c, o % rows)`), which each tap's `tile.dot` reads as its lhs
-/// in place (the `Q x K x R x L` lhs form): the micro-kernel loads the `rows` broadcast
+/// KH, KW]` weight copied into broadcast row panels of `rows` output channels,
+/// `[KH, KW, O / rows, C, rows, 4]` (element `(o, c, kh, kw)` in the four lanes at
+/// `(kh, kw, o / rows, c, o % rows)`), which each tap's `tile.dot` reads as its lhs in
+/// place (the `Q x K x R x L` lhs form): the micro-kernel loads the `rows` broadcast
 /// weights of one input channel as it loads a packed lhs, and no tap is packed per output
 /// tile (64 KiB of broadcast stores per tap and output tile on conv3x3 before). Returns
 /// the temporary's buffer (4 times the weight's size).
