@@ -155,6 +155,14 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 2, pack = \"rhs\", madd = \"mul_add\"} : (tile<16x64x4x4xf32>, tile<64x64xf32>, tile<64x64xf32>, index)"),
         "{after}"
     );
+    // A few small output rows per call (one 7 x 7 image): the broadcast panels would cost
+    // more to write than they save, so the taps stay `[KH * KW * O, C]`.
+    let (before, _) = lowered(
+        "fn main(x: f32[1, 64, 7, 7], w: f32[64, 64, 3, 3]) -> f32[1, 64, 7, 7] { conv2d(x, w, padding: [1, 1]) }",
+        &Schedule::host(),
+    );
+    assert!(before.contains("%w: buf<f32[576, 64]>"), "{before}");
+    assert!(!before.contains("tile.broadcast %t"), "{before}");
     // Channel counts the tiles do not divide: one dot per tap in loops over the taps.
     let (before, _) = lowered(
         "fn main(x: f32[N, 3, H, W], w: f32[130, 3, 3, 3]) -> f32[N, 130, H, W] { conv2d(x, w, padding: [1, 1]) }",

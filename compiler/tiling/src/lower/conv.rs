@@ -346,7 +346,11 @@ fn conv2d_gemm(
     if f == DType::F32 {
         if let Some(taps) = dense_taps(&tw.shape, ctx.schedule.mm, ctx.schedule.mk) {
             let rows = crate::schedule::DOT_BLOCK[0];
-            if taps[4] % rows == 0 && fit(ow, conv_cols()).is_multiple_of(4) {
+            let tiles = output_tiles(&tx.shape[0], &ty.shape[2], ow);
+            if taps[4] % rows == 0
+                && fit(ow, conv_cols()).is_multiple_of(4)
+                && tiles >= PANEL_MIN_TILES
+            {
                 let wt = weight_panels(ctx, op, w, taps, rows);
                 conv2d_gemm_taps(
                     ctx,
@@ -518,6 +522,22 @@ fn dense_taps(w: &[SymExpr], mm: u64, mk: u64) -> Option<[i64; 6]> {
         fit(&SymExpr::lit(c), mk) as i64,
     );
     (o % to == 0 && c % tc == 0 && kh * kw <= 49).then_some([o, c, kh, kw, to, tc])
+}
+
+/// The fewest output tiles (image rows of up to 64 pixels) per call for which the weight
+/// is written in broadcast row panels: the weight kernel then writes 4 times the weight
+/// once per call (about 29 instructions per element written: its store moves rows of 4),
+/// where the `[KH * KW * O, C]` taps cost a broadcast packing of about 2.3 instructions
+/// per weight element and output tile; below this, small images with large weights
+/// (`7 x 7` outputs of 512 channels) would pay more for the panels than they save.
+const PANEL_MIN_TILES: u64 = 64;
+
+/// The output tiles of an implicit-GEMM conv per call (images times output rows times
+/// 64-pixel column tiles), a symbolic size counted as 8 (a batch) or 56 (a row or column
+/// count).
+fn output_tiles(n: &SymExpr, oh: &SymExpr, ow: &SymExpr) -> u64 {
+    let size = |e: &SymExpr, guess: u64| e.as_const().map_or(guess, |c| c.max(0) as u64);
+    size(n, 8) * size(oh, 56) * size(ow, 56).div_ceil(conv_cols())
 }
 
 /// The first kernel of the `f32` implicit GEMM with constant weight sizes: the `[O, C,
