@@ -139,3 +139,67 @@ fn convolutions_with_epilogues_are_one_kernel_and_match() {
         }
     }
 }
+
+/// Output-channel counts that are multiples of the micro-kernel's 4 rows take the weight
+/// in broadcast row panels (`[KH * KW * O / 4, C, 4, 4]`, read in place by each tap's dot);
+/// the others keep the `[KH * KW * O, C]` taps. Both, with ragged channel counts (3, 5, 12,
+/// 20 input or output channels), 1 x 1 and 2 x 3 kernels, strides, dilations, paddings 0
+/// and 2, batches of 1 and 3 and symbolic sizes.
+const PANELS: &str = "
+fn twelve(x: f32[N, 5, H, W], w: f32[12, 5, 3, 3]) -> f32[N, 12, H, W] {
+    conv2d(x, w, padding: [1, 1])
+}
+fn strided(x: f32[N, 3, H, W], w: f32[20, 3, 2, 3]) -> f32[N, 20, (H - 1) / 2 + 1, (W - 1) / 2 + 1] {
+    conv2d(x, w, stride: [2, 2], padding: [1, 1], dilation: [2, 1])
+}
+fn pointwise(x: f32[N, 12, H, W], w: f32[4, 12, 1, 1]) -> f32[N, 4, H, W] {
+    conv2d(x, w)
+}
+fn pads(x: f32[N, 3, H, W], w: f32[8, 3, 3, 3]) -> (f32[N, 8, H - 2, W - 2], f32[N, 8, H + 2, W + 2]) {
+    (conv2d(x, w), conv2d(x, w, padding: [2, 2]))
+}
+fn ragged(x: f32[N, 4, H, W], w: f32[5, 4, 3, 3]) -> f32[N, 5, H, W] {
+    conv2d(x, w, padding: [1, 1])
+}
+";
+
+#[test]
+fn weights_in_broadcast_row_panels() {
+    let prog = Program::from_source("panels.tsr", PANELS).unwrap();
+    let cases: &[(&str, usize, &[&[usize]])] = &[
+        ("twelve", 5, &[&[12, 5, 3, 3]]),
+        ("strided", 3, &[&[20, 3, 2, 3]]),
+        ("pointwise", 12, &[&[4, 12, 1, 1]]),
+        ("pads", 3, &[&[8, 3, 3, 3]]),
+        ("ragged", 4, &[&[5, 4, 3, 3]]),
+    ];
+    for &(f, c, weights) in cases {
+        // The weight kernel writes the panels exactly when O is a multiple of 4.
+        let exe = prog.cpu_executable(f).expect("compiles");
+        let text = exe.tiled().to_string();
+        let panels = weights[0][0] % 4 == 0;
+        assert_eq!(
+            text.contains("tile.broadcast %t {dims = [0, 1, 2, 3, 4]}"),
+            panels,
+            "{f}\n{text}"
+        );
+        for (n, h, w) in [(1, 3, 7), (3, 4, 56), (1, 6, 65), (2, 1, 1)] {
+            if f == "pads" && (h < 3 || w < 3) {
+                continue;
+            }
+            let mut xs = vec![random(&[n, c, h, w], (n * 1000 + h * 100 + w) as u64)];
+            for (i, s) in weights.iter().enumerate() {
+                xs.push(random(s, 17 + i as u64));
+            }
+            let want = prog.run_interp(f, xs.clone()).expect("interpreter");
+            let tile = prog.run_tiled(f, xs.clone()).expect("tile interpreter");
+            if let Some(m) = mismatch(&tile, &want) {
+                panic!("{f} tile N={n} H={h} W={w}: {m}");
+            }
+            let cpu = exe.run(xs).expect("runs");
+            if let Some(m) = mismatch(&cpu, &want) {
+                panic!("{f} cpu N={n} H={h} W={w}: {m}");
+            }
+        }
+    }
+}

@@ -118,7 +118,7 @@ declare_dialect! {
             ("rows", Str, Opt, "`live`: result rows whose lhs row is the padding of a load past the end of its buffer are never read (only stored, which skips them), so the back end may leave them undefined; `all` (the default): every row is computed"),
         ],
         traits: [Pure],
-        summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype; the rhs may also be given in column panels, a P x K x W tile with P * W = N whose element (p, k, w) is rhs column p * W + w (a weight packed when bound); with a fourth operand (an index), only the result columns below it are ever read: the back end may leave the others undefined",
+        summary: "acc + lhs @ rhs on 2-D tiles: (MxK, KxN, MxN) -> MxN, accumulating in acc's dtype; the rhs may also be given in column panels, a P x K x W tile with P * W = N whose element (p, k, w) is rhs column p * W + w (a weight packed when bound), and the lhs in broadcast row panels, a Q x K x R x L tile with Q * R = M whose element (q, k, r, l) is lhs element (q * R + r, k) for the result columns n with n % L = l (L equal lanes: a convolution's weight taps, which the micro-kernel reads in place as broadcast vectors); with a fourth operand (an index), only the result columns below it are ever read: the back end may leave the others undefined",
         example: "%d = tile.dot %a, %b, %c : (tile<64x256xf32>, tile<256x128xf32>, tile<64x128xf32>) -> tile<64x128xf32>",
     },
     Map = "map" {

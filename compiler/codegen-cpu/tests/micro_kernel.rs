@@ -208,3 +208,69 @@ fn the_block_is_what_the_clif_shows() {
     let e = b.compile(&bad, "mm").expect_err("unroll 99 is refused");
     assert!(e.to_string().contains("unroll"), "{e}");
 }
+
+/// A dot whose lhs is in broadcast row panels (`Q x K x 4 x 4`, the convolution's weight
+/// taps), read in place when the tile lies inside the buffer and loaded with its padding
+/// when it does not (ragged `Q` and `K`), with and without live columns.
+fn lhs_panel_kernel(attrs: &str, live: bool) -> String {
+    let (nl, nl_ty) = if live { (", %nl", ", index") } else { ("", "") };
+    format!(
+        "tile.kernel @mm(%a: buf<f32[Q, K, 4, 4]>, %b: buf<f32[K, N]>, %out: buf<f32[4*Q, N]>) attributes {{grid = sizes[(Q + 3) / 4, (N + 15) / 16], parallel = [0], vector = 4}} {{
+  %i = tile.program_id {{axis = 0}} : () -> index
+  %j = tile.program_id {{axis = 1}} : () -> index
+  %z0 = tile.index {{value = sizes[0]}} : () -> index
+  %nl = tile.affine %j {{coeffs = [-16], offset = sizes[N]}} : (index) -> index
+  %zero = tile.zeros : () -> tile<16x16xf32>
+  %acc = tile.for %zero {{bounds = sizes[0, (K + 7) / 8]}} : (tile<16x16xf32>) -> tile<16x16xf32> (%k: index, %c: tile<16x16xf32>) {{
+    %ta = tile.load %a, %i, %k, %z0, %z0 : (buf<f32[Q, K, 4, 4]>, index, index, index, index) -> tile<4x8x4x4xf32>
+    %tb = tile.load %b, %k, %j : (buf<f32[K, N]>, index, index) -> tile<8x16xf32>
+    %d = tile.dot %ta, %tb, %c{nl} {attrs} : (tile<4x8x4x4xf32>, tile<8x16xf32>, tile<16x16xf32>{nl_ty}) -> tile<16x16xf32>
+    tile.yield %d : tile<16x16xf32>
+  }}
+  tile.store %acc, %out, %i, %j : (tile<16x16xf32>, buf<f32[4*Q, N]>, index, index) -> ()
+}}
+"
+    )
+}
+
+#[test]
+fn lhs_in_broadcast_row_panels() {
+    // The four lanes of each element differ here: result column `n` reads lane `n % 4`,
+    // in the interpreter as in the micro-kernel.
+    let b: Vec<_> = [(4, 8, 16), (5, 13, 29), (8, 16, 32), (1, 1, 3), (9, 20, 40)]
+        .iter()
+        .map(|&(q, k, n)| sizes(&[("Q", q), ("K", k), ("N", n)]))
+        .collect();
+    for madd in ["mul_add", "fma"] {
+        for (v, u, pack) in [(2, 1, "rhs"), (1, 2, "none"), (2, 3, "rhs")] {
+            for live in [false, true] {
+                let attrs = format!(
+                    "{{block = [4, {v}], unroll = {u}, pack = \"{pack}\", madd = \"{madd}\"}}"
+                );
+                check_kernel(
+                    &module(&lhs_panel_kernel(&attrs, live)),
+                    "mm",
+                    &b,
+                    Tol::Close {
+                        rtol: 1e-5,
+                        atol: 4e-3,
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lhs_panels_need_blocks_of_their_rows() {
+    // A register block of another height than the panels' rows is refused, not miscompiled.
+    let text = lhs_panel_kernel(
+        "{block = [2, 2], unroll = 1, pack = \"rhs\", madd = \"mul_add\"}",
+        false,
+    );
+    let backend = tessera_codegen_cpu::JitBackend::new().unwrap();
+    let Err(err) = backend.compile(&module(&text), "mm") else {
+        panic!("a 2-row block on 4-row lhs panels compiled");
+    };
+    assert!(err.to_string().contains("row panels"), "{err}");
+}

@@ -122,8 +122,8 @@ fn per_element(g: GraphOp) -> f64 {
 }
 
 impl KernelStats {
-    /// Adds the work of one operation: to `int8_ops` for an `i8` matmul or einsum, else
-    /// to `flops` (an `i8` conv2d at twice its work, below).
+    /// Adds the work of one operation: to `int8_ops` for an `i8` matmul, einsum or
+    /// conv2d, else to `flops`.
     fn add_op(
         &mut self,
         g: GraphOp,
@@ -135,12 +135,13 @@ impl KernelStats {
         let work = op_flops(g, attrs, ins, out, s);
         let i8s = ins.first().is_some_and(|t| t.dtype == DType::I8);
         match g {
-            GraphOp::MatMul | GraphOp::Einsum if i8s => self.int8_ops += work,
-            // The `i8` implicit GEMM of the CPU back end packs both operands of every
-            // dot (a tap by an input row window) and runs about 2.2 times the
-            // instructions of the `f32` one (conv3x3 64 -> 64 channels, 28 x 56, one
-            // image: 133 M against 60 M, callgrind): priced at half the `f32` rate.
-            GraphOp::Conv2d if i8s => self.flops += 2.0 * work,
+            // The `i8` implicit GEMM of the CPU back end runs on the `i8` micro-kernel as
+            // `i8` matmuls do, with the same live-column bound as the `f32` one: its
+            // kernel takes 0.55 times the instructions of the `f32` convolution (conv3x3
+            // 64 -> 64 channels, 2 x 56 x 56: 137 M against 248 M, callgrind; the whole
+            // int8 program with its quantisation 40 M against 67 M on one 28 x 56 image),
+            // so it is priced at the `i8` rate too.
+            GraphOp::MatMul | GraphOp::Einsum | GraphOp::Conv2d if i8s => self.int8_ops += work,
             _ => self.flops += work,
         }
     }

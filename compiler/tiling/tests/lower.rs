@@ -57,6 +57,35 @@ fn rank_three_broadcasts_and_constants() {
 }
 
 #[test]
+fn elementwise_kernels_merge_the_axes_every_operand_walks_alike() {
+    // The int8 convolution's quantise and dequantise forms: a per-image scale (axes 1-3
+    // merge), a per-channel one (axes 2-3 merge), a row broadcast along H (no merge past
+    // W), a scalar, and a lower-rank operand.
+    let src = "fn main(x: f32[N, C, H, W], s: f32[N, 1, 1, 1], c: f32[1, C, 1, 1], r: f32[N, C, 1, W], w: f32[W]) -> (f32[N, C, H, W], f32[N, C, H, W], f32[N, C, H, W]) {
+            (x / s * 0.5, (x * c) * s, x + r - w)
+        }";
+    check(
+        src,
+        &[
+            &[("N", 2), ("C", 3), ("H", 4), ("W", 5)],
+            &[("N", 1), ("C", 1), ("H", 1), ("W", 1)],
+            &[("N", 3), ("C", 2), ("H", 7), ("W", 56)],
+        ],
+        1e-6,
+    );
+    let t = lower_func(&graph(src), "main", &Schedule::host()).expect("lowers");
+    let text = t.to_string();
+    for view in [
+        "as [N, C*H*W]",
+        "as [N, 1]",
+        "as [N, C, H*W]",
+        "as [1, C, 1]",
+    ] {
+        assert!(text.contains(view), "{view}\n{text}");
+    }
+}
+
+#[test]
 fn a_small_mlp_with_softmax() {
     check(
         "fn main(x: f32[B, 12], w1: f32[12, 20], b1: f32[20], w2: f32[20, 7], b2: f32[7]) -> f32[B, 7] {
@@ -134,8 +163,9 @@ fn the_plan_prints_kernels_buffers_and_launches() {
         "{text}"
     );
     assert!(text.contains("tile.dot"), "{text}");
+    // The relu's rows (3 elements, below the 8-element tile) are one run: flat views.
     assert!(
-        text.contains("//   launch @k1_relu(#2, #3)  // graph.relu"),
+        text.contains("//   launch @k1_relu(#2 as [3*B], #3 as [3*B])  // graph.relu"),
         "{text}"
     );
     assert!(text.contains("//   return #3"), "{text}");

@@ -119,12 +119,20 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
         "fn main(x: f32[N, 64, H, W], w: f32[64, 64, 3, 3]) -> f32[N, 64, H, W] { conv2d(x, w, padding: [1, 1]) }",
         &Schedule::host(),
     );
-    // The weight becomes tap-major, then each tap is a dot of [O, C] by [C, pixels]: with
-    // constant channel counts the taps are unrolled and read through 2-D views.
-    assert!(before.contains("tile.kernel @k0_conv2d_weight(%w: buf<f32[64, 64, 3, 3]>, %out: buf<f32[3, 3, 64, 64]>)"), "{before}");
-    assert!(before.contains("{perm = [2, 3, 0, 1]}"), "{before}");
+    // The weight becomes tap-major broadcast row panels of 4 output channels (each weight
+    // in four lanes), then each tap is a dot of [O, C] (read from its panels in place) by
+    // [C, pixels]: with constant channel counts the taps are unrolled and read through
+    // views.
+    assert!(before.contains("tile.kernel @k0_conv2d_weight(%w: buf<f32[16, 4, 64, 3, 3]>, %out: buf<f32[3, 3, 16, 64, 4, 4]>)"), "{before}");
+    assert!(before.contains("{perm = [3, 4, 0, 2, 1]}"), "{before}");
     assert!(
-        before.contains("tile.kernel @k1_conv2d(%x: buf<f32[64*N, H, W]>, %w: buf<f32[576, 64]>"),
+        before.contains(
+            "tile.kernel @k1_conv2d(%x: buf<f32[64*N, H, W]>, %w: buf<f32[144, 64, 4, 4]>"
+        ),
+        "{before}"
+    );
+    assert!(
+        before.contains("%tap8 = tile.load %w, %wr8, %wc, %z0, %z0 {unit = \"elements\"} : (buf<f32[144, 64, 4, 4]>, index, index, index, index) -> tile<16x64x4x4xf32>"),
         "{before}"
     );
     assert!(
@@ -144,9 +152,17 @@ fn f32_conv2d_is_an_implicit_gemm_of_taps() {
     );
     assert_eq!(before.matches(", %nl : (").count(), 9, "{before}");
     assert!(
-        after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"} : (tile<64x64xf32>, tile<64x64xf32>, tile<64x64xf32>, index)"),
+        after.contains("%d8 = tile.dot %tap8, %wn8, %d7, %nl {block = [4, 2], unroll = 2, pack = \"rhs\", madd = \"mul_add\"} : (tile<16x64x4x4xf32>, tile<64x64xf32>, tile<64x64xf32>, index)"),
         "{after}"
     );
+    // A few small output rows per call (one 7 x 7 image): the broadcast panels would cost
+    // more to write than they save, so the taps stay `[KH * KW * O, C]`.
+    let (before, _) = lowered(
+        "fn main(x: f32[1, 64, 7, 7], w: f32[64, 64, 3, 3]) -> f32[1, 64, 7, 7] { conv2d(x, w, padding: [1, 1]) }",
+        &Schedule::host(),
+    );
+    assert!(before.contains("%w: buf<f32[576, 64]>"), "{before}");
+    assert!(!before.contains("tile.broadcast %t"), "{before}");
     // Channel counts the tiles do not divide: one dot per tap in loops over the taps.
     let (before, _) = lowered(
         "fn main(x: f32[N, 3, H, W], w: f32[130, 3, 3, 3]) -> f32[N, 130, H, W] { conv2d(x, w, padding: [1, 1]) }",

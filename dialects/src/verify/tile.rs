@@ -80,17 +80,26 @@ impl Checker<'_> {
                     .map(|v| self.tile(*v, &mut m))
                     .collect();
                 if let [Some(a), Some(b), Some(c)] = ts[..] {
-                    let fit = a.shape.len() == 2 && c.shape.len() == 2 && a.shape[0] == c.shape[0];
+                    // The lhs as an M x K tile, or in broadcast row panels: Q x K x R x L,
+                    // element (m, k) of column `n` at (m / R, k, m % R, n % L), with Q * R
+                    // = M (a convolution's weight taps).
+                    let lhs = match a.shape.as_slice() {
+                        [m, k] => Some((*m, *k)),
+                        [q, k, r, l] if *r > 0 && *l > 0 => Some((q * r, *k)),
+                        _ => None,
+                    };
+                    let fit = c.shape.len() == 2 && lhs.is_some_and(|(m, _)| m == c.shape[0]);
+                    let ka = lhs.map_or(0, |(_, k)| k);
                     // The rhs as a K x N tile, or in column panels: P x K x W, column `n`
                     // at (n / W, k, n % W), with P * W = N (`tessera_tiling::prepack`).
                     let ok = match b.shape.as_slice() {
-                        [k, n] => fit && a.shape[1] == *k && c.shape[1] == *n,
-                        [p, k, w] => fit && a.shape[1] == *k && *w > 0 && p * w == c.shape[1],
+                        [k, n] => fit && ka == *k && c.shape[1] == *n,
+                        [p, k, w] => fit && ka == *k && *w > 0 && p * w == c.shape[1],
                         _ => false,
                     };
                     if !ok {
                         m.push(format!(
-                            "shapes do not fit (MxK, KxN or N/W x K x W panels, MxN): `{a}`, `{b}`, `{c}`"
+                            "shapes do not fit (MxK or M/R x K x R x L panels, KxN or N/W x K x W panels, MxN): `{a}`, `{b}`, `{c}`"
                         ));
                     }
                     if a.dtype != b.dtype {

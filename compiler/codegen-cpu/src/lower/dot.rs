@@ -21,7 +21,10 @@
 //! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
 //! multiply-adds of 32 rows. With a fourth operand (an index: the result columns that
 //! are read, e.g. the convolution's output columns inside the image), the column panels
-//! that start at or past it are skipped and those columns left undefined. Accumulation is in `f32`, sequential in `k`; the interpreter
+//! that start at or past it are skipped and those columns left undefined. An lhs in
+//! broadcast row panels (`Q x K x R x 4`: each element in four lanes, the convolution's
+//! weight taps, `tessera_tiling`'s `conv.rs`) is read in place as a packed lhs is, row
+//! blocks of `R` rows outside (no lhs packing); result column `n` reads lane `n % 4`. Accumulation is in `f32`, sequential in `k`; the interpreter
 //! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
 //! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
 //! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
@@ -161,6 +164,9 @@ struct Gemm {
     /// A rhs already in column panels of the block's width (`tile.dot`'s `P x K x W` rhs
     /// form): the address of the first panel's first row and the bytes between panels.
     panels: Option<(ClValue, ClValue)>,
+    /// An lhs in broadcast row panels of the block's rows (`Q x K x R x 4`): the same,
+    /// read as the packed lhs is.
+    a_panels: Option<(ClValue, ClValue)>,
     /// The flags of vector accesses to rows of `n` elements.
     vflags: MemFlagsData,
 }
@@ -172,19 +178,26 @@ impl Lowerer<'_, '_> {
             _ => return invalid("tile.dot expects lhs, rhs and acc"),
         };
         let out = self.result_slot(op)?;
-        let mut panels = None;
-        let (m, k, n) = match (a.shape.as_slice(), b.shape.as_slice(), c.shape.as_slice()) {
-            ([m, k], [k2, n], [m2, n2]) if m == m2 && n == n2 && k == k2 => {
-                (*m as i64, *k as i64, *n as i64)
+        // The lhs as M x K or in broadcast row panels (Q x K x R x 4: a convolution's weight
+        // taps), the rhs as K x N or in column panels (P x K x W: `tessera_tiling::prepack`).
+        let (lhs, rhs) = match (a.shape.as_slice(), b.shape.as_slice()) {
+            (&[m, k], _) => (Some((m, k, None)), b.shape.as_slice()),
+            (&[q, k, r, 4], _) if r > 0 => (Some((q * r, k, Some(r as i64))), b.shape.as_slice()),
+            _ => (None, b.shape.as_slice()),
+        };
+        let rhs = match *rhs {
+            [k, n] => Some((k, n, None)),
+            [p, k, w] if w > 0 => Some((k, p * w, Some(w as i64))),
+            _ => None,
+        };
+        let (m, k, n, lhs_panels, panels) = match (lhs, rhs, c.shape.as_slice()) {
+            (Some((m, k, lp)), Some((k2, n, rp)), &[m2, n2]) if m == m2 && n == n2 && k == k2 => {
+                (m as i64, k as i64, n as i64, lp, rp)
             }
-            // The rhs in column panels (`tessera_tiling::prepack`).
-            ([m, k], [p, k2, w], [m2, n2]) if m == m2 && k == k2 && p * w == *n2 => {
-                panels = Some(*w as i64);
-                (*m as i64, *k as i64, *n2 as i64)
-            }
-            (x, y, z) => {
+            (_, _, z) => {
                 return invalid(format!(
-                    "tile.dot: shapes do not fit (MxK, KxN, MxN): {x:?}, {y:?}, {z:?}"
+                    "tile.dot: shapes do not fit (MxK, KxN, MxN): {:?}, {:?}, {z:?}",
+                    a.shape, b.shape
                 ))
             }
         };
@@ -192,16 +205,24 @@ impl Lowerer<'_, '_> {
             return invalid("tile.dot: the result must have the accumulator's type");
         }
         match (a.dtype, b.dtype, c.dtype) {
-            _ if panels.is_some()
+            _ if (panels.is_some() || lhs_panels.is_some())
                 && (a.dtype, b.dtype, c.dtype) != (DType::F32, DType::F32, DType::F32) =>
             {
                 return unsupported(format!(
-                    "tile.dot with an rhs in column panels on {} x {} tiles into a {} accumulator",
+                    "tile.dot with an operand in panels on {} x {} tiles into a {} accumulator",
                     a.dtype, b.dtype, c.dtype
                 ))
             }
             (DType::F32, DType::F32, DType::F32) => {
                 let plan = DotPlan::from_attrs(op)?;
+                if let Some(r) = lhs_panels {
+                    if r != plan.rows || n % 4 != 0 {
+                        return unsupported(format!(
+                            "tile.dot: lhs row panels of {r} rows with a register block of {} rows, {n} columns",
+                            plan.rows
+                        ));
+                    }
+                }
                 if let Some(w) = panels {
                     if w != plan.vecs * 4 || n % w != 0 {
                         return unsupported(format!(
@@ -220,10 +241,14 @@ impl Lowerer<'_, '_> {
                 let loads = [lhs_load, rhs_load];
                 let plan = DotPlan {
                     pack_rhs: plan.pack_rhs && panels.is_none(),
+                    pack_lhs: plan.pack_lhs && lhs_panels.is_none(),
                     ..plan
                 };
                 let b_panels = match panels {
-                    Some(w) => Some(self.rhs_panels(&b, loads[1].as_ref(), (k, n, w))?),
+                    Some(w) => {
+                        let shape = [(n / w) as usize, k as usize, w as usize];
+                        Some(self.panels_at(&b, loads[1].as_ref(), &shape)?)
+                    }
                     None => None,
                 };
                 // Narrow panels (a `bf16` or `f16` weight packed when bound) are widened
@@ -236,10 +261,20 @@ impl Lowerer<'_, '_> {
                     }
                     (p, _) => p.map(|(at, between, _)| Ready::At(at, between)),
                 };
-                let loads = match b_panels {
-                    Some(_) => [loads[0].clone(), None],
-                    None => loads,
+                // Broadcast row panels: Q panels of K rows of R vectors.
+                let a_panels = match lhs_panels {
+                    Some(r) => {
+                        let shape = [(m / r) as usize, k as usize, r as usize, 4];
+                        let (at, between, _) = self.panels_at(&a, loads[0].as_ref(), &shape)?;
+                        Some((at, between))
+                    }
+                    None => None,
                 };
+                let loads = [
+                    loads[0].clone().filter(|_| a_panels.is_none()),
+                    loads[1].clone().filter(|_| b_panels.is_none()),
+                ];
+                let live = live.filter(|_| a_panels.is_none());
                 self.dot_f32(
                     &a,
                     &b,
@@ -249,12 +284,13 @@ impl Lowerer<'_, '_> {
                     [live, cols],
                     loads,
                     plan,
-                    b_panels,
+                    (a_panels, b_panels),
                 )?
             }
             (DType::I8, DType::I8, DType::I32) => {
                 let plan = super::dot_int::IntDotPlan::from_attrs(op)?;
-                self.dot_i8(&a, &b, &c, &out, m, k, n, plan)?
+                let cols = op.operands.get(3).map(|v| self.index(*v)).transpose()?;
+                self.dot_i8(&a, &b, &c, &out, m, k, n, plan, cols)?
             }
             (DType::I32, DType::I32, DType::I32) => self.dot_int(&a, &b, &c, &out, m, k, n)?,
             (x, y, z) if x == y && x.is_float() && z.is_float() => {
@@ -287,7 +323,7 @@ impl Lowerer<'_, '_> {
         [live, cols]: [Option<ClValue>; 2],
         [lhs_load, rhs_load]: [Option<Operation>; 2],
         plan: DotPlan,
-        ready: Option<Ready>,
+        (a_panels, ready): (Option<(ClValue, ClValue)>, Option<Ready>),
     ) -> Result<()> {
         let panels = match ready {
             Some(Ready::At(at, between)) => Some((at, between)),
@@ -311,6 +347,7 @@ impl Lowerer<'_, '_> {
                 n,
                 packed: plan.pack_rhs || ready.is_some(),
                 panels,
+                a_panels,
                 vflags,
             };
             let g = if plan.pack_rhs && ready.is_none() {
@@ -352,6 +389,15 @@ impl Lowerer<'_, '_> {
                     })
                 };
                 self.row_block_range(m, rows, live, &block)?;
+            } else if a_panels.is_some() {
+                // Row blocks outside here too: a block's lhs panel (`k x rows` floats) is
+                // read from L1 by every column panel.
+                let block = |l: &mut Self, row0: ClValue, rows: i64| -> Result<()> {
+                    l.panel_range((full, rem, plan.vecs), cols, &|l, col0, vecs| {
+                        l.micro_kernel(&g, None, row0, col0, rows, vecs, plan)
+                    })
+                };
+                self.row_block_range(m, plan.rows, None, &block)?;
             } else {
                 self.panel_range((full, rem, plan.vecs), cols, &|l, col0, vecs| {
                     l.row_blocks(&g, col0, vecs, live, plan)
@@ -470,7 +516,10 @@ impl Lowerer<'_, '_> {
             return Ok(false);
         }
         if let Ok(tessera_dialects::Type::Tile(t)) = self.ty(op.results[0]) {
-            if t.dtype == DType::F32 && t.shape.len() == 3 && op.operands.len() == 4 {
+            if t.dtype == DType::F32
+                && (3..=4).contains(&t.shape.len())
+                && op.operands.len() == t.shape.len() + 1
+            {
                 return self.defer_panels(ops, i);
             }
         }
@@ -516,42 +565,43 @@ impl Lowerer<'_, '_> {
             && !ops[i + 1..i + 1 + j].iter().any(stores))
     }
 
-    /// Where the column panels of a `P x K x W` rhs tile (`tile.dot`'s packed rhs form)
-    /// are read: the first panel's first row, the bytes between panels and the dtype they
-    /// are held in. A deferred `load` ([`Self::defer_rhs`], or a `bf16` or `f16` one that
-    /// the dot widens, [`Self::defer_widened_rhs`]) is read in place when its tile lies
-    /// wholly inside the buffer with contiguous panel rows (a weight packed when bound: no
-    /// copy at all), else loaded into a slot of its dtype as `tile.load` does, padding
-    /// included; a tile in a slot is read there.
-    fn rhs_panels(
+    /// Where the panels of an operand in panels are read (a `P x K x W` rhs tile, or a
+    /// `Q x K x R x 4` lhs tile, `tile.dot`'s packed forms; `shape`): the first panel's
+    /// first row, the bytes between panels and the dtype they are held in. A deferred
+    /// `load` ([`Self::defer_rhs`], or a `bf16` or `f16` one that the dot widens,
+    /// [`Self::defer_widened_rhs`]) is read in place when its tile lies wholly inside the
+    /// buffer with contiguous panel rows (weights packed when bound or by the convolution's
+    /// weight kernel: no copy at all), else loaded into a slot of its dtype as `tile.load`
+    /// does, padding included; a tile in a slot is read there.
+    fn panels_at(
         &mut self,
         slot: &TileSlot,
         load: Option<&Operation>,
-        (k, n, w): (i64, i64, i64),
+        shape: &[usize],
     ) -> Result<(ClValue, ClValue, DType)> {
+        let row: i64 = shape[1..].iter().product::<usize>() as i64;
         let Some(load) = load else {
-            return Ok((self.slot_addr(slot), self.iconst(k * w * 4), DType::F32));
+            return Ok((self.slot_addr(slot), self.iconst(row * 4), DType::F32));
         };
         let elem = self.rhs_load_dtype(load);
         let size = elem.size_bytes() as i64;
         let slot = match elem {
             DType::F32 => slot.clone(),
-            d => self
-                .frame
-                .alloc(d, &[(n / w) as usize, k as usize, w as usize])?,
+            d => self.frame.alloc(d, shape)?,
         };
         let slot = &slot;
         let buf = self.buffer(load.operands[0])?;
         let idx = &load.operands[1..];
-        let acc = Access::of(&load.attrs, 3, "tile.load")?;
-        let shape = [(n / w) as usize, k as usize, w as usize];
-        let starts = self.tile_starts(idx, &shape, &acc)?;
+        let acc = Access::of(&load.attrs, shape.len(), "tile.load")?;
+        let starts = self.tile_starts(idx, shape, &acc)?;
         let zero = self.iconst(0);
-        let one = self.iconst(1);
-        let mut inside = self.b.ins().icmp(IntCC::Equal, buf.strides[2], one);
-        let wc = self.iconst(w);
-        let rows = self.b.ins().icmp(IntCC::Equal, buf.strides[1], wc);
-        inside = self.b.ins().band(inside, rows);
+        let mut inside = self.b.ins().iconst(types::I8, 1);
+        // Every axis past the first is whole and contiguous.
+        for a in 1..shape.len() {
+            let inner = self.iconst(shape[a + 1..].iter().product::<usize>() as i64);
+            let dense = self.b.ins().icmp(IntCC::Equal, buf.strides[a], inner);
+            inside = self.b.ins().band(inside, dense);
+        }
         for (a, &t) in shape.iter().enumerate() {
             let end = self.add_c(starts[a], t as i64);
             let lo = self
@@ -574,10 +624,11 @@ impl Lowerer<'_, '_> {
         let between = self.b.append_block_param(join, types::I64);
         self.b.ins().brif(inside, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
-        let e0 = self.b.ins().imul(starts[0], buf.strides[0]);
-        let e1 = self.b.ins().imul(starts[1], buf.strides[1]);
-        let e = self.b.ins().iadd(e0, e1);
-        let e = self.b.ins().iadd(e, starts[2]);
+        let mut e = self.b.ins().imul(starts[0], buf.strides[0]);
+        for (&st, &stride) in starts.iter().zip(&buf.strides).skip(1) {
+            let t = self.b.ins().imul(st, stride);
+            e = self.b.ins().iadd(e, t);
+        }
         let off = self.mul_c(e, size);
         let p = self.b.ins().iadd(buf.base, off);
         let bytes = self.mul_c(buf.strides[0], size);
@@ -591,7 +642,7 @@ impl Lowerer<'_, '_> {
         };
         self.transfer(&buf, idx, slot, Some(pad), &acc)?;
         let p = self.slot_addr(slot);
-        let bytes = self.iconst(k * w * size);
+        let bytes = self.iconst(row * size);
         self.b
             .ins()
             .jump(join, &[BlockArg::Value(p), BlockArg::Value(bytes)]);
@@ -600,12 +651,16 @@ impl Lowerer<'_, '_> {
     }
 
     /// Whether `ops[i]`, a `tile.load` of an `f32` `P x K x W` tile, is the rhs in column
-    /// panels of the `f32` `tile.dot` after it that alone uses it, with no `tile.store`
-    /// in between: left to the dot ([`Self::rhs_panels`]).
+    /// panels (or the lhs in row panels) of the `f32` `tile.dot` after it that alone uses
+    /// it, with no `tile.store` in between: left to the dot ([`Self::rhs_panels`]).
     fn defer_panels(&self, ops: &[Operation], i: usize) -> Result<bool> {
         let op = &ops[i];
         let v = op.results[0];
-        if !Access::of(&op.attrs, 3, "tile.load")?.is_plain() || uses(&self.func.body, v) != 1 {
+        let rank = match self.ty(v) {
+            Ok(tessera_dialects::Type::Tile(t)) => t.shape.len(),
+            _ => 0,
+        };
+        if !Access::of(&op.attrs, rank, "tile.load")?.is_plain() || uses(&self.func.body, v) != 1 {
             return Ok(false);
         }
         let Some(j) = ops[i + 1..].iter().position(|o| o.operands.contains(&v)) else {
@@ -613,11 +668,16 @@ impl Lowerer<'_, '_> {
         };
         let dot = &ops[i + 1 + j];
         let f32_tile = |x: &Value| matches!(self.ty(*x), Ok(tessera_dialects::Type::Tile(t)) if t.dtype == DType::F32);
+        // The rhs in column panels or the lhs in row panels, used once by the dot.
+        let once = |at: usize| {
+            dot.operands
+                .iter()
+                .enumerate()
+                .all(|(o, &x)| (o == at) == (x == v))
+        };
         Ok(dot.op == Op::Tile(TileOp::Dot)
             && (3..=4).contains(&dot.operands.len())
-            && dot.operands[1] == v
-            && dot.operands[0] != v
-            && dot.operands[2] != v
+            && ((rank == 4 && once(0)) || (rank == 3 && once(1)))
             && dot.operands[..3].iter().all(f32_tile)
             && !ops[i + 1..i + 1 + j].iter().any(stores))
     }
@@ -908,7 +968,12 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let unroll = plan.unroll;
         let (k, n) = (g.k, g.n);
-        let aflags = frame_flags().with_readonly().with_can_move();
+        let aflags = match g.a_panels {
+            Some(_) => buf_flags(),
+            None => frame_flags(),
+        }
+        .with_readonly()
+        .with_can_move();
         let e = self.mul_c(row0, n);
         let e = self.b.ins().iadd(e, col0);
         let pc = self.elem_addr(&g.c, e);
@@ -921,9 +986,17 @@ impl Lowerer<'_, '_> {
             }
         }
         // Bytes between the lhs elements of consecutive `k` and of consecutive rows.
-        let (pa, astep, arow) = match packed_a {
-            Some(s) => (self.slot_addr(s), rows * 16, 16),
-            None => {
+        let (pa, astep, arow) = match (packed_a, g.a_panels) {
+            (Some(s), _) => (self.slot_addr(s), rows * 16, 16),
+            (None, Some((at, between))) => {
+                // Row panel `row0 / rows` (every block is a whole panel), its elements
+                // already broadcast: read as the packed lhs.
+                let r = self.iconst(plan.rows);
+                let q = self.b.ins().udiv(row0, r);
+                let off = self.b.ins().imul(q, between);
+                (self.b.ins().iadd(at, off), rows * 16, 16)
+            }
+            (None, None) => {
                 let ea = self.mul_c(row0, k);
                 (self.elem_addr(&g.a, ea), 4, k * 4)
             }
@@ -931,8 +1004,9 @@ impl Lowerer<'_, '_> {
         // The lhs element (r, t) as a four-lane vector: a broadcast from memory, or a
         // load of its packed broadcast copy. `base` differs per use where value numbering
         // must not merge two loads of one element.
+        let broadcast = packed_a.is_some() || g.a_panels.is_some();
         let lhs = |l: &mut Self, base: ClValue, off: i64| -> ClValue {
-            if packed_a.is_some() {
+            if broadcast {
                 l.b.ins().load(types::F32X4, aflags, base, off as i32)
             } else {
                 let x = l.b.ins().load(types::F32, aflags, base, off as i32);

@@ -34,6 +34,7 @@
 use super::{frame_flags, Lowerer};
 use crate::error::{invalid, Result};
 use crate::tile_layout::TileSlot;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, ConstantData, Endianness, InstBuilder, MemFlagsData, Value as ClValue,
 };
@@ -120,6 +121,7 @@ impl Lowerer<'_, '_> {
         k: i64,
         n: i64,
         plan: IntDotPlan,
+        cols: Option<ClValue>,
     ) -> Result<()> {
         if m == 0 || n == 0 {
             return Ok(());
@@ -161,17 +163,46 @@ impl Lowerer<'_, '_> {
             vecs,
             last_lanes: 4,
         };
+        // With `cols` (the dot's fourth operand: the leading result columns that are ever
+        // read), only the panels that start before it (a convolution's 64-column tile on a
+        // 56-pixel row: 7 of 8); the others are left undefined.
         let block = |l: &mut Self, row0: ClValue, rows: i64| -> Result<()> {
             l.broadcast_pairs(&g, row0, rows, &pw)?;
             if full > 0 {
-                l.for_const(0, full, 1, |l, jb| {
+                let body = |l: &mut Self, jb: ClValue| {
                     let col0 = l.mul_c(jb, bw);
                     l.micro_kernel_i8(&g, &pw, row0, col0, rows, whole, plan.unroll)
-                })?;
+                };
+                match cols {
+                    None => l.for_const(0, full, 1, body)?,
+                    Some(cols) => {
+                        // min(ceil(cols / bw), full) panels (a negative `cols`: none).
+                        let zero = l.iconst(0);
+                        let cols = l.b.ins().smax(cols, zero);
+                        let up = l.add_c(cols, bw - 1);
+                        let bw_c = l.iconst(bw);
+                        let panels = l.b.ins().udiv(up, bw_c);
+                        let full_c = l.iconst(full);
+                        let panels = l.b.ins().umin(panels, full_c);
+                        l.for_loop(zero, panels, 1, body)?;
+                    }
+                }
             }
             if last.vecs > 0 {
                 let col0 = l.iconst(full * bw);
-                l.micro_kernel_i8(&g, &pw, row0, col0, rows, last, plan.unroll)?;
+                match cols {
+                    None => l.micro_kernel_i8(&g, &pw, row0, col0, rows, last, plan.unroll)?,
+                    Some(cols) => {
+                        let needed = l.b.ins().icmp(IntCC::SignedGreaterThan, cols, col0);
+                        let then = l.b.create_block();
+                        let join = l.b.create_block();
+                        l.b.ins().brif(needed, then, &[], join, &[]);
+                        l.b.switch_to_block(then);
+                        l.micro_kernel_i8(&g, &pw, row0, col0, rows, last, plan.unroll)?;
+                        l.b.ins().jump(join, &[]);
+                        l.b.switch_to_block(join);
+                    }
+                }
             }
             Ok(())
         };

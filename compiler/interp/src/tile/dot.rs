@@ -1,5 +1,6 @@
 //! `tile.dot`: `acc + lhs @ rhs` on 2-D tiles (the rhs possibly in column panels,
-//! `P x K x W`, read as the `K x (P * W)` tile it holds). Floats: each result element is
+//! `P x K x W`, read as the `K x (P * W)` tile it holds; the lhs possibly in broadcast
+//! row panels, `Q x K x R x L`, result column `n` reading lane `n % L` of them). Floats: each result element is
 //! `acc + sum_k lhs[m, k] * rhs[k, n]` computed in `f64` and rounded once to the
 //! accumulator's dtype. Integers: wrapping `i32`, wrapped to the accumulator's dtype.
 
@@ -9,6 +10,39 @@ use tessera_tensor::{Data, Tensor};
 
 /// `acc + lhs @ rhs`.
 pub(crate) fn dot(lhs: &Tensor, rhs: &Tensor, acc: &Tensor) -> Result<Tensor, String> {
+    if let [q, k, r, lanes] = *lhs.shape() {
+        // Broadcast row panels (`Q x K x R x L`, Q * R = M): result column `n` reads lane
+        // `n % L`, so the dot is the one of the M x K tile of each lane, column by column.
+        let m = q * r;
+        let n = acc.shape().get(1).copied().unwrap_or(0);
+        if acc.shape().first() != Some(&m) || lanes == 0 {
+            return Err(format!(
+                "lhs panels {:?} do not make the accumulator's {:?} rows",
+                lhs.shape(),
+                acc.shape()
+            ));
+        }
+        let mut out: Option<Tensor> = None;
+        for lane in 0..lanes.min(n.max(1)) {
+            let idx: Vec<usize> = (0..m * k)
+                .map(|e| {
+                    let (row, kk) = (e / k, e % k);
+                    (((row / r) * k + kk) * r + row % r) * lanes + lane
+                })
+                .collect();
+            let data = match lhs.data() {
+                Data::Float(v) => Data::Float(idx.iter().map(|&i| v[i]).collect()),
+                Data::Int(v) => Data::Int(idx.iter().map(|&i| v[i]).collect()),
+            };
+            let plain = Tensor::new(lhs.dtype(), vec![m, k], data).map_err(|e| e.to_string())?;
+            let full = dot(&plain, rhs, acc)?;
+            out = Some(match out {
+                None => full,
+                Some(prev) => pick_lane(&prev, &full, lanes, lane)?,
+            });
+        }
+        return out.ok_or_else(|| "empty lhs panels".to_string());
+    }
     if let [p, k, w] = *rhs.shape() {
         // Column panels (`P x K x W`, P * W = N): the K x N tile they hold.
         let n = p * w;
@@ -90,4 +124,28 @@ pub(crate) fn dot(lhs: &Tensor, rhs: &Tensor, acc: &Tensor) -> Result<Tensor, St
             acc.dtype()
         )),
     }
+}
+
+/// `prev` with the columns `n` of `n % lanes == lane` taken from `full` (same shapes).
+fn pick_lane(prev: &Tensor, full: &Tensor, lanes: usize, lane: usize) -> Result<Tensor, String> {
+    let n = prev.shape().get(1).copied().unwrap_or(1).max(1);
+    let take = |i: usize| (i % n) % lanes == lane;
+    let data = match (prev.data(), full.data()) {
+        (Data::Float(p), Data::Float(f)) => Data::Float(
+            p.iter()
+                .zip(f)
+                .enumerate()
+                .map(|(i, (&a, &b))| if take(i) { b } else { a })
+                .collect(),
+        ),
+        (Data::Int(p), Data::Int(f)) => Data::Int(
+            p.iter()
+                .zip(f)
+                .enumerate()
+                .map(|(i, (&a, &b))| if take(i) { b } else { a })
+                .collect(),
+        ),
+        _ => return Err("internal error: dot results of different kinds".into()),
+    };
+    Tensor::new(prev.dtype(), prev.shape().to_vec(), data).map_err(|e| e.to_string())
 }

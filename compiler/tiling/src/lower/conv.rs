@@ -343,6 +343,28 @@ fn conv2d_gemm(
     let adt = acc_dtype(f);
     let (o, c, kh, kw) = (&tw.shape[0], &tw.shape[1], &tw.shape[2], &tw.shape[3]);
     let ow = &ty.shape[3];
+    if f == DType::F32 {
+        if let Some(taps) = dense_taps(&tw.shape, ctx.schedule.mm, ctx.schedule.mk) {
+            let rows = crate::schedule::DOT_BLOCK[0];
+            let tiles = output_tiles(&tx.shape[0], &ty.shape[2], ow);
+            if taps[4] % rows == 0
+                && fit(ow, conv_cols()).is_multiple_of(4)
+                && tiles >= PANEL_MIN_TILES
+            {
+                let wt = weight_panels(ctx, op, w, taps, rows);
+                conv2d_gemm_taps(
+                    ctx,
+                    op,
+                    [x, wt, y],
+                    taps,
+                    [stride, pad, dil],
+                    epi,
+                    Some(rows),
+                );
+                return Ok(());
+            }
+        }
+    }
     // The weight in tap-major layout.
     let wt_shape = vec![kh.clone(), kw.clone(), o.clone(), c.clone()];
     let wt = ctx.temp(
@@ -374,7 +396,7 @@ fn conv2d_gemm(
     ctx.emit(name, k.finish(), vec![(w, None), (wt, None)], op);
 
     if let Some(taps) = dense_taps(&tw.shape, ctx.schedule.mm, ctx.schedule.mk) {
-        conv2d_gemm_taps(ctx, op, [x, wt, y], taps, [stride, pad, dil], epi);
+        conv2d_gemm_taps(ctx, op, [x, wt, y], taps, [stride, pad, dil], epi, None);
         return Ok(());
     }
     let (to, tc, tn) = (
@@ -502,6 +524,83 @@ fn dense_taps(w: &[SymExpr], mm: u64, mk: u64) -> Option<[i64; 6]> {
     (o % to == 0 && c % tc == 0 && kh * kw <= 49).then_some([o, c, kh, kw, to, tc])
 }
 
+/// The fewest output tiles (image rows of up to 64 pixels) per call for which the weight
+/// is written in broadcast row panels: the weight kernel then writes 4 times the weight
+/// once per call (about 29 instructions per element written: its store moves rows of 4),
+/// where the `[KH * KW * O, C]` taps cost a broadcast packing of about 2.3 instructions
+/// per weight element and output tile; below this, small images with large weights
+/// (`7 x 7` outputs of 512 channels) would pay more for the panels than they save.
+const PANEL_MIN_TILES: u64 = 64;
+
+/// The output tiles of an implicit-GEMM conv per call (images times output rows times
+/// 64-pixel column tiles), a symbolic size counted as 8 (a batch) or 56 (a row or column
+/// count).
+fn output_tiles(n: &SymExpr, oh: &SymExpr, ow: &SymExpr) -> u64 {
+    let size = |e: &SymExpr, guess: u64| e.as_const().map_or(guess, |c| c.max(0) as u64);
+    size(n, 8) * size(oh, 56) * size(ow, 56).div_ceil(conv_cols())
+}
+
+/// The first kernel of the `f32` implicit GEMM with constant weight sizes: the `[O, C,
+/// KH, KW]` weight copied into broadcast row panels of `rows` output channels,
+/// `[KH, KW, O / rows, C, rows, 4]` (element `(o, c, kh, kw)` in the four lanes at
+/// `(kh, kw, o / rows, c, o % rows)`), which each tap's `tile.dot` reads as its lhs in
+/// place (the `Q x K x R x L` lhs form): the micro-kernel loads the `rows` broadcast
+/// weights of one input channel as it loads a packed lhs, and no tap is packed per output
+/// tile (64 KiB of broadcast stores per tap and output tile on conv3x3 before). Returns
+/// the temporary's buffer (4 times the weight's size).
+fn weight_panels(
+    ctx: &mut Ctx,
+    op: &Operation,
+    w: crate::plan::BufId,
+    [o, c, kh, kw, ..]: [i64; 6],
+    rows: i64,
+) -> crate::plan::BufId {
+    let [q, r, c, kh, kw, lanes] = [o / rows, rows, c, kh, kw, 4].map(SymExpr::lit);
+    let (c, kh, kw) = (&c, &kh, &kw);
+    let shape = vec![
+        kh.clone(),
+        kw.clone(),
+        q.clone(),
+        c.clone(),
+        r.clone(),
+        lanes,
+    ];
+    let wt = ctx.temp(
+        "conv_weight",
+        tessera_dialects::TensorType::new(DType::F32, shape.clone()),
+    );
+    let wview = vec![q.clone(), r, c.clone(), kh.clone(), kw.clone()];
+    let (wq, wc) = (fit(&q, 8), fit(c, 32));
+    let name = ctx.kernel_name("conv2d_weight");
+    let params = vec![
+        ("w".to_string(), buf(DType::F32, &wview)),
+        ("out".to_string(), buf(DType::F32, &shape)),
+    ];
+    let grid = vec![kh.clone(), kw.clone(), cdiv(&q, wq), cdiv(c, wc)];
+    let mut k = KernelText::new(&name, &params, &grid);
+    for (a, p) in ["a", "b", "c", "d"].iter().enumerate() {
+        k.line(format!(
+            "%{p} = tile.program_id {{axis = {a}}} : () -> index"
+        ));
+    }
+    k.line("%z = tile.index {value = sizes[0]} : () -> index");
+    let t = tile(DType::F32, &[1, 1, wq, wc, rows as u64]);
+    let t4 = tile(DType::F32, &[1, 1, wq, wc, rows as u64, 4]);
+    k.line(format!(
+        "%t = tile.load %w, %c, %z, %d, %a, %b {{perm = [3, 4, 0, 2, 1]}} : ({}, index, index, index, index, index) -> {t}",
+        buf(DType::F32, &wview)
+    ));
+    k.line(format!(
+        "%t4 = tile.broadcast %t {{dims = [0, 1, 2, 3, 4]}} : ({t}) -> {t4}"
+    ));
+    k.line(format!(
+        "tile.store %t4, %out, %a, %b, %c, %d, %z, %z : ({t4}, {}, index, index, index, index, index, index) -> ()",
+        buf(DType::F32, &shape)
+    ));
+    ctx.emit(name, k.finish(), vec![(w, Some(wview)), (wt, None)], op);
+    wt
+}
+
 /// The implicit GEMM with constant weight sizes ([`dense_taps`]): the taps unrolled in
 /// the body of one loop over input-channel tiles (a chain of `KH * KW` dots, no loop
 /// copies between taps), each tap's `[to, tc]` weight tile read straight from the
@@ -515,6 +614,7 @@ fn conv2d_gemm_taps(
     [o, c, kh, kw, to, tc]: [i64; 6],
     [stride, pad, dil]: [[i64; 2]; 3],
     epi: Option<&Epilogue>,
+    panels: Option<i64>,
 ) {
     let (tx, ty) = (ctx.ty(x).clone(), ctx.ty(y).clone());
     // (With an epilogue the result may be of another dtype: the accumulator is the
@@ -529,7 +629,17 @@ fn conv2d_gemm_taps(
         tx.shape[2].clone(),
         tx.shape[3].clone(),
     ];
-    let wview = vec![SymExpr::lit(kh * kw * o), SymExpr::lit(c)];
+    // The weight as `[KH * KW * O, C]`, or in broadcast row panels `[KH * KW * O / R, C,
+    // R, 4]`.
+    let wview = match panels {
+        Some(r) => vec![
+            SymExpr::lit(kh * kw * o / r),
+            SymExpr::lit(c),
+            SymExpr::lit(r),
+            SymExpr::lit(4),
+        ],
+        None => vec![SymExpr::lit(kh * kw * o), SymExpr::lit(c)],
+    };
     let name = ctx.kernel_name("conv2d");
     let (xbuf, wbuf, obuf) = (buf(f, &xview), buf(f, &wview), buf(odt, &ty.shape));
     let mut params = vec![
@@ -551,12 +661,15 @@ fn conv2d_gemm_taps(
         ));
     }
     let acc = tile(adt, &[to, tn]);
-    let (win3, win2, w2) = (
-        tile(f, &[tc, 1, tn]),
-        tile(f, &[tc, tn]),
-        tile(f, &[to, tc]),
-    );
+    let (win3, win2) = (tile(f, &[tc, 1, tn]), tile(f, &[tc, tn]));
+    let w2 = match panels {
+        Some(r) => tile(f, &[to / r as u64, tc, r as u64, 4]),
+        None => tile(f, &[to, tc]),
+    };
     k.line(format!("%z = tile.zeros : () -> {acc}"));
+    if panels.is_some() {
+        k.line("%z0 = tile.index {value = sizes[0]} : () -> index");
+    }
     live_cols(&mut k, ow, tn);
     let mut body = vec![
         format!("%xc = tile.affine %n, %ci {{coeffs = [{c}, {tc}]}} : (index, index) -> index"),
@@ -583,13 +696,27 @@ fn conv2d_gemm_taps(
             body.push(format!(
                 "%wn{t} = tile.reduce %win{t} {{axis = 1, kind = \"max\"}} : ({win3}) -> {win2}"
             ));
-            body.push(format!(
-                "%wr{t} = tile.affine %o {{coeffs = [{to}], offset = {}}} : (index) -> index",
-                sizes(&[SymExpr::lit(t * o)])
-            ));
-            body.push(format!(
-                "%tap{t} = tile.load %w, %wr{t}, %wc {{unit = \"elements\"}} : ({wbuf}, index, index) -> {w2}"
-            ));
+            match panels {
+                Some(r) => {
+                    body.push(format!(
+                        "%wr{t} = tile.affine %o {{coeffs = [{}], offset = {}}} : (index) -> index",
+                        to as i64 / r,
+                        sizes(&[SymExpr::lit(t * o / r)])
+                    ));
+                    body.push(format!(
+                        "%tap{t} = tile.load %w, %wr{t}, %wc, %z0, %z0 {{unit = \"elements\"}} : ({wbuf}, index, index, index, index) -> {w2}"
+                    ));
+                }
+                None => {
+                    body.push(format!(
+                        "%wr{t} = tile.affine %o {{coeffs = [{to}], offset = {}}} : (index) -> index",
+                        sizes(&[SymExpr::lit(t * o)])
+                    ));
+                    body.push(format!(
+                        "%tap{t} = tile.load %w, %wr{t}, %wc {{unit = \"elements\"}} : ({wbuf}, index, index) -> {w2}"
+                    ));
+                }
+            }
             body.push(format!(
                 "%d{t} = tile.dot %tap{t}, %wn{t}, %{cur}, %nl : ({w2}, {win2}, {acc}, index) -> {acc}"
             ));

@@ -96,7 +96,10 @@ pub(crate) fn kernel(
             }
         })
         .collect();
-    let inputs = padded.as_slice();
+    let (inputs, out) = collapse(&padded, out, ctx.schedule.elementwise);
+    let (inputs, out) = (inputs.as_slice(), &out);
+    let o = &out.shape;
+    let r = o.len();
     let tl = fit(&o[r - 1], ctx.schedule.elementwise);
     let mut grid: Vec<SymExpr> = o[..r - 1].to_vec();
     grid.push(cdiv(&o[r - 1], tl));
@@ -205,6 +208,110 @@ pub(crate) fn kernel(
     launch_args.push(out.arg());
     ctx.emit(name, k.finish(), launch_args, op);
     Ok(())
+}
+
+/// How an operand (seen with the output's rank) meets one output axis.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Meets {
+    /// The output's extent is 1: any operand agrees.
+    Unit,
+    /// The operand has the output's extent.
+    Whole,
+    /// The operand has extent 1 there and is broadcast.
+    Broadcast,
+    /// Anything else (an error reported by the kernel).
+    Other,
+}
+
+/// `inputs` (with the output's rank) and `out` with their trailing axes merged into one
+/// where every operand walks them alike (all of them whole, or all of them broadcast:
+/// buffers are dense and in C order, so merged axes are one run of elements), when the
+/// last output axis is not a constant of at least `tile` elements: an `[N, C, H, W]` map
+/// with a small `W` (a convolution's output) would otherwise run one mostly empty
+/// `tile`-wide tile per row (W = 56 of 2048 lanes). The others are returned as they are.
+fn collapse(inputs: &[Seen], out: &Seen, tile: u64) -> (Vec<Seen>, Seen) {
+    let o = &out.shape;
+    let r = o.len();
+    let same = || {
+        let ins = inputs
+            .iter()
+            .map(|s| Seen {
+                shape: s.shape.clone(),
+                ..*s
+            })
+            .collect();
+        (
+            ins,
+            Seen {
+                shape: out.shape.clone(),
+                ..*out
+            },
+        )
+    };
+    let wide = o[r - 1].as_const().is_some_and(|c| c as u64 >= tile);
+    if r < 2 || wide || inputs.iter().any(|s| s.shape.len() != r) {
+        return same();
+    }
+    let meets = |s: &Seen, a: usize| {
+        let d = &s.shape[a];
+        if o[a].as_const() == Some(1) {
+            Meets::Unit
+        } else if *d == o[a] {
+            Meets::Whole
+        } else if d.as_const() == Some(1) {
+            Meets::Broadcast
+        } else {
+            Meets::Other
+        }
+    };
+    // The first axis of the merged run: every operand meets the run alike.
+    let mut kind: Vec<Meets> = inputs.iter().map(|_| Meets::Unit).collect();
+    let mut first = r;
+    for a in (0..r).rev() {
+        let mut next = kind.clone();
+        let mut ok = true;
+        for (i, s) in inputs.iter().enumerate() {
+            match (kind[i], meets(s, a)) {
+                (_, Meets::Other) => ok = false,
+                (_, Meets::Unit) => {}
+                (Meets::Unit, m) => next[i] = m,
+                (k, m) => ok &= k == m,
+            }
+        }
+        if !ok {
+            break;
+        }
+        kind = next;
+        first = a;
+    }
+    if first + 1 >= r {
+        return same();
+    }
+    let merge = |shape: &[SymExpr]| -> Vec<SymExpr> {
+        let mut v = shape[..first].to_vec();
+        v.push(
+            shape[first..]
+                .iter()
+                .fold(SymExpr::lit(1), |acc, d| acc.mul(d)),
+        );
+        v
+    };
+    let ins = inputs
+        .iter()
+        .map(|s| Seen {
+            shape: merge(&s.shape),
+            view: true,
+            ..*s
+        })
+        .collect();
+    (
+        ins,
+        Seen {
+            shape: merge(o),
+            view: true,
+            ..*out
+        },
+    )
 }
 
 /// One elementwise graph operation: its region is the operation itself on scalars.
