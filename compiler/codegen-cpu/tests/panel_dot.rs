@@ -15,8 +15,8 @@ use tessera_dialects::DType;
 
 /// A matmul kernel over `a: f32[M, K]` and `b: D[P, K, 8]` (`N = 8 P` columns, in panels
 /// of 8) with `tm x tk` lhs tiles and `tp x tk x 8` rhs tiles, the rhs widened by
-/// `tile.cast` when `d` is narrow; with `twice`, the widened tile is also added to the
-/// output (a second use, so nothing is deferred).
+/// `tile.cast` when `d` is narrow; with `twice` (and `tp = 1`), the column sums of the
+/// widened tile are also added to the result (a second use, so nothing is deferred).
 fn kernel(tm: u64, tk: u64, tp: u64, d: DType, attrs: &str, twice: bool) -> String {
     let tn = tp * 8;
     let rhs = if d == DType::F32 {
@@ -110,19 +110,26 @@ fn narrow_and_f32_panels_on_ragged_tiles() {
 #[test]
 fn a_widened_panel_tile_used_twice_is_loaded_and_cast_as_written() {
     let attrs = "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"}";
+    // One panel (8 columns), so that the column sums of the tile broadcast over the result.
     for d in [DType::BF16, DType::F16] {
-        run((8, 16, 2), d, attrs, true, SIZES);
+        run((8, 16, 1), d, attrs, true, SIZES);
     }
 }
 
 #[test]
-fn narrow_panels_are_read_narrow_and_widened_by_vectors() {
+fn narrow_panels_are_widened_by_vectors_or_by_the_runtime() {
     let attrs = "{block = [4, 2], unroll = 1, pack = \"both\", madd = \"mul_add\"}";
     let b = JitBackend::new().expect("jit");
-    for d in [DType::BF16, DType::F16] {
+    let clif = |d: DType| {
         let m = module(&kernel(8, 16, 4, d, attrs, false));
-        let clif = clif_text(&b.compile(&m, "mm").expect("compiles"));
-        // Four narrow elements per load, widened to an f32x4.
-        assert!(clif.contains("uload16x4"), "{d}: {clif}");
-    }
+        clif_text(&b.compile(&m, "mm").expect("compiles"))
+    };
+    // bf16: four narrow elements per load, widened to an f32x4 inline.
+    let text = clif(DType::BF16);
+    assert!(text.contains("uload16x4"), "{text}");
+    assert!(!text.contains(" call "), "{text}");
+    // f16: one call of the runtime's run widening per panel, no inline lanes.
+    let text = clif(DType::F16);
+    assert!(text.contains(" call fn0("), "{text}");
+    assert!(!text.contains("uload16x4"), "{text}");
 }
