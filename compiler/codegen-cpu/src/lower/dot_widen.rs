@@ -47,10 +47,11 @@
 //! conversion otherwise): MLP B=32 `--precision f16` 74.7 M instructions per run with the
 //! inline lane widening, 66.1 M with the helper. Widening in the
 //! micro-kernel's rhs loads instead, `bf16` by `uload16x4` and a shift per vector, was
-//! measured slower on 2 threads (MLP B=32 `--precision bf16`: 5.3 ms against 2.8 ms, the
-//! extra lane operations of every row block competing with the multiplies and adds for
-//! the FP pipes; docs/BENCHMARKS.md, session 7), and `f16`'s 18 lane operations per vector
-//! more so (2.6x the instructions at B=32).
+//! measured slower on 2 threads (MLP B=32 `--precision bf16`: 5.3 ms against 2.8 ms,
+//! although with fewer instructions; probably the extra lane operations, repeated for
+//! every row block, compete with the multiplies and adds for the FP pipes;
+//! docs/BENCHMARKS.md, session 7), and `f16`'s 18 lane operations per vector more so
+//! (about 2.6x the instructions at B=32).
 
 use super::dot::{stores, uses, DotPlan};
 use super::memory::Access;
