@@ -145,6 +145,9 @@ uint32_t tsr_cast_bits(uint32_t bits, uint32_t from, uint32_t to);
 float tsr_widen_bits(uint32_t bits, uint32_t code);
 float tsr_round_arith(float x, uint32_t code);
 uint32_t tsr_narrow_bits(float x, uint32_t code);
+/* The n f16 values (bits) at src widened exactly to float at dst (vcvtph2ps with F16C);
+ * returns 0. */
+uint32_t tsr_widen_f16_run(const uint16_t *src, float *dst, uint64_t n);
 
 #ifdef __cplusplus
 }

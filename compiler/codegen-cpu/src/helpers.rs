@@ -36,6 +36,10 @@ pub(crate) const ROUND: &str = "tsr_round_arith";
 /// bits.
 pub(crate) const NARROW: &str = "tsr_narrow_bits";
 
+/// The symbol of [`rt::tsr_widen_f16_run`]: a run of `f16` values widened to `f32`
+/// (`vcvtph2ps` where the CPU has F16C).
+pub(crate) const WIDEN_F16_RUN: &str = "tsr_widen_f16_run";
+
 /// Every helper: symbol and address, for `JITBuilder::symbol`.
 pub(crate) fn symbols() -> Vec<(&'static str, *const u8)> {
     rt::symbols()

@@ -41,12 +41,17 @@
 //! panels in place (or, for a tile past the buffer's end, from a narrow slot loaded as
 //! `tile.load` does) and widens them once per tile, panel by panel, each a dense run, into
 //! the `f32` panels the micro-kernel reads ([`Lowerer::widen_panels`]): a sequential read
-//! of half the bytes instead of the strided rows of `[K, N]`. Widening in the
+//! of half the bytes instead of the strided rows of `[K, N]`. `bf16` inline as above; `f16`
+//! by one call per panel of the runtime's `tsr_widen_f16_run` (`vcvtph2ps`, eight values
+//! per instruction, where the CPU has F16C, which Cranelift does not emit; `half`'s exact
+//! conversion otherwise): MLP B=32 `--precision f16` 74.7 M instructions per run with the
+//! inline lane widening, 66.1 M with the helper. Widening in the
 //! micro-kernel's rhs loads instead, `bf16` by `uload16x4` and a shift per vector, was
-//! measured slower on 2 threads (MLP B=32 `--precision bf16`: 5.3 ms against 2.8 ms, the
-//! extra lane operations of every row block competing with the multiplies and adds for
-//! the FP pipes; docs/BENCHMARKS.md, session 7), and `f16`'s 18 lane operations per vector
-//! more so (2.6x the instructions at B=32).
+//! measured slower on 2 threads (MLP B=32 `--precision bf16`: 5.3 ms against 2.8 ms,
+//! although with fewer instructions; probably the extra lane operations, repeated for
+//! every row block, compete with the multiplies and adds for the FP pipes;
+//! docs/BENCHMARKS.md, session 7), and `f16`'s 18 lane operations per vector more so
+//! (about 2.6x the instructions at B=32).
 
 use super::dot::{stores, uses, DotPlan};
 use super::memory::Access;
@@ -209,8 +214,9 @@ impl Lowerer<'_, '_> {
 
     /// The `p` narrow panels of `k x w` elements (`elem`, `bf16` or `f16`) from `at`,
     /// `between` bytes apart, widened into the dense `f32` panels of `dst`: one pass over
-    /// each panel's dense run, four elements at a time, eight vectors per loop iteration
-    /// (a weight held in narrow panels, see the module docs).
+    /// each panel's dense run, `bf16` four elements at a time, eight vectors per loop
+    /// iteration, `f16` by the runtime's `tsr_widen_f16_run` (a weight held in narrow
+    /// panels, see the module docs).
     pub(super) fn widen_panels(
         &mut self,
         (at, between): (ClValue, ClValue),
@@ -220,6 +226,21 @@ impl Lowerer<'_, '_> {
     ) -> Result<()> {
         let size = elem.size_bytes() as i64;
         let base = self.slot_addr(dst);
+        if elem == DType::F16 {
+            // One call of the runtime's run widening per panel (`vcvtph2ps` with F16C,
+            // a single instruction per eight values against about 36 lane operations).
+            let ptr = types::I64;
+            let f = self.helper(crate::helpers::WIDEN_F16_RUN, &[ptr, ptr, ptr], types::I32)?;
+            return self.for_const(0, p, 1, |l, q| {
+                let off = l.b.ins().imul(q, between);
+                let src = l.b.ins().iadd(at, off);
+                let off = l.mul_c(q, k * w * 4);
+                let dst = l.b.ins().iadd(base, off);
+                let count = l.iconst(k * w);
+                l.b.ins().call(f, &[src, dst, count]);
+                Ok(())
+            });
+        }
         // A panel's `k x w` elements are one dense run: `UNROLL` vectors per iteration,
         // then the last ones.
         const UNROLL: i64 = 8;
