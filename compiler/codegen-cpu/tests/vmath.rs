@@ -221,7 +221,7 @@ fn gelu_within_bound() {
 /// The negative tail loses relative accuracy (the `f32` argument `v` grows as `x^3`).
 #[test]
 fn gelu_tanh_within_bound() {
-    check("gelu_tanh", |x| x >= -1.0, 3.0, 5e-8);
+    check("gelu_tanh", |x| x >= -1.0, 3.5, 5e-8);
 }
 
 #[test]
