@@ -60,14 +60,14 @@ fn symbolic_norm_rows_take_wide_chunks_first() {
     let ir = tile_ir(&source("N"));
     for what in ["layernorm", "rmsnorm"] {
         let h = header(&ir, what);
-        let body = &ir[ir.find(&h).unwrap()..];
+        let body = &ir[ir.find(h).unwrap()..];
         let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
         assert!(body.contains("-> tile<1x512xf32>"), "{body}");
         assert!(body.contains("bounds = sizes[0, N / 512]"), "{body}");
         assert!(body.contains("bounds = sizes[4*(N / 512), "), "{body}");
     }
     let h = header(&ir, "softmax");
-    let body = &ir[ir.find(&h).unwrap()..];
+    let body = &ir[ir.find(h).unwrap()..];
     let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
     assert!(!body.contains("x512xf32>"), "{body}");
 }
