@@ -1,7 +1,7 @@
-//! Row kernels compiled by Cranelift on ragged row lengths (1, 3, 127, 128, 129, 256, 300, 4097,
-//! symbolic and constant) and row counts that do not fill the last row tile
-//! (`template::row_tile`: 128-wide chunks for a symbolic length, several short constant rows
-//! per grid point), against the graph interpreter. Tolerances: `tests/common/mod.rs`
+//! Row kernels compiled by Cranelift on ragged row lengths (1, 3, 127, 128, 129, 256, 300, 512,
+//! 640, 700, 4097, symbolic and constant) and row counts that do not fill the last row tile
+//! (`template::row_tile`: 128-wide chunks for a symbolic length, after 512-wide ones in the
+//! norms, several short constant rows per grid point), against the graph interpreter. Tolerances: `tests/common/mod.rs`
 //! (`mismatch`), see docs/numerics-cpu.md.
 
 mod common;
@@ -69,7 +69,7 @@ fn check(prog: &Program, r: usize, n: usize) {
 #[test]
 fn ragged_row_lengths_symbolic_and_constant() {
     let symbolic = Program::from_source("rows.tsr", &source("N")).unwrap();
-    for n in [1, 3, 127, 128, 129, 256, 300, 4097] {
+    for n in [1, 3, 127, 128, 129, 256, 300, 512, 640, 700, 4097] {
         let rows: &[usize] = if n > 200 { &[1, 3] } else { &[1, 3, 17, 33] };
         let constant = Program::from_source("rows.tsr", &source(&n.to_string())).unwrap();
         for &r in rows {

@@ -53,6 +53,25 @@ fn symbolic_rows_are_128_wide_chunks_one_row_per_grid_point() {
     assert!(!ir.contains("%gmb = tile.broadcast"), "{ir}");
 }
 
+/// A norm's row of symbolic length is first taken in 512-wide chunks, then in the 128-wide
+/// chunks left and the ragged one; softmax keeps 128-wide chunks only.
+#[test]
+fn symbolic_norm_rows_take_wide_chunks_first() {
+    let ir = tile_ir(&source("N"));
+    for what in ["layernorm", "rmsnorm"] {
+        let h = header(&ir, what);
+        let body = &ir[ir.find(h).unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
+        assert!(body.contains("-> tile<1x512xf32>"), "{body}");
+        assert!(body.contains("bounds = sizes[0, N / 512]"), "{body}");
+        assert!(body.contains("bounds = sizes[4*(N / 512), "), "{body}");
+    }
+    let h = header(&ir, "softmax");
+    let body = &ir[ir.find(h).unwrap()..];
+    let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
+    assert!(!body.contains("x512xf32>"), "{body}");
+}
+
 #[test]
 fn short_constant_rows_are_several_per_grid_point() {
     // 37 elements: 8 rows of 37 fill at most 512 elements.
@@ -128,7 +147,7 @@ fn check(src: &str, bindings: &[(i64, i64)]) {
 fn ragged_symbolic_row_lengths() {
     let src = source("N");
     let mut b = Vec::new();
-    for n in [1, 3, 127, 128, 129, 4097] {
+    for n in [1, 3, 127, 128, 129, 512, 700, 4097] {
         for r in [1, 3, 17] {
             if n * r <= 4097 * 3 {
                 b.push((r, n));

@@ -97,6 +97,10 @@ enum In {
     Reg { one: ClValue, lanes: ClValue },
 }
 
+/// The `xmm` registers a map's loop may give to its constants and to the vectors it
+/// carries (of sixteen: the rest hold the values it computes).
+const CONST_REGS: usize = 12;
+
 /// Maps of at most this many region ops (with the `tile.yield`) compute two vectors per
 /// loop step.
 const UNROLL_OPS: usize = 6;
@@ -309,6 +313,7 @@ impl Lowerer<'_, '_> {
         let np = mem.len();
         // The frame pointer, carried by the loops, for their constants (`Lowerer::vconst`).
         let outer_base = self.const_base;
+        let first_load = self.const_loads.len();
         carry.push(self.frame_ptr);
         let mut at = self.iconst(0);
         for (end, step, lanes) in [(n8, 8, true), (nv, 4, true), (n, 1, false)] {
@@ -369,6 +374,12 @@ impl Lowerer<'_, '_> {
             carry = c;
         }
         self.const_base = outer_base;
+        // Constants in registers when they leave room for the values the loop carries (a
+        // running vector per fused reduction, each splat operand) and about four it
+        // computes.
+        let held = folds.len() * if n8 > 0 { 2 } else { 1 }
+            + ins.iter().filter(|i| matches!(i, In::Reg { .. })).count();
+        self.consts_to_registers(first_load, CONST_REGS.saturating_sub(held));
         for (k, (kind, slot)) in folds.iter().enumerate() {
             let c = &carry[3 * k..3 * k + 3];
             let mut r = c[2];

@@ -115,6 +115,9 @@ pub(crate) struct Lowerer<'a, 'm> {
     /// Inside a map loop: the frame pointer as the loop carries it, from which the loop
     /// reads its constants (see [`Lowerer::vconst`]).
     const_base: Option<ClValue>,
+    /// The table loads of the map being lowered (instruction, type, bits), which it turns
+    /// into constants kept in registers when they are few ([`Lowerer::consts_to_registers`]).
+    const_loads: Vec<(cranelift_codegen::ir::Inst, ClType, u128)>,
 }
 
 /// Memory flags for caller buffers (no alignment promise) and for the frame.
@@ -173,6 +176,7 @@ pub(crate) fn lower_kernel(
         splats: BTreeMap::new(),
         consts: BTreeMap::new(),
         const_base: None,
+        const_loads: Vec::new(),
     };
     // The scheduled vector width (`tessera_tiling::schedule`): this back end emits f32x4.
     if let Some(v) = func.attrs.int("vector").filter(|v| *v != 4) {
@@ -500,7 +504,9 @@ impl Lowerer<'_, '_> {
     /// hoisting every constant out of the loop into registers (a `gelu_tanh` map has more
     /// constants than there are registers, and the spilled ones were reloaded and stored
     /// back every iteration). The pointer is a loop-carried value, so the loads are not
-    /// loop-invariant to the e-graph. Elsewhere it is a `vconst`.
+    /// loop-invariant to the e-graph. Elsewhere it is a `vconst`. A map whose constants are
+    /// few turns its loads back into `vconst`s once its loops are built, which Cranelift
+    /// hoists into registers ([`Lowerer::consts_to_registers`]).
     pub fn vconst(&mut self, ty: ClType, bytes: [u8; 16]) -> Result<ClValue> {
         let Some(base) = self.const_base else {
             let h = self
@@ -521,7 +527,29 @@ impl Lowerer<'_, '_> {
             }
         };
         let flags = frame_flags().with_readonly().with_can_move();
-        Ok(self.b.ins().load(ty, flags, base, off as i32))
+        let v = self.b.ins().load(ty, flags, base, off as i32);
+        if let cranelift_codegen::ir::ValueDef::Result(inst, _) = self.b.func.dfg.value_def(v) {
+            self.const_loads.push((inst, ty, key));
+        }
+        Ok(v)
+    }
+
+    /// Turns the table loads recorded since `from` (one map's loops) into `vconst`s when
+    /// the map has at most `budget` distinct constants: Cranelift then hoists them out of
+    /// the loops and they stay in registers (a `gelu_tanh` map's eleven constants and its
+    /// running sum fit in the sixteen `xmm` registers with the values it computes). Maps
+    /// with more keep their loads, placed next to each use.
+    pub fn consts_to_registers(&mut self, from: usize, budget: usize) {
+        let loads: Vec<_> = self.const_loads.drain(from..).collect();
+        let distinct: BTreeSet<u128> = loads.iter().map(|(_, _, k)| *k).collect();
+        if distinct.len() > budget {
+            return;
+        }
+        for (inst, ty, key) in loads {
+            let data = cranelift_codegen::ir::ConstantData::from(key.to_le_bytes().to_vec());
+            let h = self.b.func.dfg.constants.insert(data);
+            self.b.func.replace(inst).vconst(ty, h);
+        }
     }
 
     /// Stores the constant table at the end of the entry block (before its branch into

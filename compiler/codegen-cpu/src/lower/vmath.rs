@@ -28,9 +28,12 @@
 //! - `sigmoid(x) = s / (1 + e)`, `e = exp(-|x|)`, `s = 1` for `x >= 0` else `e`;
 //!   `silu(x) = x s / (1 + e)`, for `x < 0` with `e`'s last power-of-two factor applied
 //!   after the division (a denormal result is rounded once), `-0` below `-120`;
-//!   `gelu_tanh(x) = x / (1 + exp(-2u))`, `u = sqrt(2/pi) (x + 0.044715 x^3)`, with `x`
-//!   raised to at least `-f32::MAX` (`-0` at `-inf`) and `1 + exp` in one scale
-//!   (`v_one_plus_exp`).
+//!   `gelu_tanh(x) = x / (1 + 2^v)`, `v = -2u log2(e)`, `u = sqrt(2/pi) (x + 0.044715
+//!   x^3)`: `x` clamped into `[-10.05, 10]` for `v` (and raised to at least `-10.05` for the
+//!   numerator: `-0` at `-inf`), `2^v = 2^f 2^n` with `n = round(v)` by the shifter trick
+//!   (the shifter carries the exponent bias, so `2^n` is one shift), `2^f` a degree-5
+//!   polynomial on `[-1/2, 1/2]`, `1 + 2^f 2^n` one `fma` (`v_gelu_tanh`): 3.5 ulp for
+//!   `x >= -1`, absolute error under `5e-8` below.
 //! - `rsqrt(x) = 1 / sqrt(x)` (two correctly rounded operations).
 
 // The constants are written with the exact decimal expansion of each `f32` coefficient.
@@ -145,9 +148,27 @@ const GELU_S: [f32; 14] = [
 ];
 /// Where silu's `exp` is clamped and its result is `-0` below (`silu(-108.8)` underflows).
 const SILU_LO: f32 = -120.0;
-/// sqrt(2 / pi) and sqrt(2 / pi) * 0.044715, doubled (gelu_tanh's v).
-const GELU_K2: f32 = 1.595_769_121_605_731;
-const GELU_KC2: f32 = 0.071_354_816_802_22;
+/// gelu_tanh's `v = -2u / ln 2 = x (GELU_K + GELU_KC x^2)`: `-2 sqrt(2/pi) log2(e)` and
+/// that times 0.044715.
+const GELU_K: f32 = -2.302_208_185_195_922_851_562_5;
+const GELU_KC: f32 = -0.102_943_241_596_221_923_828_125;
+/// `2^f` on `[-1/2, 1/2]` as `1 + f P(f)` (`P` of degree 4), relative error 1.6e-7 (with
+/// the `f32` rounding of Horner's rule; 1.2e-7 for the polynomial alone).
+const EXP2_P: [f32; 5] = [
+    0.693_147_003_650_665_283_203_125,
+    0.240_222_424_268_722_534_179_687_5,
+    0.055_507_335_811_853_408_813_476_562_5,
+    0.009_671_512_991_189_956_665_039_062_5,
+    0.001_326_472_731_307_148_933_410_644_531_25,
+];
+/// gelu_tanh clamps `x` into `[GELU_LO, GELU_HI]` for its exponent: `v(GELU_LO)` is about
+/// 127.6, so `2^v` is `+inf` there (`n = 128`), and `v(GELU_HI)` about -125.96, so `2^n`
+/// is normal down there (`n = -126`).
+const GELU_LO: f32 = -10.05;
+const GELU_HI: f32 = 10.0;
+/// 1.5 * 2^23 + 127: adding it to `v` rounds `v` to an integer `n` held in the low
+/// mantissa bits as `n + 127`, the biased exponent of `2^n`.
+const SHIFTER_BIASED: f32 = 12_583_039.0;
 
 impl Lowerer<'_, '_> {
     /// `op` applied to `x`, an `f32x4` value (`lanes`) or an `f32` scalar.
@@ -168,21 +189,7 @@ impl Lowerer<'_, '_> {
             GraphOp::Gelu => self.v_gelu(v),
             GraphOp::Sigmoid => self.v_sigmoid(v),
             GraphOp::Silu => self.v_silu(v),
-            GraphOp::GeluTanh => {
-                // x sigmoid(2u) = x / (1 + exp(-2u)): no cancellation on either side (for
-                // x < 0 the exponential is large, and its overflow to inf gives -0, within
-                // the documented absolute error). `x` is first raised to at least
-                // `-f32::MAX` (`maxps` keeps a NaN x, which stays NaN through the
-                // division), so `-inf` gives `-f32::MAX / inf = -0`, its limit.
-                let lo = self.vc(f32::MIN);
-                let xm = self.vmax(lo, v);
-                let x2 = self.b.ins().fmul(xm, xm);
-                let (kc, k) = (self.vc(-GELU_KC2), self.vc(-GELU_K2));
-                let p = self.b.ins().fma(x2, kc, k);
-                let t = self.b.ins().fmul(xm, p);
-                let den = self.v_one_plus_exp(t);
-                self.b.ins().fdiv(xm, den)
-            }
+            GraphOp::GeluTanh => self.v_gelu_tanh(v),
             _ => {
                 let s = self.b.ins().sqrt(v);
                 let one = self.vc(1.0);
@@ -324,34 +331,43 @@ impl Lowerer<'_, '_> {
         (self.b.ins().fmul(e, s1), s2)
     }
 
-    /// `1 + exp(t)` for every `t` but NaN, with one power-of-two scale: `t` clamped to
-    /// `[-87, 89]` keeps `n = round(t / ln 2)` in `[-126, 128]`, so `2^n` is one exponent
-    /// field (normal, or `+inf` for `n = 128`, where `exp` has overflowed or is within a
-    /// factor 1.42 of it). Below `-87` the sum is 1 already (`exp(t) < 2^-125`); from
-    /// `t = 88.38` on it is `+inf` (the true sum from there to the overflow at `88.72` is
-    /// at least `2.4e38`; gelu_tanh divides by it). `1 + e^r 2^n` is one `fma`.
-    fn v_one_plus_exp(&mut self, t: ClValue) -> ClValue {
-        let (lo, hi) = (self.vc(-87.0), self.vc(89.0));
-        let xc = self.vmax(t, lo);
-        let xc = self.vmin(xc, hi);
-        let (l2e, sh) = (self.vc(LOG2E), self.vc(SHIFTER));
-        let ts = self.b.ins().fma(xc, l2e, sh);
-        let n = self.b.ins().fsub(ts, sh);
-        let (h, l) = (self.vc(-LN2_HI), self.vc(-LN2_LO));
-        let r = self.b.ins().fma(n, h, xc);
-        let r = self.b.ins().fma(n, l, r);
-        let p = self.horner(r, &EXP_P);
-        let r2 = self.b.ins().fmul(r, r);
-        let s = self.b.ins().fma(r2, p, r);
+    /// `gelu_tanh(x) = x sigmoid(2u) = x / (1 + 2^v)`, `v = -2u log2(e) = x (GELU_K +
+    /// GELU_KC x^2)`: no cancellation on either side (for `x < 0` the power is large). The
+    /// numerator is `x` raised to at least `GELU_LO` (`maxps` keeps a NaN `x`, which stays
+    /// NaN through the division), and `v` is computed from `x` clamped into `[GELU_LO,
+    /// GELU_HI]`: there `n = round(v)` lies in `[-126, 128]`, so `2^n` is one exponent field
+    /// (`+inf` for `n = 128`, which gives `-0`: the true value is below `5e-38` from
+    /// `x = -10.03` on; `-inf` gives `GELU_LO / inf = -0`, its limit), and above `GELU_HI`
+    /// `2^v` is below `2^-125`, so the sum is 1. `2^v = 2^f 2^n` with `f = v - n` exact in
+    /// `[-1/2, 1/2]` and `2^f` a polynomial ([`EXP2_P`]); `1 + 2^f 2^n` is one `fma`.
+    /// Folding `log2(e)` into the constants costs nothing: `-2u` itself is a rounded
+    /// product, with the same relative error as `v`.
+    fn v_gelu_tanh(&mut self, x: ClValue) -> ClValue {
+        let (lo, hi) = (self.vc(GELU_LO), self.vc(GELU_HI));
+        let xl = self.vmax(lo, x);
+        let xc = self.vmin(xl, hi);
+        let x2 = self.b.ins().fmul(xc, xc);
+        let (kc, k) = (self.vc(GELU_KC), self.vc(GELU_K));
+        let p = self.b.ins().fma(x2, kc, k);
+        let v = self.b.ins().fmul(xc, p);
+        let sh = self.vc(SHIFTER_BIASED);
+        let t = self.b.ins().fadd(v, sh);
+        let n = self.b.ins().fsub(t, sh);
+        let f = self.b.ins().fsub(v, n);
         let one = self.vc(1.0);
-        let e = self.b.ins().fadd(s, one);
-        // 2^n: the shifter's bits are 0x4B40_0000 + n.
-        let tb = self.as_i32x4(ts);
-        let off = self.vi(0x4B40_0000 - 127);
-        let b = self.b.ins().isub(tb, off);
-        let b = self.b.ins().ishl_imm_u(b, 23);
+        let mut q = self.vc(EXP2_P[EXP2_P.len() - 1]);
+        for &c in EXP2_P[..EXP2_P.len() - 1].iter().rev() {
+            let kc = self.vc(c);
+            q = self.b.ins().fma(q, f, kc);
+        }
+        let q = self.b.ins().fma(q, f, one);
+        // 2^n: the low mantissa bits of `t` are `n + 127` (above them, the bits of
+        // `1.5 * 2^23` and the exponent, which the shift moves out).
+        let tb = self.as_i32x4(t);
+        let b = self.b.ins().ishl_imm_u(tb, 23);
         let scale = self.as_f32x4(b);
-        self.b.ins().fma(e, scale, one)
+        let den = self.b.ins().fma(q, scale, one);
+        self.b.ins().fdiv(xl, den)
     }
 
     fn v_log(&mut self, x: ClValue) -> ClValue {

@@ -23,6 +23,9 @@ use super::{Ctx, TilingError};
 use crate::template::{buf, cdiv, fit, float_lowest, row_tile, sizes, tile, KernelText};
 use tessera_dialects::{DType, GraphOp, Operation, SymExpr, Value};
 
+/// A row of symbolic length is first taken in chunks of this many row tiles (see [`norm`]).
+const WIDE: u64 = 4;
+
 /// `(rows, n)` when `axis` is the last axis of a rank-`r` shape (r >= 1).
 fn last_axis(shape: &[SymExpr], axis: Option<i64>) -> Option<(SymExpr, SymExpr)> {
     let r = shape.len() as i64;
@@ -145,7 +148,9 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 /// sum of the centred squares (`layernorm`) or nothing (`rmsnorm`, whose first loop sums
 /// the squares: padding adds 0; rows past the last are padding too, computed and never
 /// stored); then `(x - mean) * r * gamma + beta` or `x * r * gamma` with
-/// `r = 1 / sqrt(var + eps)`. The layernorm's second loop runs over the chunks wholly
+/// `r = 1 / sqrt(var + eps)`. A row of symbolic length runs each loop first over chunks
+/// [`WIDE`] times as wide (wholly inside the row), then over the `tn`-wide ones left.
+/// The layernorm's second loop runs over the chunks wholly
 /// inside the row (`[0, n / tn)`) unmasked, then, when the row can end in a ragged chunk,
 /// over that chunk (`[n / tn, cdiv(n, tn))`: at most once) with the padding NaN and masked
 /// by `x == x`, so a NaN of the row still makes the mean, and the row, NaN.
@@ -227,11 +232,30 @@ pub(super) fn norm(
     let mut k = KernelText::new(&name, &kparams, &[cdiv(&rows, tr)]);
     let f = DType::F32;
     let (row, blk) = (tile(f, &[tr]), tile(f, &[tr, tn]));
+    // A row of symbolic length is one per grid point and may be long: its loops first take
+    // chunks of `WIDE * tn` elements (`[0, n / tw)`, wholly inside the row), then the
+    // `tn`-wide chunks left (`[n / tw * WIDE, ...)`), so a long row pays each loop's setup
+    // (in-place checks, the chunk's horizontal sum) once per `tw` elements, while a short
+    // row still computes at most `tn - 1` elements of padding.
+    let wide = (n.as_const().is_none() && tr == 1).then_some(WIDE * tn);
     let i1 = tile(DType::I32, &[1]);
-    let bounds = sizes(&[SymExpr::lit(0), cdiv(&n, tn)]);
-    // Loads row tile `k` of x as f32, inside a loop body: the lines and the tile's name.
-    let load_x = |p: &str, pad: &str| -> (Vec<String>, String) {
-        let raw = tile(dt, &[tr, tn]);
+    let (start, wide_bounds) = match wide {
+        Some(tw) => {
+            let wn = n
+                .floor_div(&SymExpr::lit(tw as i64))
+                .unwrap_or_else(|_| SymExpr::lit(0));
+            (
+                wn.mul(&SymExpr::lit(WIDE as i64)),
+                sizes(&[SymExpr::lit(0), wn]),
+            )
+        }
+        None => (SymExpr::lit(0), String::new()),
+    };
+    let bounds = sizes(&[start.clone(), cdiv(&n, tn)]);
+    // Loads row tile `k` (`w` wide) of x as f32, inside a loop body: the lines and the
+    // tile's name.
+    let load_x = |p: &str, pad: &str, w: u64| -> (Vec<String>, String) {
+        let raw = tile(dt, &[tr, w]);
         let mut v = vec![format!(
             "%{p}r = tile.load %{xn}, %i, %k{p} {{pad = {pad}}} : ({xb}, index, index) -> {raw}"
         )];
@@ -239,7 +263,8 @@ pub(super) fn norm(
             return (v, format!("{p}r"));
         }
         v.push(format!(
-            "%{p}x = tile.cast %{p}r {{dtype = f32}} : ({raw}) -> {blk}"
+            "%{p}x = tile.cast %{p}r {{dtype = f32}} : ({raw}) -> {}",
+            tile(f, &[tr, w])
         ));
         (v, format!("{p}x"))
     };
@@ -273,8 +298,8 @@ pub(super) fn norm(
         "%cf = tile.cast %{cn} {{dtype = f32}} : ({}) -> {row}",
         tile(DType::I32, &[tr])
     ));
-    // Column chunks wholly inside the row (`[0, full)`) need no padding: the first loop
-    // sums a prologue's tile as computed and the second needs no mask. The ragged last
+    // Column chunks wholly inside the row (`[start, full)`) need no padding: the first
+    // loop sums a prologue's tile as computed and the second needs no mask. The ragged last
     // chunk, if the row can have one, gets loops of its own (`[full, chunks)`, at most one
     // iteration), with the padding handled as before.
     let chunks = cdiv(&n, tn);
@@ -285,7 +310,7 @@ pub(super) fn norm(
         Some(c) => c % tn as i64 != 0,
         None => true,
     };
-    let full_bounds = sizes(&[SymExpr::lit(0), full.clone()]);
+    let full_bounds = sizes(&[start, full.clone()]);
     let tail_bounds = sizes(&[full, chunks]);
     let add = |name: &str, acc: &str, part: &str, t: &str| -> String {
         format!(
@@ -297,39 +322,59 @@ pub(super) fn norm(
     // padding 0.
     let split1 = layer && prologue.is_some() && ragged;
     let direct = layer && prologue.is_some() && dt == f;
-    let mut body = Vec::new();
-    if let Some(group) = prologue {
-        prologue_body(
-            &mut k,
-            &mut body,
-            group,
-            &inputs,
-            &leaves,
-            dt,
-            [tr, tn],
-            &ob,
-            ("", true),
-        );
-    }
-    let summed = if direct {
-        "pt".to_string()
-    } else {
-        let (more, ax) = load_x("a", "0.0");
-        body.extend(more);
-        if layer {
-            ax
-        } else {
-            body.push(format!(
-                "%aq = tile.map %{ax} : ({blk}) -> {blk} (%qa: f32) {{\n  %q2a = graph.mul %qa, %qa : (f32, f32) -> f32\n  tile.yield %q2a : f32\n}}"
-            ));
-            "aq".to_string()
+    // The body of a loop of the row sum over whole chunks `w` wide (names suffixed `s`).
+    let sum_body = |k: &mut KernelText, s: &str, w: u64, setup: bool| -> Vec<String> {
+        let bw = tile(f, &[tr, w]);
+        let mut body = Vec::new();
+        if let Some(group) = prologue {
+            prologue_body(
+                k,
+                &mut body,
+                group,
+                &inputs,
+                &leaves,
+                dt,
+                [tr, w],
+                &ob,
+                (s, setup),
+            );
         }
+        let summed = if direct {
+            format!("pt{s}")
+        } else {
+            let (more, ax) = load_x(&format!("a{s}"), "0.0", w);
+            body.extend(more);
+            if layer {
+                ax
+            } else {
+                body.push(format!(
+                    "%aq{s} = tile.map %{ax} : ({bw}) -> {bw} (%qa{s}: f32) {{\n  %q2a{s} = graph.mul %qa{s}, %qa{s} : (f32, f32) -> f32\n  tile.yield %q2a{s} : f32\n}}"
+                ));
+                format!("aq{s}")
+            }
+        };
+        body.push(format!(
+            "%ap{s} = tile.reduce %{summed} {{axis = 1, kind = \"sum\"}} : ({bw}) -> {row}"
+        ));
+        body.push(add(
+            &format!("an{s}"),
+            &format!("ac{s}"),
+            &format!("ap{s}"),
+            &format!("a{s}"),
+        ));
+        body.push(format!("tile.yield %an{s} : {row}"));
+        body
     };
-    body.push(format!(
-        "%ap = tile.reduce %{summed} {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
-    ));
-    body.push(add("an", "ac", "ap", "a"));
-    body.push(format!("tile.yield %an : {row}"));
+    let mut acc1 = "init";
+    if let Some(tw) = wide {
+        let body = sum_body(&mut k, "w", tw, true);
+        k.line(format!(
+            "%s1w = tile.for %init {{bounds = {wide_bounds}}} : ({row}) -> {row} (%kaw: index, %acw: {row}) {{\n{}\n}}",
+            indent(body)
+        ));
+        acc1 = "s1w";
+    }
+    let body = sum_body(&mut k, "", tn, true);
     let (first, b1) = if split1 {
         ("s1f", &full_bounds)
     } else if layer && prologue.is_some() {
@@ -338,7 +383,7 @@ pub(super) fn norm(
         ("s1", &bounds)
     };
     k.line(format!(
-        "%{first} = tile.for %init {{bounds = {b1}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
+        "%{first} = tile.for %{acc1} {{bounds = {b1}}} : ({row}) -> {row} (%ka: index, %ac: {row}) {{\n{}\n}}",
         indent(body)
     ));
     if split1 {
@@ -356,7 +401,7 @@ pub(super) fn norm(
                 ("t", false),
             );
         }
-        let (more, ax) = load_x("at", "0.0");
+        let (more, ax) = load_x("at", "0.0", tn);
         body.extend(more);
         body.push(format!(
             "%atp = tile.reduce %{ax} {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
@@ -375,25 +420,46 @@ pub(super) fn norm(
         // Loop 2: the sum of the centred squares; in the ragged chunk the padding past the
         // row's end is NaN and masked (`x == x`, so that a NaN of the row still makes the
         // mean, and the row, NaN).
+        let centred = |s: &str, w: u64| -> Vec<String> {
+            let bw = tile(f, &[tr, w]);
+            let (mut body, fx) = load_x(&format!("f{s}"), "0.0", w);
+            body.push(format!(
+                "%fq{s} = tile.map %{fx}, %mb{s} : ({bw}, {bw}) -> {bw} (%ef{s}: f32, %mf{s}: f32) {{\n  %df{s} = graph.sub %ef{s}, %mf{s} : (f32, f32) -> f32\n  %qf{s} = graph.mul %df{s}, %df{s} : (f32, f32) -> f32\n  tile.yield %qf{s} : f32\n}}"
+            ));
+            body.push(format!(
+                "%fp{s} = tile.reduce %fq{s} {{axis = 1, kind = \"sum\"}} : ({bw}) -> {row}"
+            ));
+            body.push(add(
+                &format!("fn{s}"),
+                &format!("fc{s}"),
+                &format!("fp{s}"),
+                &format!("f{s}"),
+            ));
+            body.push(format!("tile.yield %fn{s} : {row}"));
+            body
+        };
         k.line(format!(
             "%mb = tile.broadcast %m1 {{dims = [0]}} : ({row}) -> {blk}"
         ));
-        let (mut body, fx) = load_x("f", "0.0");
-        body.push(format!(
-            "%fq = tile.map %{fx}, %mb : ({blk}, {blk}) -> {blk} (%ef: f32, %mf: f32) {{\n  %df = graph.sub %ef, %mf : (f32, f32) -> f32\n  %qf = graph.mul %df, %df : (f32, f32) -> f32\n  tile.yield %qf : f32\n}}"
-        ));
-        body.push(format!(
-            "%fp = tile.reduce %fq {{axis = 1, kind = \"sum\"}} : ({blk}) -> {row}"
-        ));
-        body.push(add("fn", "fc", "fp", "f"));
-        body.push(format!("tile.yield %fn : {row}"));
+        let mut acc2 = "init";
+        if let Some(tw) = wide {
+            k.line(format!(
+                "%mbw = tile.broadcast %m1 {{dims = [0]}} : ({row}) -> {}",
+                tile(f, &[tr, tw])
+            ));
+            k.line(format!(
+                "%s2w = tile.for %init {{bounds = {wide_bounds}}} : ({row}) -> {row} (%kfw: index, %fcw: {row}) {{\n{}\n}}",
+                indent(centred("w", tw))
+            ));
+            acc2 = "s2w";
+        }
         let first = if ragged { "s2f" } else { "s2" };
         k.line(format!(
-            "%{first} = tile.for %init {{bounds = {full_bounds}}} : ({row}) -> {row} (%kf: index, %fc: {row}) {{\n{}\n}}",
-            indent(body)
+            "%{first} = tile.for %{acc2} {{bounds = {full_bounds}}} : ({row}) -> {row} (%kf: index, %fc: {row}) {{\n{}\n}}",
+            indent(centred("", tn))
         ));
         if ragged {
-            let (mut body, bx) = load_x("b", "nan");
+            let (mut body, bx) = load_x("b", "nan", tn);
             body.push(format!(
                 "%bq = tile.map %{bx}, %mb : ({blk}, {blk}) -> {blk} (%eb: f32, %mv: f32) {{\n  %db = graph.sub %eb, %mv : (f32, f32) -> f32\n  %qb = graph.mul %db, %db : (f32, f32) -> f32\n  %inb = graph.eq %eb, %eb : (f32, f32) -> bool\n  %zb = graph.constant {{value = 0.0, dtype = f32}} : () -> f32\n  %rb2 = graph.select %inb, %qb, %zb : (bool, f32, f32) -> f32\n  tile.yield %rb2 : f32\n}}"
             ));
@@ -417,85 +483,104 @@ pub(super) fn norm(
     k.line(format!(
         "%r1 = tile.map %{var} : ({row}) -> {row} (%pr: f32) {{\n  %er = graph.constant {{value = {eps:?}, dtype = f32}} : () -> f32\n  %ar2 = graph.add %pr, %er : (f32, f32) -> f32\n  %sr = graph.sqrt %ar2 : (f32) -> f32\n  %or = graph.constant {{value = 1.0, dtype = f32}} : () -> f32\n  %rr = graph.div %or, %sr : (f32, f32) -> f32\n  tile.yield %rr : f32\n}}"
     ));
+    // Loop 3: normalise and store (names suffixed `s`, chunks `w` wide).
+    let normalise = |s: &str, w: u64| -> Vec<String> {
+        let bw = tile(f, &[tr, w]);
+        let (mut body, cx) = load_x(&format!("c{s}"), "0.0", w);
+        let mut margs = vec![format!("%{cx}"), format!("%rb{s}")];
+        let mut mtys = vec![bw.clone(), bw.clone()];
+        let mut rargs = vec![format!("%ec{s}: f32"), format!("%rc{s}: f32")];
+        if layer {
+            margs.push(format!("%mb{s}"));
+            mtys.push(bw.clone());
+            rargs.push(format!("%mc{s}: f32"));
+        }
+        for (i, p) in ps.iter().enumerate() {
+            let pn = pnames[i];
+            // gamma and beta: one row, cast to f32 and broadcast to the tile's rows.
+            let raw = tile(p.dtype, &[1, w]);
+            let one = tile(f, &[1, w]);
+            body.push(format!(
+                "%{pn}r{s} = tile.load %{pn}, %zero, %kc{s} : ({}, index, index) -> {raw}",
+                buf(p.dtype, &p.shape)
+            ));
+            let mut v = format!("{pn}r{s}");
+            if p.dtype != f {
+                body.push(format!(
+                    "%{pn}f{s} = tile.cast %{v} {{dtype = f32}} : ({raw}) -> {one}"
+                ));
+                v = format!("{pn}f{s}");
+            }
+            if tr > 1 {
+                body.push(format!("%{pn}b{s} = tile.broadcast %{v} : ({one}) -> {bw}"));
+                v = format!("{pn}b{s}");
+            }
+            margs.push(format!("%{v}"));
+            mtys.push(bw.clone());
+            rargs.push(format!("%{pn}e{s}: f32"));
+        }
+        let mut region = Vec::new();
+        let centred = if layer {
+            region.push(format!(
+                "%dc{s} = graph.sub %ec{s}, %mc{s} : (f32, f32) -> f32"
+            ));
+            format!("dc{s}")
+        } else {
+            format!("ec{s}")
+        };
+        region.push(format!(
+            "%qc{s} = graph.mul %{centred}, %rc{s} : (f32, f32) -> f32"
+        ));
+        region.push(format!(
+            "%wc{s} = graph.mul %qc{s}, %gme{s} : (f32, f32) -> f32"
+        ));
+        let res = if layer {
+            region.push(format!(
+                "%oc{s} = graph.add %wc{s}, %bte{s} : (f32, f32) -> f32"
+            ));
+            format!("oc{s}")
+        } else {
+            format!("wc{s}")
+        };
+        region.push(format!("tile.yield %{res} : f32"));
+        body.push(format!(
+            "%cy{s} = tile.map {} : ({}) -> {bw} ({}) {{\n{}\n}}",
+            margs.join(", "),
+            mtys.join(", "),
+            rargs.join(", "),
+            indent(region)
+        ));
+        let ot = tile(od, &[tr, w]);
+        let stored = if od == f {
+            format!("cy{s}")
+        } else {
+            body.push(format!(
+                "%co{s} = tile.cast %cy{s} {{dtype = {od}}} : ({bw}) -> {ot}"
+            ));
+            format!("co{s}")
+        };
+        body.push(format!(
+            "tile.store %{stored}, %out, %i, %kc{s} : ({ot}, {ob}, index, index) -> ()"
+        ));
+        body.push("tile.yield".to_string());
+        body
+    };
+    if let Some(tw) = wide {
+        let bw = tile(f, &[tr, tw]);
+        k.line(format!(
+            "%rbw = tile.broadcast %r1 {{dims = [0]}} : ({row}) -> {bw}"
+        ));
+        k.line(format!(
+            "tile.for {{bounds = {wide_bounds}}} : () -> () (%kcw: index) {{\n{}\n}}",
+            indent(normalise("w", tw))
+        ));
+    }
     k.line(format!(
         "%rb = tile.broadcast %r1 {{dims = [0]}} : ({row}) -> {blk}"
     ));
-    // Loop 3: normalise and store.
-    let (mut body, cx) = load_x("c", "0.0");
-    let mut margs = vec![format!("%{cx}"), "%rb".to_string()];
-    let mut mtys = vec![blk.clone(), blk.clone()];
-    let mut rargs = vec!["%ec: f32".to_string(), "%rc: f32".to_string()];
-    if layer {
-        margs.push("%mb".into());
-        mtys.push(blk.clone());
-        rargs.push("%mc: f32".into());
-    }
-    for (i, p) in ps.iter().enumerate() {
-        let pn = pnames[i];
-        // gamma and beta: one row, cast to f32 and broadcast to the tile's rows.
-        let raw = tile(p.dtype, &[1, tn]);
-        let one = tile(f, &[1, tn]);
-        body.push(format!(
-            "%{pn}r = tile.load %{pn}, %zero, %kc : ({}, index, index) -> {raw}",
-            buf(p.dtype, &p.shape)
-        ));
-        let mut v = format!("{pn}r");
-        if p.dtype != f {
-            body.push(format!(
-                "%{pn}f = tile.cast %{v} {{dtype = f32}} : ({raw}) -> {one}"
-            ));
-            v = format!("{pn}f");
-        }
-        if tr > 1 {
-            body.push(format!("%{pn}b = tile.broadcast %{v} : ({one}) -> {blk}"));
-            v = format!("{pn}b");
-        }
-        let v = format!("%{v}");
-        margs.push(v);
-        mtys.push(blk.clone());
-        rargs.push(format!("%{pn}e: f32"));
-    }
-    let mut region = Vec::new();
-    let centred = if layer {
-        region.push("%dc = graph.sub %ec, %mc : (f32, f32) -> f32".to_string());
-        "dc"
-    } else {
-        "ec"
-    };
-    region.push(format!(
-        "%qc = graph.mul %{centred}, %rc : (f32, f32) -> f32"
-    ));
-    region.push("%wc = graph.mul %qc, %gme : (f32, f32) -> f32".to_string());
-    let res = if layer {
-        region.push("%oc = graph.add %wc, %bte : (f32, f32) -> f32".to_string());
-        "oc"
-    } else {
-        "wc"
-    };
-    region.push(format!("tile.yield %{res} : f32"));
-    body.push(format!(
-        "%cy = tile.map {} : ({}) -> {blk} ({}) {{\n{}\n}}",
-        margs.join(", "),
-        mtys.join(", "),
-        rargs.join(", "),
-        indent(region)
-    ));
-    let ot = tile(od, &[tr, tn]);
-    let stored = if od == f {
-        "cy"
-    } else {
-        body.push(format!(
-            "%co = tile.cast %cy {{dtype = {od}}} : ({blk}) -> {ot}"
-        ));
-        "co"
-    };
-    body.push(format!(
-        "tile.store %{stored}, %out, %i, %kc : ({ot}, {ob}, index, index) -> ()"
-    ));
-    body.push("tile.yield".to_string());
     k.line(format!(
         "tile.for {{bounds = {bounds}}} : () -> () (%kc: index) {{\n{}\n}}",
-        indent(body)
+        indent(normalise("", tn))
     ));
     let mut args: Vec<_> = inputs.iter().map(Seen::arg).collect();
     args.extend(ps.iter().map(Seen::arg));

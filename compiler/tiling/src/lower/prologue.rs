@@ -65,8 +65,9 @@ pub(super) fn prologue_inputs(
 /// Pushes the first loop's prologue onto `body` (loads of the group's inputs, the group as
 /// one map, the store into the output row); scalar and column inputs (one value per row)
 /// are loaded and broadcast once, before the loop, in `k`, when `setup` (the first of
-/// several loops computing the prologue). The loop's index is `%ka{sfx}` and every name
-/// defined in `body` ends with `sfx` (names are defined once per kernel).
+/// several loops computing the prologue, or the first of those of its tile width: their
+/// names end with `sfx` too). The loop's index is `%ka{sfx}` and every name defined in
+/// `body` ends with `sfx` (names are defined once per kernel).
 #[allow(clippy::too_many_arguments)] // one call per row kernel, all of them needed
 pub(super) fn prologue_body(
     k: &mut KernelText,
@@ -80,6 +81,9 @@ pub(super) fn prologue_body(
     (sfx, setup): (&str, bool),
 ) {
     let rt = tile(dt, &[tr, tn]);
+    // The broadcasts of scalar and column inputs: this loop's own when it sets them up,
+    // else the first loop's.
+    let bs = if setup { sfx } else { "" };
     let mut args = Vec::new();
     for (j, (s, (_, kind))) in inputs.iter().zip(leaves).enumerate() {
         let lb = buf(s.dtype, &s.shape);
@@ -89,22 +93,26 @@ pub(super) fn prologue_body(
                 let one = tile(s.dtype, &[1, 1]);
                 if setup {
                     k.line(format!(
-                        "%pl{j} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
+                        "%pl{j}{bs} = tile.load %l{j}, %zero, %zero : ({lb}, index, index) -> {one}"
                     ));
-                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({one}) -> {lt}"));
+                    k.line(format!(
+                        "%pb{j}{bs} = tile.broadcast %pl{j}{bs} : ({one}) -> {lt}"
+                    ));
                 }
-                args.push((format!("%pb{j}"), lt, s.dtype));
+                args.push((format!("%pb{j}{bs}"), lt, s.dtype));
             }
             Leaf::Column => {
                 // The row tile's `tr` values, broadcast along the columns.
                 let col = tile(s.dtype, &[tr, 1]);
                 if setup {
                     k.line(format!(
-                        "%pl{j} = tile.load %l{j}, %i, %zero : ({lb}, index, index) -> {col}"
+                        "%pl{j}{bs} = tile.load %l{j}, %i, %zero : ({lb}, index, index) -> {col}"
                     ));
-                    k.line(format!("%pb{j} = tile.broadcast %pl{j} : ({col}) -> {lt}"));
+                    k.line(format!(
+                        "%pb{j}{bs} = tile.broadcast %pl{j}{bs} : ({col}) -> {lt}"
+                    ));
                 }
-                args.push((format!("%pb{j}"), lt, s.dtype));
+                args.push((format!("%pb{j}{bs}"), lt, s.dtype));
             }
             Leaf::Full => {
                 body.push(format!(
