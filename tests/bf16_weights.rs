@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{max_diff, random_f32};
+use common::{max_diff, mlp_inputs, mlp_with, random_f32};
 
 use tessera::{Program, Tensor};
 use tessera_dialects::DType;
@@ -58,42 +58,13 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) {
     }
 }
 
-fn mlp(precision: Precision) -> Program {
-    let mut p = Program::load(std::path::Path::new("examples/mlp.tsr")).expect("loads");
-    p.precision = precision;
-    p
-}
-
-fn mlp_inputs(b: usize) -> Vec<Tensor> {
-    let shapes: [&[usize]; 7] = [
-        &[b, 784],
-        &[784, 1024],
-        &[1024],
-        &[1024, 1024],
-        &[1024],
-        &[1024, 10],
-        &[10],
-    ];
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let t = random_f32(s, 7 + i as u64);
-            // Weights scaled so that the activations stay of order one.
-            let scale = if s.len() == 2 && i > 0 { 0.05 } else { 1.0 };
-            let v: Vec<f32> = t.to_f32_vec().iter().map(|x| x * scale).collect();
-            Tensor::from_f32(DType::F32, s.to_vec(), v).expect("tensor")
-        })
-        .collect()
-}
-
 #[test]
 fn the_bf16_and_f16_mlps_match_the_interpreter() {
     // Probabilities in [0, 1]; a bf16 or f16 rounding of an activation may flip where
     // the f32 sums differ in their last bits, hence 1e-4 (as tests/cli.rs).
     for precision in [Precision::Bf16, Precision::F16] {
         for b in [1, 5, 37] {
-            check(&mlp(precision), "mlp", mlp_inputs(b), 1e-4);
+            check(&mlp_with(precision), "mlp", mlp_inputs(b, 7), 1e-4);
         }
     }
 }
@@ -102,8 +73,10 @@ fn the_bf16_and_f16_mlps_match_the_interpreter() {
 fn the_prepared_bf16_and_f16_mlps_hold_half_the_weight_bytes() {
     let params = 784 * 1024 + 1024 * 1024 + 1024 * 10;
     let held = |p: Precision| {
-        let exe = mlp(p).cpu_executable("mlp").expect("compiles");
-        exe.prepare(mlp_inputs(4)).expect("prepares").weight_bytes()
+        let exe = mlp_with(p).cpu_executable("mlp").expect("compiles");
+        exe.prepare(mlp_inputs(4, 7))
+            .expect("prepares")
+            .weight_bytes()
     };
     assert_eq!(held(Precision::F32), params * 4);
     assert_eq!(held(Precision::Bf16), params * 2);

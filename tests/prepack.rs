@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{max_diff, random_f32};
+use common::{max_diff, mlp_inputs, random_f32};
 
 use tessera::{Program, Tensor};
-use tessera_dialects::{parse_module, print_module, verify_module, DType};
+use tessera_dialects::{parse_module, print_module, verify_module};
 use tessera_tiling::BufKind;
 
 /// Runs `func` natively and in the tile interpreter on the executable's own (packed)
@@ -46,34 +46,12 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) -> Vec<Strin
         .collect()
 }
 
-fn mlp_inputs(b: usize) -> Vec<Tensor> {
-    let shapes: [&[usize]; 7] = [
-        &[b, 784],
-        &[784, 1024],
-        &[1024],
-        &[1024, 1024],
-        &[1024],
-        &[1024, 10],
-        &[10],
-    ];
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let t = random_f32(s, 11 + i as u64);
-            let scale = if s.len() == 2 && i > 0 { 0.05 } else { 1.0 };
-            let v: Vec<f32> = t.to_f32_vec().iter().map(|x| x * scale).collect();
-            Tensor::from_f32(DType::F32, s.to_vec(), v).expect("tensor")
-        })
-        .collect()
-}
-
 #[test]
 fn the_mlp_reads_its_wide_weights_in_panels() {
     let p = Program::load(std::path::Path::new("examples/mlp.tsr")).expect("loads");
     for b in [1, 3, 33] {
         // w3 (1024 x 10) is not a whole number of panels wide: packed per call as before.
-        assert_eq!(check(&p, "mlp", mlp_inputs(b), 1e-5), ["w1", "w2"]);
+        assert_eq!(check(&p, "mlp", mlp_inputs(b, 11), 1e-5), ["w1", "w2"]);
     }
     let cpu = p.cpu_executable("mlp").expect("compiles");
     let text = cpu.tiled().to_string();
@@ -86,7 +64,7 @@ fn the_mlp_reads_its_wide_weights_in_panels() {
         assert!(text.contains(want), "missing `{want}` in\n{text}");
     }
     // The held bytes are those of the weights as given.
-    let run = cpu.prepare(mlp_inputs(2)).expect("prepares");
+    let run = cpu.prepare(mlp_inputs(2, 11)).expect("prepares");
     assert_eq!(
         run.weight_bytes(),
         (784 * 1024 + 1024 * 1024 + 1024 * 10) * 4

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{max_diff, random_f32};
+use common::{max_diff, mlp_inputs, mlp_with, random_f32};
 
 use tessera::{Program, Tensor};
 use tessera_dialects::{parse_module, print_module, verify_module, DType};
@@ -74,43 +74,14 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) -> Vec<Strin
     packed.iter().map(|b| b.name.clone()).collect()
 }
 
-fn mlp(precision: Precision) -> Program {
-    let mut p = Program::load(std::path::Path::new("examples/mlp.tsr")).expect("loads");
-    p.precision = precision;
-    p
-}
-
-fn mlp_inputs(b: usize) -> Vec<Tensor> {
-    let shapes: [&[usize]; 7] = [
-        &[b, 784],
-        &[784, 1024],
-        &[1024],
-        &[1024, 1024],
-        &[1024],
-        &[1024, 10],
-        &[10],
-    ];
-    shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let t = random_f32(s, 21 + i as u64);
-            // Weights scaled so that the activations stay of order one.
-            let scale = if s.len() == 2 && i > 0 { 0.05 } else { 1.0 };
-            let v: Vec<f32> = t.to_f32_vec().iter().map(|x| x * scale).collect();
-            Tensor::from_f32(DType::F32, s.to_vec(), v).expect("tensor")
-        })
-        .collect()
-}
-
 #[test]
 fn the_bf16_and_f16_mlps_read_their_wide_weights_in_narrow_panels() {
     for precision in [Precision::Bf16, Precision::F16] {
-        let p = mlp(precision);
+        let p = mlp_with(precision);
         for b in [1, 3, 33] {
             // Probabilities in [0, 1]; a narrow rounding of an activation may flip where
             // the f32 sums differ in their last bits, hence 1e-4 (as tests/bf16_weights.rs).
-            let packed = check(&p, "mlp", mlp_inputs(b), 1e-4);
+            let packed = check(&p, "mlp", mlp_inputs(b, 21), 1e-4);
             // The two wide weights; w3 (1024 x 10) is not a whole number of panels wide.
             assert_eq!(packed.len(), 2, "{precision:?} B = {b}: {packed:?}");
         }
@@ -128,7 +99,7 @@ fn the_bf16_and_f16_mlps_read_their_wide_weights_in_narrow_panels() {
             assert!(text.contains(&want), "missing `{want}` in\n{text}");
         }
         // Packing moves the held weights, never widens them: half the bytes of f32.
-        let run = cpu.prepare(mlp_inputs(2)).expect("prepares");
+        let run = cpu.prepare(mlp_inputs(2, 21)).expect("prepares");
         assert_eq!(
             run.weight_bytes(),
             (784 * 1024 + 1024 * 1024 + 1024 * 10) * 2,

@@ -8,6 +8,37 @@ use std::path::Path;
 use tessera::Program;
 use tessera_tensor::Tensor;
 
+/// examples/mlp.tsr's inputs at batch `b`: uniform random, the weights scaled by 0.05 so
+/// that the activations stay of order one; parameter `i` draws from stream `seed + i`.
+pub fn mlp_inputs(b: usize, seed: u64) -> Vec<Tensor> {
+    let shapes: [&[usize]; 7] = [
+        &[b, 784],
+        &[784, 1024],
+        &[1024],
+        &[1024, 1024],
+        &[1024],
+        &[1024, 10],
+        &[10],
+    ];
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let t = random_f32(s, seed + i as u64);
+            let scale = if s.len() == 2 && i > 0 { 0.05 } else { 1.0 };
+            let v: Vec<f32> = t.to_f32_vec().iter().map(|x| x * scale).collect();
+            Tensor::from_f32(tessera_dialects::DType::F32, s.to_vec(), v).expect("tensor")
+        })
+        .collect()
+}
+
+/// examples/mlp.tsr with its contractions lowered to `precision`.
+pub fn mlp_with(precision: tessera_egraph::Precision) -> Program {
+    let mut p = Program::load(Path::new("examples/mlp.tsr")).expect("loads");
+    p.precision = precision;
+    p
+}
+
 /// A uniform random f32 tensor in `[-1, 1]`.
 pub fn random_f32(shape: &[usize], seed: u64) -> Tensor {
     tessera_tensor::random::uniform(tessera_dialects::DType::F32, shape, -1.0, 1.0, seed)
