@@ -217,3 +217,82 @@ fn f32_to_bf16_rounds_inline_on_lanes() {
         assert!(clif.contains("bitselect"), "{clif}");
     }
 }
+
+/// `x as f16 as f32` (`--precision f16`'s rounding of activations) inline on lanes and
+/// on the scalar tail, bit for bit against the interpreter: ties to even on 10 mantissa
+/// bits, values that round up into the next binade, the f16 subnormals (multiples of
+/// 2^-24, ties to even) and the boundary with the normals, finite values that round past
+/// 65504 (saturated), infinities, NaNs with payloads (kept quiet), -0.
+#[test]
+fn f32_to_f16_rounds_inline_on_lanes() {
+    let mut v: Vec<f32> = FLOATS.to_vec();
+    v.extend(
+        [
+            0x3f80_1000u32, // a tie, even below: stays
+            0x3f80_3000,    // a tie, odd below: rounds up
+            0x3f80_1001,    // just above a tie
+            0x3f80_0fff,    // just below a tie
+            0x3fff_f000,    // rounds up into the next binade
+            0x477f_e000,    // 65504, the largest f16
+            0x477f_efff,    // rounds down to 65504
+            0x477f_f000,    // a tie past 65504: saturates
+            0x4780_0000,    // 65536: saturates
+            0xc780_0000,    // -65536: saturates to -65504
+            0x5f00_0000,    // far beyond: saturates
+            0x7f80_0000,
+            0xff80_0000,
+            0x7f80_0001, // a signalling NaN with a low payload
+            0xffc1_2345,
+            0x3880_0000, // 2^-14, the smallest f16 normal
+            0x387f_ffff, // just below: rounds up to 2^-14
+            0x387f_c000, // a subnormal
+            0x3380_0000, // 2^-24, the smallest f16 subnormal
+            0x3300_0000, // 2^-25: a tie with 0, rounds to even (0)
+            0x3300_0001, // just above: rounds to 2^-24
+            0x33c0_0000, // 1.5 * 2^-24: a tie, rounds to 2 * 2^-24
+            0xb3c0_0000, // its negative
+            0x0000_0001, // an f32 subnormal: rounds to 0
+            0x8000_0000, // -0
+            0x3555_5555,
+            0xb8ff_ffff,
+        ]
+        .map(f32::from_bits),
+    );
+    let region = "    %c = graph.cast %e {dtype = f16} : (f32) -> f16\n    %w = graph.cast %c {dtype = f32} : (f16) -> f32\n    tile.yield %w : f32";
+    for (t, n) in [(61, v.len() * 3), (8, v.len()), (4, 4)] {
+        let x: Vec<f32> = (0..n).map(|i| v[i % v.len()]).collect();
+        let x = Tensor::from_f32(DType::F32, vec![n], x).unwrap();
+        let clif = check(
+            &kernel(t as u64, DType::F32, DType::F32, region),
+            x,
+            vec![1.0; n],
+            DType::F32,
+        );
+        assert!(!clif.contains("call "), "{clif}");
+        assert!(clif.contains("bitselect"), "{clif}");
+    }
+}
+
+/// Every f16 value, and the midpoints between neighbours, round as the interpreter does:
+/// the f16 grid itself stays, each midpoint goes to the even neighbour.
+#[test]
+fn f32_to_f16_keeps_the_f16_grid_and_rounds_its_midpoints_to_even() {
+    let mut v = Vec::new();
+    for bits in 0u16..=0x7bff {
+        let x = tessera_runtime::scalar::f16_bits_to_f32(bits);
+        let next = tessera_runtime::scalar::f16_bits_to_f32(bits + 1);
+        for s in [1.0f32, -1.0] {
+            v.push(s * x);
+            v.push(s * (x + (next - x) / 2.0));
+        }
+    }
+    let region = "    %c = graph.cast %e {dtype = f16} : (f32) -> f16\n    %w = graph.cast %c {dtype = f32} : (f16) -> f32\n    tile.yield %w : f32";
+    let n = v.len();
+    let x = Tensor::from_f32(DType::F32, vec![n], v).unwrap();
+    check(
+        &kernel(1024, DType::F32, DType::F32, region),
+        x,
+        vec![1.0; n],
+        DType::F32,
+    );
+}

@@ -1,8 +1,8 @@
 //! `graph.cast` between `f32`, `i32` and `i8` on four lanes, and the `i8` operands and
 //! results of four-lane maps (the quantisation kernels around int8 matmuls: `x / s as
-//! i8`, `q as f32 * s`); `f32 -> bf16` inline on lanes and scalars (`--precision bf16`'s
-//! `x as bf16 as f32`, [`Lowerer::round_bf16`]), a `bf16` value being held as its exact
-//! `f32`.
+//! i8`, `q as f32 * s`); `f32 -> bf16` and `f32 -> f16` inline on lanes and scalars
+//! (`--precision bf16|f16`'s `x as bf16 as f32`, [`Lowerer::round_bf16`],
+//! [`Lowerer::round_f16`]), a `bf16` or `f16` value being held as its exact `f32`.
 //!
 //! In a four-lane map an `i8` value is an `i32x4` holding the sign-extended values: it is
 //! loaded from four bytes (`pmovsxbw`, `pmovsxwd`) and stored as four bytes (two
@@ -21,11 +21,19 @@ use tessera_dialects::DType;
 
 /// Whether a cast from `from` to `to` has a four-lane form.
 pub(super) fn lane_cast_supported(from: DType, to: DType) -> bool {
-    use DType::{BF16, F32, I32, I8};
+    use DType::{BF16, F16, F32, I32, I8};
     matches!(
         (from, to),
-        (F32, I8) | (F32, I32) | (I32, F32) | (I8, F32) | (I8, I32) | (F32, BF16) | (BF16, F32)
-    ) || (from == to && matches!(from, F32 | I32 | I8 | BF16))
+        (F32, I8)
+            | (F32, I32)
+            | (I32, F32)
+            | (I8, F32)
+            | (I8, I32)
+            | (F32, BF16)
+            | (BF16, F32)
+            | (F32, F16)
+            | (F16, F32)
+    ) || (from == to && matches!(from, F32 | I32 | I8 | BF16 | F16))
 }
 
 fn little() -> MemFlagsData {
@@ -35,13 +43,14 @@ fn little() -> MemFlagsData {
 impl Lowerer<'_, '_> {
     /// `x as to` on four lanes (`x` an `f32x4`, or an `i32x4` for `i32` and `i8`).
     pub(super) fn lane_cast(&mut self, x: ClValue, from: DType, to: DType) -> Result<ClValue> {
-        use DType::{BF16, F32, I32, I8};
-        // A bf16 value is held as its exact f32 value: widening is the identity.
-        if from == to || (from, to) == (I8, I32) || (from, to) == (BF16, F32) {
+        use DType::{BF16, F16, F32, I32, I8};
+        // A bf16 or f16 value is held as its exact f32 value: widening is the identity.
+        if from == to || matches!((from, to), (I8, I32) | (BF16, F32) | (F16, F32)) {
             return Ok(x);
         }
         Ok(match (from, to) {
             (F32, BF16) => self.round_bf16(x, true),
+            (F32, F16) => self.round_f16(x, true),
             (I32 | I8, F32) => self.b.ins().fcvt_from_sint(types::F32X4, x),
             (F32, I32 | I8) => {
                 let r = self.b.ins().nearest(x);
@@ -111,6 +120,79 @@ impl Lowerer<'_, '_> {
             let r = self.b.ins().select(over, sat, r);
             self.b.ins().select(nan, q, r)
         };
+        self.b.ins().bitcast(fty, MemFlagsData::new(), r)
+    }
+
+    /// `x as f16` held as an `f32` (`x` an `f32`, or an `f32x4` when `lanes`), inline and
+    /// bit for bit as `tsr_cast_bits` (`half`'s `f16::from_f32` with DSL saturation):
+    /// - from 2^-14 up (f16 normals), round to nearest even on 10 mantissa bits (`b +
+    ///   0xfff + lsb`, then the low 13 bits cleared);
+    /// - below 2^-14 (f16 subnormals and zero), the nearest multiple of 2^-24, ties to
+    ///   even, by the `f32` adder: `(|x| + 0.5) - 0.5` (the spacing of `f32` on [0.5, 1)
+    ///   is 2^-24), with `x`'s sign;
+    /// - a finite value beyond 65504 (or rounding past it) saturates to +-65504;
+    ///   infinities stay; a NaN keeps its top 10 mantissa bits and becomes quiet.
+    pub(super) fn round_f16(&mut self, x: ClValue, lanes: bool) -> ClValue {
+        let (ity, fty) = if lanes {
+            (types::I32X4, types::F32X4)
+        } else {
+            (types::I32, types::F32)
+        };
+        let c = |l: &mut Self, v: u32| {
+            let k = l.b.ins().iconst(types::I32, i64::from(v as i32));
+            if lanes {
+                l.b.ins().splat(ity, k)
+            } else {
+                k
+            }
+        };
+        let pick = |l: &mut Self, m: ClValue, a: ClValue, b: ClValue| {
+            if lanes {
+                l.b.ins().bitselect(m, a, b)
+            } else {
+                l.b.ins().select(m, a, b)
+            }
+        };
+        let b = self.b.ins().bitcast(ity, MemFlagsData::new(), x);
+        let abs_mask = c(self, 0x7fff_ffff);
+        let ab = self.b.ins().band(b, abs_mask);
+        let sign = c(self, 0x8000_0000);
+        let s = self.b.ins().band(b, sign);
+        // Normals: 10 mantissa bits, ties to even.
+        let one = c(self, 1);
+        let hi = self.b.ins().ushr_imm_u(b, 13);
+        let lsb = self.b.ins().band(hi, one);
+        let half_ulp = c(self, 0xfff);
+        let bias = self.b.ins().iadd(half_ulp, lsb);
+        let r = self.b.ins().iadd(b, bias);
+        let top = c(self, 0xffff_e000);
+        let r = self.b.ins().band(r, top);
+        // Subnormals: multiples of 2^-24 by the f32 adder.
+        let ax = self.b.ins().bitcast(fty, MemFlagsData::new(), ab);
+        let h = c(self, 0.5f32.to_bits());
+        let h = self.b.ins().bitcast(fty, MemFlagsData::new(), h);
+        let t = self.b.ins().fadd(ax, h);
+        let t = self.b.ins().fsub(t, h);
+        let tb = self.b.ins().bitcast(ity, MemFlagsData::new(), t);
+        let sub = self.b.ins().bor(tb, s);
+        let min_normal = c(self, 0x3880_0000);
+        let small = self.b.ins().icmp(IntCC::SignedLessThan, ab, min_normal);
+        let r = pick(self, small, sub, r);
+        // Finite values past the largest f16 saturate.
+        let inf = c(self, 0x7f80_0000);
+        let finite = self.b.ins().icmp(IntCC::SignedLessThan, ab, inf);
+        let max = c(self, 0x477f_e000);
+        let ar = self.b.ins().band(r, abs_mask);
+        let past = self.b.ins().icmp(IntCC::SignedGreaterThan, ar, max);
+        let over = self.b.ins().band(finite, past);
+        let sat = self.b.ins().bor(s, max);
+        let r = pick(self, over, sat, r);
+        // NaN: quiet, top bits kept.
+        let nan = self.b.ins().icmp(IntCC::SignedGreaterThan, ab, inf);
+        let quiet = c(self, 0x0040_0000);
+        let q = self.b.ins().bor(b, quiet);
+        let q = self.b.ins().band(q, top);
+        let r = pick(self, nan, q, r);
         self.b.ins().bitcast(fty, MemFlagsData::new(), r)
     }
 

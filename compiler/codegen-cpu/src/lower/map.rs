@@ -895,6 +895,9 @@ impl Lowerer<'_, '_> {
         if (from, to) == (DType::F32, DType::BF16) {
             return Ok(self.round_bf16(x, false));
         }
+        if (from, to) == (DType::F32, DType::F16) {
+            return Ok(self.round_f16(x, false));
+        }
         let bits = match from {
             DType::F32 => {
                 self.b
