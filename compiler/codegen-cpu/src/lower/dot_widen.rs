@@ -61,6 +61,7 @@ use crate::tile_layout::TileSlot;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value as ClValue};
 use cranelift_frontend::FunctionBuilder;
+use tessera_dialects::types::TileType;
 use tessera_dialects::{DType, Op, Operation, TileOp, Type, Value};
 
 impl Lowerer<'_, '_> {
@@ -95,26 +96,8 @@ impl Lowerer<'_, '_> {
             Some((k, n)) if k >= 1 && n >= 4 && n % 4 == 0 => {}
             _ => return Ok(false),
         }
-        let Some(cast) = ops.get(i + 1) else {
-            return Ok(false);
-        };
-        if cast.op != Op::Tile(TileOp::Cast)
-            || cast.operands.as_slice() != [v]
-            || cast.results.len() != 1
-            || cast.attrs.dtype("dtype") != Some(DType::F32)
-            || tile_2d(self, cast.results[0], DType::F32).is_none()
-        {
-            return Ok(false);
-        }
-        let w = cast.results[0];
-        let body = &self.func.body;
-        if !Access::of(&op.attrs, 2, "tile.load")?.is_plain()
-            || uses(body, v) != 1
-            || uses(body, w) != 1
-        {
-            return Ok(false);
-        }
-        let Some(j) = ops[i + 2..].iter().position(|o| o.operands.contains(&w)) else {
+        let widened = |t: &TileType| t.dtype == DType::F32 && t.shape.len() == 2;
+        let Some((w, j)) = self.widening_cast_use(ops, i, 2, widened)? else {
             return Ok(false);
         };
         let dot = &ops[i + 2 + j];
@@ -142,27 +125,11 @@ impl Lowerer<'_, '_> {
         let narrow = tile(v).filter(|t| {
             matches!(t.dtype, DType::BF16 | DType::F16) && t.shape.len() == 3 && t.shape[2] % 4 == 0
         });
-        let (Some(narrow), Some(cast)) = (narrow, ops.get(i + 1)) else {
+        let Some(narrow) = narrow else {
             return Ok(false);
         };
-        if cast.op != Op::Tile(TileOp::Cast)
-            || cast.operands.as_slice() != [v]
-            || cast.results.len() != 1
-            || cast.attrs.dtype("dtype") != Some(DType::F32)
-            || tile(cast.results[0])
-                .is_none_or(|t| t.dtype != DType::F32 || t.shape != narrow.shape)
-        {
-            return Ok(false);
-        }
-        let w = cast.results[0];
-        let body = &self.func.body;
-        if !Access::of(&op.attrs, 3, "tile.load")?.is_plain()
-            || uses(body, v) != 1
-            || uses(body, w) != 1
-        {
-            return Ok(false);
-        }
-        let Some(j) = ops[i + 2..].iter().position(|o| o.operands.contains(&w)) else {
+        let widened = |t: &TileType| t.dtype == DType::F32 && t.shape == narrow.shape;
+        let Some((w, j)) = self.widening_cast_use(ops, i, 3, widened)? else {
             return Ok(false);
         };
         let dot = &ops[i + 2 + j];
@@ -176,6 +143,43 @@ impl Lowerer<'_, '_> {
             && f32_2d(&dot.operands[0])
             && f32_2d(&dot.operands[2])
             && !ops[i + 2..i + 2 + j].iter().any(stores))
+    }
+
+    /// For the `tile.load` `ops[i]` (of `rank` indices, plain, its result used only once):
+    /// the `tile.cast` to `f32` right after it that uses it, whose tile passes `widened`
+    /// and whose result has one use, and the position after the cast of the operation
+    /// that uses that result: `(the cast's result, j)` with the user at `ops[i + 2 + j]`.
+    fn widening_cast_use(
+        &self,
+        ops: &[Operation],
+        i: usize,
+        rank: usize,
+        widened: impl Fn(&TileType) -> bool,
+    ) -> Result<Option<(Value, usize)>> {
+        let (op, v) = (&ops[i], ops[i].results[0]);
+        let Some(cast) = ops.get(i + 1) else {
+            return Ok(None);
+        };
+        let cast_ok = cast.op == Op::Tile(TileOp::Cast)
+            && cast.operands.as_slice() == [v]
+            && cast.results.len() == 1
+            && cast.attrs.dtype("dtype") == Some(DType::F32)
+            && matches!(self.ty(cast.results[0]), Ok(Type::Tile(t)) if widened(t));
+        if !cast_ok {
+            return Ok(None);
+        }
+        let w = cast.results[0];
+        let body = &self.func.body;
+        if !Access::of(&op.attrs, rank, "tile.load")?.is_plain()
+            || uses(body, v) != 1
+            || uses(body, w) != 1
+        {
+            return Ok(None);
+        }
+        Ok(ops[i + 2..]
+            .iter()
+            .position(|o| o.operands.contains(&w))
+            .map(|j| (w, j)))
     }
 
     /// The narrow `load` and the widening `cast` after it, left to the dot that packs the
