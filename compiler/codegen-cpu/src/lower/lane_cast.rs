@@ -36,6 +36,15 @@ pub(super) fn lane_cast_supported(from: DType, to: DType) -> bool {
     ) || (from == to && matches!(from, F32 | I32 | I8 | BF16 | F16))
 }
 
+/// The integer and float types of a value on four lanes or on one.
+fn bit_types(lanes: bool) -> (types::Type, types::Type) {
+    if lanes {
+        (types::I32X4, types::F32X4)
+    } else {
+        (types::I32, types::F32)
+    }
+}
+
 fn little() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
@@ -69,25 +78,24 @@ impl Lowerer<'_, '_> {
         })
     }
 
+    /// The 32-bit constant `v`, splat to four lanes when `lanes`.
+    fn lane_bits(&mut self, v: u32, lanes: bool) -> ClValue {
+        let k = self.b.ins().iconst(types::I32, i64::from(v as i32));
+        if lanes {
+            self.b.ins().splat(types::I32X4, k)
+        } else {
+            k
+        }
+    }
+
     /// `x as bf16` held as an `f32` (`x` an `f32`, or an `f32x4` when `lanes`), inline
     /// and bit for bit as `tsr_cast_bits` (`half`'s `bf16::from_f32` with DSL saturation):
     /// round to nearest even on the top 16 bits (`b + 0x7fff + lsb`, then the low half
     /// cleared); a finite value that rounds to infinity saturates to +-max finite
     /// (`0x7f7f`); infinities stay; a NaN keeps its top bits and becomes quiet.
     pub(super) fn round_bf16(&mut self, x: ClValue, lanes: bool) -> ClValue {
-        let (ity, fty) = if lanes {
-            (types::I32X4, types::F32X4)
-        } else {
-            (types::I32, types::F32)
-        };
-        let c = |l: &mut Self, v: u32| {
-            let k = l.b.ins().iconst(types::I32, i64::from(v as i32));
-            if lanes {
-                l.b.ins().splat(ity, k)
-            } else {
-                k
-            }
-        };
+        let (ity, fty) = bit_types(lanes);
+        let c = |l: &mut Self, v: u32| l.lane_bits(v, lanes);
         let b = self.b.ins().bitcast(ity, MemFlagsData::new(), x);
         let one = c(self, 1);
         let hi = self.b.ins().ushr_imm_u(b, 16);
@@ -133,19 +141,8 @@ impl Lowerer<'_, '_> {
     /// - a finite value beyond 65504 (or rounding past it) saturates to +-65504;
     ///   infinities stay; a NaN keeps its top 10 mantissa bits and becomes quiet.
     pub(super) fn round_f16(&mut self, x: ClValue, lanes: bool) -> ClValue {
-        let (ity, fty) = if lanes {
-            (types::I32X4, types::F32X4)
-        } else {
-            (types::I32, types::F32)
-        };
-        let c = |l: &mut Self, v: u32| {
-            let k = l.b.ins().iconst(types::I32, i64::from(v as i32));
-            if lanes {
-                l.b.ins().splat(ity, k)
-            } else {
-                k
-            }
-        };
+        let (ity, fty) = bit_types(lanes);
+        let c = |l: &mut Self, v: u32| l.lane_bits(v, lanes);
         let pick = |l: &mut Self, m: ClValue, a: ClValue, b: ClValue| {
             if lanes {
                 l.b.ins().bitselect(m, a, b)
