@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{max_diff, mlp_inputs, random_f32};
+use common::{check_tiled, mlp_inputs, random_f32};
 
 use tessera::{Program, Tensor};
-use tessera_dialects::{parse_module, print_module, verify_module};
+use tessera_dialects::{parse_module, verify_module};
 use tessera_tiling::BufKind;
 
 /// Runs `func` natively and in the tile interpreter on the executable's own (packed)
@@ -21,23 +21,7 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) -> Vec<Strin
     let want = prog.run_interp(func, inputs.clone()).expect("interp");
     let cpu = prog.cpu_executable(func).expect("compiles");
     let got = cpu.run(inputs.clone()).expect("cpu");
-    let tiled = cpu
-        .tiled()
-        .execute(inputs, &mut |m, k, bufs, sizes| {
-            tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
-        })
-        .expect("tile");
-    for ((g, t), w) in got.iter().zip(&tiled).zip(&want) {
-        let d = max_diff(g, w);
-        assert!(d <= tol, "cpu vs interp: {d}");
-        let d = max_diff(t, w);
-        assert!(d <= tol, "tile vs interp: {d}");
-    }
-    // The rewritten kernels print, parse back to the same text and verify.
-    let text = print_module(&cpu.tiled().kernels);
-    let parsed = parse_module(&text).expect("parses");
-    assert_eq!(print_module(&parsed), text);
-    verify_module(&parsed).expect("verifies");
+    check_tiled(&cpu, inputs, &got, &want, tol);
     let t = cpu.tiled();
     t.params
         .iter()

@@ -10,10 +10,10 @@
 
 mod common;
 
-use common::{max_diff, mlp_inputs, mlp_with, random_f32};
+use common::{check_tiled, mlp_inputs, mlp_with, random_f32};
 
 use tessera::{Program, Tensor};
-use tessera_dialects::{parse_module, print_module, verify_module, DType};
+use tessera_dialects::DType;
 use tessera_egraph::Precision;
 use tessera_tiling::BufKind;
 
@@ -43,24 +43,7 @@ fn check(prog: &Program, func: &str, inputs: Vec<Tensor>, tol: f64) -> Vec<Strin
         .expect("tile prep");
     let mut args: Vec<Tensor> = h.kept.iter().map(|&i| inputs[i].clone()).collect();
     args.extend(held);
-    let tiled = cpu
-        .tiled()
-        .execute(args, &mut |m, k, bufs, sizes| {
-            tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
-        })
-        .expect("tile");
-    assert_eq!(got.len(), want.len());
-    for ((g, t), w) in got.iter().zip(&tiled).zip(&want) {
-        let d = max_diff(g, w);
-        assert!(d <= tol, "cpu vs interp: {d} > {tol}");
-        let d = max_diff(t, w);
-        assert!(d <= tol, "tile vs interp: {d} > {tol}");
-    }
-    // The rewritten kernels print, parse back to the same text and verify.
-    let text = print_module(&cpu.tiled().kernels);
-    let parsed = parse_module(&text).expect("parses");
-    assert_eq!(print_module(&parsed), text);
-    verify_module(&parsed).expect("verifies");
+    check_tiled(&cpu, args, &got, &want, tol);
     let t = cpu.tiled();
     let packed: Vec<&tessera_tiling::BufferInfo> = t
         .params

@@ -39,6 +39,35 @@ pub fn mlp_with(precision: tessera_egraph::Precision) -> Program {
     p
 }
 
+/// Runs `args` through the tile IR of `cpu` in the tile interpreter, and checks its
+/// results and `got` (the native run) against `want` within `tol`; then checks that the
+/// kernels print, parse back to the same text and verify.
+pub fn check_tiled(
+    cpu: &tessera::CpuExecutable,
+    args: Vec<Tensor>,
+    got: &[Tensor],
+    want: &[Tensor],
+    tol: f64,
+) {
+    let tiled = cpu
+        .tiled()
+        .execute(args, &mut |m, k, bufs, sizes| {
+            tessera_interp::run_kernel(m, k, bufs, sizes).map_err(|e| e.message)
+        })
+        .expect("tile");
+    assert_eq!(got.len(), want.len());
+    for ((g, t), w) in got.iter().zip(&tiled).zip(want) {
+        let d = max_diff(g, w);
+        assert!(d <= tol, "cpu vs interp: {d} > {tol}");
+        let d = max_diff(t, w);
+        assert!(d <= tol, "tile vs interp: {d} > {tol}");
+    }
+    let text = tessera_dialects::print_module(&cpu.tiled().kernels);
+    let parsed = tessera_dialects::parse_module(&text).expect("parses");
+    assert_eq!(tessera_dialects::print_module(&parsed), text);
+    tessera_dialects::verify_module(&parsed).expect("verifies");
+}
+
 /// A uniform random f32 tensor in `[-1, 1]`.
 pub fn random_f32(shape: &[usize], seed: u64) -> Tensor {
     tessera_tensor::random::uniform(tessera_dialects::DType::F32, shape, -1.0, 1.0, seed)

@@ -205,11 +205,16 @@ pub fn check_matmul(tiles: (u64, u64, u64), attrs: &str, rhs: DType, bindings: &
         .iter()
         .map(|&(mm, k, n)| sizes(&[("M", mm), ("K", k), ("N", n)]))
         .collect();
-    let kmax = bindings.iter().map(|b| b.1).max().unwrap_or(1);
+    check_dot(&m, &b, bindings.iter().map(|b| b.1).max().unwrap_or(1));
+}
+
+/// Runs kernel `mm` of `m` at every binding against the tile interpreter, within f32
+/// reassociation of up to `kmax` products.
+pub fn check_dot(m: &Module, bindings: &[BTreeMap<String, i64>], kmax: i64) {
     check_kernel(
-        &m,
+        m,
         "mm",
-        &b,
+        bindings,
         Tol::Close {
             rtol: 1e-5,
             atol: 1e-4 * kmax as f32,
