@@ -5,35 +5,35 @@
 //! across the whole `k` loop; each `k` step loads `vecs` vectors of `rhs` and, per row, one
 //! broadcast element of `lhs`, then per accumulator one `vmulps` and one `vaddps` (`madd =
 //! "mul_add"`) or one `fma` (`madd = "fma"`, each factor a fresh broadcast: Cranelift ties
-//! an `fma`'s result to its first factor). The `k` loop, counted by the lhs pointer, is
-//! unrolled `unroll` times; with `pack = "rhs"` the right operand is first copied into
-//! contiguous column panels of the block's width (so that a panel streams through L1
-//! without the set conflicts of a strided walk; one loop over its rows fills every panel;
-//! when the rhs is a `tile.load` used only by this dot, the load is left to the dot, which
-//! packs straight from the buffer when the tile lies wholly inside it, and loads it as
-//! `tile.load` does, padding included, before packing when it does not), with `pack =
-//! "lhs"` each block of lhs rows is copied as broadcast vectors (four `k` per loop
-//! iteration) before the column panels that read it (row blocks are then the outer loop),
-//! `"both"` does both. Ragged edges: a last column panel of fewer vectors, a last block of
-//! fewer rows, and the last `N % 4` columns with scalar accumulators. With `rows = "live"`
-//! (matmul kernels, whose result rows are only stored), row blocks that lie wholly in the
-//! padding of a tile loaded past the end of its buffer are skipped: the bound comes from
-//! the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32 rows the
-//! multiply-adds of 32 rows. With a fourth operand (an index: the result columns that
-//! are read, e.g. the convolution's output columns inside the image), the column panels
-//! that start at or past it are skipped and those columns left undefined. An lhs in
+//! an `fma`'s result to its first factor). The `k` loop, counted down by its own register
+//! and tested at its bottom, is unrolled `unroll` times; with `pack = "rhs"` the right
+//! operand is first copied into contiguous column panels of the block's width (so that a
+//! panel streams through L1 without the set conflicts of a strided walk; one loop over its
+//! rows fills every panel; when the rhs is a `tile.load` used only by this dot, the load is
+//! left to the dot, which packs straight from the buffer when the tile lies wholly inside
+//! it, and loads it as `tile.load` does, padding included, before packing when it does
+//! not), with `pack = "lhs"` each block of lhs rows is copied as broadcast vectors (four
+//! `k` per loop iteration) before the column panels that read it (row blocks are then the
+//! outer loop), `"both"` does both. Ragged edges: a last column panel of fewer vectors, a
+//! last block of fewer rows, and the last `N % 4` columns with scalar accumulators. With
+//! `rows = "live"` (matmul kernels, whose result rows are only stored), row blocks that lie
+//! wholly in the padding of a tile loaded past the end of its buffer are skipped: the bound
+//! comes from the `tile.load` of the lhs at run time, so a 128-row tile costs a batch of 32
+//! rows the multiply-adds of 32 rows. With a fourth operand (an index: the result columns
+//! that are read, e.g. the convolution's output columns inside the image), the column
+//! panels that start at or past it are skipped and those columns left undefined. An lhs in
 //! broadcast row panels (`Q x K x R x 4`: each element in four lanes, the convolution's
 //! weight taps, `tessera_tiling`'s `conv.rs`) is read in place as a packed lhs is, row
-//! blocks of `R` rows outside (no lhs packing); result column `n` reads lane `n % 4`. Accumulation is in `f32`, sequential in `k`; the interpreter
-//! rounds once from `f64`, so results agree within about `K * eps * sum |a b|`.
-//! `i8` operands with an `i32` accumulator: the SIMD micro-kernel of [`super::dot_int`]
-//! (`pmaddwd` on operands packed as `i16` pairs, exact). `i32` operands: scalar, wrapping,
-//! exact.
-//! Narrow float operands (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any
-//! float accumulator, or `f32` operands with a narrow accumulator: scalar, exactly the
-//! interpreter's computation: operands widened exactly, `acc + sum_k a * b` in `f64` in `k`
-//! order (each product of two narrow floats is exact in `f64`), rounded once to `f32` and
-//! then to the accumulator's dtype (`round_arith`), so bit-identical to the interpreter.
+//! blocks of `R` rows outside (no lhs packing); result column `n` reads lane `n % 4`.
+//! Accumulation is in `f32`, sequential in `k`; the interpreter rounds once from `f64`, so
+//! results agree within about `K * eps * sum |a b|`. `i8` operands with an `i32`
+//! accumulator: the SIMD micro-kernel of [`super::dot_int`] (`pmaddwd` on operands packed
+//! as `i16` pairs, exact). `i32` operands: scalar, wrapping, exact. Narrow float operands
+//! (`f16`, `bf16`, `f8e4m3`, `f8e5m2`, both of one dtype) with any float accumulator, or
+//! `f32` operands with a narrow accumulator: scalar, exactly the interpreter's computation:
+//! operands widened exactly, `acc + sum_k a * b` in `f64` in `k` order (each product of two
+//! narrow floats is exact in `f64`), rounded once to `f32` and then to the accumulator's
+//! dtype (`round_arith`), so bit-identical to the interpreter.
 
 use super::memory::{const_bits, Access};
 use super::{buf_flags, frame_flags, single_result, Lowerer, Val};
@@ -1182,18 +1182,20 @@ impl<'a, 'm> Lowerer<'a, 'm> {
     /// `ptrs`, which advance by `strides` bytes per step; the last `steps % u` steps follow
     /// the loop. Returns the accumulators.
     ///
-    /// The accumulators, then the two pointers, are the loop's carried values: a jump's
-    /// arguments are placed in order, so the sums (and their loads) come before the pointer
-    /// increments, which then reuse their old registers. The loop over `steps / u`
-    /// iterations is counted by the lhs pointer. The header tests and branches without
-    /// arguments (the body and the exit read its parameters); the body's results are used
-    /// once, by the jump back, so the rhs loads fold into their multiplies and each new
-    /// pointer and sum takes its old value's register: per iteration two pointer
-    /// increments, a compare, a branch and a jump. (Tested at the bottom instead,
-    /// Cranelift's elaboration places the increments before the loads, which then need a
-    /// register copy and a jump per iteration anyway. Walking frame offsets instead of
-    /// pointers, to compare with a constant, needs the frame pointer in the loop, which the
-    /// convolution's larger kernels spill and reload in every iteration.)
+    /// The accumulators, the two pointers and a down-counter are the loop's carried
+    /// values, and the loop is one block tested at its bottom (`steps` is static, so it
+    /// runs at least once): per iteration the counter's decrement, two pointer
+    /// increments, a test and one branch. The counter, not a pointer compare, decides the
+    /// branch: the branch's condition is elaborated first, and a compare of the advanced
+    /// pointer would place the increments before the loads, which fold `p + step` back
+    /// into `p`, leaving the old and new pointers live at once (a register copy and a
+    /// jump per iteration). The jump's arguments are placed in order, so the sums (and
+    /// their loads) come before the increments, which then reuse their old registers.
+    /// (The loop tested at the top in a header block before it made the register
+    /// allocator reload five spilled integers in every iteration: 32 instructions per
+    /// `k` of the 4 x 2 f32 kernel against 27 now. Walking frame offsets instead of
+    /// pointers, to compare with a constant, needs the frame pointer in the loop, which
+    /// the convolution's larger kernels spill and reload in every iteration.)
     pub(super) fn counted_loop(
         &mut self,
         accs: Vec<ClValue>,
@@ -1207,32 +1209,38 @@ impl<'a, 'm> Lowerer<'a, 'm> {
         let mut st = accs;
         st.extend([pa, pb]);
         if steps / u > 0 {
-            let aend = self.add_c(pa, (steps / u) * u * astep);
-            let header = self.b.create_block();
+            // `steps` is static: the loop runs at least once, so it is one block tested
+            // at its bottom, counted down by its own register.
+            let count = self.iconst(steps / u);
+            st.push(count);
             let body = self.b.create_block();
             let exit = self.b.create_block();
             for &v in &st {
                 let ty = self.b.func.dfg.value_type(v);
-                self.b.append_block_param(header, ty);
+                self.b.append_block_param(body, ty);
             }
             let args: Vec<BlockArg> = st.iter().copied().map(BlockArg::Value).collect();
-            self.b.ins().jump(header, &args);
-            self.b.switch_to_block(header);
-            let params = self.b.block_params(header).to_vec();
-            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, params[na], aend);
-            self.b.ins().brif(more, body, &[], exit, &[]);
+            self.b.ins().jump(body, &args);
             self.b.switch_to_block(body);
-            let mut cur = params.clone();
+            let mut cur = self.b.block_params(body).to_vec();
+            // The branch's condition is placed first, so it depends on the counter
+            // alone: were it a pointer compare, the advanced pointer would be computed
+            // before the loads (which fold `p + step - step` back into `p`), and the old
+            // and new pointers would both be live, with a copy per iteration.
+            let left = self.add_c(cur[na + 2], -1);
+            let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
             let (pa, pb) = (cur[na], cur[na + 1]);
             for t in 0..u {
                 step(self, pa, pb, t, &mut cur[..na]);
             }
             cur[na] = self.add_c(pa, u * astep);
             cur[na + 1] = self.add_c(pb, u * bstep);
+            cur[na + 2] = left;
             let args: Vec<BlockArg> = cur.iter().copied().map(BlockArg::Value).collect();
-            self.b.ins().jump(header, &args);
+            self.b.ins().brif(more, body, &args, exit, &[]);
             self.b.switch_to_block(exit);
-            st = params;
+            cur.truncate(na + 2);
+            st = cur;
         }
         let (pa, pb) = (st[na], st[na + 1]);
         for t in 0..steps % u {
