@@ -90,6 +90,15 @@ declare_dialect! {
         summary: "writes a tile into a buffer, addressed as `tile.load` reads; elements outside the buffer are not written",
         example: "tile.store %t, %out, %i, %j : (tile<64x128xf32>, buf<f32[M, N]>, index, index) -> ()",
     },
+    Prefetch = "prefetch" {
+        operands: Operands::Fixed(&["buffer", "index"]), results: Results::Fixed(0),
+        attrs: [
+            ("rows", Int, Req, "the rows per index: index `i` covers rows `i*rows .. (i+1)*rows` along the buffer's first axis"),
+        ],
+        traits: [],
+        summary: "a hint: brings rows of a buffer into the cache ahead of their use (one read per 64-byte line, results unused); rows past the buffer's end are skipped; no observable effect",
+        example: "tile.prefetch %x, %next {rows = 2} : (buf<f32[N, D]>, index) -> ()",
+    },
     Zeros = "zeros" {
         operands: Operands::Fixed(&[]), results: Results::Fixed(1),
         attrs: [("place", Str, Opt, "where the tile lives: registers, scratch or global")],

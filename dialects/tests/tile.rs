@@ -111,6 +111,37 @@ fn memory_ops_are_checked() {
 }
 
 #[test]
+fn prefetch_is_checked() {
+    let line = "  tile.store %b, %y, %i, %j";
+    let with = |pf: &str| KERNEL.replace(line, &format!("  {pf}\n{line}"));
+    let ok = with("tile.prefetch %x, %i {rows = 32} : (buf<f32[M, N]>, index) -> ()");
+    assert_eq!(errors(&ok), Vec::<String>::new());
+    assert_eq!(print_module(&parse(&ok)), ok);
+    let cases = [
+        (
+            "tile.prefetch %x, %i {rows = 0} : (buf<f32[M, N]>, index) -> ()",
+            "`rows` must be at least 1",
+        ),
+        (
+            "tile.prefetch %x, %i : (buf<f32[M, N]>, index) -> ()",
+            "missing required attribute `rows`",
+        ),
+        (
+            "tile.prefetch %b, %i {rows = 1} : (tile<32x32xf32>, index) -> ()",
+            "expected a buffer",
+        ),
+        (
+            "tile.prefetch %x, %b {rows = 1} : (buf<f32[M, N]>, tile<32x32xf32>) -> ()",
+            "is not an `index`",
+        ),
+    ];
+    for (pf, needle) in cases {
+        let es = errors(&with(pf));
+        assert!(es.iter().any(|e| e.contains(needle)), "{pf}: {es:#?}");
+    }
+}
+
+#[test]
 fn compute_ops_are_checked() {
     check_edit(
         "%d = tile.dot %t, %t, %c : (tile<32x32xf32>, tile<32x32xf32>, tile<32x32xf32>) -> tile<32x32xf32>",

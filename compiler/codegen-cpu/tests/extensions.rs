@@ -192,6 +192,19 @@ tile.kernel @iota_from(%y: buf<i32[2, 4]>) attributes {grid = sizes[1]} {
   tile.store %t, %y, %zero, %zero : (tile<2x4xi32>, buf<i32[2, 4]>, index, index) -> ()
 }
 
+// Prefetches of the next row tile (past the end for the last ones, and far past it)
+// around a copy: no effect on the result, no fault.
+tile.kernel @prefetch_copy(%x: buf<f32[M, N]>, %y: buf<f32[M, N]>) attributes {grid = sizes[(M + 1) / 2], parallel = [0]} {
+  %i = tile.program_id {axis = 0} : () -> index
+  %zero = tile.index {value = sizes[0]} : () -> index
+  %next = tile.affine %i {coeffs = [1], offset = sizes[1]} : (index) -> index
+  %far = tile.affine %i {coeffs = [1], offset = sizes[M + 1000]} : (index) -> index
+  tile.prefetch %x, %next {rows = 2} : (buf<f32[M, N]>, index) -> ()
+  tile.prefetch %y, %far {rows = 3} : (buf<f32[M, N]>, index) -> ()
+  %t = tile.load %x, %i, %zero : (buf<f32[M, N]>, index, index) -> tile<2x64xf32>
+  tile.store %t, %y, %i, %zero : (tile<2x64xf32>, buf<f32[M, N]>, index, index) -> ()
+}
+
 // argmax over axis 0 of an i32 tile, and broadcast dims into the middle axis.
 tile.kernel @argmax_cols(%x: buf<i32[M, 8]>, %y: buf<i32[2, 8, 3]>) attributes {grid = sizes[1]} {
   %zero = tile.index {value = sizes[0]} : () -> index
@@ -246,6 +259,24 @@ fn permuted_strided_element_offsets_and_negative_store_offsets() {
 fn huge_indices_are_clamped_and_read_the_pad() {
     let b: Vec<_> = [4, 5, 1, 64].iter().map(|&l| sizes(&[("L", l)])).collect();
     check(&own(), "far", &b, Tol::Exact);
+}
+
+#[test]
+fn prefetch_reads_nothing_observable_and_stays_in_bounds() {
+    let b: Vec<_> = [(4, 64), (5, 60), (1, 1), (13, 64), (200, 64)]
+        .iter()
+        .map(|&(r, c)| sizes(&[("M", r), ("N", c)]))
+        .collect();
+    check(&own(), "prefetch_copy", &b, Tol::Exact);
+    // The reads are kept though their values are unused: trapping `i8` loads.
+    let clif = JitBackend::new()
+        .unwrap()
+        .compile(&own(), "prefetch_copy")
+        .unwrap()
+        .clif()
+        .to_string();
+    let touches = clif.lines().filter(|l| l.contains("= load.i8 ")).count();
+    assert_eq!(touches, 8, "{clif}");
 }
 
 #[test]

@@ -164,6 +164,31 @@ fn layernorm_and_rmsnorm_over_the_last_axis() {
     );
 }
 
+/// A norm kernel reads ahead the next row tile of its row-indexed input (not gamma and
+/// beta): one `tile.prefetch` with the kernel's rows per grid point.
+#[test]
+fn norms_prefetch_their_next_row_tile() {
+    let m = graph(
+        "fn main(x: f32[B, 37], g: f32[37], b: f32[37]) -> (f32[B, 37], f32[B, 37]) {
+            (layernorm(x, g, b), rmsnorm(x, g))
+        }",
+    );
+    let schedule = schedules()[0];
+    let tiled = lower_func(&m, "main", &schedule).unwrap_or_else(|e| panic!("{e}"));
+    let text = tiled.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tile.prefetch"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        assert!(
+            l.trim() == "tile.prefetch %x, %inext {rows = 1} : (buf<f32[B, 37]>, index) -> ()",
+            "{l}"
+        );
+    }
+}
+
 #[test]
 fn quantize_and_dequantize_per_tensor_and_per_channel() {
     check(

@@ -212,6 +212,17 @@ impl Checker<'_> {
                     _ => m.push("the result must be an i32 tile".into()),
                 }
             }
+            TileOp::Prefetch => {
+                if let Some(b) = self.buffer(op.operands[0], &mut m) {
+                    if b.elem.rank() == 0 {
+                        m.push(format!("`{b}` has no rows to prefetch"));
+                    }
+                }
+                self.check_indices(&op.operands[1..], None, &mut m);
+                if op.attrs.int("rows").is_some_and(|r| r < 1) {
+                    m.push("`rows` must be at least 1".into());
+                }
+            }
             TileOp::Yield => {}
         }
         m

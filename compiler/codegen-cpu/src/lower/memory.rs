@@ -284,6 +284,47 @@ impl Lowerer<'_, '_> {
         })
     }
 
+    /// `tile.prefetch`: one byte read from every 64-byte line of rows `idx * rows ..
+    /// (idx + 1) * rows` (those inside the buffer; buffers are row-major, so the rows are
+    /// one run; up to three lines at the end are left out), the results unused. The reads may trap, so Cranelift keeps them though
+    /// nothing uses their values (it has no prefetch instruction); they lie inside the
+    /// buffer and never do. A row kernel issues them for its next row while it works on
+    /// the current one from L1, so that the next row's first pass does not wait on memory.
+    pub(super) fn prefetch(&mut self, op: &Operation) -> Result<()> {
+        let [b, i] = op.operands[..] else {
+            return invalid("tile.prefetch expects a buffer and an index");
+        };
+        let rows = match op.attrs.int("rows") {
+            Some(r) if r >= 1 => r,
+            _ => return invalid("tile.prefetch needs `rows` of at least 1"),
+        };
+        let buf = self.buffer(b)?;
+        if buf.dims.is_empty() {
+            return invalid("tile.prefetch: a 0-d buffer has no rows");
+        }
+        let idx = self.index(i)?;
+        let first = self.mul_c(idx, rows);
+        let room = self.b.ins().isub(buf.dims[0], first);
+        let limit = self.iconst(rows);
+        let zero = self.iconst(0);
+        let count = self.b.ins().smin(room, limit);
+        let count = self.b.ins().smax(count, zero);
+        let esz = i64::from(crate::tile_layout::elem_bytes(buf.dtype));
+        let row_bytes = self.mul_c(buf.strides[0], esz);
+        let start = self.b.ins().imul(first, row_bytes);
+        let at = self.b.ins().iadd(buf.base, start);
+        let bytes = self.b.ins().imul(count, row_bytes);
+        // Four lines per iteration; a last part of fewer than four lines is left out.
+        self.for_loop(zero, bytes, 4 * 64, |l, off| {
+            let p = l.b.ins().iadd(at, off);
+            for line in 0..4 {
+                l.b.ins().load(types::I8, MemFlagsData::new(), p, line * 64);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     /// `tile.load`.
     pub(super) fn load(&mut self, op: &Operation) -> Result<()> {
         let LoadParts {

@@ -656,6 +656,7 @@ impl Lowerer<'_, '_> {
                 TileOp::For => self.for_op(op),
                 TileOp::Load => self.load(op),
                 TileOp::Store => self.store(op),
+                TileOp::Prefetch => self.prefetch(op),
                 TileOp::Zeros | TileOp::Splat => self.splat(op),
                 TileOp::Map => self.map(op),
                 TileOp::Reduce if op.attrs.str("kind") == Some("argmax") => self.argmax(op),

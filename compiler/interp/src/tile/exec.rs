@@ -513,6 +513,15 @@ impl Exec<'_> {
                     .ok_or("missing dtype attribute `dtype`")?;
                 one(quant::cast(x, dtype)?)
             }
+            // A cache hint: the interpreter checks its operands and reads nothing.
+            TileOp::Prefetch => {
+                let [buf, idx] = op.operands[..] else {
+                    return Err("expects a buffer and an index".into());
+                };
+                self.buffer(buf)?;
+                self.index(idx)?;
+                Ok(Vec::new())
+            }
             TileOp::Yield => Err("must end a tile.for or tile.map region".into()),
             TileOp::For | TileOp::Map => Err("internal error: handled by eval".into()),
         }

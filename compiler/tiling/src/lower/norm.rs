@@ -153,7 +153,8 @@ pub(super) fn argmax(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 /// The layernorm's second loop runs over the chunks wholly
 /// inside the row (`[0, n / tn)`) unmasked, then, when the row can end in a ragged chunk,
 /// over that chunk (`[n / tn, cdiv(n, tn))`: at most once) with the padding NaN and masked
-/// by `x == x`, so a NaN of the row still makes the mean, and the row, NaN.
+/// by `x == x`, so a NaN of the row still makes the mean, and the row, NaN. After the
+/// first loop, `tile.prefetch` reads ahead the next row tile of every input read by rows.
 ///
 /// With a `prologue` (the elementwise group computing the input, see
 /// [`super::fuse::Fusion::prologue`]), the first loop computes the group from its inputs
@@ -416,6 +417,26 @@ pub(super) fn norm(
     k.line(format!(
         "%m1 = tile.map %s1, %cf : ({row}, {row}) -> {row} (%pm: f32, %qm: f32) {{\n  %dm = graph.div %pm, %qm : (f32, f32) -> f32\n  tile.yield %dm : f32\n}}"
     ));
+    // The next row tile of every input read by rows (not gamma and beta, nor a
+    // prologue's `[1, n]` operands) is read ahead while the loops below work on this one
+    // from L1: see `tile.prefetch`.
+    let next_rows: Vec<(String, String)> = match prologue {
+        None => vec![(xn.to_string(), xb.clone())],
+        Some(_) => inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.shape.first() != Some(&SymExpr::lit(1)))
+            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
+            .collect(),
+    };
+    if !next_rows.is_empty() {
+        k.line("%inext = tile.affine %i {coeffs = [1], offset = sizes[1]} : (index) -> index");
+    }
+    for (b, bt) in &next_rows {
+        k.line(format!(
+            "tile.prefetch %{b}, %inext {{rows = {tr}}} : ({bt}, index) -> ()"
+        ));
+    }
     let var = if layer {
         // Loop 2: the sum of the centred squares; in the ragged chunk the padding past the
         // row's end is NaN and masked (`x == x`, so that a NaN of the row still makes the
