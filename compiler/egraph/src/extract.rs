@@ -291,7 +291,6 @@ fn lift_bans(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes, ex: 
         };
         let t = cand.total(g, model, sizes);
         if t < total * (1.0 - 1e-9) {
-}
             total = t;
             *ex = cand;
         }

@@ -518,10 +518,7 @@ fn fuse_reduce_prologue(g: &Graph, class: Id) -> Vec<Found> {
         // The reduction as a one-operation kernel whose input 0 is its `x`.
         let red = Kernel {
             kind: KernelKind::Reduce,
-            body: vec![
-                BodyNode::Arg(0),
-                BodyNode::Op(*op, attrs.clone(), vec![0]),
-            ],
+            body: vec![BodyNode::Arg(0), BodyNode::Op(*op, attrs.clone(), vec![0])],
         };
         for pn in &g[n.children[0]].nodes {
             let Some((p, pkids)) = as_kernel(g, pn) else {
