@@ -148,7 +148,7 @@ fn int8_encoder_activation_scales_read_the_activation_once() {
     assert_eq!(text.matches("graph.gelu_tanh").count(), 1, "{text}");
     // The gelu is inside a matmul kernel.
     let gelu_kernel = text
-        .split("  %")
+        .split("\n  %")
         .find(|k| k.contains("graph.gelu_tanh"))
         .expect("a gelu");
     assert!(gelu_kernel.contains("kind = \"matmul\""), "{text}");
