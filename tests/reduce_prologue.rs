@@ -133,7 +133,10 @@ fn narrow_floats_and_integers() {
 /// back end against the graph interpreter.
 #[test]
 fn int8_encoder_activation_scales_read_the_activation_once() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/transformer_block.tsr");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/transformer_block.tsr"
+    );
     let mut prog = Program::load(std::path::Path::new(path)).expect("loads");
     prog.precision = tessera_egraph::Precision::Int8;
     let text = prog
@@ -161,7 +164,9 @@ fn int8_encoder_activation_scales_read_the_activation_once() {
     }
     let sizes: BTreeMap<String, i64> = [("B".to_string(), 2), ("S".to_string(), 5)].into();
     let xs = inputs(&prog, "encoder_block", &sizes, 3);
-    let want = prog.run_interp("encoder_block", xs.clone()).expect("interp");
+    let want = prog
+        .run_interp("encoder_block", xs.clone())
+        .expect("interp");
     let cpu = prog
         .cpu_executable("encoder_block")
         .expect("compiles")

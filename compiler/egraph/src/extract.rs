@@ -84,25 +84,64 @@ pub fn cost_with_inputs(
     Some(total)
 }
 
+/// Each node's own cost ([`own_cost`]), by e-class and position in it: computed once per
+/// extraction, since the bans of the rounds change only which nodes may be chosen.
+type OwnCosts = BTreeMap<Id, Vec<f64>>;
+
+fn own_costs(g: &Graph, model: &dyn CostModel, sizes: &Sizes) -> OwnCosts {
+    g.classes()
+        .map(|c| {
+            let costs = c
+                .nodes
+                .iter()
+                .map(|n| own_cost(g, c.id, n, model, sizes))
+                .collect();
+            (c.id, costs)
+        })
+        .collect()
+}
+
 fn best_nodes(
     g: &Graph,
-    model: &dyn CostModel,
-    sizes: &Sizes,
+    own: &OwnCosts,
     banned: &BTreeSet<(Id, Node)>,
 ) -> BTreeMap<Id, (f64, Node)> {
     let mut classes: Vec<Id> = g.classes().map(|c| c.id).collect();
     classes.sort();
+    // The banned nodes by e-class and position.
+    let ban: BTreeSet<(Id, usize)> = banned
+        .iter()
+        .filter_map(|(c, n)| {
+            let c = g.find(*c);
+            g[c].nodes.iter().position(|m| m == n).map(|i| (c, i))
+        })
+        .collect();
     let mut best: BTreeMap<Id, (f64, Node)> = BTreeMap::new();
     loop {
         let mut changed = false;
         for c in &classes {
-            for n in &g[*c].nodes {
-                if banned.contains(&(*c, n.clone())) {
+            for (i, n) in g[*c].nodes.iter().enumerate() {
+                if ban.contains(&(*c, i)) {
                     continue;
                 }
-                let Some(total) = cost_with_inputs(g, *c, n, &best, model, sizes) else {
+                let mut seen = BTreeSet::new();
+                let mut total = own.get(c).and_then(|v| v.get(i)).copied().unwrap_or(0.0);
+                let mut ready = true;
+                for k in &n.children {
+                    let k = g.find(*k);
+                    if seen.insert(k) {
+                        match best.get(&k) {
+                            Some((v, _)) => total += *v,
+                            None => {
+                                ready = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                if !ready {
                     continue;
-                };
+                }
                 let better = match best.get(c) {
                     None => true,
                     Some((v, _)) => total < *v * (1.0 - 1e-12),
@@ -242,13 +281,15 @@ const MAX_LIFTS: usize = 64;
 /// Bans are added round by round and a ban made in an early round can outlive its reason
 /// (in the int8 FFN, the matmul with the `gelu` epilogue was banned while the quantisation
 /// kernel also computed the matmul; once that kernel was banned too, the epilogue would
-/// have been the best choice). So once no choice duplicates anything, each ban is lifted
-/// in turn (in order, at most [`MAX_LIFTS`]) and the lift kept when the extraction still
-/// duplicates nothing and its total cost, each needed kernel counted once, is lower.
+/// have been the best choice). So once no choice duplicates anything, each ban of an
+/// e-class the program computes is lifted in turn (in order, at most [`MAX_LIFTS`]) and
+/// the lift kept when the extraction still duplicates nothing and its total cost, each
+/// needed kernel counted once, is lower.
 pub fn extract(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes) -> Extraction {
+    let own = own_costs(g, model, sizes);
     let mut banned = BTreeSet::new();
     for _ in 0..MAX_ROUNDS {
-        let best = best_nodes(g, model, sizes, &banned);
+        let best = best_nodes(g, &own, &banned);
         let need = needed(g, roots, &best);
         let dup = duplicates(g, &best, &need);
         if dup.is_empty() {
@@ -257,13 +298,13 @@ pub fn extract(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes) ->
                 needed: need,
                 banned,
             };
-            lift_bans(g, roots, model, sizes, &mut ex);
+            lift_bans(g, roots, &own, model, sizes, &mut ex);
             return ex;
         }
         banned.extend(dup);
     }
     // Give up on fusion around duplicated matmuls: take only the original operations.
-    let best = best_nodes(g, model, sizes, &banned);
+    let best = best_nodes(g, &own, &banned);
     let need = needed(g, roots, &best);
     Extraction {
         best,
@@ -273,13 +314,28 @@ pub fn extract(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes) ->
 }
 
 /// Lifts the bans of `ex` that are no longer needed ([`extract`]).
-fn lift_bans(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes, ex: &mut Extraction) {
-    let tries: Vec<(Id, Node)> = ex.banned.iter().take(MAX_LIFTS).cloned().collect();
+fn lift_bans(
+    g: &Graph,
+    roots: &[Id],
+    own: &OwnCosts,
+    model: &dyn CostModel,
+    sizes: &Sizes,
+    ex: &mut Extraction,
+) {
+    // Only the bans of e-classes the program computes: lifting one of those can make its
+    // kernel cheaper for every consumer.
+    let tries: Vec<(Id, Node)> = ex
+        .banned
+        .iter()
+        .filter(|(c, _)| ex.needed.contains(&g.find(*c)))
+        .take(MAX_LIFTS)
+        .cloned()
+        .collect();
     let mut total = ex.total(g, model, sizes);
     for b in tries {
         let mut banned = ex.banned.clone();
         banned.remove(&b);
-        let best = best_nodes(g, model, sizes, &banned);
+        let best = best_nodes(g, own, &banned);
         let need = needed(g, roots, &best);
         if !duplicates(g, &best, &need).is_empty() {
             continue;
