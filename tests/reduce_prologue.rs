@@ -102,6 +102,12 @@ fn sums_and_means_read_rows_columns_and_scalars() {
         "reduce_sum",
         &[&[("M", 5)], &[("M", 1)]],
     );
+    // One axis: a single row, reduced to a 0-d result.
+    check(
+        "fn f(x: f32[N]) -> f32 { sum(x * x + 1.0, axis: 0) }",
+        "reduce_sum",
+        RAGGED,
+    );
     check(
         "fn f(x: f32[M, 7]) -> f32[M] { max(-x, axis: -1) }",
         "reduce_max",

@@ -258,7 +258,9 @@ fn reduce_rows(
                 [tr, tn],
                 ("", true),
             );
-            let whole = n.as_const().is_some_and(|c| c > 0 && (c as u64).is_multiple_of(tn));
+            let whole = n
+                .as_const()
+                .is_some_and(|c| c > 0 && (c as u64).is_multiple_of(tn));
             if whole {
                 "pt"
             } else {
