@@ -121,6 +121,17 @@ fn per_element(g: GraphOp) -> f64 {
     }
 }
 
+/// Whether elementwise operation `g` is expensive enough (a transcendental: a polynomial
+/// evaluation per element) that extraction never computes it in two kernels
+/// ([`crate::extract`]).
+pub fn expensive(g: GraphOp) -> bool {
+    use GraphOp as G;
+    matches!(
+        g,
+        G::Exp | G::Log | G::Sigmoid | G::Tanh | G::Erf | G::Gelu | G::GeluTanh | G::Silu | G::Pow
+    )
+}
+
 impl KernelStats {
     /// Adds the work of one operation: to `int8_ops` for an `i8` matmul, einsum or
     /// conv2d, else to `flops`.

@@ -1,7 +1,12 @@
 //! Extraction: for every e-class the cheapest e-node under the cost model, where a node's
 //! cost is its own kernel's predicted time plus its inputs' costs. Kernels are priced
 //! whole ([`crate::cost`]). A fused matmul whose matmul is also needed on its own would
-//! compute it twice: such choices are banned and extraction repeats.
+//! compute it twice: such choices are banned and extraction repeats. So are kernels that
+//! recompute an expensive elementwise operation ([`crate::cost::expensive`]: a
+//! transcendental such as `gelu` or `exp`) that another kernel computes or that is
+//! materialised: the tree cost of extraction prices a shared input once per consumer and
+//! would rather recompute (in the int8 FFN, the `gelu` chain after the first matmul was
+//! computed by both the activation scale's reduction and the quantisation).
 
 use crate::analysis::Graph;
 use crate::cost::{node_stats, CostModel, Sizes};
@@ -79,25 +84,64 @@ pub fn cost_with_inputs(
     Some(total)
 }
 
+/// Each node's own cost ([`own_cost`]), by e-class and position in it: computed once per
+/// extraction, since the bans of the rounds change only which nodes may be chosen.
+type OwnCosts = BTreeMap<Id, Vec<f64>>;
+
+fn own_costs(g: &Graph, model: &dyn CostModel, sizes: &Sizes) -> OwnCosts {
+    g.classes()
+        .map(|c| {
+            let costs = c
+                .nodes
+                .iter()
+                .map(|n| own_cost(g, c.id, n, model, sizes))
+                .collect();
+            (c.id, costs)
+        })
+        .collect()
+}
+
 fn best_nodes(
     g: &Graph,
-    model: &dyn CostModel,
-    sizes: &Sizes,
+    own: &OwnCosts,
     banned: &BTreeSet<(Id, Node)>,
 ) -> BTreeMap<Id, (f64, Node)> {
     let mut classes: Vec<Id> = g.classes().map(|c| c.id).collect();
     classes.sort();
+    // The banned nodes by e-class and position.
+    let ban: BTreeSet<(Id, usize)> = banned
+        .iter()
+        .filter_map(|(c, n)| {
+            let c = g.find(*c);
+            g[c].nodes.iter().position(|m| m == n).map(|i| (c, i))
+        })
+        .collect();
     let mut best: BTreeMap<Id, (f64, Node)> = BTreeMap::new();
     loop {
         let mut changed = false;
         for c in &classes {
-            for n in &g[*c].nodes {
-                if banned.contains(&(*c, n.clone())) {
+            for (i, n) in g[*c].nodes.iter().enumerate() {
+                if ban.contains(&(*c, i)) {
                     continue;
                 }
-                let Some(total) = cost_with_inputs(g, *c, n, &best, model, sizes) else {
+                let mut seen = BTreeSet::new();
+                let mut total = own.get(c).and_then(|v| v.get(i)).copied().unwrap_or(0.0);
+                let mut ready = true;
+                for k in &n.children {
+                    let k = g.find(*k);
+                    if seen.insert(k) {
+                        match best.get(&k) {
+                            Some((v, _)) => total += *v,
+                            None => {
+                                ready = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                if !ready {
                     continue;
-                };
+                }
                 let better = match best.get(c) {
                     None => true,
                     Some((v, _)) => total < *v * (1.0 - 1e-12),
@@ -156,15 +200,61 @@ fn anchor_class(g: &Graph, n: &Node) -> Option<Id> {
     })
 }
 
-/// The choices that make some matmul run twice: where the matmul is also needed on its
-/// own, every kernel that contains it; where several kernels contain it, all but the one
-/// with the largest body (ties: the lowest e-class).
+/// The e-class of each node of kernel node `n`'s body, where the e-graph has it.
+fn body_classes(g: &Graph, n: &Node) -> Vec<Option<Id>> {
+    let Head::Kernel(k) = &n.head else {
+        return Vec::new();
+    };
+    let mut out: Vec<Option<Id>> = Vec::with_capacity(k.body.len());
+    for b in &k.body {
+        let c = match b {
+            BodyNode::Arg(x) => n.children.get(*x).copied(),
+            BodyNode::Op(op, a, c) => c
+                .iter()
+                .map(|i| out.get(*i).copied().flatten())
+                .collect::<Option<Vec<Id>>>()
+                .and_then(|kids| g.lookup(Node::op(*op, a.clone(), kids))),
+        };
+        out.push(c.map(|c| g.find(c)));
+    }
+    out
+}
+
+/// The e-classes of the expensive elementwise operations kernel node `n` computes inside
+/// its body (not its result).
+fn expensive_inside(g: &Graph, class: Id, n: &Node) -> Vec<Id> {
+    let Head::Kernel(k) = &n.head else {
+        return Vec::new();
+    };
+    let classes = body_classes(g, n);
+    let mut out: Vec<Id> = k
+        .body
+        .iter()
+        .zip(&classes)
+        .filter_map(|(b, c)| match (b, c) {
+            (BodyNode::Op(op, _, _), Some(c)) if crate::cost::expensive(*op) && *c != class => {
+                Some(*c)
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The choices that make some matmul (or expensive elementwise operation) run twice: where
+/// it is also needed on its own, every kernel that contains it; where several kernels
+/// contain it, all but the one with the largest body (ties: the lowest e-class).
 fn duplicates(g: &Graph, best: &BTreeMap<Id, (f64, Node)>, need: &BTreeSet<Id>) -> Vec<(Id, Node)> {
     let mut users: BTreeMap<Id, Vec<(Id, Node)>> = BTreeMap::new();
     for c in need {
         let Some((_, n)) = best.get(c) else { continue };
         if let Some(m) = anchor_class(g, n) {
             users.entry(g.find(m)).or_default().push((*c, n.clone()));
+        }
+        for e in expensive_inside(g, g.find(*c), n) {
+            users.entry(e).or_default().push((*c, n.clone()));
         }
     }
     let mut out = Vec::new();
@@ -183,28 +273,82 @@ fn duplicates(g: &Graph, best: &BTreeMap<Id, (f64, Node)>, need: &BTreeSet<Id>) 
     out
 }
 
+/// The most bans [`extract`] tries to lift once the extraction computes every matmul once.
+const MAX_LIFTS: usize = 64;
+
 /// Extracts the roots' cheapest program that computes every matmul once.
+///
+/// Bans are added round by round and a ban made in an early round can outlive its reason
+/// (in the int8 FFN, the matmul with the `gelu` epilogue was banned while the quantisation
+/// kernel also computed the matmul; once that kernel was banned too, the epilogue would
+/// have been the best choice). So once no choice duplicates anything, each ban of an
+/// e-class the program computes is lifted in turn (in order, at most [`MAX_LIFTS`]) and
+/// the lift kept when the extraction still duplicates nothing and its total cost, each
+/// needed kernel counted once, is lower.
 pub fn extract(g: &Graph, roots: &[Id], model: &dyn CostModel, sizes: &Sizes) -> Extraction {
+    let own = own_costs(g, model, sizes);
     let mut banned = BTreeSet::new();
     for _ in 0..MAX_ROUNDS {
-        let best = best_nodes(g, model, sizes, &banned);
+        let best = best_nodes(g, &own, &banned);
         let need = needed(g, roots, &best);
         let dup = duplicates(g, &best, &need);
         if dup.is_empty() {
-            return Extraction {
+            let mut ex = Extraction {
                 best,
                 needed: need,
                 banned,
             };
+            lift_bans(g, roots, &own, model, sizes, &mut ex);
+            return ex;
         }
         banned.extend(dup);
     }
     // Give up on fusion around duplicated matmuls: take only the original operations.
-    let best = best_nodes(g, model, sizes, &banned);
+    let best = best_nodes(g, &own, &banned);
     let need = needed(g, roots, &best);
     Extraction {
         best,
         needed: need,
         banned,
+    }
+}
+
+/// Lifts the bans of `ex` that are no longer needed ([`extract`]).
+fn lift_bans(
+    g: &Graph,
+    roots: &[Id],
+    own: &OwnCosts,
+    model: &dyn CostModel,
+    sizes: &Sizes,
+    ex: &mut Extraction,
+) {
+    // Only the bans of e-classes the program computes: lifting one of those can make its
+    // kernel cheaper for every consumer.
+    let tries: Vec<(Id, Node)> = ex
+        .banned
+        .iter()
+        .filter(|(c, _)| ex.needed.contains(&g.find(*c)))
+        .take(MAX_LIFTS)
+        .cloned()
+        .collect();
+    let mut total = ex.total(g, model, sizes);
+    for b in tries {
+        let mut banned = ex.banned.clone();
+        banned.remove(&b);
+        let best = best_nodes(g, own, &banned);
+        let need = needed(g, roots, &best);
+        if !duplicates(g, &best, &need).is_empty() {
+            continue;
+        }
+        let cand = Extraction {
+            best,
+            needed: need,
+            banned,
+        };
+        let t = cand.total(g, model, sizes);
+        if t < total * (1.0 - 1e-9) {
+            total = t;
+            *ex = cand;
+        }
     }
 }

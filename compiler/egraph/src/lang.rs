@@ -77,6 +77,10 @@ pub enum KernelKind {
     /// A softmax, log-softmax, layernorm or rmsnorm over the last axis with an elementwise
     /// prologue computed in the row kernel's first loop.
     Row,
+    /// A `sum`, `mean`, `max` or `min` over the last axis with an elementwise prologue
+    /// computed tile by tile in the reduction's loop: the prologue's result is never
+    /// written.
+    Reduce,
     /// `softmax(q @ k^T [* c]) @ v` over the last axis, batched: one kernel with an online
     /// softmax over key tiles that never materialises the score matrix.
     Attention,
@@ -89,6 +93,7 @@ impl KernelKind {
             KernelKind::Matmul => "matmul",
             KernelKind::Conv => "conv",
             KernelKind::Row => "row",
+            KernelKind::Reduce => "reduce",
             KernelKind::Attention => "attention",
         }
     }
@@ -99,6 +104,7 @@ impl KernelKind {
             KernelKind::Matmul,
             KernelKind::Conv,
             KernelKind::Row,
+            KernelKind::Reduce,
             KernelKind::Attention,
         ]
         .into_iter()

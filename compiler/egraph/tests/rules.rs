@@ -136,6 +136,32 @@ const CASES: &[Case] = &[
         src: "fn main(x: f32[N, M], g: f32[M], b: f32[M]) -> f32[N, M] { layernorm(gelu_tanh(x * g + b), g, b) }",
         count: &[("graph.fused", 1), ("kind = \"row\"", 1), ("graph.layernorm", 1)],
     },
+    // A reduction over the last axis computes its elementwise producer (kind `reduce`):
+    // with keepdims or not, reading a row `[M]`, a column `[N, 1]` or a scalar.
+    Case {
+        table: "fusion",
+        rule: "fuse-reduce-prologue",
+        src: "fn main(x: f32[N, M]) -> f32[N, 1] { max(abs(x * 2.0), axis: 1, keepdims: true) }",
+        count: &[("graph.fused", 1), ("kind = \"reduce\"", 1), ("graph.reduce_max", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-reduce-prologue",
+        src: "fn main(x: f32[N, M], b: f32[M], s: f32[N, 1]) -> f32[N] { sum(exp(x * s - b), axis: -1) }",
+        count: &[("graph.fused", 1), ("kind = \"reduce\"", 1), ("graph.exp", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-reduce-prologue",
+        src: "fn main(x: f32[A, N, M]) -> f32[A, N] { mean(x * x, axis: 2) }",
+        count: &[("graph.fused", 1), ("kind = \"reduce\"", 1), ("graph.reduce_mean", 1)],
+    },
+    Case {
+        table: "fusion",
+        rule: "fuse-reduce-prologue",
+        src: "fn main(x: f32[N, M], y: f32[N, M]) -> f32[N, 1] { min(relu(x - y), axis: -1, keepdims: true) }",
+        count: &[("graph.fused", 1), ("kind = \"reduce\"", 1), ("graph.reduce_min", 1)],
+    },
     Case {
         table: "fusion",
         rule: "fuse-attention",
@@ -613,6 +639,41 @@ fn a_matmul_used_twice_is_computed_once() {
     let text = tessera_dialects::print_func(&o.func);
     assert_eq!(text.matches("graph.matmul").count(), 1, "{text}");
     same_values(&m, &after, "main", 3, 0.0);
+}
+
+/// Where `fuse-reduce-prologue` does not fire, or its kernel is not extracted: a
+/// reduction over a leading axis, and a producer that is an expensive operation whose
+/// result is needed on its own (a cheap one is recomputed, as elementwise kernels do).
+#[test]
+fn reduce_prologues_only_where_they_save_work() {
+    let run = |src: &str| {
+        let m = inlined(src);
+        let (after, o) = optimized(&m, "main", &Options::default());
+        same_values(&m, &after, "main", 3, 0.0);
+        (tessera_dialects::print_func(&o.func), o.report)
+    };
+    let (text, report) = run("fn main(x: f32[N, M]) -> f32[M] { sum(abs(x * 2.0), axis: 0) }");
+    assert_eq!(report.rules.get("fuse-reduce-prologue"), None, "{text}");
+    assert_eq!(text.matches("kind = \"reduce\"").count(), 0, "{text}");
+    // `exp(x)` is returned: the reduction reads it rather than computing it again.
+    let (text, _) = run("fn main(x: f32[N, M]) -> (f32[N, M], f32[N]) {
+        let e = exp(x);
+        (e, sum(e, axis: -1))
+    }");
+    assert_eq!(text.matches("graph.exp").count(), 1, "{text}");
+    assert_eq!(text.matches("kind = \"reduce\"").count(), 0, "{text}");
+    // Two reductions of one `exp`: computed once, by a kernel of its own.
+    let (text, _) = run("fn main(x: f32[N, M]) -> (f32[N], f32[N]) {
+        let e = exp(x * 0.5);
+        (sum(e, axis: -1), max(e, axis: -1))
+    }");
+    assert_eq!(text.matches("graph.exp").count(), 1, "{text}");
+    // `abs(x)` is returned too, but cheap: the reduction recomputes it and reads x.
+    let (text, _) = run("fn main(x: f32[N, M]) -> (f32[N, M], f32[N, 1]) {
+        let a = abs(x);
+        (a, max(a, axis: -1, keepdims: true))
+    }");
+    assert_eq!(text.matches("kind = \"reduce\"").count(), 1, "{text}");
 }
 
 #[test]

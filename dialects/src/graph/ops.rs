@@ -258,7 +258,7 @@ declare_dialect! {
     Fused = "fused" {
         operands: Operands::Variadic { name: "inputs", min: 1 }, results: ONE,
         attrs: [
-            ("kind", Str, Req, "how it is lowered: `elementwise`, `matmul` (a matmul with an elementwise epilogue), `conv` (an f32 conv2d with one group and an elementwise epilogue), `row` (a softmax or norm over the last axis with an elementwise prologue) or `attention` (`softmax(q @ k^T [* c] [+ mask]) @ v` over the last axis, with an online softmax over key tiles)"),
+            ("kind", Str, Req, "how it is lowered: `elementwise`, `matmul` (a matmul with an elementwise epilogue), `conv` (an f32 conv2d with one group and an elementwise epilogue), `row` (a softmax or norm over the last axis with an elementwise prologue), `reduce` (a sum, mean, max or min over the last axis with an elementwise prologue) or `attention` (`softmax(q @ k^T [* c] [+ mask]) @ v` over the last axis, with an online softmax over key tiles)"),
             ("rules", Str, Opt, "the e-graph rules that formed it, comma-separated (for `--explain`)"),
         ],
         traits: [Pure, HasRegions],

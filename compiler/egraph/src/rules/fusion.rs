@@ -9,6 +9,10 @@
 //!   makes it that matmul's epilogue (kind `matmul`).
 //! - `fuse-row-prologue`: a softmax, log-softmax, layernorm or rmsnorm over the last axis
 //!   computes the elementwise kernel of its own type that produces its input (kind `row`).
+//! - `fuse-reduce-prologue`: a `sum`, `mean`, `max` or `min` over the last axis computes
+//!   the elementwise kernel that produces its input, tile by tile in its loop, so the
+//!   input is never written (kind `reduce`, e.g. the int8 activation scale's
+//!   `max(abs(x), axis: -1)`).
 //! - `fuse-attention`: a batched `matmul(p, v)` whose `p` is `softmax(s [* c] [+ m])` or
 //!   `softmax(where(b, s [* c], f))` over the last axis (a plain softmax or a row kernel,
 //!   `c` and `f` 0-d literals, `m` an f32 additive mask and `b` a bool mask, true where a
@@ -43,6 +47,7 @@ pub fn rules() -> Vec<Rule> {
         class_rule("fuse-elementwise", FnRule(fuse_elementwise)),
         class_rule("fuse-producer", Producer::default()),
         class_rule("fuse-row-prologue", FnRule(fuse_row_prologue)),
+        class_rule("fuse-reduce-prologue", FnRule(fuse_reduce_prologue)),
         class_rule("fuse-attention", FnRule(fuse_attention)),
     ]
 }
@@ -57,6 +62,14 @@ pub fn is_row_op(g: GraphOp) -> bool {
     matches!(
         g,
         GraphOp::Softmax | GraphOp::LogSoftmax | GraphOp::LayerNorm | GraphOp::RmsNorm
+    )
+}
+
+/// Whether `g` is a reduction the `reduce` kernel computes (over the last axis).
+pub fn is_reduce_op(g: GraphOp) -> bool {
+    matches!(
+        g,
+        GraphOp::ReduceSum | GraphOp::ReduceMean | GraphOp::ReduceMax | GraphOp::ReduceMin
     )
 }
 
@@ -257,18 +270,21 @@ pub fn column(shape: &[SymExpr], out: &[SymExpr]) -> bool {
 }
 
 /// Whether kernel `k` with children `kids` and result type `out` is within the limits and
-/// reads every input in a way its kind can lower.
+/// reads every input in a way its kind can lower. For a `reduce` kernel, `out` is the type
+/// of the reduction's input (the prologue's result), which its inputs broadcast against.
 fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
     if k.op_count() > MAX_OPS || kids.len() > MAX_INPUTS {
         return false;
     }
     let anchors = k
         .ops()
-        .filter(|o| matches!(o, GraphOp::MatMul | GraphOp::Conv2d) || is_row_op(*o))
+        .filter(|o| {
+            matches!(o, GraphOp::MatMul | GraphOp::Conv2d) || is_row_op(*o) || is_reduce_op(*o)
+        })
         .count();
     let want = match k.kind {
         KernelKind::Elementwise => 0,
-        KernelKind::Matmul | KernelKind::Conv | KernelKind::Row => 1,
+        KernelKind::Matmul | KernelKind::Conv | KernelKind::Row | KernelKind::Reduce => 1,
         // Formed whole by `fuse-attention`, never grown.
         KernelKind::Attention => return false,
     };
@@ -470,6 +486,49 @@ fn fuse_row_prologue(g: &Graph, class: Id) -> Vec<Found> {
             }
             let (m, mkids) = absorb(&norm, &n.children, 0, &p, &pkids, KernelKind::Row);
             if lowerable(g, &m, &mkids, t) {
+                out.push(Found::Node(
+                    Node {
+                        head: Head::Kernel(g.analysis.intern(m)),
+                        children: mkids,
+                    },
+                    vec![p.clone()],
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn fuse_reduce_prologue(g: &Graph, class: Id) -> Vec<Found> {
+    let mut out = Vec::new();
+    for n in &g[class].nodes {
+        let Head::Op(op, attrs) = &n.head else {
+            continue;
+        };
+        if !is_reduce_op(*op) {
+            continue;
+        }
+        let Some(tx) = ty(g, n.children[0]) else {
+            continue;
+        };
+        let r = tx.rank() as i64;
+        if r == 0 || attrs.attrs().ints("axes") != Some(&[r - 1][..]) {
+            continue;
+        }
+        // The reduction as a one-operation kernel whose input 0 is its `x`.
+        let red = Kernel {
+            kind: KernelKind::Reduce,
+            body: vec![BodyNode::Arg(0), BodyNode::Op(*op, attrs.clone(), vec![0])],
+        };
+        for pn in &g[n.children[0]].nodes {
+            let Some((p, pkids)) = as_kernel(g, pn) else {
+                continue;
+            };
+            if p.kind != KernelKind::Elementwise {
+                continue;
+            }
+            let (m, mkids) = absorb(&red, &n.children, 0, &p, &pkids, KernelKind::Reduce);
+            if lowerable(g, &m, &mkids, tx) {
                 out.push(Found::Node(
                     Node {
                         head: Head::Kernel(g.analysis.intern(m)),

@@ -2,7 +2,7 @@
 //! kernel. Its region is spliced into the function body ([`flatten`]), so the rewrites
 //! before lowering and the per-family lowerings see plain graph operations, and its
 //! members become a [`Fusion`] group of the kind it names ([`fusion`]): an elementwise
-//! group, a row kernel's prologue, or a matmul's epilogue. A function without `graph.fused`
+//! group, a row kernel's or a reduction's prologue, or a matmul's epilogue. A function without `graph.fused`
 //! keeps the trivially safe fusion of [`super::fuse::plan`].
 
 use super::fuse::Fusion;
@@ -104,7 +104,8 @@ pub(crate) fn fusion(func: &Func, chosen: &[Chosen]) -> Fusion {
                 out.absorbed.extend(rest.iter().copied());
                 out.groups.insert(root, idx.clone());
             }
-            "row" => {
+            // A reduction's prologue (`reduce`) is chosen like a row kernel's.
+            "row" | "reduce" => {
                 let x = ops[root].operands.first().and_then(|v| index.get(v));
                 if x != rest.last() {
                     continue;

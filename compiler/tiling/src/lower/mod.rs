@@ -228,6 +228,15 @@ pub fn lower_func_with(
                 Some(GraphOp::Softmax | GraphOp::LogSoftmax) => {
                     reduce::softmax(&mut ctx, op, Some(&ops))?
                 }
+                Some(
+                    GraphOp::ReduceSum
+                    | GraphOp::ReduceMean
+                    | GraphOp::ReduceMax
+                    | GraphOp::ReduceMin,
+                ) => {
+                    let xt = tensor_ty(func, op.operands[0])?;
+                    reduce::fused(&mut ctx, op, &ops, &xt)?
+                }
                 _ => norm::norm(&mut ctx, op, Some(&ops))?,
             }
             continue;

@@ -80,6 +80,26 @@ pub(super) fn prologue_body(
     ob: &str,
     (sfx, setup): (&str, bool),
 ) {
+    prologue_map(k, body, group, inputs, leaves, dt, [tr, tn], (sfx, setup));
+    let rt = tile(dt, &[tr, tn]);
+    body.push(format!(
+        "tile.store %pt{sfx}, %out, %i, %ka{sfx} : ({rt}, {ob}, index, index) -> ()"
+    ));
+}
+
+/// [`prologue_body`] without the store: the group's tile is `%pt{sfx}` (a reduction's
+/// prologue reduces it in place).
+#[allow(clippy::too_many_arguments)] // one call per prologue loop, all of them needed
+pub(super) fn prologue_map(
+    k: &mut KernelText,
+    body: &mut Vec<String>,
+    group: &[(&Operation, DType)],
+    inputs: &[Seen],
+    leaves: &[(Value, Leaf)],
+    dt: DType,
+    [tr, tn]: [u64; 2],
+    (sfx, setup): (&str, bool),
+) {
     let rt = tile(dt, &[tr, tn]);
     // The broadcasts of scalar and column inputs: this loop's own when it sets them up,
     // else the first loop's.
@@ -183,8 +203,5 @@ pub(super) fn prologue_body(
         mtys.join(", "),
         rargs.join(", "),
         region.join("\n")
-    ));
-    body.push(format!(
-        "tile.store %pt{sfx}, %out, %i, %ka{sfx} : ({rt}, {ob}, index, index) -> ()"
     ));
 }

@@ -3,17 +3,20 @@
 //! normalise: three loops over a row; an `f32` softmax stores `exp(x - max)` in its output
 //! in the second loop and divides it in place in the third). Sums and means of narrow floats accumulate in `f32`
 //! and round once; the softmax of a narrow float computes in `f32` and rounds once. Both see the input as `[R, n]`: R rows of n reduced elements. `max`/`min`
+//! A reduction over the last axis may compute its input with an elementwise prologue
+//! ([`fused`]: the e-graph's `reduce` kernel), never writing it. `max`/`min`
 //! of `f32`/`i32` over leading axes are column reductions (`[R, n]` to `[1, n]`, rows
 //! combined in order, no transpose); other axes are moved last first (`axes.rs`).
 
 use super::elementwise::Seen;
-use super::prologue::{prologue_body, prologue_inputs};
+use super::fuse::Leaf;
+use super::prologue::{prologue_body, prologue_inputs, prologue_map};
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{
     buf, cdiv, fit, float_highest, float_lowest, row_tile, sizes, tile, KernelText,
 };
-use tessera_dialects::{DType, GraphOp, Operation, SymExpr};
+use tessera_dialects::{DType, GraphOp, Operation, SymExpr, TensorType, Value};
 
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Kind {
@@ -37,12 +40,7 @@ fn rows_and_len(shape: &[SymExpr], axes: &[i64]) -> Option<(SymExpr, SymExpr)> {
 }
 
 pub(super) fn reduce(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
-    let kind = match op.op.as_graph() {
-        Some(GraphOp::ReduceSum) => Kind::Sum,
-        Some(GraphOp::ReduceMean) => Kind::Mean,
-        Some(GraphOp::ReduceMax) => Kind::Max,
-        _ => Kind::Min,
-    };
+    let kind = kind_of(op);
     let (x, y) = (ctx.buf(op.operands[0]), ctx.buf(op.results[0]));
     let axes = op.attrs.ints("axes").unwrap_or(&[]).to_vec();
     let xt = ctx.ty(x).clone();
@@ -143,10 +141,74 @@ pub(crate) fn row_reduce(
     out: &Seen,
     n: &SymExpr,
 ) -> Result<(), TilingError> {
-    let dt = input.dtype;
-    let rows = &input.shape[0];
-    let tr = fit(rows, ctx.schedule.rows);
+    let rows = input.shape[0].clone();
+    let tr = fit(&rows, ctx.schedule.rows);
     let tn = fit(n, ctx.schedule.elementwise);
+    let src = Source::Plain(input);
+    reduce_rows(ctx, op, kind, &src, out, (&rows, n), [tr, tn])
+}
+
+/// What a row reduction reads: a buffer, or an elementwise group computed from the
+/// group's inputs (a prologue: the operations, the inputs as seen and their kinds).
+enum Source<'a> {
+    Plain(&'a Seen),
+    Prologue(
+        &'a [(&'a Operation, DType)],
+        &'a [Seen],
+        &'a [(Value, Leaf)],
+    ),
+}
+
+/// A reduction over the last axis whose input is computed by an elementwise `group` (a
+/// prologue chosen by the e-graph optimiser, kind `reduce`): the group's map is computed
+/// on each `[tr, tn]` tile of the loop and reduced in place, so its result is never
+/// written. `xt` is the reduction's input type. Columns past the row's end (a ragged last
+/// chunk) are set to the reduction's identity after the map.
+pub(super) fn fused(
+    ctx: &mut Ctx,
+    op: &Operation,
+    group: &[(&Operation, DType)],
+    xt: &TensorType,
+) -> Result<(), TilingError> {
+    let kind = kind_of(op);
+    let r = xt.rank();
+    if r == 0 || op.attrs.ints("axes") != Some(&[r as i64 - 1][..]) {
+        return Err(TilingError::at(
+            op,
+            "internal error: a reduction prologue needs a reduction over the last axis",
+        ));
+    }
+    let y = ctx.buf(op.results[0]);
+    let rows = numel(&xt.shape[..r - 1]);
+    let n = xt.shape[r - 1].clone();
+    let (inputs, leaves) = prologue_inputs(ctx, op, group, &xt.shape, &rows, &n)?;
+    let out = Seen::viewed(ctx, y, vec![rows.clone()]);
+    let (tr, tn) = row_tile(&rows, &n, ctx.schedule.elementwise);
+    let src = Source::Prologue(group, &inputs, &leaves);
+    reduce_rows(ctx, op, kind, &src, &out, (&rows, &n), [tr, tn])
+}
+
+fn kind_of(op: &Operation) -> Kind {
+    match op.op.as_graph() {
+        Some(GraphOp::ReduceSum) => Kind::Sum,
+        Some(GraphOp::ReduceMean) => Kind::Mean,
+        Some(GraphOp::ReduceMax) => Kind::Max,
+        _ => Kind::Min,
+    }
+}
+
+/// Reduces `[tr, tn]` tiles of the rows `src` reads (`rows` rows of `n`) into `out`
+/// (`[rows]`).
+fn reduce_rows(
+    ctx: &mut Ctx,
+    op: &Operation,
+    kind: Kind,
+    src: &Source,
+    out: &Seen,
+    (rows, n): (&SymExpr, &SymExpr),
+    [tr, tn]: [u64; 2],
+) -> Result<(), TilingError> {
+    let dt = out.dtype;
     // Sums of narrow floats accumulate in f32 and round once at the end.
     let widen = dt.is_float() && dt != DType::F32 && matches!(kind, Kind::Sum | Kind::Mean);
     let ad = if widen { DType::F32 } else { dt };
@@ -159,10 +221,15 @@ pub(crate) fn row_reduce(
         (Kind::Min, false) => (int_max(dt).to_string(), "min", "min"),
     };
     let name = ctx.kernel_name(part);
-    let params = vec![
-        ("x".to_string(), buf(dt, &input.shape)),
-        ("out".to_string(), buf(out.dtype, &out.shape)),
-    ];
+    let mut params: Vec<(String, String)> = match src {
+        Source::Plain(input) => vec![("x".to_string(), buf(dt, &input.shape))],
+        Source::Prologue(_, inputs, _) => inputs
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
+            .collect(),
+    };
+    params.push(("out".to_string(), buf(out.dtype, &out.shape)));
     let mut k = KernelText::new(&name, &params, &[cdiv(rows, tr)]);
     let (acc, blk) = (tile(ad, &[tr]), tile(ad, &[tr, tn]));
     let raw = tile(dt, &[tr, tn]);
@@ -170,18 +237,72 @@ pub(crate) fn row_reduce(
     k.line(format!(
         "%init = tile.splat {{value = {init}}} : () -> {acc}"
     ));
-    let (cast, t) = if widen {
-        (
-            format!("\n  %tw = tile.cast %t {{dtype = f32}} : ({raw}) -> {blk}"),
-            "tw",
-        )
-    } else {
-        (String::new(), "t")
+    let mut body: Vec<String> = Vec::new();
+    let t = match src {
+        Source::Plain(input) => {
+            body.push(format!(
+                "%t = tile.load %x, %i, %ka {{pad = {init}}} : ({}, index, index) -> {raw}",
+                buf(dt, &input.shape)
+            ));
+            "t"
+        }
+        Source::Prologue(group, inputs, leaves) => {
+            k.line("%zero = tile.index {value = sizes[0]} : () -> index");
+            prologue_map(
+                &mut k,
+                &mut body,
+                group,
+                inputs,
+                leaves,
+                dt,
+                [tr, tn],
+                ("", true),
+            );
+            let whole = n
+                .as_const()
+                .is_some_and(|c| c > 0 && (c as u64).is_multiple_of(tn));
+            if whole {
+                "pt"
+            } else {
+                // Column positions minus n, plus 1: positive exactly past the row's end.
+                let ipos = tile(DType::I32, &[tr, tn]);
+                body.push(format!(
+                    "%mkb = tile.affine %ka {{coeffs = [{tn}], offset = {}}} : (index) -> index",
+                    sizes(&[SymExpr::lit(1).sub(n)])
+                ));
+                body.push(format!(
+                    "%mkp = tile.iota %mkb {{axis = 1}} : (index) -> {ipos}"
+                ));
+                body.push(format!(
+                    "%mt = tile.map %pt, %mkp : ({raw}, {ipos}) -> {raw} (%mu: {dt}, %mq: i32) {{\n  %mz = graph.constant {{value = 0, dtype = i32}} : () -> i32\n  %mo = graph.gt %mq, %mz : (i32, i32) -> bool\n  %mn = graph.constant {{value = {init}, dtype = {dt}}} : () -> {dt}\n  %ms = graph.select %mo, %mn, %mu : (bool, {dt}, {dt}) -> {dt}\n  tile.yield %ms : {dt}\n}}"
+                ));
+                "mt"
+            }
+        }
     };
+    let t = if widen {
+        body.push(format!(
+            "%tw = tile.cast %{t} {{dtype = f32}} : ({raw}) -> {blk}"
+        ));
+        "tw"
+    } else {
+        t
+    };
+    body.push(format!(
+        "%p = tile.reduce %{t} {{axis = 1, kind = \"{part}\"}} : ({blk}) -> {acc}"
+    ));
+    body.push(format!(
+        "%n = tile.map %c, %p : ({acc}, {acc}) -> {acc} (%u: {ad}, %w: {ad}) {{\n  %s = graph.{combine} %u, %w : ({ad}, {ad}) -> {ad}\n  tile.yield %s : {ad}\n}}"
+    ));
+    body.push(format!("tile.yield %n : {acc}"));
+    let body: Vec<String> = body
+        .iter()
+        .flat_map(|l| l.lines().map(|x| format!("  {x}")).collect::<Vec<_>>())
+        .collect();
     k.line(format!(
-        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%k: index, %c: {acc}) {{\n  %t = tile.load %x, %i, %k {{pad = {init}}} : ({}, index, index) -> {raw}{cast}\n  %p = tile.reduce %{t} {{axis = 1, kind = \"{part}\"}} : ({blk}) -> {acc}\n  %n = tile.map %c, %p : ({acc}, {acc}) -> {acc} (%u: {ad}, %w: {ad}) {{\n    %s = graph.{combine} %u, %w : ({ad}, {ad}) -> {ad}\n    tile.yield %s : {ad}\n  }}\n  tile.yield %n : {acc}\n}}",
+        "%acc = tile.for %init {{bounds = {}}} : ({acc}) -> {acc} (%ka: index, %c: {acc}) {{\n{}\n}}",
         sizes(&[SymExpr::lit(0), cdiv(n, tn)]),
-        buf(dt, &input.shape),
+        body.join("\n")
     ));
     let mut result = "acc";
     if kind == Kind::Mean {
@@ -218,7 +339,12 @@ pub(crate) fn row_reduce(
         tile(dt, &[tr]),
         buf(out.dtype, &out.shape)
     ));
-    ctx.emit(name, k.finish(), vec![input.arg(), out.arg()], op);
+    let mut args: Vec<_> = match src {
+        Source::Plain(input) => vec![input.arg()],
+        Source::Prologue(_, inputs, _) => inputs.iter().map(Seen::arg).collect(),
+    };
+    args.push(out.arg());
+    ctx.emit(name, k.finish(), args, op);
     Ok(())
 }
 
