@@ -16,7 +16,7 @@
 
 use super::elementwise::Seen;
 use super::fuse::Leaf;
-use super::prologue::{prologue_body, prologue_inputs};
+use super::prologue::{prefetch_next_rows, prologue_body, prologue_inputs};
 use super::reduce::int_min;
 use super::shape::numel;
 use super::{Ctx, TilingError};
@@ -417,26 +417,8 @@ pub(super) fn norm(
     k.line(format!(
         "%m1 = tile.map %s1, %cf : ({row}, {row}) -> {row} (%pm: f32, %qm: f32) {{\n  %dm = graph.div %pm, %qm : (f32, f32) -> f32\n  tile.yield %dm : f32\n}}"
     ));
-    // The next row tile of every input read by rows (not gamma and beta, nor a
-    // prologue's `[1, n]` operands) is read ahead while the loops below work on this one
-    // from L1: see `tile.prefetch`.
-    let next_rows: Vec<(String, String)> = match prologue {
-        None => vec![(xn.to_string(), xb.clone())],
-        Some(_) => inputs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.shape.first() != Some(&SymExpr::lit(1)))
-            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
-            .collect(),
-    };
-    if !next_rows.is_empty() {
-        k.line("%inext = tile.affine %i {coeffs = [1], offset = sizes[1]} : (index) -> index");
-    }
-    for (b, bt) in &next_rows {
-        k.line(format!(
-            "tile.prefetch %{b}, %inext {{rows = {tr}}} : ({bt}, index) -> ()"
-        ));
-    }
+    let row_inputs = prologue.map(|_| inputs.as_slice());
+    prefetch_next_rows(&mut k, row_inputs, (xn, &xb), tr);
     let var = if layer {
         // Loop 2: the sum of the centred squares; in the ragged chunk the padding past the
         // row's end is NaN and masked (`x == x`, so that a NaN of the row still makes the

@@ -205,3 +205,34 @@ pub(super) fn prologue_map(
         region.join("\n")
     ));
 }
+
+/// Reads ahead the next grid point's row tile (`tr` rows, `tile.prefetch`) of every input a
+/// row kernel reads by rows: `x` (name and buffer type) without a prologue, else the
+/// prologue's `inputs` (`l0, l1, ...`) but those seen as `[1, n]` (vectors broadcast along
+/// the rows, like gamma and beta). Emitted after the kernel's first loop over the row, so
+/// that its other loops, working from L1, overlap the reads of the next row.
+pub(super) fn prefetch_next_rows(
+    k: &mut KernelText,
+    inputs: Option<&[Seen]>,
+    x: (&str, &str),
+    tr: u64,
+) {
+    let next: Vec<(String, String)> = match inputs {
+        None => vec![(x.0.to_string(), x.1.to_string())],
+        Some(ins) => ins
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.shape.first() != Some(&SymExpr::lit(1)))
+            .map(|(j, s)| (format!("l{j}"), buf(s.dtype, &s.shape)))
+            .collect(),
+    };
+    if next.is_empty() {
+        return;
+    }
+    k.line("%inext = tile.affine %i {coeffs = [1], offset = sizes[1]} : (index) -> index");
+    for (b, bt) in &next {
+        k.line(format!(
+            "tile.prefetch %{b}, %inext {{rows = {tr}}} : ({bt}, index) -> ()"
+        ));
+    }
+}

@@ -10,7 +10,7 @@
 
 use super::elementwise::Seen;
 use super::fuse::Leaf;
-use super::prologue::{prologue_body, prologue_inputs, prologue_map};
+use super::prologue::{prefetch_next_rows, prologue_body, prologue_inputs, prologue_map};
 use super::shape::numel;
 use super::{Ctx, TilingError};
 use crate::template::{
@@ -509,6 +509,7 @@ pub(super) fn softmax(
     k.line(format!(
         "%mb = tile.broadcast %m {{dims = [0]}} : ({row}) -> {blk}"
     ));
+    prefetch_next_rows(&mut k, prologue.map(|_| inputs.as_slice()), (xn, &xb), tr);
     // Loop 2: the sum of exp(x - m). For log_softmax, the sum `t` of the terms below the
     // maximum and the count `c` of the maxima, each exact 1 kept out of `t`, so that
     // `log(sum) = log1p((c - 1) + t)` keeps the digits of a small `t` (one dominant logit).
