@@ -78,6 +78,9 @@ pub enum Precision {
     Fp8,
     /// `i8` operands, `i32` accumulation.
     Int8,
+    /// `i8` operands with scales per block of 32 along the reduction axis
+    /// (`int8/block32`); contractions the form does not fit stay `f32`.
+    Int8Block32,
 }
 
 impl Precision {
@@ -89,6 +92,7 @@ impl Precision {
             Precision::F16 => Some(Form::Float(DType::F16)),
             Precision::Fp8 => Some(Form::Scaled(DType::F8E4M3)),
             Precision::Int8 => Some(Form::Int8(Scales::Row)),
+            Precision::Int8Block32 => Some(Form::Int8(Scales::Block32)),
         }
     }
 
@@ -105,6 +109,7 @@ impl Precision {
             Precision::F16 => "f16",
             Precision::Fp8 => "fp8",
             Precision::Int8 => "int8",
+            Precision::Int8Block32 => "int8/block32",
         }
     }
 }
@@ -240,8 +245,8 @@ impl Contraction {
         format!("{} #{n} ({how})", self.name())
     }
 
-    /// The rule that adds `form` for this contraction (`None` where the form does not
-    /// apply: `int8/block32` is for `matmul` only).
+    /// The rule that adds `form` for this contraction (every form applies to every
+    /// contraction; `Option` for the callers that ask before a form exists).
     pub fn rule(self, form: Form) -> Option<&'static str> {
         use Contraction::*;
         Some(match (self, form) {
@@ -251,12 +256,13 @@ impl Contraction {
             (Einsum, Form::Scaled(_)) => "lower-einsum-f8e4m3",
             (Einsum, Form::Int8(Scales::Tensor)) => "lower-einsum-int8-tensor",
             (Einsum, Form::Int8(Scales::Row)) => "lower-einsum-int8",
+            (Einsum, Form::Int8(Scales::Block32)) => "lower-einsum-int8-block32",
             (Conv2d, Form::Float(DType::F16)) => "lower-conv2d-f16",
             (Conv2d, Form::Float(_)) => "lower-conv2d-bf16",
             (Conv2d, Form::Scaled(_)) => "lower-conv2d-f8e4m3",
             (Conv2d, Form::Int8(Scales::Tensor)) => "lower-conv2d-int8-tensor",
             (Conv2d, Form::Int8(Scales::Row)) => "lower-conv2d-int8",
-            (_, Form::Int8(Scales::Block32)) => return None,
+            (Conv2d, Form::Int8(Scales::Block32)) => "lower-conv2d-int8-block32",
         })
     }
 
@@ -271,6 +277,10 @@ impl Contraction {
                 "i8 operands (scales per slice of each operand's kept labels), i32 \
                  accumulation"
             }
+            (Contraction::Einsum, Form::Int8(Scales::Block32)) => {
+                "i8 operands (scales per block of 32 along the last contracted label and per \
+                 slice of the other labels), i32 partial sums per block"
+            }
             (Contraction::Einsum, _) => "i8 operands (one scale per tensor each), i32 accumulation",
             (Contraction::Conv2d, Form::Scaled(_)) => {
                 "operands quantised to f8e4m3 (activation scale per tensor, weight scales per \
@@ -279,6 +289,10 @@ impl Contraction {
             (Contraction::Conv2d, Form::Int8(Scales::Row)) => {
                 "i8 operands (activation scale per image, weight scales per output channel), \
                  i32 accumulation"
+            }
+            (Contraction::Conv2d, Form::Int8(Scales::Block32)) => {
+                "i8 operands (scales per block of 32 input channels: per image for the \
+                 activation, per output channel for the weight), i32 convolution per block"
             }
             (Contraction::Conv2d, _) => {
                 "i8 operands (activation scale per tensor, weight scales per output channel), \
@@ -432,6 +446,9 @@ impl Lower {
                 (Contraction::MatMul, Form::Int8(Scales::Block32)) => {
                     tw.rank() == 2 && ta.rank() >= 2 && blocks(tw).is_some()
                 }
+                (Contraction::Einsum, Form::Int8(Scales::Block32)) => {
+                    einsum_terms(n).is_some_and(|(x, y, o)| einsum_block(&x, &y, &o, ta).is_some())
+                }
                 (Contraction::Einsum, Form::Scaled(_)) => einsum_terms(n).is_some(),
                 (Contraction::Einsum, Form::Int8(Scales::Tensor | Scales::Row)) => {
                     einsum_terms(n).is_some_and(|(x, y, o)| int8_contracted(&x, &y, &o).is_some())
@@ -440,7 +457,15 @@ impl Lower {
                     Contraction::Conv2d,
                     Form::Scaled(_) | Form::Int8(Scales::Tensor | Scales::Row),
                 ) => ta.rank() == 4 && tw.rank() == 4,
-                (_, Form::Int8(Scales::Block32)) => false,
+                (Contraction::Conv2d, Form::Int8(Scales::Block32)) => {
+                    let Head::Op(_, attrs) = &n.head else {
+                        continue;
+                    };
+                    ta.rank() == 4
+                        && tw.rank() == 4
+                        && attrs.attrs().int("groups").unwrap_or(1) == 1
+                        && conv_blocks(tw).is_some()
+                }
             };
             if ok {
                 out.push(n.clone());
@@ -556,6 +581,18 @@ impl Lower {
     ///   1 for the other operand's labels). For `"bhqd,bhkd->bhqk"`: a scale per query
     ///   row and per key row, as `int8/row` of `matmul` takes one per row of the
     ///   activation and one per output channel of the weight.
+    /// - `int8/block32`: the last contracted label `r` (static size `K`, a multiple of
+    ///   32, at least 64: [`einsum_block`]) split into blocks, `r = 32 blk + inb`. Each
+    ///   operand, reshaped with `r` as (`blk`, `inb`), is quantised with one scale per
+    ///   block and per slice of its kept labels (the maximum over `inb` and the other
+    ///   contracted labels). Identity: `einsum(s, a, b)[o] = sum_blk sum_{inb, k'}
+    ///   a[.., blk, inb] b[.., blk, inb] ~ sum_blk s_a[.., blk] s_b[.., blk] sum_{inb, k'}
+    ///   qa qb` (`k'` the other contracted labels: the scales do not vary along what the
+    ///   inner sum runs over, so they factor out of it). The inner sums are one `i8`
+    ///   einsum into `i32` with `blk` kept as the output's last label (`"bqd,bkd->bqk"`
+    ///   becomes `"bqac,bkac->bqka"`), each scale laid out along its labels, and a sum
+    ///   over that last axis. As `matmul`'s block form, the `[.., K/32]` partial
+    ///   products are materialised.
     fn build_einsum(&self, g: &mut Graph, a: Id, b: Id, attrs: OpAttrs, n: &Node) -> Option<Id> {
         let (x, y, out) = einsum_terms(n)?;
         let einsum = |g: &mut Graph, l: Id, r: Id| {
@@ -601,7 +638,60 @@ impl Lower {
                 let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
                 Some(op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]))
             }
-            Form::Int8(Scales::Block32) => None,
+            Form::Int8(Scales::Block32) => {
+                let ta = ty(g, a)?.clone();
+                let tb = ty(g, b)?.clone();
+                let (r, nb) = einsum_block(&x, &y, &out, &ta)?;
+                let k = int8_contracted(&x, &y, &out)?;
+                // Two fresh labels: `blk` for the block, `inb` for the position in it.
+                let mut fresh = ('a'..='z')
+                    .chain('A'..='Z')
+                    .filter(|l| !x.contains(l) && !y.contains(l) && !out.contains(l));
+                let (blk, inb) = (fresh.next()?, fresh.next()?);
+                // Each operand with `r` split into (`blk`, `inb`), then quantised with one
+                // scale per block and per slice of its other kept labels: the maximum over
+                // `inb` and the other contracted labels, kept as size 1.
+                let split = |g: &mut Graph, v: Id, t: &[char], vt: &TensorType| {
+                    let mut labels = Vec::new();
+                    let mut dims = Vec::new();
+                    for (l, d) in t.iter().zip(&vt.shape) {
+                        if *l == r {
+                            labels.extend([blk, inb]);
+                            dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
+                        } else {
+                            labels.push(*l);
+                            dims.push(d.clone());
+                        }
+                    }
+                    let axes: Vec<i64> = (0..labels.len() as i64)
+                        .filter(|i| {
+                            let l = labels[*i as usize];
+                            l == inb || (l != r && k.contains(&l))
+                        })
+                        .collect();
+                    let v = reshape(g, v, dims);
+                    let (xs, s) = scaled_keepdims(g, v, axes, 127.0);
+                    (cast(g, xs, DType::I8), s, labels)
+                };
+                let (qa, sa, xa) = split(g, a, &x, &ta);
+                let (qb, sb, yb) = split(g, b, &y, &tb);
+                // The i8 einsum keeps the block label last: [out.., K/32] in i32.
+                let mut blocked = out.clone();
+                blocked.push(blk);
+                let text = |t: &[char]| t.iter().collect::<String>();
+                let spec = format!("{},{}->{}", text(&xa), text(&yb), text(&blocked));
+                let attrs = Attrs::new().with("spec", Attr::Str(spec));
+                let acc = op(g, GraphOp::Einsum, attrs, vec![qa, qb]);
+                let wide = cast(g, acc, DType::F32);
+                let sa = along_output(g, sa, &xa, &blocked)?;
+                let sb = along_output(g, sb, &yb, &blocked)?;
+                let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
+                let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]);
+                let attrs = Attrs::new()
+                    .with("axes", Attr::Ints(vec![out.len() as i64]))
+                    .with("keepdims", Attr::Bool(false));
+                Some(op(g, GraphOp::ReduceSum, attrs, vec![d]))
+            }
         }
     }
 
@@ -615,6 +705,19 @@ impl Lower {
     ///   image's result does not depend on the others in its batch). Each output element
     ///   sums products of one image and one output channel, so the scales factor out of
     ///   the exact `i32` sum.
+    /// - `int8/block32` (`groups = 1`, a static `C`, a multiple of 32, from 64 to 1024:
+    ///   [`conv_blocks`]): one scale per (image, block of 32 input channels) for `x`,
+    ///   per (output channel, block) for `w`. Identity: `conv2d(x, w)[n, o, p, q] =
+    ///   sum_b sum_{c in b, taps} x w ~ sum_b s_x[n, b] s_w[o, b] conv2d(qx_b, qw_b)[n, o,
+    ///   p, q]`, with `qx_b` and `qw_b` the block's 32 channels (a `slice` of the
+    ///   quantised tensors): the scales are constant over the inner sum, and a padded
+    ///   position is zero before and after quantisation. *Why slices*: each block is
+    ///   then a `groups = 1` `i8` convolution, which tiling lowers to the `i8` implicit
+    ///   GEMM; the one-operation alternative, a convolution with `groups = C/32` of `x`
+    ///   and the weight re-laid as `[C/32 * O, 32, KH, KW]`, is lowered as a direct
+    ///   (scalar-broadcast) convolution, several times slower. The cost is one `i8`
+    ///   slice of `x` per block (a copy of a quarter of its `f32` bytes) and one kernel
+    ///   launch per block; the partial results are scaled and summed elementwise.
     fn build_conv(&self, g: &mut Graph, x: Id, w: Id, attrs: OpAttrs) -> Option<Id> {
         let conv = |g: &mut Graph, l: Id, r: Id| {
             g.add(Node::op(GraphOp::Conv2d, attrs.clone(), vec![l, r]))
@@ -632,11 +735,68 @@ impl Lower {
                 let dw = op(g, GraphOp::Dequantize, axis(0), vec![qw, sw]);
                 Some(conv(g, dx, dw))
             }
+            Form::Int8(Scales::Block32) => {
+                let tx = ty(g, x)?.clone();
+                let tw = ty(g, w)?.clone();
+                let nb = conv_blocks(&tw)?;
+                let [n, _, h, wd] = tx.shape.as_slice() else {
+                    return None;
+                };
+                let [o, _, kh, kw] = tw.shape.as_slice() else {
+                    return None;
+                };
+                let lit = SymExpr::lit;
+                // x as [N, C/32, 32 * H * W]: one scale per (image, block), the maximum
+                // over the block's 32 channels and the whole image; w as [O, C/32, 32 *
+                // KH * KW]: one per (output channel, block). Both quantised, then seen
+                // as NCHW / OIHW again (reshapes: views, no copies).
+                let rows = |d1: &SymExpr, d2: &SymExpr| lit(32).mul(d1).mul(d2);
+                let x3 = reshape(g, x, vec![n.clone(), lit(nb), rows(h, wd)]);
+                let (xs, sx) = scaled_keepdims(g, x3, vec![2], 127.0);
+                let qx3 = cast(g, xs, DType::I8);
+                let qx = reshape(g, qx3, tx.shape.clone());
+                let w3 = reshape(g, w, vec![o.clone(), lit(nb), rows(kh, kw)]);
+                let (qw3, sw) = quant_keepdims(g, w3, vec![2], DType::I8, 127.0);
+                let qw = reshape(g, qw3, tw.shape.clone());
+                let mut total = None;
+                for b in 0..nb {
+                    let ch = |end: &SymExpr, last: Vec<SymExpr>| {
+                        let mut start = vec![lit(0), lit(32 * b)];
+                        start.extend(last.iter().map(|_| lit(0)));
+                        let mut stop = vec![end.clone(), lit(32 * b + 32)];
+                        stop.extend(last);
+                        (start, stop)
+                    };
+                    let (s0, s1) = ch(n, vec![h.clone(), wd.clone()]);
+                    let qxb = slice(g, qx, s0, s1);
+                    let (s0, s1) = ch(o, vec![kh.clone(), kw.clone()]);
+                    let qwb = slice(g, qw, s0, s1);
+                    let acc = conv(g, qxb, qwb);
+                    let wide = cast(g, acc, DType::F32);
+                    let at = |g: &mut Graph, s: Id, d: &SymExpr, dims: Vec<SymExpr>| {
+                        let s = slice(
+                            g,
+                            s,
+                            vec![lit(0), lit(b), lit(0)],
+                            vec![d.clone(), lit(b + 1), lit(1)],
+                        );
+                        reshape(g, s, dims)
+                    };
+                    let swb = at(g, sw, o, vec![o.clone(), lit(1), lit(1)]);
+                    let sxb = at(g, sx, n, vec![n.clone(), lit(1), lit(1), lit(1)]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, swb]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sxb]);
+                    total = Some(match total {
+                        None => d,
+                        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+                    });
+                }
+                total
+            }
             Form::Int8(s) => {
                 let (xs, sx) = match s {
                     Scales::Tensor => scaled_tensor(g, x, 4, 127.0),
-                    Scales::Row => scaled_keepdims(g, x, vec![1, 2, 3], 127.0),
-                    Scales::Block32 => return None,
+                    _ => scaled_keepdims(g, x, vec![1, 2, 3], 127.0),
                 };
                 let qx = cast(g, xs, DType::I8);
                 let (qw, sw) = quant_out_channels(g, w, DType::I8, 127.0);
@@ -710,10 +870,44 @@ fn quant_out_channels(g: &mut Graph, w: Id, t: DType, top: f64) -> (Id, Id) {
 /// for a static `K` that is a multiple of 32 and at least 64 (one block is the per-row
 /// and per-channel form).
 fn blocks(w: &TensorType) -> Option<i64> {
-    match w.shape.first()?.as_const()? {
+    block_count(w.shape.first()?)
+}
+
+/// `K / 32` for a static `K` that is a multiple of 32 and at least 64.
+fn block_count(k: &SymExpr) -> Option<i64> {
+    match k.as_const()? {
         k if k >= 64 && k % 32 == 0 => Some(k / 32),
         _ => None,
     }
+}
+
+/// The reduction axis of a two-operand einsum's `int8/block32` form: its last contracted
+/// label (in the first operand's order), when the einsum can be lowered to `i8` exactly
+/// ([`int8_contracted`]) and that label's size in `a` (the first operand's type) is a
+/// static multiple of 32, at least 64. Returns (the label, the number of blocks).
+fn einsum_block(x: &[char], y: &[char], out: &[char], a: &TensorType) -> Option<(char, i64)> {
+    let k = int8_contracted(x, y, out)?;
+    let r = *k.last()?;
+    let at = x.iter().position(|l| *l == r)?;
+    Some((r, block_count(a.shape.get(at)?)?))
+}
+
+/// The most blocks of 32 input channels `int8/block32` takes for a `conv2d` (C <= 1024):
+/// the form holds one `i8` convolution per block, so the graph grows with them.
+const CONV_BLOCKS: i64 = 32;
+
+/// The number of blocks of 32 input channels of an OIHW weight for `int8/block32`: `C /
+/// 32` for a static `C`, a multiple of 32, at least 64, at most [`CONV_BLOCKS`] blocks.
+fn conv_blocks(w: &TensorType) -> Option<i64> {
+    block_count(w.shape.get(1)?).filter(|b| *b <= CONV_BLOCKS)
+}
+
+/// `x[start:end]` along every axis.
+fn slice(g: &mut Graph, x: Id, start: Vec<SymExpr>, end: Vec<SymExpr>) -> Id {
+    let attrs = Attrs::new()
+        .with("start", Attr::Sizes(start))
+        .with("end", Attr::Sizes(end));
+    op(g, GraphOp::Slice, attrs, vec![x])
 }
 
 fn reshape(g: &mut Graph, x: Id, dims: Vec<SymExpr>) -> Id {
