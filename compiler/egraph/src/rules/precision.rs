@@ -582,17 +582,21 @@ impl Lower {
     ///   row and per key row, as `int8/row` of `matmul` takes one per row of the
     ///   activation and one per output channel of the weight.
     /// - `int8/block32`: the last contracted label `r` (static size `K`, a multiple of
-    ///   32, at least 64: [`einsum_block`]) split into blocks, `r = 32 blk + inb`. Each
-    ///   operand, reshaped with `r` as (`blk`, `inb`), is quantised with one scale per
-    ///   block and per slice of its kept labels (the maximum over `inb` and the other
-    ///   contracted labels). Identity: `einsum(s, a, b)[o] = sum_blk sum_{inb, k'}
+    ///   32, from 64 to 1024: [`einsum_block`]) split into blocks, `r = 32 blk + inb`.
+    ///   Each operand, reshaped with `r` as (`blk`, `inb`), is quantised with one scale
+    ///   per block and per slice of its kept labels (the maximum over `inb` and the
+    ///   other contracted labels). Identity: `einsum(s, a, b)[o] = sum_blk sum_{inb, k'}
     ///   a[.., blk, inb] b[.., blk, inb] ~ sum_blk s_a[.., blk] s_b[.., blk] sum_{inb, k'}
     ///   qa qb` (`k'` the other contracted labels: the scales do not vary along what the
-    ///   inner sum runs over, so they factor out of it). The inner sums are one `i8`
-    ///   einsum into `i32` with `blk` kept as the output's last label (`"bqd,bkd->bqk"`
-    ///   becomes `"bqac,bkac->bqka"`), each scale laid out along its labels, and a sum
-    ///   over that last axis. As `matmul`'s block form, the `[.., K/32]` partial
-    ///   products are materialised.
+    ///   inner sum runs over, so they factor out of it). Each inner sum is the einsum as
+    ///   written of the block's `i8` slices (`r` restricted to `32 blk .. 32 blk + 32`),
+    ///   into `i32`, cast to `f32`, multiplied by the block's scales laid out along the
+    ///   output's labels; the blocks' results are added. *Why slices*: the
+    ///   one-operation alternative, an `i8` einsum keeping `blk` as an output label and a
+    ///   sum over it, makes `blk` a batch axis of the contraction and the scaled sum a
+    ///   reduction over an axis of `K / 32` elements; measured 20 times slower than this
+    ///   (docs/BENCHMARKS.md, "Session 8"). Slices of `i8` operands are cheap copies,
+    ///   and each block's einsum is the written one, on the `i8` micro-kernel.
     fn build_einsum(&self, g: &mut Graph, a: Id, b: Id, attrs: OpAttrs, n: &Node) -> Option<Id> {
         let (x, y, out) = einsum_terms(n)?;
         let einsum = |g: &mut Graph, l: Id, r: Id| {
@@ -675,22 +679,35 @@ impl Lower {
                 };
                 let (qa, sa, xa) = split(g, a, &x, &ta);
                 let (qb, sb, yb) = split(g, b, &y, &tb);
-                // The i8 einsum keeps the block label last: [out.., K/32] in i32.
-                let mut blocked = out.clone();
-                blocked.push(blk);
-                let text = |t: &[char]| t.iter().collect::<String>();
-                let spec = format!("{},{}->{}", text(&xa), text(&yb), text(&blocked));
-                let attrs = Attrs::new().with("spec", Attr::Str(spec));
-                let acc = op(g, GraphOp::Einsum, attrs, vec![qa, qb]);
-                let wide = cast(g, acc, DType::F32);
-                let sa = along_output(g, sa, &xa, &blocked)?;
-                let sb = along_output(g, sb, &yb, &blocked)?;
-                let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
-                let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]);
-                let attrs = Attrs::new()
-                    .with("axes", Attr::Ints(vec![out.len() as i64]))
-                    .with("keepdims", Attr::Bool(false));
-                Some(op(g, GraphOp::ReduceSum, attrs, vec![d]))
+                // Seen as written again (a view), then sliced per block along `r`.
+                let qa = reshape(g, qa, ta.shape.clone());
+                let qb = reshape(g, qb, tb.shape.clone());
+                let (pa, pb) = (
+                    x.iter().position(|l| *l == r)?,
+                    y.iter().position(|l| *l == r)?,
+                );
+                let (ba, bb) = (
+                    xa.iter().position(|l| *l == blk)?,
+                    yb.iter().position(|l| *l == blk)?,
+                );
+                let mut total = None;
+                for i in 0..nb {
+                    let qa_i = slice_axis(g, qa, pa, 32 * i, 32 * i + 32)?;
+                    let qb_i = slice_axis(g, qb, pb, 32 * i, 32 * i + 32)?;
+                    let acc = einsum(g, qa_i, qb_i);
+                    let wide = cast(g, acc, DType::F32);
+                    let sa_i = slice_axis(g, sa, ba, i, i + 1)?;
+                    let sa_i = along_output(g, sa_i, &xa, &out)?;
+                    let sb_i = slice_axis(g, sb, bb, i, i + 1)?;
+                    let sb_i = along_output(g, sb_i, &yb, &out)?;
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa_i]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb_i]);
+                    total = Some(match total {
+                        None => d,
+                        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+                    });
+                }
+                total
             }
         }
     }
@@ -884,22 +901,36 @@ fn block_count(k: &SymExpr) -> Option<i64> {
 /// The reduction axis of a two-operand einsum's `int8/block32` form: its last contracted
 /// label (in the first operand's order), when the einsum can be lowered to `i8` exactly
 /// ([`int8_contracted`]) and that label's size in `a` (the first operand's type) is a
-/// static multiple of 32, at least 64. Returns (the label, the number of blocks).
+/// static multiple of 32, from 64 to 1024 ([`MAX_BLOCKS`]). Returns (the label, the
+/// number of blocks).
 fn einsum_block(x: &[char], y: &[char], out: &[char], a: &TensorType) -> Option<(char, i64)> {
     let k = int8_contracted(x, y, out)?;
     let r = *k.last()?;
     let at = x.iter().position(|l| *l == r)?;
-    Some((r, block_count(a.shape.get(at)?)?))
+    let nb = block_count(a.shape.get(at)?)?;
+    (nb <= MAX_BLOCKS).then_some((r, nb))
 }
 
-/// The most blocks of 32 input channels `int8/block32` takes for a `conv2d` (C <= 1024):
-/// the form holds one `i8` convolution per block, so the graph grows with them.
-const CONV_BLOCKS: i64 = 32;
+/// The most blocks of 32 `int8/block32` takes for an `einsum` or a `conv2d` (a reduction
+/// of at most 1024): the form holds one `i8` contraction per block, so the graph grows
+/// with them.
+const MAX_BLOCKS: i64 = 32;
 
 /// The number of blocks of 32 input channels of an OIHW weight for `int8/block32`: `C /
-/// 32` for a static `C`, a multiple of 32, at least 64, at most [`CONV_BLOCKS`] blocks.
+/// 32` for a static `C`, a multiple of 32, at least 64, at most [`MAX_BLOCKS`] blocks.
 fn conv_blocks(w: &TensorType) -> Option<i64> {
-    block_count(w.shape.get(1)?).filter(|b| *b <= CONV_BLOCKS)
+    block_count(w.shape.get(1)?).filter(|b| *b <= MAX_BLOCKS)
+}
+
+/// `x[lo:hi]` along `axis`, whole along the others.
+fn slice_axis(g: &mut Graph, x: Id, axis: usize, lo: i64, hi: i64) -> Option<Id> {
+    let shape = ty(g, x)?.shape.clone();
+    let start = (0..shape.len())
+        .map(|a| SymExpr::lit(if a == axis { lo } else { 0 }))
+        .collect();
+    let mut end = shape;
+    *end.get_mut(axis)? = SymExpr::lit(hi);
+    Some(slice(g, x, start, end))
 }
 
 /// `x[start:end]` along every axis.
