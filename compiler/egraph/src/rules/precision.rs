@@ -38,6 +38,13 @@
 //!   summed within one operand (the `i8` einsum must be one exact `i32` contraction). A
 //!   scale that does not vary along the contracted labels factors out of the sum:
 //!   `sum_k (qa s_a)(qb s_b) = s_a s_b sum_k qa qb`.
+//! - `lower-einsum-int8-block32`: for the last contracted label `r` (in the first
+//!   operand's order; static size `K`, a multiple of 32, from 64 to 1024), one scale per
+//!   block of 32 along `r` and per slice of each operand's kept labels (the maximum over
+//!   the block and the other contracted labels): `einsum(s, a, b) = sum_blk einsum(s,
+//!   qa_blk, qb_blk) as f32 * s_a[.., blk] * s_b[.., blk]`, `qa_blk` the block's `i8`
+//!   slice (`r` in `32 blk .. 32 blk + 32`): the einsum as written, per block, into
+//!   `i32`, and the scaled blocks added.
 //! - `lower-conv2d-bf16`, `lower-conv2d-f16`: `conv2d(x, w) = conv2d(x as T as f32, w as T
 //!   as f32)`, attributes unchanged.
 //! - `lower-conv2d-f8e4m3`: the activation quantised with one scale per tensor, the OIHW
@@ -47,13 +54,21 @@
 //!   `conv2d(x, w) = conv2d(x / s_x as i8, qw) as f32 * s_w[o] * s_x`, `qw = quantize(w,
 //!   i8, s_w, axis: 0)` per output channel, `s_x` per tensor or per image (`[N, 1, 1,
 //!   1]`); the `i8` convolution accumulates exactly in `i32`.
+//! - `lower-conv2d-int8-block32` (`groups = 1`, a static `C`, a multiple of 32, from 64 to
+//!   1024): one scale per (image, block of 32 input channels) for `x` and per (output
+//!   channel, block) for `w`: `conv2d(x, w) = sum_b conv2d(qx_b, qw_b) as f32 * s_w[o, b] *
+//!   s_x[n, b]`, `qx_b`, `qw_b` the block's channels (`slice`s of the quantised tensors):
+//!   one `i8` convolution (the implicit GEMM) per block, the scaled blocks added.
 //! - `cast-roundtrip`: `(x as T as f32) as T = x as T` for a narrow float `T` (widening to
 //!   `f32` is exact).
 //! - `quantize-dequantize`: `quantize(dequantize(q, s), dtype(q), s) = q` for a 0-d
 //!   literal scale with `1e-30 <= |s| <= 1e30` (then `q * s / s` rounds back to `q`).
 //!
 //! Only `matmul`s with rank-2 weights are lowered to int8 and fp8 (the MLP and
-//! transformer case); the float forms apply to every `f32` contraction. With one
+//! transformer case); the float forms apply to every `f32` contraction. Every form has a
+//! rule for each contraction (`int8/block32` included); `--precision int8/block32`
+//! ([`Precision::Int8Block32`]) runs the block forms alone, a contraction they do not fit
+//! staying `f32`. With one
 //! precision asked for, the choice is not the cost model's: [`choose`] takes, per
 //! e-class, the smallest term with the fewest `f32` contractions left unlowered. With `--precision auto`, every form is an alternative
 //! and the cost model and the accuracy budget choose per contraction (`crate::auto`).
@@ -594,7 +609,8 @@ impl Lower {
     ///   output's labels; the blocks' results are added. *Why slices*: the
     ///   one-operation alternative, an `i8` einsum keeping `blk` as an output label and a
     ///   sum over it, makes `blk` a batch axis of the contraction and the scaled sum a
-    ///   reduction over an axis of `K / 32` elements; measured 20 times slower than this
+    ///   reduction over an axis of `K / 32` elements: 4.1 times the instructions of
+    ///   this form (2.6 times its time) on `"bqd,bkd->bqk"` with `d = 64`
     ///   (docs/BENCHMARKS.md, "Session 8"). Slices of `i8` operands are cheap copies,
     ///   and each block's einsum is the written one, on the `i8` micro-kernel.
     fn build_einsum(&self, g: &mut Graph, a: Id, b: Id, attrs: OpAttrs, n: &Node) -> Option<Id> {
@@ -732,9 +748,11 @@ impl Lower {
     ///   then a `groups = 1` `i8` convolution, which tiling lowers to the `i8` implicit
     ///   GEMM; the one-operation alternative, a convolution with `groups = C/32` of `x`
     ///   and the weight re-laid as `[C/32 * O, 32, KH, KW]`, is lowered as a direct
-    ///   (scalar-broadcast) convolution, several times slower. The cost is one `i8`
-    ///   slice of `x` per block (a copy of a quarter of its `f32` bytes) and one kernel
-    ///   launch per block; the partial results are scaled and summed elementwise.
+    ///   (scalar-broadcast) convolution, not the micro-kernel. The cost is one `i8`
+    ///   slice of `x` per block (a copy of a quarter of its `f32` bytes) and one
+    ///   convolution per block; the partial results are scaled and summed in one
+    ///   elementwise kernel (conv3x3, 64 channels: 7% more instructions than
+    ///   `int8/row`).
     fn build_conv(&self, g: &mut Graph, x: Id, w: Id, attrs: OpAttrs) -> Option<Id> {
         let conv = |g: &mut Graph, l: Id, r: Id| {
             g.add(Node::op(GraphOp::Conv2d, attrs.clone(), vec![l, r]))
