@@ -294,7 +294,7 @@ impl Contraction {
             }
             (Contraction::Einsum, Form::Int8(Scales::Block32)) => {
                 "i8 operands (scales per block of 32 along the last contracted label and per \
-                 slice of the other labels), i32 partial sums per block"
+                 slice of the kept labels), i32 partial sums per block"
             }
             (Contraction::Einsum, _) => "i8 operands (one scale per tensor each), i32 accumulation",
             (Contraction::Conv2d, Form::Scaled(_)) => {
