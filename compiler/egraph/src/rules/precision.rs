@@ -23,9 +23,12 @@
 //! - `lower-matmul-int8-block32`: scales per block of 32 along the reduction axis for both
 //!   operands (for a static `K`, a multiple of 32, at least 64): with `a` viewed as
 //!   `[.., M, K/32, 32]` and `w` as `[K/32, 32, N]`, each block quantised with its own
-//!   scale, `a @ w = sum_b (qa_b @ qw_b) * s_a[.., m, b] * s_w[b, n]`: an `i8` einsum into
-//!   `i32` partial products per block, scaled in `f32` and summed over the blocks.
-//!   Finer, and dearer: the `[.., M, K/32, N]` partial products are materialised.
+//!   scale, `a @ w = sum_b (qa_b @ qw_b) * s_a[.., m, b] * s_w[b, n]`. Up to 32 blocks
+//!   (`K <= 1024`): per block an `i8` matmul of the block's slices (`qa[.., 32 b .. 32 b
+//!   + 32]`, `qw[32 b .. 32 b + 32, ..]`) into `i32`, scaled in `f32`, the blocks added
+//!   in one elementwise kernel; beyond, one `i8` einsum into `[.., M, K/32, N]` partial
+//!   products, scaled and summed over the blocks (a graph that does not grow with `K`).
+//!   Finer, and dearer: one `i32` partial product per block is materialised.
 //! - `lower-einsum-bf16`, `lower-einsum-f16`: `einsum(s, a, b) = einsum(s, a as T as f32,
 //!   b as T as f32)`, any two-operand spec.
 //! - `lower-einsum-f8e4m3`: both operands quantised to E4M3 with one scale per tensor
@@ -554,6 +557,9 @@ impl Lower {
                 let nb = blocks(&tw)?;
                 let lead = &ta.shape[..ra - 1];
                 let n = tw.shape[1].clone();
+                if nb <= MAX_BLOCKS {
+                    return matmul_block_slices(g, a, w, &ta, &tw, nb);
+                }
                 // a as [.., M, K/32, 32], w as [K/32, 32, N], quantised per block.
                 let mut a_dims: Vec<SymExpr> = lead.to_vec();
                 a_dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
@@ -899,6 +905,57 @@ fn quant_out_channels(g: &mut Graph, w: Id, t: DType, top: f64) -> (Id, Id) {
     let s = scale(g, m, top);
     let attrs = axis(0).with("dtype", Attr::DType(t));
     (op(g, GraphOp::Quantize, attrs, vec![w, s]), s)
+}
+
+/// `int8/block32` of `a @ w` (`a` of type `ta`, rank >= 2; `w` of type `tw`, `[K, N]`;
+/// `nb = K / 32` blocks, at most [`MAX_BLOCKS`]) as per-block slices: `a` seen as `[..,
+/// M, K/32, 32]` and quantised with one scale per (row, block) (elementwise, so that it
+/// fuses), `w` as `[K/32, 32, N]` with one per (block, column), both seen as written
+/// again (views); then per block `(qa[.., 32 b .. 32 b + 32] @ qw[32 b .. 32 b + 32, ..])
+/// as f32 * s_w[b, n] * s_a[.., m, b]`, the blocks added in one elementwise kernel. Each
+/// block is a plain `i8` matmul on the micro-kernel, and no `[.., M, K/32, N]` tensor is
+/// laid out block-major and summed over a middle axis: on the MLP (B=256) 1.6 times
+/// faster than the einsum form (docs/BENCHMARKS.md, "Session 8").
+fn matmul_block_slices(
+    g: &mut Graph,
+    a: Id,
+    w: Id,
+    ta: &TensorType,
+    tw: &TensorType,
+    nb: i64,
+) -> Option<Id> {
+    let ra = ta.rank();
+    let lead = &ta.shape[..ra - 1];
+    let n = tw.shape.get(1)?.clone();
+    let mut a_dims: Vec<SymExpr> = lead.to_vec();
+    a_dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
+    let a4 = reshape(g, a, a_dims);
+    let (xa, sa) = scaled_keepdims(g, a4, vec![ra as i64], 127.0);
+    let qa = cast(g, xa, DType::I8);
+    let qa = reshape(g, qa, ta.shape.clone());
+    let w3 = reshape(g, w, vec![SymExpr::lit(nb), SymExpr::lit(32), n.clone()]);
+    let (qw, sw) = quant_keepdims(g, w3, vec![1], DType::I8, 127.0);
+    let qw = reshape(g, qw, tw.shape.clone());
+    let mut total = None;
+    for i in 0..nb {
+        let qa_i = slice_axis(g, qa, ra - 1, 32 * i, 32 * i + 32)?;
+        let qw_i = slice_axis(g, qw, 0, 32 * i, 32 * i + 32)?;
+        let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa_i, qw_i]);
+        let wide = cast(g, acc, DType::F32);
+        let sa_i = slice_axis(g, sa, ra - 1, i, i + 1)?;
+        let mut s_dims: Vec<SymExpr> = lead.to_vec();
+        s_dims.push(SymExpr::lit(1));
+        let sa_i = reshape(g, sa_i, s_dims);
+        let sw_i = slice_axis(g, sw, 0, i, i + 1)?;
+        let sw_i = reshape(g, sw_i, vec![n.clone()]);
+        let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sw_i]);
+        let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sa_i]);
+        total = Some(match total {
+            None => d,
+            Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+        });
+    }
+    total
 }
 
 /// The number of blocks of 32 along the reduction axis of a 2-D weight `[K, N]`: `K / 32`
