@@ -914,7 +914,7 @@ fn quant_out_channels(g: &mut Graph, w: Id, t: DType, top: f64) -> (Id, Id) {
 /// again (views); then per block `(qa[.., 32 b .. 32 b + 32] @ qw[32 b .. 32 b + 32, ..])
 /// as f32 * s_w[b, n] * s_a[.., m, b]`, the blocks added in one elementwise kernel. Each
 /// block is a plain `i8` matmul on the micro-kernel, and no `[.., M, K/32, N]` tensor is
-/// laid out block-major and summed over a middle axis: on the MLP (B=256) 1.6 times
+/// laid out block-major and summed over a middle axis: on the MLP (B=256) 1.7 times
 /// faster than the einsum form (docs/BENCHMARKS.md, "Session 8").
 fn matmul_block_slices(
     g: &mut Graph,
