@@ -39,7 +39,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (":explain", "EXPR|FN", "the fusion and precision decisions"),
     (
         ":precision",
-        "[f32|bf16|f16|fp8|int8]",
+        "[f32|bf16|f16|fp8|int8|int8/block32]",
         "show or set the precision of contractions (as --precision)",
     ),
     (
