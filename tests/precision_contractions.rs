@@ -187,7 +187,8 @@ fn shapes(x: f32[N, 4, H, W], w: f32[6, 4, 3, 3], g: f32[6, 2, 3, 3], v: f32[5, 
 /// programs run `i8` dots on the CPU back end and in the tile interpreter, match the graph
 /// interpreter on the same lowered program, and stay within the `int8` bound of the
 /// `f32` program. A contraction the form does not fit (the einsum with `d = 16`) stays
-/// `f32`. A matmul with three blocks (`mm`); eight blocks (`wide`): one `i8` contraction per block, their scaled sum one
+/// `f32`. A matmul with three blocks (`mm`); 33 blocks (`long`: one `i8` einsum keeping
+/// the block label); eight blocks (`wide`): one `i8` contraction per block, their scaled sum one
 /// elementwise kernel.
 #[test]
 fn block32_einsums_and_convolutions_match_the_interpreter() {
@@ -199,6 +200,9 @@ fn conv(x: f32[B, 64, S, T], w: f32[5, 64, 3, 3], b: f32[5]) -> f32[B, 5, S, T] 
     relu(conv2d(x, w, padding: [1, 1]) + reshape(b, [5, 1, 1]))
 }
 fn small(q: f32[B, S, 16], k: f32[B, T, 16]) -> f32[B, S, T] {
+    einsum("bqd,bkd->bqk", q, k)
+}
+fn long(q: f32[B, S, 1056], k: f32[B, T, 1056]) -> f32[B, S, T] {
     einsum("bqd,bkd->bqk", q, k)
 }
 fn mm(x: f32[B, S, 96], w: f32[96, T]) -> f32[B, S, T] {
@@ -216,7 +220,7 @@ fn wide(x: f32[B, 256, S, T], w: f32[3, 256, 1, 2], q: f32[B, S, 256], k: f32[B,
     for (b, s, t) in [(1, 1, 2), (2, 5, 7), (1, 9, 33)] {
         let sizes: BTreeMap<String, i64> =
             [("B".into(), b), ("S".into(), s), ("T".into(), t)].into();
-        for func in ["scores", "conv", "small", "mm", "wide"] {
+        for func in ["scores", "conv", "small", "mm", "wide", "long"] {
             let xs = inputs_in(&prog, func, &sizes, 5, |_| -2.0);
             let want = prog.run_interp(func, xs.clone()).expect("interpreter");
             let tile = prog.run_tiled(func, xs.clone()).expect("tile interpreter");

@@ -5,7 +5,7 @@
 //! `f32` contraction (`matmul`, two-operand `einsum`, `conv2d`), next to the contraction
 //! as written (the forms that apply to it: `int8/block32` needs a static reduction of 32 *
 //! n, from 64 on (`matmul`'s K, an einsum's last contracted label, a `groups = 1`
-//! convolution's input channels, up to 1024 for the last two), the `i8` forms of an
+//! convolution's input channels, up to 1024 for the last), the `i8` forms of an
 //! einsum need a label contracted across both operands and none summed within one).
 //! Each alternative is priced by the cost
 //! model as the whole program it gives with every other contraction as written: the

@@ -471,6 +471,24 @@ const PRECISION_CASES: &[PrecisionCase] = &[
         ],
         rtol: 24.0 * 32.0 * (1.0 / 127.0 + 1e-4),
     },
+    PrecisionCase {
+        form: Form::Int8(Scales::Block32),
+        rule: "lower-einsum-int8-block32",
+        // 33 blocks (d = 1056, more than 32): one i8 einsum keeping the block label (a)
+        // last, scaled, summed over it. K = 1056.
+        src: "fn main(q: f32[N, 1056], k: f32[M, 1056]) -> f32[N, M] {
+            einsum(\"qd,kd->qk\", q, k)
+        }",
+        count: &[
+            ("dtype = i8}", 2),
+            ("graph.einsum", 1),
+            ("spec = \"qab,kab->qka\"", 1),
+            ("-> i32[", 1),
+            ("graph.reduce_sum", 1),
+            ("graph.slice", 0),
+        ],
+        rtol: 132.0 * 32.0 * (1.0 / 127.0 + 1e-4),
+    },
     // conv2d: 2 input channels, 2x2 taps (K = 8), zero padding.
     PrecisionCase {
         form: Form::Float(DType::BF16),
@@ -743,14 +761,14 @@ fn block32_zero_blocks_give_exact_zeros() {
 #[test]
 fn block32_scales_follow_the_blocks() {
     let src = "fn main(x: f32[2, 64, 4, 4], w: f32[3, 64, 3, 3], q: f32[5, 64], k: f32[6, 64],
-                       a: f32[5, 64], v: f32[64, 6])
-        -> (f32[2, 3, 2, 2], f32[5, 6], f32[5, 6]) {
-        (conv2d(x, w), einsum(\"qd,kd->qk\", q, k), a @ v)
+                       a: f32[5, 64], v: f32[64, 6], r: f32[5, 1056], s: f32[6, 1056])
+        -> (f32[2, 3, 2, 2], f32[5, 6], f32[5, 6], f32[5, 6]) {
+        (conv2d(x, w), einsum(\"qd,kd->qk\", q, k), a @ v, einsum(\"qd,kd->qk\", r, s))
     }";
     let m = inlined(src);
     let f = m.func("main").expect("main");
     // Values in [-1, 1]; along `axis` (64 channels, d or K), the first 32 times `big`
-    // and the last 32 times `small`.
+    // and the last 32 times `small` (for d = 1056, 33 blocks: alternately, from big).
     let t = |shape: Vec<usize>, axis: usize, seed: u64, big: f32, small: f32| {
         let r =
             tessera_tensor::random::uniform(DType::F32, &shape, -1.0, 1.0, seed).expect("random");
@@ -764,7 +782,11 @@ fn block32_scales_follow_the_blocks() {
             .to_f64_vec()
             .iter()
             .enumerate()
-            .map(|(i, v)| *v as f32 * if (i / inner) % 64 < 32 { big } else { small })
+            .map(|(i, v)| {
+                // The block of element i along `axis`: even blocks big, odd ones small.
+                let block = (i / inner) % shape[axis] / 32;
+                *v as f32 * if block % 2 == 0 { big } else { small }
+            })
             .collect();
         tessera_tensor::Tensor::from_f32(DType::F32, shape, v).expect("tensor")
     };
@@ -775,6 +797,8 @@ fn block32_scales_follow_the_blocks() {
         t(vec![6, 64], 1, 4, 1.0, 100.0),
         t(vec![5, 64], 1, 5, 100.0, 1.0),
         t(vec![64, 6], 0, 6, 1.0, 100.0),
+        t(vec![5, 1056], 1, 7, 100.0, 1.0),
+        t(vec![6, 1056], 1, 8, 1.0, 100.0),
     ];
     let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("f32");
     let errors = |form: Form| -> Vec<f64> {
@@ -797,7 +821,7 @@ fn block32_scales_follow_the_blocks() {
     };
     let block = errors(Form::Int8(Scales::Block32));
     let row = errors(Form::Int8(Scales::Row));
-    for (what, (b, r)) in ["conv2d", "einsum", "matmul"]
+    for (what, (b, r)) in ["conv2d", "einsum", "matmul", "einsum, 33 blocks"]
         .iter()
         .zip(block.iter().zip(&row))
     {

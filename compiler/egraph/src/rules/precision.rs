@@ -42,12 +42,13 @@
 //!   scale that does not vary along the contracted labels factors out of the sum:
 //!   `sum_k (qa s_a)(qb s_b) = s_a s_b sum_k qa qb`.
 //! - `lower-einsum-int8-block32`: for the last contracted label `r` (in the first
-//!   operand's order; static size `K`, a multiple of 32, from 64 to 1024), one scale per
+//!   operand's order; static size `K`, a multiple of 32, at least 64), one scale per
 //!   block of 32 along `r` and per slice of each operand's kept labels (the maximum over
 //!   the block and the other contracted labels): `einsum(s, a, b) = sum_blk einsum(s,
 //!   qa_blk, qb_blk) as f32 * s_a[.., blk] * s_b[.., blk]`, `qa_blk` the block's `i8`
 //!   slice (`r` in `32 blk .. 32 blk + 32`): the einsum as written, per block, into
-//!   `i32`, and the scaled blocks added.
+//!   `i32`, and the scaled blocks added (beyond 32 blocks, as `matmul`'s form: one `i8`
+//!   einsum keeping the block label, summed over it).
 //! - `lower-conv2d-bf16`, `lower-conv2d-f16`: `conv2d(x, w) = conv2d(x as T as f32, w as T
 //!   as f32)`, attributes unchanged.
 //! - `lower-conv2d-f8e4m3`: the activation quantised with one scale per tensor, the OIHW
@@ -603,7 +604,7 @@ impl Lower {
     ///   row and per key row, as `int8/row` of `matmul` takes one per row of the
     ///   activation and one per output channel of the weight.
     /// - `int8/block32`: the last contracted label `r` (static size `K`, a multiple of
-    ///   32, from 64 to 1024: [`einsum_block`]) split into blocks, `r = 32 blk + inb`.
+    ///   32, at least 64: [`einsum_block`]) split into blocks, `r = 32 blk + inb`.
     ///   Each operand, reshaped with `r` as (`blk`, `inb`), is quantised with one scale
     ///   per block and per slice of its kept labels (the maximum over `inb` and the
     ///   other contracted labels). Identity: `einsum(s, a, b)[o] = sum_blk sum_{inb, k'}
@@ -618,7 +619,10 @@ impl Lower {
     ///   reduction over an axis of `K / 32` elements: 4.1 times the instructions of
     ///   this form (2.6 times its time) on `"bqd,bkd->bqk"` with `d = 64`
     ///   (docs/BENCHMARKS.md, "Session 8"). Slices of `i8` operands are cheap copies,
-    ///   and each block's einsum is the written one, on the `i8` micro-kernel.
+    ///   and each block's einsum is the written one, on the `i8` micro-kernel. Beyond
+    ///   [`MAX_BLOCKS`] blocks (`K > 1024`) that one-operation form is taken (`blk` kept
+    ///   as the output's last label: `"bqd,bkd->bqk"` becomes `"bqac,bkac->bqka"`), so
+    ///   that the graph does not grow with `K`.
     fn build_einsum(&self, g: &mut Graph, a: Id, b: Id, attrs: OpAttrs, n: &Node) -> Option<Id> {
         let (x, y, out) = einsum_terms(n)?;
         let einsum = |g: &mut Graph, l: Id, r: Id| {
@@ -701,6 +705,25 @@ impl Lower {
                 };
                 let (qa, sa, xa) = split(g, a, &x, &ta);
                 let (qb, sb, yb) = split(g, b, &y, &tb);
+                if nb > MAX_BLOCKS {
+                    // One i8 einsum keeping the block label last ([out.., K/32] in i32),
+                    // scaled, summed over that axis: a graph that does not grow with K.
+                    let mut blocked = out.clone();
+                    blocked.push(blk);
+                    let text = |t: &[char]| t.iter().collect::<String>();
+                    let spec = format!("{},{}->{}", text(&xa), text(&yb), text(&blocked));
+                    let attrs = Attrs::new().with("spec", Attr::Str(spec));
+                    let acc = op(g, GraphOp::Einsum, attrs, vec![qa, qb]);
+                    let wide = cast(g, acc, DType::F32);
+                    let sa = along_output(g, sa, &xa, &blocked)?;
+                    let sb = along_output(g, sb, &yb, &blocked)?;
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]);
+                    let attrs = Attrs::new()
+                        .with("axes", Attr::Ints(vec![out.len() as i64]))
+                        .with("keepdims", Attr::Bool(false));
+                    return Some(op(g, GraphOp::ReduceSum, attrs, vec![d]));
+                }
                 // Seen as written again (a view), then sliced per block along `r`.
                 let qa = reshape(g, qa, ta.shape.clone());
                 let qb = reshape(g, qb, tb.shape.clone());
@@ -976,19 +999,18 @@ fn block_count(k: &SymExpr) -> Option<i64> {
 /// The reduction axis of a two-operand einsum's `int8/block32` form: its last contracted
 /// label (in the first operand's order), when the einsum can be lowered to `i8` exactly
 /// ([`int8_contracted`]) and that label's size in `a` (the first operand's type) is a
-/// static multiple of 32, from 64 to 1024 ([`MAX_BLOCKS`]). Returns (the label, the
-/// number of blocks).
+/// static multiple of 32, at least 64. Returns (the label, the number of blocks).
 fn einsum_block(x: &[char], y: &[char], out: &[char], a: &TensorType) -> Option<(char, i64)> {
     let k = int8_contracted(x, y, out)?;
     let r = *k.last()?;
     let at = x.iter().position(|l| *l == r)?;
-    let nb = block_count(a.shape.get(at)?)?;
-    (nb <= MAX_BLOCKS).then_some((r, nb))
+    Some((r, block_count(a.shape.get(at)?)?))
 }
 
-/// The most blocks of 32 `int8/block32` takes for an `einsum` or a `conv2d` (a reduction
-/// of at most 1024): the form holds one `i8` contraction per block, so the graph grows
-/// with them.
+/// The most blocks of 32 that `int8/block32` computes as one `i8` contraction per block
+/// (a reduction of at most 1024), so that the graph does not grow without bound: beyond,
+/// `matmul` and `einsum` keep the block as a label of one `i8` einsum and sum over it,
+/// and `conv2d` has no block form.
 const MAX_BLOCKS: i64 = 32;
 
 /// The number of blocks of 32 input channels of an OIHW weight for `int8/block32`: `C /
