@@ -187,9 +187,9 @@ fn shapes(x: f32[N, 4, H, W], w: f32[6, 4, 3, 3], g: f32[6, 2, 3, 3], v: f32[5, 
 /// programs run `i8` dots on the CPU back end and in the tile interpreter, match the graph
 /// interpreter on the same lowered program, and stay within the `int8` bound of the
 /// `f32` program. A contraction the form does not fit (the einsum with `d = 16`) stays
-/// `f32`. A matmul with three blocks (`mm`); 33 blocks (`long`: one `i8` einsum keeping
-/// the block label); eight blocks (`wide`): one `i8` contraction per block, their scaled sum one
-/// elementwise kernel.
+/// `f32`. Also a matmul with three blocks (`mm`), eight blocks (`wide`: one `i8`
+/// contraction per block, their scaled sum one elementwise kernel) and 33 (`long`: one
+/// `i8` einsum keeping the block label, summed over it).
 #[test]
 fn block32_einsums_and_convolutions_match_the_interpreter() {
     let src = r#"
