@@ -785,7 +785,7 @@ fn block32_scales_follow_the_blocks() {
             .map(|(i, v)| {
                 // The block of element i along `axis`: even blocks big, odd ones small.
                 let block = (i / inner) % shape[axis] / 32;
-                *v as f32 * if block % 2 == 0 { big } else { small }
+                *v as f32 * if block.is_multiple_of(2) { big } else { small }
             })
             .collect();
         tessera_tensor::Tensor::from_f32(DType::F32, shape, v).expect("tensor")
