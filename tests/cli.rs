@@ -634,6 +634,79 @@ fn fixed_precision_is_explained_per_contraction() {
     }
 }
 
+/// `--precision int8/block32`: the block forms of `conv2d`, `einsum` and `matmul` where
+/// the reduction is a static multiple of 32 (at least 64), `f32` elsewhere, each said by
+/// `dump --explain`; `bench` runs it.
+#[test]
+fn block32_precision_is_explained_and_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("blocks.tsr");
+    std::fs::write(
+        &src,
+        "fn f(x: f32[N, 64, 8, 8], w: f32[4, 64, 3, 3], q: f32[N, 16, 64], k: f32[N, 16, 64],\n\
+         \x20     a: f32[N, 64], v: f32[64, 8], b: f32[N, 48], u: f32[48, 8])\n\
+         \x20   -> (f32[N, 4, 6, 6], f32[N, 16, 16], f32[N, 8], f32[N, 8]) {\n\
+         \x20   (conv2d(x, w), einsum(\"bqd,bkd->bqk\", q, k), a @ v, b @ u)\n}\n",
+    )
+    .expect("write");
+    let o = tessera(&[
+        "dump",
+        p(&src),
+        "--ir",
+        "graph-opt",
+        "--explain",
+        "--precision",
+        "int8/block32",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("// precision int8/block32: rules applied: lower-conv2d-int8-block32 1, lower-einsum-int8-block32 1, lower-matmul-int8-block32 1\n"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            ["// conv2d #", "// einsum #", "// matmul #"]
+                .iter()
+                .any(|s| l.starts_with(s))
+        })
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for l in &lines[..3] {
+        assert!(
+            l.contains(": int8/block32 (") && l.ends_with("reads i8 and i8 into i32"),
+            "{l}"
+        );
+    }
+    assert!(
+        lines[3].starts_with("// matmul #2 (f32[N, 48] @ f32[48, 8])"),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[3].contains("stays as written: its operands do not fit `lower-matmul-int8-block32`"),
+        "{}",
+        lines[3]
+    );
+    // `bench` compiles and runs it (its values: tests/precision_contractions.rs).
+    let o = tessera(&[
+        "bench",
+        p(&src),
+        "--precision",
+        "int8/block32",
+        "--shapes",
+        "N=3",
+        "--warmup",
+        "0",
+        "--iters",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"run_ms\""), "{}", stdout(&o));
+}
+
 /// `--precision auto`: the decisions show in `dump --explain`; `run` keeps the error on
 /// its calibration data (here, its own inputs) within `--max-error`; a zero budget gives
 /// the `f32` program; misuse is a clear error.

@@ -145,6 +145,16 @@ fn precision_command_lowers_contractions() {
         .zip(&lowered)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(diff > 0.0 && diff < 2e-2 * scale, "{diff} of {scale}");
+    // Blocks of 32 along K = 64: one scale per (row, block) and (block, column).
+    assert!(ok(&mut s, ":precision int8/block32").starts_with("precision: int8/block32"));
+    assert!(ok(&mut s, ":explain x @ w").contains("int8/block32"));
+    ok(&mut s, "let yb = x @ w");
+    let blocked = s.tensor("yb").unwrap().to_f32_vec();
+    let diff = exact
+        .iter()
+        .zip(&blocked)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff > 0.0 && diff < 2e-2 * scale, "{diff} of {scale}");
     ok(&mut s, ":precision f32");
     ok(&mut s, "let y32 = x @ w");
     assert_eq!(s.tensor("y32").unwrap().to_f32_vec(), exact);

@@ -128,6 +128,12 @@ pub enum Precision {
     /// i8 operands (per-row activation, per-channel weight scales; conv2d: per-image
     /// activation scales; einsum: per-slice scales of both operands), i32 accumulation.
     Int8,
+    /// i8 operands with scales per block of 32 along the reduction axis (matmul: K;
+    /// einsum: its last contracted label; conv2d: the input channels), i32 partial sums
+    /// per block; contractions whose reduction is not a static multiple of 32 (at least
+    /// 64) stay f32.
+    #[value(name = "int8/block32")]
+    Int8Block32,
     /// Per contraction, the cheapest lowering whose error on the calibration data stays
     /// within --max-error.
     Auto,
@@ -143,6 +149,7 @@ impl Precision {
             Precision::F16 => tessera_egraph::Precision::F16,
             Precision::Fp8 => tessera_egraph::Precision::Fp8,
             Precision::Int8 => tessera_egraph::Precision::Int8,
+            Precision::Int8Block32 => tessera_egraph::Precision::Int8Block32,
         }
     }
 }

@@ -39,7 +39,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (":explain", "EXPR|FN", "the fusion and precision decisions"),
     (
         ":precision",
-        "[f32|bf16|f16|fp8|int8]",
+        "[f32|bf16|f16|fp8|int8|int8/block32]",
         "show or set the precision of contractions (as --precision)",
     ),
     (
@@ -169,7 +169,7 @@ pub fn run(
     }
 }
 
-/// `:precision [f32|bf16|f16|fp8|int8]`: shows or sets the precision of contractions.
+/// `:precision [f32|bf16|f16|fp8|int8|int8/block32]`: shows or sets the precision of contractions.
 fn precision(s: &mut Session, origin: &Origin, rest: &str, span: Span) -> EvalResult<Reply> {
     use tessera_egraph::Precision;
     let all = [
@@ -178,6 +178,7 @@ fn precision(s: &mut Session, origin: &Origin, rest: &str, span: Span) -> EvalRe
         Precision::F16,
         Precision::Fp8,
         Precision::Int8,
+        Precision::Int8Block32,
     ];
     if rest.is_empty() {
         return Ok(Reply::text(format!("precision: {}\n", s.precision.name())));

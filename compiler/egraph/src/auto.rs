@@ -3,9 +3,11 @@
 //!
 //! Every lowered form of the precision table ([`Form`]) is added to the e-class of each
 //! `f32` contraction (`matmul`, two-operand `einsum`, `conv2d`), next to the contraction
-//! as written (the forms that apply to it: `int8/block32` is for `matmul` only, the `i8`
-//! forms of an einsum need a label contracted across both operands and none summed
-//! within one). Each alternative is priced by the cost
+//! as written (the forms that apply to it: `int8/block32` needs a static reduction of 32 *
+//! n, from 64 on (`matmul`'s K, an einsum's last contracted label, a `groups = 1`
+//! convolution's input channels, up to 1024 for the last), the `i8` forms of an
+//! einsum need a label contracted across both operands and none summed within one).
+//! Each alternative is priced by the cost
 //! model as the whole program it gives with every other contraction as written: the
 //! operations on weights alone hoisted out (they run once, when the weights are bound:
 //! `tessera_passes::hoist`), the rest through the e-graph optimiser, so that what fuses

@@ -252,8 +252,8 @@ pub fn lower_form_noted(f: &Func, form: Form, opts: &Options) -> Result<Lowered,
 }
 
 /// In the term `best` takes for `class`, down to `depth` levels through the epilogue a
-/// lowering wraps a contraction in (`mul` by scales, `cast`, the block sum), a
-/// contraction `op` whose operands are not all `f32`: their dtypes and its result's. An `f32` operand that is a
+/// lowering wraps a contraction in (`mul` by scales, `cast`, the block sums), a
+/// contraction (`op`, or another kind: the `i8` einsum of `matmul`'s block form) whose operands are not all `f32`: their dtypes and its result's. An `f32` operand that is a
 /// narrow value widened (`x as bf16 as f32`, the float forms) counts as the narrow dtype.
 fn narrowed_contraction(
     g: &Graph,
@@ -267,7 +267,7 @@ fn narrowed_contraction(
     let lang::Head::Op(o, _) = &node.head else {
         return None;
     };
-    if *o == op {
+    if *o == op || rules::precision::Contraction::of(*o).is_some() {
         let dtypes: Vec<DType> = node
             .children
             .iter()
@@ -279,7 +279,12 @@ fn narrowed_contraction(
             .then(|| Some((dtypes, analysis::ty(g, class)?.dtype)))
             .flatten();
     }
-    if depth == 0 || !matches!(o, GraphOp::Mul | GraphOp::Cast | GraphOp::ReduceSum) {
+    if depth == 0
+        || !matches!(
+            o,
+            GraphOp::Mul | GraphOp::Cast | GraphOp::ReduceSum | GraphOp::Add
+        )
+    {
         return None;
     }
     node.children

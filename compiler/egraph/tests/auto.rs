@@ -222,7 +222,7 @@ fn a_program_without_contractions_is_unchanged() {
 }
 
 /// A matmul, an einsum and a conv2d: every contraction is a site.
-const MIXED: &str = "fn main(x: f32[N, 8, 12, 12], w: f32[8, 8, 3, 3], q: f32[N, 32, 64],
+const MIXED: &str = "fn main(x: f32[N, 64, 12, 12], w: f32[8, 64, 3, 3], q: f32[N, 32, 64],
     k: f32[N, 48, 64], v: f32[48, 32]) -> (f32[N, 8, 10, 10], f32[N, 32, 32]) {
     (conv2d(x, w), einsum(\"bqd,bkd->bqk\", q, k) @ v)
 }";
@@ -243,13 +243,14 @@ fn einsums_and_convolutions_are_sites_with_their_forms() {
     for s in &c.sites {
         let mut names: Vec<&str> = s.alternatives.iter().map(|a| a.name()).collect();
         names.sort();
-        // f32 and five forms (no block32: that is for matmul only, and K = 48 here).
-        assert_eq!(
-            names,
-            ["bf16", "f16", "f32", "fp8-e4m3", "int8/row", "int8/tensor"],
-            "{}",
-            s.label
-        );
+        // f32 and six forms; the matmul (K = 48) has no block32 form, the convolution
+        // (C = 64) and the einsum (d = 64) have.
+        let mut want = vec!["bf16", "f16", "f32", "fp8-e4m3"];
+        if s.kind != tessera_egraph::Contraction::MatMul {
+            want.push("int8/block32");
+        }
+        want.extend(["int8/row", "int8/tensor"]);
+        assert_eq!(names, want, "{}", s.label);
         // Each alternative verifies and stays within its form's normwise bound.
         let data = calibration(f, 2, false);
         for i in 0..s.alternatives.len() {

@@ -23,9 +23,12 @@
 //! - `lower-matmul-int8-block32`: scales per block of 32 along the reduction axis for both
 //!   operands (for a static `K`, a multiple of 32, at least 64): with `a` viewed as
 //!   `[.., M, K/32, 32]` and `w` as `[K/32, 32, N]`, each block quantised with its own
-//!   scale, `a @ w = sum_b (qa_b @ qw_b) * s_a[.., m, b] * s_w[b, n]`: an `i8` einsum into
-//!   `i32` partial products per block, scaled in `f32` and summed over the blocks.
-//!   Finer, and dearer: the `[.., M, K/32, N]` partial products are materialised.
+//!   scale, `a @ w = sum_b (qa_b @ qw_b) * s_a[.., m, b] * s_w[b, n]`. Up to 32 blocks
+//!   (`K <= 1024`): per block an `i8` matmul of the block's slices (`qa[.., 32 b .. 32 b
+//!   + 32]`, `qw[32 b .. 32 b + 32, ..]`) into `i32`, scaled in `f32`, the blocks added
+//!   in one elementwise kernel; beyond, one `i8` einsum into `[.., M, K/32, N]` partial
+//!   products, scaled and summed over the blocks (a graph that does not grow with `K`).
+//!   Finer, and dearer: one `i32` partial product per block is materialised.
 //! - `lower-einsum-bf16`, `lower-einsum-f16`: `einsum(s, a, b) = einsum(s, a as T as f32,
 //!   b as T as f32)`, any two-operand spec.
 //! - `lower-einsum-f8e4m3`: both operands quantised to E4M3 with one scale per tensor
@@ -38,6 +41,14 @@
 //!   summed within one operand (the `i8` einsum must be one exact `i32` contraction). A
 //!   scale that does not vary along the contracted labels factors out of the sum:
 //!   `sum_k (qa s_a)(qb s_b) = s_a s_b sum_k qa qb`.
+//! - `lower-einsum-int8-block32`: for the last contracted label `r` (in the first
+//!   operand's order; static size `K`, a multiple of 32, at least 64), one scale per
+//!   block of 32 along `r` and per slice of each operand's kept labels (the maximum over
+//!   the block and the other contracted labels): `einsum(s, a, b) = sum_blk einsum(s,
+//!   qa_blk, qb_blk) as f32 * s_a[.., blk] * s_b[.., blk]`, `qa_blk` the block's `i8`
+//!   slice (`r` in `32 blk .. 32 blk + 32`): the einsum as written, per block, into
+//!   `i32`, and the scaled blocks added (beyond 32 blocks, as `matmul`'s form: one `i8`
+//!   einsum keeping the block label, summed over it).
 //! - `lower-conv2d-bf16`, `lower-conv2d-f16`: `conv2d(x, w) = conv2d(x as T as f32, w as T
 //!   as f32)`, attributes unchanged.
 //! - `lower-conv2d-f8e4m3`: the activation quantised with one scale per tensor, the OIHW
@@ -47,13 +58,21 @@
 //!   `conv2d(x, w) = conv2d(x / s_x as i8, qw) as f32 * s_w[o] * s_x`, `qw = quantize(w,
 //!   i8, s_w, axis: 0)` per output channel, `s_x` per tensor or per image (`[N, 1, 1,
 //!   1]`); the `i8` convolution accumulates exactly in `i32`.
+//! - `lower-conv2d-int8-block32` (`groups = 1`, a static `C`, a multiple of 32, from 64 to
+//!   1024): one scale per (image, block of 32 input channels) for `x` and per (output
+//!   channel, block) for `w`: `conv2d(x, w) = sum_b conv2d(qx_b, qw_b) as f32 * s_w[o, b] *
+//!   s_x[n, b]`, `qx_b`, `qw_b` the block's channels (`slice`s of the quantised tensors):
+//!   one `i8` convolution (the implicit GEMM) per block, the scaled blocks added.
 //! - `cast-roundtrip`: `(x as T as f32) as T = x as T` for a narrow float `T` (widening to
 //!   `f32` is exact).
 //! - `quantize-dequantize`: `quantize(dequantize(q, s), dtype(q), s) = q` for a 0-d
 //!   literal scale with `1e-30 <= |s| <= 1e30` (then `q * s / s` rounds back to `q`).
 //!
 //! Only `matmul`s with rank-2 weights are lowered to int8 and fp8 (the MLP and
-//! transformer case); the float forms apply to every `f32` contraction. With one
+//! transformer case); the float forms apply to every `f32` contraction. Every form has a
+//! rule for each contraction (`int8/block32` included); `--precision int8/block32`
+//! ([`Precision::Int8Block32`]) runs the block forms alone, a contraction they do not fit
+//! staying `f32`. With one
 //! precision asked for, the choice is not the cost model's: [`choose`] takes, per
 //! e-class, the smallest term with the fewest `f32` contractions left unlowered. With `--precision auto`, every form is an alternative
 //! and the cost model and the accuracy budget choose per contraction (`crate::auto`).
@@ -78,6 +97,9 @@ pub enum Precision {
     Fp8,
     /// `i8` operands, `i32` accumulation.
     Int8,
+    /// `i8` operands with scales per block of 32 along the reduction axis
+    /// (`int8/block32`); contractions the form does not fit stay `f32`.
+    Int8Block32,
 }
 
 impl Precision {
@@ -89,6 +111,7 @@ impl Precision {
             Precision::F16 => Some(Form::Float(DType::F16)),
             Precision::Fp8 => Some(Form::Scaled(DType::F8E4M3)),
             Precision::Int8 => Some(Form::Int8(Scales::Row)),
+            Precision::Int8Block32 => Some(Form::Int8(Scales::Block32)),
         }
     }
 
@@ -105,6 +128,7 @@ impl Precision {
             Precision::F16 => "f16",
             Precision::Fp8 => "fp8",
             Precision::Int8 => "int8",
+            Precision::Int8Block32 => "int8/block32",
         }
     }
 }
@@ -240,8 +264,8 @@ impl Contraction {
         format!("{} #{n} ({how})", self.name())
     }
 
-    /// The rule that adds `form` for this contraction (`None` where the form does not
-    /// apply: `int8/block32` is for `matmul` only).
+    /// The rule that adds `form` for this contraction (every form applies to every
+    /// contraction; `Option` for the callers that ask before a form exists).
     pub fn rule(self, form: Form) -> Option<&'static str> {
         use Contraction::*;
         Some(match (self, form) {
@@ -251,12 +275,13 @@ impl Contraction {
             (Einsum, Form::Scaled(_)) => "lower-einsum-f8e4m3",
             (Einsum, Form::Int8(Scales::Tensor)) => "lower-einsum-int8-tensor",
             (Einsum, Form::Int8(Scales::Row)) => "lower-einsum-int8",
+            (Einsum, Form::Int8(Scales::Block32)) => "lower-einsum-int8-block32",
             (Conv2d, Form::Float(DType::F16)) => "lower-conv2d-f16",
             (Conv2d, Form::Float(_)) => "lower-conv2d-bf16",
             (Conv2d, Form::Scaled(_)) => "lower-conv2d-f8e4m3",
             (Conv2d, Form::Int8(Scales::Tensor)) => "lower-conv2d-int8-tensor",
             (Conv2d, Form::Int8(Scales::Row)) => "lower-conv2d-int8",
-            (_, Form::Int8(Scales::Block32)) => return None,
+            (Conv2d, Form::Int8(Scales::Block32)) => "lower-conv2d-int8-block32",
         })
     }
 
@@ -271,6 +296,10 @@ impl Contraction {
                 "i8 operands (scales per slice of each operand's kept labels), i32 \
                  accumulation"
             }
+            (Contraction::Einsum, Form::Int8(Scales::Block32)) => {
+                "i8 operands (scales per block of 32 along the last contracted label and per \
+                 slice of the kept labels), i32 partial sums per block"
+            }
             (Contraction::Einsum, _) => "i8 operands (one scale per tensor each), i32 accumulation",
             (Contraction::Conv2d, Form::Scaled(_)) => {
                 "operands quantised to f8e4m3 (activation scale per tensor, weight scales per \
@@ -279,6 +308,10 @@ impl Contraction {
             (Contraction::Conv2d, Form::Int8(Scales::Row)) => {
                 "i8 operands (activation scale per image, weight scales per output channel), \
                  i32 accumulation"
+            }
+            (Contraction::Conv2d, Form::Int8(Scales::Block32)) => {
+                "i8 operands (scales per block of 32 input channels: per image for the \
+                 activation, per output channel for the weight), i32 convolution per block"
             }
             (Contraction::Conv2d, _) => {
                 "i8 operands (activation scale per tensor, weight scales per output channel), \
@@ -432,6 +465,9 @@ impl Lower {
                 (Contraction::MatMul, Form::Int8(Scales::Block32)) => {
                     tw.rank() == 2 && ta.rank() >= 2 && blocks(tw).is_some()
                 }
+                (Contraction::Einsum, Form::Int8(Scales::Block32)) => {
+                    einsum_terms(n).is_some_and(|(x, y, o)| einsum_block(&x, &y, &o, ta).is_some())
+                }
                 (Contraction::Einsum, Form::Scaled(_)) => einsum_terms(n).is_some(),
                 (Contraction::Einsum, Form::Int8(Scales::Tensor | Scales::Row)) => {
                     einsum_terms(n).is_some_and(|(x, y, o)| int8_contracted(&x, &y, &o).is_some())
@@ -440,7 +476,15 @@ impl Lower {
                     Contraction::Conv2d,
                     Form::Scaled(_) | Form::Int8(Scales::Tensor | Scales::Row),
                 ) => ta.rank() == 4 && tw.rank() == 4,
-                (_, Form::Int8(Scales::Block32)) => false,
+                (Contraction::Conv2d, Form::Int8(Scales::Block32)) => {
+                    let Head::Op(_, attrs) = &n.head else {
+                        continue;
+                    };
+                    ta.rank() == 4
+                        && tw.rank() == 4
+                        && attrs.attrs().int("groups").unwrap_or(1) == 1
+                        && conv_blocks(tw).is_some()
+                }
             };
             if ok {
                 out.push(n.clone());
@@ -514,6 +558,9 @@ impl Lower {
                 let nb = blocks(&tw)?;
                 let lead = &ta.shape[..ra - 1];
                 let n = tw.shape[1].clone();
+                if nb <= MAX_BLOCKS {
+                    return matmul_block_slices(g, a, w, &ta, &tw, nb);
+                }
                 // a as [.., M, K/32, 32], w as [K/32, 32, N], quantised per block.
                 let mut a_dims: Vec<SymExpr> = lead.to_vec();
                 a_dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
@@ -556,6 +603,26 @@ impl Lower {
     ///   1 for the other operand's labels). For `"bhqd,bhkd->bhqk"`: a scale per query
     ///   row and per key row, as `int8/row` of `matmul` takes one per row of the
     ///   activation and one per output channel of the weight.
+    /// - `int8/block32`: the last contracted label `r` (static size `K`, a multiple of
+    ///   32, at least 64: [`einsum_block`]) split into blocks, `r = 32 blk + inb`.
+    ///   Each operand, reshaped with `r` as (`blk`, `inb`), is quantised with one scale
+    ///   per block and per slice of its kept labels (the maximum over `inb` and the
+    ///   other contracted labels). Identity: `einsum(s, a, b)[o] = sum_blk sum_{inb, k'}
+    ///   a[.., blk, inb] b[.., blk, inb] ~ sum_blk s_a[.., blk] s_b[.., blk] sum_{inb, k'}
+    ///   qa qb` (`k'` the other contracted labels: the scales do not vary along what the
+    ///   inner sum runs over, so they factor out of it). Each inner sum is the einsum as
+    ///   written of the block's `i8` slices (`r` restricted to `32 blk .. 32 blk + 32`),
+    ///   into `i32`, cast to `f32`, multiplied by the block's scales laid out along the
+    ///   output's labels; the blocks' results are added. *Why slices*: the
+    ///   one-operation alternative, an `i8` einsum keeping `blk` as an output label and a
+    ///   sum over it, makes `blk` a batch axis of the contraction and the scaled sum a
+    ///   reduction over an axis of `K / 32` elements: 4.1 times the instructions of
+    ///   this form (2.6 times its time) on `"bqd,bkd->bqk"` with `d = 64`
+    ///   (docs/BENCHMARKS.md, "Session 8"). Slices of `i8` operands are cheap copies,
+    ///   and each block's einsum is the written one, on the `i8` micro-kernel. Beyond
+    ///   [`MAX_BLOCKS`] blocks (`K > 1024`) that one-operation form is taken (`blk` kept
+    ///   as the output's last label: `"bqd,bkd->bqk"` becomes `"bqac,bkac->bqka"`), so
+    ///   that the graph does not grow with `K`.
     fn build_einsum(&self, g: &mut Graph, a: Id, b: Id, attrs: OpAttrs, n: &Node) -> Option<Id> {
         let (x, y, out) = einsum_terms(n)?;
         let einsum = |g: &mut Graph, l: Id, r: Id| {
@@ -601,7 +668,92 @@ impl Lower {
                 let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
                 Some(op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]))
             }
-            Form::Int8(Scales::Block32) => None,
+            Form::Int8(Scales::Block32) => {
+                let ta = ty(g, a)?.clone();
+                let tb = ty(g, b)?.clone();
+                let (r, nb) = einsum_block(&x, &y, &out, &ta)?;
+                let k = int8_contracted(&x, &y, &out)?;
+                // Two fresh labels: `blk` for the block, `inb` for the position in it.
+                let mut fresh = ('a'..='z')
+                    .chain('A'..='Z')
+                    .filter(|l| !x.contains(l) && !y.contains(l) && !out.contains(l));
+                let (blk, inb) = (fresh.next()?, fresh.next()?);
+                // Each operand with `r` split into (`blk`, `inb`), then quantised with one
+                // scale per block and per slice of its other kept labels: the maximum over
+                // `inb` and the other contracted labels, kept as size 1.
+                let split = |g: &mut Graph, v: Id, t: &[char], vt: &TensorType| {
+                    let mut labels = Vec::new();
+                    let mut dims = Vec::new();
+                    for (l, d) in t.iter().zip(&vt.shape) {
+                        if *l == r {
+                            labels.extend([blk, inb]);
+                            dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
+                        } else {
+                            labels.push(*l);
+                            dims.push(d.clone());
+                        }
+                    }
+                    let axes: Vec<i64> = (0..labels.len() as i64)
+                        .filter(|i| {
+                            let l = labels[*i as usize];
+                            l == inb || (l != r && k.contains(&l))
+                        })
+                        .collect();
+                    let v = reshape(g, v, dims);
+                    let (xs, s) = scaled_keepdims(g, v, axes, 127.0);
+                    (cast(g, xs, DType::I8), s, labels)
+                };
+                let (qa, sa, xa) = split(g, a, &x, &ta);
+                let (qb, sb, yb) = split(g, b, &y, &tb);
+                if nb > MAX_BLOCKS {
+                    // One i8 einsum keeping the block label last ([out.., K/32] in i32),
+                    // scaled, summed over that axis: a graph that does not grow with K.
+                    let mut blocked = out.clone();
+                    blocked.push(blk);
+                    let text = |t: &[char]| t.iter().collect::<String>();
+                    let spec = format!("{},{}->{}", text(&xa), text(&yb), text(&blocked));
+                    let attrs = Attrs::new().with("spec", Attr::Str(spec));
+                    let acc = op(g, GraphOp::Einsum, attrs, vec![qa, qb]);
+                    let wide = cast(g, acc, DType::F32);
+                    let sa = along_output(g, sa, &xa, &blocked)?;
+                    let sb = along_output(g, sb, &yb, &blocked)?;
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb]);
+                    let attrs = Attrs::new()
+                        .with("axes", Attr::Ints(vec![out.len() as i64]))
+                        .with("keepdims", Attr::Bool(false));
+                    return Some(op(g, GraphOp::ReduceSum, attrs, vec![d]));
+                }
+                // Seen as written again (a view), then sliced per block along `r`.
+                let qa = reshape(g, qa, ta.shape.clone());
+                let qb = reshape(g, qb, tb.shape.clone());
+                let (pa, pb) = (
+                    x.iter().position(|l| *l == r)?,
+                    y.iter().position(|l| *l == r)?,
+                );
+                let (ba, bb) = (
+                    xa.iter().position(|l| *l == blk)?,
+                    yb.iter().position(|l| *l == blk)?,
+                );
+                let mut total = None;
+                for i in 0..nb {
+                    let qa_i = slice_axis(g, qa, pa, 32 * i, 32 * i + 32)?;
+                    let qb_i = slice_axis(g, qb, pb, 32 * i, 32 * i + 32)?;
+                    let acc = einsum(g, qa_i, qb_i);
+                    let wide = cast(g, acc, DType::F32);
+                    let sa_i = slice_axis(g, sa, ba, i, i + 1)?;
+                    let sa_i = along_output(g, sa_i, &xa, &out)?;
+                    let sb_i = slice_axis(g, sb, bb, i, i + 1)?;
+                    let sb_i = along_output(g, sb_i, &yb, &out)?;
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa_i]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb_i]);
+                    total = Some(match total {
+                        None => d,
+                        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+                    });
+                }
+                total
+            }
         }
     }
 
@@ -615,6 +767,21 @@ impl Lower {
     ///   image's result does not depend on the others in its batch). Each output element
     ///   sums products of one image and one output channel, so the scales factor out of
     ///   the exact `i32` sum.
+    /// - `int8/block32` (`groups = 1`, a static `C`, a multiple of 32, from 64 to 1024:
+    ///   [`conv_blocks`]): one scale per (image, block of 32 input channels) for `x`,
+    ///   per (output channel, block) for `w`. Identity: `conv2d(x, w)[n, o, p, q] =
+    ///   sum_b sum_{c in b, taps} x w ~ sum_b s_x[n, b] s_w[o, b] conv2d(qx_b, qw_b)[n, o,
+    ///   p, q]`, with `qx_b` and `qw_b` the block's 32 channels (a `slice` of the
+    ///   quantised tensors): the scales are constant over the inner sum, and a padded
+    ///   position is zero before and after quantisation. *Why slices*: each block is
+    ///   then a `groups = 1` `i8` convolution, which tiling lowers to the `i8` implicit
+    ///   GEMM; the one-operation alternative, a convolution with `groups = C/32` of `x`
+    ///   and the weight re-laid as `[C/32 * O, 32, KH, KW]`, is lowered as a direct
+    ///   (scalar-broadcast) convolution, not the micro-kernel. The cost is one `i8`
+    ///   slice of `x` per block (a copy of a quarter of its `f32` bytes) and one
+    ///   convolution per block; the partial results are scaled and summed in one
+    ///   elementwise kernel (conv3x3, 64 channels: 7% more instructions than
+    ///   `int8/row`).
     fn build_conv(&self, g: &mut Graph, x: Id, w: Id, attrs: OpAttrs) -> Option<Id> {
         let conv = |g: &mut Graph, l: Id, r: Id| {
             g.add(Node::op(GraphOp::Conv2d, attrs.clone(), vec![l, r]))
@@ -632,11 +799,68 @@ impl Lower {
                 let dw = op(g, GraphOp::Dequantize, axis(0), vec![qw, sw]);
                 Some(conv(g, dx, dw))
             }
+            Form::Int8(Scales::Block32) => {
+                let tx = ty(g, x)?.clone();
+                let tw = ty(g, w)?.clone();
+                let nb = conv_blocks(&tw)?;
+                let [n, _, h, wd] = tx.shape.as_slice() else {
+                    return None;
+                };
+                let [o, _, kh, kw] = tw.shape.as_slice() else {
+                    return None;
+                };
+                let lit = SymExpr::lit;
+                // x as [N, C/32, 32 * H * W]: one scale per (image, block), the maximum
+                // over the block's 32 channels and the whole image; w as [O, C/32, 32 *
+                // KH * KW]: one per (output channel, block). Both quantised, then seen
+                // as NCHW / OIHW again (reshapes: views, no copies).
+                let rows = |d1: &SymExpr, d2: &SymExpr| lit(32).mul(d1).mul(d2);
+                let x3 = reshape(g, x, vec![n.clone(), lit(nb), rows(h, wd)]);
+                let (xs, sx) = scaled_keepdims(g, x3, vec![2], 127.0);
+                let qx3 = cast(g, xs, DType::I8);
+                let qx = reshape(g, qx3, tx.shape.clone());
+                let w3 = reshape(g, w, vec![o.clone(), lit(nb), rows(kh, kw)]);
+                let (qw3, sw) = quant_keepdims(g, w3, vec![2], DType::I8, 127.0);
+                let qw = reshape(g, qw3, tw.shape.clone());
+                let mut total = None;
+                for b in 0..nb {
+                    let ch = |end: &SymExpr, last: Vec<SymExpr>| {
+                        let mut start = vec![lit(0), lit(32 * b)];
+                        start.extend(last.iter().map(|_| lit(0)));
+                        let mut stop = vec![end.clone(), lit(32 * b + 32)];
+                        stop.extend(last);
+                        (start, stop)
+                    };
+                    let (s0, s1) = ch(n, vec![h.clone(), wd.clone()]);
+                    let qxb = slice(g, qx, s0, s1);
+                    let (s0, s1) = ch(o, vec![kh.clone(), kw.clone()]);
+                    let qwb = slice(g, qw, s0, s1);
+                    let acc = conv(g, qxb, qwb);
+                    let wide = cast(g, acc, DType::F32);
+                    let at = |g: &mut Graph, s: Id, d: &SymExpr, dims: Vec<SymExpr>| {
+                        let s = slice(
+                            g,
+                            s,
+                            vec![lit(0), lit(b), lit(0)],
+                            vec![d.clone(), lit(b + 1), lit(1)],
+                        );
+                        reshape(g, s, dims)
+                    };
+                    let swb = at(g, sw, o, vec![o.clone(), lit(1), lit(1)]);
+                    let sxb = at(g, sx, n, vec![n.clone(), lit(1), lit(1), lit(1)]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, swb]);
+                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sxb]);
+                    total = Some(match total {
+                        None => d,
+                        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+                    });
+                }
+                total
+            }
             Form::Int8(s) => {
                 let (xs, sx) = match s {
                     Scales::Tensor => scaled_tensor(g, x, 4, 127.0),
-                    Scales::Row => scaled_keepdims(g, x, vec![1, 2, 3], 127.0),
-                    Scales::Block32 => return None,
+                    _ => scaled_keepdims(g, x, vec![1, 2, 3], 127.0),
                 };
                 let qx = cast(g, xs, DType::I8);
                 let (qw, sw) = quant_out_channels(g, w, DType::I8, 127.0);
@@ -706,14 +930,112 @@ fn quant_out_channels(g: &mut Graph, w: Id, t: DType, top: f64) -> (Id, Id) {
     (op(g, GraphOp::Quantize, attrs, vec![w, s]), s)
 }
 
+/// `int8/block32` of `a @ w` (`a` of type `ta`, rank >= 2; `w` of type `tw`, `[K, N]`;
+/// `nb = K / 32` blocks, at most [`MAX_BLOCKS`]) as per-block slices: `a` seen as `[..,
+/// M, K/32, 32]` and quantised with one scale per (row, block) (elementwise, so that it
+/// fuses), `w` as `[K/32, 32, N]` with one per (block, column), both seen as written
+/// again (views); then per block `(qa[.., 32 b .. 32 b + 32] @ qw[32 b .. 32 b + 32, ..])
+/// as f32 * s_w[b, n] * s_a[.., m, b]`, the blocks added in one elementwise kernel. Each
+/// block is a plain `i8` matmul on the micro-kernel, and no `[.., M, K/32, N]` tensor is
+/// laid out block-major and summed over a middle axis: on the MLP (B=256) 1.7 times
+/// faster than the einsum form (docs/BENCHMARKS.md, "Session 8").
+fn matmul_block_slices(
+    g: &mut Graph,
+    a: Id,
+    w: Id,
+    ta: &TensorType,
+    tw: &TensorType,
+    nb: i64,
+) -> Option<Id> {
+    let ra = ta.rank();
+    let lead = &ta.shape[..ra - 1];
+    let n = tw.shape.get(1)?.clone();
+    let mut a_dims: Vec<SymExpr> = lead.to_vec();
+    a_dims.extend([SymExpr::lit(nb), SymExpr::lit(32)]);
+    let a4 = reshape(g, a, a_dims);
+    let (xa, sa) = scaled_keepdims(g, a4, vec![ra as i64], 127.0);
+    let qa = cast(g, xa, DType::I8);
+    let qa = reshape(g, qa, ta.shape.clone());
+    let w3 = reshape(g, w, vec![SymExpr::lit(nb), SymExpr::lit(32), n.clone()]);
+    let (qw, sw) = quant_keepdims(g, w3, vec![1], DType::I8, 127.0);
+    let qw = reshape(g, qw, tw.shape.clone());
+    let mut total = None;
+    for i in 0..nb {
+        let qa_i = slice_axis(g, qa, ra - 1, 32 * i, 32 * i + 32)?;
+        let qw_i = slice_axis(g, qw, 0, 32 * i, 32 * i + 32)?;
+        let acc = op(g, GraphOp::MatMul, Attrs::new(), vec![qa_i, qw_i]);
+        let wide = cast(g, acc, DType::F32);
+        let sa_i = slice_axis(g, sa, ra - 1, i, i + 1)?;
+        let mut s_dims: Vec<SymExpr> = lead.to_vec();
+        s_dims.push(SymExpr::lit(1));
+        let sa_i = reshape(g, sa_i, s_dims);
+        let sw_i = slice_axis(g, sw, 0, i, i + 1)?;
+        let sw_i = reshape(g, sw_i, vec![n.clone()]);
+        let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sw_i]);
+        let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sa_i]);
+        total = Some(match total {
+            None => d,
+            Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+        });
+    }
+    total
+}
+
 /// The number of blocks of 32 along the reduction axis of a 2-D weight `[K, N]`: `K / 32`
 /// for a static `K` that is a multiple of 32 and at least 64 (one block is the per-row
 /// and per-channel form).
 fn blocks(w: &TensorType) -> Option<i64> {
-    match w.shape.first()?.as_const()? {
+    block_count(w.shape.first()?)
+}
+
+/// `K / 32` for a static `K` that is a multiple of 32 and at least 64.
+fn block_count(k: &SymExpr) -> Option<i64> {
+    match k.as_const()? {
         k if k >= 64 && k % 32 == 0 => Some(k / 32),
         _ => None,
     }
+}
+
+/// The reduction axis of a two-operand einsum's `int8/block32` form: its last contracted
+/// label (in the first operand's order), when the einsum can be lowered to `i8` exactly
+/// ([`int8_contracted`]) and that label's size in `a` (the first operand's type) is a
+/// static multiple of 32, at least 64. Returns (the label, the number of blocks).
+fn einsum_block(x: &[char], y: &[char], out: &[char], a: &TensorType) -> Option<(char, i64)> {
+    let k = int8_contracted(x, y, out)?;
+    let r = *k.last()?;
+    let at = x.iter().position(|l| *l == r)?;
+    Some((r, block_count(a.shape.get(at)?)?))
+}
+
+/// The most blocks of 32 that `int8/block32` computes as one `i8` contraction per block
+/// (a reduction of at most 1024), so that the graph does not grow without bound: beyond,
+/// `matmul` and `einsum` keep the block as a label of one `i8` einsum and sum over it,
+/// and `conv2d` has no block form.
+const MAX_BLOCKS: i64 = 32;
+
+/// The number of blocks of 32 input channels of an OIHW weight for `int8/block32`: `C /
+/// 32` for a static `C`, a multiple of 32, at least 64, at most [`MAX_BLOCKS`] blocks.
+fn conv_blocks(w: &TensorType) -> Option<i64> {
+    block_count(w.shape.get(1)?).filter(|b| *b <= MAX_BLOCKS)
+}
+
+/// `x[lo:hi]` along `axis`, whole along the others.
+fn slice_axis(g: &mut Graph, x: Id, axis: usize, lo: i64, hi: i64) -> Option<Id> {
+    let shape = ty(g, x)?.shape.clone();
+    let start = (0..shape.len())
+        .map(|a| SymExpr::lit(if a == axis { lo } else { 0 }))
+        .collect();
+    let mut end = shape;
+    *end.get_mut(axis)? = SymExpr::lit(hi);
+    Some(slice(g, x, start, end))
+}
+
+/// `x[start:end]` along every axis.
+fn slice(g: &mut Graph, x: Id, start: Vec<SymExpr>, end: Vec<SymExpr>) -> Id {
+    let attrs = Attrs::new()
+        .with("start", Attr::Sizes(start))
+        .with("end", Attr::Sizes(end));
+    op(g, GraphOp::Slice, attrs, vec![x])
 }
 
 fn reshape(g: &mut Graph, x: Id, dims: Vec<SymExpr>) -> Id {
