@@ -4,7 +4,8 @@
 # alternated ROUNDS times so that machine drift hits both sides alike. Prints one line per
 # measurement (medians of `tessera bench --json`) and a summary of ratios of medians.
 #
-# Usage: bench/compare.sh   (after `cargo build --release`; THREADS [2], ROUNDS [3], ITERS [20])
+# Usage: bench/compare.sh   (after `cargo build --release`; THREADS [2], ROUNDS [3], ITERS [20],
+# WARMUP [30])
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,6 +13,9 @@ T="${CARGO_TARGET_DIR:-$ROOT/target}/release/tessera"
 THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-3}"
 ITERS="${ITERS:-20}"
+# Warm-up runs before each measurement: enough for the first ~50 ms of a process, when
+# both threads often share one core (see bench/run.sh), to be over.
+WARMUP="${WARMUP:-30}"
 export TESSERA_NUM_THREADS="$THREADS"
 
 # name | program | shapes | flags
@@ -33,7 +37,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for c in "${CASES[@]}"; do
     IFS='|' read -r name prog shapes flags <<<"$c"
     # shellcheck disable=SC2086
-    ms=$("$T" bench "$prog" --shapes "$shapes" $flags --warmup 3 --iters "$ITERS" --json |
+    ms=$("$T" bench "$prog" --shapes "$shapes" $flags --warmup "$WARMUP" --iters "$ITERS" --json |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["run_ms"]["median"])')
     echo "round $r  $name: $ms ms"
     MED["$name"]="${MED[$name]:-} $ms"

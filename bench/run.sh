@@ -52,18 +52,22 @@ TESSERA="$CARGO_TARGET_DIR/release/tessera"
 PY="$ROOT/.peers-venv/bin/python"
 PEERS_PY="$ROOT/../shared/bench/peers.py"
 
-# case | workload | program | --shapes | interp iters | cpu iters
-# (the case names are peers.py's, so the report can pair them)
+# case | workload | program | --shapes | interp iters | cpu iters | cpu warm-up runs
+# (the case names are peers.py's, so the report can pair them). The cpu warm-up lasts
+# about 0.3 s: on this VM a process's first few dozen milliseconds often run both threads
+# on one core (the scheduler places the worker with the caller until it balances them;
+# per-call times of a C program calling examples/mlp.tsr B=32: 2.2 ms for the first 10 to
+# 30 calls, then 1.1 ms), and peers.py times steady state after its own warm-up.
 CASES=(
-  "sgemm_256|W1|bench/workloads/sgemm.tsr|N=256|20|20"
-  "sgemm_512|W1|bench/workloads/sgemm.tsr|N=512|10|10"
-  "sgemm_1024|W1|bench/workloads/sgemm.tsr|N=1024|5|10"
-  "sgemm_2048|W1|bench/workloads/sgemm.tsr|N=2048|3|5"
-  "mlp_b32|W2|examples/mlp.tsr|B=32|20|20"
-  "mlp_b256|W2|examples/mlp.tsr|B=256|10|10"
-  "gelu_ln_4096|W3|bench/workloads/gelu_layernorm.tsr|N=4096,D=4096|3|3"
-  "encoder_b8_s128|W4|examples/transformer_block.tsr|B=8,S=128|5|5"
-  "conv3x3_8x64x56|W5|bench/workloads/conv3x3.tsr|N=8,H=56,W=56|3|3"
+  "sgemm_256|W1|bench/workloads/sgemm.tsr|N=256|20|20|600"
+  "sgemm_512|W1|bench/workloads/sgemm.tsr|N=512|10|10|100"
+  "sgemm_1024|W1|bench/workloads/sgemm.tsr|N=1024|5|10|15"
+  "sgemm_2048|W1|bench/workloads/sgemm.tsr|N=2048|3|5|2"
+  "mlp_b32|W2|examples/mlp.tsr|B=32|20|20|250"
+  "mlp_b256|W2|examples/mlp.tsr|B=256|10|10|30"
+  "gelu_ln_4096|W3|bench/workloads/gelu_layernorm.tsr|N=4096,D=4096|3|3|30"
+  "encoder_b8_s128|W4|examples/transformer_block.tsr|B=8,S=128|5|5|15"
+  "conv3x3_8x64x56|W5|bench/workloads/conv3x3.tsr|N=8,H=56,W=56|3|3|15"
 )
 
 command -v cargo >/dev/null || die "cargo not found"
@@ -98,11 +102,11 @@ wanted() { [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]; }
 # One `tessera bench` invocation -> one JSON line appended to tessera.jsonl.
 # A non-zero exit (refusal, error) or a timeout is recorded with its message.
 bench_one() {
-  local case="$1" wl="$2" file="$3" shapes="$4" backend="$5" iters="$6" round="$7"
+  local case="$1" wl="$2" file="$3" shapes="$4" backend="$5" iters="$6" round="$7" warmup="$8"
   local out err rc=0
   out="$(mktemp)"; err="$(mktemp)"
   TESSERA_NUM_THREADS="$THREADS" timeout "$TIMEOUT" "$TESSERA" bench "$file" --shapes "$shapes" \
-    --backend "$backend" --warmup 1 --iters "$iters" --json >"$out" 2>"$err" || rc=$?
+    --backend "$backend" --warmup "$warmup" --iters "$iters" --json >"$out" 2>"$err" || rc=$?
   if [[ $rc -eq 0 ]]; then
     "$PY_ANY" - "$out" "$case" "$wl" "$file" "$shapes" "$backend" "$round" >>"$OUT/tessera.jsonl" <<'EOF'
 import json, sys
@@ -133,13 +137,13 @@ if [[ -x "$PY" ]]; then PY_ANY="$PY"; else PY_ANY="$(command -v python3)" || die
 for ((r = 0; r < ROUNDS; r++)); do
   note "tessera round $((r + 1))/$ROUNDS"
   for c in "${CASES[@]}"; do
-    IFS='|' read -r case wl file shapes it_interp it_cpu <<<"$c"
+    IFS='|' read -r case wl file shapes it_interp it_cpu warm_cpu <<<"$c"
     wanted "$case" || continue
     [[ -f "$file" ]] || die "workload program $file missing"
     for be in $BACKENDS; do
       case "$be" in
-        interp) bench_one "$case" "$wl" "$file" "$shapes" interp "$it_interp" "$r" ;;
-        cpu) bench_one "$case" "$wl" "$file" "$shapes" cpu "$it_cpu" "$r" ;;
+        interp) bench_one "$case" "$wl" "$file" "$shapes" interp "$it_interp" "$r" 1 ;;
+        cpu) bench_one "$case" "$wl" "$file" "$shapes" cpu "$it_cpu" "$r" "$warm_cpu" ;;
         *) die "unknown backend '$be' in BACKENDS" ;;
       esac
     done
