@@ -7,27 +7,9 @@
 
 mod common;
 
-use common::{inputs_in, mismatch};
+use common::{check_backends, column_inputs, mismatch, top_level};
 use std::collections::BTreeMap;
 use tessera::Program;
-use tessera_tensor::Tensor;
-
-fn inputs(prog: &Program, func: &str, sizes: &BTreeMap<String, i64>, seed: u64) -> Vec<Tensor> {
-    inputs_in(prog, func, sizes, seed, |shape| {
-        if shape.last() == Some(&1) {
-            0.25
-        } else {
-            -2.0
-        }
-    })
-}
-
-/// The top-level lines of the optimised function (the kernels' bodies left out).
-fn top_level(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter(|l| l.starts_with("  %") && !l.starts_with("    "))
-        .collect()
-}
 
 /// Checks that `src`'s function `f` optimises into exactly one kernel, a `reduce` one
 /// whose reduction is `red`, then the tile interpreter and the CPU back end against the
@@ -41,20 +23,7 @@ fn check(src: &str, red: &str, bindings: &[&[(&str, i64)]]) {
     assert!(text.contains(&format!("graph.{red} ")), "{text}");
     let plan = prog.tiled("f").expect("tiles").to_string();
     assert_eq!(plan.matches("tile.kernel @").count(), 1, "{plan}");
-    let exe = prog.cpu_executable("f").expect("compiles natively");
-    for (n, b) in bindings.iter().enumerate() {
-        let sizes: BTreeMap<String, i64> = b.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        let xs = inputs(&prog, "f", &sizes, 7 + 10 * n as u64);
-        let want = prog.run_interp("f", xs.clone()).expect("interpreter");
-        let tile = prog.run_tiled("f", xs.clone()).expect("tile backend");
-        if let Some(e) = mismatch(&tile, &want) {
-            panic!("tile backend, {b:?}: {e}\n{text}\n{plan}");
-        }
-        let cpu = exe.run(xs).expect("cpu backend");
-        if let Some(e) = mismatch(&cpu, &want) {
-            panic!("cpu backend, {b:?}: {e}\n{text}\n{plan}");
-        }
-    }
+    check_backends(&prog, bindings, 7, &format!("{text}\n{plan}"));
 }
 
 /// Ragged sizes: a row of one element, rows shorter and longer than a 128-wide chunk (the
@@ -169,7 +138,7 @@ fn int8_encoder_activation_scales_read_the_activation_once() {
         }
     }
     let sizes: BTreeMap<String, i64> = [("B".to_string(), 2), ("S".to_string(), 5)].into();
-    let xs = inputs(&prog, "encoder_block", &sizes, 3);
+    let xs = column_inputs(&prog, "encoder_block", &sizes, 3);
     let want = prog
         .run_interp("encoder_block", xs.clone())
         .expect("interp");

@@ -6,29 +6,9 @@
 
 mod common;
 
-use common::{inputs_in, mismatch};
+use common::{check_backends, column_inputs, mismatch, top_level};
 use std::collections::BTreeMap;
 use tessera::Program;
-use tessera_tensor::Tensor;
-
-/// Deterministic inputs for `func` with its symbolic sizes bound by `sizes`; `[.., 1]`
-/// scales are positive (as the int8 scales are), other values in [-2, 2].
-fn inputs(prog: &Program, func: &str, sizes: &BTreeMap<String, i64>, seed: u64) -> Vec<Tensor> {
-    inputs_in(prog, func, sizes, seed, |shape| {
-        if shape.last() == Some(&1) {
-            0.25
-        } else {
-            -2.0
-        }
-    })
-}
-
-/// The top-level lines of the optimised function (the kernels' bodies left out).
-fn top_level(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter(|l| l.starts_with("  %") && !l.starts_with("    "))
-        .collect()
-}
 
 /// Checks that `src`'s function `f` optimises into kernels of `kind` that read a column
 /// input (no operation left outside a kernel but those in `outside`), then that the tile
@@ -53,20 +33,7 @@ fn check(src: &str, kind: &str, outside: &[&str], bindings: &[&[(&str, i64)]]) {
                 .any(|o| op.starts_with(&format!("graph.{o} ")));
         assert!(ok, "an operation outside the kernels: {l}\n{text}");
     }
-    let exe = prog.cpu_executable("f").expect("compiles natively");
-    for (n, b) in bindings.iter().enumerate() {
-        let sizes: BTreeMap<String, i64> = b.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        let xs = inputs(&prog, "f", &sizes, 11 + 10 * n as u64);
-        let want = prog.run_interp("f", xs.clone()).expect("interpreter");
-        let tile = prog.run_tiled("f", xs.clone()).expect("tile backend");
-        if let Some(e) = mismatch(&tile, &want) {
-            panic!("tile backend, {b:?}: {e}\n{text}");
-        }
-        let cpu = exe.run(xs).expect("cpu backend");
-        if let Some(e) = mismatch(&cpu, &want) {
-            panic!("cpu backend, {b:?}: {e}\n{text}");
-        }
-    }
+    check_backends(&prog, bindings, 11, &text);
 }
 
 const RAGGED: &[&[(&str, i64)]] = &[
@@ -188,7 +155,7 @@ fn int8_mlp_activation_scales_fuse() {
     // Values on a ragged batch: the tile interpreter and the CPU back end against the
     // graph interpreter.
     let sizes: BTreeMap<String, i64> = [("B".to_string(), 13)].into();
-    let xs = inputs(&prog, "mlp", &sizes, 5);
+    let xs = column_inputs(&prog, "mlp", &sizes, 5);
     let want = prog.run_interp("mlp", xs.clone()).expect("interpreter");
     let tile = prog.run_tiled("mlp", xs.clone()).expect("tile backend");
     assert_eq!(mismatch(&tile, &want), None);

@@ -247,3 +247,47 @@ pub fn differential(run: &BackendRun<'_>) -> (Vec<String>, Vec<String>) {
     );
     (matched, refused)
 }
+
+/// Deterministic inputs for `func` with its symbolic sizes bound by `sizes`; `[.., 1]`
+/// inputs (per-row scales) are positive, as int8 scales are, other values in [-2, 2].
+pub fn column_inputs(
+    prog: &Program,
+    func: &str,
+    sizes: &BTreeMap<String, i64>,
+    seed: u64,
+) -> Vec<Tensor> {
+    inputs_in(prog, func, sizes, seed, |shape| {
+        if shape.last() == Some(&1) {
+            0.25
+        } else {
+            -2.0
+        }
+    })
+}
+
+/// The top-level lines of an optimised function's text (the kernels' bodies left out).
+pub fn top_level(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("  %") && !l.starts_with("    "))
+        .collect()
+}
+
+/// Runs `prog`'s function `f` on the tile interpreter and the CPU back end against the
+/// graph interpreter for every size binding (inputs from [`column_inputs`], seeds
+/// `seed`, `seed + 10`, ...); `context` is printed with a mismatch.
+pub fn check_backends(prog: &Program, bindings: &[&[(&str, i64)]], seed: u64, context: &str) {
+    let exe = prog.cpu_executable("f").expect("compiles natively");
+    for (n, b) in bindings.iter().enumerate() {
+        let sizes: BTreeMap<String, i64> = b.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let xs = column_inputs(prog, "f", &sizes, seed + 10 * n as u64);
+        let want = prog.run_interp("f", xs.clone()).expect("interpreter");
+        let tile = prog.run_tiled("f", xs.clone()).expect("tile backend");
+        if let Some(e) = mismatch(&tile, &want) {
+            panic!("tile backend, {b:?}: {e}\n{context}");
+        }
+        let cpu = exe.run(xs).expect("cpu backend");
+        if let Some(e) = mismatch(&cpu, &want) {
+            panic!("cpu backend, {b:?}: {e}\n{context}");
+        }
+    }
+}

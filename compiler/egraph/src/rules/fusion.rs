@@ -477,26 +477,39 @@ fn fuse_row_prologue(g: &Graph, class: Id) -> Vec<Found> {
             kind: KernelKind::Row,
             body: nodes,
         };
-        for pn in &g[n.children[0]].nodes {
-            let Some((p, pkids)) = as_kernel(g, pn) else {
-                continue;
-            };
-            if p.kind != KernelKind::Elementwise {
-                continue;
-            }
-            let (m, mkids) = absorb(&norm, &n.children, 0, &p, &pkids, KernelKind::Row);
-            if lowerable(g, &m, &mkids, t) {
-                out.push(Found::Node(
-                    Node {
-                        head: Head::Kernel(g.analysis.intern(m)),
-                        children: mkids,
-                    },
-                    vec![p.clone()],
-                ));
-            }
-        }
+        absorb_prologues(g, &norm, &n.children, t, &mut out);
     }
     out
+}
+
+/// For each elementwise kernel in the e-class of `kernel`'s input 0 (`children[0]`), the
+/// kernel with that producer absorbed as its prologue (of `kernel`'s kind), where the
+/// result is still lowerable.
+fn absorb_prologues(
+    g: &Graph,
+    kernel: &Kernel,
+    children: &[Id],
+    t: &TensorType,
+    out: &mut Vec<Found>,
+) {
+    for pn in &g[children[0]].nodes {
+        let Some((p, pkids)) = as_kernel(g, pn) else {
+            continue;
+        };
+        if p.kind != KernelKind::Elementwise {
+            continue;
+        }
+        let (m, mkids) = absorb(kernel, children, 0, &p, &pkids, kernel.kind);
+        if lowerable(g, &m, &mkids, t) {
+            out.push(Found::Node(
+                Node {
+                    head: Head::Kernel(g.analysis.intern(m)),
+                    children: mkids,
+                },
+                vec![p.clone()],
+            ));
+        }
+    }
 }
 
 fn fuse_reduce_prologue(g: &Graph, class: Id) -> Vec<Found> {
@@ -520,24 +533,7 @@ fn fuse_reduce_prologue(g: &Graph, class: Id) -> Vec<Found> {
             kind: KernelKind::Reduce,
             body: vec![BodyNode::Arg(0), BodyNode::Op(*op, attrs.clone(), vec![0])],
         };
-        for pn in &g[n.children[0]].nodes {
-            let Some((p, pkids)) = as_kernel(g, pn) else {
-                continue;
-            };
-            if p.kind != KernelKind::Elementwise {
-                continue;
-            }
-            let (m, mkids) = absorb(&red, &n.children, 0, &p, &pkids, KernelKind::Reduce);
-            if lowerable(g, &m, &mkids, tx) {
-                out.push(Found::Node(
-                    Node {
-                        head: Head::Kernel(g.analysis.intern(m)),
-                        children: mkids,
-                    },
-                    vec![p.clone()],
-                ));
-            }
-        }
+        absorb_prologues(g, &red, &n.children, tx, &mut out);
     }
     out
 }

@@ -745,12 +745,7 @@ impl Lower {
                     let sa_i = along_output(g, sa_i, &xa, &out)?;
                     let sb_i = slice_axis(g, sb, bb, i, i + 1)?;
                     let sb_i = along_output(g, sb_i, &yb, &out)?;
-                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sa_i]);
-                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sb_i]);
-                    total = Some(match total {
-                        None => d,
-                        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
-                    });
+                    add_scaled_block(g, &mut total, wide, sa_i, sb_i);
                 }
                 total
             }
@@ -848,12 +843,7 @@ impl Lower {
                     };
                     let swb = at(g, sw, o, vec![o.clone(), lit(1), lit(1)]);
                     let sxb = at(g, sx, n, vec![n.clone(), lit(1), lit(1), lit(1)]);
-                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, swb]);
-                    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sxb]);
-                    total = Some(match total {
-                        None => d,
-                        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
-                    });
+                    add_scaled_block(g, &mut total, wide, swb, sxb);
                 }
                 total
             }
@@ -971,12 +961,7 @@ fn matmul_block_slices(
         let sa_i = reshape(g, sa_i, s_dims);
         let sw_i = slice_axis(g, sw, 0, i, i + 1)?;
         let sw_i = reshape(g, sw_i, vec![n.clone()]);
-        let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, sw_i]);
-        let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, sa_i]);
-        total = Some(match total {
-            None => d,
-            Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
-        });
+        add_scaled_block(g, &mut total, wide, sw_i, sa_i);
     }
     total
 }
@@ -1069,6 +1054,17 @@ fn quant_keepdims(g: &mut Graph, x: Id, axes: Vec<i64>, t: DType, top: f64) -> (
 }
 
 /// `x as t`.
+/// Adds one block's partial product `wide`, scaled by its two operands' scales, to the
+/// running sum over the blocks (`total`, `None` before the first block).
+fn add_scaled_block(g: &mut Graph, total: &mut Option<Id>, wide: Id, s1: Id, s2: Id) {
+    let d = op(g, GraphOp::Mul, Attrs::new(), vec![wide, s1]);
+    let d = op(g, GraphOp::Mul, Attrs::new(), vec![d, s2]);
+    *total = Some(match *total {
+        None => d,
+        Some(t) => op(g, GraphOp::Add, Attrs::new(), vec![t, d]),
+    });
+}
+
 fn cast(g: &mut Graph, x: Id, t: DType) -> Id {
     op(
         g,
