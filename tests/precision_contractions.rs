@@ -97,6 +97,61 @@ fn lowered_einsums_match_the_interpreter() {
     }
 }
 
+/// An einsum of three operands: `bf16`, `f16` and `fp8` round each operand once (one
+/// scale per tensor for fp8), and the lowered program matches the interpreter on the CPU
+/// back end and in the tile interpreter; `int8` leaves it as written (one `i8`
+/// contraction of three operands is not an exact `i32` product).
+#[test]
+fn einsums_of_three_operands_are_lowered_in_the_float_formats() {
+    let src = r#"
+fn chain(a: f32[M, 6], b: f32[6, 5], c: f32[5, N]) -> f32[M, N] {
+    einsum("ij,jk,kl->il", a, b, c)
+}
+"#;
+    let prog = Program::from_source("chain.tsr", src).expect("compiles");
+    for (m, n) in [(1, 1), (5, 9), (17, 40)] {
+        let sizes: BTreeMap<String, i64> = [("M".into(), m), ("N".into(), n)].into();
+        let xs = inputs_in(&prog, "chain", &sizes, 13, |_| -2.0);
+        let exact = prog
+            .run_interp("chain", xs.clone())
+            .expect("f32 interpreter");
+        for (precision, bound) in BOUNDS {
+            let mut p = prog.clone();
+            p.precision = precision;
+            let text = p.graph_opt_text("chain", false).expect("optimises");
+            let want = p.run_interp("chain", xs.clone()).expect("interpreter");
+            let tile = p.run_tiled("chain", xs.clone()).expect("tile interpreter");
+            if let Some(e) = mismatch(&tile, &want) {
+                panic!("{precision:?} tile: {e}\n{text}");
+            }
+            let cpu = p.cpu_executable("chain").expect("compiles");
+            let got = cpu.run(xs.clone()).expect("runs");
+            if let Some(e) = mismatch(&got, &want) {
+                panic!("{precision:?} cpu: {e}\n{text}");
+            }
+            let e = normwise_error(&want, &exact);
+            let (casts, quants) = (
+                text.matches("graph.cast").count(),
+                text.matches("graph.quantize").count(),
+            );
+            match precision {
+                Precision::Bf16 | Precision::F16 => {
+                    assert_eq!(casts, 6, "{precision:?}: each operand rounded\n{text}");
+                    assert!(e > 0.0 && e <= bound, "{precision:?}: error {e}");
+                }
+                Precision::Fp8 => {
+                    assert_eq!(quants, 3, "fp8: each operand quantised\n{text}");
+                    assert!(e > 0.0 && e <= bound, "fp8: error {e}");
+                }
+                _ => {
+                    assert_eq!(casts + quants, 0, "{precision:?}: as written\n{text}");
+                    assert_eq!(e, 0.0, "{precision:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn lowered_convolutions_match_the_interpreter() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cnn.tsr");

@@ -2,7 +2,7 @@
 //! calibration data stays within a budget.
 //!
 //! Every lowered form of the precision table ([`Form`]) is added to the e-class of each
-//! `f32` contraction (`matmul`, two-operand `einsum`, `conv2d`), next to the contraction
+//! `f32` contraction (`matmul`, `einsum`, `conv2d`), next to the contraction
 //! as written (the forms that apply to it: `int8/block32` needs a static reduction of 32 *
 //! n, from 64 on (`matmul`'s K, an einsum's last contracted label, a `groups = 1`
 //! convolution's input channels, up to 1024 for the last), the `i8` forms of an

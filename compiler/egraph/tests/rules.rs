@@ -296,6 +296,11 @@ const SCORES: &str = "fn main(q: f32[N, 2, M, 8], k: f32[N, 2, 3, 8]) -> f32[N, 
     einsum(\"bhqd,bhkd->bhqk\", q, k)
 }";
 
+/// A chain of three operands: `(i, l)` sums `2 x 3` products of three factors.
+const CHAIN3: &str = "fn main(a: f32[N, 2], b: f32[2, 3], c: f32[3, M]) -> f32[N, M] {
+    einsum(\"ij,jk,kl->il\", a, b, c)
+}";
+
 const CONV: &str = "fn main(x: f32[N, 2, 5, M], w: f32[3, 2, 2, 2]) -> f32[N, 3, 6, M + 1] {
     conv2d(x, w, padding: [1, 1])
 }";
@@ -418,6 +423,23 @@ const PRECISION_CASES: &[PrecisionCase] = &[
             ("graph.einsum", 1),
         ],
         rtol: 32.0 * 0.14,
+    },
+    // Three operands: the float forms and per-tensor fp8 round every operand once
+    // (|a b c| <= 8, six products, three roundings of 2^-9 (bf16) each per product).
+    PrecisionCase {
+        form: Form::Float(DType::BF16),
+        rule: "lower-einsum-bf16",
+        src: CHAIN3,
+        count: &[("{dtype = bf16}", 3), ("graph.einsum", 1)],
+        rtol: 6.0 * 8.0 * 3.0 * (1.0 / 512.0) * 1.01,
+    },
+    PrecisionCase {
+        form: Form::Scaled(DType::F8E4M3),
+        rule: "lower-einsum-f8e4m3",
+        src: CHAIN3,
+        count: &[("graph.quantize", 3), ("graph.dequantize", 3), ("graph.einsum", 1)],
+        // E4M3 rounds to 2^-4 relative (normal range), three factors.
+        rtol: 6.0 * 8.0 * 3.0 * (1.0 / 16.0) * 1.01,
     },
     PrecisionCase {
         form: Form::Int8(Scales::Tensor),

@@ -1,5 +1,5 @@
 //! Precision lowering as rewrites (`--precision`, docs/egraph.md "Precision"). Each rule
-//! states that an `f32` contraction (`matmul`, two-operand `einsum`, `conv2d`) equals a
+//! states that an `f32` contraction (`matmul`, `einsum`, `conv2d`) equals a
 //! form whose operands are narrowed, so the e-graph
 //! holds both; the table runs only when a precision is asked for ([`crate::Options`]),
 //! and [`choose`] then takes the lowered form wherever one exists.
@@ -30,9 +30,10 @@
 //!   products, scaled and summed over the blocks (a graph that does not grow with `K`).
 //!   Finer, and dearer: one `i32` partial product per block is materialised.
 //! - `lower-einsum-bf16`, `lower-einsum-f16`: `einsum(s, a, b) = einsum(s, a as T as f32,
-//!   b as T as f32)`, any two-operand spec.
-//! - `lower-einsum-f8e4m3`: both operands quantised to E4M3 with one scale per tensor
-//!   (`max |x| / 448`), dequantised, `f32` einsum.
+//!   b as T as f32)`, any spec, of two or more operands (every operand rounded once).
+//! - `lower-einsum-f8e4m3`: every operand quantised to E4M3 with one scale per tensor
+//!   (`max |x| / 448`), dequantised, `f32` einsum; two or more operands. The `int8`
+//!   einsum forms below take two operands (one exact `i32` contraction).
 //! - `lower-einsum-int8-tensor`: `einsum(s, a, b) = einsum(s, a / s_a as i8, b / s_b as
 //!   i8) as f32 * (s_a * s_b)`, one scale per tensor each; `lower-einsum-int8` (what
 //!   `--precision int8` uses): one scale per slice of each operand over its contracted
@@ -221,7 +222,7 @@ impl Form {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Contraction {
     MatMul,
-    /// A two-operand `einsum`.
+    /// An `einsum` (the `int8` forms: of two operands).
     Einsum,
     Conv2d,
 }
@@ -389,14 +390,17 @@ pub fn is_lowered_operand(g: &Graph, id: Id) -> bool {
 }
 
 /// Whether `n` is an `f32` contraction of the precision table with an operand not yet
-/// lowered: a `matmul`, a two-operand `einsum` or a `conv2d` of `f32` operands.
+/// lowered: a `matmul`, an `einsum` (of two or more operands) or a `conv2d` of `f32`
+/// operands.
 fn unlowered_contraction(g: &Graph, n: &Node) -> Option<Contraction> {
     let c = Contraction::of(n.graph_op()?)?;
-    let [a, w] = n.children.as_slice() else {
-        return None;
+    let kids = n.children.as_slice();
+    let arity = match c {
+        Contraction::Einsum => kids.len() >= 2,
+        Contraction::MatMul | Contraction::Conv2d => kids.len() == 2,
     };
-    let f32s = dtype(g, *a) == Some(DType::F32) && dtype(g, *w) == Some(DType::F32);
-    (f32s && !(is_lowered_operand(g, *a) && is_lowered_operand(g, *w))).then_some(c)
+    let f32s = kids.iter().all(|k| dtype(g, *k) == Some(DType::F32));
+    (arity && f32s && !kids.iter().all(|k| is_lowered_operand(g, *k))).then_some(c)
 }
 
 /// The labels of a two-operand einsum spec: (first term, second term, output), for a spec
@@ -468,7 +472,10 @@ impl Lower {
                 (Contraction::Einsum, Form::Int8(Scales::Block32)) => {
                     einsum_terms(n).is_some_and(|(x, y, o)| einsum_block(&x, &y, &o, ta).is_some())
                 }
-                (Contraction::Einsum, Form::Scaled(_)) => einsum_terms(n).is_some(),
+                // Per-tensor scales take any number of operands.
+                (Contraction::Einsum, Form::Scaled(_)) => {
+                    n.children.len() > 2 || einsum_terms(n).is_some()
+                }
                 (Contraction::Einsum, Form::Int8(Scales::Tensor | Scales::Row)) => {
                     einsum_terms(n).is_some_and(|(x, y, o)| int8_contracted(&x, &y, &o).is_some())
                 }
@@ -504,10 +511,34 @@ impl Lower {
         };
         let id = match self.op {
             Contraction::MatMul => self.build_matmul(g, a, w),
+            Contraction::Einsum if n.children.len() > 2 => {
+                self.build_einsum_n(g, &n.children, attrs.clone())
+            }
             Contraction::Einsum => self.build_einsum(g, a, w, attrs.clone(), n),
             Contraction::Conv2d => self.build_conv(g, a, w, attrs.clone()),
         }?;
         (ty(g, id).is_some() && ty(g, id) == ty(g, class)).then_some(id)
+    }
+
+    /// Adds the lowered form of an einsum of three or more operands (the float forms and
+    /// per-tensor `fp8` only: one `i8` contraction of more than two operands is not an
+    /// exact `i32` product) and returns its class: `einsum(s, x1, .., xn) = einsum(s, x1
+    /// as T as f32, .., xn as T as f32)`, or each operand quantised to E4M3 with one scale
+    /// per tensor and dequantised.
+    fn build_einsum_n(&self, g: &mut Graph, kids: &[Id], attrs: OpAttrs) -> Option<Id> {
+        let mut lowered = Vec::with_capacity(kids.len());
+        for &x in kids {
+            lowered.push(match self.form {
+                Form::Float(t) => widen(g, x, t),
+                Form::Scaled(t) => {
+                    let rank = ty(g, x)?.rank();
+                    let (q, s) = quant_tensor(g, x, rank, t, 448.0);
+                    op(g, GraphOp::Dequantize, Attrs::new(), vec![q, s])
+                }
+                Form::Int8(_) => return None,
+            });
+        }
+        Some(g.add(Node::op(GraphOp::Einsum, attrs, lowered)))
     }
 
     /// Adds the lowered form of `a @ w` and returns its class.
@@ -1236,7 +1267,7 @@ fn quantize_dequantize(g: &Graph, class: Id) -> Vec<Found> {
 }
 
 /// Per e-class, the node of the term with the fewest distinct unlowered `f32`
-/// contractions (`matmul`, two-operand `einsum`, `conv2d`; counted as a set of e-classes,
+/// contractions (`matmul`, `einsum`, `conv2d`; counted as a set of e-classes,
 /// so that a subterm two operands share, such as an activation and its own scale, counts
 /// once: a tree count would make the lowered form of a contraction fed by unlowerable
 /// ones look worse than leaving it in `f32`), then the fewest nodes (a tree count; ties:
