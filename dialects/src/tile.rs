@@ -96,7 +96,7 @@ declare_dialect! {
             ("rows", Int, Req, "the rows per index: index `i` covers rows `i*rows .. (i+1)*rows` along the buffer's first axis"),
         ],
         traits: [],
-        summary: "a hint: brings rows of a buffer into the cache ahead of their use (one read per 64-byte line, results unused); rows past the buffer's end are skipped; no observable effect",
+        summary: "a hint: brings rows of a buffer into the cache ahead of their use (one read per 64-byte line, results unused; a back end may skip some lines); rows outside the buffer are skipped; no observable effect",
         example: "tile.prefetch %x, %next {rows = 2} : (buf<f32[N, D]>, index) -> ()",
     },
     Zeros = "zeros" {

@@ -192,15 +192,20 @@ tile.kernel @iota_from(%y: buf<i32[2, 4]>) attributes {grid = sizes[1]} {
   tile.store %t, %y, %zero, %zero : (tile<2x4xi32>, buf<i32[2, 4]>, index, index) -> ()
 }
 
-// Prefetches of the next row tile (past the end for the last ones, and far past it)
-// around a copy: no effect on the result, no fault.
+// Prefetches of the next row tile (past the end for the last ones), far past the end,
+// far before the start and of the previous tile (before the start for the first) around
+// a copy: no effect on the result, no fault.
 tile.kernel @prefetch_copy(%x: buf<f32[M, N]>, %y: buf<f32[M, N]>) attributes {grid = sizes[(M + 1) / 2], parallel = [0]} {
   %i = tile.program_id {axis = 0} : () -> index
   %zero = tile.index {value = sizes[0]} : () -> index
   %next = tile.affine %i {coeffs = [1], offset = sizes[1]} : (index) -> index
   %far = tile.affine %i {coeffs = [1], offset = sizes[M + 1000]} : (index) -> index
+  %back = tile.affine %i {coeffs = [1], offset = sizes[-1073741824]} : (index) -> index
+  %prev = tile.affine %i {coeffs = [1], offset = sizes[-1]} : (index) -> index
   tile.prefetch %x, %next {rows = 2} : (buf<f32[M, N]>, index) -> ()
   tile.prefetch %y, %far {rows = 3} : (buf<f32[M, N]>, index) -> ()
+  tile.prefetch %x, %back {rows = 4} : (buf<f32[M, N]>, index) -> ()
+  tile.prefetch %y, %prev {rows = 2} : (buf<f32[M, N]>, index) -> ()
   %t = tile.load %x, %i, %zero : (buf<f32[M, N]>, index, index) -> tile<2x64xf32>
   tile.store %t, %y, %i, %zero : (tile<2x64xf32>, buf<f32[M, N]>, index, index) -> ()
 }
@@ -276,7 +281,7 @@ fn prefetch_reads_nothing_observable_and_stays_in_bounds() {
         .clif()
         .to_string();
     let touches = clif.lines().filter(|l| l.contains("= load.i8 ")).count();
-    assert_eq!(touches, 8, "{clif}");
+    assert_eq!(touches, 16, "{clif}");
 }
 
 #[test]

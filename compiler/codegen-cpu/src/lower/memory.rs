@@ -285,8 +285,10 @@ impl Lowerer<'_, '_> {
     }
 
     /// `tile.prefetch`: one byte read from every 64-byte line of rows `idx * rows ..
-    /// (idx + 1) * rows` (those inside the buffer; buffers are row-major, so the rows are
-    /// one run; up to three lines at the end are left out), the results unused. The reads may trap, so Cranelift keeps them though
+    /// (idx + 1) * rows` when they lie inside the buffer (none when `idx * rows` is before
+    /// its first row; those past its end are left out; buffers are row-major, so the rows
+    /// are one run), in groups of four lines (a tail of fewer is left out), the results
+    /// unused. The reads may trap, so Cranelift keeps them though
     /// nothing uses their values (it has no prefetch instruction); they lie inside the
     /// buffer and never do. A row kernel issues them for its next row while it works on
     /// the current one from L1, so that the next row's first pass does not wait on memory.
@@ -295,20 +297,28 @@ impl Lowerer<'_, '_> {
             return invalid("tile.prefetch expects a buffer and an index");
         };
         let rows = match op.attrs.int("rows") {
-            Some(r) if r >= 1 => r,
-            _ => return invalid("tile.prefetch needs `rows` of at least 1"),
+            Some(r) if (1..=MAX_EXTENT as i64).contains(&r) => r,
+            _ => return invalid(format!("tile.prefetch needs `rows` in 1..={MAX_EXTENT}")),
         };
         let buf = self.buffer(b)?;
         if buf.dims.is_empty() {
             return invalid("tile.prefetch: a 0-d buffer has no rows");
         }
+        // The index clamped as `tile.load`'s are (so that `idx * rows` cannot wrap), and
+        // no rows at all before the buffer's first.
         let idx = self.index(i)?;
+        let (lo, hi) = (self.iconst(-CLAMP), self.iconst(CLAMP));
+        let idx = self.b.ins().smax(idx, lo);
+        let idx = self.b.ins().smin(idx, hi);
+        let zero = self.iconst(0);
         let first = self.mul_c(idx, rows);
         let room = self.b.ins().isub(buf.dims[0], first);
         let limit = self.iconst(rows);
-        let zero = self.iconst(0);
         let count = self.b.ins().smin(room, limit);
         let count = self.b.ins().smax(count, zero);
+        let before = self.b.ins().icmp(IntCC::SignedLessThan, first, zero);
+        let count = self.b.ins().select(before, zero, count);
+        let first = self.b.ins().smax(first, zero);
         let esz = i64::from(crate::tile_layout::elem_bytes(buf.dtype));
         let row_bytes = self.mul_c(buf.strides[0], esz);
         let start = self.b.ins().imul(first, row_bytes);

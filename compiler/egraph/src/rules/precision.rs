@@ -1084,7 +1084,6 @@ fn quant_keepdims(g: &mut Graph, x: Id, axes: Vec<i64>, t: DType, top: f64) -> (
     (op(g, GraphOp::Quantize, attrs, vec![x, one]), s)
 }
 
-/// `x as t`.
 /// Adds one block's partial product `wide`, scaled by its two operands' scales, to the
 /// running sum over the blocks (`total`, `None` before the first block).
 fn add_scaled_block(g: &mut Graph, total: &mut Option<Id>, wide: Id, s1: Id, s2: Id) {
@@ -1096,6 +1095,7 @@ fn add_scaled_block(g: &mut Graph, total: &mut Option<Id>, wide: Id, s1: Id, s2:
     });
 }
 
+/// `x as t`.
 fn cast(g: &mut Graph, x: Id, t: DType) -> Id {
     op(
         g,
