@@ -49,7 +49,7 @@ pub fn apply(
         let choice = prog.choose_precision(func, max_error, data)?;
         let forms: Vec<&str> = choice.report.sites.iter().map(|s| s.chosen).collect();
         eprintln!(
-            "note: --precision auto for `{func}`: [{}] per matmul, error {:.2e} on the calibration \
+            "note: --precision auto for `{func}`: [{}] per contraction, error {:.2e} on the calibration \
              data (max-error {max_error:.2e}); `tessera dump --ir graph-opt --explain` says why",
             forms.join(", "),
             choice.report.error
