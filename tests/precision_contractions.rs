@@ -13,7 +13,7 @@ mod common;
 use common::{inputs_in, mismatch};
 use std::collections::BTreeMap;
 use tessera::precision::normwise_error;
-use tessera::{Program, Tensor};
+use tessera::{CpuExecutable, Program, Tensor};
 use tessera_dialects::DType;
 use tessera_egraph::Precision;
 
@@ -40,6 +40,31 @@ fn reordered(x: f32[M, 3, 8], w: f32[8, N]) -> f32[3, N, M] {
 }
 "#;
 
+/// Runs `func` of `p` on `xs` in the graph interpreter (the oracle), the tile interpreter
+/// and the CPU back end, and panics (naming `what`) where the last two differ from the
+/// first; returns the interpreter's results and the compiled function.
+fn run_checked(p: &Program, func: &str, xs: &[Tensor], what: &str) -> (Vec<Tensor>, CpuExecutable) {
+    let want = p.run_interp(func, xs.to_vec()).expect("interpreter");
+    let tile = p.run_tiled(func, xs.to_vec()).expect("tile interpreter");
+    if let Some(m) = mismatch(&tile, &want) {
+        panic!("{what} tile: {m}");
+    }
+    let cpu = p.cpu_executable(func).expect("compiles");
+    let got = cpu.run(xs.to_vec()).expect("runs");
+    if let Some(m) = mismatch(&got, &want) {
+        panic!("{what} cpu: {m}");
+    }
+    (want, cpu)
+}
+
+/// How many `tile.dot`s of the compiled function read `i8` tiles.
+fn i8_dots(cpu: &CpuExecutable) -> usize {
+    tessera_dialects::print_module(&cpu.tiled().kernels)
+        .lines()
+        .filter(|l| l.contains("tile.dot") && l.contains("xi8>"))
+        .count()
+}
+
 /// Runs `func` of `prog` (as written: `f32`) under every lowered precision on the CPU
 /// back end and in the tile interpreter on `xs`; returns the normwise errors against
 /// `f32`.
@@ -49,25 +74,12 @@ fn check(prog: &Program, func: &str, xs: Vec<Tensor>) -> Vec<(Precision, f64)> {
     for (precision, bound) in BOUNDS {
         let mut p = prog.clone();
         p.precision = precision;
-        let want = p.run_interp(func, xs.clone()).expect("interpreter");
-        let tile = p.run_tiled(func, xs.clone()).expect("tile interpreter");
-        if let Some(m) = mismatch(&tile, &want) {
-            panic!("{func} {precision:?} tile: {m}");
-        }
-        let cpu = p.cpu_executable(func).expect("compiles");
-        let got = cpu.run(xs.clone()).expect("runs");
-        if let Some(m) = mismatch(&got, &want) {
-            panic!("{func} {precision:?} cpu: {m}");
-        }
-        let kernels = tessera_dialects::print_module(&cpu.tiled().kernels);
-        let i8_dots = kernels
-            .lines()
-            .filter(|l| l.contains("tile.dot") && l.contains("xi8>"))
-            .count();
+        let (want, cpu) = run_checked(&p, func, &xs, &format!("{func} {precision:?}"));
+        let n = i8_dots(&cpu);
         assert_eq!(
-            i8_dots > 0,
+            n > 0,
             precision == Precision::Int8,
-            "{func} {precision:?}: {i8_dots} i8 dots\n{kernels}"
+            "{func} {precision:?}: {n} i8 dots"
         );
         let e = normwise_error(&want, &exact);
         assert!(e <= bound, "{func} {precision:?}: error {e} > {bound}");
@@ -119,16 +131,7 @@ fn chain(a: f32[M, 6], b: f32[6, 5], c: f32[5, N]) -> f32[M, N] {
             let mut p = prog.clone();
             p.precision = precision;
             let text = p.graph_opt_text("chain", false).expect("optimises");
-            let want = p.run_interp("chain", xs.clone()).expect("interpreter");
-            let tile = p.run_tiled("chain", xs.clone()).expect("tile interpreter");
-            if let Some(e) = mismatch(&tile, &want) {
-                panic!("{precision:?} tile: {e}\n{text}");
-            }
-            let cpu = p.cpu_executable("chain").expect("compiles");
-            let got = cpu.run(xs.clone()).expect("runs");
-            if let Some(e) = mismatch(&got, &want) {
-                panic!("{precision:?} cpu: {e}\n{text}");
-            }
+            let (want, _) = run_checked(&p, "chain", &xs, &format!("{precision:?}\n{text}"));
             let e = normwise_error(&want, &exact);
             let (casts, quants) = (
                 text.matches("graph.cast").count(),
@@ -215,19 +218,7 @@ fn shapes(x: f32[N, 4, H, W], w: f32[6, 4, 3, 3], g: f32[6, 2, 3, 3], v: f32[5, 
         let sizes: BTreeMap<String, i64> =
             [("N".into(), n), ("H".into(), h), ("W".into(), w)].into();
         let xs = inputs_in(&prog, "shapes", &sizes, 3, |_| -2.0);
-        let want = prog.run_interp("shapes", xs.clone()).expect("interpreter");
-        let got = prog
-            .cpu_executable("shapes")
-            .expect("compiles")
-            .run(xs.clone())
-            .expect("runs");
-        if let Some(m) = mismatch(&got, &want) {
-            panic!("N={n} H={h} W={w}: {m}");
-        }
-        let tile = prog
-            .run_tiled("shapes", xs.clone())
-            .expect("tile interpreter");
-        assert_eq!(mismatch(&tile, &want), None);
+        let (want, _) = run_checked(&prog, "shapes", &xs, &format!("N={n} H={h} W={w}"));
         let mut exact = prog.clone();
         exact.precision = Precision::F32;
         let exact = exact.run_interp("shapes", xs).expect("f32 interpreter");
@@ -277,22 +268,9 @@ fn wide(x: f32[B, 256, S, T], w: f32[3, 256, 1, 2], q: f32[B, S, 256], k: f32[B,
             [("B".into(), b), ("S".into(), s), ("T".into(), t)].into();
         for func in ["scores", "conv", "small", "mm", "wide", "long"] {
             let xs = inputs_in(&prog, func, &sizes, 5, |_| -2.0);
-            let want = prog.run_interp(func, xs.clone()).expect("interpreter");
-            let tile = prog.run_tiled(func, xs.clone()).expect("tile interpreter");
-            if let Some(m) = mismatch(&tile, &want) {
-                panic!("{func} B={b} S={s} T={t} tile: {m}");
-            }
-            let cpu = prog.cpu_executable(func).expect("compiles");
-            let got = cpu.run(xs.clone()).expect("runs");
-            if let Some(m) = mismatch(&got, &want) {
-                panic!("{func} B={b} S={s} T={t} cpu: {m}");
-            }
-            let kernels = tessera_dialects::print_module(&cpu.tiled().kernels);
-            let i8_dots = kernels
-                .lines()
-                .filter(|l| l.contains("tile.dot") && l.contains("xi8>"))
-                .count();
-            assert_eq!(i8_dots > 0, func != "small", "{func}: {i8_dots} i8 dots");
+            let (want, cpu) = run_checked(&prog, func, &xs, &format!("{func} B={b} S={s} T={t}"));
+            let n = i8_dots(&cpu);
+            assert_eq!(n > 0, func != "small", "{func}: {n} i8 dots");
             let f32s = exact.run_interp(func, xs.clone()).expect("f32 interpreter");
             let e = normwise_error(&want, &f32s);
             if func == "small" {
