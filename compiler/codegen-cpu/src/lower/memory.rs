@@ -288,9 +288,8 @@ impl Lowerer<'_, '_> {
     /// (idx + 1) * rows` when they lie inside the buffer (none when `idx * rows` is before
     /// its first row; those past its end are left out; buffers are row-major, so the rows
     /// are one run), in groups of four lines (a tail of fewer is left out), the results
-    /// unused. The reads may trap, so Cranelift keeps them though
-    /// nothing uses their values (it has no prefetch instruction); they lie inside the
-    /// buffer and never do. A row kernel issues them for its next row while it works on
+    /// unused. The reads may trap, so Cranelift keeps them though nothing uses their
+    /// values (it has no prefetch instruction); they lie inside the buffer and never do. A row kernel issues them for its next row while it works on
     /// the current one from L1, so that the next row's first pass does not wait on memory.
     pub(super) fn prefetch(&mut self, op: &Operation) -> Result<()> {
         let [b, i] = op.operands[..] else {
@@ -318,7 +317,6 @@ impl Lowerer<'_, '_> {
         let count = self.b.ins().smax(count, zero);
         let before = self.b.ins().icmp(IntCC::SignedLessThan, first, zero);
         let count = self.b.ins().select(before, zero, count);
-        let first = self.b.ins().smax(first, zero);
         let esz = i64::from(crate::tile_layout::elem_bytes(buf.dtype));
         let row_bytes = self.mul_c(buf.strides[0], esz);
         let start = self.b.ins().imul(first, row_bytes);
