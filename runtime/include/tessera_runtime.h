@@ -90,7 +90,9 @@ void *tsr_arena_data(TsrArena *arena);
 uint64_t tsr_arena_size(const TsrArena *arena);
 
 /* Threads that grids run on from now on; 0 restores the default (the environment
- * variable TESSERA_NUM_THREADS, else the number of available cores). */
+ * variable TESSERA_NUM_THREADS, else the number of available cores). With the environment
+ * variable TESSERA_PIN_THREADS=1, worker w is bound to the w-th CPU the process may use and
+ * each calling thread to the first. */
 int32_t tsr_set_num_threads(uint32_t n);
 /* Threads that grids run on (starting the pool if needed); 0 on failure. */
 uint32_t tsr_get_num_threads(void);

@@ -5,6 +5,7 @@
 //!   64-byte-aligned owned buffer,
 //! - [`arena`]: one 64-byte-aligned allocation for the intermediates of a call,
 //! - [`pool`]: the persistent thread pool that runs a kernel's grid,
+//! - [`affinity`]: opt-in pinning of the pool's threads to CPUs,
 //! - [`error`]: error codes and the thread-local last-error message,
 //! - [`cancel`]: cooperative cancellation of a running call, between kernel launches,
 //! - [`capi`]: the `extern "C"` entry points declared in `include/tessera_runtime.h`,
@@ -15,8 +16,9 @@
 //!
 //! Architecture invariant: this crate depends on no other Tessera crate (not even
 //! `tessera-dialects`, whose dtypes it mirrors with its own codes), and on no external crate
-//! but `half` and `libm`.
+//! but `half`, `libm` and `core_affinity`.
 
+pub mod affinity;
 pub mod arena;
 pub mod buffer;
 pub mod cancel;

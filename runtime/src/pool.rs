@@ -20,7 +20,8 @@
 //! mirror of the state) before they sleep on a condition variable: a compiled function
 //! launches its kernels back to back, and waking a sleeping worker costs several
 //! microseconds per launch, as much as a small kernel's whole grid. The number of threads of the global pool comes from
-//! `TESSERA_NUM_THREADS`, else `std::thread::available_parallelism`.
+//! `TESSERA_NUM_THREADS`, else `std::thread::available_parallelism`; `TESSERA_PIN_THREADS=1`
+//! pins its threads to CPUs ([`crate::affinity`]).
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -29,6 +30,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
+use crate::affinity::{pin_current_thread, pinning_from_env};
 use crate::error::{panic_message, Error, ErrorCode, Result};
 
 /// The environment variable that sets the number of threads of the global pool.
@@ -163,6 +165,8 @@ pub struct ThreadPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     n_threads: usize,
+    /// Whether threads are pinned to CPUs ([`crate::affinity`]).
+    pin: bool,
     /// Serialises dispatches from different outside threads.
     dispatch: Mutex<()>,
 }
@@ -171,6 +175,7 @@ impl std::fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThreadPool")
             .field("n_threads", &self.n_threads)
+            .field("pin", &self.pin)
             .finish()
     }
 }
@@ -179,6 +184,13 @@ impl ThreadPool {
     /// A pool running grids on `n_threads` threads (the caller and `n_threads - 1`
     /// workers). `n_threads` must be in `1..=MAX_THREADS`.
     pub fn new(n_threads: usize) -> Result<ThreadPool> {
+        ThreadPool::with_pinning(n_threads, false)
+    }
+
+    /// As [`ThreadPool::new`]; with `pin`, worker `w` is bound to the `w`-th CPU the
+    /// process may use and each thread that calls [`ThreadPool::parallel_for`] to the
+    /// first ([`crate::affinity`]).
+    pub fn with_pinning(n_threads: usize, pin: bool) -> Result<ThreadPool> {
         if n_threads == 0 || n_threads > MAX_THREADS {
             return Err(Error::bad_argument(format!(
                 "thread count {n_threads} is not in 1..={MAX_THREADS}"
@@ -201,13 +213,19 @@ impl ThreadPool {
             shared,
             workers: Vec::new(),
             n_threads,
+            pin,
             dispatch: Mutex::new(()),
         };
         for w in 1..n_threads {
             let shared = Arc::clone(&pool.shared);
             let spawned = std::thread::Builder::new()
                 .name(format!("tessera-worker-{w}"))
-                .spawn(move || worker_loop(&shared, w));
+                .spawn(move || {
+                    if pin {
+                        pin_current_thread(w);
+                    }
+                    worker_loop(&shared, w)
+                });
             match spawned {
                 Ok(h) => pool.workers.push(h),
                 // Dropping `pool` shuts down the workers spawned so far.
@@ -261,6 +279,9 @@ impl ThreadPool {
             return Ok(());
         }
         let nested = IN_TASK.with(Cell::get);
+        if self.pin && !nested {
+            pin_current_thread(0);
+        }
         let n_parts = if nested {
             1
         } else {
@@ -396,7 +417,10 @@ pub fn global() -> Result<Arc<ThreadPool>> {
     if let Some(p) = g.as_ref() {
         return Ok(Arc::clone(p));
     }
-    let p = Arc::new(ThreadPool::new(default_num_threads())?);
+    let p = Arc::new(ThreadPool::with_pinning(
+        default_num_threads(),
+        pinning_from_env(),
+    )?);
     *g = Some(Arc::clone(&p));
     Ok(p)
 }
@@ -409,7 +433,7 @@ pub fn set_global_num_threads(n: usize) -> Result<()> {
     if g.as_ref().is_some_and(|p| p.num_threads() == n) {
         return Ok(());
     }
-    let new = Arc::new(ThreadPool::new(n)?);
+    let new = Arc::new(ThreadPool::with_pinning(n, pinning_from_env())?);
     let old = g.replace(new);
     drop(g);
     // Joins the old workers (if no grid still holds the pool) outside the lock.
@@ -474,6 +498,40 @@ mod tests {
             .unwrap();
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
             assert_eq!(sum.load(Ordering::Relaxed), (N as u64 - 1) * N as u64 / 2);
+        }
+    }
+
+    /// With pinning, part `p` of a grid runs on the `p`-th CPU the process may use (the
+    /// caller's part on the first), each thread bound to that CPU alone.
+    // Miri runs neither `sched_setaffinity` nor reads of `/proc`.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    #[test]
+    fn pinned_pool_binds_each_part_to_its_cpu() {
+        let cores = crate::affinity::process_cpus();
+        let threads = 3;
+        // A fresh caller thread, so that this test thread is not pinned.
+        let cpus = std::thread::spawn(move || {
+            let pool = ThreadPool::with_pinning(threads, true).unwrap();
+            let cpus: Vec<Mutex<String>> =
+                (0..threads).map(|_| Mutex::new(String::new())).collect();
+            pool.parallel_for(threads, |i| {
+                let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+                let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:"));
+                *lock(&cpus[i]) = line.unwrap().split(':').nth(1).unwrap().trim().to_string();
+            })
+            .unwrap();
+            cpus.into_iter()
+                .map(|m| m.into_inner().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        for (part, got) in cpus.iter().enumerate() {
+            assert_eq!(
+                *got,
+                cores[part % cores.len()].id.to_string(),
+                "part {part}"
+            );
         }
     }
 
