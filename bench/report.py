@@ -109,6 +109,25 @@ def probes(peak_path, compile_path, tessera_path):
         print(f"| {file} | {min(ms):.1f} | {statistics.median(ms):.1f} |")
 
 
+# Flops per element of the bandwidth-bound cases, counting each arithmetic operation of
+# the definition once and a transcendental function as one (the convention of roofline
+# analyses; an implementation spends more). gelu_ln: x * a + b (2); gelu_tanh(u) = 0.5 u
+# (1 + tanh(c (u + 0.044715 u^3))) (9: u^2, u^3, the scale, + u, * c, tanh, + 1, * u,
+# * 0.5); layernorm (7: the sum, centring, square, the sum of squares, * rstd, * gamma,
+# + beta; per-row work is negligible).
+FLOPS_PER_ELEMENT = {"gelu_ln": 18}
+
+
+def roofline_ms(case, work_bytes, triad_gbs, fma128_gflops):
+    """Issue 3's roofline of a bandwidth-bound case: the larger of its bytes over the STREAM
+    triad and its flops over the f32x4 FMA peak (None if a term is unknown)."""
+    per = next((f for p, f in FLOPS_PER_ELEMENT.items() if case.startswith(p)), None)
+    if per is None or not triad_gbs or not fma128_gflops:
+        return None
+    elements = work_bytes / 8  # read x and write y, 4 bytes each
+    return max(work_bytes / (triad_gbs * 1e9), per * elements / (fma128_gflops * 1e9)) * 1e3
+
+
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--probes":
         probes(*sys.argv[2:])
@@ -158,6 +177,9 @@ def main():
         lim = triad if unit == "GB/s" else fma128
         lname = "triad" if unit == "GB/s" else "FMA128"
         rl = f"{val(vc) / lim:.3f} of {lname}" if (vc and lim) else "-"
+        roof = roofline_ms(c, work, triad, fma128) if unit == "GB/s" else None
+        if vc and roof:
+            rl += f"; {roof / vc:.3f} of roofline {roof:.2f} ms"
         print(f"| {c} | {wl} | {unit} | {ti} | {tc} | {mi} | {mc} | {bp} | {bms} | {bv} | {rp} | {rl} |")
     print()
     print("Compile time (`compile_ms` of `tessera bench`: load + check + lower + JIT, median over rounds):")
