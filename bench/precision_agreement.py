@@ -81,7 +81,7 @@ def one_seed(a, seed):
         np.save(d / "calib.npy", rng.normal(0, 1, (256, 784)).astype(np.float32))
 
         def run(precision):
-            out = d / f"{precision}.npy"
+            out = d / (precision.replace("/", "_") + ".npy")
             extra = []
             if precision == "auto":
                 extra = ["--max-error", "1e-2", "--calibrate", f"x={d / 'calib.npy'}"]
