@@ -358,9 +358,9 @@ impl Program {
     /// Lowers `func` (after the default pipeline and the fusion `self.fusion` names) to
     /// tile-IR kernels and their launch plan, with the schedule of this host.
     pub fn tiled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
-        self.func(func)?;
+        let source = self.func(func)?;
         let module = self.lowering_module(func)?;
-        tessera_tiling::lower_func_with(
+        let mut tiled = tessera_tiling::lower_func_with(
             &module,
             func,
             &tessera_tiling::Schedule::host(),
@@ -377,7 +377,10 @@ impl Program {
                 diags: vec![Diagnostic::error(e.message.clone()).primary(span, "this operation")],
             },
             None => Error::msg(e.message),
-        })
+        })?;
+        // Slices over symbolic sizes, from the function as written (with its locations).
+        tiled.slice_checks = tessera_tiling::checks::slice_checks(source, &|l| self.line_col(l));
+        Ok(tiled)
     }
 
     /// [`Program::tiled`] after the scheduling pass: the kernels with the schedule

@@ -218,6 +218,75 @@ fn fixed_sizes_refuse_other_sizes() {
     );
 }
 
+/// A compiled `x[0:3]` of an `f32[B]` refuses `B = 2` with the slice's location, and
+/// leaves the output untouched; `B = 4` runs.
+#[test]
+fn compiled_slices_check_symbolic_sizes_on_entry() {
+    let dir = scratch("slice");
+    let src = dir.path().join("head.tsr");
+    std::fs::write(
+        &src,
+        "fn head(x: f32[B]) -> f32[3] {\n    x[0:3] * 2.0\n}\n",
+    )
+    .unwrap();
+    let obj = dir.path().join("head.o");
+    ok(
+        tessera()
+            .args(["compile", src.to_str().unwrap(), "--target", "cpu", "-o"])
+            .arg(&obj)
+            .arg("--header")
+            .arg(dir.path().join("head.h"))
+            .output()
+            .unwrap(),
+        "tessera compile",
+    );
+    let main = dir.path().join("main.c");
+    std::fs::write(
+        &main,
+        r#"#include <stdio.h>
+#include "head.h"
+int main(void) {
+    float x[4] = {1, 2, 3, 4}, y[3] = {-1, -1, -1};
+    int64_t n = 2, three = 3;
+    TsrTensor tx = {x, TSR_F32, 1, &n}, ty = {y, TSR_F32, 1, &three};
+    int rc = tessera_head(&tx, &ty);
+    printf("%d %s | %g %g %g\n", rc, rc ? tsr_last_error() : "", y[0], y[1], y[2]);
+    n = 4;
+    rc = tessera_head(&tx, &ty);
+    printf("%d | %g %g %g\n", rc, y[0], y[1], y[2]);
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.path().join("head");
+    ok(
+        Command::new("cc")
+            .args(["-std=c99", "-Wall", "-Werror", "-O1", "-I"])
+            .arg(root().join("runtime/include"))
+            .arg("-I")
+            .arg(dir.path())
+            .arg(&main)
+            .arg(&obj)
+            .arg(runtime_staticlib())
+            .args(NATIVE_LIBS)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .unwrap(),
+        "cc",
+    );
+    let out = ok(Command::new(&exe).output().unwrap(), "the C program");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("2 graph.slice at ")
+            && lines[0].contains("head.tsr:2:5: slice 0:3 is out of range for axis 0 of size 2")
+            && lines[0].ends_with("| -1 -1 -1"),
+        "{out}"
+    );
+    assert_eq!(lines[1], "0 | 2 4 6", "{out}");
+}
+
 #[test]
 fn bad_compile_requests_are_user_errors_and_write_nothing() {
     let dir = scratch("errors");

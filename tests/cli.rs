@@ -416,6 +416,75 @@ fn empty_slices_and_zero_sizes_are_errors_at_run_time() {
     assert!(!out.exists());
 }
 
+/// A fixed slice or index past a symbolic size (`x[0:3]`, `x[5]` of an `f32[B]` with
+/// `B = 2`) is an error with its location on every back end, never zeros.
+#[test]
+fn slices_past_a_symbolic_size_are_errors_on_every_back_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let two = tessera_tensor::Tensor::new(
+        tessera_dialects::DType::F32,
+        vec![2, 4],
+        tessera_tensor::Data::Float((0..8u8).map(f32::from).collect()),
+    )
+    .expect("tensor");
+    tessera_tensor::npy::write_npy_file(&x, &two).expect("write");
+    let out = dir.path().join("y.npy");
+    for (name, src, want) in [
+        (
+            "head.tsr",
+            "fn main(x: f32[B, 4]) -> f32[3, 4] {\n    x[0:3, :]\n}\n",
+            "slice 0:3",
+        ),
+        (
+            "index.tsr",
+            "fn main(x: f32[B, 4]) -> f32[4] {\n    x[5]\n}\n",
+            "slice 5:6",
+        ),
+        (
+            "rows.tsr",
+            "fn main(x: f32[B, 4]) -> f32[2, 4] {\n    x[1:3, :]\n}\n",
+            "slice 1:3",
+        ),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, src).expect("write");
+        for backend in ["cpu", "tile", "interp"] {
+            let o = tessera(&[
+                "run",
+                p(&f),
+                "--input",
+                &format!("x={}", p(&x)),
+                "--output",
+                p(&out),
+                "--backend",
+                backend,
+            ]);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{name} on {backend}: {err}");
+            assert!(
+                err.contains(want) && err.contains("out of range"),
+                "{name} on {backend}: {err}"
+            );
+            assert!(
+                err.contains(&format!("{name}:2:5")),
+                "{name} on {backend}: {err}"
+            );
+            assert!(!out.exists());
+        }
+    }
+    // In range, the same program runs.
+    let f = dir.path().join("ok.tsr");
+    std::fs::write(
+        &f,
+        "fn main(x: f32[B, 4]) -> f32[1, 4] {\n    x[1:2, :]\n}\n",
+    )
+    .expect("write");
+    let o = tessera(&["run", p(&f), "--input", &format!("x={}", p(&x))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("4"), "{}", stdout(&o));
+}
+
 #[test]
 fn the_tile_backend_and_dump_run_the_lowered_kernels() {
     let dir = tempfile::tempdir().expect("temp dir");

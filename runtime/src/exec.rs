@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::arena::Arena;
 use crate::buffer::{TensorMut, TensorRef, TsrTensor, ALIGN};
 use crate::error::{Error, ErrorCode, Result};
-use crate::plan::{BufSpec, KernelArg, LaunchSpec, Plan};
+use crate::plan::{slice_bounds_error, BufSpec, KernelArg, LaunchSpec, Plan};
 use crate::pool::{self, part_range};
 
 /// The native type of a compiled kernel.
@@ -281,6 +281,17 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
                     "parameter `{}`: dimension {d} is {}; sizes must be at least 1",
                     spec.name, shape[d]
                 ),
+            ));
+        }
+    }
+    // Slices over symbolic sizes, before the sizes they give are checked: the slice is
+    // the reason, and its message says where it is.
+    for c in &plan.slice_checks {
+        let v = |e: u32| values[e as usize];
+        if let Some(m) = slice_bounds_error(v(c.dim), v(c.start), v(c.end), c.axis as usize) {
+            return Err(Error::new(
+                ErrorCode::ShapeMismatch,
+                format!("{}: {m}", c.what),
             ));
         }
     }
@@ -720,6 +731,7 @@ mod tests {
             ],
             launches: vec![launch(0, 2), launch(2, 1)],
             copies: vec![],
+            slice_checks: vec![],
         }
     }
 

@@ -29,7 +29,7 @@ use crate::dtype::DType;
 use crate::error::{Error, ErrorCode, Result};
 
 /// The version of the binary form this runtime reads.
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 4] = b"TSRP";
 
@@ -170,6 +170,38 @@ pub struct LaunchSpec {
     pub status_offset: Option<u64>,
 }
 
+/// A slice whose bounds depend on symbolic sizes, checked on entry: axis `axis` of an
+/// operand of size `dim` must hold `start..end` ([`slice_bounds_error`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SliceCheck {
+    /// Expression indices of the operand's size and of the bounds, as written.
+    pub dim: u32,
+    pub start: u32,
+    pub end: u32,
+    pub axis: u32,
+    /// Where the slice is in the source (`file:line:col: x[0:3]`), for the message.
+    pub what: String,
+}
+
+/// Why `start..end` is not a slice of an axis of size `dim` (negative bounds count from
+/// the end; the slice must lie inside the axis and not be empty), or `None`: the rule of
+/// DSL.md's slices, shared by the interpreter, the tile plan and compiled code.
+pub fn slice_bounds_error(dim: i64, start: i64, end: i64, axis: usize) -> Option<String> {
+    let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let (s, e) = (wrap(start), wrap(end));
+    if s < 0 || e > dim || s > e {
+        Some(format!(
+            "slice {start}:{end} is out of range for axis {axis} of size {dim}"
+        ))
+    } else if s == e {
+        Some(format!(
+            "slice {start}:{end} of axis {axis} (size {dim}) is empty; slices must not be empty"
+        ))
+    } else {
+        None
+    }
+}
+
 /// A compiled function's plan.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Plan {
@@ -183,6 +215,8 @@ pub struct Plan {
     /// Buffer-to-buffer copies after the launches (an output that is an input, or a value
     /// returned twice).
     pub copies: Vec<(u32, u32)>,
+    /// Slices over symbolic sizes, checked when the sizes are bound.
+    pub slice_checks: Vec<SliceCheck>,
 }
 
 fn malformed(what: &str) -> Error {
@@ -281,6 +315,11 @@ impl Plan {
             w.u32(*a);
             w.u32(*b);
         }
+        w.len(self.slice_checks.len());
+        for c in &self.slice_checks {
+            w.u32s(&[c.dim, c.start, c.end, c.axis]);
+            w.str(&c.what);
+        }
         w.0
     }
 
@@ -364,6 +403,19 @@ impl Plan {
             })
         })?;
         let copies = r.list(|r| Ok((r.u32()?, r.u32()?)))?;
+        let slice_checks = r.list(|r| {
+            let [dim, start, end, axis]: [u32; 4] = r
+                .list(|r| r.u32())?
+                .try_into()
+                .map_err(|_| malformed("slice check"))?;
+            Ok(SliceCheck {
+                dim,
+                start,
+                end,
+                axis,
+                what: r.str()?,
+            })
+        })?;
         if r.at != bytes.len() {
             return Err(malformed("trailing bytes"));
         }
@@ -376,6 +428,7 @@ impl Plan {
             buffers,
             launches,
             copies,
+            slice_checks,
         };
         plan.validate()?;
         Ok(plan)
@@ -429,6 +482,11 @@ impl Plan {
         for (a, b) in &self.copies {
             if *a as usize >= n_buf || *b as usize >= n_buf {
                 return Err(malformed("copy out of range"));
+            }
+        }
+        for c in &self.slice_checks {
+            if ![c.dim, c.start, c.end].iter().all(expr_ok) {
+                return Err(malformed("slice check out of range"));
             }
         }
         Ok(())
@@ -570,6 +628,7 @@ mod tests {
                 status_offset: None,
             }],
             copies: vec![],
+            slice_checks: vec![],
         }
     }
 
@@ -597,9 +656,45 @@ mod tests {
         q.launches[0].status_offset = Some(8);
         let mut bad = q.encode();
         let n = bad.len();
-        // The status offset is the last field before the (empty) copy list.
-        bad[n - 12..n - 4].copy_from_slice(&(-9i64).to_le_bytes());
+        // The status offset is the last field before the (empty) copy and check lists.
+        bad[n - 16..n - 8].copy_from_slice(&(-9i64).to_le_bytes());
         assert!(Plan::decode(&bad).is_err());
+        // Slice checks round-trip, and one naming an expression out of range is malformed.
+        let mut q = p.clone();
+        q.slice_checks.push(SliceCheck {
+            dim: 0,
+            start: 1,
+            end: 2,
+            axis: 0,
+            what: "graph.slice at f.tsr:1:2".into(),
+        });
+        let bytes = q.encode();
+        assert_eq!(Plan::decode(&bytes).unwrap(), q);
+        for n in 0..bytes.len() {
+            assert!(Plan::decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        q.slice_checks[0].end = 3;
+        assert!(Plan::decode(&q.encode()).is_err());
+    }
+
+    #[test]
+    fn slice_bounds_rule() {
+        assert_eq!(slice_bounds_error(4, 0, 3, 0), None);
+        assert_eq!(slice_bounds_error(4, -2, 4, 0), None);
+        assert_eq!(slice_bounds_error(4, 1, -1, 0), None);
+        let out = slice_bounds_error(2, 0, 3, 1).unwrap();
+        assert_eq!(out, "slice 0:3 is out of range for axis 1 of size 2");
+        assert!(slice_bounds_error(2, -3, 1, 0)
+            .unwrap()
+            .contains("out of range"));
+        assert!(slice_bounds_error(4, 3, 1, 0)
+            .unwrap()
+            .contains("out of range"));
+        assert!(slice_bounds_error(4, 2, -2, 0)
+            .unwrap()
+            .contains("is empty"));
+        // Bounds near the limits of i64 are refused, not overflowed.
+        assert!(slice_bounds_error(4, i64::MIN, 1, 0).is_some());
     }
 
     #[test]

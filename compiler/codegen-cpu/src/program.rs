@@ -10,7 +10,9 @@ use crate::jit::{cl_err, define_kernel, DefinedKernel, JitBackend};
 use cranelift_jit::JITModule;
 use cranelift_module::Linkage;
 use tessera_dialects::{SymExpr, SymNode};
-use tessera_runtime::plan::{ArgSpec, BufSpec, KernelArg, LaunchSpec, Plan, SizeExpr, SizeOp};
+use tessera_runtime::plan::{
+    ArgSpec, BufSpec, KernelArg, LaunchSpec, Plan, SizeExpr, SizeOp, SliceCheck,
+};
 use tessera_runtime::TsrTensor;
 use tessera_tiling::{BufKind, Tiled};
 
@@ -174,6 +176,17 @@ pub fn build_plan(tiled: &Tiled, sigs: &[Signature]) -> Result<Plan> {
             status_offset: sig.status_offset,
         });
     }
+    let slice_checks = tiled
+        .slice_checks
+        .iter()
+        .map(|c| SliceCheck {
+            dim: sz.expr(&c.dim),
+            start: sz.expr(&c.start),
+            end: sz.expr(&c.end),
+            axis: c.axis as u32,
+            what: c.what.clone(),
+        })
+        .collect();
     let plan = Plan {
         name: tiled.name.clone(),
         n_kernels: sigs.len() as u32,
@@ -183,6 +196,7 @@ pub fn build_plan(tiled: &Tiled, sigs: &[Signature]) -> Result<Plan> {
         buffers: all,
         launches,
         copies,
+        slice_checks,
     };
     plan.validate()
         .map_err(|e| CodegenError::Invalid(e.message))?;

@@ -21,9 +21,10 @@ pub use error::InterpError;
 pub use exec::{run_func, MAX_CALL_DEPTH};
 pub use tile::run_kernel;
 
-/// Checks `inputs` as [`check_inputs`] does, and that every value of `func` has sizes of at
-/// least 1 with the sizes they bind: what a native back end checks before running, since
-/// the interpreter finds an empty value only when it computes it.
+/// Checks `inputs` as [`check_inputs`] does, that every value of `func` has sizes of at
+/// least 1 with the sizes they bind, and that every slice's bounds lie inside its operand:
+/// what a native back end checks before running, since the interpreter finds an empty
+/// value or a slice out of range only when it computes it.
 pub fn check_inputs_and_sizes(
     func: &tessera_dialects::Func,
     inputs: &[tessera_tensor::Tensor],
@@ -51,6 +52,9 @@ pub fn check_inputs_and_sizes(
                     ));
                 }
             }
+            if op.op == tessera_dialects::Op::Graph(tessera_dialects::GraphOp::Slice) {
+                check_slice(op, func, bound)?;
+            }
             for region in &op.regions {
                 walk(&region.ops, func, bound)?;
             }
@@ -58,6 +62,28 @@ pub fn check_inputs_and_sizes(
         Ok(())
     }
     walk(&func.body.ops, func, &bound)
+}
+
+/// Checks the bounds of a `graph.slice` against its operand's sizes as bound, as computing
+/// it would: slices over symbolic sizes are checked before anything runs.
+fn check_slice(
+    op: &tessera_dialects::Operation,
+    func: &tessera_dialects::Func,
+    bound: &bind::Bound,
+) -> Result<(), InterpError> {
+    let fail = |m: String| InterpError::new(format!("{}: {m}", op.op.full_name()), op.loc);
+    let Some(ty) = op.operands.first().and_then(|&v| func.tensor_ty(v)) else {
+        return Ok(());
+    };
+    let dims = bind::eval_shape(&ty.shape, bound).map_err(fail)?;
+    let start = attrs::sizes(&op.attrs, "start", bound).map_err(fail)?;
+    let end = attrs::sizes(&op.attrs, "end", bound).map_err(fail)?;
+    for (axis, ((&d, &s), &e)) in dims.iter().zip(&start).zip(&end).enumerate() {
+        if let Some(m) = tessera_runtime::plan::slice_bounds_error(d, s, e, axis) {
+            return Err(fail(m));
+        }
+    }
+    Ok(())
 }
 
 /// Checks `inputs` against `func`'s signature (count, dtypes, ranks, symbolic sizes)

@@ -7,6 +7,7 @@
 //! See `docs/tiling.md` for the design and what is lowered so far.
 
 pub mod axes;
+pub mod checks;
 pub mod einsum;
 pub mod groups;
 mod lower;
@@ -16,6 +17,7 @@ mod rewrite;
 pub mod schedule;
 mod template;
 
+pub use checks::SliceCheck;
 pub use lower::{lower_func, lower_func_with, FusionPolicy, TilingError};
 pub use plan::{BufId, BufKind, BufferInfo, Launch, Tiled};
 pub use schedule::Schedule;

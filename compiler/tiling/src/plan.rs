@@ -1,5 +1,6 @@
 //! The plan of a tiled function: its buffers and the kernel launches, in order.
 
+use crate::checks::SliceCheck;
 use std::collections::BTreeMap;
 use std::fmt;
 use tessera_dialects::print::print_module;
@@ -53,6 +54,9 @@ pub struct Tiled {
     pub launches: Vec<Launch>,
     pub params: Vec<BufId>,
     pub results: Vec<BufId>,
+    /// Slices over symbolic sizes to check when a call binds its sizes (set by whoever
+    /// knows the source function; [`crate::checks`]).
+    pub slice_checks: Vec<SliceCheck>,
 }
 
 /// Runs one kernel: (module, kernel name, buffers in parameter order, bound sizes).
@@ -96,6 +100,11 @@ impl Tiled {
                         _ => {}
                     }
                 }
+            }
+        }
+        for c in &self.slice_checks {
+            if let Some(m) = c.violation(&sizes)? {
+                return Err(m);
             }
         }
         let eval = |shape: &[SymExpr]| -> Result<Vec<usize>, String> {
@@ -232,6 +241,14 @@ impl fmt::Display for Tiled {
             )?;
         }
         let res: Vec<String> = self.results.iter().map(|b| format!("#{b}")).collect();
-        writeln!(f, "//   return {}", res.join(", "))
+        writeln!(f, "//   return {}", res.join(", "))?;
+        for c in &self.slice_checks {
+            writeln!(
+                f,
+                "//   check {}:{} inside axis {} of size {}  // {}",
+                c.start, c.end, c.axis, c.dim, c.what
+            )?;
+        }
+        Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use super::out::tensor;
 use super::walk::{axis, broadcast_strides, check_broadcast_to, gather, numel, size, strides};
 use super::KResult;
+use tessera_runtime::plan::slice_bounds_error;
 use tessera_tensor::{Data, Tensor};
 
 /// Copies the strided view `base + sum(idx * strides)` of `x` with shape `dims`.
@@ -169,20 +170,11 @@ pub fn slice(x: &Tensor, start: &[i64], end: &[i64]) -> KResult<Tensor> {
     let mut base = 0usize;
     for i in 0..rank {
         let d = x.shape()[i] as i64;
+        if let Some(m) = slice_bounds_error(d, start[i], end[i], i) {
+            return Err(m);
+        }
         let wrap = |v: i64| if v < 0 { v + d } else { v };
         let (s, e) = (wrap(start[i]), wrap(end[i]));
-        if s < 0 || e > d || s > e {
-            return Err(format!(
-                "slice {}:{} is out of range for axis {i} of size {d}",
-                start[i], end[i]
-            ));
-        }
-        if s == e {
-            return Err(format!(
-                "slice {}:{} of axis {i} (size {d}) is empty; slices must not be empty",
-                start[i], end[i]
-            ));
-        }
         dims.push((e - s) as usize);
         base += s as usize * own[i];
     }

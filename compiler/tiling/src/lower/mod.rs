@@ -288,6 +288,7 @@ pub fn lower_func_with(
         launches: ctx.launches,
         params,
         results,
+        slice_checks: Vec::new(),
     };
     resolve_aliases(&mut tiled, &ctx.aliases);
     Ok(tiled)
