@@ -485,6 +485,70 @@ fn slices_past_a_symbolic_size_are_errors_on_every_back_end() {
     assert!(stdout(&o).contains("4"), "{}", stdout(&o));
 }
 
+/// A size that only a parameter's expression names (`f32[N + 1]`, `f32[2*N]`) is solved
+/// from the input on every back end; a size no value gives is an error at the parameter.
+#[test]
+fn sizes_named_only_in_expressions_are_solved_from_the_inputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let six = tessera_tensor::Tensor::new(
+        tessera_dialects::DType::F32,
+        vec![6],
+        tessera_tensor::Data::Float((0..6u8).map(f32::from).collect()),
+    )
+    .expect("tensor");
+    tessera_tensor::npy::write_npy_file(&x, &six).expect("write");
+    for (name, src, want) in [
+        (
+            "plus.tsr",
+            "fn main(x: f32[N + 1]) -> f32[N] {\n    x[1:] * 2.0\n}\n",
+            "f32[5]",
+        ),
+        (
+            "twice.tsr",
+            "fn main(x: f32[2*N]) -> f32[2, N] {\n    reshape(x, [2, N])\n}\n",
+            "f32[2, 3]",
+        ),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, src).expect("write");
+        for backend in ["cpu", "tile", "interp"] {
+            let o = tessera(&[
+                "run",
+                p(&f),
+                "--input",
+                &format!("x={}", p(&x)),
+                "--backend",
+                backend,
+            ]);
+            assert!(o.status.success(), "{name} on {backend}: {}", stderr(&o));
+            assert!(
+                stdout(&o).contains(want),
+                "{name} on {backend}: {}",
+                stdout(&o)
+            );
+        }
+    }
+    let f = dir.path().join("odd.tsr");
+    std::fs::write(&f, "fn main(x: f32[2*N + 1]) -> f32[2*N + 1] {\n    x\n}\n").expect("write");
+    for backend in ["cpu", "tile", "interp"] {
+        let o = tessera(&[
+            "run",
+            p(&f),
+            "--input",
+            &format!("x={}", p(&x)),
+            "--backend",
+            backend,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{backend}");
+        assert!(
+            stderr(&o).contains("cannot equal for any sizes"),
+            "{backend}: {}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn the_tile_backend_and_dump_run_the_lowered_kernels() {
     let dir = tempfile::tempdir().expect("temp dir");

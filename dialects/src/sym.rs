@@ -292,6 +292,27 @@ impl SymExpr {
         self.eval(&|n| bind.get(n).copied())
     }
 
+    /// The non-negative value of `name` (the one name `bind` leaves unbound) for which this
+    /// expression equals `target`, when the expression is linear in it (`2*N + 1`).
+    pub fn solve(&self, name: &str, target: i64, bind: &BTreeMap<String, i64>) -> Option<i64> {
+        let at = |v: i64| {
+            let mut b = bind.clone();
+            b.insert(name.to_string(), v);
+            self.eval_map(&b).ok()
+        };
+        let (e0, e1, e2) = (at(0)?, at(1)?, at(2)?);
+        let c = e1.checked_sub(e0)?;
+        if c == 0 || e2.checked_sub(e1)? != c {
+            return None;
+        }
+        let diff = target.checked_sub(e0)?;
+        if diff % c != 0 || diff / c < 0 {
+            return None;
+        }
+        let v = diff / c;
+        (at(v)? == target).then_some(v)
+    }
+
     /// Replaces names by expressions (used when a called function's sizes bind to the caller's).
     pub fn substitute(&self, f: &dyn Fn(&str) -> Option<SymExpr>) -> Result<SymExpr, SymError> {
         let mut out = SymExpr::lit(0);

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::arena::Arena;
 use crate::buffer::{TensorMut, TensorRef, TsrTensor, ALIGN};
 use crate::error::{Error, ErrorCode, Result};
-use crate::plan::{slice_bounds_error, BufSpec, KernelArg, LaunchSpec, Plan};
+use crate::plan::{slice_bounds_error, BufSpec, KernelArg, LaunchSpec, Plan, SizeExpr, SizeOp};
 use crate::pool::{self, part_range};
 
 /// The native type of a compiled kernel.
@@ -265,6 +265,26 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
             }
         }
     }
+    solve_dims(plan, &inputs, input_shapes, &mut syms);
+    for (spec, shape) in inputs.iter().zip(input_shapes) {
+        for (d, (&e, &actual)) in spec.dims.iter().zip(shape.iter()).enumerate() {
+            let x = &plan.exprs[e as usize];
+            let unbound =
+                x.0.iter()
+                    .any(|op| matches!(op, SizeOp::Sym(k) if syms[*k as usize].is_none()));
+            if unbound {
+                return Err(Error::new(
+                    ErrorCode::ShapeMismatch,
+                    format!(
+                        "parameter `{}`: dimension {d} is {actual}, which `{}` cannot equal for any sizes (the parameter is {})",
+                        spec.name,
+                        x.render(&plan.symbols),
+                        ty(spec)
+                    ),
+                ));
+            }
+        }
+    }
     let values = plan
         .exprs
         .iter()
@@ -334,6 +354,68 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
     Ok(values)
 }
 
+/// Binds the symbols that only input dimensions of the form `a * N + b` name (`f32[N + 1]`,
+/// `f32[2 * N]`): each such dimension with one unbound symbol is solved for it, until no
+/// more can be (a dimension no value of `N` gives stays unbound, and every dimension is
+/// checked against its evaluated size afterwards).
+fn solve_dims(
+    plan: &Plan,
+    inputs: &[&crate::plan::ArgSpec],
+    input_shapes: &[&[i64]],
+    syms: &mut [Option<i64>],
+) {
+    loop {
+        let mut progress = false;
+        for (spec, shape) in inputs.iter().zip(input_shapes) {
+            for (&e, &actual) in spec.dims.iter().zip(shape.iter()) {
+                let e = &plan.exprs[e as usize];
+                let mut unbound = e.0.iter().filter_map(|op| match op {
+                    SizeOp::Sym(k) if syms[*k as usize].is_none() => Some(*k as usize),
+                    _ => None,
+                });
+                let Some(k) = unbound.next() else { continue };
+                if unbound.any(|j| j != k) {
+                    continue;
+                }
+                if let Some(v) = solve_linear(e, k, actual, syms, &plan.symbols) {
+                    syms[k] = Some(v);
+                    progress = true;
+                }
+            }
+        }
+        if !progress {
+            return;
+        }
+    }
+}
+
+/// The non-negative `v` for which `e` (linear in symbol `k`, the others bound) equals
+/// `target`, if there is one.
+fn solve_linear(
+    e: &SizeExpr,
+    k: usize,
+    target: i64,
+    syms: &[Option<i64>],
+    names: &[String],
+) -> Option<i64> {
+    let at = |v: i64| {
+        let mut s = syms.to_vec();
+        s[k] = Some(v);
+        e.eval(&s, names).ok()
+    };
+    let (e0, e1, e2) = (at(0)?, at(1)?, at(2)?);
+    let c = e1.checked_sub(e0)?;
+    if c == 0 || e2.checked_sub(e1)? != c {
+        return None;
+    }
+    let diff = target.checked_sub(e0)?;
+    if diff % c != 0 || diff / c < 0 {
+        return None;
+    }
+    let v = diff / c;
+    (at(v)? == target).then_some(v)
+}
+
 /// The shapes of the outputs for inputs of these shapes.
 pub fn output_shapes(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<Vec<i64>>> {
     let values = size_values(plan, input_shapes)?;
@@ -352,11 +434,9 @@ fn render_type(plan: &Plan, spec: &crate::plan::ArgSpec, values: Option<&[i64]>)
         .iter()
         .map(|&e| {
             let x = &plan.exprs[e as usize];
-            match (values, x.as_const(), x.as_sym()) {
-                (Some(v), _, _) => v[e as usize].to_string(),
-                (None, Some(c), _) => c.to_string(),
-                (None, _, Some(k)) => plan.symbols[k as usize].clone(),
-                _ => "?".to_string(),
+            match values {
+                Some(v) => v[e as usize].to_string(),
+                None => x.render(&plan.symbols),
             }
         })
         .collect();
@@ -793,6 +873,45 @@ mod tests {
             e.message.contains("output `out` would have size 0"),
             "{}",
             e.message
+        );
+    }
+
+    /// `x: f32[4*N + 1]` binds `N` from `x`; a size no `N` gives names the parameter and
+    /// the expression; a slice check refuses bounds past the bound size, with its location.
+    #[test]
+    fn sizes_are_solved_from_expression_dimensions_and_slices_checked() {
+        let mut p = plan();
+        p.exprs.push(SizeExpr(vec![
+            SizeOp::Const(4),
+            SizeOp::Sym(0),
+            SizeOp::Mul,
+            SizeOp::Const(1),
+            SizeOp::Add,
+        ]));
+        p.args[0].dims = vec![2];
+        assert_eq!(size_values(&p, &[&[9]]).unwrap()[0], 2);
+        let err = size_values(&p, &[&[8]]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ShapeMismatch);
+        assert!(
+            err.message
+                .contains("parameter `x`: dimension 0 is 8, which `4*N + 1` cannot equal"),
+            "{}",
+            err.message
+        );
+        p.exprs.push(SizeExpr(vec![SizeOp::Const(3)]));
+        p.exprs.push(SizeExpr(vec![SizeOp::Const(0)]));
+        p.slice_checks.push(crate::plan::SliceCheck {
+            dim: 0,
+            start: 4,
+            end: 3,
+            axis: 0,
+            what: "graph.slice at f.tsr:2:5".into(),
+        });
+        assert!(size_values(&p, &[&[13]]).is_ok());
+        let err = size_values(&p, &[&[9]]).unwrap_err();
+        assert_eq!(
+            err.message,
+            "graph.slice at f.tsr:2:5: slice 0:3 is out of range for axis 0 of size 2"
         );
     }
 

@@ -93,6 +93,39 @@ impl SizeExpr {
         }
     }
 
+    /// The expression as text over the symbol names `names` (`2*N + 1`), for messages.
+    pub fn render(&self, names: &[String]) -> String {
+        // Each entry: the text, and whether it is a sum (to parenthesise under `*`, `/`).
+        let mut stack: Vec<(String, bool)> = Vec::new();
+        for op in &self.0 {
+            match *op {
+                SizeOp::Const(c) => stack.push((c.to_string(), false)),
+                SizeOp::Sym(k) => stack.push((
+                    names.get(k as usize).cloned().unwrap_or_else(|| "?".into()),
+                    false,
+                )),
+                SizeOp::Add | SizeOp::Mul | SizeOp::FloorDiv => {
+                    let (Some((b, bsum)), Some((a, asum))) = (stack.pop(), stack.pop()) else {
+                        return "?".into();
+                    };
+                    let wrap = |t: String, sum: bool| if sum { format!("({t})") } else { t };
+                    stack.push(match *op {
+                        SizeOp::Add => match b.strip_prefix('-') {
+                            Some(neg) => (format!("{a} - {neg}"), true),
+                            None => (format!("{a} + {b}"), true),
+                        },
+                        SizeOp::Mul => (format!("{}*{}", wrap(a, asum), wrap(b, bsum)), false),
+                        _ => (format!("{} / {}", wrap(a, asum), wrap(b, bsum)), false),
+                    });
+                }
+            }
+        }
+        match stack.as_slice() {
+            [(t, _)] => t.clone(),
+            _ => "?".into(),
+        }
+    }
+
     /// The symbol this expression is, if it is exactly one symbol.
     pub fn as_sym(&self) -> Option<u32> {
         match self.0.as_slice() {
@@ -704,6 +737,16 @@ mod tests {
         assert_eq!(e.eval(&[Some(5)], &names).unwrap(), 2);
         assert_eq!(e.eval(&[Some(-10)], &names).unwrap(), -2);
         assert!(e.eval(&[None], &names).unwrap_err().message.contains("`B`"));
+        assert_eq!(e.render(&names), "(B + 3) / 4");
+        let lin = SizeExpr(vec![
+            SizeOp::Const(2),
+            SizeOp::Sym(0),
+            SizeOp::Mul,
+            SizeOp::Const(-1),
+            SizeOp::Add,
+        ]);
+        assert_eq!(lin.render(&names), "2*B - 1");
+        assert_eq!(SizeExpr(vec![SizeOp::Add]).render(&names), "?");
         let big = SizeExpr(vec![SizeOp::Const(i64::MAX), SizeOp::Const(2), SizeOp::Mul]);
         assert!(big.eval(&[], &[]).is_err());
         let div0 = SizeExpr(vec![SizeOp::Const(1), SizeOp::Const(0), SizeOp::FloorDiv]);

@@ -68,26 +68,6 @@ fn show(shape: &[usize]) -> String {
     format!("[{}]", v.join(", "))
 }
 
-/// Solves `e(name) == target` for the one unbound `name` when `e` is linear in it.
-fn solve(e: &SymExpr, name: &str, target: i64, bound: &Map) -> Option<i64> {
-    let at = |v: i64| {
-        let mut b = bound.clone();
-        b.insert(name.to_string(), v);
-        e.eval_map(&b).ok()
-    };
-    let (e0, e1, e2) = (at(0)?, at(1)?, at(2)?);
-    let c = e1.checked_sub(e0)?;
-    if c == 0 || e2.checked_sub(e1)? != c {
-        return None;
-    }
-    let diff = target.checked_sub(e0)?;
-    if diff % c != 0 || diff / c < 0 {
-        return None;
-    }
-    let v = diff / c;
-    (at(v)? == target).then_some(v)
-}
-
 /// An expression dimension still to check: parameter, axis, expression, actual size.
 #[derive(Clone)]
 struct Pending {
@@ -139,7 +119,7 @@ fn resolve(
                     ));
                 }
             } else if unbound.len() == 1 {
-                match solve(&p.expr, &unbound[0], p.actual, bound) {
+                match p.expr.solve(&unbound[0], p.actual, bound) {
                     Some(v) => {
                         bound.insert(unbound[0].clone(), v);
                         progress = true;

@@ -102,6 +102,29 @@ impl Tiled {
                 }
             }
         }
+        // Names that only dimensions such as `N + 1` or `2*N` give: solved, then checked with
+        // every other dimension below.
+        loop {
+            let mut progress = false;
+            for (&b, t) in self.params.iter().zip(&inputs) {
+                for (d, &n) in self.buffers[b].ty.shape.iter().zip(t.shape()) {
+                    let unbound: Vec<String> = d
+                        .names()
+                        .into_iter()
+                        .filter(|x| !sizes.contains_key(x))
+                        .collect();
+                    if let [name] = unbound.as_slice() {
+                        if let Some(v) = d.solve(name, n as i64, &sizes) {
+                            sizes.insert(name.clone(), v);
+                            progress = true;
+                        }
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
         for c in &self.slice_checks {
             if let Some(m) = c.violation(&sizes)? {
                 return Err(m);
