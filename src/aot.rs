@@ -40,7 +40,7 @@ impl ArtifactKind {
             Some("o") => Ok(ArtifactKind::Object),
             Some("a") => Ok(ArtifactKind::StaticLib),
             Some("so") => Ok(ArtifactKind::SharedLib),
-            _ => Err(Error::msg(format!(
+            _ => Err(Error::usage(format!(
                 "cannot tell what to write from `{}`: the output must end in .o, .a or .so",
                 path.display()
             ))),

@@ -63,8 +63,8 @@ pub fn explain(prog: &Program, func: &str) -> Result<String, Error> {
 }
 
 /// The text of one IR level of `prog`, exactly as `tessera dump --ir LEVEL [--fn NAME]
-/// [--explain]` prints it. `func` selects one function; without it, `ast` and `graph` print
-/// every function and the other levels print the entry function ([`Program::entry`]).
+/// [--explain]` prints it, for the function `func` names, else the entry function
+/// ([`Program::entry`]: the only one, else `main`).
 /// `explain` adds the optimiser's reasons for each kernel to `graph-opt`.
 pub fn render(
     prog: &Program,
@@ -72,32 +72,28 @@ pub fn render(
     level: IrLevel,
     explain: bool,
 ) -> Result<String, Error> {
-    let selected = match func {
-        Some(name) => Some(prog.entry(Some(name))?),
-        None => None,
-    };
+    // Every level shows one function: `--fn`, else the only one, else `main` (DSL.md).
     let entry = || prog.entry(func);
     match level {
         IrLevel::Ast => {
+            let name = entry()?;
             let texts: Vec<String> = prog
                 .ast
                 .funcs
                 .iter()
-                .filter(|f| selected.as_ref().is_none_or(|n| *n == f.name.name))
+                .filter(|f| f.name.name == name)
                 .map(tessera_frontend::ast_print::print_fn)
                 .collect();
             Ok(texts.join("\n"))
         }
-        IrLevel::Graph => match &selected {
-            Some(name) => {
-                let f = prog
-                    .module
-                    .func(name)
-                    .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
-                Ok(tessera_dialects::print::print_func(f))
-            }
-            None => Ok(tessera_dialects::print::print_module(&prog.module)),
-        },
+        IrLevel::Graph => {
+            let name = entry()?;
+            let f = prog
+                .module
+                .func(&name)
+                .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
+            Ok(tessera_dialects::print::print_func(f))
+        }
         IrLevel::GraphOpt => prog.graph_opt_text(&entry()?, explain),
         IrLevel::Tile => Ok(prog.tiled(&entry()?)?.to_string()),
         IrLevel::Scheduled => Ok(prog.scheduled(&entry()?)?.to_string()),

@@ -15,11 +15,27 @@ pub enum Error {
     },
     /// An error with no source location (a file that cannot be read, ...).
     Message(String),
+    /// A bad command line that clap cannot see (flags that contradict each other or the
+    /// program, a value out of range): exit status 2, as clap's own errors.
+    Usage(String),
 }
 
 impl Error {
     pub fn msg(m: impl Into<String>) -> Error {
         Error::Message(m.into())
+    }
+
+    /// A bad command line ([`Error::Usage`]).
+    pub fn usage(m: impl Into<String>) -> Error {
+        Error::Usage(m.into())
+    }
+
+    /// The process exit status for this error: 2 for a bad command line, else 1.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
     }
 
     /// Whether this is the back end's "not compiled yet" refusal of a valid program (an
@@ -35,7 +51,7 @@ impl Error {
     pub fn render(&self, color: bool) -> String {
         match self {
             Error::Source { file, src, diags } => render(diags, file, src, color),
-            Error::Message(m) => format!("error: {m}\n"),
+            Error::Message(m) | Error::Usage(m) => format!("error: {m}\n"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `tessera` command line: argument parsing (clap) and dispatch to `cli::*`.
-//! Exit status: 0 on success, 1 on a user error, 2 on a bad command line (clap's own).
+//! Exit status: 0 on success, 1 on a user error, 2 on a bad command line (clap's own, or
+//! [`tessera::Error::Usage`] for what clap cannot see).
 
 mod cli;
 
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprint!("{}", e.render(std::io::stderr().is_terminal()));
-            ExitCode::from(1)
+            ExitCode::from(e.exit_status())
         }
     }
 }

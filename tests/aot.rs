@@ -290,18 +290,20 @@ int main(void) {
 #[test]
 fn bad_compile_requests_are_user_errors_and_write_nothing() {
     let dir = scratch("errors");
-    let cases: &[(&[&str], &str)] = &[
-        (&["-o", "m.txt"], "must end in .o, .a or .so"),
-        (&["-o", "m.o", "--fn", "nope"], "no function `nope`"),
-        (&["-o", "m.o", "--shapes", "Q=3"], "`Q`"),
-        (&["-o", "m.h"], "must end in .o, .a or .so"),
-        (&["-o", "m.o", "--shapes", "B=3,B=4"], "gives `B` twice"),
+    // Exit status 2 for a bad command line, 1 for a request the program cannot meet.
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["-o", "m.txt"], "must end in .o, .a or .so", 2),
+        (&["-o", "m.o", "--fn", "nope"], "no function `nope`", 1),
+        (&["-o", "m.o", "--shapes", "Q=3"], "`Q`", 1),
+        (&["-o", "m.h"], "must end in .o, .a or .so", 2),
+        (&["-o", "m.o", "--shapes", "B=3,B=4"], "gives `B` twice", 2),
         (
             &["-o", "m.o", "--shapes", "B=99999999999999999"],
             "sizes are at most",
+            2,
         ),
     ];
-    for (args, msg) in cases {
+    for (args, msg, code) in cases {
         let out = tessera()
             .args(["compile"])
             .arg(root().join("examples/mlp.tsr"))
@@ -312,7 +314,7 @@ fn bad_compile_requests_are_user_errors_and_write_nothing() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(*code), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(msg), "{args:?}: {err}");
     }

@@ -224,7 +224,8 @@ fn several_results_go_to_an_output_dir() {
         "--output",
         p(&single),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    // `--output` for several results is a bad command line.
+    assert_eq!(o.status.code(), Some(2));
     assert!(!single.exists());
     let out = dir.path().join("out");
     let o = tessera(&[
@@ -281,6 +282,12 @@ fn fn_selection_follows_the_contract() {
     let o = tessera(&["run", p(&f)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--fn"), "{}", stderr(&o));
+    // Every dump level follows the same rule.
+    for level in ["ast", "graph", "tile"] {
+        let o = tessera(&["dump", p(&f), "--ir", level]);
+        assert_eq!(o.status.code(), Some(1), "{level}");
+        assert!(stderr(&o).contains("--fn: a, b"), "{level}: {}", stderr(&o));
+    }
     let o = tessera(&["dump", p(&f), "--ir", "graph", "--fn", "b"]);
     assert!(o.status.success());
     assert!(stdout(&o).contains("graph.neg"), "{}", stdout(&o));
@@ -301,7 +308,7 @@ fn dump_output_feeds_opt() {
         assert!(text.contains(&format!("IR Dump After {pass} ")), "{text}");
     }
     let o = tessera(&["opt", p(&tir), "--passes", "canonicalize,nosuchpass"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("unknown pass `nosuchpass`"),
         "{}",
@@ -546,6 +553,42 @@ fn sizes_named_only_in_expressions_are_solved_from_the_inputs() {
             "{backend}: {}",
             stderr(&o)
         );
+    }
+}
+
+/// Flags that contradict each other or the program are a bad command line: status 2, no
+/// output written (DSL.md section 6).
+#[test]
+fn contradicting_flags_exit_with_status_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let g = tessera(&[
+        "gen",
+        "examples/multi_output.tsr",
+        "--shapes",
+        "N=2,D=3",
+        "--inputs",
+        &format!("x={}", p(&x)),
+    ]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    let out = dir.path().join("y.npy");
+    let xin = format!("x={}", p(&x));
+    for (args, message) in [
+        (
+            vec!["--input", &xin, "--input", &xin],
+            "--input x is given twice",
+        ),
+        (
+            vec!["--input", &xin, "--output", p(&out)],
+            "use --output-dir instead",
+        ),
+    ] {
+        let mut all = vec!["run", "examples/multi_output.tsr"];
+        all.extend(args.iter().copied());
+        let o = tessera(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists());
     }
 }
 
@@ -919,15 +962,19 @@ fn auto_precision_chooses_per_contraction_within_the_budget() {
         p(&w),
     ]);
     assert!(c.status.success(), "{}", stderr(&c));
-    for (args, message) in [
-        (&["--max-error", "1e-2"][..], "go with --precision auto"),
+    // Flags that contradict each other are a bad command line (2); a flag naming no
+    // parameter of the program is a user error (1).
+    for (args, message, code) in [
+        (&["--max-error", "1e-2"][..], "go with --precision auto", 2),
         (
             &["--precision", "auto", "--max-error", "-1"],
             "non-negative",
+            2,
         ),
         (
             &["--precision", "auto", "--calibrate", "nope=x.npy"],
             "no parameter `nope`",
+            1,
         ),
     ] {
         let mut all = vec![
@@ -940,7 +987,7 @@ fn auto_precision_chooses_per_contraction_within_the_budget() {
         ];
         all.extend_from_slice(args);
         let o = tessera(&all);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
     }
 }

@@ -23,13 +23,13 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
     let mut sizes = std::collections::BTreeMap::new();
     for (name, value) in a.shapes.iter().flatten() {
         if *value > MAX_FIXED_SIZE {
-            return Err(Error::msg(format!(
+            return Err(Error::usage(format!(
                 "--shapes {name}={value}: sizes are at most {MAX_FIXED_SIZE}"
             )));
         }
         if let Some(prev) = sizes.insert(name.clone(), *value) {
             if prev != *value {
-                return Err(Error::msg(format!(
+                return Err(Error::usage(format!(
                     "--shapes gives `{name}` twice: {prev} and {value}"
                 )));
             }

@@ -36,7 +36,7 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, 
             )
         })?;
         if inputs.insert(name.clone(), t).is_some() {
-            return Err(Error::msg(format!("--input {name} is given twice")));
+            return Err(Error::usage(format!("--input {name} is given twice")));
         }
     }
     let weights = match &io.weights {

@@ -26,7 +26,7 @@ pub fn opt(a: OptArgs) -> Result<(), Error> {
             .collect(),
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut pm = PassManager::new(&names).map_err(|e| Error::msg(e.to_string()))?;
+    let mut pm = PassManager::new(&names).map_err(|e| Error::usage(e.to_string()))?;
     pm.print_after_all = a.print_ir_after_all;
     pm.verify_each = a.verify_each;
     let mut m = module;

@@ -23,7 +23,7 @@ pub fn apply(
     prog.precision = a.precision.lowering();
     if a.precision != Precision::Auto {
         if a.max_error.is_some() || !a.calibrate.is_empty() {
-            return Err(Error::msg(
+            return Err(Error::usage(
                 "--max-error and --calibrate go with --precision auto",
             ));
         }
@@ -31,7 +31,7 @@ pub fn apply(
     }
     let max_error = a.max_error.unwrap_or(DEFAULT_MAX_ERROR);
     if !(max_error.is_finite() && max_error >= 0.0) {
-        return Err(Error::msg(format!(
+        return Err(Error::usage(format!(
             "--max-error must be a finite non-negative number, got {max_error}"
         )));
     }
@@ -89,7 +89,7 @@ fn read(a: &PrecisionArgs) -> Result<Named, Error> {
                     Error::msg(format!("--calibrate {name} ({}): {e}", path.display()))
                 })?;
                 if out.insert(name.clone(), t).is_some() {
-                    return Err(Error::msg(format!("--calibrate {name} is given twice")));
+                    return Err(Error::usage(format!("--calibrate {name} is given twice")));
                 }
             }
             Calibration::Weights(path) => {

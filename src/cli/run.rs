@@ -36,7 +36,7 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
     };
     if let Some(path) = &a.output {
         if results.len() != 1 {
-            return Err(Error::msg(format!(
+            return Err(Error::usage(format!(
                 "`{func}` has {} results: use --output-dir instead of --output",
                 results.len()
             )));

@@ -87,6 +87,11 @@ pub const PATTERNS: &[Pattern] = &[
         apply: slice_full,
     },
     Pattern {
+        name: "reduce-no-axes",
+        identity: "sum|mean|max|min(x, axis: []) == x (a reduction over no axis)",
+        apply: reduce_no_axes,
+    },
+    Pattern {
         name: "neg-neg",
         identity: "-(-x) == x",
         apply: neg_neg,
@@ -205,6 +210,17 @@ fn broadcast_same(f: &Cx, op: &Operation) -> Option<Rewrite> {
 
 fn slice_full(f: &Cx, op: &Operation) -> Option<Rewrite> {
     (graph(op)? == GraphOp::Slice)
+        .then(|| forward_if_same_type(f, op))
+        .flatten()
+}
+
+fn reduce_no_axes(f: &Cx, op: &Operation) -> Option<Rewrite> {
+    let reduction = matches!(
+        graph(op)?,
+        GraphOp::ReduceSum | GraphOp::ReduceMean | GraphOp::ReduceMax | GraphOp::ReduceMin
+    );
+    let no_axes = matches!(op.attrs.get("axes"), Some(Attr::Ints(a)) if a.is_empty());
+    (reduction && no_axes)
         .then(|| forward_if_same_type(f, op))
         .flatten()
 }
