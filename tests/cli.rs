@@ -592,6 +592,39 @@ fn contradicting_flags_exit_with_status_2() {
     }
 }
 
+/// `bench --shapes` that contradicts an input binding the same size is a user error.
+#[test]
+fn bench_shapes_must_agree_with_the_inputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = dir.path().join("x.npy");
+    let w = dir.path().join("w.safetensors");
+    gen("examples/mlp.tsr", "B=4", &x, &w);
+    let xin = format!("x={}", p(&x));
+    let bench = |b: &str| {
+        tessera(&[
+            "bench",
+            "examples/mlp.tsr",
+            "--input",
+            &xin,
+            "--shapes",
+            b,
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+        ])
+    };
+    let o = bench("B=7");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("parameter `x`: dimension 0 is 4, but --shapes gives B=7"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bench("B=4");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[test]
 fn the_tile_backend_and_dump_run_the_lowered_kernels() {
     let dir = tempfile::tempdir().expect("temp dir");

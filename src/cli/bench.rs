@@ -61,6 +61,17 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         }
     }
     let ordered = prog.bind(&func, inputs, weights)?;
+    // A size that --shapes gives must agree with the inputs that bind it.
+    for ((name, ty), t) in params.iter().zip(&ordered) {
+        for (d, (dim, &actual)) in ty.shape.iter().zip(t.shape()).enumerate() {
+            let given = dim.as_name().and_then(|n| sizes.get(n).map(|&v| (n, v)));
+            if let Some((n, v)) = given.filter(|&(_, v)| v != actual as i64) {
+                return Err(Error::msg(format!(
+                    "parameter `{name}`: dimension {d} is {actual}, but --shapes gives {n}={v}"
+                )));
+            }
+        }
+    }
     // The native back end runs on buffers prepared once (inputs converted, outputs
     // allocated), so only the compiled code is timed.
     let mut prepared = match &cpu {
