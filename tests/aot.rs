@@ -287,6 +287,56 @@ int main(void) {
     assert_eq!(lines[1], "0 | 2 4 6", "{out}");
 }
 
+/// Without `--fn`, `compile` exports the entry function (the only one, else `main`, else
+/// an error listing them); `--fn` picks others, repeatable.
+#[test]
+fn compile_exports_the_entry_function_or_those_named() {
+    let dir = scratch("entry");
+    let two = dir.path().join("two.tsr");
+    std::fs::write(
+        &two,
+        "fn a(x: f32[3]) -> f32[3] { x * 2.0 }\nfn b(x: f32[3]) -> f32[3] { a(x) + 1.0 }\n",
+    )
+    .unwrap();
+    let compile = |file: &Path, extra: &[&str]| {
+        tessera()
+            .arg("compile")
+            .arg(file)
+            .args(["--target", "cpu", "-o"])
+            .arg(dir.path().join("m.o"))
+            .arg("--header")
+            .arg(dir.path().join("m.h"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = compile(&two, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--fn: a, b"));
+    assert!(!dir.path().join("m.o").exists());
+    ok(
+        compile(&two, &["--fn", "b", "--fn", "a"]),
+        "compile --fn b --fn a",
+    );
+    let header = std::fs::read_to_string(dir.path().join("m.h")).unwrap();
+    assert!(
+        header.contains("tessera_a(") && header.contains("tessera_b("),
+        "{header}"
+    );
+    let with_main = dir.path().join("main.tsr");
+    std::fs::write(
+        &with_main,
+        "fn a(x: f32[3]) -> f32[3] { x * 2.0 }\nfn main(x: f32[3]) -> f32[3] { a(x) }\n",
+    )
+    .unwrap();
+    ok(compile(&with_main, &[]), "compile");
+    let header = std::fs::read_to_string(dir.path().join("m.h")).unwrap();
+    assert!(
+        header.contains("tessera_main(") && !header.contains("tessera_a("),
+        "{header}"
+    );
+}
+
 #[test]
 fn bad_compile_requests_are_user_errors_and_write_nothing() {
     let dir = scratch("errors");

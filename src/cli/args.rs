@@ -367,7 +367,7 @@ pub enum Target {
 pub struct CompileArgs {
     /// The program.
     pub file: PathBuf,
-    /// The functions to export (repeatable); every function of the file by default.
+    /// The functions to export (repeatable); by default the only function, else `main`.
     #[arg(long = "fn", value_name = "NAME")]
     pub funcs: Vec<String>,
     /// What to compile for.

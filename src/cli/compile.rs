@@ -45,8 +45,9 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
     let mut prog = Program::load(&a.file)?;
     prog.fusion = a.fusion.fusion();
     prog.sizes = sizes.clone();
+    // Without --fn, the entry function (the only one, else `main`), as every command.
     let exported = if funcs.is_empty() {
-        prog.module.funcs.iter().map(|f| f.name.clone()).collect()
+        vec![prog.entry(None)?]
     } else {
         funcs.clone()
     };
@@ -76,6 +77,6 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
             if unused.len() > 10 { ", ..." } else { "" }
         );
     }
-    let artifact = prog.compile_aot_baked(&funcs, &sizes, &weights)?;
+    let artifact = prog.compile_aot_baked(&exported, &sizes, &weights)?;
     artifact.write(&a.output, a.header.as_deref())
 }
