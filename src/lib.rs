@@ -161,6 +161,13 @@ impl Program {
     /// other functions are not inlined themselves: a chain of 1000 calls inlines once, not
     /// 1000 times). What compiling or interpreting one function uses.
     pub fn optimized_for(&self, func: &str) -> Result<Module, Error> {
+        let m = self.inlined_for(func)?;
+        self.lower_precision(m)
+    }
+
+    /// [`Program::optimized_for`] before precision lowering: `func` inlined, after the
+    /// default pipeline, with the source locations of the inlined operations.
+    fn inlined_for(&self, func: &str) -> Result<Module, Error> {
         let mut m = self.module.clone();
         tessera_passes::inline::entry(&mut m, func).map_err(|e| Error::msg(e.to_string()))?;
         // The default pipeline after its `inline` (done above, for `func` only).
@@ -172,7 +179,7 @@ impl Program {
         tessera_passes::PassManager::new(&rest)
             .and_then(|pm| pm.run(&mut m))
             .map_err(|e| Error::msg(e.to_string()))?;
-        self.lower_precision(m)
+        Ok(m)
     }
 
     /// With a precision other than `f32`, the e-graph's precision lowering of every graph
@@ -358,7 +365,7 @@ impl Program {
     /// Lowers `func` (after the default pipeline and the fusion `self.fusion` names) to
     /// tile-IR kernels and their launch plan, with the schedule of this host.
     pub fn tiled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
-        let source = self.func(func)?;
+        self.func(func)?;
         let module = self.lowering_module(func)?;
         let mut tiled = tessera_tiling::lower_func_with(
             &module,
@@ -378,8 +385,12 @@ impl Program {
             },
             None => Error::msg(e.message),
         })?;
-        // Slices over symbolic sizes, from the function as written (with its locations).
-        tiled.slice_checks = tessera_tiling::checks::slice_checks(source, &|l| self.line_col(l));
+        // Slices over symbolic sizes, from the function as written, its calls inlined (the
+        // e-graph may fuse or move slices; their locations are the source's).
+        let inlined = self.inlined_for(func)?;
+        if let Some(f) = inlined.func(func) {
+            tiled.slice_checks = tessera_tiling::checks::slice_checks(f, &|l| self.line_col(l));
+        }
         Ok(tiled)
     }
 

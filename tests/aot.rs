@@ -218,21 +218,29 @@ fn fixed_sizes_refuse_other_sizes() {
     );
 }
 
-/// A compiled `x[0:3]` of an `f32[B]` refuses `B = 2` with the slice's location, and
-/// leaves the output untouched; `B = 4` runs.
+/// A compiled `x[0:3]` of an `f32[B]` (in a called function) refuses `B = 2` with the
+/// slice's location, and leaves the output untouched; `B = 4` runs.
 #[test]
 fn compiled_slices_check_symbolic_sizes_on_entry() {
     let dir = scratch("slice");
     let src = dir.path().join("head.tsr");
     std::fs::write(
         &src,
-        "fn head(x: f32[B]) -> f32[3] {\n    x[0:3] * 2.0\n}\n",
+        "fn first3(x: f32[N]) -> f32[3] {\n    x[0:3]\n}\nfn head(x: f32[B]) -> f32[3] {\n    first3(x) * 2.0\n}\n",
     )
     .unwrap();
     let obj = dir.path().join("head.o");
     ok(
         tessera()
-            .args(["compile", src.to_str().unwrap(), "--target", "cpu", "-o"])
+            .args([
+                "compile",
+                src.to_str().unwrap(),
+                "--fn",
+                "head",
+                "--target",
+                "cpu",
+                "-o",
+            ])
             .arg(&obj)
             .arg("--header")
             .arg(dir.path().join("head.h"))
