@@ -83,6 +83,20 @@ fn compile_mlp(dir: &Path, file: &str, extra: &[&str]) -> PathBuf {
     out
 }
 
+/// `tessera compile SRC --target cpu -o DIR/m.o --header DIR/m.h [extra]`.
+fn compile_to_dir(dir: &Path, src: &Path, extra: &[&str]) -> Output {
+    tessera()
+        .arg("compile")
+        .arg(src)
+        .args(["--target", "cpu", "-o"])
+        .arg(dir.join("m.o"))
+        .arg("--header")
+        .arg(dir.join("m.h"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// Builds examples/c/main.c against `model` (an object or library) and the runtime.
 fn build_demo(dir: &Path, model: &Path) -> PathBuf {
     let exe = dir.join("mlp_demo");
@@ -229,30 +243,16 @@ fn compiled_slices_check_symbolic_sizes_on_entry() {
         "fn first3(x: f32[N]) -> f32[3] {\n    x[0:3]\n}\nfn head(x: f32[B]) -> f32[3] {\n    first3(x) * 2.0\n}\n",
     )
     .unwrap();
-    let obj = dir.path().join("head.o");
     ok(
-        tessera()
-            .args([
-                "compile",
-                src.to_str().unwrap(),
-                "--fn",
-                "head",
-                "--target",
-                "cpu",
-                "-o",
-            ])
-            .arg(&obj)
-            .arg("--header")
-            .arg(dir.path().join("head.h"))
-            .output()
-            .unwrap(),
+        compile_to_dir(dir.path(), &src, &["--fn", "head"]),
         "tessera compile",
     );
+    let obj = dir.path().join("m.o");
     let main = dir.path().join("main.c");
     std::fs::write(
         &main,
         r#"#include <stdio.h>
-#include "head.h"
+#include "m.h"
 int main(void) {
     float x[4] = {1, 2, 3, 4}, y[3] = {-1, -1, -1};
     int64_t n = 2, three = 3;
@@ -306,18 +306,7 @@ fn compile_exports_the_entry_function_or_those_named() {
         "fn a(x: f32[3]) -> f32[3] { x * 2.0 }\nfn b(x: f32[3]) -> f32[3] { a(x) + 1.0 }\n",
     )
     .unwrap();
-    let compile = |file: &Path, extra: &[&str]| {
-        tessera()
-            .arg("compile")
-            .arg(file)
-            .args(["--target", "cpu", "-o"])
-            .arg(dir.path().join("m.o"))
-            .arg("--header")
-            .arg(dir.path().join("m.h"))
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let compile = |file: &Path, extra: &[&str]| compile_to_dir(dir.path(), file, extra);
     let out = compile(&two, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--fn: a, b"));

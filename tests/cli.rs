@@ -423,73 +423,68 @@ fn empty_slices_and_zero_sizes_are_errors_at_run_time() {
     assert!(!out.exists());
 }
 
+/// Writes `x.npy` in `dir`: an `f32` tensor of `shape` holding 0, 1, 2, ...
+fn iota_npy(dir: &Path, shape: Vec<usize>) -> std::path::PathBuf {
+    let x = dir.join("x.npy");
+    let n = shape.iter().product::<usize>();
+    let data = (0..n).map(|i| i as f32).collect();
+    let t = tessera_tensor::Tensor::new(
+        tessera_dialects::DType::F32,
+        shape,
+        tessera_tensor::Data::Float(data),
+    )
+    .expect("tensor");
+    tessera_tensor::npy::write_npy_file(&x, &t).expect("write");
+    x
+}
+
+/// Writes `src` as `dir/name` and runs it on every back end with `--input x=X`: the
+/// outputs, by back end.
+fn run_everywhere(dir: &Path, name: &str, src: &str, x: &Path) -> Vec<(&'static str, Output)> {
+    let f = dir.join(name);
+    std::fs::write(&f, src).expect("write");
+    let xin = format!("x={}", p(x));
+    ["cpu", "tile", "interp"]
+        .into_iter()
+        .map(|b| (b, tessera(&["run", p(&f), "--input", &xin, "--backend", b])))
+        .collect()
+}
+
 /// A fixed slice or index past a symbolic size (`x[0:3]`, `x[5]` of an `f32[B]` with
 /// `B = 2`) is an error with its location on every back end, never zeros.
 #[test]
 fn slices_past_a_symbolic_size_are_errors_on_every_back_end() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let x = dir.path().join("x.npy");
-    let two = tessera_tensor::Tensor::new(
-        tessera_dialects::DType::F32,
-        vec![2, 4],
-        tessera_tensor::Data::Float((0..8u8).map(f32::from).collect()),
-    )
-    .expect("tensor");
-    tessera_tensor::npy::write_npy_file(&x, &two).expect("write");
-    let out = dir.path().join("y.npy");
-    for (name, src, want) in [
-        (
-            "head.tsr",
-            "fn main(x: f32[B, 4]) -> f32[3, 4] {\n    x[0:3, :]\n}\n",
-            "slice 0:3",
-        ),
-        (
-            "index.tsr",
-            "fn main(x: f32[B, 4]) -> f32[4] {\n    x[5]\n}\n",
-            "slice 5:6",
-        ),
-        (
-            "rows.tsr",
-            "fn main(x: f32[B, 4]) -> f32[2, 4] {\n    x[1:3, :]\n}\n",
-            "slice 1:3",
-        ),
+    let x = iota_npy(dir.path(), vec![2, 4]);
+    for (name, body, want) in [
+        ("head.tsr", "-> f32[3, 4] {\n    x[0:3, :]", "slice 0:3"),
+        ("index.tsr", "-> f32[4] {\n    x[5]", "slice 5:6"),
+        ("rows.tsr", "-> f32[2, 4] {\n    x[1:3, :]", "slice 1:3"),
     ] {
-        let f = dir.path().join(name);
-        std::fs::write(&f, src).expect("write");
-        for backend in ["cpu", "tile", "interp"] {
-            let o = tessera(&[
-                "run",
-                p(&f),
-                "--input",
-                &format!("x={}", p(&x)),
-                "--output",
-                p(&out),
-                "--backend",
-                backend,
-            ]);
+        let src = format!("fn main(x: f32[B, 4]) {body}\n}}\n");
+        for (backend, o) in run_everywhere(dir.path(), name, &src, &x) {
             let err = stderr(&o);
             assert_eq!(o.status.code(), Some(1), "{name} on {backend}: {err}");
             assert!(
                 err.contains(want) && err.contains("out of range"),
-                "{name} on {backend}: {err}"
+                "{name}, {backend}: {err}"
             );
             assert!(
                 err.contains(&format!("{name}:2:5")),
                 "{name} on {backend}: {err}"
             );
-            assert!(!out.exists());
         }
     }
     // In range, the same program runs.
-    let f = dir.path().join("ok.tsr");
-    std::fs::write(
-        &f,
-        "fn main(x: f32[B, 4]) -> f32[1, 4] {\n    x[1:2, :]\n}\n",
-    )
-    .expect("write");
-    let o = tessera(&["run", p(&f), "--input", &format!("x={}", p(&x))]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("4"), "{}", stdout(&o));
+    let src = "fn main(x: f32[B, 4]) -> f32[1, 4] {\n    x[1:2, :]\n}\n";
+    for (backend, o) in run_everywhere(dir.path(), "ok.tsr", src, &x) {
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains("[[4., 5., 6., 7.]]"),
+            "{backend}: {}",
+            stdout(&o)
+        );
+    }
 }
 
 /// A size that only a parameter's expression names (`f32[N + 1]`, `f32[2*N]`) is solved
@@ -497,37 +492,20 @@ fn slices_past_a_symbolic_size_are_errors_on_every_back_end() {
 #[test]
 fn sizes_named_only_in_expressions_are_solved_from_the_inputs() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let x = dir.path().join("x.npy");
-    let six = tessera_tensor::Tensor::new(
-        tessera_dialects::DType::F32,
-        vec![6],
-        tessera_tensor::Data::Float((0..6u8).map(f32::from).collect()),
-    )
-    .expect("tensor");
-    tessera_tensor::npy::write_npy_file(&x, &six).expect("write");
+    let x = iota_npy(dir.path(), vec![6]);
     for (name, src, want) in [
         (
             "plus.tsr",
-            "fn main(x: f32[N + 1]) -> f32[N] {\n    x[1:] * 2.0\n}\n",
+            "fn main(x: f32[N + 1]) -> f32[N] { x[1:] * 2.0 }",
             "f32[5]",
         ),
         (
             "twice.tsr",
-            "fn main(x: f32[2*N]) -> f32[2, N] {\n    reshape(x, [2, N])\n}\n",
+            "fn main(x: f32[2*N]) -> f32[2, N] { reshape(x, [2, N]) }",
             "f32[2, 3]",
         ),
     ] {
-        let f = dir.path().join(name);
-        std::fs::write(&f, src).expect("write");
-        for backend in ["cpu", "tile", "interp"] {
-            let o = tessera(&[
-                "run",
-                p(&f),
-                "--input",
-                &format!("x={}", p(&x)),
-                "--backend",
-                backend,
-            ]);
+        for (backend, o) in run_everywhere(dir.path(), name, src, &x) {
             assert!(o.status.success(), "{name} on {backend}: {}", stderr(&o));
             assert!(
                 stdout(&o).contains(want),
@@ -536,22 +514,13 @@ fn sizes_named_only_in_expressions_are_solved_from_the_inputs() {
             );
         }
     }
-    let f = dir.path().join("odd.tsr");
-    std::fs::write(&f, "fn main(x: f32[2*N + 1]) -> f32[2*N + 1] {\n    x\n}\n").expect("write");
-    for backend in ["cpu", "tile", "interp"] {
-        let o = tessera(&[
-            "run",
-            p(&f),
-            "--input",
-            &format!("x={}", p(&x)),
-            "--backend",
-            backend,
-        ]);
+    let odd = "fn main(x: f32[2*N + 1]) -> f32[2*N + 1] { x }";
+    for (backend, o) in run_everywhere(dir.path(), "odd.tsr", odd, &x) {
         assert_eq!(o.status.code(), Some(1), "{backend}");
+        let err = stderr(&o);
         assert!(
-            stderr(&o).contains("cannot equal for any sizes"),
-            "{backend}: {}",
-            stderr(&o)
+            err.contains("cannot equal for any sizes"),
+            "{backend}: {err}"
         );
     }
 }
