@@ -127,6 +127,20 @@ impl Program {
                 first_names(weights.keys())
             )));
         }
+        // A slice that the fixed sizes put out of range would refuse every call: an error
+        // now, with the slice's location.
+        for p in &prepared {
+            for c in &p.tiled.slice_checks {
+                let all_fixed = [&c.dim, &c.start, &c.end]
+                    .iter()
+                    .all(|e| e.names().iter().all(|n| fixed.contains_key(n)));
+                if all_fixed {
+                    if let Ok(Some(m)) = c.violation(fixed) {
+                        return Err(Error::msg(format!("with --shapes as given, {m}")));
+                    }
+                }
+            }
+        }
         let backend = JitBackend::new().map_err(|e| Error::msg(e.to_string()))?;
         let functions: Vec<ObjectFunction<'_>> = prepared
             .iter()

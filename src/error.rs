@@ -15,8 +15,12 @@ pub enum Error {
     },
     /// An error with no source location (a file that cannot be read, ...).
     Message(String),
-    /// A bad command line that clap cannot see (flags that contradict each other or the
-    /// program, a value out of range): exit status 2, as clap's own errors.
+    /// A bad command line that clap cannot see, exit status 2 as clap's own errors: flags
+    /// that contradict each other (`--max-error` without `--precision auto`, a header
+    /// written over the output, a name given twice), a value outside a flag's range, or a
+    /// flag the function's signature rules out (one `--output` for several results). A
+    /// flag naming what the program lacks (a parameter, a size, a function) is a user
+    /// error (status 1), as the program's own errors are.
     Usage(String),
 }
 

@@ -260,7 +260,15 @@ impl Program {
     /// module with `func` replaced, and the optimiser's report (`dump --ir graph-opt`).
     pub fn graph_opt(&self, func: &str) -> Result<(Module, tessera_egraph::Report), Error> {
         self.func(func)?;
-        let mut module = self.optimized_for(func)?;
+        self.graph_opt_of(func, self.optimized_for(func)?)
+    }
+
+    /// [`Program::graph_opt`] from `module`, which [`Program::optimized_for`] gave.
+    fn graph_opt_of(
+        &self,
+        func: &str,
+        mut module: Module,
+    ) -> Result<(Module, tessera_egraph::Report), Error> {
         let opts = tessera_egraph::Options {
             sizes: tessera_egraph::cost::Sizes {
                 bound: self.sizes.clone(),
@@ -354,19 +362,23 @@ impl Program {
         ))
     }
 
-    /// The graph IR that tiling lowers for `func`, after the fusion `self.fusion` names.
-    fn lowering_module(&self, func: &str) -> Result<Module, Error> {
-        match self.fusion {
-            Fusion::EGraph => Ok(self.graph_opt(func)?.0),
-            Fusion::Basic | Fusion::None => self.optimized_for(func),
-        }
-    }
-
     /// Lowers `func` (after the default pipeline and the fusion `self.fusion` names) to
     /// tile-IR kernels and their launch plan, with the schedule of this host.
     pub fn tiled(&self, func: &str) -> Result<tessera_tiling::Tiled, Error> {
         self.func(func)?;
-        let module = self.lowering_module(func)?;
+        // Slices over symbolic sizes are checked as the function is written, its calls
+        // inlined (the e-graph may fuse or move slices; their locations are the source's).
+        let inlined = self.inlined_for(func)?;
+        let slice_checks = match inlined.func(func) {
+            Some(f) => tessera_tiling::checks::slice_checks(f, &|l| self.line_col(l)),
+            None => Vec::new(),
+        };
+        // The graph IR that tiling lowers: after the fusion `self.fusion` names.
+        let optimized = self.lower_precision(inlined)?;
+        let module = match self.fusion {
+            Fusion::EGraph => self.graph_opt_of(func, optimized)?.0,
+            Fusion::Basic | Fusion::None => optimized,
+        };
         let mut tiled = tessera_tiling::lower_func_with(
             &module,
             func,
@@ -385,12 +397,7 @@ impl Program {
             },
             None => Error::msg(e.message),
         })?;
-        // Slices over symbolic sizes, from the function as written, its calls inlined (the
-        // e-graph may fuse or move slices; their locations are the source's).
-        let inlined = self.inlined_for(func)?;
-        if let Some(f) = inlined.func(func) {
-            tiled.slice_checks = tessera_tiling::checks::slice_checks(f, &|l| self.line_col(l));
-        }
+        tiled.slice_checks = slice_checks;
         Ok(tiled)
     }
 

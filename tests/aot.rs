@@ -293,6 +293,15 @@ int main(void) {
         "{out}"
     );
     assert_eq!(lines[1], "0 | 2 4 6", "{out}");
+    // Sizes fixed at compile time that put the slice out of range are a compile error.
+    let out = compile_to_dir(dir.path(), &src, &["--fn", "head", "--shapes", "B=2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("with --shapes as given, graph.slice at")
+            && err.contains("slice 0:3 is out of range"),
+        "{err}"
+    );
 }
 
 /// Without `--fn`, `compile` exports the entry function (the only one, else `main`, else
@@ -381,7 +390,8 @@ fn bad_compile_requests_are_user_errors_and_write_nothing() {
         .current_dir(root())
         .output()
         .unwrap();
-    assert_eq!(same.status.code(), Some(1));
+    // Two flags that contradict each other: a bad command line.
+    assert_eq!(same.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&same.stderr)
         .contains("the header and the output are the same file"));
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

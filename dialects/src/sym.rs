@@ -306,10 +306,10 @@ impl SymExpr {
             return None;
         }
         let diff = target.checked_sub(e0)?;
-        if diff % c != 0 || diff / c < 0 {
+        let v = diff.checked_div(c)?;
+        if diff.checked_rem(c)? != 0 || v < 0 {
             return None;
         }
-        let v = diff / c;
         (at(v)? == target).then_some(v)
     }
 

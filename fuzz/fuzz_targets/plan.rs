@@ -1,7 +1,8 @@
 //! Fuzz target: the runtime's plan decoder (`tessera_runtime::plan::Plan::decode`) on
-//! arbitrary bytes, and a valid plan's size expressions evaluated on arbitrary sizes.
-//! Decoding must return a plan or an error, never panic, and a decoded plan must encode
-//! back to the same bytes.
+//! arbitrary bytes, and a valid plan's size expressions evaluated on arbitrary sizes, and
+//! its argument checks (`size_values`: binding, solving `a*N + b` dimensions, slice
+//! checks) on arbitrary input shapes. Decoding must return a plan or an error, never
+//! panic, and a decoded plan must encode back to the same bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +16,17 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         for e in &plan.exprs {
             let _ = e.eval(&syms, &plan.symbols);
+            let _ = e.render(&plan.symbols);
         }
+        // Input shapes from the tail of the data, the input ranks as the plan declares.
+        let mut next = data.iter().rev().map(|&b| i64::from(b) - 2);
+        let shapes: Vec<Vec<i64>> = plan
+            .args
+            .iter()
+            .filter(|a| !a.output)
+            .map(|a| a.dims.iter().map(|_| next.next().unwrap_or(1)).collect())
+            .collect();
+        let refs: Vec<&[i64]> = shapes.iter().map(|s| s.as_slice()).collect();
+        let _ = tessera_runtime::exec::size_values(&plan, &refs);
     }
 });

@@ -5,9 +5,17 @@
 //! (measured here: the first 5 to 30 calls of a compiled function take up to twice as
 //! long), which is what a one-shot `tessera run` sees. With pinning, the thread that calls
 //! into a pool is bound to the first CPU the process may use and worker `w` to the
-//! `w`-th (modulo their number), like `OMP_PROC_BIND=true` with `OMP_PLACES=cores`.
-//! Pinning is not the default: two pinned processes on one machine would share the same
-//! CPUs while others stay idle. A calling thread stays pinned after the call.
+//! `w`-th (modulo their number): logical CPUs, like `OMP_PROC_BIND=true` with
+//! `OMP_PLACES=threads`. The list of CPUs is read once, at the first pinning.
+//!
+//! Pinning is not the default:
+//! - two pinned processes on one machine share the same CPUs while others stay idle, and a
+//!   pinned thread cannot move away from a CPU something else keeps busy (on this 2-CPU
+//!   VM: `bench sgemm N=256` halves its median, 0.62 to 0.31 ms, but its slowest runs go
+//!   from 0.7 to 4-16 ms);
+//! - a calling thread stays pinned after the call, for all its work, and threads it
+//!   starts later inherit that CPU: every thread of an application that calls into
+//!   Tessera from several threads ends up on the first CPU.
 
 use std::cell::Cell;
 use std::sync::OnceLock;

@@ -265,6 +265,20 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
             }
         }
     }
+    // Sizes are at least 1 (DSL.md): an input with an empty dimension is refused first;
+    // inputs so small that an output or an intermediate would be empty (a window larger
+    // than its input) below, before anything runs.
+    for (spec, shape) in inputs.iter().zip(input_shapes) {
+        if let Some(d) = shape.iter().position(|&v| v < 1) {
+            return Err(Error::new(
+                ErrorCode::ShapeMismatch,
+                format!(
+                    "parameter `{}`: dimension {d} is {}; sizes must be at least 1",
+                    spec.name, shape[d]
+                ),
+            ));
+        }
+    }
     solve_dims(plan, &inputs, input_shapes, &mut syms);
     for (spec, shape) in inputs.iter().zip(input_shapes) {
         for (d, (&e, &actual)) in spec.dims.iter().zip(shape.iter()).enumerate() {
@@ -276,7 +290,7 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
                 return Err(Error::new(
                     ErrorCode::ShapeMismatch,
                     format!(
-                        "parameter `{}`: dimension {d} is {actual}, which `{}` cannot equal for any sizes (the parameter is {})",
+                        "parameter `{}`: dimension {d} is {actual}, and no size solves `{}` = {actual} (sizes are solved from dimensions of the form a*N + b; the parameter is {})",
                         spec.name,
                         x.render(&plan.symbols),
                         ty(spec)
@@ -290,18 +304,20 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
         .iter()
         .map(|e| e.eval(&syms, &plan.symbols))
         .collect::<Result<Vec<i64>>>()?;
-    // Sizes are at least 1 (DSL.md): an input with an empty dimension, or inputs so small
-    // that an output or an intermediate would be empty (a window larger than its input),
-    // are refused before anything runs.
+    // Every input dimension against its expression, now that all sizes are known.
     for (spec, shape) in inputs.iter().zip(input_shapes) {
-        if let Some(d) = shape.iter().position(|&v| v < 1) {
-            return Err(Error::new(
-                ErrorCode::ShapeMismatch,
-                format!(
-                    "parameter `{}`: dimension {d} is {}; sizes must be at least 1",
-                    spec.name, shape[d]
-                ),
-            ));
+        for (d, (&e, &actual)) in spec.dims.iter().zip(shape.iter()).enumerate() {
+            let want = values[e as usize];
+            if want != actual {
+                return Err(Error::new(
+                    ErrorCode::ShapeMismatch,
+                    format!(
+                        "parameter `{}`: dimension {d} is {actual}, expected {want} (the parameter is {})",
+                        spec.name,
+                        ty(spec)
+                    ),
+                ));
+            }
         }
     }
     // Slices over symbolic sizes, before the sizes they give are checked: the slice is
@@ -334,21 +350,6 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
     for b in &plan.buffers {
         if let BufSpec::Temp { dims, .. } = b {
             empty("an intermediate value", dims)?;
-        }
-    }
-    for (spec, shape) in inputs.iter().zip(input_shapes) {
-        for (d, (&e, &actual)) in spec.dims.iter().zip(shape.iter()).enumerate() {
-            let want = values[e as usize];
-            if want != actual {
-                return Err(Error::new(
-                    ErrorCode::ShapeMismatch,
-                    format!(
-                        "parameter `{}`: dimension {d} is {actual}, expected {want} (the parameter is {})",
-                        spec.name,
-                        ty(spec)
-                    ),
-                ));
-            }
         }
     }
     Ok(values)
@@ -409,10 +410,10 @@ fn solve_linear(
         return None;
     }
     let diff = target.checked_sub(e0)?;
-    if diff % c != 0 || diff / c < 0 {
+    let v = diff.checked_div(c)?;
+    if diff.checked_rem(c)? != 0 || v < 0 {
         return None;
     }
-    let v = diff / c;
     (at(v)? == target).then_some(v)
 }
 
@@ -894,13 +895,13 @@ mod tests {
         assert_eq!(err.code, ErrorCode::ShapeMismatch);
         assert!(
             err.message
-                .contains("parameter `x`: dimension 0 is 8, which `4*N + 1` cannot equal"),
+                .contains("parameter `x`: dimension 0 is 8, and no size solves `4*N + 1` = 8"),
             "{}",
             err.message
         );
         p.exprs.push(SizeExpr(vec![SizeOp::Const(3)]));
         p.exprs.push(SizeExpr(vec![SizeOp::Const(0)]));
-        p.slice_checks.push(crate::plan::SliceCheck {
+        p.slice_checks.push(crate::plan::SliceSpec {
             dim: 0,
             start: 4,
             end: 3,

@@ -110,10 +110,13 @@ impl SizeExpr {
                     };
                     let wrap = |t: String, sum: bool| if sum { format!("({t})") } else { t };
                     stack.push(match *op {
-                        SizeOp::Add => match b.strip_prefix('-') {
-                            Some(neg) => (format!("{a} - {neg}"), true),
-                            None => (format!("{a} + {b}"), true),
-                        },
+                        // `a + -c` reads `a - c`; a compound right side keeps its sign.
+                        SizeOp::Add => {
+                            match b.strip_prefix('-').filter(|n| n.parse::<i64>().is_ok()) {
+                                Some(neg) => (format!("{a} - {neg}"), true),
+                                None => (format!("{a} + {}", wrap(b, bsum)), true),
+                            }
+                        }
                         SizeOp::Mul => (format!("{}*{}", wrap(a, asum), wrap(b, bsum)), false),
                         _ => (format!("{} / {}", wrap(a, asum), wrap(b, bsum)), false),
                     });
@@ -206,27 +209,27 @@ pub struct LaunchSpec {
 /// A slice whose bounds depend on symbolic sizes, checked on entry: axis `axis` of an
 /// operand of size `dim` must hold `start..end` ([`slice_bounds_error`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SliceCheck {
+pub struct SliceSpec {
     /// Expression indices of the operand's size and of the bounds, as written.
     pub dim: u32,
     pub start: u32,
     pub end: u32,
     pub axis: u32,
-    /// Where the slice is in the source (`file:line:col: x[0:3]`), for the message.
+    /// The operation, where it is and its bounds as written (`graph.slice at f.tsr:2:5,
+    /// bounds B - 3:B`), for the message.
     pub what: String,
 }
 
-/// Why `start..end` is not a slice of an axis of size `dim` (negative bounds count from
-/// the end; the slice must lie inside the axis and not be empty), or `None`: the rule of
-/// DSL.md's slices, shared by the interpreter, the tile plan and compiled code.
+/// Why `start..end` is not a slice of an axis of size `dim`, or `None`. Bounds are as the
+/// frontend wrote them into the IR: a negative index of the source is already `dim + c`
+/// there, so a negative bound here is out of range, not counted from the end. The slice
+/// must lie inside the axis and not be empty (DSL.md).
 pub fn slice_bounds_error(dim: i64, start: i64, end: i64, axis: usize) -> Option<String> {
-    let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-    let (s, e) = (wrap(start), wrap(end));
-    if s < 0 || e > dim || s > e {
+    if start < 0 || end > dim || start > end {
         Some(format!(
             "slice {start}:{end} is out of range for axis {axis} of size {dim}"
         ))
-    } else if s == e {
+    } else if start == end {
         Some(format!(
             "slice {start}:{end} of axis {axis} (size {dim}) is empty; slices must not be empty"
         ))
@@ -249,7 +252,7 @@ pub struct Plan {
     /// returned twice).
     pub copies: Vec<(u32, u32)>,
     /// Slices over symbolic sizes, checked when the sizes are bound.
-    pub slice_checks: Vec<SliceCheck>,
+    pub slice_checks: Vec<SliceSpec>,
 }
 
 fn malformed(what: &str) -> Error {
@@ -441,7 +444,7 @@ impl Plan {
                 .list(|r| r.u32())?
                 .try_into()
                 .map_err(|_| malformed("slice check"))?;
-            Ok(SliceCheck {
+            Ok(SliceSpec {
                 dim,
                 start,
                 end,
@@ -694,7 +697,7 @@ mod tests {
         assert!(Plan::decode(&bad).is_err());
         // Slice checks round-trip, and one naming an expression out of range is malformed.
         let mut q = p.clone();
-        q.slice_checks.push(SliceCheck {
+        q.slice_checks.push(SliceSpec {
             dim: 0,
             start: 1,
             end: 2,
@@ -713,8 +716,15 @@ mod tests {
     #[test]
     fn slice_bounds_rule() {
         assert_eq!(slice_bounds_error(4, 0, 3, 0), None);
-        assert_eq!(slice_bounds_error(4, -2, 4, 0), None);
-        assert_eq!(slice_bounds_error(4, 1, -1, 0), None);
+        assert_eq!(slice_bounds_error(4, 2, 4, 0), None);
+        // Bounds are never wrapped: the frontend wrote `x[-3:]` of a size `B` as `B - 3`,
+        // negative when `B < 3`.
+        assert!(slice_bounds_error(2, -1, 2, 0)
+            .unwrap()
+            .contains("out of range"));
+        assert!(slice_bounds_error(4, 1, -1, 0)
+            .unwrap()
+            .contains("out of range"));
         let out = slice_bounds_error(2, 0, 3, 1).unwrap();
         assert_eq!(out, "slice 0:3 is out of range for axis 1 of size 2");
         assert!(slice_bounds_error(2, -3, 1, 0)
@@ -723,9 +733,7 @@ mod tests {
         assert!(slice_bounds_error(4, 3, 1, 0)
             .unwrap()
             .contains("out of range"));
-        assert!(slice_bounds_error(4, 2, -2, 0)
-            .unwrap()
-            .contains("is empty"));
+        assert!(slice_bounds_error(4, 2, 2, 0).unwrap().contains("is empty"));
         // Bounds near the limits of i64 are refused, not overflowed.
         assert!(slice_bounds_error(4, i64::MIN, 1, 0).is_some());
     }
@@ -746,6 +754,15 @@ mod tests {
             SizeOp::Add,
         ]);
         assert_eq!(lin.render(&names), "2*B - 1");
+        // `B + (-7 / 2)` is not `B - 7 / 2` under floor division.
+        let div = SizeExpr(vec![
+            SizeOp::Sym(0),
+            SizeOp::Const(-7),
+            SizeOp::Const(2),
+            SizeOp::FloorDiv,
+            SizeOp::Add,
+        ]);
+        assert_eq!(div.render(&names), "B + -7 / 2");
         assert_eq!(SizeExpr(vec![SizeOp::Add]).render(&names), "?");
         let big = SizeExpr(vec![SizeOp::Const(i64::MAX), SizeOp::Const(2), SizeOp::Mul]);
         assert!(big.eval(&[], &[]).is_err());

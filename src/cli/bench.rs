@@ -11,7 +11,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
     }
     let t0 = Instant::now();
     let mut prog = crate::cli::load(&a.source)?;
-    prog.sizes = shapes_map(&a.shapes);
+    prog.sizes = shapes_map(&a.shapes)?;
     let func = prog.entry(a.source.func.as_deref())?;
     {
         let (inputs, weights) = load_named(&prog, &func, &a.io)?;
@@ -51,7 +51,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         .module
         .func(&func)
         .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
-    let sizes = shapes_map(&a.shapes);
+    let sizes = shapes_map(&a.shapes)?;
     let params = tessera::inputs::params(f);
     check_shape_names(&func, &params, &sizes)?;
     for (i, (name, ty)) in params.iter().enumerate() {
@@ -61,14 +61,24 @@ pub fn bench(a: BenchArgs) -> Result<(), Error> {
         }
     }
     let ordered = prog.bind(&func, inputs, weights)?;
-    // A size that --shapes gives must agree with the inputs that bind it.
+    // The sizes --shapes gives must agree with the inputs: every dimension whose names
+    // --shapes all gives is what they make it.
     for ((name, ty), t) in params.iter().zip(&ordered) {
         for (d, (dim, &actual)) in ty.shape.iter().zip(t.shape()).enumerate() {
-            let given = dim.as_name().and_then(|n| sizes.get(n).map(|&v| (n, v)));
-            if let Some((n, v)) = given.filter(|&(_, v)| v != actual as i64) {
-                return Err(Error::msg(format!(
-                    "parameter `{name}`: dimension {d} is {actual}, but --shapes gives {n}={v}"
-                )));
+            let names = dim.names();
+            if names.is_empty() || !names.iter().all(|n| sizes.contains_key(n)) {
+                continue;
+            }
+            match dim.eval_map(&sizes) {
+                Ok(v) if v != actual as i64 => {
+                    let given: Vec<String> =
+                        names.iter().map(|n| format!("{n}={}", sizes[n])).collect();
+                    return Err(Error::msg(format!(
+                        "parameter `{name}`: dimension {d} is {actual}, but --shapes {} makes `{dim}` {v}",
+                        given.join(",")
+                    )));
+                }
+                _ => {}
             }
         }
     }

@@ -15,7 +15,7 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
     // Check the request before any work.
     tessera::aot::ArtifactKind::from_path(&a.output)?;
     if a.header.as_deref() == Some(a.output.as_path()) {
-        return Err(Error::msg(format!(
+        return Err(Error::usage(format!(
             "the header and the output are the same file `{}`",
             a.output.display()
         )));

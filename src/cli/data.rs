@@ -142,7 +142,17 @@ pub fn random_param(
     t.map_err(|e| Error::msg(format!("cannot make random data of type {ty}: {e}")))
 }
 
-/// Merges `--shapes` occurrences.
-pub fn shapes_map(shapes: &[Vec<(String, i64)>]) -> BTreeMap<String, i64> {
-    shapes.iter().flatten().cloned().collect()
+/// Merges `--shapes` occurrences; a name given two different values is a bad command line.
+pub fn shapes_map(shapes: &[Vec<(String, i64)>]) -> Result<BTreeMap<String, i64>, Error> {
+    let mut out = BTreeMap::new();
+    for (name, value) in shapes.iter().flatten() {
+        if let Some(prev) = out.insert(name.clone(), *value) {
+            if prev != *value {
+                return Err(Error::usage(format!(
+                    "--shapes gives `{name}` twice: {prev} and {value}"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }

@@ -23,7 +23,7 @@ impl From<IrLevel> for Level {
 
 pub fn dump(a: DumpArgs) -> Result<(), Error> {
     let mut prog = crate::cli::load(&a.source)?;
-    prog.sizes = crate::cli::data::shapes_map(&a.shapes);
+    prog.sizes = crate::cli::data::shapes_map(&a.shapes)?;
     // `auto` chooses for one function: the one `--fn` names (or the only one, or `main`).
     let funcs = match a.precision.precision {
         crate::cli::args::Precision::Auto => vec![prog.entry(a.source.func.as_deref())?],

@@ -13,7 +13,7 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
         .func(&func)
         .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
     let params = tessera::inputs::params(f);
-    let sizes = shapes_map(&a.shapes);
+    let sizes = shapes_map(&a.shapes)?;
     check_shape_names(&func, &params, &sizes)?;
     for b in &a.inputs {
         if !params.iter().any(|(n, _)| *n == b.name) {

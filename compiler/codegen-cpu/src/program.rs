@@ -11,7 +11,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::Linkage;
 use tessera_dialects::{SymExpr, SymNode};
 use tessera_runtime::plan::{
-    ArgSpec, BufSpec, KernelArg, LaunchSpec, Plan, SizeExpr, SizeOp, SliceCheck,
+    ArgSpec, BufSpec, KernelArg, LaunchSpec, Plan, SizeExpr, SizeOp, SliceSpec,
 };
 use tessera_runtime::TsrTensor;
 use tessera_tiling::{BufKind, Tiled};
@@ -179,7 +179,7 @@ pub fn build_plan(tiled: &Tiled, sigs: &[Signature]) -> Result<Plan> {
     let slice_checks = tiled
         .slice_checks
         .iter()
-        .map(|c| SliceCheck {
+        .map(|c| SliceSpec {
             dim: sz.expr(&c.dim),
             start: sz.expr(&c.start),
             end: sz.expr(&c.end),

@@ -140,8 +140,8 @@ fn resolve(
 fn undetermined(p: &Pending, loc: tessera_dialects::Loc) -> InterpError {
     InterpError::input(
         format!(
-            "parameter `{}`: dimension {} is {}, which `{}` cannot equal for any sizes",
-            p.param, p.dim, p.actual, p.expr
+            "parameter `{}`: dimension {} is {}, and no size solves `{}` = {} (sizes are solved from dimensions of the form a*N + b)",
+            p.param, p.dim, p.actual, p.expr, p.actual
         ),
         loc,
         &p.param,

@@ -78,9 +78,20 @@ fn check_slice(
     let dims = bind::eval_shape(&ty.shape, bound).map_err(fail)?;
     let start = attrs::sizes(&op.attrs, "start", bound).map_err(fail)?;
     let end = attrs::sizes(&op.attrs, "end", bound).map_err(fail)?;
+    let written = |name: &str, axis: usize| match op.attrs.get(name) {
+        Some(tessera_dialects::Attr::Sizes(v)) => v.get(axis).map(|e| e.to_string()),
+        _ => None,
+    };
     for (axis, ((&d, &s), &e)) in dims.iter().zip(&start).zip(&end).enumerate() {
-        if let Some(m) = tessera_runtime::plan::slice_bounds_error(d, s, e, axis) {
-            return Err(fail(m));
+        if let Some(m) = kernels::layout::slice_bounds(d, s, e, axis) {
+            // The bounds as the program wrote them, when they are expressions of sizes.
+            let shown = match (written("start", axis), written("end", axis)) {
+                (Some(a), Some(b)) if a.parse::<i64>().is_err() || b.parse::<i64>().is_err() => {
+                    format!("{m} (bounds {a}:{b})")
+                }
+                _ => m,
+            };
+            return Err(fail(shown));
         }
     }
     Ok(())

@@ -39,9 +39,19 @@ impl SliceCheck {
 /// The slice checks of `func` (nested regions included) in program order, each once;
 /// `locate` renders an operation's location (`None`: unknown).
 pub fn slice_checks(func: &Func, locate: &dyn Fn(Loc) -> Option<String>) -> Vec<SliceCheck> {
-    let mut out = Vec::new();
-    walk(&func.body.ops, func, locate, &mut out);
-    out
+    let mut all = Vec::new();
+    walk(&func.body.ops, func, locate, &mut all);
+    // The same bounds of the same size are checked once (the first slice names them).
+    let mut seen = std::collections::BTreeSet::new();
+    all.retain(|c| {
+        seen.insert((
+            c.dim.to_string(),
+            c.start.to_string(),
+            c.end.to_string(),
+            c.axis,
+        ))
+    });
+    all
 }
 
 fn walk(
@@ -80,26 +90,27 @@ fn slice(
     let (Some(start), Some(end)) = (bounds(op, "start"), bounds(op, "end")) else {
         return;
     };
-    let what = match locate(op.loc) {
+    let at = match locate(op.loc) {
         Some(at) => format!("{} at {at}", op.op.full_name()),
         None => op.op.full_name(),
     };
     for (axis, ((dim, s), e)) in ty.shape.iter().zip(&start).zip(&end).enumerate() {
-        if [dim, s, e].iter().all(|x| x.as_const().is_some()) {
+        // Constant ones were checked by the frontend; the whole axis always fits.
+        let constant = [dim, s, e].iter().all(|x| x.as_const().is_some());
+        if constant || (s.as_const() == Some(0) && e == dim) {
             continue;
         }
-        let check = SliceCheck {
+        let what = if s.as_const().is_some() && e.as_const().is_some() {
+            at.clone()
+        } else {
+            format!("{at}, bounds {s}:{e}")
+        };
+        out.push(SliceCheck {
             dim: dim.clone(),
             start: s.clone(),
             end: e.clone(),
             axis,
-            what: what.clone(),
-        };
-        let same = |c: &SliceCheck| {
-            (&c.dim, &c.start, &c.end, c.axis) == (&check.dim, &check.start, &check.end, axis)
-        };
-        if !out.iter().any(same) {
-            out.push(check);
-        }
+            what,
+        });
     }
 }

@@ -4,7 +4,6 @@
 use super::out::tensor;
 use super::walk::{axis, broadcast_strides, check_broadcast_to, gather, numel, size, strides};
 use super::KResult;
-use tessera_runtime::plan::slice_bounds_error;
 use tessera_tensor::{Data, Tensor};
 
 /// Copies the strided view `base + sum(idx * strides)` of `x` with shape `dims`.
@@ -156,8 +155,27 @@ pub fn concat(xs: &[&Tensor], ax: i64) -> KResult<Tensor> {
     tensor(first.dtype(), dims, data)
 }
 
-/// The block `start[i]..end[i]` of every axis (same rank). Negative bounds count from the
-/// end; bounds must lie inside the axis with `start <= end`.
+/// Why `start..end` is not a slice of axis `axis` of size `d` (DSL.md: inside the axis,
+/// not empty), or `None`. Bounds in graph IR are never wrapped: the frontend writes a
+/// negative index of the source as `d + c`, so a negative bound is out of range. (The
+/// compiled code checks with the runtime's own copy of this rule; this one is the
+/// oracle's.)
+pub fn slice_bounds(d: i64, s: i64, e: i64, axis: usize) -> Option<String> {
+    if s < 0 || e > d || s > e {
+        Some(format!(
+            "slice {s}:{e} is out of range for axis {axis} of size {d}"
+        ))
+    } else if s == e {
+        Some(format!(
+            "slice {s}:{e} of axis {axis} (size {d}) is empty; slices must not be empty"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The block `start[i]..end[i]` of every axis (same rank); the bounds must lie inside the
+/// axis, not wrapped ([`slice_bounds`]), and not be empty.
 pub fn slice(x: &Tensor, start: &[i64], end: &[i64]) -> KResult<Tensor> {
     let rank = x.rank();
     if start.len() != rank || end.len() != rank {
@@ -170,11 +188,10 @@ pub fn slice(x: &Tensor, start: &[i64], end: &[i64]) -> KResult<Tensor> {
     let mut base = 0usize;
     for i in 0..rank {
         let d = x.shape()[i] as i64;
-        if let Some(m) = slice_bounds_error(d, start[i], end[i], i) {
+        if let Some(m) = slice_bounds(d, start[i], end[i], i) {
             return Err(m);
         }
-        let wrap = |v: i64| if v < 0 { v + d } else { v };
-        let (s, e) = (wrap(start[i]), wrap(end[i]));
+        let (s, e) = (start[i], end[i]);
         dims.push((e - s) as usize);
         base += s as usize * own[i];
     }
