@@ -354,11 +354,14 @@ impl Cx<'_> {
             }
             G::Slice => {
                 arity(1)?;
-                layout::slice(
-                    a[0],
-                    &attrs::sizes(at, "start", &self.sizes)?,
-                    &attrs::sizes(at, "end", &self.sizes)?,
-                )
+                let start = attrs::sizes(at, "start", &self.sizes)?;
+                let end = attrs::sizes(at, "end", &self.sizes)?;
+                let dims: Vec<i64> = a[0].shape().iter().map(|&d| d as i64).collect();
+                // Out of range: the message names the bounds as written.
+                if let Some(m) = crate::slice_bounds_error(at, &dims, &start, &end) {
+                    return Err(m);
+                }
+                layout::slice(a[0], &start, &end)
             }
             G::Conv2d => {
                 arity(2)?;

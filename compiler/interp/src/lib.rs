@@ -78,23 +78,35 @@ fn check_slice(
     let dims = bind::eval_shape(&ty.shape, bound).map_err(fail)?;
     let start = attrs::sizes(&op.attrs, "start", bound).map_err(fail)?;
     let end = attrs::sizes(&op.attrs, "end", bound).map_err(fail)?;
-    let written = |name: &str, axis: usize| match op.attrs.get(name) {
+    match slice_bounds_error(&op.attrs, &dims, &start, &end) {
+        Some(m) => Err(fail(m)),
+        None => Ok(()),
+    }
+}
+
+/// Why the bounds `start..end` (as evaluated) are not a slice of `dims`, naming the bounds
+/// as the program wrote them (`attrs`) when they are expressions of sizes, or `None`.
+pub(crate) fn slice_bounds_error(
+    attrs: &tessera_dialects::Attrs,
+    dims: &[i64],
+    start: &[i64],
+    end: &[i64],
+) -> Option<String> {
+    let written = |name: &str, axis: usize| match attrs.get(name) {
         Some(tessera_dialects::Attr::Sizes(v)) => v.get(axis).map(|e| e.to_string()),
         _ => None,
     };
-    for (axis, ((&d, &s), &e)) in dims.iter().zip(&start).zip(&end).enumerate() {
+    for (axis, ((&d, &s), &e)) in dims.iter().zip(start).zip(end).enumerate() {
         if let Some(m) = kernels::layout::slice_bounds(d, s, e, axis) {
-            // The bounds as the program wrote them, when they are expressions of sizes.
-            let shown = match (written("start", axis), written("end", axis)) {
+            return Some(match (written("start", axis), written("end", axis)) {
                 (Some(a), Some(b)) if a.parse::<i64>().is_err() || b.parse::<i64>().is_err() => {
                     format!("{m} (bounds {a}:{b})")
                 }
                 _ => m,
-            };
-            return Err(fail(shown));
+            });
         }
     }
-    Ok(())
+    None
 }
 
 /// Checks `inputs` against `func`'s signature (count, dtypes, ranks, symbolic sizes)

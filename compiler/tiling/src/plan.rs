@@ -54,8 +54,9 @@ pub struct Tiled {
     pub launches: Vec<Launch>,
     pub params: Vec<BufId>,
     pub results: Vec<BufId>,
-    /// Slices over symbolic sizes to check when a call binds its sizes (set by whoever
-    /// knows the source function; [`crate::checks`]).
+    /// Slices over symbolic sizes to check when a call binds its sizes ([`crate::checks`]):
+    /// those of the function lowered, or, set by a caller that knows the source, those of
+    /// the function as written, with their locations.
     pub slice_checks: Vec<SliceCheck>,
 }
 

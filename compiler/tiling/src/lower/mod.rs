@@ -148,6 +148,9 @@ pub fn lower_func_with(
         message: format!("no function `{name}`"),
         loc: Loc::default(),
     })?;
+    // The slices over symbolic sizes of the function lowered, checked when a call binds
+    // them (a caller that knows the source replaces them with located ones).
+    let slice_checks = crate::checks::slice_checks(original, &|_| None);
     // Kernels chosen by the e-graph optimiser: their regions spliced into the body.
     let (flat, chosen) = chosen::flatten(original);
     let original = &flat;
@@ -288,7 +291,7 @@ pub fn lower_func_with(
         launches: ctx.launches,
         params,
         results,
-        slice_checks: Vec::new(),
+        slice_checks,
     };
     resolve_aliases(&mut tiled, &ctx.aliases);
     Ok(tiled)
