@@ -64,7 +64,7 @@ pub fn explain(prog: &Program, func: &str) -> Result<String, Error> {
 
 /// The text of one IR level of `prog`, exactly as `tessera dump --ir LEVEL [--fn NAME]
 /// [--explain]` prints it, for the function `func` names, else the entry function
-/// ([`Program::entry`]: the only one, else `main`).
+/// ([`Program::entry`]: the only one, else `main`); `graph` adds the functions it calls.
 /// `explain` adds the optimiser's reasons for each kernel to `graph-opt`.
 pub fn render(
     prog: &Program,
@@ -87,12 +87,27 @@ pub fn render(
             Ok(texts.join("\n"))
         }
         IrLevel::Graph => {
+            // The entry function and the functions it calls, in the module's order: a
+            // module that `tessera opt` reads back.
             let name = entry()?;
-            let f = prog
-                .module
-                .func(&name)
-                .ok_or_else(|| Error::msg(format!("no function `{name}`")))?;
-            Ok(tessera_dialects::print::print_func(f))
+            let mut keep = std::collections::BTreeSet::from([name.clone()]);
+            let mut todo = vec![name];
+            while let Some(n) = todo.pop() {
+                let Some(f) = prog.module.func(&n) else {
+                    return Err(Error::msg(format!("no function `{n}`")));
+                };
+                let calls = f.body.ops.iter().filter(|o| {
+                    o.op == tessera_dialects::Op::Graph(tessera_dialects::GraphOp::Call)
+                });
+                for callee in calls.filter_map(|o| o.attrs.symbol("callee")) {
+                    if keep.insert(callee.to_string()) {
+                        todo.push(callee.to_string());
+                    }
+                }
+            }
+            let mut m = prog.module.clone();
+            m.funcs.retain(|f| keep.contains(&f.name));
+            Ok(tessera_dialects::print::print_module(&m))
         }
         IrLevel::GraphOpt => prog.graph_opt_text(&entry()?, explain),
         IrLevel::Tile => Ok(prog.tiled(&entry()?)?.to_string()),

@@ -307,6 +307,14 @@ fn dump_output_feeds_opt() {
     for pass in ["inline", "canonicalize", "cse", "dce"] {
         assert!(text.contains(&format!("IR Dump After {pass} ")), "{text}");
     }
+    // The entry function comes with the functions it calls, so the text stays a module.
+    let o = tessera(&["dump", "examples/multi_output.tsr", "--ir", "graph"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("graph.func @moments") && stdout(&o).contains("graph.func @main"));
+    let calls = dir.path().join("calls.tir");
+    std::fs::write(&calls, &o.stdout).expect("write");
+    let o = tessera(&["opt", p(&calls), "--verify-each"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     let o = tessera(&["opt", p(&tir), "--passes", "canonicalize,nosuchpass"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
