@@ -177,6 +177,16 @@ impl Builder {
                     vec![format!("{}*{}", x.shape[0], x.shape[1])],
                 );
             }
+            11 if x.shape.first().is_some_and(|d| d == "B") && self.g.below(2) == 0 => {
+                // The last row along the symbolic batch axis: bounds `B - 1:B` in the IR,
+                // checked when a call binds `B`.
+                let mut shape = x.shape.clone();
+                shape[0] = "1".to_string();
+                let idx: Vec<&str> = std::iter::once("-1:")
+                    .chain(std::iter::repeat_n(":", shape.len() - 1))
+                    .collect();
+                self.bind(format!("{}[{}]", x.name, idx.join(", ")), shape);
+            }
             11 if x
                 .shape
                 .last()
@@ -321,6 +331,7 @@ fn generator_covers_the_ops() {
         "transpose(",
         "reshape(",
         "-1:]",
+        "[-1:, ",
         "keepdims: true",
         " + p",
         "max(",
