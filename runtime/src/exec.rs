@@ -283,10 +283,7 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
     for (spec, shape) in inputs.iter().zip(input_shapes) {
         for (d, (&e, &actual)) in spec.dims.iter().zip(shape.iter()).enumerate() {
             let x = &plan.exprs[e as usize];
-            let unbound =
-                x.0.iter()
-                    .any(|op| matches!(op, SizeOp::Sym(k) if syms[*k as usize].is_none()));
-            if unbound {
+            if unbound_symbols(x, &syms).next().is_some() {
                 return Err(Error::new(
                     ErrorCode::ShapeMismatch,
                     format!(
@@ -370,12 +367,12 @@ fn solve_dims(
         for (spec, shape) in inputs.iter().zip(input_shapes) {
             for (&e, &actual) in spec.dims.iter().zip(shape.iter()) {
                 let e = &plan.exprs[e as usize];
-                let mut unbound = e.0.iter().filter_map(|op| match op {
-                    SizeOp::Sym(k) if syms[*k as usize].is_none() => Some(*k as usize),
-                    _ => None,
-                });
-                let Some(k) = unbound.next() else { continue };
-                if unbound.any(|j| j != k) {
+                let (k, more) = {
+                    let mut unbound = unbound_symbols(e, syms);
+                    let Some(k) = unbound.next() else { continue };
+                    (k, unbound.any(|j| j != k))
+                };
+                if more {
                     continue;
                 }
                 if let Some(v) = solve_linear(e, k, actual, syms, &plan.symbols) {
@@ -388,6 +385,17 @@ fn solve_dims(
             return;
         }
     }
+}
+
+/// The symbols of `e` that `syms` leaves unbound (with repeats).
+fn unbound_symbols<'e>(
+    e: &'e SizeExpr,
+    syms: &'e [Option<i64>],
+) -> impl Iterator<Item = usize> + 'e {
+    e.0.iter().filter_map(|op| match op {
+        SizeOp::Sym(k) if syms[*k as usize].is_none() => Some(*k as usize),
+        _ => None,
+    })
 }
 
 /// The non-negative `v` for which `e` (linear in symbol `k`, the others bound) equals
