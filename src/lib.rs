@@ -411,9 +411,15 @@ impl Program {
     /// lowering checked on real inputs, before any machine code.
     pub fn run_tiled(&self, func: &str, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
         let tiled = self.tiled(func)?;
-        // Inputs are checked against the signature first, with errors at the parameter.
-        let f = self.func(func)?;
-        if let Err(e) = tessera_interp::check_inputs(f, &inputs) {
+        // Inputs are checked against the signature first, with errors at the parameter,
+        // then the sizes they bind (empty values, slices out of range), with errors at the
+        // operation, as the CPU back end does (the plan's own checks stay as a backstop).
+        self.func(func)?;
+        let graph = self.optimized_for(func)?;
+        let f = graph
+            .func(func)
+            .ok_or_else(|| Error::msg(format!("no function `{func}`")))?;
+        if let Err(e) = tessera_interp::check_inputs_and_sizes(f, &inputs) {
             return Err(self.runtime_error(func, e));
         }
         tiled

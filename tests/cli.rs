@@ -490,6 +490,48 @@ fn slices_past_a_symbolic_size_are_errors_on_every_back_end() {
             }
         }
     }
+    // A slice in a called function is checked once the call is inlined, and the error
+    // points into the callee, in the caller's sizes.
+    let src = "fn tail(v: f32[M, 4]) -> f32[3, 4] {\n    v[-3:, :]\n}\n\
+               fn main(x: f32[B, 4]) -> f32[3, 4] {\n    tail(x) * 2.0\n}\n";
+    for (backend, o) in run_everywhere(dir.path(), "callee.tsr", src, &x) {
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "callee on {backend}: {err}");
+        for want in ["slice -1:2", "out of range", "B - 3:B", "callee.tsr:2:5"] {
+            assert!(err.contains(want), "callee on {backend}: {err}");
+        }
+    }
+    // With a lowered precision (the weights' operations hoisted into a function of their
+    // own), the slice of the main function is still checked.
+    let q = dir.path().join("q.tsr");
+    std::fs::write(
+        &q,
+        "fn main(x: f32[B, 4], w: f32[4, 4]) -> f32[3, 4] {\n    (x @ w)[-3:, :]\n}\n",
+    )
+    .expect("write");
+    let wdir = dir.path().join("w");
+    std::fs::create_dir(&wdir).expect("mkdir");
+    let w = iota_npy(&wdir, vec![4, 4]);
+    let (xin, win) = (format!("x={}", p(&x)), format!("w={}", p(&w)));
+    for backend in ["cpu", "tile", "interp"] {
+        let o = tessera(&[
+            "run",
+            p(&q),
+            "--input",
+            &xin,
+            "--input",
+            &win,
+            "--precision",
+            "int8",
+            "--backend",
+            backend,
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "int8 on {backend}: {err}");
+        for want in ["slice -1:2", "out of range", "q.tsr:2:5"] {
+            assert!(err.contains(want), "int8 on {backend}: {err}");
+        }
+    }
     // In range, the same program runs.
     let src = "fn main(x: f32[B, 4]) -> f32[1, 4] {\n    x[1:2, :]\n}\n";
     for (backend, o) in run_everywhere(dir.path(), "ok.tsr", src, &x) {
