@@ -20,6 +20,8 @@ pub(crate) fn cl_err(e: impl std::fmt::Display) -> CodegenError {
 /// Compiles tile kernels for the host CPU.
 pub struct JitBackend {
     isa: OwnedTargetIsa,
+    /// ISA flags turned off although the host has them ([`JitBackend::without_vnni`]).
+    off: &'static [&'static str],
 }
 
 impl std::fmt::Debug for JitBackend {
@@ -35,8 +37,29 @@ impl JitBackend {
     /// are detected), `opt_level=speed`, and the IR verifier on in debug builds.
     pub fn new() -> Result<JitBackend> {
         Ok(JitBackend {
-            isa: host_isa(false)?,
+            isa: host_isa(false, &[])?,
+            off: &[],
         })
+    }
+
+    /// The host's ISA with AVX-VNNI and AVX512-VNNI turned off: `i8` dots use the
+    /// `pmaddwd` micro-kernel (as on hosts without them) instead of `vpdpbusd`. For
+    /// comparisons and for testing that kernel on any host.
+    pub fn without_vnni() -> Result<JitBackend> {
+        let off = &crate::lower::VNNI_FLAGS;
+        Ok(JitBackend {
+            isa: host_isa(false, off)?,
+            off,
+        })
+    }
+
+    /// Whether `i8` dots compile to `vpdpbusd` (the host has AVX-VNNI or AVX512-VNNI and
+    /// they are not turned off).
+    pub fn has_vnni(&self) -> bool {
+        self.isa
+            .isa_flags()
+            .iter()
+            .any(|v| crate::lower::VNNI_FLAGS.contains(&v.name) && v.as_bool() == Some(true))
     }
 
     /// Whether the ISA emits fused multiply-add instructions.
@@ -83,13 +106,14 @@ impl JitBackend {
 
     /// The ISA, for object files: the same CPU features, position-independent code.
     pub(crate) fn object_isa(&self) -> Result<OwnedTargetIsa> {
-        host_isa(true)
+        host_isa(true, self.off)
     }
 }
 
 /// The host's ISA (from `cranelift_native`, so `has_fma` and the other CPU features are
-/// detected), `opt_level=speed`, the IR verifier on in debug builds.
-fn host_isa(pic: bool) -> Result<OwnedTargetIsa> {
+/// detected) but for the flags in `off`, `opt_level=speed`, the IR verifier on in debug
+/// builds.
+fn host_isa(pic: bool, off: &[&str]) -> Result<OwnedTargetIsa> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(cl_err)?;
     let verify = if cfg!(debug_assertions) {
@@ -101,10 +125,11 @@ fn host_isa(pic: bool) -> Result<OwnedTargetIsa> {
     if pic {
         flags.set("is_pic", "true").map_err(cl_err)?;
     }
-    cranelift_native::builder()
-        .map_err(cl_err)?
-        .finish(settings::Flags::new(flags))
-        .map_err(cl_err)
+    let mut isa = cranelift_native::builder().map_err(cl_err)?;
+    for f in off {
+        isa.set(f, "false").map_err(cl_err)?;
+    }
+    isa.finish(settings::Flags::new(flags)).map_err(cl_err)
 }
 
 /// A kernel defined in a Cranelift module (not yet finalized).

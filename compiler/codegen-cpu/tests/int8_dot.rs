@@ -3,7 +3,9 @@
 //! N not a multiple of 4, M not a multiple of the block, sizes not multiples of the
 //! tiles), random blocks and unroll factors, operands with many -128 and 127 and an
 //! accumulator started near the ends of `i32` (so that a saturating or narrowed sum, or
-//! a wrong wrap, shows), and the CLIF form the x64 back end turns into `pmaddwd`.
+//! a wrong wrap, shows), and the CLIF forms the x64 back end turns into `pmaddwd` or,
+//! on hosts with AVX-VNNI or AVX512-VNNI, `vpdpbusd` (`lower/dot_vnni.rs`). Every check
+//! runs both kernels: the host's and the `pmaddwd` one ([`JitBackend::without_vnni`]).
 
 mod common;
 
@@ -94,10 +96,30 @@ fn check(
         );
     }
     let module = module(&text);
-    let backend = JitBackend::new().unwrap();
+    for backend in [
+        JitBackend::new().unwrap(),
+        JitBackend::without_vnni().unwrap(),
+    ] {
+        check_on(&backend, &module, tiles, attrs, (m, k, n), seed, elem, acc);
+    }
+}
+
+/// [`check`] on one back end.
+#[allow(clippy::too_many_arguments)]
+fn check_on(
+    backend: &JitBackend,
+    module: &tessera_dialects::Module,
+    tiles: (u64, u64, u64),
+    attrs: &str,
+    (m, k, n): (usize, usize, usize),
+    seed: u64,
+    elem: fn(&mut Lcg) -> i32,
+    acc: fn(&mut Lcg) -> i32,
+) {
+    let vnni = backend.has_vnni();
     let compiled = backend
-        .compile(&module, "mm")
-        .unwrap_or_else(|e| panic!("{tiles:?} {attrs}: {e}"));
+        .compile(module, "mm")
+        .unwrap_or_else(|e| panic!("{tiles:?} {attrs} (vnni {vnni}): {e}"));
     let s: BTreeMap<String, i64> = sizes(&[("M", m as i64), ("K", k as i64), ("N", n as i64)]);
     let mut g = Lcg(seed);
     let args = vec![
@@ -107,7 +129,7 @@ fn check(
         tensor(DType::I32, &[m, n], || 7),
     ];
     let mut want = args.clone();
-    tessera_interp::run_kernel(&module, "mm", &mut want, &s).unwrap();
+    tessera_interp::run_kernel(module, "mm", &mut want, &s).unwrap();
     let mut got = args;
     compiled.run_tensors(&mut got, &s).unwrap();
     for (i, (x, y)) in got.iter().zip(&want).enumerate() {
@@ -115,7 +137,7 @@ fn check(
             x,
             y,
             Tol::Exact,
-            &format!("tiles {tiles:?} {attrs} sizes {s:?} buffer {i}"),
+            &format!("tiles {tiles:?} {attrs} sizes {s:?} buffer {i} (vnni {vnni})"),
         );
     }
 }
@@ -207,9 +229,10 @@ fn the_largest_magnitudes_wrap_as_the_interpreter_does() {
 }
 
 #[test]
-fn the_clif_is_the_pmaddwd_tree_and_bad_schedules_are_refused() {
-    let b = JitBackend::new().unwrap();
+fn the_clif_is_the_pmaddwd_or_vpdpbusd_tree_and_bad_schedules_are_refused() {
     let m = module(&kernel(8, 16, 24, "{block = [4, 2], pack = \"both\"}"));
+    let b = JitBackend::without_vnni().unwrap();
+    assert!(!b.has_vnni());
     let clif = tessera_codegen_cpu::clif_text(&b.compile(&m, "mm").unwrap());
     // One pair step of a 4 x 2 block: 8 products, each a pairwise add of two widened
     // multiplies (x64: `pmaddwd`), and 4 broadcast pair words.
@@ -217,6 +240,22 @@ fn the_clif_is_the_pmaddwd_tree_and_bad_schedules_are_refused() {
     assert!(clif.matches(" = swiden_high ").count() >= 8, "{clif}");
     assert!(clif.matches(" = splat.i32x4 ").count() >= 4, "{clif}");
     assert!(clif.contains("sload8x8"), "{clif}");
+    assert!(!clif.contains("uwiden_low"), "{clif}");
+    let host =
+        std::is_x86_feature_detected!("avxvnni") || std::is_x86_feature_detected!("avx512vnni");
+    let b = JitBackend::new().unwrap();
+    assert_eq!(b.has_vnni(), host);
+    if host {
+        // One quad step: 8 trees of three pairwise adds over an unsigned-by-signed
+        // widened product (x64: `vpdpbusd`), the lhs biased by flipping its sign bits
+        // and the rhs's column sums (the compensation) subtracted first.
+        let clif = tessera_codegen_cpu::clif_text(&b.compile(&m, "mm").unwrap());
+        assert!(clif.matches(" = uwiden_low ").count() >= 8, "{clif}");
+        assert!(clif.matches(" = iadd_pairwise ").count() >= 24, "{clif}");
+        assert!(clif.contains(" = bxor "), "{clif}");
+        assert!(clif.matches(" = isub ").count() >= 8, "{clif}");
+        assert!(!clif.contains("sload8x8"), "{clif}");
+    }
     for (attrs, what) in [
         ("{block = [4, 2], pack = \"rhs\"}", "pack"),
         ("{madd = \"fma\"}", "madd"),

@@ -1,6 +1,6 @@
 //! `tile.dot` on `i8` tiles into an `i32` accumulator: a register-blocked SIMD
 //! micro-kernel on `pmaddwd` (8 products of 16-bit integers, adjacent pairs summed into
-//! four 32-bit lanes), exact.
+//! four 32-bit lanes), or `vpdpbusd` where the host has it, exact.
 //!
 //! Cranelift's x86-64 back end has 128-bit vectors and no single "widening pairwise dot
 //! product" instruction any more (0.135): it lowers the tree
@@ -26,11 +26,17 @@
 //! registers across the whole `k` loop (unrolled `unroll` times, over pairs): per pair,
 //! `vecs` rhs loads, `rows` lhs loads, `rows * vecs` `pmaddwd` and `paddd`.
 //!
+//! On hosts with AVX-VNNI or AVX512-VNNI the same blocks run on `vpdpbusd` instead
+//! (`dot_vnni.rs`: sixteen byte products summed by fours into each `i32` lane and added,
+//! one instruction): the lhs packed as biased bytes by quads of `k`, the rhs in panels of
+//! quads of rows, and each column's compensation subtracted from its accumulators.
+//!
 //! Exactness: an `i8` product is at most `2^14` in magnitude, a pair sum at most `2^15`,
 //! so `pmaddwd` never meets its one wrapping case (`-2^15 * -2^15` twice); the sums are
 //! `i32` additions that wrap like the interpreter's, and wrapping addition is associative,
 //! so the result is bit-identical to the interpreter's in any order.
 
+use super::dot_vnni::vpdpbusd;
 use super::{frame_flags, Lowerer};
 use crate::error::{invalid, Result};
 use crate::tile_layout::TileSlot;
@@ -73,14 +79,18 @@ impl IntDotPlan {
 
 /// The operands of one `i8` dot as the micro-kernel addresses them.
 struct IntGemm {
-    /// The lhs widened to `i16`, `m` rows of `kp` (held as `i32` words: one per pair).
+    /// The lhs widened to `i16`, `m` rows of `kp` (held as `i32` words: one per pair), or
+    /// with VNNI biased bytes, `m` rows of `kq` (a word per quad, `dot_vnni.rs`).
     a: TileSlot,
-    /// The rhs packed in column panels of pairs (see the module docs).
+    /// The rhs packed in column panels of pairs (see the module docs) or quads.
     b: TileSlot,
     c: TileSlot,
     out: TileSlot,
-    /// `k` rounded up to even.
-    kp: i64,
+    /// With VNNI: the columns' compensations, subtracted from the accumulators.
+    comp: Option<TileSlot>,
+    /// The 32-bit words of an lhs row (and of a packed rhs column): the steps of the
+    /// `k` loop, pairs (`kp / 2`) or quads (`kq / 4`).
+    words: i64,
     n: i64,
     /// The flags of vector accesses to rows of `n` `i32` elements.
     vflags: MemFlagsData,
@@ -88,9 +98,9 @@ struct IntGemm {
 
 /// One column panel: its first column, its vectors, and the valid lanes of its last one.
 #[derive(Clone, Copy)]
-struct Panel {
-    vecs: i64,
-    last_lanes: i64,
+pub(super) struct Panel {
+    pub vecs: i64,
+    pub last_lanes: i64,
 }
 
 /// `pmaddwd x, y` on two `i16x8` values: `[x0 y0 + x1 y1, ..., x6 y6 + x7 y7]` as
@@ -104,7 +114,7 @@ pub(super) fn pmaddwd(b: &mut FunctionBuilder<'_>, x: ClValue, y: ClValue) -> Cl
 }
 
 /// Little-endian lane reinterpretation (the memory order of the packed operands).
-fn little() -> MemFlagsData {
+pub(super) fn little() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
@@ -126,7 +136,6 @@ impl Lowerer<'_, '_> {
         if m == 0 || n == 0 {
             return Ok(());
         }
-        let kp = k + k % 2;
         // Vectors of four columns: the complete ones in full panels, the rest (and a
         // partial vector of `n % 4` columns) in one last panel.
         let (whole, part) = (n / 4, n % 4);
@@ -136,14 +145,24 @@ impl Lowerer<'_, '_> {
             vecs: whole % vecs + i64::from(part > 0),
             last_lanes: if part > 0 { part } else { 4 },
         };
-        let pa = self.pack_lhs_i8(a, m, k, kp)?;
-        let pb = self.pack_rhs_i8(b, k, n, kp, vecs, full, last)?;
+        let (pa, pb, comp, words) = if self.has_vnni() {
+            let kq = (k + 3) / 4 * 4;
+            let pa = self.pack_lhs_biased(a, m, k, kq)?;
+            let (pb, comp) = self.pack_rhs_quads(b, k, n, kq, vecs, full, last)?;
+            (pa, pb, Some(comp), kq / 4)
+        } else {
+            let kp = k + k % 2;
+            let pa = self.pack_lhs_i8(a, m, k, kp)?;
+            let pb = self.pack_rhs_i8(b, k, n, kp, vecs, full, last)?;
+            (pa, pb, None, kp / 2)
+        };
         let g = IntGemm {
             a: pa,
             b: pb,
             c: c.clone(),
             out: out.clone(),
-            kp,
+            comp,
+            words,
             n,
             vflags: if n % 4 == 0 {
                 frame_flags()
@@ -157,7 +176,7 @@ impl Lowerer<'_, '_> {
         let rows = plan.rows.min(m);
         let pw = self
             .frame
-            .alloc(DType::I32, &[(kp / 2 * rows * 4).max(1) as usize])?;
+            .alloc(DType::I32, &[(words * rows * 4).max(1) as usize])?;
         let bw = vecs * 4;
         let whole = Panel {
             vecs,
@@ -230,7 +249,7 @@ impl Lowerer<'_, '_> {
         rows: i64,
         pw: &TileSlot,
     ) -> Result<()> {
-        let pairs = g.kp / 2;
+        let pairs = g.words;
         let e = self.mul_c(row0, pairs);
         let src = self.elem_addr(&g.a, e);
         let dst = self.slot_addr(pw);
@@ -262,8 +281,8 @@ impl Lowerer<'_, '_> {
         p: Panel,
         unroll: i64,
     ) -> Result<()> {
-        let (kp, n, vecs) = (g.kp, g.n, p.vecs);
-        let pairs = kp / 2;
+        let (n, vecs) = (g.n, p.vecs);
+        let pairs = g.words;
         let partial = p.last_lanes < 4;
         let e = self.mul_c(row0, n);
         let e = self.b.ins().iadd(e, col0);
@@ -273,38 +292,63 @@ impl Lowerer<'_, '_> {
             let z = self.b.ins().iconst(types::I32, 0);
             self.b.ins().splat(types::I32X4, z)
         };
+        // With VNNI, each column's compensation is subtracted first.
+        let comps: Vec<Option<ClValue>> = match &g.comp {
+            Some(comp) => {
+                let at = self.elem_addr(comp, col0);
+                (0..vecs)
+                    .map(|v| {
+                        let off = (v * 16) as i32;
+                        Some(self.b.ins().load(types::I32X4, frame_flags(), at, off))
+                    })
+                    .collect()
+            }
+            None => vec![None; vecs as usize],
+        };
         let mut accs = Vec::new();
         for r in 0..rows {
             for v in 0..vecs {
-                if partial && v == vecs - 1 {
-                    accs.push(zero);
+                let acc = if partial && v == vecs - 1 {
+                    zero
                 } else {
                     let off = ((r * n + v * 4) * 4) as i32;
-                    accs.push(self.b.ins().load(types::I32X4, g.vflags, pc, off));
-                }
+                    self.b.ins().load(types::I32X4, g.vflags, pc, off)
+                };
+                accs.push(match comps[v as usize] {
+                    Some(s) => self.b.ins().isub(acc, s),
+                    None => acc,
+                });
             }
         }
         // The block's broadcast lhs pairs (`rows` vectors a pair) and the rhs panel
         // (`vecs` vectors a pair, from word `col0 * kp / 2`).
         let pa = self.slot_addr(pw);
-        let eb = self.mul_c(col0, kp / 2);
+        let eb = self.mul_c(col0, g.words);
         let pb = self.elem_addr(&g.b, eb);
         let (astep, bstep, arow) = (rows * 16, vecs * 16, 16);
         let rflags = frame_flags().with_readonly().with_can_move();
+        // A pair (`i16x8` operands, `pmaddwd` and `paddd`) or with VNNI a quad (`i8x16`
+        // operands, one `vpdpbusd`: the lhs bytes unsigned, the rhs bytes signed).
+        let vnni = g.comp.is_some();
+        let ty = if vnni { types::I8X16 } else { types::I16X8 };
         let step = |l: &mut Self, pa: ClValue, pb: ClValue, t: i64, accs: &mut [ClValue]| {
             let bv: Vec<ClValue> = (0..vecs)
                 .map(|v| {
                     let off = (t * bstep + v * 16) as i32;
-                    l.b.ins().load(types::I16X8, rflags, pb, off)
+                    l.b.ins().load(ty, rflags, pb, off)
                 })
                 .collect();
             for r in 0..rows {
                 let off = (r * arow + t * astep) as i32;
-                let x = l.b.ins().load(types::I16X8, rflags, pa, off);
+                let x = l.b.ins().load(ty, rflags, pa, off);
                 for (v, &y) in bv.iter().enumerate() {
                     let i = r as usize * vecs as usize + v;
-                    let d = pmaddwd(&mut l.b, x, y);
-                    accs[i] = l.b.ins().iadd(accs[i], d);
+                    accs[i] = if vnni {
+                        vpdpbusd(&mut l.b, accs[i], x, y)
+                    } else {
+                        let d = pmaddwd(&mut l.b, x, y);
+                        l.b.ins().iadd(accs[i], d)
+                    };
                 }
             }
         };

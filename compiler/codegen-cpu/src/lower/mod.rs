@@ -10,6 +10,7 @@
 
 mod dot;
 mod dot_int;
+mod dot_vnni;
 mod dot_widen;
 mod index;
 mod lane_cast;
@@ -19,6 +20,7 @@ mod reduce;
 mod shape;
 mod vmath;
 
+pub(crate) use dot_vnni::VNNI_FLAGS;
 pub(crate) use index::STATUS_IOTA_OVERFLOW;
 
 use crate::abi::{grid_exprs, param_kinds, sizes_attr, ParamKind, SizeTable};
