@@ -304,6 +304,100 @@ int main(void) {
     );
 }
 
+/// Builds `main.c` of `dir` with the artifact `m.o` there and the runtime; the executable.
+fn build_c(dir: &Path, main: &str) -> PathBuf {
+    std::fs::write(dir.join("main.c"), main).unwrap();
+    let exe = dir.join("main");
+    ok(
+        Command::new("cc")
+            .args([
+                "-std=c99",
+                "-D_DEFAULT_SOURCE",
+                "-Wall",
+                "-Werror",
+                "-O1",
+                "-I",
+            ])
+            .arg(root().join("runtime/include"))
+            .arg("-I")
+            .arg(dir)
+            .arg(dir.join("main.c"))
+            .arg(dir.join("m.o"))
+            .arg(runtime_staticlib())
+            .args(NATIVE_LIBS)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .unwrap(),
+        "cc",
+    );
+    exe
+}
+
+/// A child of `fork` runs the artifact after its parent ran parallel grids (the thread
+/// pool is made anew in the child: the parent's workers do not exist there); an output
+/// that overlaps an input is refused; `_output_sizes` reads no data (a null data pointer
+/// is fine).
+#[test]
+fn forked_children_run_overlaps_are_refused_and_output_sizes_reads_no_data() {
+    let dir = scratch("fork");
+    let src = dir.path().join("f.tsr");
+    std::fs::write(
+        &src,
+        "fn f(x: f32[N, D]) -> f32[N, D] {\n    x * x + 1.0\n}\n",
+    )
+    .unwrap();
+    ok(compile_to_dir(dir.path(), &src, &[]), "tessera compile");
+    let exe = build_c(
+        dir.path(),
+        r#"#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include "m.h"
+int main(void) {
+    int64_t s[] = {2048, 512}, so[2];
+    size_t n = 2048 * 512;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(i % 7);
+    TsrTensor hx = {NULL, TSR_F32, 2, s};
+    int rc = tessera_f_output_sizes(&hx, so);
+    if (rc) { printf("sizes: %d %s\n", rc, tsr_last_error()); return 1; }
+    TsrTensor tx = {x, TSR_F32, 2, s}, ty = {y, TSR_F32, 2, so};
+    for (int i = 0; i < 3; i++)
+        if ((rc = tessera_f(&tx, &ty))) { printf("parent: %d\n", rc); return 1; }
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60);
+        y[n - 1] = -1;
+        rc = tessera_f(&tx, &ty);
+        _exit(rc == 0 && y[n - 1] == x[n - 1] * x[n - 1] + 1 ? 0 : 3);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    int child = WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+    TsrTensor inplace = {x, TSR_F32, 2, s};
+    rc = tessera_f(&tx, &inplace);
+    printf("%lld %lld | child %d | in place %d %s\n", (long long)so[0], (long long)so[1],
+           child, rc, tsr_last_error());
+    return 0;
+}
+"#,
+    );
+    let out = ok(
+        Command::new(&exe)
+            .env("TESSERA_NUM_THREADS", "2")
+            .output()
+            .unwrap(),
+        "the C program",
+    );
+    assert!(
+        out.starts_with("2048 512 | child 0 | in place 1 ")
+            && out.contains("output `out0` overlaps input `x`"),
+        "{out}"
+    );
+}
+
 /// Without `--fn`, `compile` exports the entry function (the only one, else `main`, else
 /// an error listing them); `--fn` picks others, repeatable.
 #[test]

@@ -126,6 +126,57 @@ struct Checked<'a> {
 /// [`MAX_RANK`] and its `sizes` is non-null, `sizes` must point to `rank` readable `i64`s
 /// that stay unchanged for `'a`.
 unsafe fn check_desc<'a>(desc: *const TsrTensor) -> Result<(TsrTensor, Checked<'a>)> {
+    // SAFETY: forwarded.
+    let (d, c) = unsafe { check_header(desc) }?;
+    if c.numel > 0 {
+        if d.data.is_null() {
+            return Err(Error::bad_argument(format!(
+                "descriptor data is null but sizes {:?} are not empty",
+                c.sizes
+            )));
+        }
+        if !(d.data as usize).is_multiple_of(c.dtype.size_bytes()) {
+            return Err(Error::bad_argument(format!(
+                "descriptor data {:p} is not aligned to the {}-byte {} elements",
+                d.data,
+                c.dtype.size_bytes(),
+                c.dtype
+            )));
+        }
+    }
+    Ok((d, c))
+}
+
+/// The dtype and sizes of the descriptor at `desc`, checked as [`TensorRef::from_raw`]
+/// checks them, but not its data pointer, which is not read: for callers that only need
+/// shapes (`tsr_plan_output_sizes`).
+///
+/// # Safety
+/// `desc` must be null or point to a readable `TsrTensor` whose `sizes` (when non-null and
+/// `rank <= MAX_RANK`) points to `rank` readable `i64`s that stay unchanged for `'a`.
+pub unsafe fn descriptor_shape<'a>(desc: *const TsrTensor) -> Result<(DType, &'a [i64])> {
+    // SAFETY: forwarded.
+    let (_, c) = unsafe { check_header(desc) }?;
+    Ok((c.dtype, c.sizes))
+}
+
+/// The first byte and the length in bytes of the data the descriptor at `desc` describes
+/// (the length 0 for an empty tensor), its header checked as [`descriptor_shape`] does; the
+/// data is not read.
+///
+/// # Safety
+/// As [`descriptor_shape`].
+pub unsafe fn descriptor_extent(desc: *const TsrTensor) -> Result<(usize, usize)> {
+    // SAFETY: forwarded.
+    let (d, c) = unsafe { check_header(desc) }?;
+    Ok((d.data as usize, c.numel * c.dtype.size_bytes()))
+}
+
+/// [`check_desc`] but for the data pointer.
+///
+/// # Safety
+/// As [`descriptor_shape`].
+unsafe fn check_header<'a>(desc: *const TsrTensor) -> Result<(TsrTensor, Checked<'a>)> {
     // SAFETY: the caller guarantees `desc` is null or readable; `as_ref` handles null.
     let d = unsafe { desc.as_ref() }
         .copied()
@@ -155,21 +206,6 @@ unsafe fn check_desc<'a>(desc: *const TsrTensor) -> Result<(TsrTensor, Checked<'
         unsafe { std::slice::from_raw_parts(d.sizes, d.rank as usize) }
     };
     let numel = checked_numel(sizes, dtype.size_bytes())?;
-    if numel > 0 {
-        if d.data.is_null() {
-            return Err(Error::bad_argument(format!(
-                "descriptor data is null but sizes {sizes:?} are not empty"
-            )));
-        }
-        if !(d.data as usize).is_multiple_of(dtype.size_bytes()) {
-            return Err(Error::bad_argument(format!(
-                "descriptor data {:p} is not aligned to the {}-byte {} elements",
-                d.data,
-                dtype.size_bytes(),
-                dtype
-            )));
-        }
-    }
     Ok((
         d,
         Checked {

@@ -273,22 +273,41 @@ pub unsafe extern "C" fn tsr_parallel_for(
     })
 }
 
-/// The decoded plans of the artifacts this process has run, by the address and length of
-/// their bytes (an artifact's plan is static data, so its address identifies it).
-static PLANS: std::sync::Mutex<Vec<(usize, usize, std::sync::Arc<Plan>)>> =
-    std::sync::Mutex::new(Vec::new());
+/// A decoded plan, by the address of its bytes (an artifact's static data) and a copy of
+/// them: a library unloaded with `dlclose` and another loaded at the same address must not
+/// find the first one's plan.
+struct CachedPlan {
+    at: usize,
+    bytes: Vec<u8>,
+    plan: std::sync::Arc<Plan>,
+}
 
-/// The plan at `bytes`, decoded once per process.
-fn cached_plan(bytes: &'static [u8]) -> Result<std::sync::Arc<Plan>> {
-    let key = (bytes.as_ptr() as usize, bytes.len());
+/// The decoded plans of the artifacts this process has run, one per address.
+static PLANS: std::sync::Mutex<Vec<CachedPlan>> = std::sync::Mutex::new(Vec::new());
+
+/// The plan of `bytes`, decoded once per process and address while the bytes there stay
+/// the same (a plan is a few kilobytes: comparing them costs far less than a call).
+fn cached_plan(bytes: &[u8]) -> Result<std::sync::Arc<Plan>> {
+    let at = bytes.as_ptr() as usize;
     let mut plans = PLANS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, _, p)) = plans.iter().find(|(a, n, _)| (*a, *n) == key) {
-        return Ok(std::sync::Arc::clone(p));
+    let found = plans.iter().position(|c| c.at == at);
+    if let Some(i) = found {
+        if plans[i].bytes == bytes {
+            return Ok(std::sync::Arc::clone(&plans[i].plan));
+        }
     }
     let plan = std::sync::Arc::new(Plan::decode(bytes)?);
-    plans.push((key.0, key.1, std::sync::Arc::clone(&plan)));
+    let entry = CachedPlan {
+        at,
+        bytes: bytes.to_vec(),
+        plan: std::sync::Arc::clone(&plan),
+    };
+    match found {
+        Some(i) => plans[i] = entry,
+        None => plans.push(entry),
+    }
     Ok(plan)
 }
 
@@ -301,10 +320,10 @@ fn cached_plan(bytes: &'static [u8]) -> Result<std::sync::Arc<Plan>> {
 /// then runs the kernels ([`crate::exec::run_plan`]).
 ///
 /// # Safety
-/// `plan` must point to `plan_len` bytes that stay valid and unchanged for the life of the
-/// process (an artifact's static data), `kernels` to `n_kernels` kernels compiled with that
-/// plan, and `args` to `n_args` pointers, each null or a valid descriptor (outputs writable,
-/// not overlapping any other argument).
+/// `plan` must point to `plan_len` readable bytes (an artifact's static data), `kernels` to
+/// `n_kernels` kernels compiled with that plan, and `args` to `n_args` pointers, each null
+/// or a valid descriptor (outputs writable; an output overlapping another argument is
+/// refused).
 #[no_mangle]
 pub unsafe extern "C" fn tsr_plan_run(
     plan: *const u8,
@@ -321,8 +340,8 @@ pub unsafe extern "C" fn tsr_plan_run(
         }
         let len = usize::try_from(plan_len)
             .map_err(|_| Error::bad_argument("tsr_plan_run: plan too large"))?;
-        // SAFETY: `plan_len` bytes, static, by the contract.
-        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(plan, len) };
+        // SAFETY: `plan_len` readable bytes by the contract.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(plan, len) };
         let plan = cached_plan(bytes)?;
         // SAFETY: `n_kernels` entries by the contract (non-null checked above when needed).
         let table: &[Option<KernelFn>] = if n_kernels == 0 {
@@ -373,8 +392,8 @@ pub unsafe extern "C" fn tsr_plan_output_sizes(
         }
         let len = usize::try_from(plan_len)
             .map_err(|_| Error::bad_argument("tsr_plan_output_sizes: plan too large"))?;
-        // SAFETY: `plan_len` bytes, static, by the contract.
-        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(plan, len) };
+        // SAFETY: `plan_len` readable bytes by the contract.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(plan, len) };
         let plan = cached_plan(bytes)?;
         // SAFETY: `n_inputs` entries by the contract.
         let descs: &[*const TsrTensor] = if n_inputs == 0 {
@@ -393,22 +412,23 @@ pub unsafe extern "C" fn tsr_plan_output_sizes(
         }
         let mut shapes = Vec::with_capacity(descs.len());
         for (spec, &d) in specs.iter().zip(descs) {
-            // SAFETY: each descriptor is valid by the contract; only its header is read.
-            let t = unsafe { TensorRef::from_raw(d) }.map_err(|e| {
+            // SAFETY: each descriptor is valid by the contract; only its header is read
+            // (its data may be null).
+            let (dtype, sizes) = unsafe { crate::buffer::descriptor_shape(d) }.map_err(|e| {
                 Error::new(e.code, format!("parameter `{}`: {}", spec.name, e.message))
             })?;
-            if t.dtype() != spec.dtype {
+            if dtype != spec.dtype {
                 return Err(Error::new(
                     ErrorCode::DtypeMismatch,
                     format!(
                         "parameter `{}`: expected {}, got a {} tensor",
                         spec.name,
                         spec.dtype.name(),
-                        t.dtype().name()
+                        dtype.name()
                     ),
                 ));
             }
-            shapes.push(t.sizes());
+            shapes.push(sizes);
         }
         let out = crate::exec::output_shapes(&plan, &shapes)?;
         let flat: Vec<i64> = out.into_iter().flatten().collect();
@@ -542,6 +562,35 @@ mod tests {
             unsafe { tsr_set_error(1234, std::ptr::null()) },
             ErrorCode::Internal.code()
         );
+    }
+
+    /// A plan is looked up by its address and checked by its bytes: other bytes at the
+    /// same address (a library unloaded and another loaded there) are decoded afresh, and
+    /// replace the entry.
+    #[test]
+    fn plans_are_cached_by_address_and_contents() {
+        let plan = |name: &str| Plan {
+            name: name.into(),
+            n_kernels: 0,
+            symbols: vec![],
+            exprs: vec![],
+            args: vec![],
+            buffers: vec![],
+            launches: vec![],
+            copies: vec![],
+            slice_checks: vec![],
+        };
+        let mut bytes = plan("first").encode();
+        let a = cached_plan(&bytes).unwrap();
+        assert_eq!(a.name, "first");
+        assert!(std::sync::Arc::ptr_eq(&a, &cached_plan(&bytes).unwrap()));
+        let other = plan("other").encode();
+        assert_eq!(other.len(), bytes.len());
+        bytes.copy_from_slice(&other);
+        assert_eq!(cached_plan(&bytes).unwrap().name, "other");
+        let at = bytes.as_ptr() as usize;
+        let entries = PLANS.lock().unwrap().iter().filter(|c| c.at == at).count();
+        assert_eq!(entries, 1);
     }
 
     #[test]

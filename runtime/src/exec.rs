@@ -70,8 +70,8 @@ struct Placed {
 /// `kernels` must be the code the plan was compiled with (kernel `i` of the plan is
 /// `kernels[i]`, with the size tables, frames and parameters the plan describes). Each
 /// `args[i]` must be null or point to a descriptor valid as [`TensorRef::from_raw`] says;
-/// the data of outputs must be writable, and no two arguments' data may overlap unless both
-/// are inputs.
+/// the data of outputs must be writable. An output whose data overlaps another argument's
+/// is refused.
 pub unsafe fn run_plan(plan: &Plan, kernels: &[KernelFn], args: &[*const TsrTensor]) -> Result<()> {
     // SAFETY: forwarded.
     unsafe { run_plan_timed(plan, kernels, args, None) }
@@ -142,6 +142,9 @@ pub unsafe fn run_plan_timed(
         });
     }
     let (offsets, arena_bytes) = place_temps(plan, &sizes)?;
+    for l in &plan.launches {
+        grid_points(plan, l, &values)?;
+    }
     ARENA.with(|cell| {
         let mut slot = cell.borrow_mut();
         let arena = match &mut *slot {
@@ -204,6 +207,44 @@ pub unsafe fn run_plan_timed(
         }
         Ok(())
     })
+}
+
+/// Refuses an output whose data overlaps another argument's (an input's or another
+/// output's): kernels read inputs after writing outputs, so an output in place of an
+/// input, even partly, would give wrong results. Checked from the descriptors' headers,
+/// before any view of the data exists; a descriptor whose header is bad is left to
+/// [`bind_args`], which names the parameter.
+///
+/// # Safety
+/// Each `args[i]` must be null or point to a descriptor whose header is readable, as
+/// [`crate::buffer::descriptor_extent`] says.
+unsafe fn check_no_overlap(plan: &Plan, args: &[*const TsrTensor]) -> Result<()> {
+    let extents: Vec<Option<(usize, usize)>> = args
+        .iter()
+        // SAFETY: forwarded.
+        .map(|&d| unsafe { crate::buffer::descriptor_extent(d) }.ok())
+        .collect();
+    for (i, (spec, e)) in plan.args.iter().zip(&extents).enumerate() {
+        let Some((a, n)) = *e else { continue };
+        if !spec.output || n == 0 {
+            continue;
+        }
+        for (j, (other, f)) in plan.args.iter().zip(&extents).enumerate() {
+            let Some((b, m)) = *f else { continue };
+            if j == i || m == 0 || (other.output && j < i) {
+                continue;
+            }
+            if a < b.saturating_add(m) && b < a.saturating_add(n) {
+                let kind = if other.output { "output" } else { "input" };
+                return Err(Error::bad_argument(format!(
+                    "output `{}` overlaps {kind} `{}`: an output may not share memory with \
+                     another argument",
+                    spec.name, other.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Binds the symbols from the shapes of the inputs (in the plan's order; the outputs are
@@ -461,6 +502,8 @@ fn render_type(plan: &Plan, spec: &crate::plan::ArgSpec, values: Option<&[i64]>)
 /// # Safety
 /// As [`run_plan`] for `args`.
 unsafe fn bind_args(plan: &Plan, args: &[*const TsrTensor]) -> Result<(Vec<Placed>, Vec<i64>)> {
+    // SAFETY: forwarded; only the descriptors' headers are read.
+    unsafe { check_no_overlap(plan, args) }?;
     let mut placed = Vec::with_capacity(args.len());
     let mut shapes: Vec<&[i64]> = Vec::with_capacity(args.len());
     for (spec, &desc) in plan.args.iter().zip(args) {
@@ -651,17 +694,14 @@ pub unsafe fn run_grid(
 ///
 /// # Safety
 /// `kernel` must be the code of launch `l` of `plan`; `placed` the plan's buffers.
-unsafe fn launch(
-    plan: &Plan,
-    l: &LaunchSpec,
-    kernel: KernelFn,
-    placed: &[Placed],
-    values: &[i64],
-) -> Result<()> {
-    let fail = |m: String| Error::new(ErrorCode::Internal, format!("kernel `{}`: {m}", l.name));
-    let table: Vec<i64> = l.sizes.iter().map(|&e| values[e as usize]).collect();
-    if let Some(v) = table
+/// The grid points of launch `l` with these size values, after checking its sizes against
+/// what kernels support: [`run_plan`] checks every launch so before the first runs, so that
+/// sizes only a later kernel refuses do not leave outputs half written.
+fn grid_points(plan: &Plan, l: &LaunchSpec, values: &[i64]) -> Result<i64> {
+    if let Some(v) = l
+        .sizes
         .iter()
+        .map(|&e| values[e as usize])
         .find(|v| v.unsigned_abs() > MAX_SIZE_VALUE as u64)
     {
         return Err(Error::bad_argument(format!(
@@ -673,7 +713,10 @@ unsafe fn launch(
     for &g in &l.grid {
         let v = values[g as usize];
         if v < 0 {
-            return Err(fail(format!("grid size {v} is negative")));
+            return Err(Error::new(
+                ErrorCode::Internal,
+                format!("kernel `{}`: grid size {v} is negative", l.name),
+            ));
         }
         total = total.saturating_mul(v);
     }
@@ -683,6 +726,19 @@ unsafe fn launch(
             plan.name, l.name
         )));
     }
+    Ok(total)
+}
+
+unsafe fn launch(
+    plan: &Plan,
+    l: &LaunchSpec,
+    kernel: KernelFn,
+    placed: &[Placed],
+    values: &[i64],
+) -> Result<()> {
+    let fail = |m: String| Error::new(ErrorCode::Internal, format!("kernel `{}`: {m}", l.name));
+    let table: Vec<i64> = l.sizes.iter().map(|&e| values[e as usize]).collect();
+    let total = grid_points(plan, l, values)?;
     let mut ptrs: Vec<*mut u8> = Vec::with_capacity(l.args.len());
     for a in &l.args {
         match a {
@@ -883,6 +939,93 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    /// An output that overlaps an input (in place, or by one element) or another output is
+    /// refused before anything runs; inputs may share memory.
+    #[test]
+    fn outputs_overlapping_other_arguments_are_refused() {
+        let mut x = HostTensor::zeros(DType::F32, &[10]).unwrap();
+        let dx = x.descriptor();
+        let mut tail = dx;
+        // SAFETY: one element into `x`'s ten; nine elements remain.
+        tail.data = unsafe { (dx.data as *mut f32).add(1) } as *mut _;
+        let nine = [9i64];
+        tail.sizes = nine.as_ptr();
+        for (out, what) in [(dx, "in place"), (tail, "by nine elements")] {
+            // SAFETY: the plan's kernel; the descriptors describe live memory.
+            let e = unsafe { run_plan(&plan(), &[double], &[&dx, &out]) }.unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadArgument, "{what}");
+            assert!(
+                e.message.contains("output `out` overlaps input `x`"),
+                "{what}: {}",
+                e.message
+            );
+        }
+        assert!(x.as_slice::<f32>().unwrap().iter().all(|&v| v == 0.0));
+        // Two outputs sharing memory.
+        let mut two = plan();
+        two.args.push(ArgSpec {
+            name: "out2".into(),
+            dtype: DType::F32,
+            dims: vec![0],
+            output: true,
+        });
+        two.buffers.push(BufSpec::Arg(2));
+        let mut out = HostTensor::zeros(DType::F32, &[10]).unwrap();
+        let dout = out.descriptor();
+        // SAFETY: as above.
+        let e = unsafe { run_plan(&two, &[double], &[&dx, &dout, &dout]) }.unwrap_err();
+        assert!(
+            e.message.contains("output `out` overlaps output `out2`"),
+            "{}",
+            e.message
+        );
+        // Inputs may alias each other: `g(x, y) = x` with x and y the same tensor.
+        let mut shared = plan();
+        shared.args.insert(
+            1,
+            ArgSpec {
+                name: "y".into(),
+                dtype: DType::F32,
+                dims: vec![0],
+                output: false,
+            },
+        );
+        shared.buffers = vec![
+            BufSpec::Arg(0),
+            BufSpec::Arg(2),
+            BufSpec::Temp {
+                dtype: DType::F32,
+                dims: vec![0],
+            },
+        ];
+        // SAFETY: as above.
+        unsafe { run_plan(&shared, &[double], &[&dx, &dx, &dout]) }.unwrap();
+    }
+
+    /// Sizes that a later launch refuses are refused before the first launch writes
+    /// anything.
+    #[test]
+    fn every_launch_is_checked_before_the_first_runs() {
+        let mut p = plan();
+        // The second launch's grid: N * 2^31 points.
+        p.exprs.push(SizeExpr(vec![
+            SizeOp::Sym(0),
+            SizeOp::Const(MAX_GRID_POINTS),
+            SizeOp::Mul,
+        ]));
+        p.launches[1].grid = vec![2];
+        p.launches[0].args[1] = KernelArg::Buffer {
+            buf: 1,
+            dims: vec![0],
+        };
+        let xs: Vec<f32> = (0..10).map(|i| i as f32).collect();
+        let mut x = HostTensor::from_slice(DType::F32, &[10], &xs).unwrap();
+        let mut out = HostTensor::zeros(DType::F32, &[10]).unwrap();
+        let e = run(&p, &mut x, &mut out).unwrap_err();
+        assert!(e.message.contains("grid points"), "{}", e.message);
+        assert!(out.as_slice::<f32>().unwrap().iter().all(|&v| v == 0.0));
     }
 
     /// `x: f32[4*N + 1]` binds `N` from `x`; a size no `N` gives names the parameter and

@@ -404,7 +404,31 @@ impl Drop for ThreadPool {
     }
 }
 
-static GLOBAL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
+/// The global pool and the process that created it.
+struct Global {
+    pool: Arc<ThreadPool>,
+    pid: u32,
+}
+
+static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
+
+/// The global pool of this process: one created before a `fork` belongs to the parent (the
+/// child has none of its worker threads, so a grid on it would wait forever, and its
+/// threads cannot be joined) and is let go without dropping it.
+fn ours(g: &mut Option<Global>) -> Option<Arc<ThreadPool>> {
+    match g.take() {
+        Some(gl) if gl.pid == std::process::id() => {
+            let p = Arc::clone(&gl.pool);
+            *g = Some(gl);
+            Some(p)
+        }
+        Some(inherited) => {
+            std::mem::forget(inherited);
+            None
+        }
+        None => None,
+    }
+}
 
 /// Held by every test that resizes or counts on the global pool (tests run in parallel).
 #[cfg(test)]
@@ -414,14 +438,17 @@ pub(crate) static GLOBAL_TEST_LOCK: Mutex<()> = Mutex::new(());
 /// [`default_num_threads`] threads.
 pub fn global() -> Result<Arc<ThreadPool>> {
     let mut g = lock(&GLOBAL);
-    if let Some(p) = g.as_ref() {
-        return Ok(Arc::clone(p));
+    if let Some(p) = ours(&mut g) {
+        return Ok(p);
     }
     let p = Arc::new(ThreadPool::with_pinning(
         default_num_threads(),
         pinning_from_env(),
     )?);
-    *g = Some(Arc::clone(&p));
+    *g = Some(Global {
+        pool: Arc::clone(&p),
+        pid: std::process::id(),
+    });
     Ok(p)
 }
 
@@ -430,11 +457,14 @@ pub fn global() -> Result<Arc<ThreadPool>> {
 pub fn set_global_num_threads(n: usize) -> Result<()> {
     let n = if n == 0 { default_num_threads() } else { n };
     let mut g = lock(&GLOBAL);
-    if g.as_ref().is_some_and(|p| p.num_threads() == n) {
+    if ours(&mut g).is_some_and(|p| p.num_threads() == n) {
         return Ok(());
     }
     let new = Arc::new(ThreadPool::with_pinning(n, pinning_from_env())?);
-    let old = g.replace(new);
+    let old = g.replace(Global {
+        pool: new,
+        pid: std::process::id(),
+    });
     drop(g);
     // Joins the old workers (if no grid still holds the pool) outside the lock.
     drop(old);
