@@ -493,12 +493,16 @@ impl Artifact {
             ArtifactKind::StaticLib => self.archive(out)?,
             ArtifactKind::SharedLib => self.shared_lib(out)?,
         };
+        // Both files or neither.
+        let mut files = tessera_tensor::staged::Staged::new();
+        files.add(out, &bytes).map_err(Error::msg)?;
         if let Some(h) = header {
             let guard = include_guard(h);
-            tessera_tensor::npy::write_atomic(h, self.header(&guard).as_bytes())
+            files
+                .add(h, self.header(&guard).as_bytes())
                 .map_err(Error::msg)?;
         }
-        tessera_tensor::npy::write_atomic(out, &bytes).map_err(Error::msg)
+        files.commit().map_err(Error::msg)
     }
 
     /// A GNU archive holding the object, with a symbol index.

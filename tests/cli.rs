@@ -579,6 +579,61 @@ fn sizes_named_only_in_expressions_are_solved_from_the_inputs() {
     }
 }
 
+/// Output files: a device stays a device (`--output /dev/null` writes to it), a link is
+/// written through, `compile`'s object and header and `gen`'s files are written all or
+/// none, and `gen` refuses to write one file twice (status 2).
+#[test]
+fn outputs_are_written_through_links_and_devices_and_all_or_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let x = iota_npy(dir.path(), vec![2, 4]);
+    let f = dir.path().join("f.tsr");
+    std::fs::write(&f, "fn main(x: f32[B, 4]) -> f32[B, 4] { x * 2.0 }\n").expect("write");
+    let xin = format!("x={}", p(&x));
+    let o = tessera(&["run", p(&f), "--input", &xin, "--output", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    #[cfg(unix)]
+    {
+        let real = dir.path().join("real.npy");
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let o = tessera(&["run", p(&f), "--input", &xin, "--output", p(&link)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(real.is_file());
+    }
+    // The header is not left behind when the object cannot be written.
+    let h = dir.path().join("m.h");
+    let obj = dir.path().join("missing/m.o");
+    let o = tessera(&[
+        "compile",
+        p(&f),
+        "--target",
+        "cpu",
+        "-o",
+        p(&obj),
+        "--header",
+        p(&h),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!h.exists());
+    // Nor gen's weights when an input file cannot be written.
+    let g = dir.path().join("g.tsr");
+    std::fs::write(&g, "fn main(x: f32[2], w: f32[2]) -> f32[2] { x * w }\n").expect("write");
+    let w = dir.path().join("w.safetensors");
+    let bad = format!("x={}", p(&dir.path().join("missing/x.npy")));
+    let o = tessera(&["gen", p(&g), "--inputs", &bad, "--weights", p(&w)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!w.exists());
+    let same = format!("x={}", p(&w));
+    let o = tessera(&["gen", p(&g), "--inputs", &same, "--weights", p(&w)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("twice"), "{}", stderr(&o));
+}
+
 /// Flags that contradict each other or the program are a bad command line: status 2, no
 /// output written (DSL.md section 6).
 #[test]

@@ -2,7 +2,7 @@
 //! that examples run out of the box (`--inputs` names go to .npy, the rest to --weights).
 
 use crate::cli::args::GenArgs;
-use crate::cli::data::{check_shape_names, concrete_shape, random_param, shapes_map, write_npy};
+use crate::cli::data::{check_shape_names, concrete_shape, random_param, shapes_map};
 use tessera::{Error, Tensor};
 
 pub fn gen(a: GenArgs) -> Result<(), Error> {
@@ -15,6 +15,27 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
     let params = tessera::inputs::params(f);
     let sizes = shapes_map(&a.shapes)?;
     check_shape_names(&func, &params, &sizes)?;
+    // Every file once, every parameter once: a bad command line (status 2).
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, b) in a.inputs.iter().enumerate() {
+        if a.inputs[..i].iter().any(|p| p.name == b.name) {
+            return Err(Error::usage(format!("--inputs {} is given twice", b.name)));
+        }
+        if !seen.insert(b.path.clone()) {
+            return Err(Error::usage(format!(
+                "`{}` is named twice as an output file",
+                b.path.display()
+            )));
+        }
+    }
+    if let Some(w) = &a.weights {
+        if seen.contains(w) {
+            return Err(Error::usage(format!(
+                "`{}` is named twice as an output file",
+                w.display()
+            )));
+        }
+    }
     for b in &a.inputs {
         if !params.iter().any(|(n, _)| *n == b.name) {
             let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
@@ -35,6 +56,8 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
             None => weights.push((name.clone(), t)),
         }
     }
+    // Every file or none.
+    let mut out = tessera_tensor::staged::Staged::new();
     // With --weights, the file is written even when empty, so a later `run --weights` works.
     if !weights.is_empty() || a.weights.is_some() {
         let Some(path) = &a.weights else {
@@ -44,11 +67,13 @@ pub fn gen(a: GenArgs) -> Result<(), Error> {
                 names.join(", ")
             )));
         };
-        tessera_tensor::safetensors_io::write_safetensors_file(path, &weights)
+        let bytes = tessera_tensor::safetensors_io::write_safetensors(&weights)
             .map_err(|e| Error::msg(e.to_string()))?;
+        out.add(path, &bytes).map_err(Error::msg)?;
     }
     for (path, t) in &files {
-        write_npy(path, t)?;
+        out.add(path, &tessera_tensor::npy::write_npy(t))
+            .map_err(Error::msg)?;
     }
-    Ok(())
+    out.commit().map_err(Error::msg)
 }

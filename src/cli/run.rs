@@ -62,25 +62,12 @@ pub fn run(a: RunArgs) -> Result<(), Error> {
 /// temporary file in `dir` first, and only when all are written are they renamed into
 /// place (a failure leaves no new file behind; temporaries delete themselves).
 fn write_all(dir: &std::path::Path, results: &[tessera::Tensor]) -> Result<(), Error> {
-    let mut staged = Vec::with_capacity(results.len());
+    let mut staged = tessera_tensor::staged::Staged::new();
     for (i, t) in results.iter().enumerate() {
         let path = dir.join(format!("out{i}.npy"));
-        let fail =
-            |e: std::io::Error| Error::msg(format!("cannot write `{}`: {e}", path.display()));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-        std::io::Write::write_all(&mut tmp, &tessera_tensor::npy::write_npy(t)).map_err(fail)?;
-        tmp.as_file().sync_all().map_err(fail)?;
-        staged.push((tmp, path));
+        staged
+            .add(&path, &tessera_tensor::npy::write_npy(t))
+            .map_err(Error::msg)?;
     }
-    if let Some((_, p)) = staged.iter().find(|(_, p)| p.is_dir()) {
-        return Err(Error::msg(format!(
-            "cannot write `{}`: it is a directory",
-            p.display()
-        )));
-    }
-    for (tmp, path) in staged {
-        tmp.persist(&path)
-            .map_err(|e| Error::msg(format!("cannot write `{}`: {}", path.display(), e.error)))?;
-    }
-    Ok(())
+    staged.commit().map_err(Error::msg)
 }

@@ -6,6 +6,7 @@ pub mod npy;
 pub mod random;
 mod raw;
 pub mod safetensors_io;
+pub mod staged;
 mod tensor;
 
 pub use convert::{cast, round_to};

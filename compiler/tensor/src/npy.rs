@@ -531,42 +531,7 @@ pub fn write_npy_file(path: impl AsRef<Path>, t: &Tensor) -> Result<(), NpyError
     write_atomic(path, &write_npy(t)).map_err(NpyError::Io)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-/// The error message names the path.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("cannot write {}: not a file path", path.display()))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
-}
+pub use crate::staged::write_atomic;
 
 #[cfg(test)]
 mod tests {
