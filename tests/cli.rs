@@ -634,6 +634,57 @@ fn outputs_are_written_through_links_and_devices_and_all_or_none() {
     assert!(stderr(&o).contains("twice"), "{}", stderr(&o));
 }
 
+/// Size arithmetic that overflows `i64` is an error at the size, never a wrapped value, and
+/// `compile --shapes` refuses parameters larger than any allocation.
+#[test]
+fn sizes_that_overflow_are_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, src, at) in [
+        (
+            "param.tsr",
+            "fn main(x: f32[N], y: f32[N * 2305843009213693952 * 8 + 4]) -> f32[N] {\n    x + sum(y)\n}\n",
+            "param.tsr:1:27",
+        ),
+        (
+            "bcast.tsr",
+            "fn main(x: f32[N]) -> f32[N, 3] {\n    reshape(broadcast_to(x, [3074457345618258603 * 3, N]), [N, 3])\n}\n",
+            "bcast.tsr:2:30",
+        ),
+        (
+            "slice.tsr",
+            "fn main(x: f32[3]) -> f32[3] {\n    x[0:3074457345618258603 * 3 + 2]\n}\n",
+            "slice.tsr:2:9",
+        ),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, src).expect("write");
+        let o = tessera(&["dump", p(&f), "--ir", "graph"]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = stderr(&o);
+        assert!(err.contains("size expression overflows") && err.contains(at), "{name}: {err}");
+    }
+    let cube = dir.path().join("cube.tsr");
+    std::fs::write(
+        &cube,
+        "fn main(x: f32[N, N, N]) -> f32[N, N, N] { x + 1.0 }\n",
+    )
+    .expect("write");
+    let obj = dir.path().join("cube.o");
+    let o = tessera(&[
+        "compile",
+        p(&cube),
+        "--target",
+        "cpu",
+        "-o",
+        p(&obj),
+        "--shapes",
+        "N=68719476736",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("parameter `x`"), "{}", stderr(&o));
+    assert!(!obj.exists());
+}
+
 /// Flags that contradict each other or the program are a bad command line: status 2, no
 /// output written (DSL.md section 6).
 #[test]

@@ -120,6 +120,55 @@ impl SymExpr {
         }
     }
 
+    /// `self + other`, or an error when a coefficient overflows `i64` (sizes written in the
+    /// source are built with these checked forms).
+    pub fn checked_add(&self, other: &SymExpr) -> Result<SymExpr, SymError> {
+        let mut terms = self.terms.clone();
+        for (m, c) in &other.terms {
+            let e = terms.entry(m.clone()).or_insert(0);
+            *e = e.checked_add(*c).ok_or(SymError::Overflow)?;
+            if *e == 0 {
+                terms.remove(m);
+            }
+        }
+        Ok(SymExpr { terms })
+    }
+
+    /// `-self`, checked as [`SymExpr::checked_add`].
+    pub fn checked_neg(&self) -> Result<SymExpr, SymError> {
+        let terms = self
+            .terms
+            .iter()
+            .map(|(m, c)| Ok((m.clone(), c.checked_neg().ok_or(SymError::Overflow)?)))
+            .collect::<Result<_, SymError>>()?;
+        Ok(SymExpr { terms })
+    }
+
+    /// `self - other`, checked as [`SymExpr::checked_add`].
+    pub fn checked_sub(&self, other: &SymExpr) -> Result<SymExpr, SymError> {
+        self.checked_add(&other.checked_neg()?)
+    }
+
+    /// `self * other`, checked as [`SymExpr::checked_add`].
+    pub fn checked_mul(&self, other: &SymExpr) -> Result<SymExpr, SymError> {
+        let mut terms: BTreeMap<Monomial, i64> = BTreeMap::new();
+        for (ma, ca) in &self.terms {
+            for (mb, cb) in &other.terms {
+                let mut atoms = ma.0.clone();
+                atoms.extend(mb.0.iter().cloned());
+                atoms.sort();
+                let m = Monomial(atoms);
+                let p = ca.checked_mul(*cb).ok_or(SymError::Overflow)?;
+                let e = terms.entry(m.clone()).or_insert(0);
+                *e = e.checked_add(p).ok_or(SymError::Overflow)?;
+                if *e == 0 {
+                    terms.remove(&m);
+                }
+            }
+        }
+        Ok(SymExpr { terms })
+    }
+
     pub fn add(&self, other: &SymExpr) -> SymExpr {
         let mut terms = self.terms.clone();
         for (m, c) in &other.terms {

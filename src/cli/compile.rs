@@ -67,6 +67,7 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
         .filter_map(|f| prog.module.func(f))
         .flat_map(|f| tessera::inputs::params(f).into_iter().map(|(n, _)| n))
         .collect();
+    check_fixed_sizes(&prog, &exported, &sizes)?;
     let unused: Vec<&String> = weights.keys().filter(|k| !params.contains(*k)).collect();
     if !unused.is_empty() && unused.len() < weights.len() {
         let shown: Vec<&str> = unused.iter().take(10).map(|n| n.as_str()).collect();
@@ -79,4 +80,37 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
     }
     let artifact = prog.compile_aot_baked(&exported, &sizes, &weights)?;
     artifact.write(&a.output, a.header.as_deref())
+}
+
+/// With the sizes `--shapes` fixes, every parameter whose sizes are all known must fit in
+/// memory: a byte count beyond `isize::MAX` can never be allocated, so no call could
+/// succeed.
+fn check_fixed_sizes(
+    prog: &Program,
+    funcs: &[String],
+    sizes: &std::collections::BTreeMap<String, i64>,
+) -> Result<(), Error> {
+    for f in funcs.iter().filter_map(|f| prog.module.func(f)) {
+        for (name, ty) in tessera::inputs::params(f) {
+            let Ok(dims) = ty
+                .shape
+                .iter()
+                .map(|d| d.eval_map(sizes))
+                .collect::<Result<Vec<i64>, _>>()
+            else {
+                continue;
+            };
+            let bytes = dims.iter().try_fold(ty.dtype.size_bytes() as i64, |n, &d| {
+                n.checked_mul(d.max(0))
+            });
+            if bytes.is_none_or(|b| b > isize::MAX as i64) {
+                return Err(Error::msg(format!(
+                    "with --shapes as given, parameter `{name}` of `{}` ({ty} with sizes {dims:?}) \
+                     would hold more bytes than any allocation can",
+                    f.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }

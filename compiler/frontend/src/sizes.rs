@@ -24,7 +24,9 @@ pub fn dim_to_sym(d: &DimExpr, allowed: Option<&BTreeSet<String>>) -> Result<Sym
             }
             Ok(SymExpr::name(&id.name))
         }
-        DimExpr::Neg(inner, _) => Ok(dim_to_sym(inner, allowed)?.neg()),
+        DimExpr::Neg(inner, span) => dim_to_sym(inner, allowed)?
+            .checked_neg()
+            .map_err(|e| Diagnostic::error(e.to_string()).primary(*span, "in this size")),
         DimExpr::Bin(a, op, b, span) => {
             let a = dim_to_sym(a, allowed)?;
             let b = dim_to_sym(b, allowed)?;
@@ -34,12 +36,13 @@ pub fn dim_to_sym(d: &DimExpr, allowed: Option<&BTreeSet<String>>) -> Result<Sym
 }
 
 fn combine(a: &SymExpr, op: DimOp, b: &SymExpr) -> Result<SymExpr, String> {
-    Ok(match op {
-        DimOp::Add => a.add(b),
-        DimOp::Sub => a.sub(b),
-        DimOp::Mul => a.mul(b),
-        DimOp::Div => a.floor_div(b).map_err(|e| e.to_string())?,
-    })
+    match op {
+        DimOp::Add => a.checked_add(b),
+        DimOp::Sub => a.checked_sub(b),
+        DimOp::Mul => a.checked_mul(b),
+        DimOp::Div => a.floor_div(b),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Converts a type written in the source, checking every constant size is at least 1.
@@ -88,7 +91,9 @@ pub fn expr_to_sym(e: &Expr, sizes: &BTreeSet<String>) -> Result<SymExpr, Diagno
         ExprKind::Var(n) => Err(Diagnostic::error(format!("`{n}` is not a size"))
             .primary(e.span, "expected an integer or a size name")
             .hint("sizes are integers, the size names of the parameters' types, and `+ - * /` of them")),
-        ExprKind::Neg(inner) => Ok(expr_to_sym(inner, sizes)?.neg()),
+        ExprKind::Neg(inner) => expr_to_sym(inner, sizes)?
+            .checked_neg()
+            .map_err(|m| Diagnostic::error(m.to_string()).primary(e.span, "in this size")),
         ExprKind::Binary(op, a, b) => {
             let dop = match op {
                 BinOp::Add => DimOp::Add,
