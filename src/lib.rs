@@ -89,10 +89,22 @@ pub enum Fusion {
     None,
 }
 
-/// Reads a file, as a user error when it cannot be read.
+/// Reads a source file, as a user error when it cannot be read or is not UTF-8 (the error
+/// names the line and column of the first bad byte). Bounded as
+/// [`tessera_tensor::read::read_bounded`].
 pub fn read_file(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))
+    let bytes = tessera_tensor::read::read_bounded(path)
+        .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        let bad = e.as_bytes()[good.len()];
+        Error::msg(format!(
+            "{}:{line}:{col}: the source is not UTF-8 (byte 0x{bad:02x})",
+            path.display()
+        ))
+    })
 }
 
 impl Program {

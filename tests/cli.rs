@@ -685,6 +685,75 @@ fn sizes_that_overflow_are_errors() {
     assert!(!obj.exists());
 }
 
+/// A source that is not UTF-8 is an error at its first bad byte; an intermediate no
+/// allocator can give is an error on the tile back end too, not an abort; a calibration
+/// file whose tensors name no parameter is refused.
+#[test]
+fn unusable_sources_sizes_and_calibration_files_are_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.tsr");
+    std::fs::write(
+        &bad,
+        b"fn main(x: f32[2]) -> f32[2] {\n    x + \xff\xfe\n}\n",
+    )
+    .expect("write");
+    let o = tessera(&["dump", p(&bad), "--ir", "ast"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("bad.tsr:2:9: the source is not UTF-8 (byte 0xff)"),
+        "{}",
+        stderr(&o)
+    );
+    let outer = dir.path().join("outer.tsr");
+    std::fs::write(
+        &outer,
+        "fn main(x: f32[N], y: f32[M]) -> f32[N, M] {\n    reshape(x, [N, 1]) * y\n}\n",
+    )
+    .expect("write");
+    for backend in ["tile", "cpu", "interp"] {
+        let o = tessera(&[
+            "bench",
+            p(&outer),
+            "--shapes",
+            "N=3000000,M=3000000",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            "--backend",
+            backend,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{backend}: {}", stderr(&o));
+    }
+    let w = dir.path().join("w.safetensors");
+    let other = dir.path().join("other.tsr");
+    std::fs::write(&other, "fn main(v: f32[3]) -> f32[3] { v }\n").expect("write");
+    let o = tessera(&["gen", p(&other), "--weights", p(&w)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mm = dir.path().join("mm.tsr");
+    std::fs::write(
+        &mm,
+        "fn main(x: f32[2, 8], w: f32[8, 8]) -> f32[2, 8] { x @ w }\n",
+    )
+    .expect("write");
+    let o = tessera(&[
+        "dump",
+        p(&mm),
+        "--ir",
+        "graph-opt",
+        "--precision",
+        "auto",
+        "--calibrate",
+        p(&w),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("names a parameter of main"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Flags that contradict each other or the program are a bad command line: status 2, no
 /// output written (DSL.md section 6).
 #[test]

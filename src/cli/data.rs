@@ -48,7 +48,7 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, 
 
 /// Every tensor of a `.safetensors` file, by name.
 pub fn read_weights(path: &Path) -> Result<Named, Error> {
-    let bytes = std::fs::read(path)
+    let bytes = tessera_tensor::read::read_bounded(path)
         .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
     let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
         .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;

@@ -38,7 +38,25 @@ pub fn apply(
     for func in funcs {
         check_names(prog, func, a)?;
     }
-    let given = read(a)?;
+    let (given, files) = read(a)?;
+    // A calibration file of tensors must name some parameter of the functions calibrated.
+    for (path, names) in files {
+        {
+            let named = funcs.iter().filter_map(|f| prog.module.func(f)).any(|f| {
+                tessera::inputs::params(f)
+                    .iter()
+                    .any(|(n, _)| names.contains(n))
+            });
+            if !named {
+                return Err(Error::msg(format!(
+                    "--calibrate {}: none of its tensors ({}) names a parameter of {}",
+                    path.display(),
+                    names.into_iter().collect::<Vec<_>>().join(", "),
+                    funcs.join(", ")
+                )));
+            }
+        }
+    }
     for func in funcs {
         let (data, known) = calibration(prog, func, &given, bound, sizes)?;
         // The cost model sizes symbolic dimensions as the calibration data does, unless
@@ -79,9 +97,14 @@ fn check_names(prog: &Program, func: &str, a: &PrecisionArgs) -> Result<(), Erro
     Ok(())
 }
 
-/// `--calibrate` files read: by parameter name, each read in full.
-fn read(a: &PrecisionArgs) -> Result<Named, Error> {
+/// The tensor names of each `--calibrate` file of tensors.
+type FileNames<'a> = Vec<(&'a std::path::Path, std::collections::BTreeSet<String>)>;
+
+/// `--calibrate` files read: by parameter name, each read in full; and the names each file
+/// of tensors holds.
+fn read(a: &PrecisionArgs) -> Result<(Named, FileNames<'_>), Error> {
     let mut out = Named::new();
+    let mut files = Vec::new();
     for c in &a.calibrate {
         match c {
             Calibration::Param(Binding { name, path }) => {
@@ -93,17 +116,21 @@ fn read(a: &PrecisionArgs) -> Result<Named, Error> {
                 }
             }
             Calibration::Weights(path) => {
-                let bytes = std::fs::read(path)
+                let bytes = tessera_tensor::read::read_bounded(path)
                     .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
                 let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
                     .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+                files.push((
+                    path.as_path(),
+                    tensors.iter().map(|(n, _)| n.clone()).collect(),
+                ));
                 for (name, t) in tensors {
                     out.entry(name).or_insert(t);
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, files))
 }
 
 /// A tensor per parameter of `func`: from `--calibrate`, else from `bound`, else random

@@ -5,6 +5,7 @@ pub mod format;
 pub mod npy;
 pub mod random;
 mod raw;
+pub mod read;
 pub mod safetensors_io;
 pub mod staged;
 mod tensor;

@@ -519,7 +519,7 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
 /// Reads a `.npy` file; I/O errors name the path.
 pub fn read_npy_file(path: impl AsRef<Path>, expected: Option<DType>) -> Result<Tensor, NpyError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path)
+    let bytes = crate::read::read_bounded(path)
         .map_err(|e| NpyError::Io(format!("cannot read {}: {e}", path.display())))?;
     read_npy(&bytes, expected)
 }

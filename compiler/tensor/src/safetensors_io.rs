@@ -106,7 +106,7 @@ pub fn read_safetensors_file(
     path: impl AsRef<Path>,
 ) -> Result<Vec<(String, Tensor)>, SafetensorsError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path)
+    let bytes = crate::read::read_bounded(path)
         .map_err(|e| SafetensorsError::Io(format!("cannot read {}: {e}", path.display())))?;
     read_safetensors(&bytes).map_err(|e| match e {
         SafetensorsError::Corrupt(m) => {

@@ -40,6 +40,8 @@ pub enum TensorError {
     },
     #[error("shape {shape:?} has too many elements")]
     TooLarge { shape: Vec<usize> },
+    #[error("a tensor of shape {shape:?} needs {bytes} bytes, more than can be allocated")]
+    Alloc { shape: Vec<usize>, bytes: u128 },
     #[error("{0}")]
     Format(String),
 }
@@ -191,10 +193,21 @@ impl Tensor {
         let n = element_count(&shape).ok_or(TensorError::TooLarge {
             shape: shape.clone(),
         })?;
+        // Allocated fallibly: a size no allocator can give is an error, not an abort.
+        fn zeroed<T: Clone>(n: usize, zero: T) -> Option<Vec<T>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).ok()?;
+            v.resize(n, zero);
+            Some(v)
+        }
+        let alloc = |elem: usize| TensorError::Alloc {
+            shape: shape.clone(),
+            bytes: n as u128 * elem as u128,
+        };
         let data = if dtype.is_float() {
-            Data::Float(vec![0.0; n])
+            Data::Float(zeroed(n, 0.0).ok_or_else(|| alloc(std::mem::size_of::<f32>()))?)
         } else {
-            Data::Int(vec![0; n])
+            Data::Int(zeroed(n, 0).ok_or_else(|| alloc(std::mem::size_of::<i32>()))?)
         };
         Ok(Tensor { dtype, shape, data })
     }
