@@ -754,6 +754,24 @@ fn unusable_sources_sizes_and_calibration_files_are_errors() {
     );
 }
 
+/// A long chain of dependent operations (a name shadowed 20,000 times) goes through every
+/// stage: nothing recurses once per operation (the e-graph's extraction once overflowed
+/// the stack here), and naming the shadows is linear.
+#[test]
+fn long_chains_of_operations_compile() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = dir.path().join("chain.tsr");
+    let mut src = String::from("fn main(x: f32[4]) -> f32[4] {\n");
+    for _ in 0..20_000 {
+        src.push_str("    let x = x + 1.0;\n");
+    }
+    src.push_str("    x\n}\n");
+    std::fs::write(&f, src).expect("write");
+    let o = tessera(&["dump", p(&f), "--ir", "graph-opt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("graph.fused"), "one fused kernel");
+}
+
 /// Flags that contradict each other or the program are a bad command line: status 2, no
 /// output written (DSL.md section 6).
 #[test]

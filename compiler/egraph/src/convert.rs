@@ -205,21 +205,54 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    fn class(&mut self, id: Id) -> Result<Value, OptError> {
-        let id = self.egraph.find(id);
-        if let Some(v) = self.done.get(&id) {
-            return Ok(*v);
+    /// The value of e-class `root`, emitting the chosen node of every class it needs, each
+    /// after its operands (depth first, operands in order). Iterative, so that a chain of
+    /// tens of thousands of operations does not exhaust the stack.
+    fn class(&mut self, root: Id) -> Result<Value, OptError> {
+        let root = self.egraph.find(root);
+        // A class with its chosen node once its operands are being emitted.
+        let mut stack: Vec<(Id, Option<Node>)> = vec![(root, None)];
+        let mut open = std::collections::BTreeSet::new();
+        while let Some((id, node)) = stack.pop() {
+            if self.done.contains_key(&id) {
+                continue;
+            }
+            match node {
+                None => {
+                    if !open.insert(id) {
+                        return Err(OptError::new("the extracted program is cyclic".into()));
+                    }
+                    let node = (self.choose)(id)?;
+                    let kids: Vec<Id> = node
+                        .children
+                        .iter()
+                        .map(|c| self.egraph.find(*c))
+                        .filter(|c| !self.done.contains_key(c))
+                        .collect();
+                    stack.push((id, Some(node)));
+                    stack.extend(kids.into_iter().rev().map(|c| (c, None)));
+                }
+                Some(node) => {
+                    self.emit_class(id, &node)?;
+                    open.remove(&id);
+                }
+            }
         }
-        let node = (self.choose)(id)?;
+        Ok(self.done[&root])
+    }
+
+    /// Emits e-class `id` as `node`, whose operands are emitted.
+    fn emit_class(&mut self, id: Id, node: &Node) -> Result<(), OptError> {
         let ty = self.egraph[id]
             .data
             .ty
             .clone()
             .ok_or_else(|| OptError::new("an e-class without a type was extracted".into()))?;
-        let mut kids = Vec::new();
-        for c in &node.children {
-            kids.push(self.class(*c)?);
-        }
+        let kids: Vec<Value> = node
+            .children
+            .iter()
+            .map(|c| self.done[&self.egraph.find(*c)])
+            .collect();
         let first_new = self.out.body.ops.len();
         let v = match &node.head {
             Head::Param(i) => *self
@@ -245,7 +278,7 @@ impl Emitter<'_> {
             }
         }
         self.done.insert(id, v);
-        Ok(v)
+        Ok(())
     }
 
     fn emit(&mut self, g: GraphOp, attrs: Attrs, operands: Vec<Value>, ty: TensorType) -> Value {

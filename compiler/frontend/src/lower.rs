@@ -46,6 +46,10 @@ pub struct FnLowerer<'a> {
     pub(crate) sizes: BTreeSet<String>,
     pub(crate) sigs: &'a BTreeMap<String, Signature>,
     used_names: BTreeSet<String>,
+    /// Per name, the suffix from which [`FnLowerer::name_value`] looks for a free
+    /// `{name}_{n}` (every suffix below it is taken), so that a name shadowed many times
+    /// costs one lookup, not one per earlier shadow.
+    next_suffix: BTreeMap<String, usize>,
     pub diags: Vec<Diagnostic>,
 }
 
@@ -57,6 +61,7 @@ impl<'a> FnLowerer<'a> {
             sizes: BTreeSet::new(),
             sigs,
             used_names: BTreeSet::new(),
+            next_suffix: BTreeMap::new(),
             diags: Vec::new(),
         }
     }
@@ -256,10 +261,15 @@ impl<'a> FnLowerer<'a> {
             return;
         }
         let mut candidate = name.to_string();
-        let mut n = 1;
-        while self.used_names.contains(&candidate) {
-            candidate = format!("{name}_{n}");
-            n += 1;
+        if self.used_names.contains(&candidate) {
+            let n = self.next_suffix.entry(name.to_string()).or_insert(1);
+            loop {
+                candidate = format!("{name}_{n}");
+                *n += 1;
+                if !self.used_names.contains(&candidate) {
+                    break;
+                }
+            }
         }
         self.used_names.insert(candidate.clone());
         self.func.values[value.index()].name = Some(candidate);
