@@ -133,8 +133,30 @@ impl Checker<'_> {
         if f.body.args != f.params {
             self.func_error("the body's arguments are not the function's parameters".into());
         }
+        self.check_sizes();
         self.check_ssa();
         self.check_body_end();
+    }
+
+    /// Every constant size of every value's type is at least 1 (the language has no empty
+    /// tensors; a symbolic size is checked when a call binds it).
+    fn check_sizes(&mut self) {
+        let f = self.f;
+        for (i, d) in f.values.iter().enumerate() {
+            let shape: Vec<i64> = match &d.ty {
+                Type::Tensor(t) => t.shape.iter().filter_map(|e| e.as_const()).collect(),
+                Type::Buffer(b) => b.elem.shape.iter().filter_map(|e| e.as_const()).collect(),
+                Type::Tile(t) => t.shape.iter().map(|&n| n as i64).collect(),
+                Type::Index => continue,
+            };
+            if let Some(n) = shape.into_iter().find(|&n| n < 1) {
+                let v = self.vname(Value(i as u32));
+                self.func_error(format!(
+                    "{v} has type {} with a size of {n}: sizes are at least 1",
+                    d.ty
+                ));
+            }
+        }
     }
 
     /// Value names are unique in a function and not all digits.

@@ -265,3 +265,14 @@ proptest! {
         no_panic(&s.into_iter().collect::<String>());
     }
 }
+
+/// Size arithmetic that overflows `i64` is an error at the size, never a wrapped value.
+#[test]
+fn sizes_that_overflow_are_errors() {
+    for size in ["N*9223372036854775807*4", "9223372036854775807 + 1"] {
+        let src = format!(
+            "graph.func @f(%x: f32[{size}]) -> (f32[{size}]) {{\n  graph.return %x : f32[{size}]\n}}\n"
+        );
+        check_err(&src, size, "size expression overflows");
+    }
+}

@@ -318,3 +318,24 @@ fn fused_kernels_are_isolated_and_yield_their_result_type() {
         "{es:#?}"
     );
 }
+
+/// A constant size below 1 anywhere in a type is an error (the language has no empty
+/// tensors); symbolic sizes are left to the call that binds them.
+#[test]
+fn sizes_below_one_are_errors() {
+    let m = parse(
+        "graph.func @f(%x: f32[-3, 4], %y: f32[0, N]) -> (f32[-3, 4]) {
+  %0 = graph.relu %x : (f32[-3, 4]) -> f32[-3, 4]
+  graph.return %0 : f32[-3, 4]
+}
+",
+    );
+    check(
+        &m,
+        &[
+            "%x has type f32[-3, 4] with a size of -3",
+            "%y has type f32[0, N] with a size of 0",
+            "%0 has type f32[-3, 4] with a size of -3",
+        ],
+    );
+}

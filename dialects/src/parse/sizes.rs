@@ -23,7 +23,10 @@ impl Parser<'_> {
         let negate = self.eat(Tok::Minus);
         let mut acc = self.size_term()?;
         if negate {
-            acc = acc.neg();
+            acc = match acc.checked_neg() {
+                Ok(e) => e,
+                Err(e) => return self.err(start.join(self.prev_span()), e.to_string()),
+            };
         }
         loop {
             let neg = match self.peek() {
@@ -33,7 +36,15 @@ impl Parser<'_> {
             };
             self.bump();
             let rhs = self.size_term()?;
-            acc = if neg { acc.sub(&rhs) } else { acc.add(&rhs) };
+            let sum = if neg {
+                acc.checked_sub(&rhs)
+            } else {
+                acc.checked_add(&rhs)
+            };
+            acc = match sum {
+                Ok(e) => e,
+                Err(e) => return self.err(start.join(self.prev_span()), e.to_string()),
+            };
             self.check_size(&acc, start)?;
         }
         self.leave();
@@ -69,7 +80,10 @@ impl Parser<'_> {
                 if term_bound(&a).saturating_mul(term_bound(&b)) > 256 {
                     return self.err(start.join(self.prev_span()), "size expression too large");
                 }
-                acc = acc.mul(&rhs);
+                acc = match acc.checked_mul(&rhs) {
+                    Ok(e) => e,
+                    Err(e) => return self.err(start.join(self.prev_span()), e.to_string()),
+                };
             }
             self.check_size(&acc, start)?;
         }
