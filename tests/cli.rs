@@ -772,6 +772,84 @@ fn long_chains_of_operations_compile() {
     assert!(stdout(&o).contains("graph.fused"), "one fused kernel");
 }
 
+/// `--shapes` mistakes get the same status in every command (an unknown name 1, an empty
+/// name or a size past 2^36 2), and a `TESSERA_NUM_THREADS` the runtime does not take as
+/// given is a warning.
+#[test]
+fn shapes_mistakes_are_the_same_everywhere_and_thread_counts_are_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = dir.path().join("f.tsr");
+    std::fs::write(&f, "fn main(x: f32[N, 4]) -> f32[N, 4] { x * 2.0 }\n").expect("write");
+    let (o, h) = (dir.path().join("m.o"), dir.path().join("m.h"));
+    let (gx, gw) = (dir.path().join("x.npy"), dir.path().join("w.safetensors"));
+    let gx = format!("x={}", p(&gx));
+    for (shapes, status) in [("M=3", 1), ("=3", 2), ("N=99999999999999", 2)] {
+        let runs: [Vec<&str>; 4] = [
+            vec!["dump", p(&f), "--ir", "graph", "--shapes", shapes],
+            vec![
+                "bench",
+                p(&f),
+                "--shapes",
+                shapes,
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+            ],
+            vec![
+                "gen",
+                p(&f),
+                "--shapes",
+                shapes,
+                "--inputs",
+                &gx,
+                "--weights",
+                p(&gw),
+            ],
+            vec![
+                "compile",
+                p(&f),
+                "--target",
+                "cpu",
+                "-o",
+                p(&o),
+                "--header",
+                p(&h),
+                "--shapes",
+                shapes,
+            ],
+        ];
+        for args in runs {
+            let out = tessera(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(status),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    for (value, warned) in [
+        ("abc", true),
+        ("0", true),
+        ("5000", true),
+        ("2", false),
+        ("", false),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["dump", p(&f), "--ir", "ast"])
+            .env("TESSERA_NUM_THREADS", value)
+            .output()
+            .expect("run tessera");
+        assert!(out.status.success());
+        assert_eq!(
+            stderr(&out).contains("warning: TESSERA_NUM_THREADS"),
+            warned,
+            "{value}"
+        );
+    }
+}
+
 /// Flags that contradict each other or the program are a bad command line: status 2, no
 /// output written (DSL.md section 6).
 #[test]

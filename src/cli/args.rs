@@ -65,6 +65,9 @@ fn parse_binding(s: &str) -> Result<Binding, String> {
 }
 
 /// `B=32,S=128`.
+/// The largest size `--shapes` may give: the runtime's bound on sizes (2^36).
+const MAX_SIZE: i64 = 1 << 36;
+
 fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {
@@ -78,7 +81,14 @@ fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
         if v < 1 {
             return Err(format!("size {n}={v} must be at least 1"));
         }
-        out.push((n.trim().to_string(), v));
+        if v > MAX_SIZE {
+            return Err(format!("size {n}={v}: sizes are at most {MAX_SIZE}"));
+        }
+        let n = n.trim();
+        if n.is_empty() {
+            return Err(format!("`{part}` names no size"));
+        }
+        out.push((n.to_string(), v));
     }
     Ok(out)
 }

@@ -3,9 +3,6 @@
 use crate::cli::args::{CompileArgs, Target};
 use tessera::{Error, Program};
 
-/// The largest size `--shapes` may fix: the runtime's bound on sizes (2^36).
-const MAX_FIXED_SIZE: i64 = 1 << 36;
-
 pub fn compile(a: CompileArgs) -> Result<(), Error> {
     if a.target == Target::Cuda {
         return Err(Error::msg(
@@ -22,11 +19,6 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
     }
     let mut sizes = std::collections::BTreeMap::new();
     for (name, value) in a.shapes.iter().flatten() {
-        if *value > MAX_FIXED_SIZE {
-            return Err(Error::usage(format!(
-                "--shapes {name}={value}: sizes are at most {MAX_FIXED_SIZE}"
-            )));
-        }
         if let Some(prev) = sizes.insert(name.clone(), *value) {
             if prev != *value {
                 return Err(Error::usage(format!(

@@ -24,6 +24,20 @@ impl From<IrLevel> for Level {
 pub fn dump(a: DumpArgs) -> Result<(), Error> {
     let mut prog = crate::cli::load(&a.source)?;
     prog.sizes = crate::cli::data::shapes_map(&a.shapes)?;
+    // A size no function uses is a mistake, as in the other commands.
+    let used: std::collections::BTreeSet<String> = prog
+        .module
+        .funcs
+        .iter()
+        .flat_map(|f| tessera::inputs::params(f).into_iter())
+        .flat_map(|(_, t)| t.shape.iter().flat_map(|d| d.names()).collect::<Vec<_>>())
+        .collect();
+    if let Some(k) = prog.sizes.keys().find(|k| !used.contains(*k)) {
+        return Err(Error::msg(format!(
+            "--shapes names `{k}`, which no parameter uses; the sizes are: {}",
+            used.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
     // `auto` chooses for one function: the one `--fn` names (or the only one, or `main`).
     let funcs = match a.precision.precision {
         crate::cli::args::Precision::Auto => vec![prog.entry(a.source.func.as_deref())?],

@@ -41,6 +41,7 @@ pub fn fallback_note(func: &str, e: &Error) {
 
 /// Runs one parsed command line.
 pub fn dispatch(cli: args::Cli) -> Result<(), Error> {
+    warn_about_thread_count();
     match cli.command {
         args::Command::Run(a) => run::run(a),
         args::Command::Dump(a) => dump::dump(a),
@@ -61,4 +62,26 @@ pub fn load(source: &args::SourceArgs) -> Result<tessera::Program, tessera::Erro
     let mut prog = tessera::Program::load(&source.file)?;
     prog.fusion = source.fusion.fusion();
     Ok(prog)
+}
+
+/// A `TESSERA_NUM_THREADS` the runtime does not take as given (it falls back to its
+/// default, or clamps) is said once on stderr: the runtime, a library, prints nothing.
+fn warn_about_thread_count() {
+    use tessera_runtime::pool::{threads_from_env_value, MAX_THREADS, NUM_THREADS_ENV};
+    let Ok(value) = std::env::var(NUM_THREADS_ENV) else {
+        return;
+    };
+    if value.trim().is_empty() {
+        return;
+    }
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => {}
+        Ok(n) if n > MAX_THREADS => eprintln!(
+            "warning: {NUM_THREADS_ENV}={value}: at most {MAX_THREADS} threads; using {MAX_THREADS}"
+        ),
+        _ => eprintln!(
+            "warning: {NUM_THREADS_ENV}={value:?} is not a positive integer; using {} threads",
+            threads_from_env_value(None, tessera_runtime::pool::default_num_threads())
+        ),
+    }
 }
