@@ -247,10 +247,8 @@ fn compiled_slices_check_symbolic_sizes_on_entry() {
         compile_to_dir(dir.path(), &src, &["--fn", "head"]),
         "tessera compile",
     );
-    let obj = dir.path().join("m.o");
-    let main = dir.path().join("main.c");
-    std::fs::write(
-        &main,
+    let exe = build_c(
+        dir.path(),
         r#"#include <stdio.h>
 #include "m.h"
 int main(void) {
@@ -265,24 +263,6 @@ int main(void) {
     return 0;
 }
 "#,
-    )
-    .unwrap();
-    let exe = dir.path().join("head");
-    ok(
-        Command::new("cc")
-            .args(["-std=c99", "-Wall", "-Werror", "-O1", "-I"])
-            .arg(root().join("runtime/include"))
-            .arg("-I")
-            .arg(dir.path())
-            .arg(&main)
-            .arg(&obj)
-            .arg(runtime_staticlib())
-            .args(NATIVE_LIBS)
-            .arg("-o")
-            .arg(&exe)
-            .output()
-            .unwrap(),
-        "cc",
     );
     let out = ok(Command::new(&exe).output().unwrap(), "the C program");
     let lines: Vec<&str> = out.lines().collect();

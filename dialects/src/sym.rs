@@ -120,18 +120,52 @@ impl SymExpr {
         }
     }
 
-    /// `self + other`, or an error when a coefficient overflows `i64` (sizes written in the
-    /// source are built with these checked forms).
-    pub fn checked_add(&self, other: &SymExpr) -> Result<SymExpr, SymError> {
+    /// `self + other` with `add` combining coefficients (checked or wrapping).
+    fn sum_with<E>(
+        &self,
+        other: &SymExpr,
+        add: impl Fn(i64, i64) -> Result<i64, E>,
+    ) -> Result<SymExpr, E> {
         let mut terms = self.terms.clone();
         for (m, c) in &other.terms {
             let e = terms.entry(m.clone()).or_insert(0);
-            *e = e.checked_add(*c).ok_or(SymError::Overflow)?;
+            *e = add(*e, *c)?;
             if *e == 0 {
                 terms.remove(m);
             }
         }
         Ok(SymExpr { terms })
+    }
+
+    /// `self * other` with `mul` and `add` combining coefficients (checked or wrapping).
+    fn product_with<E>(
+        &self,
+        other: &SymExpr,
+        mul: impl Fn(i64, i64) -> Result<i64, E>,
+        add: impl Fn(i64, i64) -> Result<i64, E>,
+    ) -> Result<SymExpr, E> {
+        let mut terms: BTreeMap<Monomial, i64> = BTreeMap::new();
+        for (ma, ca) in &self.terms {
+            for (mb, cb) in &other.terms {
+                let mut atoms = ma.0.clone();
+                atoms.extend(mb.0.iter().cloned());
+                atoms.sort();
+                let m = Monomial(atoms);
+                let p = mul(*ca, *cb)?;
+                let e = terms.entry(m.clone()).or_insert(0);
+                *e = add(*e, p)?;
+                if *e == 0 {
+                    terms.remove(&m);
+                }
+            }
+        }
+        Ok(SymExpr { terms })
+    }
+
+    /// `self + other`, or an error when a coefficient overflows `i64` (sizes written in the
+    /// source are built with these checked forms).
+    pub fn checked_add(&self, other: &SymExpr) -> Result<SymExpr, SymError> {
+        self.sum_with(other, |a, b| a.checked_add(b).ok_or(SymError::Overflow))
     }
 
     /// `-self`, checked as [`SymExpr::checked_add`].
@@ -151,34 +185,17 @@ impl SymExpr {
 
     /// `self * other`, checked as [`SymExpr::checked_add`].
     pub fn checked_mul(&self, other: &SymExpr) -> Result<SymExpr, SymError> {
-        let mut terms: BTreeMap<Monomial, i64> = BTreeMap::new();
-        for (ma, ca) in &self.terms {
-            for (mb, cb) in &other.terms {
-                let mut atoms = ma.0.clone();
-                atoms.extend(mb.0.iter().cloned());
-                atoms.sort();
-                let m = Monomial(atoms);
-                let p = ca.checked_mul(*cb).ok_or(SymError::Overflow)?;
-                let e = terms.entry(m.clone()).or_insert(0);
-                *e = e.checked_add(p).ok_or(SymError::Overflow)?;
-                if *e == 0 {
-                    terms.remove(&m);
-                }
-            }
-        }
-        Ok(SymExpr { terms })
+        let checked = |r: Option<i64>| r.ok_or(SymError::Overflow);
+        self.product_with(
+            other,
+            |a, b| checked(a.checked_mul(b)),
+            |a, b| checked(a.checked_add(b)),
+        )
     }
 
+    /// `self + other`, coefficients wrapping.
     pub fn add(&self, other: &SymExpr) -> SymExpr {
-        let mut terms = self.terms.clone();
-        for (m, c) in &other.terms {
-            let e = terms.entry(m.clone()).or_insert(0);
-            *e = e.wrapping_add(*c);
-            if *e == 0 {
-                terms.remove(m);
-            }
-        }
-        SymExpr { terms }
+        infallible(self.sum_with(other, |a, b| Ok(a.wrapping_add(b))))
     }
 
     pub fn neg(&self) -> SymExpr {
@@ -195,22 +212,13 @@ impl SymExpr {
         self.add(&other.neg())
     }
 
+    /// `self * other`, coefficients wrapping.
     pub fn mul(&self, other: &SymExpr) -> SymExpr {
-        let mut terms: BTreeMap<Monomial, i64> = BTreeMap::new();
-        for (ma, ca) in &self.terms {
-            for (mb, cb) in &other.terms {
-                let mut atoms = ma.0.clone();
-                atoms.extend(mb.0.iter().cloned());
-                atoms.sort();
-                let m = Monomial(atoms);
-                let e = terms.entry(m.clone()).or_insert(0);
-                *e = e.wrapping_add(ca.wrapping_mul(*cb));
-                if *e == 0 {
-                    terms.remove(&m);
-                }
-            }
-        }
-        SymExpr { terms }
+        infallible(self.product_with(
+            other,
+            |a, b| Ok(a.wrapping_mul(b)),
+            |a, b| Ok(a.wrapping_add(b)),
+        ))
     }
 
     /// Floor division. Simplifies `(c*X + Y) / c` to `X + Y / c` and divides constants.
@@ -464,6 +472,14 @@ impl fmt::Display for SymExpr {
 impl fmt::Debug for SymExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SymExpr({self})")
+    }
+}
+
+/// The value of a computation that cannot fail.
+fn infallible(r: Result<SymExpr, std::convert::Infallible>) -> SymExpr {
+    match r {
+        Ok(e) => e,
+        Err(never) => match never {},
     }
 }
 

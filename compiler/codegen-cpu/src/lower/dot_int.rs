@@ -401,19 +401,59 @@ impl Lowerer<'_, '_> {
             }
             Ok(())
         };
+        self.lhs_runs(a, &p, (runs, k), kp / 2, &widen)?;
+        Ok(p)
+    }
+
+    /// Calls `run(src, dst)` on the rows of the `i8` tile `a` packed into `p` at `words`
+    /// 32-bit words a row: once for the whole tile when `runs` is 1 (rows contiguous in
+    /// both layouts), else once per row of `k` elements.
+    pub(super) fn lhs_runs(
+        &mut self,
+        a: &TileSlot,
+        p: &TileSlot,
+        (runs, k): (i64, i64),
+        words: i64,
+        run: &dyn Fn(&mut Self, ClValue, ClValue) -> Result<()>,
+    ) -> Result<()> {
         if runs == 1 {
-            let (src, dst) = (self.slot_addr(a), self.slot_addr(&p));
-            widen(self, src, dst)?;
-        } else {
-            self.for_const(0, runs, 1, |l, r| {
-                let e = l.mul_c(r, k);
-                let src = l.elem_addr(a, e);
-                let e = l.mul_c(r, kp / 2);
-                let dst = l.elem_addr(&p, e);
-                widen(l, src, dst)
+            let (src, dst) = (self.slot_addr(a), self.slot_addr(p));
+            return run(self, src, dst);
+        }
+        self.for_const(0, runs, 1, |l, r| {
+            let e = l.mul_c(r, k);
+            let src = l.elem_addr(a, e);
+            let e = l.mul_c(r, words);
+            let dst = l.elem_addr(p, e);
+            run(l, src, dst)
+        })
+    }
+
+    /// Calls `panel(col0, panel)` on the `full` column panels of `vecs` vectors, then on
+    /// `last` (when it has vectors).
+    pub(super) fn each_panel(
+        &mut self,
+        vecs: i64,
+        full: i64,
+        last: Panel,
+        panel: &dyn Fn(&mut Self, ClValue, Panel) -> Result<()>,
+    ) -> Result<()> {
+        let bw = vecs * 4;
+        let whole = Panel {
+            vecs,
+            last_lanes: 4,
+        };
+        if full > 0 {
+            self.for_const(0, full, 1, |l, jb| {
+                let col0 = l.mul_c(jb, bw);
+                panel(l, col0, whole)
             })?;
         }
-        Ok(p)
+        if last.vecs > 0 {
+            let col0 = self.iconst(full * bw);
+            panel(self, col0, last)?;
+        }
+        Ok(())
     }
 
     /// Packs the `k x n` `i8` tile `b` into column panels of pairs of rows (module docs):
@@ -450,21 +490,7 @@ impl Lowerer<'_, '_> {
             }
             Ok(())
         };
-        let bw = vecs * 4;
-        let whole = Panel {
-            vecs,
-            last_lanes: 4,
-        };
-        if full > 0 {
-            self.for_const(0, full, 1, |l, jb| {
-                let col0 = l.mul_c(jb, bw);
-                panel(l, col0, whole)
-            })?;
-        }
-        if last.vecs > 0 {
-            let col0 = self.iconst(full * bw);
-            panel(self, col0, last)?;
-        }
+        self.each_panel(vecs, full, last, &panel)?;
         Ok(p)
     }
 

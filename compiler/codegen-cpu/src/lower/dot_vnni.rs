@@ -108,18 +108,7 @@ impl Lowerer<'_, '_> {
             }
             Ok(())
         };
-        if runs == 1 {
-            let (src, dst) = (self.slot_addr(a), self.slot_addr(&p));
-            bias(self, src, dst)?;
-        } else {
-            self.for_const(0, runs, 1, |l, r| {
-                let e = l.mul_c(r, k);
-                let src = l.elem_addr(a, e);
-                let e = l.mul_c(r, kq / 4);
-                let dst = l.elem_addr(&p, e);
-                bias(l, src, dst)
-            })?;
-        }
+        self.lhs_runs(a, &p, (runs, k), kq / 4, &bias)?;
         Ok(p)
     }
 
@@ -174,21 +163,7 @@ impl Lowerer<'_, '_> {
             }
             Ok(())
         };
-        let bw = vecs * 4;
-        let whole = Panel {
-            vecs,
-            last_lanes: 4,
-        };
-        if full > 0 {
-            self.for_const(0, full, 1, |l, jb| {
-                let col0 = l.mul_c(jb, bw);
-                panel(l, col0, whole)
-            })?;
-        }
-        if last.vecs > 0 {
-            let col0 = self.iconst(full * bw);
-            panel(self, col0, last)?;
-        }
+        self.each_panel(vecs, full, last, &panel)?;
         Ok((p, comp))
     }
 
