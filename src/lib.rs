@@ -98,7 +98,9 @@ pub fn read_file(path: &Path) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        // Columns count characters, as the diagnostics do.
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let col = std::str::from_utf8(&good[line_start..]).map_or(0, |t| t.chars().count()) + 1;
         let bad = e.as_bytes()[good.len()];
         Error::msg(format!(
             "{}:{line}:{col}: the source is not UTF-8 (byte 0x{bad:02x})",

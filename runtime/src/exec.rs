@@ -690,10 +690,6 @@ pub unsafe fn run_grid(
     Ok(failed.load(Ordering::Relaxed))
 }
 
-/// Runs one launch's grid over the pool.
-///
-/// # Safety
-/// `kernel` must be the code of launch `l` of `plan`; `placed` the plan's buffers.
 /// The grid points of launch `l` with these size values, after checking its sizes against
 /// what kernels support: [`run_plan`] checks every launch so before the first runs, so that
 /// sizes only a later kernel refuses do not leave outputs half written.
@@ -729,6 +725,10 @@ fn grid_points(plan: &Plan, l: &LaunchSpec, values: &[i64]) -> Result<i64> {
     Ok(total)
 }
 
+/// Runs one launch's grid over the pool.
+///
+/// # Safety
+/// `kernel` must be the code of launch `l` of `plan`; `placed` the plan's buffers.
 unsafe fn launch(
     plan: &Plan,
     l: &LaunchSpec,

@@ -64,10 +64,10 @@ fn parse_binding(s: &str) -> Result<Binding, String> {
     }
 }
 
-/// `B=32,S=128`.
 /// The largest size `--shapes` may give: the runtime's bound on sizes (2^36).
 const MAX_SIZE: i64 = 1 << 36;
 
+/// `B=32,S=128`.
 fn parse_shapes(s: &str) -> Result<Vec<(String, i64)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {

@@ -56,10 +56,7 @@ impl JitBackend {
     /// Whether `i8` dots compile to `vpdpbusd` (the host has AVX-VNNI or AVX512-VNNI and
     /// they are not turned off).
     pub fn has_vnni(&self) -> bool {
-        self.isa
-            .isa_flags()
-            .iter()
-            .any(|v| crate::lower::VNNI_FLAGS.contains(&v.name) && v.as_bool() == Some(true))
+        crate::lower::vnni_in(&self.isa.isa_flags())
     }
 
     /// Whether the ISA emits fused multiply-add instructions.

@@ -1,6 +1,8 @@
 //! Output files written all or none: each file is staged (written in full to a temporary
-//! file beside its target) and only when every one is staged are they renamed into place,
-//! so a failure leaves no new or partial file behind.
+//! file beside its target) and only when every one is staged are they moved into place,
+//! so a failure while writing leaves no new or partial file behind. Committing writes the
+//! files that must be written in place first, then renames the rest; a rename fails only
+//! if the file system changed under the command, and then the files already renamed stay.
 //!
 //! A target that is a symbolic link is written through (the link's final target is
 //! replaced, the link stays); a target that exists and is not a regular file (a device
@@ -93,24 +95,36 @@ impl Staged {
         Ok(())
     }
 
-    /// Moves every staged file into place, in the order staged; the error names the file
-    /// that could not be written.
+    /// Moves every staged file into place: first the ones written in place (devices and
+    /// the like, where a write can fail late, e.g. a full `/dev/full`), then the renames,
+    /// which fail only if the file system changed since staging. The error names the file
+    /// that could not be written; temporary files not yet renamed are removed.
     pub fn commit(mut self) -> Result<(), String> {
-        for (target, route) in std::mem::take(&mut self.files) {
+        let files = std::mem::take(&mut self.files);
+        let (in_place, renames): (Vec<_>, Vec<_>) = files
+            .into_iter()
+            .partition(|(_, r)| matches!(r, Route::InPlace(_)));
+        // Whatever is left when a step fails is dropped with `self`, which removes it.
+        self.files = renames;
+        for (target, route) in in_place {
+            let Route::InPlace(bytes) = route else {
+                continue;
+            };
             let fail = |e: std::io::Error| format!("cannot write {}: {e}", target.display());
-            match route {
-                Route::Rename(tmp) => std::fs::rename(&tmp, &target).map_err(|e| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&target)
+                .map_err(fail)?;
+            f.write_all(&bytes).map_err(fail)?;
+            f.flush().map_err(fail)?;
+        }
+        while !self.files.is_empty() {
+            let (target, route) = self.files.remove(0);
+            if let Route::Rename(tmp) = route {
+                if let Err(e) = std::fs::rename(&tmp, &target) {
                     let _ = std::fs::remove_file(&tmp);
-                    fail(e)
-                })?,
-                Route::InPlace(bytes) => {
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .truncate(true)
-                        .open(&target)
-                        .map_err(fail)?;
-                    f.write_all(&bytes).map_err(fail)?;
-                    f.flush().map_err(fail)?;
+                    return Err(format!("cannot write {}: {e}", target.display()));
                 }
             }
         }
@@ -222,6 +236,20 @@ mod tests {
         std::fs::write(&plain, b"x").unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&fresh), mode(&plain));
+        // A device that fails at commit leaves neither the other file nor a temporary one.
+        if Path::new("/dev/full").exists() {
+            let h = dir.path().join("m.h");
+            let mut s = Staged::new();
+            s.add(Path::new("/dev/full"), b"x").unwrap();
+            s.add(&h, b"header").unwrap();
+            assert!(s.commit().unwrap_err().contains("/dev/full"));
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("m.h"))
+                .collect();
+            assert!(names.is_empty(), "{names:?}");
+        }
         // A directory is refused.
         assert!(write_atomic(dir.path(), b"x")
             .unwrap_err()

@@ -396,8 +396,10 @@ impl Lowerer<'_, '_> {
                 l.b.ins().store(flags, x, ptrs[1], (2 * e) as i32);
             }
             if len < kp {
+                // `ptrs[1]` is past the whole groups of eight: the padding element follows
+                // the tail.
                 let z = l.b.ins().iconst(types::I16, 0);
-                l.b.ins().store(flags, z, ptrs[1], (2 * len) as i32);
+                l.b.ins().store(flags, z, ptrs[1], (2 * (len % 8)) as i32);
             }
             Ok(())
         };

@@ -29,9 +29,20 @@ use cranelift_codegen::ir::{types, ConstantData, InstBuilder, MemFlagsData, Valu
 use cranelift_frontend::FunctionBuilder;
 use tessera_dialects::DType;
 
-/// The ISA flags under which Cranelift's x64 back end lowers [`vpdpbusd`]'s tree to the
-/// instruction (without them it is a long sequence, and the `pmaddwd` kernel is used).
+/// The ISA flags that turn VNNI off ([`crate::JitBackend::without_vnni`]).
 pub(crate) const VNNI_FLAGS: [&str; 2] = ["has_avx_vnni", "has_avx512vnni"];
+
+/// Whether Cranelift's x64 back end lowers [`vpdpbusd`]'s tree to the instruction with
+/// these ISA flags: AVX-VNNI with AVX (the VEX form), or AVX512-VNNI with AVX512VL (the
+/// EVEX form). Without, the tree is a long sequence and the `pmaddwd` kernel is used.
+pub(crate) fn vnni_in(flags: &[cranelift_codegen::settings::Value]) -> bool {
+    let on = |name: &str| {
+        flags
+            .iter()
+            .any(|v| v.name == name && v.as_bool() == Some(true))
+    };
+    (on("has_avx") && on("has_avx_vnni")) || (on("has_avx512vl") && on("has_avx512vnni"))
+}
 
 /// `acc + dot4(u, s)`: in each `i32` lane of `acc`, the sum of the four products of the
 /// lane's unsigned bytes of `u` and signed bytes of `s` (both `i8x16`), written as the
@@ -66,11 +77,7 @@ impl Lowerer<'_, '_> {
     /// Whether the target lowers [`vpdpbusd`]'s tree to the instruction (as
     /// [`crate::JitBackend::has_vnni`]).
     pub(super) fn has_vnni(&self) -> bool {
-        self.module
-            .isa()
-            .isa_flags()
-            .iter()
-            .any(|v| VNNI_FLAGS.contains(&v.name) && v.as_bool() == Some(true))
+        vnni_in(&self.module.isa().isa_flags())
     }
 
     /// The `m x k` `i8` tile `a` as rows of `kq` biased bytes (`a + 128`, the padding
@@ -103,7 +110,9 @@ impl Lowerer<'_, '_> {
                 let y = l.b.ins().bxor(x, sign);
                 l.b.ins().store(flags, y, ptrs[1], e as i32);
             }
-            for e in len..(len + 3) / 4 * 4 {
+            // `ptrs[1]` is past the whole vectors: the tail and the padding are offsets
+            // from there.
+            for e in len % 16..(len % 16 + 3) / 4 * 4 {
                 l.b.ins().store(flags, sign, ptrs[1], e as i32);
             }
             Ok(())
@@ -293,8 +302,10 @@ mod tests {
         if !cfg!(target_arch = "x86_64") {
             return;
         }
-        let host =
-            std::is_x86_feature_detected!("avxvnni") || std::is_x86_feature_detected!("avx512vnni");
+        let host = (std::is_x86_feature_detected!("avx")
+            && std::is_x86_feature_detected!("avxvnni"))
+            || (std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512vnni"));
         let code = host_code(true);
         assert_eq!(
             code.matches("vpdpbusd").count(),

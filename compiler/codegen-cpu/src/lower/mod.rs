@@ -20,7 +20,7 @@ mod reduce;
 mod shape;
 mod vmath;
 
-pub(crate) use dot_vnni::VNNI_FLAGS;
+pub(crate) use dot_vnni::{vnni_in, VNNI_FLAGS};
 pub(crate) use index::STATUS_IOTA_OVERFLOW;
 
 use crate::abi::{grid_exprs, param_kinds, sizes_attr, ParamKind, SizeTable};
