@@ -589,7 +589,7 @@ impl Lowerer<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use cranelift_codegen::ir::{AbiParam, Function, Signature, UserFuncName};
     use cranelift_codegen::isa::CallConv;
@@ -597,18 +597,22 @@ mod tests {
     use cranelift_codegen::{control::ControlPlane, settings, Context};
     use cranelift_frontend::FunctionBuilderContext;
 
-    /// The machine code of `acc + pmaddwd(x, y)` on the host, as Cranelift prints it.
-    fn host_code() -> String {
+    /// The machine code, as Cranelift prints it, of a function of `params` returning one
+    /// `i32x4` computed by `body`, on the host's ISA with the flags in `off` turned off.
+    pub(in crate::lower) fn host_code(
+        off: &[&str],
+        params: &[types::Type],
+        body: impl FnOnce(&mut FunctionBuilder<'_>, &[ClValue]) -> ClValue,
+    ) -> String {
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").unwrap();
-        let isa = cranelift_native::builder()
-            .unwrap()
-            .finish(settings::Flags::new(flags))
-            .unwrap();
-        let mut sig = Signature::new(CallConv::SystemV);
-        for _ in 0..3 {
-            sig.params.push(AbiParam::new(types::I16X8));
+        let mut builder = cranelift_native::builder().unwrap();
+        for f in off {
+            builder.set(f, "false").unwrap();
         }
+        let isa = builder.finish(settings::Flags::new(flags)).unwrap();
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
         sig.returns.push(AbiParam::new(types::I32X4));
         let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
         let mut fbc = FunctionBuilderContext::new();
@@ -617,10 +621,8 @@ mod tests {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let p = b.block_params(entry).to_vec();
-        let d = pmaddwd(&mut b, p[0], p[1]);
-        let acc = b.ins().bitcast(types::I32X4, little(), p[2]);
-        let s = b.ins().iadd(acc, d);
-        b.ins().return_(&[s]);
+        let r = body(&mut b, &p);
+        b.ins().return_(&[r]);
         b.seal_all_blocks();
         b.finalize(isa.frontend_config());
         let mut ctx = Context::for_function(func);
@@ -634,7 +636,12 @@ mod tests {
         if !cfg!(target_arch = "x86_64") {
             return;
         }
-        let code = host_code();
+        // `acc + pmaddwd(x, y)`.
+        let code = host_code(&[], &[types::I16X8; 3], |b, p| {
+            let d = pmaddwd(b, p[0], p[1]);
+            let acc = b.ins().bitcast(types::I32X4, little(), p[2]);
+            b.ins().iadd(acc, d)
+        });
         assert_eq!(code.matches("pmaddwd").count(), 1, "{code}");
         for slow in ["pmulld", "pmovsx", "phaddd", "shufps"] {
             assert!(!code.contains(slow), "{slow} in\n{code}");

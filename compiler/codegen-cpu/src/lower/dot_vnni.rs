@@ -254,45 +254,14 @@ impl Lowerer<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cranelift_codegen::ir::{AbiParam, Function, Signature, UserFuncName};
-    use cranelift_codegen::isa::CallConv;
-    use cranelift_codegen::settings::Configurable;
-    use cranelift_codegen::{control::ControlPlane, settings, Context};
-    use cranelift_frontend::FunctionBuilderContext;
+    use crate::lower::dot_int::tests::host_code;
 
     /// The machine code of [`vpdpbusd`] on the host with the VNNI flags as detected, or
     /// all turned off.
-    fn host_code(vnni: bool) -> String {
-        let mut flags = settings::builder();
-        flags.set("opt_level", "speed").unwrap();
-        let mut builder = cranelift_native::builder().unwrap();
-        if !vnni {
-            for f in VNNI_FLAGS {
-                builder.set(f, "false").unwrap();
-            }
-        }
-        let isa = builder.finish(settings::Flags::new(flags)).unwrap();
-        let mut sig = Signature::new(CallConv::SystemV);
-        sig.params.push(AbiParam::new(types::I32X4));
-        for _ in 0..2 {
-            sig.params.push(AbiParam::new(types::I8X16));
-        }
-        sig.returns.push(AbiParam::new(types::I32X4));
-        let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
-        let mut fbc = FunctionBuilderContext::new();
-        let mut b = FunctionBuilder::new(&mut func, &mut fbc);
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        let p = b.block_params(entry).to_vec();
-        let s = vpdpbusd(&mut b, p[0], p[1], p[2]);
-        b.ins().return_(&[s]);
-        b.seal_all_blocks();
-        b.finalize(isa.frontend_config());
-        let mut ctx = Context::for_function(func);
-        ctx.set_disasm(true);
-        let code = ctx.compile(&*isa, &mut ControlPlane::default()).unwrap();
-        code.vcode.clone().unwrap_or_default()
+    fn vnni_code(vnni: bool) -> String {
+        let off: &[&str] = if vnni { &[] } else { &VNNI_FLAGS };
+        let params = [types::I32X4, types::I8X16, types::I8X16];
+        host_code(off, &params, |b, p| vpdpbusd(b, p[0], p[1], p[2]))
     }
 
     /// On a host with AVX-VNNI or AVX512-VNNI the tree is one `vpdpbusd`; with the flags
@@ -306,7 +275,7 @@ mod tests {
             && std::is_x86_feature_detected!("avxvnni"))
             || (std::is_x86_feature_detected!("avx512vl")
                 && std::is_x86_feature_detected!("avx512vnni"));
-        let code = host_code(true);
+        let code = vnni_code(true);
         assert_eq!(
             code.matches("vpdpbusd").count(),
             usize::from(host),
@@ -317,6 +286,6 @@ mod tests {
                 assert!(!code.contains(slow), "{slow} in\n{code}");
             }
         }
-        assert!(!host_code(false).contains("vpdpbusd"));
+        assert!(!vnni_code(false).contains("vpdpbusd"));
     }
 }
