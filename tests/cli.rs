@@ -1462,7 +1462,7 @@ fn later_subcommands_are_clear_errors_until_they_exist() {
 #[test]
 fn repl_reads_a_script_from_a_pipe() {
     use std::io::Write;
-    let run = |script: &str| {
+    let run = |script: &[u8]| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("repl")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -1473,11 +1473,11 @@ fn repl_reads_a_script_from_a_pipe() {
             .spawn()
             .expect("the binary runs");
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(script.as_bytes()).expect("write");
+        stdin.write_all(script).expect("write");
         drop(stdin);
         child.wait_with_output().expect("output")
     };
-    let o = run("let x = arange(3)\nfn sq(a: f32[N]) -> f32[N] {\n  a * a\n}\nsq(x) + 1\n");
+    let o = run(b"let x = arange(3)\nfn sq(a: f32[N]) -> f32[N] {\n  a * a\n}\nsq(x) + 1\n");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
@@ -1490,7 +1490,7 @@ fn repl_reads_a_script_from_a_pipe() {
         (":ir clif mlp", &["--ir", "clif"][..]),
         (":explain mlp", &["--ir", "graph-opt", "--explain"][..]),
     ] {
-        let o = run(&format!(":load examples/mlp.tsr\n{entry}\n"));
+        let o = run(format!(":load examples/mlp.tsr\n{entry}\n").as_bytes());
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let d = tessera(&[&["dump", "examples/mlp.tsr"][..], dump].concat());
         assert_eq!(d.status.code(), Some(0), "{}", stderr(&d));
@@ -1506,9 +1506,19 @@ fn repl_reads_a_script_from_a_pipe() {
             "{repl}"
         );
     }
-    let o = run("x + 1\n1 + 1\n");
+    let o = run(b"x + 1\n1 + 1\n");
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown name `x`"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "i32\n2\n");
+    // A line that is not UTF-8 and a mismatched bracket fail as entries of their own; the
+    // session goes on with the next line.
+    let o = run(b"1 + \xff\nrandn([2, 2)\n1 + 1\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("2 of the entries failed"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(stdout(&o), "i32\n2\n");
 }
 

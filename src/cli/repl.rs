@@ -122,12 +122,16 @@ pub fn repl() -> Result<(), Error> {
 fn plain(session: &mut Session) -> Result<(), Error> {
     let mut pending = String::new();
     let mut failed = 0usize;
-    for line in std::io::stdin().lock().lines() {
+    // Bytes, not `str` lines: a line that is not UTF-8 is an entry with replacement
+    // characters, which fails where the bad bytes were, and the session goes on.
+    for line in std::io::stdin().lock().split(b'\n') {
         let line = line.map_err(|e| Error::msg(format!("cannot read stdin: {e}")))?;
+        let line = String::from_utf8_lossy(&line);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
         if !pending.is_empty() {
             pending.push('\n');
         }
-        pending.push_str(&line);
+        pending.push_str(line);
         if !is_complete(&pending) {
             continue;
         }
@@ -166,8 +170,20 @@ fn interactive(session: &mut Session) -> Result<(), Error> {
         if let Some(dir) = h.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        // A missing file is a first session.
-        let _ = rl.load_history(h);
+        // A missing file is a first session; anything but a regular file (a device, a
+        // FIFO) is not read, as it may never end.
+        match std::fs::metadata(h) {
+            Ok(m) if !m.is_file() => {
+                eprintln!(
+                    "note: the history {} is not a regular file; it is not used",
+                    h.display()
+                );
+                history = None;
+            }
+            _ => {
+                let _ = rl.load_history(h);
+            }
+        }
     }
     println!(
         "Tessera {} REPL: :help for help, Ctrl-D to leave.",
@@ -207,6 +223,10 @@ fn interactive(session: &mut Session) -> Result<(), Error> {
             Err(ReadlineError::Interrupted) => pending.clear(),
             // Ctrl-D.
             Err(ReadlineError::Eof) => break,
+            // A line that is not UTF-8 is dropped; the session goes on.
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                eprintln!("error: the line is not UTF-8; it was dropped");
+            }
             Err(e) => return Err(Error::msg(format!("cannot read a line: {e}"))),
         }
     }

@@ -38,14 +38,15 @@ pub struct LetHead {
 }
 
 /// Whether `text` is a whole entry: brackets `( [ {` balanced (outside strings and
-/// comments), and a `fn` has its body. Commands are always complete. More closing brackets
-/// than opening ones is complete too (the parser reports it).
+/// comments), and a `fn` has its body. Commands are always complete. A closing bracket
+/// that does not match the last one open, or has none to close, makes the entry complete
+/// too (the parser reports it): `sum(x[0:1)` is an error, not the start of more lines.
 pub fn is_complete(text: &str) -> bool {
     let t = text.trim_start();
     if t.starts_with(':') {
         return true;
     }
-    let mut depth: i64 = 0;
+    let mut open: Vec<char> = Vec::new();
     let mut braces = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -69,16 +70,25 @@ pub fn is_complete(text: &str) -> bool {
                     }
                 }
             }
-            '(' | '[' => depth += 1,
+            '(' | '[' => open.push(c),
             '{' => {
-                depth += 1;
+                open.push(c);
                 braces = true;
             }
-            ')' | ']' | '}' => depth -= 1,
+            ')' | ']' | '}' => {
+                let want = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if open.pop() != Some(want) {
+                    return true;
+                }
+            }
             _ => {}
         }
     }
-    if depth > 0 {
+    if !open.is_empty() {
         return false;
     }
     // `fn f(x: f32[4]) -> f32[4]` then Enter: the body follows.
@@ -87,7 +97,7 @@ pub fn is_complete(text: &str) -> bool {
             .chars()
             .next()
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-    !(starts_fn && !braces && depth == 0)
+    !starts_fn || braces
 }
 
 /// Classifies an entry. Lexing errors and a malformed `let` head are diagnostics against
@@ -221,6 +231,10 @@ mod tests {
         assert!(is_complete("x) + 1"));
         assert!(is_complete("einsum(\"ij(\", x)"));
         assert!(is_complete("x // (comment"));
+        // A closing bracket of the wrong kind ends the entry (the parser reports it).
+        assert!(is_complete("sum(x[0:1)"));
+        assert!(is_complete("(]"));
+        assert!(!is_complete("f(x[0], (y"));
     }
 
     #[test]
