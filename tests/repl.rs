@@ -494,3 +494,35 @@ proptest! {
         prop_assert!(s.eval("x + 1").is_ok() || s.tensor("x").is_some_and(|t| t.shape() != [2, 3]));
     }
 }
+
+/// `:weights` refuses a file with two tensors that would get the same name, or with a
+/// tensor the compiler cannot take (an empty one), binding none of its tensors.
+#[test]
+fn weights_refuse_name_clashes_and_empty_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::new();
+    for (file, tensors, want) in [
+        (
+            "clash.safetensors",
+            vec![
+                ("layer.0.w".to_string(), f32s(&[1], &[1.0])),
+                ("layer_0_w".to_string(), f32s(&[1], &[0.0])),
+            ],
+            "would both be bound as `layer_0_w`",
+        ),
+        (
+            "empty.safetensors",
+            vec![
+                ("ok".to_string(), f32s(&[1], &[1.0])),
+                ("e".to_string(), f32s(&[0], &[])),
+            ],
+            "tensors are not empty",
+        ),
+    ] {
+        let path = dir.path().join(file);
+        tessera_tensor::write_safetensors_file(&path, &tensors).unwrap();
+        let e = err(&mut s, &format!(":weights {}", path.display()));
+        assert!(e.contains(want), "{e}");
+        assert!(err(&mut s, "ok").contains("unknown name"));
+    }
+}

@@ -331,22 +331,39 @@ fn weights(s: &mut Session, path: &str) -> EvalResult<Reply> {
     let tensors = tessera_tensor::safetensors_io::read_safetensors_file(path)
         .map_err(|e| Error::msg(format!("{path}: {e}")))?;
     let mut out = format!("bound {} tensors from {path}:\n", tensors.len());
-    let mut bound: Vec<(String, Tensor)> = Vec::new();
+    // Bound name, name in the file, tensor.
+    let mut bound: Vec<(String, String, Tensor)> = Vec::new();
     for (name, t) in tensors {
         let n = if is_ident(&name) {
             name.clone()
         } else {
             sanitize(&name)
         };
+        if let Some((_, other, _)) = bound.iter().find(|(b, _, _)| *b == n) {
+            return Err(Error::msg(format!(
+                "{path}: tensors `{other}` and `{name}` would both be bound as `{n}`; rename \
+                 one in the file"
+            ))
+            .into());
+        }
+        if t.shape().contains(&0) || t.shape().len() > tessera_runtime::buffer::MAX_RANK as usize {
+            return Err(Error::msg(format!(
+                "{path}: tensor `{name}` has shape {:?}: tensors are not empty and have at most \
+                 {} axes",
+                t.shape(),
+                tessera_runtime::buffer::MAX_RANK
+            ))
+            .into());
+        }
         let desc = tessera_tensor::format::describe(&t);
         if n == name {
             out.push_str(&format!("  {n}: {desc}\n"));
         } else {
             out.push_str(&format!("  {n}: {desc} (`{name}` in the file)\n"));
         }
-        bound.push((n, t));
+        bound.push((n, name, t));
     }
-    for (n, t) in bound {
+    for (n, _, t) in bound {
         s.bind(&n, t);
     }
     Ok(Reply::text(out))
