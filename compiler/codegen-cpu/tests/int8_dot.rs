@@ -96,30 +96,6 @@ fn check(
         );
     }
     let module = module(&text);
-    for backend in [
-        JitBackend::new().unwrap(),
-        JitBackend::without_vnni().unwrap(),
-    ] {
-        check_on(&backend, &module, tiles, attrs, (m, k, n), seed, elem, acc);
-    }
-}
-
-/// [`check`] on one back end.
-#[allow(clippy::too_many_arguments)]
-fn check_on(
-    backend: &JitBackend,
-    module: &tessera_dialects::Module,
-    tiles: (u64, u64, u64),
-    attrs: &str,
-    (m, k, n): (usize, usize, usize),
-    seed: u64,
-    elem: fn(&mut Lcg) -> i32,
-    acc: fn(&mut Lcg) -> i32,
-) {
-    let vnni = backend.has_vnni();
-    let compiled = backend
-        .compile(module, "mm")
-        .unwrap_or_else(|e| panic!("{tiles:?} {attrs} (vnni {vnni}): {e}"));
     let s: BTreeMap<String, i64> = sizes(&[("M", m as i64), ("K", k as i64), ("N", n as i64)]);
     let mut g = Lcg(seed);
     let args = vec![
@@ -129,16 +105,26 @@ fn check_on(
         tensor(DType::I32, &[m, n], || 7),
     ];
     let mut want = args.clone();
-    tessera_interp::run_kernel(module, "mm", &mut want, &s).unwrap();
-    let mut got = args;
-    compiled.run_tensors(&mut got, &s).unwrap();
-    for (i, (x, y)) in got.iter().zip(&want).enumerate() {
-        assert_tensors(
-            x,
-            y,
-            Tol::Exact,
-            &format!("tiles {tiles:?} {attrs} sizes {s:?} buffer {i} (vnni {vnni})"),
-        );
+    tessera_interp::run_kernel(&module, "mm", &mut want, &s).unwrap();
+    // The host's kernel and the `pmaddwd` one, on the same operands.
+    for backend in [
+        JitBackend::new().unwrap(),
+        JitBackend::without_vnni().unwrap(),
+    ] {
+        let vnni = backend.has_vnni();
+        let compiled = backend
+            .compile(&module, "mm")
+            .unwrap_or_else(|e| panic!("{tiles:?} {attrs} (vnni {vnni}): {e}"));
+        let mut got = args.clone();
+        compiled.run_tensors(&mut got, &s).unwrap();
+        for (i, (x, y)) in got.iter().zip(&want).enumerate() {
+            assert_tensors(
+                x,
+                y,
+                Tol::Exact,
+                &format!("tiles {tiles:?} {attrs} sizes {s:?} buffer {i} (vnni {vnni})"),
+            );
+        }
     }
 }
 
