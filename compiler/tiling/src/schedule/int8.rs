@@ -1,5 +1,6 @@
 //! The schedule of `i8 x i8 -> i32` dots (the Cranelift back end's `pmaddwd` micro-kernel,
-//! `codegen-cpu/src/lower/dot_int.rs`).
+//! `codegen-cpu/src/lower/dot_int.rs`, and its `vpdpbusd` form on VNNI hosts,
+//! `lower/dot_vnni.rs`, which takes the same block over quads of `k`).
 //!
 //! Rule: the register block is [`DOT_I8_BLOCK`] (4 rows x 2 `i32x4` vectors, 8 output
 //! columns), narrowed to the tile (no more rows than it has, no more vectors than its
