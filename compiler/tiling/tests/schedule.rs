@@ -72,13 +72,20 @@ fn matmul_dots_get_a_register_block_unroll_and_packing() {
 }
 
 #[test]
-fn i8_dots_get_the_int8_block_and_narrow_float_dots_none() {
+fn i8_dots_get_the_int8_block_and_narrow_float_dots_the_f32_one_on_widened_tiles() {
     let (_, after) = lowered(
         "fn main(a: i8[M, K], b: i8[K, N], c: bf16[M, K], d: bf16[K, N]) -> (i32[M, N], bf16[M, N]) { (a @ b, c @ d) }",
         &Schedule::host(),
     );
     assert_eq!(after.matches("tile.dot").count(), 2, "{after}");
-    assert_eq!(after.matches("block =").count(), 1, "{after}");
+    assert_eq!(after.matches("block =").count(), 2, "{after}");
+    // The bf16 matmul's operands are widened exactly, its dot is an f32 one.
+    assert!(
+        after.contains("%ta = tile.cast %tan {dtype = f32} : (tile<")
+            && after.contains("%tb = tile.cast %tn {dtype = f32} : (tile<")
+            && after.contains("madd = \"mul_add\"} : (tile<"),
+        "{after}"
+    );
     assert!(
         after.contains("{rows = \"live\", block = [4, 2], unroll = 2, pack = \"both\"} : (tile<"),
         "{after}"

@@ -81,7 +81,11 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
 }
 
 /// The program ids `%i`, `%j` and the K loop accumulating `%acc = a[i, :] @ b[:, j]` in
-/// `acc_dtype`, for tiles `[tm, tk, tn]`.
+/// `acc_dtype`, for tiles `[tm, tk, tn]`. Narrow float operands (`bf16`, `f16`, `f8*`)
+/// into an `f32` accumulator are loaded narrow and widened exactly (`tile.cast`), so that
+/// the dot is an `f32` one: products of two narrow floats are exact in `f32`, the sum is
+/// accumulated in `f32` (DSL.md "Numerics") and the CPU back end runs its `f32`
+/// micro-kernels (the rhs widened while packed, `dot_widen`) instead of a scalar loop.
 fn accumulate(
     kt: &mut KernelText,
     (sa, da): (&[SymExpr], DType),
@@ -90,28 +94,33 @@ fn accumulate(
     [tm, tk, tn]: [u64; 3],
 ) {
     let acc_tile = tile(acc_dtype, &[tm, tn]);
-    let (a_tile, b_tile) = (tile(da, &[tm, tk]), tile(da, &[tk, tn]));
-    // A narrow float rhs (a weight held narrow, [`widened_rhs`]) is read narrow and
-    // widened exactly to the lhs's dtype: the dot packs it widening.
-    let load_b = if db == da {
-        format!(
-            "%tb = tile.load %b, %k, %j : ({}, index, index) -> {b_tile}",
-            buf(db, sb)
-        )
+    let wide = if da.is_float() && acc_dtype == DType::F32 {
+        DType::F32
     } else {
-        let narrow = tile(db, &[tk, tn]);
-        format!(
-            "%tn = tile.load %b, %k, %j : ({}, index, index) -> {narrow}\n  %tb = tile.cast %tn {{dtype = {da}}} : ({narrow}) -> {b_tile}",
-            buf(db, sb)
-        )
+        da
     };
+    let (a_tile, b_tile) = (tile(wide, &[tm, tk]), tile(wide, &[tk, tn]));
+    // A narrow operand (a weight held narrow, [`widened_rhs`], or a narrow matmul's) is
+    // read narrow and widened exactly: the dot packs a widened rhs widening.
+    let load = |[name, narrow_name]: [&str; 2], at: &str, (d, dims): (DType, &[u64]), t: &str| {
+        let buf_ty = buf(d, if name == "ta" { sa } else { sb });
+        if d == wide {
+            format!("%{name} = tile.load {at} : ({buf_ty}, index, index) -> {t}")
+        } else {
+            let narrow = tile(d, dims);
+            format!(
+                "%{narrow_name} = tile.load {at} : ({buf_ty}, index, index) -> {narrow}\n  %{name} = tile.cast %{narrow_name} {{dtype = {wide}}} : ({narrow}) -> {t}"
+            )
+        }
+    };
+    let load_a = load(["ta", "tan"], "%a, %i, %k", (da, &[tm, tk]), &a_tile);
+    let load_b = load(["tb", "tn"], "%b, %k, %j", (db, &[tk, tn]), &b_tile);
     kt.line("%i = tile.program_id {axis = 0} : () -> index");
     kt.line("%j = tile.program_id {axis = 1} : () -> index");
     kt.line(format!("%z = tile.zeros : () -> {acc_tile}"));
     kt.line(format!(
-        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  %ta = tile.load %a, %i, %k : ({}, index, index) -> {a_tile}\n  {load_b}\n  %d = tile.dot %ta, %tb, %c {{rows = \"live\"}} : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
+        "%acc = tile.for %z {{bounds = {}}} : ({acc_tile}) -> {acc_tile} (%k: index, %c: {acc_tile}) {{\n  {load_a}\n  {load_b}\n  %d = tile.dot %ta, %tb, %c {{rows = \"live\"}} : ({a_tile}, {b_tile}, {acc_tile}) -> {acc_tile}\n  tile.yield %d : {acc_tile}\n}}",
         sizes(&[SymExpr::lit(0), cdiv(&sa[1], tk)]),
-        buf(da, sa),
     ));
 }
 
