@@ -46,6 +46,18 @@ const CASES: &[Case] = &[
     },
     Case {
         table: "algebra",
+        rule: "mul-one",
+        src: "fn main(x: f32[N, M]) -> f32[N, M] { exp(x * 1.0) }",
+        count: &[("graph.mul", 0), ("graph.exp %x", 1)],
+    },
+    Case {
+        table: "algebra",
+        rule: "mul-one",
+        src: "fn main(x: i32[N, M]) -> i32[N, M] { (x * 1) + 2 }",
+        count: &[("graph.mul", 0)],
+    },
+    Case {
+        table: "algebra",
         rule: "div-one",
         src: "fn main(x: f32[N, M]) -> f32[N, M] { exp(x / 1.0) }",
         count: &[("graph.div", 0), ("graph.exp %x", 1)],
@@ -244,10 +256,41 @@ fn check_case(c: &Case, n: i64, seed: u64) {
     }
     let f = m.func("main").unwrap();
     let sizes = all_sizes(f, n);
-    let xs = inputs(f, &sizes, seed);
+    // The rules are exact: bit for bit on random values and on IEEE edge values.
+    for xs in [inputs(f, &sizes, seed), edge_inputs(f, &sizes)] {
+        let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("before");
+        let got = tessera_interp::run_func(&after, "main", xs).expect("after");
+        close(&got, &want, 0.0).unwrap_or_else(|e| panic!("{}: {e}\n{text}", c.src));
+    }
+}
+
+/// `x - (-0)` is `x + 0`, `+0` for `x = -0`: `sub-zero` must leave it alone.
+#[test]
+fn sub_zero_keeps_a_negative_zero() {
+    let m = inlined("fn main(x: f32[N]) -> f32[N] { exp(x - (-0.0)) - 1.0 }");
+    let opts = Options {
+        tables: vec!["algebra"],
+        ..Options::default()
+    };
+    let (after, o) = optimized(&m, "main", &opts);
+    assert_eq!(
+        o.report.rules.get("sub-zero"),
+        None,
+        "{}",
+        o.report.summary()
+    );
+    let f = m.func("main").unwrap();
+    let xs = edge_inputs(f, &all_sizes(f, 10));
     let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("before");
     let got = tessera_interp::run_func(&after, "main", xs).expect("after");
-    close(&got, &want, 0.0).unwrap_or_else(|e| panic!("{}: {e}\n{text}", c.src));
+    close(&got, &want, 0.0).unwrap();
+    // and the identity it would break: 1 / (x - (-0)) at x = -0 is +inf, not -inf.
+    let m = inlined("fn main(x: f32[N]) -> f32[N] { 1.0 / (x - (-0.0)) }");
+    let (after, _) = optimized(&m, "main", &opts);
+    let f = m.func("main").unwrap();
+    let xs = edge_inputs(f, &all_sizes(f, 10));
+    let got = tessera_interp::run_func(&after, "main", xs).expect("after");
+    assert_eq!(got[0].to_f64_vec()[0], f64::INFINITY);
 }
 
 #[test]

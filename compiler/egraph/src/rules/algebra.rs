@@ -23,6 +23,7 @@ pub fn rules() -> Vec<Rule> {
         // x / 1 = x for floats, when x has the quotient's type.
         class_rule("div-one", FnRule(div_one)),
         // x - 0 = x for floats (-0 - 0 = -0, +0 - 0 = +0), when x has the result's type.
+        // Only for +0: x - (-0) = x + 0, which is +0 for x = -0.
         class_rule("sub-zero", FnRule(sub_zero)),
     ]
 }
@@ -104,7 +105,8 @@ fn sub_zero(g: &Graph, class: Id) -> Vec<Found> {
         return out;
     }
     for kids in operands(g, class, GraphOp::Sub) {
-        if constant(g, kids[1]) == Some(0.0) && same_type(g, kids[0], class) {
+        let positive_zero = constant(g, kids[1]).is_some_and(|v| v == 0.0 && v.is_sign_positive());
+        if positive_zero && same_type(g, kids[0], class) {
             out.push(Found::Class(kids[0]));
         }
     }

@@ -54,6 +54,39 @@ pub fn inputs(f: &Func, sizes: &BTreeMap<String, i64>, seed: u64) -> Vec<Tensor>
         .collect()
 }
 
+/// Inputs of `f` that cycle through IEEE edge values (signed zeros, NaN, infinities, a
+/// subnormal, the largest finite `f32`) and a few ordinary ones, offset by `shift` so that
+/// operands of one program see different values at one index.
+pub fn edge_inputs(f: &Func, sizes: &BTreeMap<String, i64>) -> Vec<Tensor> {
+    const EDGES: [f32; 10] = [
+        -0.0,
+        0.0,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1.5,
+        -2.5,
+        1e-40,
+        f32::MAX,
+        -0.75,
+    ];
+    f.params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let t = f.tensor_ty(*p).expect("tensor");
+            let shape: Vec<usize> = t
+                .shape
+                .iter()
+                .map(|d| d.eval_map(sizes).expect("bound") as usize)
+                .collect();
+            let n: usize = shape.iter().product();
+            let values = (0..n).map(|j| EDGES[(j + 3 * i) % EDGES.len()]).collect();
+            Tensor::from_f32(t.dtype, shape, values).expect("edge tensor")
+        })
+        .collect()
+}
+
 /// The symbolic sizes of `f`'s signature, each bound to `v`.
 pub fn all_sizes(f: &Func, v: i64) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
@@ -69,6 +102,8 @@ pub fn all_sizes(f: &Func, v: i64) -> BTreeMap<String, i64> {
     out
 }
 
+/// Whether `got` equals `want` within `rtol` per element (NaN equals NaN); with `rtol` 0,
+/// bit for bit, so that `-0` and `+0` differ.
 pub fn close(got: &[Tensor], want: &[Tensor], rtol: f64) -> Result<(), String> {
     for (g, w) in got.iter().zip(want) {
         if g.dtype() != w.dtype() || g.shape() != w.shape() {
@@ -81,8 +116,12 @@ pub fn close(got: &[Tensor], want: &[Tensor], rtol: f64) -> Result<(), String> {
             ));
         }
         for (a, b) in g.to_f64_vec().iter().zip(w.to_f64_vec()) {
-            let ok =
-                (a.is_nan() && b.is_nan()) || a == &b || (a - b).abs() <= rtol * (1.0 + b.abs());
+            let ok = (a.is_nan() && b.is_nan())
+                || if rtol == 0.0 {
+                    a.to_bits() == b.to_bits()
+                } else {
+                    a == &b || (a - b).abs() <= rtol * (1.0 + b.abs())
+                };
             if !ok {
                 return Err(format!("{a} vs {b}"));
             }
