@@ -385,6 +385,16 @@ def build_cases():
     case("matmul_batch", "matmul_batch.tsr", dict(a=a, b=b, c=c, d=d, e=e),
          R([A @ B, C @ D, E @ D, C @ B[0:2] + 1]))
 
+    r = rng_for("epilogue_reads_operand")
+    x, w, xs, xr, wr = randn(r, 3, 4, 4), randn(r, 4, 4), randn(r, 4, 4), randn(r, 5, 4), randn(r, 1, 4)
+    X, W, XS, XR, WR = map(f64, (x, w, xs, xr, wr))
+    case("epilogue_reads_operand_batched", "epilogue_reads_operand.tsr", dict(x=x, w=w),
+         R([X @ W + W]), fn="batched", note="a batched matmul's epilogue reads its weight")
+    case("epilogue_reads_operand_square", "epilogue_reads_operand.tsr", dict(x=xs),
+         R([np.maximum(XS @ XS + XS, 0)]), fn="square")
+    case("epilogue_reads_operand_row", "epilogue_reads_operand.tsr", dict(x=xr, w=wr),
+         R([(XR * 2 + WR) * WR]), fn="row_weight")
+
     r = rng_for("matmul_f16")
     a, b = randn(r, 4, 32, dtype="f16"), randn(r, 32, 3, scale=0.2, dtype="f16")
     c, d = randn(r, 4, 32, dtype="bf16"), randn(r, 32, 3, scale=0.2, dtype="bf16")

@@ -172,8 +172,8 @@ fn needed(g: &Graph, roots: &[Id], best: &BTreeMap<Id, (f64, Node)>) -> BTreeSet
     out
 }
 
-/// The e-class of the matmul (or conv2d) inside a matmul (or conv) kernel, if the e-graph
-/// has it.
+/// The e-class of the matmul (or conv2d) inside a matmul (or conv) kernel, or of an
+/// attention kernel's scores (its first contraction, `q @ k^T`), if the e-graph has it.
 fn anchor_class(g: &Graph, n: &Node) -> Option<Id> {
     let Head::Kernel(k) = &n.head else {
         return None;
@@ -181,6 +181,16 @@ fn anchor_class(g: &Graph, n: &Node) -> Option<Id> {
     let anchor = match k.kind {
         KernelKind::Matmul => GraphOp::MatMul,
         KernelKind::Conv => GraphOp::Conv2d,
+        KernelKind::Attention => {
+            return k
+                .body
+                .iter()
+                .zip(body_classes(g, n))
+                .find_map(|(b, c)| match b {
+                    BodyNode::Op(GraphOp::MatMul | GraphOp::Einsum, _, _) => c,
+                    _ => None,
+                })
+        }
         _ => return None,
     };
     k.body.iter().find_map(|b| match b {

@@ -291,20 +291,25 @@ fn lowerable(g: &Graph, k: &Kernel, kids: &[Id], out: &TensorType) -> bool {
     if anchors != want {
         return false;
     }
-    // Inputs read by the anchor itself (matmul operands, norm parameters) are exempt.
-    let mut anchor_inputs = Vec::new();
+    // Inputs read only by the anchor itself (matmul operands, norm parameters) are exempt;
+    // one that the epilogue or prologue reads too (`x @ w + w`: `canonical` merges the
+    // two reads into one input) must be readable there as well.
+    let (mut anchor_inputs, mut other_inputs) = (Vec::new(), Vec::new());
     for n in &k.body {
         if let BodyNode::Op(o, _, c) = n {
             if matches!(o, GraphOp::MatMul | GraphOp::Conv2d) {
                 anchor_inputs.extend(c.iter().copied());
             } else if is_row_op(*o) {
+                other_inputs.extend(c.first().copied());
                 anchor_inputs.extend(c.iter().skip(1).copied());
+            } else {
+                other_inputs.extend(c.iter().copied());
             }
         }
     }
     k.body.iter().enumerate().all(|(i, n)| match n {
         BodyNode::Arg(a) => {
-            anchor_inputs.contains(&i)
+            (anchor_inputs.contains(&i) && !other_inputs.contains(&i))
                 || ty(g, kids[*a]).is_some_and(|t| match k.kind {
                     KernelKind::Elementwise | KernelKind::Conv => broadcasts(&t.shape, &out.shape),
                     _ => readable(&t.shape, &out.shape),
@@ -425,11 +430,12 @@ fn fuse_producer(g: &Graph, class: Id, grown: &BTreeSet<Node>) -> Vec<Found> {
             // Kernels grow one producer operation at a time (not by merging two kernels):
             // every connected group is still reachable, and a chain of n operations holds
             // at most MAX_OPS kernels per e-class instead of a quadratic number of merges.
-            for pn in g[*a]
-                .nodes
-                .iter()
-                .filter(|n| matches!(n.head, Head::Op(..)))
-            {
+            // A producer that reads its own class (`relu(C)` in C once `relu-relu` merged
+            // `relu(relu(x))` with `relu(x)`) would only repeat itself in the kernel.
+            let own = g.find(*a);
+            for pn in g[*a].nodes.iter().filter(|n| {
+                matches!(n.head, Head::Op(..)) && n.children.iter().all(|c| g.find(*c) != own)
+            }) {
                 let Some((p, pkids)) = as_kernel(g, pn) else {
                     continue;
                 };
