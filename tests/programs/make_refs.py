@@ -833,6 +833,12 @@ def build_cases():
     case("literal_only", "literal_only.tsr", dict(c=c, x=x),
          [np.where(c, 1, 0).astype(np.int32)] + R([f64(x) * 0.5, np.where(c, f64(x), 1.5), f64(x) + 6]),
          note="where(c, 1, 0): literals meeting no tensor are i32")
+    r = rng_for("literal_casts")
+    x = randn(r, 3)
+    case("literal_casts", "literal_casts.tsr", dict(x=x),
+         R([f64(x) + 1]) + [np.array(3, np.int8), np.array(65504, np.float16),
+                            np.array(2, np.int32), np.array(3, np.float16)],
+         note="kernels of literals alone")
 
     r = rng_for("einsum_more")
     a, b, c, x = randn(r, 3, 4), randn(r, 4, 5), randn(r, 5, 4), randn(r, 2, 3, 4)

@@ -167,6 +167,16 @@ pub(crate) fn kernel(
             args.push((b, s.dtype));
         }
     }
+    if args.is_empty() {
+        // Only literals (`3 as i8`, a call with literal arguments): the map still needs a
+        // tile to run over, whose elements the region does not read.
+        let z = k.fresh("z");
+        k.line(format!(
+            "%{z} = tile.zeros : () -> {}",
+            tile(out.dtype, &out_tile)
+        ));
+        args.push((z, out.dtype));
+    }
     let elems: Vec<String> = args.iter().map(|_| k.fresh("e")).collect();
     let dtypes: Vec<DType> = args.iter().map(|(_, d)| *d).collect();
     let mut body = KernelText::new("region", &[], &[]);
