@@ -16,9 +16,13 @@
 //!
 //! Two `i8` operands with no label summed within one are rewritten the same way: the one
 //! step is an `i8 x i8 -> i32` matmul, exact (the int8 einsum of `--precision int8`).
-//! Left unchanged (and refused by the lowering with a clear error): repeated labels in
-//! one operand (diagonals), `...`, and other non-`f32` operands (narrow floats would be
-//! rounded after each step, integers need the `i32` promotion of each step).
+//! Other einsums whose operands share one dtype are widened first (DSL.md "Numerics"):
+//! narrow float operands (`bf16`, `f16`, `f8*`) are converted exactly to `f32`, the
+//! steps run in `f32` and the result is rounded once to the operands' dtype; `i8` and
+//! `i32` operands are converted to `i32` and the steps run in `i32`, whose wrapping
+//! arithmetic is a ring, so every order of sums and products gives the interpreter's
+//! result exactly. Left unchanged (and refused by the lowering with a clear error):
+//! repeated labels in one operand (diagonals), `...`, and operands of mixed dtypes.
 
 use crate::rewrite::{rewrite_ops, Builder};
 use tessera_dialects::{Attr, Attrs, DType, Func, GraphOp, Op, Operation, SymExpr, Value};
@@ -128,8 +132,27 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
             .iter()
             .flatten()
             .all(|l| out.contains(l) || terms.iter().filter(|t| t.contains(l)).count() == 2);
-    if !all(DType::F32) && !int8 {
+    let d0 = tys[0].dtype;
+    let wide = if all(DType::F32) || int8 {
+        None
+    } else if all(d0) && d0.is_float() {
+        Some(DType::F32)
+    } else if all(d0) && matches!(d0, DType::I8 | DType::I32) {
+        Some(DType::I32)
+    } else {
         return Ok(None);
+    };
+    let mut operands = op.operands.clone();
+    if let Some(w) = wide {
+        for v in operands.iter_mut() {
+            if b.ty(*v)?.dtype != w {
+                *v = b.emit(
+                    GraphOp::Cast,
+                    vec![*v],
+                    Attrs::new().with("dtype", Attr::DType(w)),
+                )?;
+            }
+        }
     }
     let size = |l: char| -> SymExpr {
         terms
@@ -143,7 +166,7 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
     }
     // 1. Labels of one operand only, not in the output.
     let mut cur: Vec<(Value, Vec<char>)> = Vec::new();
-    for (i, (v, t)) in op.operands.iter().zip(&terms).enumerate() {
+    for (i, (v, t)) in operands.iter().zip(&terms).enumerate() {
         let mut labels = t.clone();
         let elsewhere = |l: char| {
             out.contains(&l)
@@ -187,8 +210,18 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
         acc = b.reshape(c, shape)?;
         la = [batch, rows, cols].concat();
     }
-    // 3. The output's order.
+    // 3. The output's order, and the result's dtype (a widened narrow float rounded once).
     let y = b.arrange(acc, &la, &out)?;
+    let want = b.ty(op.results[0])?.dtype;
+    if b.ty(y)?.dtype != want {
+        return b
+            .emit(
+                GraphOp::Cast,
+                vec![y],
+                Attrs::new().with("dtype", Attr::DType(want)),
+            )
+            .map(Some);
+    }
     if y == op.operands[0] {
         // `einsum("ij->ij", x)`: a copy, so that the result has a value of its own.
         let perm: Vec<i64> = (0..out.len() as i64).collect();

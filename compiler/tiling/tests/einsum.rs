@@ -21,6 +21,10 @@ fn small() -> Schedule {
 }
 
 fn check(src: &str, bindings: &[&[(&str, i64)]]) {
+    check_within(src, bindings, 1e-4)
+}
+
+fn check_within(src: &str, bindings: &[&[(&str, i64)]], rtol: f64) {
     let m = graph(src);
     for schedule in [small(), Schedule::host()] {
         let tiled = lower_func(&m, "main", &schedule).unwrap_or_else(|e| panic!("{src}: {e}"));
@@ -29,7 +33,7 @@ fn check(src: &str, bindings: &[&[(&str, i64)]]) {
             let xs = inputs(&m, &sizes, 70 + n as u64);
             let want = tessera_interp::run_func(&m, "main", xs.clone()).expect("graph interpreter");
             let got = run_tiled(&tiled, xs);
-            close(&got, &want, 1e-4).unwrap_or_else(|e| panic!("{schedule} {b:?}: {e}\n{tiled}"));
+            close(&got, &want, rtol).unwrap_or_else(|e| panic!("{schedule} {b:?}: {e}\n{tiled}"));
         }
     }
 }
@@ -120,8 +124,37 @@ fn int8_einsums_become_one_i8_matmul() {
             &[("M", 5), ("N", 9), ("B", 3)],
         ],
     );
+}
+
+/// Einsums of narrow floats or integers in other forms are widened first: narrow floats to
+/// `f32` (the result rounded once; at most an ulp of the narrow format from the
+/// interpreter's one rounding of the exact sum), `i8` and `i32` to `i32`, whose wrapping
+/// sums and products give the interpreter's result exactly in any order.
+#[test]
+fn narrow_float_and_integer_einsums_are_widened() {
     let m = graph("fn main(x: i8[2, 3], y: i8[3, 4]) -> i32[4] { einsum(\"ij,jk->k\", x, y) }");
     let d =
         tessera_tiling::einsum::decompose_einsums(m.func("main").expect("main")).expect("rewrites");
-    assert!(tessera_dialects::print_func(&d).contains("graph.einsum"));
+    let text = tessera_dialects::print_func(&d);
+    assert!(!text.contains("graph.einsum"), "{text}");
+    assert_eq!(text.matches("{dtype = i32}").count(), 2, "{text}");
+    let sizes: &[&[(&str, i64)]] = &[&[("M", 1), ("N", 1)], &[("M", 5), ("N", 7)]];
+    for (d, rtol) in [
+        ("bf16", 8e-3),
+        ("f16", 1e-3),
+        ("f8e4m3", 0.07),
+        ("i32", 0.0),
+        ("i8", 0.0),
+    ] {
+        let r = if d == "i8" { "i32" } else { d };
+        check_within(
+            &format!(
+                "fn main(a: {d}[M, N], v: {d}[N], x: {d}[2, M, N], y: {d}[N, 3]) -> ({r}[M], {r}, {r}[N], {r}[2, 3]) {{
+                    (einsum(\"ij,j->i\", a, v), einsum(\"ij->\", a), einsum(\"bij->j\", x), einsum(\"bij,jk->bk\", x, y))
+                }}"
+            ),
+            sizes,
+            rtol,
+        );
+    }
 }
