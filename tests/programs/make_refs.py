@@ -833,6 +833,11 @@ def build_cases():
     case("literal_only", "literal_only.tsr", dict(c=c, x=x),
          [np.where(c, 1, 0).astype(np.int32)] + R([f64(x) * 0.5, np.where(c, f64(x), 1.5), f64(x) + 6]),
          note="where(c, 1, 0): literals meeting no tensor are i32")
+    r = rng_for("literal_division")
+    x, i = randn(r, 3), r.integers(-5, 6, 3).astype(np.int32)
+    case("literal_division", "literal_division.tsr", dict(x=x, i=i),
+         R([f64(x) * 0.5]) + [(i * 3).astype(np.int32)] + R([f64(x) - 3.5]) + [np.array(0.25, np.float32)],
+         note="integer literal expressions meeting float and integer tensors")
     r = rng_for("literal_casts")
     x = randn(r, 3)
     case("literal_casts", "literal_casts.tsr", dict(x=x),

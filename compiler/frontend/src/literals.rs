@@ -1,5 +1,12 @@
 //! Weak literals (NumPy "weak" scalars, DSL.md §7): their values, the dtype they take when
 //! they meet no tensor, and folding of expressions made only of literals.
+//!
+//! An expression made only of literals is itself a literal, and adapts *as a whole* to the
+//! tensor it meets: an integer literal expression carries both its integer value (floor
+//! division, what it is when it meets an integer tensor or nothing) and its value with
+//! every integer read as a float (true division, what it is when it meets a float
+//! tensor), so `x * (1 / 2)` is `x * 0.5` for a float `x`, as in NumPy, and `i * (7 / 2)`
+//! is `i * 3` for an integer `i`.
 
 use crate::lower::Val;
 use tessera_dialects::{DType, GraphOp};
@@ -7,7 +14,9 @@ use tessera_dialects::{DType, GraphOp};
 /// A literal that has not met a tensor yet (NumPy "weak" scalar).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Lit {
-    Int(i64),
+    /// An integer literal expression: its integer value, and its value computed in
+    /// floating point (module docs).
+    Int(i64, f64),
     Float(f64),
     Bool(bool),
 }
@@ -15,15 +24,22 @@ pub enum Lit {
 impl Lit {
     pub(crate) fn describe(self) -> String {
         match self {
-            Lit::Int(v) => format!("integer literal {v}"),
+            Lit::Int(v, _) => format!("integer literal {v}"),
             Lit::Float(v) => format!("float literal {v}"),
             Lit::Bool(v) => format!("bool literal {v}"),
         }
     }
 
+    /// An integer literal expression of the value `v` (itself a literal: both values).
+    pub(crate) fn int(v: i64) -> Lit {
+        Lit::Int(v, v as f64)
+    }
+
+    /// The value as a float: an integer literal expression's value computed in floating
+    /// point.
     pub(crate) fn as_f64(self) -> f64 {
         match self {
-            Lit::Int(v) => v as f64,
+            Lit::Int(_, r) => r,
             Lit::Float(v) => v,
             Lit::Bool(b) => f64::from(u8::from(b)),
         }
@@ -33,7 +49,7 @@ impl Lit {
 /// The dtype of a literal that meets no tensor.
 pub fn default_dtype(l: Lit) -> DType {
     match l {
-        Lit::Int(_) => DType::I32,
+        Lit::Int(..) => DType::I32,
         Lit::Float(_) => DType::F32,
         Lit::Bool(_) => DType::Bool,
     }
@@ -72,7 +88,13 @@ pub(crate) fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
     if matches!(a, Lit::Bool(_)) || matches!(b, Lit::Bool(_)) {
         return Some(Err("cannot mix bool and number literals".into()));
     }
-    let cmp = |f: fn(f64, f64) -> bool| Some(Ok(Lit::Bool(f(a.as_f64(), b.as_f64()))));
+    // Two integer expressions compare as integers (they meet no tensor: `i32`), others as
+    // floats.
+    let (ca, cb) = match (a, b) {
+        (Lit::Int(x, _), Lit::Int(y, _)) => (x as f64, y as f64),
+        _ => (a.as_f64(), b.as_f64()),
+    };
+    let cmp = |f: fn(f64, f64) -> bool| Some(Ok(Lit::Bool(f(ca, cb))));
     match op {
         G::Lt => return cmp(|x, y| x < y),
         G::Le => return cmp(|x, y| x <= y),
@@ -82,30 +104,31 @@ pub(crate) fn fold(op: GraphOp, args: &[Val]) -> Option<Result<Lit, String>> {
         G::Ne => return cmp(|x, y| x != y),
         _ => {}
     }
-    if let (Lit::Int(x), Lit::Int(y)) = (a, b) {
-        let r = match op {
-            G::Add => x.checked_add(y),
-            G::Sub => x.checked_sub(y),
-            G::Mul => x.checked_mul(y),
+    if let (Lit::Int(x, xr), Lit::Int(y, yr)) = (a, b) {
+        let (r, real) = match op {
+            G::Add => (x.checked_add(y), xr + yr),
+            G::Sub => (x.checked_sub(y), xr - yr),
+            G::Mul => (x.checked_mul(y), xr * yr),
             G::Div => {
                 if y == 0 {
                     return Some(Err("integer division by zero".into()));
                 }
-                x.checked_div_euclid(y).map(|q| {
+                let q = x.checked_div_euclid(y).map(|q| {
                     if y < 0 && x.rem_euclid(y) != 0 {
                         q - 1
                     } else {
                         q
                     }
-                })
+                });
+                (q, xr / yr)
             }
-            G::Max => Some(x.max(y)),
-            G::Min => Some(x.min(y)),
-            G::Pow => return Some(Ok(Lit::Float((x as f64).powf(y as f64)))),
+            G::Max => (Some(x.max(y)), xr.max(yr)),
+            G::Min => (Some(x.min(y)), xr.min(yr)),
+            G::Pow => return Some(Ok(Lit::Float(xr.powf(yr)))),
             _ => return None,
         };
         return Some(
-            r.map(Lit::Int)
+            r.map(|v| Lit::Int(v, real))
                 .ok_or_else(|| "integer literal arithmetic overflows".to_string()),
         );
     }
@@ -133,23 +156,23 @@ fn fold_unary(op: GraphOp, a: Lit) -> Option<Result<Lit, String>> {
             op.name()
         )));
     }
-    if let Lit::Int(v) = a {
+    if let Lit::Int(v, r) = a {
         match op {
             G::Neg => {
                 return Some(
                     v.checked_neg()
-                        .map(Lit::Int)
+                        .map(|n| Lit::Int(n, -r))
                         .ok_or_else(|| "integer literal overflows".to_string()),
                 )
             }
             G::Abs => {
                 return Some(
                     v.checked_abs()
-                        .map(Lit::Int)
+                        .map(|n| Lit::Int(n, r.abs()))
                         .ok_or_else(|| "integer literal overflows".to_string()),
                 )
             }
-            G::Relu => return Some(Ok(Lit::Int(v.max(0)))),
+            G::Relu => return Some(Ok(Lit::Int(v.max(0), r.max(0.0)))),
             _ => {}
         }
     }

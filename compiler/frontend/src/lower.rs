@@ -368,7 +368,7 @@ impl<'a> FnLowerer<'a> {
     /// Lowers an expression.
     pub(crate) fn expr(&mut self, e: &Expr) -> R<Val> {
         match &e.kind {
-            ExprKind::Int(v) => Ok(Val::Lit(Lit::Int(*v))),
+            ExprKind::Int(v) => Ok(Val::Lit(Lit::int(*v))),
             ExprKind::Float(v) => Ok(Val::Lit(Lit::Float(*v))),
             ExprKind::Bool(v) => Ok(Val::Lit(Lit::Bool(*v))),
             ExprKind::Var(name) => match self.lookup(name) {
@@ -408,8 +408,8 @@ impl<'a> FnLowerer<'a> {
             ExprKind::Neg(inner) => {
                 let v = self.expr(inner)?;
                 match v {
-                    Val::Lit(Lit::Int(x)) => match x.checked_neg() {
-                        Some(n) => Ok(Val::Lit(Lit::Int(n))),
+                    Val::Lit(Lit::Int(x, r)) => match x.checked_neg() {
+                        Some(n) => Ok(Val::Lit(Lit::Int(n, -r))),
                         None => self.err(Diagnostic::error("integer literal overflows").primary(e.span, "here")),
                     },
                     Val::Lit(Lit::Float(x)) => Ok(Val::Lit(Lit::Float(-x))),
@@ -457,7 +457,7 @@ impl<'a> FnLowerer<'a> {
         match l {
             Lit::Bool(_) => d == DType::Bool,
             Lit::Float(_) => d.is_float(),
-            Lit::Int(v) => match d {
+            Lit::Int(v, _) => match d {
                 DType::Bool => false,
                 DType::I8 => (-128..=127).contains(&v),
                 DType::I32 => i32::try_from(v).is_ok(),
@@ -471,7 +471,7 @@ impl<'a> FnLowerer<'a> {
         if !self.lit_fits(l, d) {
             let hint = match (l, d.is_float()) {
                 (Lit::Float(_), false) if d != DType::Bool => "a float literal never meets an integer tensor: convert the tensor with `as` first",
-                (Lit::Int(_), false) if d != DType::Bool => "the literal is out of the dtype's range",
+                (Lit::Int(..), false) if d != DType::Bool => "the literal is out of the dtype's range",
                 _ => "convert one side with `as`",
             };
             return self.err(
@@ -481,8 +481,9 @@ impl<'a> FnLowerer<'a> {
             );
         }
         let value = match (l, d.is_float()) {
-            (Lit::Int(v), true) => Attr::Float(v as f64),
-            (Lit::Int(v), false) => Attr::Int(v),
+            // A float tensor meets the whole expression computed in floating point.
+            (Lit::Int(_, r), true) => Attr::Float(r),
+            (Lit::Int(v, _), false) => Attr::Int(v),
             (Lit::Float(v), _) => Attr::Float(v),
             (Lit::Bool(b), _) => Attr::Bool(b),
         };
