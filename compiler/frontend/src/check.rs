@@ -79,6 +79,7 @@ fn signatures(program: &Program) -> Result<BTreeMap<String, Signature>, Vec<Diag
     if program.funcs.is_empty() {
         diags.push(
             Diagnostic::error("the program has no functions")
+                .primary(Span::new(0, 0), "the file declares no `fn`")
                 .hint("write `fn main(x: f32[4]) -> f32[4] { x }`"),
         );
     }

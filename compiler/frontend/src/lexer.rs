@@ -56,6 +56,8 @@ impl LexError {
 #[derive(Logos, Clone, Debug, PartialEq)]
 #[logos(error(LexError, LexError::from_lexer))]
 #[logos(skip r"[ \t\r\n\f]+")]
+// A byte-order mark (which some editors write first) is whitespace.
+#[logos(skip r"\u{FEFF}")]
 #[logos(skip(r"//[^\n]*", allow_greedy = true))]
 pub enum Tok<'s> {
     #[token("fn")]
