@@ -61,8 +61,26 @@ pub fn type_to_tensor(
         }
         shape.push(s);
     }
+    // The constant part of the size must be addressable: no tensor of it could exist, and
+    // the element counts of the kernels would wrap.
+    let bytes = shape
+        .iter()
+        .filter_map(SymExpr::as_const)
+        .try_fold(t.dtype.size_bytes() as i64, |acc, c| acc.checked_mul(c))
+        .filter(|b| *b <= MAX_TENSOR_BYTES);
+    if bytes.is_none() {
+        return Err(Diagnostic::error(format!(
+            "a tensor of this type would hold more than 2^{} bytes",
+            MAX_TENSOR_BYTES.ilog2()
+        ))
+        .primary(t.span, "this type"));
+    }
     Ok(TensorType::new(t.dtype, shape))
 }
+
+/// The most bytes the constant sizes of a type may multiply to (2^62: every element count
+/// and byte offset of the compiled code fits in 64-bit arithmetic).
+const MAX_TENSOR_BYTES: i64 = 1 << 62;
 
 /// Every size name a type mentions, in order of first appearance.
 pub fn names_in_type(t: &TypeExpr, out: &mut Vec<(String, tessera_dialects::Span)>) {
