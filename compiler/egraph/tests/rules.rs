@@ -119,6 +119,14 @@ const CASES: &[Case] = &[
         src: "fn main(x: f32[N, 8], w: f32[8, M], b: f32[M]) -> f32[N, M] { gelu(x @ w + b) }",
         count: &[("graph.fused", 1), ("kind = \"matmul\"", 1), ("graph.matmul", 1)],
     },
+    // A narrow float matmul takes its epilogue too (the tile lowering rounds the `f32`
+    // accumulator to bf16 once, then computes the epilogue as its own kernel would).
+    Case {
+        table: "fusion",
+        rule: "fuse-producer",
+        src: "fn main(x: bf16[N, 8], w: bf16[8, M], b: bf16[M]) -> bf16[N, M] { relu(x @ w + b) }",
+        count: &[("graph.fused", 1), ("kind = \"matmul\"", 1), ("graph.matmul", 1)],
+    },
     // Column inputs ([N, 1], one value per row, e.g. the int8 per-row scales) are read
     // inside kernels: elementwise, matmul epilogues (f32 and i8) and row prologues.
     Case {

@@ -205,16 +205,15 @@ fn as_kernel(g: &Graph, n: &Node) -> Option<(KernelRef, Vec<Id>)> {
     }
 }
 
-/// A matmul whose epilogue the tile lowering fuses: f32 operands (or `i8` ones, whose
-/// `i32` accumulator the epilogue reads: the int8 dequantisation), a 2-D right operand.
+/// A matmul whose epilogue the tile lowering fuses: float operands of one dtype (narrow
+/// ones widened and accumulated in `f32`, the epilogue reading the result rounded once),
+/// or `i8` ones, whose `i32` accumulator the epilogue reads (the int8 dequantisation); a
+/// 2-D right operand.
 fn matmul_fusable(g: &Graph, kids: &[Id]) -> bool {
     let (Some(a), Some(b)) = (ty(g, kids[0]), ty(g, kids[1])) else {
         return false;
     };
-    let dtypes = matches!(
-        (a.dtype, b.dtype),
-        (DType::F32, DType::F32) | (DType::I8, DType::I8)
-    );
+    let dtypes = a.dtype == b.dtype && (a.dtype.is_float() || a.dtype == DType::I8);
     dtypes && a.rank() >= 2 && b.rank() == 2
 }
 

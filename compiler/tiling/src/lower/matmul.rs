@@ -148,16 +148,22 @@ pub(super) fn fused(
     // An f32 rhs, or a narrow one that a widening cast left to the matmul.
     let widened = ctx.widened.contains_key(&mm.operands[1]);
     let acc_dtype = match (ta.dtype, tb.dtype) {
-        (DType::F32, DType::F32) => Some(DType::F32),
         (DType::F32, _) if widened => Some(DType::F32),
         (DType::I8, DType::I8) => Some(DType::I32),
+        (x, y) if x == y && x.is_float() => Some(DType::F32),
         _ => None,
     };
     let (Some(acc_dtype), true) = (acc_dtype, ta.rank() >= 2 && tb.rank() == 2) else {
         return Err(TilingError::at(
             mm,
-            "a matmul epilogue needs f32 or i8 operands and a 2-D right operand",
+            "a matmul epilogue needs float operands of one dtype or i8 ones, and a 2-D right operand",
         ));
+    };
+    // The matmul's own result: the accumulator, rounded once to the operands' dtype where
+    // they are narrow floats (an `f32` lhs with a widened rhs gives `f32`).
+    let mm_dtype = match ta.dtype {
+        DType::I8 => DType::I32,
+        d => d,
     };
     let r = ta.rank();
     let m = ta.shape[..r - 1]
@@ -222,6 +228,14 @@ pub(super) fn fused(
     let full = |d: DType| tile(d, &[tm, tn]);
     kt.line("%zero = tile.index {value = sizes[0]} : () -> index");
     let mut operands = vec![("acc".to_string(), acc_dtype)];
+    if mm_dtype != acc_dtype {
+        kt.line(format!(
+            "%accn = tile.cast %acc {{dtype = {mm_dtype}}} : ({}) -> {}",
+            full(acc_dtype),
+            full(mm_dtype)
+        ));
+        operands = vec![("accn".to_string(), mm_dtype)];
+    }
     for (i, (v, leaf)) in leaves.iter().enumerate() {
         let dt = ctx.ty(ctx.buf(*v)).dtype;
         let t = kt.fresh("t");
