@@ -526,3 +526,22 @@ fn weights_refuse_name_clashes_and_empty_tensors() {
         assert!(err(&mut s, "ok").contains("unknown name"));
     }
 }
+
+/// A failed entry leaves the session's seed counter as it was: the random tensors of
+/// later entries do not depend on whether an earlier entry failed, whatever stage failed
+/// (a type error after the built-ins ran, a later built-in's error, an unknown name).
+#[test]
+fn failed_entries_take_no_seed() {
+    let mut clean = Session::new();
+    ok(&mut clean, "let a = randn([4])");
+    ok(&mut clean, "let b = rand([3])");
+    let mut s = Session::new();
+    // The matmul is refused by the checker, after both `randn` calls took their values.
+    err(&mut s, "randn([2, 3]) @ randn([2, 3])");
+    ok(&mut s, "let a = randn([4])");
+    err(&mut s, "let c = rand([2]) + zeros([0])");
+    err(&mut s, "let c = rand([2]) + nothing");
+    ok(&mut s, "let b = rand([3])");
+    assert_eq!(s.tensor("a"), clean.tensor("a"));
+    assert_eq!(s.tensor("b"), clean.tensor("b"));
+}

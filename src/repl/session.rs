@@ -246,6 +246,17 @@ impl Session {
     /// bracket): a command, a definition, a binding or an expression.
     pub fn eval(&mut self, text: &str) -> EvalResult<Reply> {
         self.interrupt.store(false, Ordering::SeqCst);
+        // The REPL's built-ins take their seeds before the entry is checked: a failed
+        // entry gives them back, so later random tensors do not depend on it.
+        let seed = self.next_seed;
+        let reply = self.eval_entry(text);
+        if reply.is_err() {
+            self.next_seed = seed;
+        }
+        reply
+    }
+
+    fn eval_entry(&mut self, text: &str) -> EvalResult<Reply> {
         let origin = Origin::new(ENTRY, text);
         let entry = input::classify(text).map_err(|d| entry_error(&origin, d))?;
         match entry {
