@@ -545,3 +545,50 @@ fn failed_entries_take_no_seed() {
     assert_eq!(s.tensor("a"), clean.tensor("a"));
     assert_eq!(s.tensor("b"), clean.tensor("b"));
 }
+
+/// `:save` then `load` gives the tensor back, bit for bit, in every dtype the REPL holds.
+/// The two FP8 formats share one raw `.npy` encoding (`|V1`, as NumPy saves `ml_dtypes`),
+/// so `load` takes `dtype:` to say which one a file holds; without it the error says so.
+#[test]
+fn save_then_load_round_trips_every_dtype() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::new();
+    for d in DType::ALL {
+        let path = dir.path().join(format!("{d}.npy"));
+        ok(
+            &mut s,
+            &format!("let t = tensor([[0.5, -1.5, 3.0], [448.0, -0.0, 2.25]], dtype: {d})"),
+        );
+        let out = ok(&mut s, &format!(":save t {}", path.display()));
+        assert!(
+            out.starts_with(&format!("saved t ({d}[2, 3]) to ")),
+            "{out}"
+        );
+        ok(
+            &mut s,
+            &format!("let u = load(\"{}\", dtype: {d})", path.display()),
+        );
+        assert_eq!(s.tensor("u"), s.tensor("t"), "{d}");
+        let plain = format!("let v = load(\"{}\")", path.display());
+        if matches!(d, DType::F8E4M3 | DType::F8E5M2) {
+            assert!(out.contains(&format!("dtype: {d}")), "{out}");
+            let e = err(&mut s, &plain);
+            assert!(e.contains("give `dtype: f8e4m3` or `dtype: f8e5m2`"), "{e}");
+        } else {
+            ok(&mut s, &plain);
+            assert_eq!(s.tensor("v"), s.tensor("t"), "{d}");
+        }
+    }
+    // `dtype:` names the dtype the file must hold: it never converts.
+    let f32_file = dir.path().join("f32.npy");
+    let e = err(
+        &mut s,
+        &format!("load(\"{}\", dtype: i8)", f32_file.display()),
+    );
+    assert!(e.contains("file holds f32 (<f4), expected i8"), "{e}");
+    let e = err(
+        &mut s,
+        &format!("load(\"{}\", dtype: 3)", f32_file.display()),
+    );
+    assert!(e.contains("`dtype:` takes a dtype"), "{e}");
+}

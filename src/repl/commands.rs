@@ -13,7 +13,7 @@ use crate::{Error, Program, Tensor};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use tessera_dialects::Span;
+use tessera_dialects::{DType, Span};
 use tessera_frontend::lexer::{self, Tok};
 use tessera_frontend::Diagnostic;
 
@@ -82,7 +82,7 @@ fn help() -> String {
         "\nREPL built-ins (literal arguments): randn([d, ...]) rand([d, ...]) zeros([d, ...]) \
          ones([d, ...])\n  arange(n) tensor([[1.0, 2.0], [3.0, 4.0]]) load(\"file.npy\"); `seed: N` \
          (randn, rand) and \
-         `dtype: f32` (all but load).\nThe language's built-ins are those of DSL.md §4 \
+         `dtype: f32` (for load:\n  the dtype the file holds, needed for FP8).\nThe language's built-ins are those of DSL.md §4 \
          (relu, softmax(x, axis: -1), x @ w, ...).\n",
     );
     out
@@ -393,10 +393,19 @@ fn save(s: &mut Session, origin: &Origin, rest: &str, rest_at: usize) -> EvalRes
     };
     tessera_tensor::npy::write_npy_file(path, t)
         .map_err(|e| Error::msg(format!("cannot write `{path}`: {e}")))?;
-    Ok(Reply::text(format!(
+    let mut out = format!(
         "saved {name} ({}) to {path}",
         tessera_tensor::format::describe(t)
-    )))
+    );
+    let dtype = t.dtype();
+    if matches!(dtype, DType::F8E4M3 | DType::F8E5M2) {
+        // `|V1`, as NumPy saves `ml_dtypes`: the file does not say which FP8 format.
+        out.push_str(&format!(
+            "\n(FP8 files do not say which format they hold: read it back with \
+             `load(\"{path}\", dtype: {dtype})`)"
+        ));
+    }
+    Ok(Reply::text(out))
 }
 
 /// `:time EXPR`: a cold compilation (the cache is bypassed, then updated), then runs of

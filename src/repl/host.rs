@@ -37,8 +37,8 @@ pub fn eval(
     let mut seed = None;
     for (n, v) in named {
         match (name, n.name.as_str(), &v.kind) {
-            (_, "dtype", ExprKind::DType(d)) if name != "load" => given_dtype = Some(*d),
-            (_, "dtype", _) if name != "load" => {
+            (_, "dtype", ExprKind::DType(d)) => given_dtype = Some(*d),
+            (_, "dtype", _) => {
                 return Err(
                     Diagnostic::error("`dtype:` takes a dtype such as `f32` or `i8`")
                         .primary(v.span, "not a dtype"),
@@ -73,7 +73,7 @@ pub fn eval(
     }
     let dtype = given_dtype.unwrap_or(DType::F32);
     let made = match name {
-        "load" => return load(arg),
+        "load" => return load(arg, given_dtype),
         "arange" => {
             let n = int_literal(arg)?;
             let shape = checked_shape(&[n], arg.span)?;
@@ -109,7 +109,11 @@ pub fn eval(
 
 fn usage(name: &str) -> String {
     match name {
-        "load" => "`load(\"path.npy\")` reads a NumPy file".to_string(),
+        "load" => {
+            "`load(\"path.npy\")` reads a NumPy file, `load(\"path.npy\", dtype: f8e4m3)` one \
+             that must hold that dtype"
+                .to_string()
+        }
         "arange" => "`arange(n)` is 0, 1, ..., n-1 (`dtype: f32` by default)".to_string(),
         "tensor" => "`tensor([[1.0, 2.0], [3.0, 4.0]])`, with `dtype: bf16` if wanted".to_string(),
         "randn" | "rand" => {
@@ -164,7 +168,9 @@ fn checked_shape(dims: &[i64], span: Span) -> Result<Vec<usize>, Diagnostic> {
     Ok(shape)
 }
 
-fn load(arg: &Expr) -> Result<Tensor, Diagnostic> {
+/// `load("file.npy")`, or with `dtype:` the dtype the file must hold (never a conversion;
+/// FP8 files need it, as `f8e4m3` and `f8e5m2` share one raw encoding).
+fn load(arg: &Expr, dtype: Option<DType>) -> Result<Tensor, Diagnostic> {
     let ExprKind::Str(path) = &arg.kind else {
         return Err(
             Diagnostic::error("`load` takes a file name in double quotes")
@@ -172,14 +178,22 @@ fn load(arg: &Expr) -> Result<Tensor, Diagnostic> {
                 .hint("`load(\"w.npy\")`"),
         );
     };
-    read_npy(Path::new(path)).map_err(|m| Diagnostic::error(m).primary(arg.span, "this file"))
-}
-
-/// Reads a `.npy` file, with a message that names it.
-pub fn read_npy(path: &Path) -> Result<Tensor, String> {
+    let path = Path::new(path);
+    let error = |m: String| Diagnostic::error(m).primary(arg.span, "this file");
     if !path.exists() {
-        return Err(format!("cannot read `{}`: no such file", path.display()));
+        return Err(error(format!(
+            "cannot read `{}`: no such file",
+            path.display()
+        )));
     }
-    tessera_tensor::npy::read_npy_file(path, None)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    tessera_tensor::npy::read_npy_file(path, dtype).map_err(|e| {
+        let d = error(format!("cannot read `{}`: {e}", path.display()));
+        match e {
+            tessera_tensor::NpyError::AmbiguousFp8(_) => d.hint(
+                "the FP8 formats share one encoding in .npy files: give `dtype: f8e4m3` or \
+                 `dtype: f8e5m2`",
+            ),
+            _ => d,
+        }
+    })
 }
