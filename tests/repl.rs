@@ -592,3 +592,38 @@ fn save_then_load_round_trips_every_dtype() {
     );
     assert!(e.contains("`dtype:` takes a dtype"), "{e}");
 }
+
+/// A redefinition that makes functions call each other reports the recursion alone (the
+/// function it replaces is not checked beside it as a second definition), and the session
+/// keeps its old definitions.
+#[test]
+fn redefinition_into_recursion_is_one_error() {
+    let mut s = Session::new();
+    s.bind("x", f32s(&[2], &[1.0, 2.0]));
+    ok(&mut s, "fn g(a: f32[N]) -> f32[N] { a * 2 }");
+    ok(&mut s, "fn f(a: f32[N]) -> f32[N] { g(a) + 1 }");
+    let e = err(&mut s, "fn g(a: f32[N]) -> f32[N] { f(a) }");
+    assert!(
+        e.starts_with("error: recursion is not allowed: f -> g -> f\n"),
+        "{e}"
+    );
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+    assert_eq!(ok(&mut s, "f(x)"), "f32[2]\n[3., 5.]\n");
+    // Through a third function, and a function that calls itself.
+    ok(&mut s, "fn h(a: f32[N]) -> f32[N] { f(a) - 1 }");
+    let e = err(&mut s, "fn g(a: f32[N]) -> f32[N] { h(a) }");
+    assert!(e.starts_with("error: recursion is not allowed: "), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+    let e = err(&mut s, "fn f(a: f32[N]) -> f32[N] { f(a) }");
+    assert!(e.starts_with("error: recursion is not allowed: "), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+    assert_eq!(ok(&mut s, "h(x)"), "f32[2]\n[2., 4.]\n");
+    let vars = ok(&mut s, ":vars");
+    assert!(!vars.contains("does not check"), "{vars}");
+    // Two definitions of one name in one entry are still reported as such.
+    let e = err(
+        &mut s,
+        "fn k(a: f32[N]) -> f32[N] { a }\nfn k(a: f32[N]) -> f32[N] { a }",
+    );
+    assert!(e.contains("function `k` is defined twice"), "{e}");
+}

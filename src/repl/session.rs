@@ -347,14 +347,13 @@ impl Session {
                 return Err(entry_error(&f.origin, vec![d]));
             }
         }
-        let defined: BTreeSet<&str> = new.iter().map(|f| f.name.as_str()).collect();
-        let mut called = Vec::new();
-        for f in new {
-            fn_calls(&f.decl, &mut called);
-        }
-        called.retain(|c| !defined.contains(c.as_str()));
-        let mut all = self.closure(&called);
-        all.extend(new.iter().cloned());
+        // Checked in the session as it would be: a new definition replaces the old one of
+        // its name (so a call back into it is a recursion, not a second definition).
+        let mut after = self.fns.clone();
+        after.retain(|g| new.iter().all(|f| f.name != g.name));
+        after.extend(new.iter().cloned());
+        let names: Vec<String> = new.iter().map(|f| f.name.clone()).collect();
+        let all = closure_in(&after, &names);
         let synth = prelude_synth(&all);
         Program::from_source(SYNTH_FILE, &synth.src)
             .map_err(|e| EvalError::Errors(synth.map_error(e)))
@@ -370,22 +369,7 @@ impl Session {
     /// The session functions `names` call, with the functions they call, in definition
     /// order.
     pub(crate) fn closure(&self, names: &[String]) -> Vec<SessionFn> {
-        let mut want: BTreeSet<String> = BTreeSet::new();
-        let mut stack: Vec<String> = names.to_vec();
-        while let Some(n) = stack.pop() {
-            if want.contains(&n) {
-                continue;
-            }
-            if let Some(f) = self.fns.iter().find(|f| f.name == n) {
-                want.insert(n);
-                fn_calls(&f.decl, &mut stack);
-            }
-        }
-        self.fns
-            .iter()
-            .filter(|f| want.contains(&f.name))
-            .cloned()
-            .collect()
+        closure_in(&self.fns, names)
     }
 
     /// The program of session function `name` and the functions it calls.
@@ -711,6 +695,29 @@ fn collect_names(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         f(x);
         true
     });
+}
+
+/// The functions of `fns` that `names` name, with the functions they call, in the order
+/// of `fns` (a name defined twice there gives both definitions).
+fn closure_in(fns: &[SessionFn], names: &[String]) -> Vec<SessionFn> {
+    let mut want: BTreeSet<String> = BTreeSet::new();
+    let mut stack: Vec<String> = names.to_vec();
+    while let Some(n) = stack.pop() {
+        if want.contains(&n) {
+            continue;
+        }
+        let defs: Vec<&SessionFn> = fns.iter().filter(|f| f.name == n).collect();
+        if !defs.is_empty() {
+            want.insert(n);
+            for f in defs {
+                fn_calls(&f.decl, &mut stack);
+            }
+        }
+    }
+    fns.iter()
+        .filter(|f| want.contains(&f.name))
+        .cloned()
+        .collect()
 }
 
 /// The names a function's body calls.
