@@ -627,3 +627,39 @@ fn redefinition_into_recursion_is_one_error() {
     );
     assert!(e.contains("function `k` is defined twice"), "{e}");
 }
+
+/// A `;` between two statements says that an entry is one statement, pointing at the `;`
+/// and at what follows it, in entries and in the expressions of commands; the session is
+/// unchanged.
+#[test]
+fn a_semicolon_between_statements_is_explained() {
+    let mut s = Session::new();
+    ok(&mut s, "let x = zeros([2])");
+    let e = err(&mut s, "let a = randn([2]); let b = randn([2])");
+    assert!(
+        e.starts_with(
+            "error: an entry is one statement: this `;` ends it before the end of the entry\n  ┌─ <repl>:1:19\n"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("the statement ends here"), "{e}");
+    assert!(e.contains("^ ------------------ a second statement"), "{e}");
+    assert!(
+        e.contains("hint: enter each statement on a line of its own"),
+        "{e}"
+    );
+    assert!(s.tensor("a").is_none() && s.tensor("b").is_none());
+    for (entry, col) in [
+        ("x + 1; x", "1:6"),
+        ("x;;", "1:2"),
+        (":source x + 1; x", "1:14"),
+        (":time x; x", "1:8"),
+    ] {
+        let e = err(&mut s, entry);
+        assert!(e.contains("an entry is one statement"), "{entry}: {e}");
+        assert!(e.contains(&format!("<repl>:{col}")), "{entry}: {e}");
+    }
+    // A final `;` is still fine, and one inside brackets is the parser's error.
+    assert_eq!(ok(&mut s, "let y = x;"), "y: f32[2]\n");
+    assert!(err(&mut s, "relu(x; x)").contains("found `;`"));
+}

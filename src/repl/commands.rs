@@ -3,6 +3,7 @@
 
 use super::cache::{Backend, Compiled};
 use super::host;
+use super::input;
 use super::session::{
     entry_error, signature, Checked, EvalError, EvalResult, Goal, Reply, Session, SessionFn, Target,
 };
@@ -249,6 +250,9 @@ fn expr_target(origin: &Origin, at: usize) -> EvalResult<Target> {
         Some((_, _, r)) => at + r,
         None => text.len(),
     };
+    if let Some(d) = input::second_statement(&tokens, end - at, at) {
+        return Err(entry_error(origin, vec![d]));
+    }
     Ok(Target {
         origin: origin.clone(),
         dsl: (at, end),

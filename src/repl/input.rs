@@ -129,6 +129,11 @@ pub fn classify(text: &str) -> Result<Input, Vec<Diagnostic>> {
         Some((_, _, r)) => (*r, false),
         None => (text.len(), false),
     };
+    if first.1 != Tok::Fn {
+        if let Some(d) = second_statement(&tokens, end, 0) {
+            return Err(vec![d]);
+        }
+    }
     match first.1 {
         Tok::Fn => Ok(Input::Fn),
         Tok::Let => let_head(text, &tokens, end).map(Input::Let),
@@ -137,6 +142,48 @@ pub fn classify(text: &str) -> Result<Input, Vec<Diagnostic>> {
             quiet,
         }),
     }
+}
+
+/// The error for a `;` outside brackets before `end` (the end of the entry without a final
+/// `;`): an entry is one statement (`let a = 1; let b = 2` would otherwise be a puzzling
+/// syntax error at the `;`). Token offsets are shifted by `at`.
+pub fn second_statement(
+    tokens: &[lexer::Spanned<'_>],
+    end: usize,
+    at: usize,
+) -> Option<Diagnostic> {
+    let mut depth = 0i64;
+    for (i, (l, tok, r)) in tokens.iter().enumerate() {
+        match tok {
+            Tok::LParen | Tok::LBracket | Tok::LBrace => depth += 1,
+            Tok::RParen | Tok::RBracket | Tok::RBrace => depth -= 1,
+            Tok::Semi if depth == 0 && *l < end => {
+                let mut d = Diagnostic::error(
+                    "an entry is one statement: this `;` ends it before the end of the entry",
+                )
+                .primary(Span::new(at + l, at + r), "the statement ends here")
+                .hint(
+                    "enter each statement on a line of its own (a `;` at the end of an entry \
+                     only keeps its result from printing)",
+                );
+                let rest = tokens[i + 1..]
+                    .iter()
+                    .find(|t| !matches!(t.1, Tok::Semi) && t.0 < end);
+                if let Some((start, _, _)) = rest {
+                    let last = tokens
+                        .iter()
+                        .filter(|t| t.2 <= end)
+                        .map(|t| t.2)
+                        .max()
+                        .unwrap_or(end);
+                    d = d.secondary(Span::new(at + start, at + last), "a second statement");
+                }
+                return Some(d);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn let_head(
@@ -270,6 +317,14 @@ mod tests {
         assert!(classify("let x 3").is_err());
         assert!(classify("let x =").is_err());
         assert!(classify("x $ 1").is_err());
+        // One statement per entry: a `;` before the end is an error at the `;`.
+        let e = classify("let a = 1; let b = 2").unwrap_err();
+        assert_eq!(e[0].labels[0].span, Span::new(9, 10));
+        assert!(classify("x;;").is_err());
+        assert!(
+            classify("f(x;").is_ok(),
+            "inside brackets: the parser's error"
+        );
         assert_eq!(classify("fn f() -> f32 { 1 }").unwrap(), Input::Fn);
     }
 }
