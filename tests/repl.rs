@@ -663,3 +663,63 @@ fn a_semicolon_between_statements_is_explained() {
     assert_eq!(ok(&mut s, "let y = x;"), "y: f32[2]\n");
     assert!(err(&mut s, "relu(x; x)").contains("found `;`"));
 }
+
+/// Commands refuse arguments they do not take, with their usage, and change nothing; a
+/// file name with blanks is written in double quotes.
+#[test]
+fn commands_refuse_extra_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::new();
+    ok(&mut s, "let t = ones([2])");
+    let npy = dir.path().join("t.npy");
+    let e = err(&mut s, &format!(":save t {} extra", npy.display()));
+    assert!(
+        e.starts_with("error: `:save` takes 2 arguments, given 3\n"),
+        "{e}"
+    );
+    assert!(e.contains("^^^^^ not an argument of `:save`"), "{e}");
+    assert!(e.contains("hint: usage: `:save NAME FILE.npy`"), "{e}");
+    assert!(!npy.exists() && !dir.path().join("t.npy extra").exists());
+    let st = dir.path().join("w.safetensors");
+    let tensors = vec![("w".to_string(), f32s(&[1], &[1.0]))];
+    tessera_tensor::write_safetensors_file(&st, &tensors).unwrap();
+    let mlp = root().join("examples/mlp.tsr");
+    for (entry, want) in [
+        (":vars x".to_string(), "`:vars` takes no arguments, given 1"),
+        (
+            ":help me please".to_string(),
+            "`:help` takes no arguments, given 2",
+        ),
+        (":q now".to_string(), "`:quit` takes no arguments, given 1"),
+        (
+            format!(":weights {} {}", st.display(), st.display()),
+            "`:weights` takes 1 argument, given 2",
+        ),
+        (
+            format!(":load {} again", mlp.display()),
+            "`:load` takes 1 argument, given 2",
+        ),
+        (
+            ":precision bf16 f16".to_string(),
+            "`:precision` takes at most 1 argument, given 2",
+        ),
+        (
+            ":save \"t\" \"unterminated".to_string(),
+            "unterminated `\"`",
+        ),
+    ] {
+        let e = err(&mut s, &entry);
+        assert!(e.contains(want), "{entry}: {e}");
+    }
+    assert!(s.tensor("w").is_none());
+    assert!(ok(&mut s, ":precision").starts_with("precision: f32"));
+    assert!(s.eval(":quit").unwrap().quit);
+    // Quotes hold blanks; the expressions of `:ir`, `:time`, ... are parsed as before.
+    let spaced = dir.path().join("a file.npy");
+    let out = ok(&mut s, &format!(":save t \"{}\"", spaced.display()));
+    assert!(out.starts_with("saved t (f32[2]) to "), "{out}");
+    assert!(spaced.exists());
+    let out = ok(&mut s, &format!(":weights \"{}\"", st.display()));
+    assert!(out.contains("  w: f32[1]"), "{out}");
+    assert!(err(&mut s, ":source t t").contains("<repl>:1:11"));
+}

@@ -8,6 +8,7 @@ use super::session::{
     entry_error, signature, Checked, EvalError, EvalResult, Goal, Reply, Session, SessionFn, Target,
 };
 use super::synth::Origin;
+use super::words::{self, Word};
 use super::worker;
 use crate::dump::{self, IrLevel};
 use crate::{Error, Program, Tensor};
@@ -107,6 +108,26 @@ pub fn run(
             .primary(rest_span, format!("expected {what}"));
         Err(entry_error(origin, vec![d]))
     };
+    // The commands that take words: split, and refused beyond what they take.
+    let words = match name {
+        "help" | "quit" | "vars" => Some((0, 0)),
+        "load" | "weights" => Some((1, 1)),
+        "precision" => Some((0, 1)),
+        "save" => Some((2, 2)),
+        _ => None,
+    };
+    let words = match words {
+        Some(range) => {
+            let usage = COMMANDS
+                .iter()
+                .find(|(n, _, _)| n[1..] == *name)
+                .map_or(format!(":{name}"), |(n, a, _)| format!("{n} {a}"));
+            words::split(rest, rest_at)
+                .and_then(|w| words::at_most(name, w, range, usage.trim_end()))
+                .map_err(|d| entry_error(origin, vec![d]))?
+        }
+        None => Vec::new(),
+    };
     match name {
         "help" => Ok(Reply::text(help())),
         "quit" => Ok(Reply {
@@ -114,11 +135,12 @@ pub fn run(
             ..Reply::default()
         }),
         "vars" => Ok(Reply::text(vars(s))),
-        "load" if rest.is_empty() => need("a file name"),
-        "load" => load(s, rest),
-        "weights" if rest.is_empty() => need("a file name"),
-        "weights" => weights(s, rest),
-        "save" => save(s, origin, rest, rest_at),
+        "load" | "weights" => match words.first() {
+            None => need("a file name"),
+            Some(w) if name == "load" => load(s, &w.text),
+            Some(w) => weights(s, &w.text),
+        },
+        "save" => save(s, origin, &words, rest_span),
         "ir" => {
             let (level, arg_at) = match split_word(rest) {
                 Some((w, after)) => (w, rest_at + after),
@@ -156,7 +178,7 @@ pub fn run(
             let c = checked(s, origin, rest_at)?;
             Ok(Reply::text(c.program.src))
         }
-        "precision" => precision(s, origin, rest, rest_span),
+        "precision" => precision(s, origin, words.first()),
         "time" if rest.is_empty() => need("an expression"),
         "time" => time(s, origin, rest_at),
         _ => {
@@ -171,7 +193,7 @@ pub fn run(
 }
 
 /// `:precision [f32|bf16|f16|fp8|int8|int8/block32]`: shows or sets the precision of contractions.
-fn precision(s: &mut Session, origin: &Origin, rest: &str, span: Span) -> EvalResult<Reply> {
+fn precision(s: &mut Session, origin: &Origin, word: Option<&Word>) -> EvalResult<Reply> {
     use tessera_egraph::Precision;
     let all = [
         Precision::F32,
@@ -181,9 +203,9 @@ fn precision(s: &mut Session, origin: &Origin, rest: &str, span: Span) -> EvalRe
         Precision::Int8,
         Precision::Int8Block32,
     ];
-    if rest.is_empty() {
+    let Some(Word { text: rest, span }) = word else {
         return Ok(Reply::text(format!("precision: {}\n", s.precision.name())));
-    }
+    };
     let Some(p) = all.iter().find(|p| p.name() == rest) else {
         let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
         let hint = if rest == "auto" {
@@ -193,7 +215,7 @@ fn precision(s: &mut Session, origin: &Origin, rest: &str, span: Span) -> EvalRe
             format!("the precisions are: {}", names.join(", "))
         };
         let d = Diagnostic::error(format!("unknown precision `{rest}`"))
-            .primary(span, "not a precision")
+            .primary(*span, "not a precision")
             .hint(hint);
         return Err(entry_error(origin, vec![d]));
     };
@@ -373,23 +395,18 @@ fn weights(s: &mut Session, path: &str) -> EvalResult<Reply> {
     Ok(Reply::text(out))
 }
 
-/// `:save NAME FILE.npy`.
-fn save(s: &mut Session, origin: &Origin, rest: &str, rest_at: usize) -> EvalResult<Reply> {
-    let (name, path_at) = match split_word(rest) {
-        Some((n, after)) if after < rest.len() => (n, after),
-        _ => {
-            let d = Diagnostic::error("`:save` needs a tensor name and a file name").primary(
-                Span::new(rest_at, rest_at + rest.len()),
-                "expected NAME FILE.npy",
-            );
-            return Err(entry_error(origin, vec![d]));
-        }
+/// `:save NAME FILE.npy` (`words`: the name and the file, already at most two).
+fn save(s: &mut Session, origin: &Origin, words: &[Word], rest: Span) -> EvalResult<Reply> {
+    let [name, path] = words else {
+        let d = Diagnostic::error("`:save` needs a tensor name and a file name")
+            .primary(rest, "expected NAME FILE.npy");
+        return Err(entry_error(origin, vec![d]));
     };
-    let path = rest[path_at..].trim();
+    let (name, name_span, path) = (name.text.as_str(), name.span, path.text.as_str());
     let Some(t) = s.tensor(name) else {
         let names: Vec<&str> = s.tensors.keys().map(String::as_str).collect();
         let mut d = Diagnostic::error(format!("no tensor `{name}` is bound"))
-            .primary(Span::new(rest_at, rest_at + name.len()), "unknown name");
+            .primary(name_span, "unknown name");
         if !names.is_empty() {
             d = d.hint(format!("the bound tensors are: {}", names.join(", ")));
         }

@@ -9,6 +9,7 @@
 //! - [`cache`]: compiled functions by synthesized source, so nothing compiles twice.
 //! - [`commands`]: `:load`, `:weights`, `:ir`, `:explain`, `:time`, `:save`, `:help`, ...
 //! - [`complete`]: tab completion.
+//! - [`words`]: the arguments of the commands that take words, and their usage errors.
 //! - [`worker`]: evaluation on a thread of its own, so Ctrl-C can interrupt it.
 //!
 //! The line editor (history, prompts, Ctrl-C) is the binary's (`src/cli/repl.rs`); see
@@ -21,6 +22,7 @@ pub mod host;
 pub mod input;
 pub mod session;
 pub mod synth;
+pub mod words;
 pub mod worker;
 
 pub use cache::Stats;
