@@ -122,6 +122,33 @@ fn source_errors_exit_with_1_and_show_the_line() {
     assert!(!out.exists(), "no output after an error");
 }
 
+/// A `.safetensors` file whose header gives one tensor name twice is refused (a JSON
+/// parser keeps the last one silently), naming the file and the name, before anything runs.
+#[test]
+fn weights_with_a_name_given_twice_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prog = dir.path().join("id.tsr");
+    std::fs::write(&prog, "fn main(w: f32[1]) -> f32[1] {\n    w\n}\n").expect("write");
+    let w = dir.path().join("dup.safetensors");
+    let entry = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
+    let header = format!(r#"{{"w":{entry},"w":{entry}}}"#);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend(1f32.to_le_bytes());
+    std::fs::write(&w, bytes).expect("write");
+    let out = dir.path().join("y.npy");
+    let o = tessera(&["run", p(&prog), "--weights", p(&w), "--output", p(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: {}: the header names tensor `w` twice (a file holds each name once)\n",
+            p(&w)
+        )
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn input_errors_name_the_parameter_and_write_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -525,6 +525,23 @@ fn weights_refuse_name_clashes_and_empty_tensors() {
         assert!(e.contains(want), "{e}");
         assert!(err(&mut s, "ok").contains("unknown name"));
     }
+    // A header that gives one name twice (the last would win silently).
+    let path = dir.path().join("dup.safetensors");
+    let entry = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
+    let header = format!(r#"{{"ok":{entry},"ok":{entry}}}"#);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend(1f32.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let e = err(&mut s, &format!(":weights {}", path.display()));
+    assert!(
+        e.contains(&format!(
+            "{}: the header names tensor `ok` twice",
+            path.display()
+        )),
+        "{e}"
+    );
+    assert!(err(&mut s, "ok").contains("unknown name"));
 }
 
 /// A failed entry leaves the session's seed counter as it was: the random tensors of

@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod format;
+mod json_keys;
 pub mod npy;
 pub mod random;
 mod raw;

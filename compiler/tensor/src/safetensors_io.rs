@@ -1,8 +1,10 @@
 //! `.safetensors` files (weights), read and written with the `safetensors` crate.
 //!
 //! Dtypes: `F32`, `F16`, `BF16`, `F8_E4M3`, `F8_E5M2`, `I8`, `I32` and `BOOL` map to the
-//! Tessera dtypes of the same meaning; any other dtype is an error naming the tensor.
+//! Tessera dtypes of the same meaning; any other dtype is an error naming the tensor, and so
+//! is a tensor name that the header gives twice ([`crate::json_keys`]).
 
+use crate::json_keys;
 use crate::npy::write_atomic;
 use crate::raw;
 use crate::tensor::Tensor;
@@ -15,6 +17,8 @@ use tessera_dialects::DType;
 pub enum SafetensorsError {
     #[error("corrupt .safetensors file: {0}")]
     Corrupt(String),
+    #[error("the header names tensor `{0}` twice (a file holds each name once)")]
+    DuplicateName(String),
     #[error("tensor `{name}` holds {dtype}; Tessera dtypes are F32, F16, BF16, F8_E4M3, F8_E5M2, I8, I32 and BOOL")]
     UnsupportedDtype { name: String, dtype: String },
     #[error("cannot write .safetensors data: {0}")]
@@ -52,8 +56,12 @@ pub fn from_st_dtype(d: Dtype) -> Option<DType> {
     })
 }
 
-/// Reads every tensor of a `.safetensors` buffer, sorted by name.
+/// Reads every tensor of a `.safetensors` buffer, sorted by name. A name the header gives
+/// twice is an error (the `safetensors` crate would keep the last one silently).
 pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, SafetensorsError> {
+    if let Some(name) = duplicate_name(bytes) {
+        return Err(SafetensorsError::DuplicateName(name));
+    }
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| SafetensorsError::Corrupt(e.to_string()))?;
     let mut out = Vec::with_capacity(st.len());
@@ -79,6 +87,15 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, Safetenso
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// A key the JSON header of `bytes` gives twice, if the header is readable.
+fn duplicate_name(bytes: &[u8]) -> Option<String> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(n).ok()?.checked_add(8)?;
+    let header = std::str::from_utf8(bytes.get(8..end)?).ok()?;
+    let keys = json_keys::top_level_keys(header)?;
+    json_keys::first_duplicate(&keys).map(str::to_string)
 }
 
 /// Serializes tensors to `.safetensors` bytes. Names must be distinct.
@@ -179,6 +196,47 @@ mod tests {
             ("a".to_string(), sample(DType::F32, &[1], 1.0)),
         ];
         assert!(write_safetensors(&dup).is_err());
+    }
+
+    /// A safetensors file whose header is `json` over `data`.
+    fn with_header(json: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (json.len() as u64).to_le_bytes().to_vec();
+        out.extend(json.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn a_name_given_twice_is_refused() {
+        let one = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
+        let two = r#"{"dtype":"F32","shape":[1],"data_offsets":[4,8]}"#;
+        let data = [0u8; 8];
+        // The same entry twice (the data is covered either way), two entries of one name,
+        // and a name spelled with an escape.
+        for (json, data) in [
+            (format!(r#"{{"w":{one},"w":{one}}}"#), &data[..4]),
+            (
+                format!(r#"{{"w":{one}, "v":{two}, "w" : {two}}}"#),
+                &data[..],
+            ),
+            (format!(r#"{{"w":{one},"w":{two}}}"#), &data[..]),
+        ] {
+            let e = read_safetensors(&with_header(&json, data)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "the header names tensor `w` twice (a file holds each name once)",
+                "{json}"
+            );
+        }
+        let json = format!(r#"{{"__metadata__":{{"a":"b"}},"w":{one},"w":{one}}}"#);
+        let e = read_safetensors(&with_header(&json, &data[..4])).unwrap_err();
+        assert_eq!(e, SafetensorsError::DuplicateName("w".into()));
+        // Distinct names (one a prefix of another, one in a nested object) are fine.
+        let json = format!(r#"{{"w":{one},"ww":{two},"__metadata__":{{"w":"x"}}}}"#);
+        assert_eq!(
+            read_safetensors(&with_header(&json, &data)).unwrap().len(),
+            2
+        );
     }
 
     #[test]
