@@ -3,8 +3,10 @@
 
 use crate::{Error, Program};
 use tessera_codegen_cpu::run::{from_bytes, to_bytes};
-use tessera_codegen_cpu::{JitBackend, JitProgram};
-use tessera_runtime::{HostTensor, TsrTensor};
+use tessera_codegen_cpu::{CodegenError, JitBackend, JitProgram};
+use tessera_dialects::Loc;
+use tessera_runtime::plan::BufSpec;
+use tessera_runtime::{ErrorCode, HostTensor, TsrTensor};
 use tessera_tensor::convert::runtime_dtype;
 use tessera_tensor::Tensor;
 
@@ -38,6 +40,24 @@ pub struct PreparedRun {
     inputs: Vec<HostTensor>,
     outputs: Vec<HostTensor>,
     weight_bytes: usize,
+    /// The largest intermediate value under these inputs' sizes, for the error when the
+    /// run cannot allocate the intermediates.
+    largest_temp: Option<Sized>,
+}
+
+/// A value of the plan with its sizes bound: where it is computed, its type and bytes.
+#[derive(Clone, Debug)]
+struct Sized {
+    loc: Loc,
+    ty: String,
+    bytes: u128,
+}
+
+impl Sized {
+    /// `f32[262144, 262144] (274877906944 bytes)`.
+    fn describe(&self) -> String {
+        format!("{} ({} bytes)", self.ty, self.bytes)
+    }
 }
 
 impl PreparedRun {
@@ -52,6 +72,21 @@ impl PreparedRun {
 
 fn host_error(e: tessera_runtime::Error) -> Error {
     Error::msg(e.message)
+}
+
+/// A buffer of `dtype` and the sizes of expressions `dims` under `values`.
+fn sized(loc: Loc, dtype: tessera_runtime::DType, dims: &[u32], values: &[i64]) -> Sized {
+    let dims: Vec<i64> = dims.iter().map(|&d| values[d as usize]).collect();
+    let bytes = dims.iter().fold(dtype.size_bytes() as u128, |n, &d| {
+        n.saturating_mul(d.max(0) as u128)
+    });
+    let ty = if dims.is_empty() {
+        dtype.name().to_string()
+    } else {
+        let d: Vec<String> = dims.iter().map(i64::to_string).collect();
+        format!("{}[{}]", dtype.name(), d.join(", "))
+    };
+    Sized { loc, ty, bytes }
 }
 
 impl CpuExecutable {
@@ -172,16 +207,52 @@ impl CpuExecutable {
             );
         }
         let shapes: Vec<&[i64]> = host.iter().map(|h| h.sizes()).collect();
-        let out_shapes =
-            tessera_runtime::exec::output_shapes(self.plan(), &shapes).map_err(host_error)?;
+        let values =
+            tessera_runtime::exec::size_values(self.plan(), &shapes).map_err(host_error)?;
+        // Outputs are allocated here; one that cannot be is an error at its operation.
         let outputs = self
             .plan()
             .args
             .iter()
             .filter(|a| a.output)
-            .zip(&out_shapes)
-            .map(|(a, s)| HostTensor::zeros(a.dtype, s).map_err(host_error))
+            .enumerate()
+            .map(|(i, a)| {
+                let s: Vec<i64> = a.dims.iter().map(|&e| values[e as usize]).collect();
+                HostTensor::zeros(a.dtype, &s).map_err(|e| {
+                    if e.code != ErrorCode::OutOfMemory {
+                        return host_error(e);
+                    }
+                    let loc = self
+                        .tiled
+                        .results
+                        .get(i)
+                        .map(|&b| self.tiled.buffers[b].loc);
+                    let out = sized(loc.unwrap_or_default(), a.dtype, &a.dims, &values);
+                    let m = format!(
+                        "cannot allocate result {i}, {}, this operation's result ({})",
+                        out.describe(),
+                        e.message
+                    );
+                    self.located(m, out.loc)
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
+        let largest_temp = self
+            .plan()
+            .buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| match b {
+                BufSpec::Temp { dtype, dims } => {
+                    let loc = self.tiled.buffers.get(i).map(|t| t.loc);
+                    Some(sized(loc.unwrap_or_default(), *dtype, dims, &values))
+                }
+                BufSpec::Arg(_) => None,
+            })
+            .fold(None::<Sized>, |best, t| match best {
+                Some(b) if b.bytes >= t.bytes => Some(b),
+                _ => Some(t),
+            });
         let weight_bytes = self
             .weight_inputs
             .iter()
@@ -192,6 +263,7 @@ impl CpuExecutable {
             inputs: host,
             outputs,
             weight_bytes,
+            largest_temp,
         })
     }
 
@@ -246,7 +318,27 @@ impl CpuExecutable {
         let ptrs: Vec<*const TsrTensor> = descs.iter().map(|d| d as *const TsrTensor).collect();
         // SAFETY: every descriptor describes a live `HostTensor` of `run`, borrowed mutably
         // for the call, so nothing else reads or writes them; outputs are distinct tensors.
-        unsafe { self.jit.run_raw_timed(&ptrs, timings) }.map_err(|e| Error::msg(e.to_string()))
+        unsafe { self.jit.run_raw_timed(&ptrs, timings) }.map_err(|e| {
+            match (e, &run.largest_temp) {
+                // The intermediates cannot be allocated: located at the largest one's operation,
+                // as the checks of `prepare` locate theirs.
+                (CodegenError::OutOfMemory(m), Some(t)) => self.located(
+                    format!(
+                        "cannot allocate the intermediate values ({m}); the largest, {}, is this \
+                     operation's result",
+                        t.describe()
+                    ),
+                    t.loc,
+                ),
+                (e, _) => Error::msg(e.to_string()),
+            }
+        })
+    }
+
+    /// An error at the operation at `loc` of the function's source (none if unknown).
+    fn located(&self, message: String, loc: Loc) -> Error {
+        self.program
+            .runtime_error(&self.func, tessera_interp::InterpError::new(message, loc))
     }
 
     /// The outputs of a prepared run as tensors.

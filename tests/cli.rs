@@ -661,6 +661,53 @@ fn outputs_are_written_through_links_and_devices_and_all_or_none() {
     assert!(stderr(&o).contains("twice"), "{}", stderr(&o));
 }
 
+/// When the CPU back end cannot allocate the intermediate values or a result, the error
+/// points at the operation that computes the largest of them, as its other run-time errors
+/// do. The run has a 8 GB address-space limit, so the 256 GiB allocation fails on any
+/// machine, whatever its memory and overcommit policy.
+#[cfg(target_os = "linux")]
+#[test]
+fn allocation_failures_point_at_the_operation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = 1usize << 18;
+    let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    for (path, shape) in [(&a, vec![n, 1]), (&b, vec![1, n])] {
+        let t = tessera_tensor::Tensor::from_f32(tessera_dialects::DType::F32, shape, vec![1.0; n])
+            .expect("tensor");
+        tessera_tensor::npy::write_npy_file(path, &t).expect("write");
+    }
+    let big = "f32[262144, 262144] (274877906944 bytes)";
+    for (name, src, at, what) in [
+        (
+            "temp.tsr",
+            "fn main(a: f32[N, 1], b: f32[1, M]) -> f32[N, 1] {\n    let big = exp(a @ b);\n    sum(big, axis: 1, keepdims: true)\n}\n",
+            "temp.tsr:2:15",
+            format!("cannot allocate the intermediate values (allocation of 274877906944 bytes failed); the largest, {big}, is this operation's result"),
+        ),
+        (
+            "result.tsr",
+            "fn main(a: f32[N, 1], b: f32[1, M]) -> f32[N, M] {\n    a @ b\n}\n",
+            "result.tsr:2:5",
+            format!("cannot allocate result 0, {big}, this operation's result"),
+        ),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, src).expect("write");
+        let o = Command::new("sh")
+            .args(["-c", "ulimit -v 8000000 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_tessera"))
+            .args(["run", p(&f), "--input", &format!("a={}", p(&a))])
+            .args(["--input", &format!("b={}", p(&b))])
+            .env("TESSERA_NUM_THREADS", "1")
+            .output()
+            .expect("sh runs");
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {e}");
+        assert!(e.starts_with("error: cannot allocate "), "{name}: {e}");
+        assert!(e.contains(&what) && e.contains(at), "{name}: {e}");
+    }
+}
+
 /// Size arithmetic that overflows `i64` is an error at the size, never a wrapped value, and
 /// `compile --shapes` refuses parameters larger than any allocation.
 #[test]

@@ -23,6 +23,10 @@ pub enum CodegenError {
     /// (`run_tensors` leaves its tensors unchanged).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The run could not allocate memory for its intermediate values (or their sizes
+    /// overflow); nothing ran. Callers that know the operations say which value is largest.
+    #[error("runtime: {0}")]
+    OutOfMemory(String),
 }
 
 /// The result type of this crate.
@@ -47,6 +51,7 @@ impl CodegenError {
             CodegenError::Cranelift(m) => CodegenError::Cranelift(format!("{context}: {m}")),
             CodegenError::Argument(m) => CodegenError::Argument(format!("{context}: {m}")),
             CodegenError::Runtime(m) => CodegenError::Runtime(format!("{context}: {m}")),
+            CodegenError::OutOfMemory(m) => CodegenError::OutOfMemory(format!("{context}: {m}")),
         }
     }
 }

@@ -315,7 +315,10 @@ impl JitProgram {
         // SAFETY: the kernels are this plan's (compiled together above); the descriptors'
         // validity is the caller's promise.
         unsafe { tessera_runtime::exec::run_plan_timed(&self.plan, &self.kernels, args, timings) }
-            .map_err(|e| CodegenError::Runtime(e.message))
+            .map_err(|e| match e.code {
+                tessera_runtime::ErrorCode::OutOfMemory => CodegenError::OutOfMemory(e.message),
+                _ => CodegenError::Runtime(e.message),
+            })
     }
 }
 

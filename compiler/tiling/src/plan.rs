@@ -4,7 +4,7 @@ use crate::checks::SliceCheck;
 use std::collections::BTreeMap;
 use std::fmt;
 use tessera_dialects::print::print_module;
-use tessera_dialects::{Module, SymExpr, TensorType};
+use tessera_dialects::{Loc, Module, SymExpr, TensorType};
 use tessera_tensor::Tensor;
 
 /// A buffer of the plan, by index.
@@ -33,6 +33,9 @@ pub struct BufferInfo {
     pub name: String,
     pub ty: TensorType,
     pub kind: BufKind,
+    /// The graph operation whose value it holds (none for a parameter), for errors about
+    /// the buffer at run time (it cannot be allocated).
+    pub loc: Loc,
 }
 
 /// One kernel launch: each argument is a buffer, optionally seen with another shape of the

@@ -69,7 +69,7 @@ pub(super) fn attention(ctx: &mut Ctx, op: &Operation, at: &Attention) -> Result
         shape: swap.iter().map(|&a| tk_.shape[a].clone()).collect(),
     };
     let kb = {
-        let t = ctx.temp("k_t", kt_ty.clone());
+        let t = ctx.temp("k_t", kt_ty.clone(), op.loc);
         super::layout::transpose_into(ctx, kb, t, &swap, op);
         t
     };

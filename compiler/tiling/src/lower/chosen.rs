@@ -54,6 +54,11 @@ pub(crate) fn flatten(func: &Func) -> (Func, Option<Vec<Chosen>>) {
             for v in inner.operands.iter_mut() {
                 *v = fwd(&forward, *v);
             }
+            // The optimiser writes the kernel's location on `graph.fused` only: its
+            // operations take it, so errors about them (and their buffers) are located.
+            if inner.loc.0.is_none() {
+                inner.loc = op.loc;
+            }
             if inner.op == Op::Graph(GraphOp::Yield) {
                 if let (Some(r), Some(y)) = (op.results.first(), inner.operands.first()) {
                     forward.insert(*r, *y);

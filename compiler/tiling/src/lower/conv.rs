@@ -370,6 +370,7 @@ fn conv2d_gemm(
     let wt = ctx.temp(
         "conv_weight",
         tessera_dialects::TensorType::new(f, wt_shape.clone()),
+        op.loc,
     );
     let (wo, wc) = (fit(o, 32), fit(c, 32));
     let name = ctx.kernel_name("conv2d_weight");
@@ -568,6 +569,7 @@ fn weight_panels(
     let wt = ctx.temp(
         "conv_weight",
         tessera_dialects::TensorType::new(DType::F32, shape.clone()),
+        op.loc,
     );
     let wview = vec![q.clone(), r, c.clone(), kh.clone(), kw.clone()];
     let (wq, wc) = (fit(&q, 8), fit(c, 32));

@@ -77,12 +77,13 @@ impl Ctx {
         &self.buffers[b].ty
     }
 
-    /// A new intermediate buffer.
-    pub fn temp(&mut self, name: &str, ty: TensorType) -> BufId {
+    /// A new intermediate buffer, for a value computed by the operation at `loc`.
+    pub fn temp(&mut self, name: &str, ty: TensorType, loc: Loc) -> BufId {
         self.buffers.push(BufferInfo {
             name: name.to_string(),
             ty,
             kind: BufKind::Temp,
+            loc,
         });
         self.buffers.len() - 1
     }
@@ -196,6 +197,7 @@ pub fn lower_func_with(
             name,
             ty,
             kind: BufKind::Param,
+            loc: Loc::default(),
         });
         ctx.values.insert(*p, ctx.buffers.len() - 1);
         params.push(ctx.buffers.len() - 1);
@@ -222,7 +224,7 @@ pub fn lower_func_with(
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("v{}", r.0));
-            let b = ctx.temp(&name, ty);
+            let b = ctx.temp(&name, ty, op.loc);
             ctx.values.insert(*r, b);
         }
         if let Some(members) = fusion.prologue.get(&i) {
