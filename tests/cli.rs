@@ -149,6 +149,103 @@ fn weights_with_a_name_given_twice_are_refused() {
     assert!(!out.exists());
 }
 
+/// A `.safetensors` file built by hand: `(name, dtype tag, shape, data)` entries.
+fn raw_safetensors(path: &Path, entries: &[(&str, &str, &[usize], Vec<u8>)]) {
+    let (mut header, mut data) = (Vec::new(), Vec::<u8>::new());
+    for (name, dtype, shape, bytes) in entries {
+        let start = data.len();
+        data.extend(bytes);
+        header.push(format!(
+            r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{start},{}]}}"#,
+            data.len()
+        ));
+    }
+    let header = format!("{{{}}}", header.join(","));
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// Checkpoints carry tensors of dtypes Tessera does not have (an `I64` step, a `U8` mask):
+/// those that no parameter names are not read; a parameter's tensor of such a dtype is an
+/// error at the parameter (run and compile alike).
+#[test]
+fn weights_of_other_dtypes_matter_only_when_a_parameter_needs_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prog = dir.path().join("scale.tsr");
+    std::fs::write(
+        &prog,
+        "fn main(x: f32[2], w: f32[2]) -> f32[2] {\n    x * w\n}\n",
+    )
+    .expect("write");
+    let x = dir.path().join("x.npy");
+    let two: Vec<u8> = [1f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let t = tessera_tensor::Tensor::from_f32(tessera_dialects::DType::F32, vec![2], vec![1.0, 2.0])
+        .expect("tensor");
+    tessera_tensor::npy::write_npy_file(&x, &t).expect("npy");
+    let ok = dir.path().join("ok.safetensors");
+    raw_safetensors(
+        &ok,
+        &[
+            ("mask", "U8", &[3], vec![1, 0, 1]),
+            ("step", "I64", &[1], 7i64.to_le_bytes().to_vec()),
+            ("w", "F32", &[2], two.clone()),
+        ],
+    );
+    let o = tessera(&[
+        "run",
+        p(&prog),
+        "--input",
+        &format!("x={}", p(&x)),
+        "--weights",
+        p(&ok),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("[1., 4.]"), "{}", stdout(&o));
+    let obj = dir.path().join("m.o");
+    let o = tessera(&[
+        "compile",
+        p(&prog),
+        "--target",
+        "cpu",
+        "-o",
+        p(&obj),
+        "--weights",
+        p(&ok),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 tensor(s) of --weights name no parameter"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = dir.path().join("bad.safetensors");
+    let f64s: Vec<u8> = [1f64, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    raw_safetensors(&bad, &[("w", "F64", &[2], f64s)]);
+    let xs = format!("x={}", p(&x));
+    for args in [
+        vec!["run", p(&prog), "--input", &xs, "--weights", p(&bad)],
+        vec![
+            "compile",
+            p(&prog),
+            "--target",
+            "cpu",
+            "-o",
+            p(&obj),
+            "--weights",
+            p(&bad),
+        ],
+    ] {
+        let o = tessera(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains("tensor `w` holds F64"), "{e}");
+        assert!(e.contains("scale.tsr:1:"), "{e}");
+        assert!(e.contains("parameter declared here"), "{e}");
+    }
+}
+
 #[test]
 fn input_errors_name_the_parameter_and_write_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");

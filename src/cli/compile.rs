@@ -50,18 +50,20 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
         &Default::default(),
         &sizes,
     )?;
-    let weights = match &a.weights {
-        Some(path) => crate::cli::data::read_weights(path)?,
-        None => Default::default(),
-    };
     let params: std::collections::BTreeSet<String> = exported
         .iter()
         .filter_map(|f| prog.module.func(f))
         .flat_map(|f| tessera::inputs::params(f).into_iter().map(|(n, _)| n))
         .collect();
+    let (weights, unused) = match &a.weights {
+        Some(path) => {
+            let funcs: Vec<&str> = exported.iter().map(String::as_str).collect();
+            crate::cli::data::read_weights(&prog, &funcs, path, &|n| params.contains(n))?
+        }
+        None => Default::default(),
+    };
     check_fixed_sizes(&prog, &exported, &sizes)?;
-    let unused: Vec<&String> = weights.keys().filter(|k| !params.contains(*k)).collect();
-    if !unused.is_empty() && unused.len() < weights.len() {
+    if !unused.is_empty() && !weights.is_empty() {
         let shown: Vec<&str> = unused.iter().take(10).map(|n| n.as_str()).collect();
         eprintln!(
             "note: {} tensor(s) of --weights name no parameter and are not held: {}{}",

@@ -40,19 +40,50 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, 
         }
     }
     let weights = match &io.weights {
-        Some(path) => read_weights(path)?,
+        Some(path) => {
+            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            read_weights(prog, &[func], path, &|n| names.contains(&n))?.0
+        }
         None => BTreeMap::new(),
     };
     Ok((inputs, weights))
 }
 
-/// Every tensor of a `.safetensors` file, by name.
-pub fn read_weights(path: &Path) -> Result<Named, Error> {
+/// The tensors of a `.safetensors` file that `wanted` names, by name, and the names of the
+/// others, which are not read, whatever their dtype. A wanted tensor of a dtype Tessera
+/// does not have is an error at the parameter of that name (of the first of `funcs` that
+/// has one).
+pub fn read_weights(
+    prog: &Program,
+    funcs: &[&str],
+    path: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<(Named, Vec<String>), Error> {
+    use tessera_tensor::safetensors_io::{read_safetensors_named, SafetensorsError};
     let bytes = tessera_tensor::read::read_bounded(path)
         .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
-    let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    Ok(tensors.into_iter().collect())
+    let (tensors, skipped) = read_safetensors_named(&bytes, wanted).map_err(|e| {
+        let message = format!("{}: {e}", path.display());
+        let SafetensorsError::UnsupportedDtype { name, .. } = &e else {
+            return Error::msg(message);
+        };
+        let at = funcs.iter().find_map(|f| {
+            let params = tessera::inputs::params(prog.module.func(f)?);
+            let idx = params.iter().position(|(n, _)| n == name)?;
+            Some((*f, idx))
+        });
+        match at {
+            Some((f, idx)) => prog.input_error(
+                f,
+                tessera::inputs::InputError {
+                    param: Some(idx),
+                    message,
+                },
+            ),
+            None => Error::msg(message),
+        }
+    })?;
+    Ok((tensors.into_iter().collect(), skipped))
 }
 
 /// Writes one tensor as .npy, atomically (no partial file on failure).

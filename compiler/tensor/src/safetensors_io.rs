@@ -59,13 +59,33 @@ pub fn from_st_dtype(d: Dtype) -> Option<DType> {
 /// Reads every tensor of a `.safetensors` buffer, sorted by name. A name the header gives
 /// twice is an error (the `safetensors` crate would keep the last one silently).
 pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, SafetensorsError> {
+    read_safetensors_named(bytes, &|_| true).map(|(t, _)| t)
+}
+
+/// Tensors read by name, and the names skipped unread (both sorted).
+pub type NamedRead = (Vec<(String, Tensor)>, Vec<String>);
+
+/// Reads the tensors of a `.safetensors` buffer whose names `wanted` accepts, sorted by
+/// name; the others are skipped unread, whatever their dtype (a checkpoint's `I64` step
+/// counter or `U8` mask does not stop a program from binding its weights), and their names
+/// returned. The whole header is still checked: a name given twice, or corrupt data
+/// offsets, are errors.
+pub fn read_safetensors_named(
+    bytes: &[u8],
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<NamedRead, SafetensorsError> {
     if let Some(name) = duplicate_name(bytes) {
         return Err(SafetensorsError::DuplicateName(name));
     }
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| SafetensorsError::Corrupt(e.to_string()))?;
     let mut out = Vec::with_capacity(st.len());
+    let mut skipped = Vec::new();
     for (name, view) in st.tensors() {
+        if !wanted(&name) {
+            skipped.push(name);
+            continue;
+        }
         let dtype =
             from_st_dtype(view.dtype()).ok_or_else(|| SafetensorsError::UnsupportedDtype {
                 name: name.clone(),
@@ -86,7 +106,8 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, Safetenso
         out.push((name, t));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    skipped.sort();
+    Ok((out, skipped))
 }
 
 /// A key the JSON header of `bytes` gives twice, if the header is readable.
@@ -237,6 +258,33 @@ mod tests {
             read_safetensors(&with_header(&json, &data)).unwrap().len(),
             2
         );
+    }
+
+    #[test]
+    fn tensors_not_wanted_are_skipped_whatever_their_dtype() {
+        let w = sample(DType::F32, &[2], 1.0);
+        let f64_bytes: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let wb = raw::to_le_bytes(&w);
+        let bytes = safetensors::tensor::serialize(
+            vec![
+                (
+                    "step",
+                    TensorView::new(Dtype::F64, vec![2], &f64_bytes).unwrap(),
+                ),
+                ("w", TensorView::new(Dtype::F32, vec![2], &wb).unwrap()),
+            ],
+            None,
+        )
+        .unwrap();
+        let got = read_safetensors_named(&bytes, &|n| n == "w").unwrap();
+        assert_eq!(got, (vec![("w".to_string(), w)], vec!["step".to_string()]));
+        match read_safetensors_named(&bytes, &|n| n == "step") {
+            Err(SafetensorsError::UnsupportedDtype { name, dtype }) => {
+                assert_eq!((name.as_str(), dtype.as_str()), ("step", "F64"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(read_safetensors(&bytes).is_err());
     }
 
     #[test]
