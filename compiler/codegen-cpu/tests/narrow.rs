@@ -379,3 +379,54 @@ fn dots_with_narrow_floats_match_the_interpreter_bit_for_bit() {
         );
     }
 }
+
+/// `tile.cast` between `f32` and the narrow floats: 16-element tiles (`bf16 -> f32`, `f16
+/// -> f32` and `f32 -> bf16` four lanes at a time) and 6-element ones (the scalar loop),
+/// bit for bit on random values and on edges: ties to even, values that round past the
+/// largest finite (saturating), subnormals, signed zeros, infinities and NaN.
+#[test]
+fn tile_casts_match_the_interpreter_bit_for_bit() {
+    let l = |v: i64| sizes(&[("L", v)]);
+    let edges = vec![
+        1.0 + 1.0 / 256.0,
+        1.0 + 3.0 / 256.0,
+        3.4e38,
+        -3.4e38,
+        65519.0,
+        65520.0,
+        1e-40,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        6e-8,
+        -1.0009766,
+        448.0,
+        460.0,
+        0.1,
+    ];
+    let mut pairs: Vec<(DType, DType)> = NARROW.iter().map(|&d| (d, DType::F32)).collect();
+    pairs.extend(NARROW.iter().map(|&d| (DType::F32, d)));
+    for (from, to) in pairs {
+        for width in [16, 6] {
+            let text = format!(
+                "tile.kernel @ncast(%x: buf<{from}[L]>, %o: buf<{to}[L]>) attributes {{grid = sizes[(L + {w1}) / {width}]}} {{
+  %i = tile.program_id {{axis = 0}} : () -> index
+  %a = tile.load %x, %i : (buf<{from}[L]>, index) -> tile<{width}x{from}>
+  %c = tile.cast %a {{dtype = {to}}} : (tile<{width}x{from}>) -> tile<{width}x{to}>
+  tile.store %c, %o, %i : (tile<{width}x{to}>, buf<{to}[L]>, index) -> ()
+}}",
+                w1 = width - 1
+            );
+            let m = module(&text);
+            let edit = |a: &mut [Tensor]| overwrite(&mut a[0], &edges);
+            check(
+                &m,
+                "ncast",
+                &format!("ncast {from} -> {to} by {width}"),
+                &[l(16), l(19), l(1), l(48)],
+                &edit,
+            );
+        }
+    }
+}

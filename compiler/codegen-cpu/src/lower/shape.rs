@@ -1,12 +1,14 @@
 //! `tile.broadcast` (NumPy rules, or `dims` placing the operand's axes first; by rows: a row is copied when the last axis is kept and
 //! filled from one element when it is broadcast) and `tile.cast` (`f32 -> i32` and
-//! `i32 -> f32` inline, every other pair of dtypes through the `tsr_cast_bits` helper).
+//! `i32 -> f32` inline; `bf16 -> f32`, `f16 -> f32` and `f32 -> bf16` four elements at a
+//! time, inline (the widening of a narrow matmul's operand tiles and the rounding of its
+//! result tile); every other pair of dtypes through the `tsr_cast_bits` helper).
 
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, Result};
 use crate::helpers::{dtype_code, CAST};
-use crate::tile_layout::storage_type;
-use cranelift_codegen::ir::{types, InstBuilder};
+use crate::tile_layout::{storage_type, TileSlot};
+use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData};
 use tessera_dialects::{DType, Operation};
 
 impl Lowerer<'_, '_> {
@@ -124,6 +126,9 @@ impl Lowerer<'_, '_> {
         }
         let (from, to) = (x.dtype, out.dtype);
         let n = out.len() as i64;
+        if self.cast_lanes(&x, &out)? {
+            return self.set(single_result(op)?, Val::Tile(out));
+        }
         let (xs, os) = (x.clone(), out.clone());
         self.for_const(0, n, 1, |l, i| {
             let src = l.elem_addr(&xs, i);
@@ -166,5 +171,50 @@ impl Lowerer<'_, '_> {
             Ok(())
         })?;
         self.set(single_result(op)?, Val::Tile(out))
+    }
+
+    /// `tile.cast` of `x` into `out` four elements at a time, for the pairs that have an
+    /// exact inline four-lane form and tiles of a multiple of four elements: `bf16 -> f32`
+    /// (a shift), `f16 -> f32` (integer lane operations, `widen_f16x4`), `f32 -> bf16`
+    /// (`round_bf16` on four lanes, then the top halves packed by `packusdw`). Bit for bit
+    /// the scalar `tsr_cast_bits`. Returns whether it did the cast.
+    fn cast_lanes(&mut self, x: &TileSlot, out: &TileSlot) -> Result<bool> {
+        let n = out.len() as i64;
+        let (from, to) = (x.dtype, out.dtype);
+        let supported = matches!(
+            (from, to),
+            (DType::BF16, DType::F32) | (DType::F16, DType::F32) | (DType::F32, DType::BF16)
+        );
+        if !supported || n % 4 != 0 || n == 0 {
+            return Ok(false);
+        }
+        let (xs, os) = (x.clone(), out.clone());
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        self.for_const(0, n, 4, |l, i| {
+            let src = l.elem_addr(&xs, i);
+            let dst = l.elem_addr(&os, i);
+            match (from, to) {
+                (DType::BF16, DType::F32) | (DType::F16, DType::F32) => {
+                    let v = if from == DType::BF16 {
+                        l.widen_bf16x4(src, 0, frame_flags())
+                    } else {
+                        l.widen_f16x4(src, 0, frame_flags())
+                    };
+                    l.b.ins().store(frame_flags(), v, dst, 0);
+                }
+                _ => {
+                    let v = l.b.ins().load(types::F32X4, frame_flags(), src, 0);
+                    let r = l.round_bf16(v, true);
+                    let bits = l.b.ins().bitcast(types::I32X4, little, r);
+                    let top = l.b.ins().ushr_imm_u(bits, 16);
+                    let packed = l.b.ins().unarrow(top, top);
+                    let pair = l.b.ins().bitcast(types::I64X2, little, packed);
+                    let lo = l.b.ins().extractlane(pair, 0);
+                    l.b.ins().store(frame_flags(), lo, dst, 0);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(true)
     }
 }
