@@ -6,8 +6,9 @@
 //! `kernels::reduce` bit for bit: a narrow float sum accumulates the exact `f32` values
 //! in `f64` from `+0.0` in the order of the reduced axis (the interpreter's order for one
 //! output) and rounds once (`f64 -> f32`, then `round_arith` to the dtype: overflow gives
-//! inf, or NaN in `f8e4m3`); max/min start from the first element, take a strictly
-//! greater (smaller) one and become NaN for good once a NaN is seen (exact, no rounding);
+//! inf, or NaN in `f8e4m3`); max/min start from the first element and combine with
+//! IEEE 754-2019 `maximum`/`minimum` (`fmax`/`fmin`: NaN for good once a NaN is seen,
+//! `-0` below `+0`; exact, no rounding);
 //! integer sums wrap in `i32` and an `i8` sum wraps to `i8`; integer max/min are exact.
 //! `bool` sum/max/min are refused (as by the interpreter).
 //!
@@ -341,16 +342,13 @@ impl Lowerer<'_, '_> {
                             let a = at(l, k);
                             let e = l.load_elem(a, d, frame_flags())?;
                             let v = if float {
-                                let cc = if max {
-                                    FloatCC::GreaterThan
+                                // IEEE 754-2019 maximum/minimum, as the interpreter:
+                                // NaN for good once seen, -0 below +0.
+                                if max {
+                                    l.b.ins().fmax(acc[0], e)
                                 } else {
-                                    FloatCC::LessThan
-                                };
-                                let better = l.b.ins().fcmp(cc, e, acc[0]);
-                                let v = l.b.ins().select(better, e, acc[0]);
-                                let nan = l.b.ins().fcmp(FloatCC::Unordered, e, acc[0]);
-                                let q = l.b.ins().f32const(f32::NAN);
-                                l.b.ins().select(nan, q, v)
+                                    l.b.ins().fmin(acc[0], e)
+                                }
                             } else if max {
                                 l.b.ins().smax(acc[0], e)
                             } else {

@@ -40,21 +40,40 @@ pub fn apply_f32(op: BinaryOp, a: f32, b: f32) -> f32 {
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
-        BinaryOp::Max => {
-            if a.is_nan() || b.is_nan() {
-                f32::NAN
-            } else {
-                a.max(b)
-            }
-        }
-        BinaryOp::Min => {
-            if a.is_nan() || b.is_nan() {
-                f32::NAN
-            } else {
-                a.min(b)
-            }
-        }
+        BinaryOp::Max => ieee_max(a, b),
+        BinaryOp::Min => ieee_min(a, b),
         BinaryOp::Pow => (a as f64).powf(b as f64) as f32,
+    }
+}
+
+/// IEEE 754-2019 `maximum`: NaN when either operand is NaN, and `-0` below `+0` (as
+/// Cranelift's `fmax`, which the CPU back end uses), whatever the operands' order.
+pub fn ieee_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == b {
+        if a.is_sign_positive() {
+            a
+        } else {
+            b
+        }
+    } else {
+        a.max(b)
+    }
+}
+
+/// IEEE 754-2019 `minimum`: NaN when either operand is NaN, and `-0` below `+0`.
+pub fn ieee_min(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else {
+        a.min(b)
     }
 }
 
@@ -227,5 +246,10 @@ mod tests {
         assert!(apply_f32(BinaryOp::Max, f32::NAN, 1.0).is_nan());
         assert!(apply_f32(BinaryOp::Min, 1.0, f32::NAN).is_nan());
         assert_eq!(apply_f32(BinaryOp::Max, -1.0, 2.0), 2.0);
+        // Signed zeros: -0 < +0 in either order.
+        for (a, b) in [(-0.0f32, 0.0f32), (0.0, -0.0)] {
+            assert!(apply_f32(BinaryOp::Max, a, b).is_sign_positive());
+            assert!(apply_f32(BinaryOp::Min, a, b).is_sign_negative());
+        }
     }
 }

@@ -100,12 +100,7 @@ pub fn maxpool2d(
             windows(&g, |it| {
                 let mut m = f32::NEG_INFINITY;
                 for i in it {
-                    let e = v[i];
-                    if e.is_nan() || m.is_nan() {
-                        m = f32::NAN;
-                    } else if e > m {
-                        m = e;
-                    }
+                    m = super::binary::ieee_max(m, v[i]);
                 }
                 out.push(m as f64);
             });

@@ -105,11 +105,11 @@ pub fn reduce(op: ReduceOp, x: &Tensor, axes: &[i64], keepdims: bool) -> KResult
             let mut acc = vec![init; n_out];
             for &e in v.iter().take(n_in) {
                 let a = acc.get_mut(w.off[0]).ok_or_else(bad)?;
-                if e.is_nan() || a.is_nan() {
-                    *a = f32::NAN;
-                } else if (op == ReduceOp::Max && e > *a) || (op == ReduceOp::Min && e < *a) {
-                    *a = e;
-                }
+                *a = if op == ReduceOp::Max {
+                    super::binary::ieee_max(*a, e)
+                } else {
+                    super::binary::ieee_min(*a, e)
+                };
                 w.step();
             }
             from_f64(rdt, out_shape, acc.into_iter().map(f64::from).collect())

@@ -58,9 +58,11 @@ pub fn apply_f32(op: UnaryOp, x: f32) -> f32 {
         // Both gelus take their limit `-0` at `-inf` (not `-inf * 0`), as `silu` does.
         UnaryOp::Gelu | UnaryOp::GeluTanh if d == f64::NEG_INFINITY => -0.0,
         UnaryOp::Gelu => (0.5 * d * libm::erfc(-d / std::f64::consts::SQRT_2)) as f32,
+        // x/2 (1 + tanh(u)) = x sigmoid(2u): `1 + tanh(u)` cancels completely once tanh
+        // rounds to -1 (every result below x = -7.1 was -0, and 0.7% off at -7).
         UnaryOp::GeluTanh => {
             let k = (2.0 / std::f64::consts::PI).sqrt();
-            (0.5 * d * (1.0 + (k * (d + 0.044715 * d * d * d)).tanh())) as f32
+            (d * sigmoid(2.0 * k * (d + 0.044715 * d * d * d))) as f32
         }
         UnaryOp::Silu => silu(d) as f32,
         UnaryOp::Erf => libm::erf(d) as f32,
@@ -128,6 +130,19 @@ mod tests {
         // The negative tail: -6 Phi(-6) = -5.91953e-9, not 0.
         let g = apply_f32(UnaryOp::Gelu, -6.0);
         assert!((g / -5.919_526e-9 - 1.0).abs() < 1e-6, "{g:e}");
+        // gelu_tanh's tail (mpmath): no cancellation down to the smallest normal results.
+        for (x, want) in [
+            (-6.0, -8.439_646_7e-11),
+            (-7.0, -2.315_442_3e-15),
+            (-8.0, -3.107_782_9e-21),
+            (-10.0, -1.204_092_3e-37),
+        ] {
+            let g = apply_f32(UnaryOp::GeluTanh, x);
+            assert!(
+                (g / want - 1.0).abs() < 1e-6,
+                "gelu_tanh({x}) = {g:e}, want {want:e}"
+            );
+        }
         for op in [UnaryOp::Gelu, UnaryOp::GeluTanh] {
             let g = apply_f32(op, f32::NEG_INFINITY);
             assert!(g == 0.0 && g.is_sign_negative(), "{op:?}(-inf) = {g}");
