@@ -117,15 +117,7 @@ impl Program {
             .map(|n| self.aot_function(n, fixed, weights))
             .collect::<Result<Vec<_>, _>>()?;
         if !weights.is_empty() && prepared.iter().all(|p| p.baked_names.is_empty()) {
-            return Err(Error::msg(format!(
-                "the weights name no parameter of {}: their tensors are {}",
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                first_names(weights.keys())
-            )));
+            return Err(weights_name_no_parameter(&names, weights.keys()));
         }
         // A slice that the fixed sizes put out of range would refuse every call: an error
         // now, with the slice's location. (A check naming a size not fixed cannot be
@@ -276,6 +268,23 @@ impl Program {
 }
 
 /// At most ten names, then how many more.
+/// The error of `--weights` whose tensors name no parameter of the compiled functions
+/// `funcs`.
+pub fn weights_name_no_parameter<'a>(
+    funcs: &[String],
+    tensors: impl Iterator<Item = &'a String>,
+) -> Error {
+    Error::msg(format!(
+        "the weights name no parameter of {}: their tensors are {}",
+        funcs
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        first_names(tensors)
+    ))
+}
+
 fn first_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let all: Vec<&String> = names.collect();
     let mut text = all

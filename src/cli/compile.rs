@@ -63,6 +63,12 @@ pub fn compile(a: CompileArgs) -> Result<(), Error> {
         None => Default::default(),
     };
     check_fixed_sizes(&prog, &exported, &sizes)?;
+    if weights.is_empty() && !unused.is_empty() {
+        return Err(tessera::aot::weights_name_no_parameter(
+            &exported,
+            unused.iter(),
+        ));
+    }
     if !unused.is_empty() && !weights.is_empty() {
         let shown: Vec<&str> = unused.iter().take(10).map(|n| n.as_str()).collect();
         eprintln!(
