@@ -414,10 +414,10 @@ fn s(v: &Value) -> String {
     v.as_str().expect("string in cases.json").to_string()
 }
 
-/// Runs one corpus case; returns the list of problems (empty when it passes).
-fn run_case(case: &Value) -> Vec<String> {
+/// Runs one corpus case on `backend`; returns the list of problems (empty when it passes).
+fn run_case(case: &Value, backend: &str) -> Vec<String> {
     let name = s(&case["name"]);
-    let dir = scratch(&name);
+    let dir = scratch(&format!("{name}-{backend}"));
     let mut args = vec!["run".to_string(), s(&case["program"])];
     if let Some(f) = case["fn"].as_str() {
         args.push("--fn".into());
@@ -447,7 +447,7 @@ fn run_case(case: &Value) -> Vec<String> {
         vec![p]
     };
     args.push("--backend".into());
-    args.push("interp".into());
+    args.push(backend.into());
 
     let mut problems = Vec::new();
     let out = run_tessera(&args, &programs_dir());
@@ -517,11 +517,11 @@ fn corpus_cases() {
         "the corpus should have at least 45 cases"
     );
     let mut failures = Vec::new();
-    for case in cases {
-        let problems = run_case(case);
+    for (case, backend) in cases.iter().flat_map(|c| ["interp", "cpu"].map(|b| (c, b))) {
+        let problems = run_case(case, backend);
         if !problems.is_empty() {
             failures.push(format!(
-                "FAIL {} ({}{}): {}\n    {}",
+                "FAIL {} on {backend} ({}{}): {}\n    {}",
                 s(&case["name"]),
                 s(&case["program"]),
                 case["fn"]

@@ -160,7 +160,10 @@ declare_dialect! {
     },
     Cast = "cast" {
         operands: Operands::Fixed(&["x"]), results: Results::Fixed(1),
-        attrs: [("dtype", DType, Req, "the target element type")],
+        attrs: [
+            ("dtype", DType, Req, "the target element type"),
+            ("round", Str, Opt, "`\"arith\"`: an `f32` tile rounded to a narrow float as arithmetic rounds (overflow gives inf, NaN in f8e4m3: an accumulator's result) instead of saturating as `as` does"),
+        ],
         traits: [Pure, Elementwise],
         summary: "converts the elements of a tile, as `graph.cast`",
         example: "%h = tile.cast %t {dtype = bf16} : (tile<64x128xf32>) -> tile<64x128xbf16>",

@@ -401,6 +401,14 @@ def build_cases():
     case("matmul_f16", "matmul_f16.tsr", dict(a=a, b=b, c=c, d=d),
          R([f64(a) @ f64(b)], "f16") + R([rd(f64(c) @ f64(d), "bf16") + 1], "bf16"))
 
+    case("narrow_accumulator_overflow", "narrow_accumulator_overflow.tsr",
+         dict(x=np.array([60000, 60000], np.float16), y=np.array([448, 448], E4M3),
+              a=np.full((1, 4), 448, E4M3), b=np.full((4, 1), 448, E4M3),
+              c=np.array([[3e38, 3e38]], BF16), d=np.array([[1], [1]], BF16)),
+         [np.array(np.inf, np.float16), np.array(np.nan, E4M3), np.full((1, 1), np.nan, E4M3),
+          np.full((1, 1), np.inf, BF16)],
+         note="overflow of an f32 accumulator rounded to a narrow float")
+
     r = rng_for("matmul_i8")
     a = r.integers(-128, 128, (3, 8)).astype(np.int8)
     b = r.integers(-128, 128, (8, 5)).astype(np.int8)

@@ -94,6 +94,13 @@ impl Lowerer<'_, '_> {
     /// cleared); a finite value that rounds to infinity saturates to +-max finite
     /// (`0x7f7f`); infinities stay; a NaN keeps its top bits and becomes quiet.
     pub(super) fn round_bf16(&mut self, x: ClValue, lanes: bool) -> ClValue {
+        self.round_bf16_with(x, lanes, true)
+    }
+
+    /// [`Self::round_bf16`], or with `saturate` false the rounding of arithmetic: a finite
+    /// value that rounds past the largest finite one becomes infinite (the rounding of an
+    /// accumulator, `tile.cast {round = "arith"}`, and the interpreter's `round_arith`).
+    pub(super) fn round_bf16_with(&mut self, x: ClValue, lanes: bool, saturate: bool) -> ClValue {
         let (ity, fty) = bit_types(lanes);
         let c = |l: &mut Self, v: u32| l.lane_bits(v, lanes);
         let b = self.b.ins().bitcast(ity, MemFlagsData::new(), x);
@@ -121,11 +128,14 @@ impl Lowerer<'_, '_> {
         let quiet = c(self, 0x0040_0000);
         let q = self.b.ins().bor(b, quiet);
         let q = self.b.ins().band(q, top);
+        let r = match (lanes, saturate) {
+            (true, true) => self.b.ins().bitselect(over, sat, r),
+            (false, true) => self.b.ins().select(over, sat, r),
+            (_, false) => r,
+        };
         let r = if lanes {
-            let r = self.b.ins().bitselect(over, sat, r);
             self.b.ins().bitselect(nan, q, r)
         } else {
-            let r = self.b.ins().select(over, sat, r);
             self.b.ins().select(nan, q, r)
         };
         self.b.ins().bitcast(fty, MemFlagsData::new(), r)

@@ -126,7 +126,29 @@ impl Lowerer<'_, '_> {
         }
         let (from, to) = (x.dtype, out.dtype);
         let n = out.len() as i64;
-        if self.cast_lanes(&x, &out)? {
+        let arith = match op.attrs.str("round") {
+            None => false,
+            Some("arith") if from == DType::F32 && to.is_float() => true,
+            Some(r) => {
+                return invalid(format!(
+                    "tile.cast: `round = {r:?}` (only \"arith\", from f32 to a float dtype)"
+                ))
+            }
+        };
+        if self.cast_lanes(&x, &out, arith)? {
+            return self.set(single_result(op)?, Val::Tile(out));
+        }
+        if arith {
+            // The rounding of arithmetic (`round_narrow`, overflow to inf), element by
+            // element.
+            let (xs, os) = (x.clone(), out.clone());
+            self.for_const(0, n, 1, |l, i| {
+                let src = l.elem_addr(&xs, i);
+                let dst = l.elem_addr(&os, i);
+                let v = l.b.ins().load(types::F32, frame_flags(), src, 0);
+                let r = l.round_narrow(v, to)?;
+                l.store_elem(r, to, dst, frame_flags())
+            })?;
             return self.set(single_result(op)?, Val::Tile(out));
         }
         let (xs, os) = (x.clone(), out.clone());
@@ -176,9 +198,10 @@ impl Lowerer<'_, '_> {
     /// `tile.cast` of `x` into `out` four elements at a time, for the pairs that have an
     /// exact inline four-lane form and tiles of a multiple of four elements: `bf16 -> f32`
     /// (a shift), `f16 -> f32` (integer lane operations, `widen_f16x4`), `f32 -> bf16`
-    /// (`round_bf16` on four lanes, then the top halves packed by `packusdw`). Bit for bit
-    /// the scalar `tsr_cast_bits`. Returns whether it did the cast.
-    fn cast_lanes(&mut self, x: &TileSlot, out: &TileSlot) -> Result<bool> {
+    /// (`round_bf16` on four lanes, then the top halves packed by `packusdw`; with `arith`,
+    /// overflow to inf as arithmetic rounds). Bit for bit the scalar `tsr_cast_bits` (or
+    /// `round_arith`). Returns whether it did the cast.
+    fn cast_lanes(&mut self, x: &TileSlot, out: &TileSlot, arith: bool) -> Result<bool> {
         let n = out.len() as i64;
         let (from, to) = (x.dtype, out.dtype);
         let supported = matches!(
@@ -204,7 +227,7 @@ impl Lowerer<'_, '_> {
                 }
                 _ => {
                     let v = l.b.ins().load(types::F32X4, frame_flags(), src, 0);
-                    let r = l.round_bf16(v, true);
+                    let r = l.round_bf16_with(v, true, !arith);
                     let bits = l.b.ins().bitcast(types::I32X4, little, r);
                     let top = l.b.ins().ushr_imm_u(bits, 16);
                     let packed = l.b.ins().unarrow(top, top);

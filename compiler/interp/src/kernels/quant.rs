@@ -48,6 +48,24 @@ pub fn cast(x: &Tensor, dtype: DType) -> KResult<Tensor> {
     Ok(convert_cast(x, dtype))
 }
 
+/// An `f32` tensor rounded to the float `dtype` as arithmetic rounds its results
+/// (`round_arith`: overflow gives inf, NaN in `f8e4m3`), not as `as` saturates: the
+/// rounding of an accumulator (`tile.cast {round = "arith"}`).
+pub fn round_arith_tile(x: &Tensor, dtype: DType) -> KResult<Tensor> {
+    if x.dtype() != DType::F32 || !dtype.is_float() {
+        return Err(format!(
+            "`round = \"arith\"` rounds f32 to a float dtype, not {} to {dtype}",
+            x.dtype()
+        ));
+    }
+    // `from_f32` rounds arithmetic results to a narrow dtype.
+    from_f32(
+        dtype,
+        x.shape().to_vec(),
+        floats(x, "the operand")?.to_vec(),
+    )
+}
+
 /// The scale of each element: `scale[(i / inner) % n]` for a per-channel scale.
 struct Scale<'a> {
     v: &'a [f32],

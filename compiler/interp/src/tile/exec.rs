@@ -511,7 +511,11 @@ impl Exec<'_> {
                     .attrs
                     .dtype("dtype")
                     .ok_or("missing dtype attribute `dtype`")?;
-                one(quant::cast(x, dtype)?)
+                match op.attrs.str("round") {
+                    None => one(quant::cast(x, dtype)?),
+                    Some("arith") => one(quant::round_arith_tile(x, dtype)?),
+                    Some(r) => Err(format!("`round` must be \"arith\", got {r:?}")),
+                }
             }
             // A cache hint: the interpreter checks its operands and reads nothing.
             TileOp::Prefetch => {

@@ -373,7 +373,7 @@ fn contract(
     let mut res = "acc".to_string();
     if odt != adt {
         k.line(format!(
-            "%res = tile.cast %acc {{dtype = {odt}}} : ({acc}) -> {}",
+            "%res = tile.cast %acc {{dtype = {odt}, round = \"arith\"}} : ({acc}) -> {}",
             tile(odt, &[tm, tn])
         ));
         res = "res".into();

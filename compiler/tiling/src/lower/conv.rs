@@ -296,7 +296,7 @@ pub(super) fn conv2d(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         "acc"
     } else {
         k.line(format!(
-            "%res = tile.cast %acc {{dtype = {odt}}} : ({acc}) -> {}",
+            "%res = tile.cast %acc {{dtype = {odt}, round = \"arith\"}} : ({acc}) -> {}",
             tile(odt, &[1, 1, th, tw_])
         ));
         "res"

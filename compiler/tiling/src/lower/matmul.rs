@@ -67,7 +67,7 @@ pub(super) fn matmul(ctx: &mut Ctx, op: &Operation) -> Result<(), TilingError> {
         "acc"
     } else {
         kt.line(format!(
-            "%res = tile.cast %acc {{dtype = {}}} : ({acc_tile}) -> {out_tile}",
+            "%res = tile.cast %acc {{dtype = {}, round = \"arith\"}} : ({acc_tile}) -> {out_tile}",
             tc.dtype
         ));
         "res"
@@ -230,7 +230,7 @@ pub(super) fn fused(
     let mut operands = vec![("acc".to_string(), acc_dtype)];
     if mm_dtype != acc_dtype {
         kt.line(format!(
-            "%accn = tile.cast %acc {{dtype = {mm_dtype}}} : ({}) -> {}",
+            "%accn = tile.cast %acc {{dtype = {mm_dtype}, round = \"arith\"}} : ({}) -> {}",
             full(acc_dtype),
             full(mm_dtype)
         ));

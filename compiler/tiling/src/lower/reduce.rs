@@ -329,7 +329,7 @@ fn reduce_rows(
     }
     if widen {
         k.line(format!(
-            "%narrow = tile.cast %{result} {{dtype = {dt}}} : ({acc}) -> {}",
+            "%narrow = tile.cast %{result} {{dtype = {dt}, round = \"arith\"}} : ({acc}) -> {}",
             tile(dt, &[tr])
         ));
         result = "narrow";
