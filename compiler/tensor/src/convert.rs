@@ -39,6 +39,24 @@ pub fn round_arith(dtype: DType, x: f32) -> f32 {
     tessera_runtime::scalar::round_arith(runtime_dtype(dtype), x)
 }
 
+/// [`round_arith`] of an `f64` value (a float literal meeting a tensor), in one rounding:
+/// `x` is first rounded to `f32` *to odd* (toward zero, the last bit set when inexact),
+/// which keeps enough to round once more correctly to any format of at most 22 fraction
+/// bits; rounding to nearest `f32` first would round twice (`1.00048828125 + 1e-12` as
+/// `f16` was `1`, NumPy gives `1.0009765625`).
+pub fn round_arith_f64(dtype: DType, x: f64) -> f32 {
+    let f = x as f32;
+    if dtype == DType::F32 || !f.is_finite() || f64::from(f) == x {
+        return round_arith(dtype, f);
+    }
+    let mut bits = f.to_bits();
+    if f64::from(f).abs() > x.abs() {
+        // One step toward zero (sign and magnitude: the magnitude's bits less one).
+        bits -= 1;
+    }
+    round_arith(dtype, f32::from_bits(bits | 1))
+}
+
 /// An integer to a dtype in one rounding ([`tessera_runtime::scalar::int_to_float`]).
 pub fn int_to_float(dtype: DType, v: i64) -> f32 {
     tessera_runtime::scalar::int_to_float(runtime_dtype(dtype), v)
@@ -90,6 +108,51 @@ pub fn cast(t: &Tensor, to: DType) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f64_values_round_once() {
+        let two = |e: i32| 2f64.powi(e);
+        // Just above a tie of the narrow format: the f32 rounding alone would make it a tie.
+        assert_eq!(
+            round_arith_f64(DType::F16, 1.0 + two(-11) + 1e-12),
+            (1.0 + two(-10)) as f32
+        );
+        assert_eq!(
+            round_arith_f64(DType::F16, -(1.0 + two(-11) + 1e-12)),
+            -(1.0 + two(-10)) as f32
+        );
+        assert_eq!(
+            round_arith_f64(DType::BF16, 1.0 + two(-8) + two(-30)),
+            1.0078125
+        );
+        // Exact ties still go to even, exact values stay.
+        assert_eq!(round_arith_f64(DType::F16, 1.0 + two(-11)), 1.0);
+        assert_eq!(round_arith_f64(DType::BF16, 0.5), 0.5);
+        // Overflow as arithmetic: inf (NaN in f8e4m3); f32 itself.
+        assert_eq!(round_arith_f64(DType::F16, 70000.0), f32::INFINITY);
+        assert!(round_arith_f64(DType::F8E4M3, 1e6).is_nan());
+        assert_eq!(round_arith_f64(DType::F32, 1e39), f32::INFINITY);
+        assert_eq!(round_arith_f64(DType::F32, 0.1), 0.1f32);
+        // Subnormal f16 results, and zeros keep their sign.
+        assert_eq!(
+            round_arith_f64(DType::F16, two(-25) + two(-60)),
+            two(-24) as f32
+        );
+        assert!(round_arith_f64(DType::F16, -1e-30).is_sign_negative());
+    }
+
+    proptest::proptest! {
+        /// Against `half`'s direct (one rounding) conversions from `f64`.
+        #[test]
+        fn f64_rounding_matches_a_direct_conversion(bits in proptest::prelude::any::<u64>()) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let h = half::f16::from_f64(x).to_f32();
+            let b = half::bf16::from_f64(x).to_f32();
+            proptest::prop_assert_eq!(round_arith_f64(DType::F16, x).to_bits(), h.to_bits());
+            proptest::prop_assert_eq!(round_arith_f64(DType::BF16, x).to_bits(), b.to_bits());
+        }
+    }
 
     #[test]
     fn cast_every_pair() {

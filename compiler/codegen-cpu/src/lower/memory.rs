@@ -107,7 +107,8 @@ impl Access {
 /// The storage bits of the constant `value` as dtype `d` (as `graph.constant` converts).
 pub(crate) fn const_bits(value: &Attr, d: DType) -> Result<u32> {
     Ok(match (value, d) {
-        (Attr::Float(v), d) if d.is_float() => encode_float(convert::round_arith(d, *v as f32), d),
+        // As the interpreter: one rounding from the literal's f64 value.
+        (Attr::Float(v), d) if d.is_float() => encode_float(convert::round_arith_f64(d, *v), d),
         (Attr::Int(v), d) if d.is_float() => {
             let x = match d {
                 DType::F16 | DType::F8E4M3 | DType::F8E5M2 => convert::round_arith(d, *v as f32),

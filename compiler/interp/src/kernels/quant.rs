@@ -19,9 +19,11 @@ use tessera_tensor::{Data, Tensor};
 /// A 0-d tensor holding the literal `value` with `dtype` (integers and booleans exact).
 pub fn constant(value: &Attr, dtype: DType) -> KResult<Tensor> {
     let data = match (value, dtype) {
-        // A literal converts like a NumPy weak scalar: beyond the range it is infinite (NaN
-        // in f8e4m3), unlike `as`, which saturates.
-        (Attr::Float(v), d) if d.is_float() => Data::Float(vec![round_arith(d, *v as f32)]),
+        // A literal converts like a NumPy weak scalar, in one rounding from its f64 value:
+        // beyond the range it is infinite (NaN in f8e4m3), unlike `as`, which saturates.
+        (Attr::Float(v), d) if d.is_float() => {
+            Data::Float(vec![tessera_tensor::convert::round_arith_f64(d, *v)])
+        }
         (Attr::Int(v), d) if d.is_float() => {
             // One rounding from the integer; only f16 and the FP8 formats can overflow from
             // an i64, and there every integer below 2^24 is exact in f32 first.
