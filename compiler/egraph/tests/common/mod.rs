@@ -37,18 +37,27 @@ pub fn optimized(m: &Module, name: &str, opts: &Options) -> (Module, Optimized) 
     (out, o)
 }
 
+/// The concrete shape of each parameter of `f` under `sizes`.
+fn param_shapes<'f>(
+    f: &'f Func,
+    sizes: &'f BTreeMap<String, i64>,
+) -> impl Iterator<Item = (tessera_dialects::DType, Vec<usize>)> + 'f {
+    f.params.iter().map(move |p| {
+        let t = f.tensor_ty(*p).expect("tensor");
+        let shape = t
+            .shape
+            .iter()
+            .map(|d| d.eval_map(sizes).expect("bound") as usize)
+            .collect();
+        (t.dtype, shape)
+    })
+}
+
 pub fn inputs(f: &Func, sizes: &BTreeMap<String, i64>, seed: u64) -> Vec<Tensor> {
-    f.params
-        .iter()
+    param_shapes(f, sizes)
         .enumerate()
-        .map(|(i, p)| {
-            let t = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = t
-                .shape
-                .iter()
-                .map(|d| d.eval_map(sizes).expect("bound") as usize)
-                .collect();
-            tessera_tensor::random::uniform(t.dtype, &shape, -2.0, 2.0, seed + i as u64)
+        .map(|(i, (dtype, shape))| {
+            tessera_tensor::random::uniform(dtype, &shape, -2.0, 2.0, seed + i as u64)
                 .expect("random")
         })
         .collect()
@@ -70,19 +79,12 @@ pub fn edge_inputs(f: &Func, sizes: &BTreeMap<String, i64>) -> Vec<Tensor> {
         f32::MAX,
         -0.75,
     ];
-    f.params
-        .iter()
+    param_shapes(f, sizes)
         .enumerate()
-        .map(|(i, p)| {
-            let t = f.tensor_ty(*p).expect("tensor");
-            let shape: Vec<usize> = t
-                .shape
-                .iter()
-                .map(|d| d.eval_map(sizes).expect("bound") as usize)
-                .collect();
+        .map(|(i, (dtype, shape))| {
             let n: usize = shape.iter().product();
             let values = (0..n).map(|j| EDGES[(j + 3 * i) % EDGES.len()]).collect();
-            Tensor::from_f32(t.dtype, shape, values).expect("edge tensor")
+            Tensor::from_f32(dtype, shape, values).expect("edge tensor")
         })
         .collect()
 }
