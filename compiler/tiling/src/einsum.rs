@@ -80,6 +80,15 @@ impl Builder<'_> {
         )
     }
 
+    /// `x as d`.
+    fn convert(&mut self, x: Value, d: DType) -> Result<Value, String> {
+        self.emit(
+            GraphOp::Cast,
+            vec![x],
+            Attrs::new().with("dtype", Attr::DType(d)),
+        )
+    }
+
     /// Sums the labels of `x` not in `keep`.
     fn sum_out(
         &mut self,
@@ -146,11 +155,7 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
     if let Some(w) = wide {
         for v in operands.iter_mut() {
             if b.ty(*v)?.dtype != w {
-                *v = b.emit(
-                    GraphOp::Cast,
-                    vec![*v],
-                    Attrs::new().with("dtype", Attr::DType(w)),
-                )?;
+                *v = b.convert(*v, w)?;
             }
         }
     }
@@ -214,13 +219,7 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
     let y = b.arrange(acc, &la, &out)?;
     let want = b.ty(op.results[0])?.dtype;
     if b.ty(y)?.dtype != want {
-        return b
-            .emit(
-                GraphOp::Cast,
-                vec![y],
-                Attrs::new().with("dtype", Attr::DType(want)),
-            )
-            .map(Some);
+        return b.convert(y, want).map(Some);
     }
     if y == op.operands[0] {
         // `einsum("ij->ij", x)`: a copy, so that the result has a value of its own.
