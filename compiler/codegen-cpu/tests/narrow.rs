@@ -404,6 +404,15 @@ fn tile_casts_match_the_interpreter_bit_for_bit() {
         448.0,
         460.0,
         0.1,
+        // fp8 subnormals (f8e4m3: multiples of 2^-9 below 2^-6; f8e5m2: of 2^-16 below
+        // 2^-14) and smallest normals.
+        0.001953125,
+        -0.005859375,
+        0.013671875,
+        0.015625,
+        1.5258789e-5,
+        -4.5776367e-5,
+        6.1035156e-5,
     ];
     let mut pairs: Vec<(DType, DType, &str)> =
         NARROW.iter().map(|&d| (d, DType::F32, "")).collect();

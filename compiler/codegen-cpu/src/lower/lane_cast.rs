@@ -222,3 +222,49 @@ impl Lowerer<'_, '_> {
         self.b.ins().store(flags, w, addr, 0);
     }
 }
+
+impl Lowerer<'_, '_> {
+    /// Four `f8e4m3` or `f8e5m2` elements at `ptr` (four bytes), widened exactly to an
+    /// `f32x4` with integer lane operations (bit for bit the interpreter's widening; a NaN
+    /// is some NaN):
+    /// - `f8e5m2` is the top byte of the `f16` of the same value: shifted into place, then
+    ///   widened as `f16` ([`super::dot_widen::widen_f16_lanes`]);
+    /// - `f8e4m3` (bias 7, three mantissa bits, no infinities, `S.1111.111` NaN): a normal
+    ///   number's exponent rebiased (`+ 120 << 23`) and mantissa shifted (`<< 20`); a
+    ///   subnormal `m 2^-9` as the exact `f32` product of `m` and `2^-9`; the sign ORed back.
+    pub(super) fn widen_f8x4(&mut self, ptr: ClValue, d: DType, flags: MemFlagsData) -> ClValue {
+        let word = self.b.ins().load(types::I32, flags, ptr, 0);
+        let v = self.b.ins().scalar_to_vector(types::I32X4, word);
+        let bytes = self.b.ins().bitcast(types::I8X16, little(), v);
+        let halves = self.b.ins().uwiden_low(bytes);
+        let lanes = self.b.ins().uwiden_low(halves);
+        if d == DType::F8E5M2 {
+            let h = self.b.ins().ishl_imm_u(lanes, 8);
+            return super::dot_widen::widen_f16_lanes(&mut self.b, h);
+        }
+        let c = |l: &mut Self, v: u32| l.lane_bits(v, true);
+        let sign_mask = c(self, 0x80);
+        let sign = self.b.ins().band(lanes, sign_mask);
+        let sign = self.b.ins().ishl_imm_u(sign, 24);
+        let mag_mask = c(self, 0x7f);
+        let mag = self.b.ins().band(lanes, mag_mask);
+        // Normal: (mag << 20) + (120 << 23) puts exponent and mantissa in place.
+        let shifted = self.b.ins().ishl_imm_u(mag, 20);
+        let rebias = c(self, 120 << 23);
+        let normal = self.b.ins().iadd(shifted, rebias);
+        // Subnormal (exponent 0): m 2^-9, exact in f32.
+        let m = self.b.ins().fcvt_from_sint(types::F32X4, mag);
+        let tiny = self.b.ins().f32const(1.0 / 512.0);
+        let tiny = self.b.ins().splat(types::F32X4, tiny);
+        let sub = self.b.ins().fmul(m, tiny);
+        let sub = self.b.ins().bitcast(types::I32X4, little(), sub);
+        let eight = c(self, 8);
+        let is_sub = self.b.ins().icmp(IntCC::SignedLessThan, mag, eight);
+        let r = self.b.ins().bitselect(is_sub, sub, normal);
+        let nan_bits = c(self, 0x7fc0_0000);
+        let is_nan = self.b.ins().icmp(IntCC::Equal, mag, mag_mask);
+        let r = self.b.ins().bitselect(is_nan, nan_bits, r);
+        let r = self.b.ins().bor(r, sign);
+        self.b.ins().bitcast(types::F32X4, little(), r)
+    }
+}

@@ -2,7 +2,8 @@
 //! filled from one element when it is broadcast) and `tile.cast` (`f32 -> i32` and
 //! `i32 -> f32` inline; `bf16 -> f32`, `f16 -> f32` and `f32 -> bf16` four elements at a
 //! time, inline (the widening of a narrow matmul's operand tiles and the rounding of its
-//! result tile); every other pair of dtypes through the `tsr_cast_bits` helper).
+//! result tile), and `f8e4m3 -> f32`, `f8e5m2 -> f32` likewise; every other pair of dtypes
+//! through the `tsr_cast_bits` helper).
 
 use super::{frame_flags, single_result, Lowerer, Val};
 use crate::error::{invalid, Result};
@@ -206,7 +207,10 @@ impl Lowerer<'_, '_> {
         let (from, to) = (x.dtype, out.dtype);
         let supported = matches!(
             (from, to),
-            (DType::BF16, DType::F32) | (DType::F16, DType::F32) | (DType::F32, DType::BF16)
+            (
+                DType::BF16 | DType::F16 | DType::F8E4M3 | DType::F8E5M2,
+                DType::F32
+            ) | (DType::F32, DType::BF16)
         );
         if !supported || n % 4 != 0 || n == 0 {
             return Ok(false);
@@ -217,11 +221,11 @@ impl Lowerer<'_, '_> {
             let src = l.elem_addr(&xs, i);
             let dst = l.elem_addr(&os, i);
             match (from, to) {
-                (DType::BF16, DType::F32) | (DType::F16, DType::F32) => {
-                    let v = if from == DType::BF16 {
-                        l.widen_bf16x4(src, 0, frame_flags())
-                    } else {
-                        l.widen_f16x4(src, 0, frame_flags())
+                (_, DType::F32) => {
+                    let v = match from {
+                        DType::BF16 => l.widen_bf16x4(src, 0, frame_flags()),
+                        DType::F16 => l.widen_f16x4(src, 0, frame_flags()),
+                        _ => l.widen_f8x4(src, from, frame_flags()),
                     };
                     l.b.ins().store(frame_flags(), v, dst, 0);
                 }
