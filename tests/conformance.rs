@@ -1,9 +1,10 @@
 //! Black-box conformance tests for the `tessera` binary against shared/DSL.md.
 //!
 //! * `corpus_cases`: every case of tests/programs/cases.json (written by
-//!   tests/programs/make_refs.py) is run with `tessera run ... --backend interp`
-//!   and its outputs are compared with the NumPy references (dtype, shape, values
-//!   with per-dtype tolerances).  Every failing case is printed, then the test fails.
+//!   tests/programs/make_refs.py) is run with `tessera run ... --backend B` for each of
+//!   `interp`, `cpu` and `tile`, and its outputs are compared with the NumPy references
+//!   (dtype, shape, values with per-dtype tolerances).  Every failing case is printed,
+//!   then the test fails.
 //! * `compile_errors`: every tests/programs/errors/*.tsr must fail with status 1,
 //!   `error:`, the expected message and `file:line:col` on stderr, and no output file.
 //! * `runtime_and_cli_errors`: bad inputs (status 1, naming the parameter) and bad
@@ -517,7 +518,10 @@ fn corpus_cases() {
         "the corpus should have at least 45 cases"
     );
     let mut failures = Vec::new();
-    for (case, backend) in cases.iter().flat_map(|c| ["interp", "cpu"].map(|b| (c, b))) {
+    for (case, backend) in cases
+        .iter()
+        .flat_map(|c| ["interp", "cpu", "tile"].map(|b| (c, b)))
+    {
         let problems = run_case(case, backend);
         if !problems.is_empty() {
             failures.push(format!(
