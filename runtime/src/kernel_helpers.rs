@@ -51,19 +51,26 @@ pub extern "C" fn tsr_sigmoid_f32(x: f32) -> f32 {
 }
 
 /// `x * Φ(x)` with the exact `erf` form, as `x/2 erfc(-x / sqrt 2)` (no cancellation in
-/// the negative tail).
+/// the negative tail), `-0` at `-inf` (its limit, not `-inf * 0`): the interpreter's form.
 #[no_mangle]
 pub extern "C" fn tsr_gelu_f32(x: f32) -> f32 {
     let d = x as f64;
+    if d == f64::NEG_INFINITY {
+        return -0.0;
+    }
     (0.5 * d * libm::erfc(-d / std::f64::consts::SQRT_2)) as f32
 }
 
-/// The `tanh` approximation of GELU.
+/// The `tanh` approximation of GELU, `x/2 (1 + tanh(u)) = x sigmoid(2u)` (the first form
+/// cancels completely below `x = -7.1`), `-0` at `-inf`: the interpreter's form.
 #[no_mangle]
 pub extern "C" fn tsr_gelu_tanh_f32(x: f32) -> f32 {
     let d = x as f64;
+    if d == f64::NEG_INFINITY {
+        return -0.0;
+    }
     let k = (2.0 / std::f64::consts::PI).sqrt();
-    (0.5 * d * (1.0 + (k * (d + 0.044715 * d * d * d)).tanh())) as f32
+    (d * sigmoid(2.0 * k * (d + 0.044715 * d * d * d))) as f32
 }
 
 /// `x * sigmoid(x)`, `-0` at `-inf` (its limit).
