@@ -4,8 +4,10 @@ use crate::dtype::DType;
 use crate::sym::SymExpr;
 use std::fmt;
 
-/// An attribute value.
-#[derive(Clone, Debug, PartialEq)]
+/// An attribute value. Equality is identity: floats compare bit for bit, so `-0.0` and
+/// `0.0` are different constants (CSE and the e-graph must not merge them: `x + 0.0` and
+/// `x + -0.0` differ at `x = -0`) and a NaN equals itself.
+#[derive(Clone, Debug)]
 pub enum Attr {
     Int(i64),
     Float(f64),
@@ -17,6 +19,22 @@ pub enum Attr {
     Sizes(Vec<SymExpr>),
     /// A reference to a function, `@name`.
     Symbol(String),
+}
+
+impl PartialEq for Attr {
+    fn eq(&self, other: &Attr) -> bool {
+        use Attr::*;
+        match (self, other) {
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Int(a), Int(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (Str(a), Str(b)) | (Symbol(a), Symbol(b)) => a == b,
+            (DType(a), DType(b)) => a == b,
+            (Ints(a), Ints(b)) => a == b,
+            (Sizes(a), Sizes(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// The kind an attribute must have, as declared by an operation.
