@@ -36,10 +36,11 @@ impl Lit {
     }
 
     /// The value as a float: an integer literal expression's value computed in floating
-    /// point.
+    /// point, a zero always `+0` (an integer has no `-0`: `x * -0` is `x * 0.0`, as in
+    /// NumPy).
     pub(crate) fn as_f64(self) -> f64 {
         match self {
-            Lit::Int(_, r) => r,
+            Lit::Int(_, r) => r + 0.0,
             Lit::Float(v) => v,
             Lit::Bool(b) => f64::from(u8::from(b)),
         }
@@ -199,4 +200,42 @@ fn fold_unary(op: GraphOp, a: Lit) -> Option<Result<Lit, String>> {
         _ => return None,
     };
     Some(Ok(Lit::Float(r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folded(op: GraphOp, a: Lit, b: Lit) -> Lit {
+        fold(op, &[Val::Lit(a), Val::Lit(b)])
+            .expect("folds")
+            .expect("no error")
+    }
+
+    #[test]
+    fn integer_expressions_carry_both_readings() {
+        // 1 / 2: 0 in integers, 0.5 as floats; 7 / 2 and -7 / 2 floor.
+        let half = folded(GraphOp::Div, Lit::int(1), Lit::int(2));
+        assert_eq!(half, Lit::Int(0, 0.5));
+        assert_eq!(half.as_f64(), 0.5);
+        assert_eq!(
+            folded(GraphOp::Div, Lit::int(-7), Lit::int(2)),
+            Lit::Int(-4, -3.5)
+        );
+        // An integer has no -0: -0 and 0 * -5 read as +0.
+        let neg_zero = fold_unary(GraphOp::Neg, Lit::int(0)).unwrap().unwrap();
+        assert!(neg_zero.as_f64() == 0.0 && neg_zero.as_f64().is_sign_positive());
+        let prod = folded(GraphOp::Mul, Lit::int(0), Lit::int(-5));
+        assert!(prod.as_f64().is_sign_positive());
+        // Comparisons of two integer expressions use the integer values.
+        assert_eq!(folded(GraphOp::Eq, half, Lit::int(0)), Lit::Bool(true));
+        assert_eq!(folded(GraphOp::Eq, half, Lit::Float(0.5)), Lit::Bool(true));
+        // Division by zero is an error whatever the expression meets.
+        assert!(fold(
+            GraphOp::Div,
+            &[Val::Lit(Lit::int(1)), Val::Lit(Lit::int(0))]
+        )
+        .unwrap()
+        .is_err());
+    }
 }

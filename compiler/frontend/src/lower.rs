@@ -482,7 +482,7 @@ impl<'a> FnLowerer<'a> {
         }
         let value = match (l, d.is_float()) {
             // A float tensor meets the whole expression computed in floating point.
-            (Lit::Int(_, r), true) => Attr::Float(r),
+            (l @ Lit::Int(..), true) => Attr::Float(l.as_f64()),
             (Lit::Int(v, _), false) => Attr::Int(v),
             (Lit::Float(v), _) => Attr::Float(v),
             (Lit::Bool(b), _) => Attr::Bool(b),
