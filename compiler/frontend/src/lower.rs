@@ -613,6 +613,10 @@ impl<'a> FnLowerer<'a> {
         match infer(op, &attrs, &tys) {
             Ok(mut results) if results.len() == 1 => {
                 let ty = results.remove(0);
+                if !crate::sizes::addressable(&ty) {
+                    let what = format!("`{}` gives {ty}", op.name());
+                    return self.err(crate::sizes::too_large().primary(span, what));
+                }
                 let v = self.func.new_value(Type::Tensor(ty), None);
                 self.func
                     .body

@@ -63,19 +63,28 @@ pub fn type_to_tensor(
     }
     // The constant part of the size must be addressable: no tensor of it could exist, and
     // the element counts of the kernels would wrap.
-    let bytes = shape
+    let ty = TensorType::new(t.dtype, shape);
+    if !addressable(&ty) {
+        return Err(too_large().primary(t.span, "this type"));
+    }
+    Ok(ty)
+}
+
+/// Whether the constant sizes of `t` multiply to at most [`MAX_TENSOR_BYTES`] bytes.
+pub(crate) fn addressable(t: &TensorType) -> bool {
+    t.shape
         .iter()
         .filter_map(SymExpr::as_const)
         .try_fold(t.dtype.size_bytes() as i64, |acc, c| acc.checked_mul(c))
-        .filter(|b| *b <= MAX_TENSOR_BYTES);
-    if bytes.is_none() {
-        return Err(Diagnostic::error(format!(
-            "a tensor of this type would hold more than 2^{} bytes",
-            MAX_TENSOR_BYTES.ilog2()
-        ))
-        .primary(t.span, "this type"));
-    }
-    Ok(TensorType::new(t.dtype, shape))
+        .is_some_and(|b| b <= MAX_TENSOR_BYTES)
+}
+
+/// The error of a tensor too large to exist (label it).
+pub(crate) fn too_large() -> Diagnostic {
+    Diagnostic::error(format!(
+        "a tensor of this type would hold more than 2^{} bytes",
+        MAX_TENSOR_BYTES.ilog2()
+    ))
 }
 
 /// The most bytes the constant sizes of a type may multiply to (2^62: every element count
