@@ -244,6 +244,22 @@ fn weights_of_other_dtypes_matter_only_when_a_parameter_needs_them() {
         assert!(e.contains("scale.tsr:1:"), "{e}");
         assert!(e.contains("parameter declared here"), "{e}");
     }
+    // A parameter that --input binds takes nothing from the weights, whatever their dtype.
+    let w = dir.path().join("w.npy");
+    tessera_tensor::npy::write_npy_file(&w, &t).expect("npy");
+    let ws = format!("w={}", p(&w));
+    let o = tessera(&[
+        "run",
+        p(&prog),
+        "--input",
+        &xs,
+        "--input",
+        &ws,
+        "--weights",
+        p(&bad),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("[1., 4.]"), "{}", stdout(&o));
 }
 
 #[test]

@@ -41,7 +41,12 @@ pub fn load_named(prog: &Program, func: &str, io: &InputArgs) -> Result<(Named, 
     }
     let weights = match &io.weights {
         Some(path) => {
-            let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+            // The parameters `--input` does not bind (it wins over the weights).
+            let names: Vec<&str> = params
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .filter(|n| !inputs.contains_key(*n))
+                .collect();
             read_weights(prog, &[func], path, &|n| names.contains(&n))?.0
         }
         None => BTreeMap::new(),

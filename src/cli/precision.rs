@@ -38,7 +38,12 @@ pub fn apply(
     for func in funcs {
         check_names(prog, func, a)?;
     }
-    let (given, files) = read(a)?;
+    let params: std::collections::BTreeSet<String> = funcs
+        .iter()
+        .filter_map(|f| prog.module.func(f))
+        .flat_map(|f| tessera::inputs::params(f).into_iter().map(|(n, _)| n))
+        .collect();
+    let (given, files) = read(a, &|n| params.contains(n))?;
     // A calibration file of tensors must name some parameter of the functions calibrated.
     for (path, names) in files {
         {
@@ -102,7 +107,10 @@ type FileNames<'a> = Vec<(&'a std::path::Path, std::collections::BTreeSet<String
 
 /// `--calibrate` files read: by parameter name, each read in full; and the names each file
 /// of tensors holds.
-fn read(a: &PrecisionArgs) -> Result<(Named, FileNames<'_>), Error> {
+fn read<'a>(
+    a: &'a PrecisionArgs,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<(Named, FileNames<'a>), Error> {
     let mut out = Named::new();
     let mut files = Vec::new();
     for c in &a.calibrate {
@@ -118,11 +126,17 @@ fn read(a: &PrecisionArgs) -> Result<(Named, FileNames<'_>), Error> {
             Calibration::Weights(path) => {
                 let bytes = tessera_tensor::read::read_bounded(path)
                     .map_err(|e| Error::msg(format!("cannot read `{}`: {e}", path.display())))?;
-                let tensors = tessera_tensor::safetensors_io::read_safetensors(&bytes)
-                    .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+                // Only the parameters' tensors are read (others may have any dtype).
+                let (tensors, skipped) =
+                    tessera_tensor::safetensors_io::read_safetensors_named(&bytes, wanted)
+                        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
                 files.push((
                     path.as_path(),
-                    tensors.iter().map(|(n, _)| n.clone()).collect(),
+                    tensors
+                        .iter()
+                        .map(|(n, _)| n.clone())
+                        .chain(skipped)
+                        .collect(),
                 ));
                 for (name, t) in tensors {
                     out.entry(name).or_insert(t);
