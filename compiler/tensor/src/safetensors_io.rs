@@ -241,6 +241,7 @@ mod tests {
                 &data[..],
             ),
             (format!(r#"{{"w":{one},"w":{two}}}"#), &data[..]),
+            (format!(r#"{{"w":{one},"\u0077":{two}}}"#), &data[..]),
         ] {
             let e = read_safetensors(&with_header(&json, data)).unwrap_err();
             assert_eq!(
