@@ -563,6 +563,24 @@ fn failed_entries_take_no_seed() {
     assert_eq!(s.tensor("b"), clean.tensor("b"));
 }
 
+/// Inspecting an expression (`:ir`, `:explain`, `:source`, `:time`) takes no seed either.
+#[test]
+fn inspecting_an_expression_takes_no_seed() {
+    let mut clean = Session::new();
+    ok(&mut clean, "let a = randn([4])");
+    let mut s = Session::new();
+    for command in [
+        ":ir graph exp(randn([3]))",
+        ":explain exp(randn([3]))",
+        ":source exp(randn([3]))",
+        ":time exp(randn([3]))",
+    ] {
+        ok(&mut s, command);
+    }
+    ok(&mut s, "let a = randn([4])");
+    assert_eq!(s.tensor("a"), clean.tensor("a"));
+}
+
 /// `:save` then `load` gives the tensor back, bit for bit, in every dtype the REPL holds.
 /// The two FP8 formats share one raw `.npy` encoding (`|V1`, as NumPy saves `ml_dtypes`),
 /// so `load` takes `dtype:` to say which one a file holds; without it the error says so.

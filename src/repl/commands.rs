@@ -90,8 +90,27 @@ fn help() -> String {
     out
 }
 
-/// Runs `:name rest`; `rest_at` is where `rest` starts in the entry.
+/// Runs `:name rest`; `rest_at` is where `rest` starts in the entry. The commands that
+/// inspect an expression (`:ir`, `:explain`, `:source`, `:time`) leave the session's seeds
+/// as they were: inspecting `randn(..)` does not change the random tensors of later
+/// entries.
 pub fn run(
+    s: &mut Session,
+    origin: &Origin,
+    name: &str,
+    rest: &str,
+    rest_at: usize,
+) -> EvalResult<Reply> {
+    let inspects = matches!(name, "ir" | "explain" | "source" | "time");
+    let mark = s.seed_mark();
+    let reply = run_command(s, origin, name, rest, rest_at);
+    if inspects {
+        s.reset_seed(mark);
+    }
+    reply
+}
+
+fn run_command(
     s: &mut Session,
     origin: &Origin,
     name: &str,

@@ -242,6 +242,16 @@ impl Session {
         }
     }
 
+    /// The seed the next random built-in takes.
+    pub(super) fn seed_mark(&self) -> u64 {
+        self.next_seed
+    }
+
+    /// Makes `mark` ([`Self::seed_mark`]) the next seed again.
+    pub(super) fn reset_seed(&mut self, mark: u64) {
+        self.next_seed = mark;
+    }
+
     /// Evaluates one entry (one line, or several lines for a `fn` or an unfinished
     /// bracket): a command, a definition, a binding or an expression.
     pub fn eval(&mut self, text: &str) -> EvalResult<Reply> {
