@@ -406,7 +406,8 @@ def build_cases():
               a=np.full((1, 4), 448, E4M3), b=np.full((4, 1), 448, E4M3),
               c=np.array([[3e38, 3e38]], BF16), d=np.array([[1], [1]], BF16)),
          [np.array(np.inf, np.float16), np.array(np.nan, E4M3), np.full((1, 1), np.nan, E4M3),
-          np.full((1, 1), np.inf, BF16)],
+          np.full((1, 1), np.inf, BF16), np.array(np.inf, np.float16),
+          np.full((2, 2), np.nan, E4M3)],
          note="overflow of an f32 accumulator rounded to a narrow float")
 
     r = rng_for("matmul_i8")

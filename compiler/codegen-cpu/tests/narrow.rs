@@ -443,6 +443,50 @@ fn tile_casts_match_the_interpreter_bit_for_bit() {
                 &[l(16), l(19), l(1), l(48)],
                 &edit,
             );
+            // The same conversion as a `graph.cast` in a map (four lanes for bf16).
+            let text = format!(
+                "tile.kernel @nmcast(%x: buf<{from}[L]>, %o: buf<{to}[L]>) attributes {{grid = sizes[(L + {w1}) / {width}]}} {{
+  %i = tile.program_id {{axis = 0}} : () -> index
+  %a = tile.load %x, %i : (buf<{from}[L]>, index) -> tile<{width}x{from}>
+  %c = tile.map %a : (tile<{width}x{from}>) -> tile<{width}x{to}> (%e: {from}) {{
+    %r = graph.cast %e {{dtype = {to}{round}}} : ({from}) -> {to}
+    tile.yield %r : {to}
+  }}
+  tile.store %c, %o, %i : (tile<{width}x{to}>, buf<{to}[L]>, index) -> ()
+}}",
+                w1 = width - 1
+            );
+            check(
+                &module(&text),
+                "nmcast",
+                &format!("nmcast {from} -> {to}{round} by {width}"),
+                &[l(16), l(19), l(1), l(48)],
+                &edit,
+            );
+            if from != DType::F32 {
+                continue;
+            }
+            // Rounded and widened back in one f32 map: on four lanes (`x as bf16 as f32`).
+            let text = format!(
+                "tile.kernel @nmround(%x: buf<f32[L]>, %o: buf<f32[L]>) attributes {{grid = sizes[(L + {w1}) / {width}]}} {{
+  %i = tile.program_id {{axis = 0}} : () -> index
+  %a = tile.load %x, %i : (buf<f32[L]>, index) -> tile<{width}xf32>
+  %c = tile.map %a : (tile<{width}xf32>) -> tile<{width}xf32> (%e: f32) {{
+    %r = graph.cast %e {{dtype = {to}{round}}} : (f32) -> {to}
+    %w = graph.cast %r {{dtype = f32}} : ({to}) -> f32
+    tile.yield %w : f32
+  }}
+  tile.store %c, %o, %i : (tile<{width}xf32>, buf<f32[L]>, index) -> ()
+}}",
+                w1 = width - 1
+            );
+            check(
+                &module(&text),
+                "nmround",
+                &format!("nmround {to}{round} by {width}"),
+                &[l(16), l(19), l(1), l(48)],
+                &edit,
+            );
         }
     }
 }

@@ -219,7 +219,16 @@ fn rewrite(b: &mut Builder<'_>, op: &Operation) -> Result<Option<Value>, String>
     let y = b.arrange(acc, &la, &out)?;
     let want = b.ty(op.results[0])?.dtype;
     if b.ty(y)?.dtype != want {
-        return b.convert(y, want).map(Some);
+        // The f32 result rounded once to the narrow dtype, as arithmetic rounds.
+        return b
+            .emit(
+                GraphOp::Cast,
+                vec![y],
+                Attrs::new()
+                    .with("dtype", Attr::DType(want))
+                    .with("round", Attr::Str("arith".into())),
+            )
+            .map(Some);
     }
     if y == op.operands[0] {
         // `einsum("ij->ij", x)`: a copy, so that the result has a value of its own.

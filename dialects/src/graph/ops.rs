@@ -20,7 +20,10 @@ declare_dialect! {
     },
     Cast = "cast" {
         operands: X, results: ONE,
-        attrs: [("dtype", DType, Req, "the target dtype")],
+        attrs: [
+            ("dtype", DType, Req, "the target dtype"),
+            ("round", Str, Opt, "`\"arith\"` (compiler-made, never written by `as`): an `f32` value rounded to a narrow float as arithmetic rounds, overflow to inf (NaN in f8e4m3), instead of saturating; the rounding of a widened einsum's result"),
+        ],
         traits: [Pure, Elementwise],
         summary: "Converts elements: round to nearest even, saturating for f8e4m3 and integers (DSL.md §7).",
         example: "%1 = graph.cast %0 {dtype = bf16} : (f32[4]) -> bf16[4]",

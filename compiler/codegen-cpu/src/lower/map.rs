@@ -474,6 +474,10 @@ impl Lowerer<'_, '_> {
                 G::Lt | G::Le | G::Gt | G::Ge | G::Eq | G::Ne => {
                     rd == DType::Bool && (all(DType::F32) || all(DType::I32))
                 }
+                // A cast that rounds as arithmetic has four lanes to bf16 only.
+                G::Cast if op.attrs.str("round").is_some() => {
+                    dts == [DType::F32] && matches!(rd, DType::F32 | DType::BF16)
+                }
                 G::Cast => dts.len() == 1 && lane_cast_supported(dts[0], rd),
                 G::Select => {
                     lane(rd)
@@ -845,6 +849,19 @@ impl Lowerer<'_, '_> {
                 let call = self.b.ins().call(f, &[args[0], args[1]]);
                 let v = self.b.inst_results(call)[0];
                 self.round_narrow(v, rd)?
+            }
+            // `round = "arith"`: an f32 value rounded as arithmetic rounds (overflow to
+            // inf, NaN in f8e4m3), not saturated as `as`.
+            G::Cast if op.attrs.str("round").is_some() => {
+                arity(1)?;
+                if op.attrs.str("round") != Some("arith") || ad != DType::F32 || !rd.is_float() {
+                    return invalid("graph.cast: `round = \"arith\"` rounds f32 to a float dtype");
+                }
+                match (lanes, rd) {
+                    (_, DType::F32) => args[0],
+                    (true, _) => self.round_bf16_with(args[0], true, false),
+                    (false, _) => self.round_narrow(args[0], rd)?,
+                }
             }
             G::Cast if !lanes => {
                 arity(1)?;

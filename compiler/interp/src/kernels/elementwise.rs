@@ -39,7 +39,14 @@ pub fn apply(g: GraphOp, at: &Attrs, a: &[&Tensor]) -> Option<KResult<Tensor>> {
             let value = at.get("value").ok_or("missing attribute `value`")?;
             quant::constant(value, crate::attrs::dtype(at, "dtype")?)
         }),
-        G::Cast => arity(1).and_then(|()| quant::cast(a[0], crate::attrs::dtype(at, "dtype")?)),
+        G::Cast => arity(1).and_then(|()| {
+            let dtype = crate::attrs::dtype(at, "dtype")?;
+            match at.str("round") {
+                None => quant::cast(a[0], dtype),
+                Some("arith") => quant::round_arith_tile(a[0], dtype),
+                Some(r) => Err(format!("`round` must be \"arith\", got {r:?}")),
+            }
+        }),
         G::Neg => un(UnaryOp::Neg),
         G::Abs => un(UnaryOp::Abs),
         G::Exp => un(UnaryOp::Exp),
