@@ -359,6 +359,25 @@ const C_RESERVED: &[&str] = &[
     "friend",
     "virtual",
     "TsrTensor",
+    // Macros and types of the standard headers a driver includes with this one.
+    "NULL",
+    "errno",
+    "stdin",
+    "stdout",
+    "stderr",
+    "EOF",
+    "assert",
+    "size_t",
+    "int8_t",
+    "int16_t",
+    "int32_t",
+    "int64_t",
+    "uint8_t",
+    "uint16_t",
+    "uint32_t",
+    "uint64_t",
+    // The `_output_sizes` entry point's own parameter.
+    "sizes",
 ];
 
 /// A C identifier for a parameter name.
@@ -440,14 +459,23 @@ impl Artifact {
                 ));
             }
             let mut params = Vec::new();
+            // One C name per parameter: a program's `out0` or `sizes` must not meet the
+            // outputs' or the sizes array's names.
+            let mut taken = BTreeSet::new();
+            let mut c_names = vec![String::new(); plan.args.len()];
             for (i, a) in plan.args.iter().enumerate() {
                 if e.baked.get(i).copied().unwrap_or(false) {
                     continue;
                 }
                 let role = if a.output { "output" } else { "input" };
-                h.push_str(&format!(" *   {}: {role} {}\n", a.name, arg_type(plan, i)));
+                let mut name = c_name(&a.name);
+                while !taken.insert(name.clone()) {
+                    name.push('_');
+                }
+                h.push_str(&format!(" *   {name}: {role} {}\n", arg_type(plan, i)));
                 let qual = if a.output { "" } else { "const " };
-                params.push(format!("{qual}TsrTensor *{}", c_name(&a.name)));
+                params.push(format!("{qual}TsrTensor *{name}"));
+                c_names[i] = name;
             }
             h.push_str(" */\n");
             h.push_str(&format!("int32_t {}({});\n", e.symbol, params.join(", ")));
@@ -456,7 +484,7 @@ impl Artifact {
                 .iter()
                 .enumerate()
                 .filter(|(_, a)| a.output)
-                .map(|(i, a)| format!("{} ({} values)", a.name, plan.args[i].dims.len()))
+                .map(|(i, a)| format!("{} ({} values)", c_names[i], a.dims.len()))
                 .collect();
             let n_sizes: usize = plan
                 .args

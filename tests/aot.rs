@@ -544,15 +544,22 @@ fn every_program_compiles_to_an_object() {
             header.matches("int32_t tessera_").count(),
             2 * prog.module.funcs.len()
         );
-        // The header is valid C99 (parameter names that are C keywords are renamed).
+        // The header is valid C99 after the standard headers (parameter names that are C
+        // keywords, standard macros or the header's own names are renamed).
         let dir = scratch("header");
         let h = dir.path().join("model.h");
         std::fs::write(&h, &header).unwrap();
+        let c = dir.path().join("model.c");
+        std::fs::write(
+            &c,
+            "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include \"model.h\"\n",
+        )
+        .unwrap();
         ok(
             Command::new("cc")
                 .args(["-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I"])
                 .arg(root().join("runtime/include"))
-                .arg(&h)
+                .arg(&c)
                 .output()
                 .unwrap(),
             &format!("cc on the header of {}", path.display()),
