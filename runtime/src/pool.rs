@@ -57,11 +57,17 @@ pub fn part_range(n_tasks: usize, n_parts: usize, part: usize) -> Range<usize> {
     at(part)..at(part + 1)
 }
 
-/// The thread count that `TESSERA_NUM_THREADS=value` asks for: a positive integer up to
-/// [`MAX_THREADS`], else `default` (unset, empty, zero or unparsable).
+/// The thread count that `TESSERA_NUM_THREADS=value` asks for: a positive integer, at
+/// most [`MAX_THREADS`] (a larger one, however many digits it has, is read as
+/// `MAX_THREADS`), else `default` (unset, empty, zero or unparsable).
 pub fn threads_from_env_value(value: Option<&str>, default: usize) -> usize {
-    match value.map(str::trim).and_then(|v| v.parse::<usize>().ok()) {
-        Some(n) if n > 0 => n.min(MAX_THREADS),
+    let Some(v) = value.map(str::trim) else {
+        return default;
+    };
+    match v.parse::<usize>() {
+        Ok(n) if n > 0 => n.min(MAX_THREADS),
+        // Digits alone that overflow `usize`: a very large count.
+        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => MAX_THREADS,
         _ => default,
     }
 }
@@ -511,6 +517,12 @@ mod tests {
         assert_eq!(threads_from_env_value(Some("four"), 3), 3);
         assert_eq!(threads_from_env_value(Some(" 5 "), 3), 5);
         assert_eq!(threads_from_env_value(Some("100000"), 3), MAX_THREADS);
+        // Beyond u64: still a very large count, not an unparsable one.
+        assert_eq!(
+            threads_from_env_value(Some("99999999999999999999"), 3),
+            MAX_THREADS
+        );
+        assert_eq!(threads_from_env_value(Some("000"), 3), 3);
         assert!(default_num_threads() >= 1);
     }
 

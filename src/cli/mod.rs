@@ -74,14 +74,15 @@ fn warn_about_thread_count() {
     if value.trim().is_empty() {
         return;
     }
+    let default = tessera_runtime::pool::default_num_threads();
     match value.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_THREADS).contains(&n) => {}
-        Ok(n) if n > MAX_THREADS => eprintln!(
+        _ if threads_from_env_value(Some(&value), 0) == MAX_THREADS => eprintln!(
             "warning: {NUM_THREADS_ENV}={value}: at most {MAX_THREADS} threads; using {MAX_THREADS}"
         ),
         _ => eprintln!(
             "warning: {NUM_THREADS_ENV}={value:?} is not a positive integer; using {} threads",
-            threads_from_env_value(None, tessera_runtime::pool::default_num_threads())
+            threads_from_env_value(None, default)
         ),
     }
 }
