@@ -7,7 +7,7 @@
 //! | `f32` | `<f4` | `>f4` |
 //! | `f16` | `<f2` | `>f2` |
 //! | `bf16` | `<V2` (as NumPy saves `ml_dtypes.bfloat16`) | `\|V2`, `<u2`, `>u2` when `bf16` is expected |
-//! | `f8e4m3`, `f8e5m2` | `\|V1` | `<V1`, `\|u1`, `<u1` when the dtype is expected |
+//! | `f8e4m3`, `f8e5m2` | `\|V1` | `<V1`, `\|u1`, `<u1` when the dtype is expected; `<f1` (as NumPy saves `ml_dtypes.float8_e5m2`) is `f8e5m2` |
 //! | `i8` | `\|i1` | `<i1` |
 //! | `i32` | `<i4` | `>i4` |
 //! | `bool` | `\|b1` | |
@@ -109,6 +109,9 @@ impl Descr {
             ('i', 4) => Some(DType::I32),
             ('b', 1) => Some(DType::Bool),
             ('V', 2) => Some(DType::BF16),
+            // ml_dtypes saves `float8_e5m2` with the float kind (`<f1`); `float8_e4m3fn`
+            // is `<V1`, which needs the expected dtype.
+            ('f', 1) => Some(DType::F8E5M2),
             _ => None,
         }
     }
@@ -116,7 +119,8 @@ impl Descr {
     /// Whether the descr is a raw-bit encoding of `dt` (ml_dtypes conventions).
     fn raw_bits_of(&self, dt: DType) -> bool {
         match dt {
-            DType::F8E4M3 | DType::F8E5M2 => matches!((self.kind, self.size), ('u', 1) | ('V', 1)),
+            DType::F8E4M3 => matches!((self.kind, self.size), ('u', 1) | ('V', 1)),
+            DType::F8E5M2 => matches!((self.kind, self.size), ('u', 1) | ('V', 1) | ('f', 1)),
             DType::BF16 => matches!((self.kind, self.size), ('u', 2) | ('V', 2)),
             _ => false,
         }
@@ -679,6 +683,16 @@ mod tests {
             assert_eq!(t.to_f32_vec(), vec![0.5, f32::NEG_INFINITY]);
             assert!(read_npy(&f, Some(DType::I8)).is_err());
         }
+        // `<f1`, as NumPy saves `ml_dtypes.float8_e5m2`: f8e5m2 with or without the
+        // expected dtype, never f8e4m3.
+        let dict = "{'descr': '<f1', 'fortran_order': False, 'shape': (2,)}";
+        let f = npy_with(1, dict, &[0x38, 0xFC]);
+        for want in [Some(DType::F8E5M2), None] {
+            let t = read_npy(&f, want).unwrap();
+            assert_eq!(t.dtype(), DType::F8E5M2);
+            assert_eq!(t.to_f32_vec(), vec![0.5, f32::NEG_INFINITY]);
+        }
+        assert!(read_npy(&f, Some(DType::F8E4M3)).is_err());
     }
 
     #[test]
