@@ -133,6 +133,7 @@ impl Program {
             .map(|p| ObjectFunction {
                 tiled: &p.tiled,
                 baked: p.baked.clone(),
+                fixed: p.fixed.clone(),
             })
             .collect();
         let object = compile_object(&backend, &self.file, &functions, fixed)
@@ -170,6 +171,7 @@ impl Program {
                 tiled: self.scheduled(name)?,
                 baked: Vec::new(),
                 baked_names: Vec::new(),
+                fixed: BTreeMap::new(),
             });
         }
         let mut p = self.clone();
@@ -188,6 +190,11 @@ impl Program {
             }
         }
         let fixed_by_weights: BTreeSet<String> = sizes.keys().cloned().collect();
+        let weight_sizes: BTreeMap<String, i64> = sizes
+            .iter()
+            .filter(|(n, _)| !fixed.contains_key(*n))
+            .map(|(n, v)| (n.clone(), *v))
+            .collect();
         let mut inputs = Vec::with_capacity(params.len());
         for (i, (pname, ty)) in params.iter().enumerate() {
             if held.contains(&i) {
@@ -242,6 +249,7 @@ impl Program {
             tiled: exec.tiled().clone(),
             baked,
             baked_names: held.iter().map(|&i| params[i].0.clone()).collect(),
+            fixed: weight_sizes,
         })
     }
 
@@ -304,6 +312,9 @@ struct AotFunction {
     tiled: tessera_tiling::Tiled,
     baked: Vec<Option<Baked>>,
     baked_names: Vec<String>,
+    /// The sizes the held weights fix (the header shows them, the entry point checks
+    /// them as constants).
+    fixed: BTreeMap<String, i64>,
 }
 
 /// C keywords (and names the header itself uses) that a parameter may not be called.

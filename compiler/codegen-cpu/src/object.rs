@@ -58,10 +58,12 @@ pub struct Baked {
 }
 
 /// A function to compile into an object, with the inputs it holds: `baked[i]` for plan
-/// argument `i` (shorter than the arguments, or empty: the rest are taken).
+/// argument `i` (shorter than the arguments, or empty: the rest are taken), and the sizes
+/// those inputs fix (the plan is specialised to them, as to the object's fixed sizes).
 pub struct ObjectFunction<'a> {
     pub tiled: &'a Tiled,
     pub baked: Vec<Option<Baked>>,
+    pub fixed: BTreeMap<String, i64>,
 }
 
 /// An object file and what it exports.
@@ -111,7 +113,7 @@ fn define_function(
     let ids: Vec<_> = defined.iter().map(|d| d.id).collect();
     let sigs: Vec<Signature> = defined.into_iter().map(|d| d.signature).collect();
     let mut plan = build_plan(tiled, &sigs)?;
-    for (n, v) in fixed {
+    for (n, v) in fixed.iter().chain(&function.fixed) {
         plan.specialize(n, *v);
     }
     // The held inputs bind their sizes first (`ArgSpec::held`).
