@@ -771,3 +771,25 @@ fn weights_that_name_no_parameter_are_refused() {
     // A held weight of the wrong shape points at its parameter.
     refused("w1", pattern(&[783, 1024], 1, 1.0), "w1");
 }
+
+/// The sizes that held weights fix are fixed in the artifact: the header shows them, and a
+/// caller's argument that contradicts them is the one an error names (the plan checks them
+/// as constants).
+#[test]
+fn sizes_fixed_by_held_weights_are_shown_and_checked_as_constants() {
+    let prog = Program::from_source(
+        "lin.tsr",
+        "fn lin(x: f32[B, D], w: f32[D, H]) -> f32[B, H] {\n    x @ w\n}\n",
+    )
+    .unwrap();
+    let weights = BTreeMap::from([("w".to_string(), pattern(&[64, 8], 1, 1.0))]);
+    let artifact = prog
+        .compile_aot_baked(&[], &BTreeMap::new(), &weights)
+        .unwrap();
+    let header = artifact.header("LIN");
+    assert!(header.contains(" *   x: input f32[B, 64]"), "{header}");
+    assert!(
+        header.contains("int32_t tessera_lin(const TsrTensor *x, TsrTensor *out0);"),
+        "{header}"
+    );
+}

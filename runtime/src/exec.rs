@@ -262,11 +262,7 @@ pub fn size_values(plan: &Plan, input_shapes: &[&[i64]]) -> Result<Vec<i64>> {
     }
     let mut syms: Vec<Option<i64>> = vec![None; plan.symbols.len()];
     let ty = |spec: &crate::plan::ArgSpec| render_type(plan, spec, None);
-    // Held inputs (weights compiled into the artifact) first: the sizes they fix are
-    // given, and a caller's argument that contradicts them is the one named.
-    let mut order: Vec<usize> = (0..inputs.len()).collect();
-    order.sort_by_key(|&i| !inputs[i].held);
-    for (spec, shape) in order.iter().map(|&i| (inputs[i], input_shapes[i])) {
+    for (spec, shape) in inputs.iter().zip(input_shapes) {
         if shape.len() != spec.dims.len() {
             return Err(Error::new(
                 ErrorCode::ShapeMismatch,
@@ -845,7 +841,6 @@ mod tests {
             dtype: DType::F32,
             dims: vec![0],
             output,
-            held: false,
         };
         let launch = |from: u32, to: u32| LaunchSpec {
             name: "double".into(),
@@ -975,7 +970,6 @@ mod tests {
             dtype: DType::F32,
             dims: vec![0],
             output: true,
-            held: false,
         });
         two.buffers.push(BufSpec::Arg(2));
         let mut out = HostTensor::zeros(DType::F32, &[10]).unwrap();
@@ -996,7 +990,6 @@ mod tests {
                 dtype: DType::F32,
                 dims: vec![0],
                 output: false,
-                held: false,
             },
         );
         shared.buffers = vec![
@@ -1072,32 +1065,6 @@ mod tests {
             err.message,
             "graph.slice at f.tsr:2:5: slice 0:3 is out of range for axis 0 of size 2"
         );
-    }
-
-    /// A held input (a weight compiled into the artifact) binds its sizes first: a
-    /// caller's argument that contradicts it is the one named, whatever the order.
-    #[test]
-    fn held_inputs_bind_their_sizes_first() {
-        let mut p = plan();
-        p.args.insert(
-            1,
-            ArgSpec {
-                name: "w".into(),
-                dtype: DType::F32,
-                dims: vec![0],
-                output: false,
-                held: true,
-            },
-        );
-        let err = size_values(&p, &[&[5], &[4]]).unwrap_err();
-        assert_eq!(
-            err.message,
-            "parameter `x`: dimension 0 is 5, but size `N` is already 4"
-        );
-        assert!(size_values(&p, &[&[4], &[4]]).is_ok());
-        // The role round-trips through the encoding.
-        let back = Plan::decode(&p.encode()).unwrap();
-        assert!(back.args[1].held && !back.args[0].held);
     }
 
     #[test]

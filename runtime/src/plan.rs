@@ -17,7 +17,7 @@
 //! "TSRP" u32:version
 //! str:name  u32:n_kernels  [str]:symbols
 //! [expr]    expr = [op], op = u8 tag: 0 const(i64) | 1 sym(u32) | 2 add | 3 mul | 4 floordiv
-//! [arg]     arg  = str:name u32:dtype [u32 expr]:dims u8:role (0 input, 1 output, 2 held input)
+//! [arg]     arg  = str:name u32:dtype [u32 expr]:dims u8:is_output
 //! [buffer]  buffer = u8 tag: 0 arg(u32) | 1 temp(u32:dtype [u32 expr]:dims)
 //! [launch]  launch = str:name u32:kernel [karg]:args [u32 expr]:size_table [u32 expr]:grid
 //!                    u64:frame_bytes i64:status (-1: none)
@@ -164,9 +164,6 @@ pub struct ArgSpec {
     /// Expression indices of the dimensions.
     pub dims: Vec<u32>,
     pub output: bool,
-    /// An input the artifact holds (compiled with `--weights`): its sizes are bound before
-    /// the caller's, so an argument that contradicts them is the one an error names.
-    pub held: bool,
 }
 
 /// A buffer of the plan.
@@ -314,11 +311,7 @@ impl Plan {
             w.str(&a.name);
             w.u32(a.dtype.code());
             w.u32s(&a.dims);
-            w.u8(match (a.output, a.held) {
-                (true, _) => 1,
-                (false, true) => 2,
-                (false, false) => 0,
-            });
+            w.u8(u8::from(a.output));
         }
         w.len(self.buffers.len());
         for b in &self.buffers {
@@ -398,19 +391,15 @@ impl Plan {
             .map(SizeExpr)
         })?;
         let args = r.list(|r| {
-            let (name, dtype, dims) = (r.str()?, r.dtype()?, r.list(|r| r.u32())?);
-            let (output, held) = match r.u8()? {
-                0 => (false, false),
-                1 => (true, false),
-                2 => (false, true),
-                b => return Err(malformed(&format!("argument role {b}"))),
-            };
             Ok(ArgSpec {
-                name,
-                dtype,
-                dims,
-                output,
-                held,
+                name: r.str()?,
+                dtype: r.dtype()?,
+                dims: r.list(|r| r.u32())?,
+                output: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    b => return Err(malformed(&format!("output flag {b}"))),
+                },
             })
         })?;
         let buffers = r.list(|r| {
@@ -646,14 +635,12 @@ mod tests {
                     dtype: DType::F32,
                     dims: vec![0, 1],
                     output: false,
-                    held: false,
                 },
                 ArgSpec {
                     name: "out0".into(),
                     dtype: DType::F32,
                     dims: vec![0, 1],
                     output: true,
-                    held: false,
                 },
             ],
             buffers: vec![BufSpec::Arg(0), BufSpec::Arg(1)],

@@ -116,10 +116,6 @@ fn define_function(
     for (n, v) in fixed.iter().chain(&function.fixed) {
         plan.specialize(n, *v);
     }
-    // The held inputs bind their sizes first (`ArgSpec::held`).
-    for (a, b) in plan.args.iter_mut().zip(&function.baked) {
-        a.held = b.is_some() && !a.output;
-    }
     let bytes = plan.encode();
     let plan_len = bytes.len() as i64;
 

@@ -84,7 +84,6 @@ pub fn build_plan(tiled: &Tiled, sigs: &[Signature]) -> Result<Plan> {
             dtype: rt_dtype(info.ty.dtype),
             dims: sz.exprs(&info.ty.shape),
             output: false,
-            held: false,
         });
     }
     let mut buffers: Vec<Option<BufSpec>> = vec![None; tiled.buffers.len()];
@@ -101,7 +100,6 @@ pub fn build_plan(tiled: &Tiled, sigs: &[Signature]) -> Result<Plan> {
             dtype: rt_dtype(info.ty.dtype),
             dims: sz.exprs(&info.ty.shape),
             output: true,
-            held: false,
         });
         if info.kind == BufKind::Param || buffers[b].is_some() {
             copies.push((b as u32, (tiled.buffers.len() + extra.len()) as u32));
