@@ -2,6 +2,9 @@
 //! user errors, 2 for bad command lines), error rendering, no partial output files, and
 //! `dump` output fed back through `opt`.
 
+mod common;
+
+use common::raw_safetensors;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -130,12 +133,11 @@ fn weights_with_a_name_given_twice_are_refused() {
     let prog = dir.path().join("id.tsr");
     std::fs::write(&prog, "fn main(w: f32[1]) -> f32[1] {\n    w\n}\n").expect("write");
     let w = dir.path().join("dup.safetensors");
-    let entry = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
-    let header = format!(r#"{{"w":{entry},"w":{entry}}}"#);
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(header.as_bytes());
-    bytes.extend(1f32.to_le_bytes());
-    std::fs::write(&w, bytes).expect("write");
+    let one = 1f32.to_le_bytes().to_vec();
+    raw_safetensors(
+        &w,
+        &[("w", "F32", &[1], one.clone()), ("w", "F32", &[1], one)],
+    );
     let out = dir.path().join("y.npy");
     let o = tessera(&["run", p(&prog), "--weights", p(&w), "--output", p(&out)]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
@@ -147,24 +149,6 @@ fn weights_with_a_name_given_twice_are_refused() {
         )
     );
     assert!(!out.exists());
-}
-
-/// A `.safetensors` file built by hand: `(name, dtype tag, shape, data)` entries.
-fn raw_safetensors(path: &Path, entries: &[(&str, &str, &[usize], Vec<u8>)]) {
-    let (mut header, mut data) = (Vec::new(), Vec::<u8>::new());
-    for (name, dtype, shape, bytes) in entries {
-        let start = data.len();
-        data.extend(bytes);
-        header.push(format!(
-            r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{start},{}]}}"#,
-            data.len()
-        ));
-    }
-    let header = format!("{{{}}}", header.join(","));
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(header.as_bytes());
-    bytes.extend(data);
-    std::fs::write(path, bytes).expect("write");
 }
 
 /// Checkpoints carry tensors of dtypes Tessera does not have (an `I64` step, a `U8` mask):

@@ -2,6 +2,8 @@
 //! the cache of compiled functions, the IR levels against `tessera dump`'s text, errors
 //! located in the line and recovered from, and random lines that never panic.
 
+mod common;
+
 use proptest::prelude::*;
 use std::path::Path;
 use tessera::dump::{self, IrLevel};
@@ -527,12 +529,11 @@ fn weights_refuse_name_clashes_and_empty_tensors() {
     }
     // A header that gives one name twice (the last would win silently).
     let path = dir.path().join("dup.safetensors");
-    let entry = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
-    let header = format!(r#"{{"ok":{entry},"ok":{entry}}}"#);
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(header.as_bytes());
-    bytes.extend(1f32.to_le_bytes());
-    std::fs::write(&path, bytes).unwrap();
+    let one = 1f32.to_le_bytes().to_vec();
+    common::raw_safetensors(
+        &path,
+        &[("ok", "F32", &[1], one.clone()), ("ok", "F32", &[1], one)],
+    );
     let e = err(&mut s, &format!(":weights {}", path.display()));
     assert!(
         e.contains(&format!(

@@ -291,3 +291,21 @@ pub fn check_backends(prog: &Program, bindings: &[&[(&str, i64)]], seed: u64, co
         }
     }
 }
+
+/// A `.safetensors` file built by hand: `(name, dtype tag, shape, data)` entries.
+pub fn raw_safetensors(path: &Path, entries: &[(&str, &str, &[usize], Vec<u8>)]) {
+    let (mut header, mut data) = (Vec::new(), Vec::<u8>::new());
+    for (name, dtype, shape, bytes) in entries {
+        let start = data.len();
+        data.extend(bytes);
+        header.push(format!(
+            r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{start},{}]}}"#,
+            data.len()
+        ));
+    }
+    let header = format!("{{{}}}", header.join(","));
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).expect("write");
+}
